@@ -1,0 +1,111 @@
+#pragma once
+/// @file dnnl_compat.hpp  Every call whose form depends on the oneDNN major version lives here
+/// (oneDNN 2.x: operation descriptors and output scales; 3.x moved both). Everything else in
+/// qint8 uses only calls common to both, through these helpers.
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "qint8/core/error.hpp"
+
+#if DNNL_VERSION_MAJOR != 2
+#error "qint8's backend is written for oneDNN 2.x (Debian 12 ships 2.6); port backend/dnnl_compat.hpp for other versions"
+#endif
+
+namespace qint8::backend {
+
+using dt = dnnl::memory::data_type;
+using tag = dnnl::memory::format_tag;
+using dims = dnnl::memory::dims;
+
+/// `level`: 0 avx2, 1 avx512_core, 2 avx512_core_vnni (qint8::isa order).
+inline void set_max_isa(int level) {
+    const dnnl::cpu_isa cap = level >= 2 ? dnnl::cpu_isa::avx512_core_vnni
+                            : level == 1 ? dnnl::cpu_isa::avx512_core
+                                         : dnnl::cpu_isa::avx2;
+    try {
+        dnnl::set_max_cpu_isa(cap);
+    } catch (const dnnl::error&) {
+        // Already fixed by an earlier oneDNN call in this process (e.g. ONEDNN_MAX_CPU_ISA or
+        // another library); qint8 still works, on whatever oneDNN chose.
+    }
+}
+
+/// Attributes shared by every primitive qint8 creates: scratchpad owned by the session (so one
+/// compiled primitive can run from many threads at once).
+inline dnnl::primitive_attr base_attr() {
+    dnnl::primitive_attr a;
+    a.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    return a;
+}
+
+/// Per-output-channel (mask 2: dimension 1 of dst) or per-tensor requantization factors.
+inline void set_output_scales(dnnl::primitive_attr& a, const std::vector<float>& s) {
+    a.set_output_scales(s.size() == 1 ? 0 : 2, s);
+}
+inline void set_zero_point(dnnl::primitive_attr& a, int arg, int32_t zp) {
+    if (zp != 0) a.set_zero_points(arg, 0, {zp});
+}
+inline void append_sum(dnnl::post_ops& po, float scale, int32_t zp, dt type) { po.append_sum(scale, zp, type); }
+inline void append_relu(dnnl::post_ops& po) { po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f); }
+inline void append_clip(dnnl::post_ops& po, float lo, float hi) { po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, lo, hi); }
+
+inline dnnl::convolution_forward::primitive_desc conv_pd(const dnnl::engine& eng, const dnnl::memory::desc& src,
+                                                         const dnnl::memory::desc& wei, const dnnl::memory::desc* bias,
+                                                         const dnnl::memory::desc& dst, const dims& strides, const dims& pad_l,
+                                                         const dims& pad_r, const dnnl::primitive_attr& attr) {
+    using namespace dnnl;
+    auto d = bias ? convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct, src, wei, *bias, dst,
+                                              strides, pad_l, pad_r)
+                  : convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct, src, wei, dst,
+                                              strides, pad_l, pad_r);
+    return convolution_forward::primitive_desc(d, attr, eng);
+}
+
+inline dnnl::inner_product_forward::primitive_desc ip_pd(const dnnl::engine& eng, const dnnl::memory::desc& src,
+                                                         const dnnl::memory::desc& wei, const dnnl::memory::desc* bias,
+                                                         const dnnl::memory::desc& dst, const dnnl::primitive_attr& attr) {
+    using namespace dnnl;
+    auto d = bias ? inner_product_forward::desc(prop_kind::forward_inference, src, wei, *bias, dst)
+                  : inner_product_forward::desc(prop_kind::forward_inference, src, wei, dst);
+    return inner_product_forward::primitive_desc(d, attr, eng);
+}
+
+enum class pool_kind { max, avg_include_pad, avg_exclude_pad };
+
+inline dnnl::pooling_forward::primitive_desc pool_pd(const dnnl::engine& eng, pool_kind k, const dnnl::memory::desc& src,
+                                                     const dnnl::memory::desc& dst, const dims& kernel, const dims& strides,
+                                                     const dims& pad_l, const dims& pad_r, const dnnl::primitive_attr& attr) {
+    using namespace dnnl;
+    const algorithm alg = k == pool_kind::max ? algorithm::pooling_max
+                        : k == pool_kind::avg_include_pad ? algorithm::pooling_avg_include_padding
+                                                          : algorithm::pooling_avg_exclude_padding;
+    pooling_forward::desc d(prop_kind::forward_inference, alg, src, dst, strides, kernel, pad_l, pad_r);
+    return pooling_forward::primitive_desc(d, attr, eng);
+}
+
+inline dnnl::binary::primitive_desc add_pd(const dnnl::engine& eng, const dnnl::memory::desc& a, const dnnl::memory::desc& b,
+                                           const dnnl::memory::desc& dst, const dnnl::primitive_attr& attr) {
+    dnnl::binary::desc d(dnnl::algorithm::binary_add, a, b, dst);
+    return dnnl::binary::primitive_desc(d, attr, eng);
+}
+
+/// dst = scale * (src - src_zp) + dst_zp, converted (round to nearest even, saturated) to dst's type.
+inline dnnl::reorder::primitive_desc reorder_pd(const dnnl::engine& eng, const dnnl::memory::desc& src, const dnnl::memory::desc& dst,
+                                                float scale = 1.f, int32_t src_zp = 0, int32_t dst_zp = 0,
+                                                const std::vector<float>* per_channel = nullptr, bool user_scratchpad = true) {
+    dnnl::primitive_attr a;
+    if (user_scratchpad) a.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    if (per_channel) a.set_output_scales(1, *per_channel);
+    else if (scale != 1.f) a.set_output_scales(0, {scale});
+    set_zero_point(a, DNNL_ARG_SRC, src_zp);
+    set_zero_point(a, DNNL_ARG_DST, dst_zp);
+    return dnnl::reorder::primitive_desc(eng, src, eng, dst, a);
+}
+
+inline std::string impl_name(const dnnl::primitive_desc_base& pd) { return pd.impl_info_str(); }
+
+}  // namespace qint8::backend

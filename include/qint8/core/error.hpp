@@ -1,0 +1,64 @@
+#pragma once
+/// @file error.hpp  The one exception type qint8 throws.
+
+#include <stdexcept>
+#include <string>
+
+namespace qint8 {
+
+/// What kind of failure an error reports; the message says the details.
+enum class errc {
+    io,                ///< a file could not be opened, read or written
+    manifest_parse,    ///< the manifest is not valid JSON or a field has the wrong JSON type
+    manifest_version,  ///< the manifest or weights file is of a format version this reader does not know
+    manifest_field,    ///< a field is missing or its value is out of range
+    tensor_missing,    ///< a layer needs a tensor the manifest does not list
+    tensor_extra,      ///< the manifest lists a tensor that no layer uses
+    shape_mismatch,    ///< a tensor or layer shape differs from what the graph implies
+    dtype_mismatch,    ///< a tensor has a data type the layer cannot use
+    weights_file,      ///< the weights file is truncated, misaligned or does not match the manifest
+    checksum,          ///< a CRC-32 does not match the bytes
+    unsupported,       ///< a valid request this build or CPU cannot serve
+    topology,          ///< a manifest does not describe the topology it was loaded as
+    backend,           ///< oneDNN refused a primitive
+    invalid_argument,  ///< a run-time argument (input size, option) is wrong
+};
+
+/// Text name of an error code, as it appears in messages: "[qint8.<name>] ...".
+inline const char* to_string(errc c) noexcept {
+    switch (c) {
+        case errc::io: return "io";
+        case errc::manifest_parse: return "manifest_parse";
+        case errc::manifest_version: return "manifest_version";
+        case errc::manifest_field: return "manifest_field";
+        case errc::tensor_missing: return "tensor_missing";
+        case errc::tensor_extra: return "tensor_extra";
+        case errc::shape_mismatch: return "shape_mismatch";
+        case errc::dtype_mismatch: return "dtype_mismatch";
+        case errc::weights_file: return "weights_file";
+        case errc::checksum: return "checksum";
+        case errc::unsupported: return "unsupported";
+        case errc::topology: return "topology";
+        case errc::backend: return "backend";
+        case errc::invalid_argument: return "invalid_argument";
+    }
+    return "unknown";
+}
+
+/// Every failure qint8 reports is a qint8::error. `what()` reads
+/// "[qint8.<code>] <file>: <field or tensor>: expected <...>, found <...>".
+class error : public std::runtime_error {
+public:
+    error(errc code, const std::string& message)
+        : std::runtime_error("[qint8." + std::string(to_string(code)) + "] " + message), code_(code) {}
+    errc code() const noexcept { return code_; }
+
+private:
+    errc code_;
+};
+
+namespace detail {
+[[noreturn]] inline void fail(errc code, const std::string& message) { throw error(code, message); }
+}  // namespace detail
+
+}  // namespace qint8

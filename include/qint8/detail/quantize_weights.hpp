@@ -1,0 +1,92 @@
+#pragma once
+/// @file quantize_weights.hpp  Turning a layer's weights and bias into what a primitive consumes.
+///
+/// INT8: weights are symmetric per output channel, q = round(w / ws[o]) with ws[o] = max|w[o]| / qmax;
+/// the bias becomes s32 in accumulator units, round(b[o] / (s_src * ws[o])).
+/// qmax is 127, or 63 where the u8 path pairs products into int16 (no VNNI): see isa.hpp.
+/// Weights already given as s8 are kept as they are unless they exceed qmax, in which case that
+/// channel alone is requantized to qmax.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "qint8/graph.hpp"
+
+namespace qint8::detail {
+
+struct int8_weights {
+    std::vector<int8_t> q;    ///< [O, K] row-major (K = everything after the output channel)
+    std::vector<float> scale; ///< [O]
+};
+
+inline float load_f32(const std::byte* p, std::size_t i) {
+    float v;
+    std::memcpy(&v, p + i * sizeof(float), sizeof v);
+    return v;
+}
+
+/// Real-valued weights [O, K], dequantizing s8 if needed.
+inline std::vector<float> real_weights(const tensor& w, const tensor* scales) {
+    const std::size_t n = w.elements(), o = static_cast<std::size_t>(w.shape[0]), k = n / o;
+    std::vector<float> r(n);
+    if (w.type == dtype::f32) {
+        for (std::size_t i = 0; i < n; ++i) r[i] = load_f32(w.data, i);
+    } else {
+        const auto* q = reinterpret_cast<const int8_t*>(w.data);
+        for (std::size_t c = 0; c < o; ++c) {
+            const float s = load_f32(scales->data, c);
+            for (std::size_t i = 0; i < k; ++i) r[c * k + i] = s * static_cast<float>(q[c * k + i]);
+        }
+    }
+    return r;
+}
+
+inline int8_weights quantize_weights(const tensor& w, const tensor* scales, int qmax) {
+    const std::size_t n = w.elements(), o = static_cast<std::size_t>(w.shape[0]), k = n / o;
+    int8_weights r;
+    r.q.resize(n);
+    r.scale.resize(o);
+    for (std::size_t c = 0; c < o; ++c) {
+        if (w.type == dtype::s8) {
+            const auto* q = reinterpret_cast<const int8_t*>(w.data) + c * k;
+            int mx = 0;
+            for (std::size_t i = 0; i < k; ++i) mx = std::max(mx, std::abs(static_cast<int>(q[i])));
+            const float s = load_f32(scales->data, c);
+            if (mx <= qmax) {
+                std::copy(q, q + k, r.q.begin() + static_cast<std::ptrdiff_t>(c * k));
+                r.scale[c] = s;
+            } else {
+                const float f = static_cast<float>(qmax) / static_cast<float>(mx);
+                for (std::size_t i = 0; i < k; ++i) r.q[c * k + i] = static_cast<int8_t>(std::nearbyint(static_cast<float>(q[i]) * f));
+                r.scale[c] = s * static_cast<float>(mx) / static_cast<float>(qmax);
+            }
+        } else {
+            float mx = 0.f;
+            for (std::size_t i = 0; i < k; ++i) mx = std::max(mx, std::fabs(load_f32(w.data, c * k + i)));
+            const float s = mx > 0.f ? mx / static_cast<float>(qmax) : 1.f;
+            for (std::size_t i = 0; i < k; ++i) {
+                float v = std::nearbyint(load_f32(w.data, c * k + i) / s);
+                r.q[c * k + i] = static_cast<int8_t>(std::min<float>(qmax, std::max<float>(-qmax, v)));
+            }
+            r.scale[c] = s;
+        }
+    }
+    return r;
+}
+
+/// Bias in accumulator units: round(b / (s_src * ws[o])), saturated to int32.
+inline std::vector<int32_t> quantize_bias(const tensor* b, const std::vector<float>& wscale, float src_scale) {
+    std::vector<int32_t> r(wscale.size(), 0);
+    if (!b) return r;
+    for (std::size_t c = 0; c < r.size(); ++c) {
+        const double v = std::nearbyint(static_cast<double>(load_f32(b->data, c)) / (static_cast<double>(src_scale) * wscale[c]));
+        r[c] = static_cast<int32_t>(std::min<double>(std::numeric_limits<int32_t>::max(), std::max<double>(std::numeric_limits<int32_t>::min(), v)));
+    }
+    return r;
+}
+
+}  // namespace qint8::detail

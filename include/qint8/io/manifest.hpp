@@ -1,0 +1,441 @@
+#pragma once
+/// @file manifest.hpp  Reading and writing manifests (JSON, spec in docs/manifest.md) with their
+/// weights files. The only file that includes nlohmann/json.
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "qint8/graph.hpp"
+#include "qint8/io/crc32.hpp"
+#include "qint8/io/weights_file.hpp"
+#include "qint8/validate.hpp"
+
+namespace qint8 {
+
+/// What load-time checks run. Sizes, shapes, alignment and scales are always checked.
+struct read_options {
+    bool verify_checksums = true;  ///< CRC-32 of every tensor (cheap next to compiling a model)
+};
+
+namespace detail {
+
+using json = nlohmann::json;
+
+inline std::string json_type(const json& j) {
+    return j.is_number_integer() ? "integer" : j.is_number() ? "number" : j.type_name();
+}
+inline std::string json_brief(const json& j) {
+    std::string s = j.dump();
+    return s.size() > 40 ? s.substr(0, 37) + "..." : s;
+}
+
+/// Reads fields of one JSON object, naming the file and the field path in every error.
+class field_reader {
+public:
+    field_reader(const json& j, std::string file, std::string path) : j_(j), file_(std::move(file)), path_(std::move(path)) {
+        if (!j_.is_object()) bad("", "an object", j_);
+    }
+    bool has(const char* k) const { return j_.contains(k) && !j_.at(k).is_null(); }
+    const json& raw(const char* k) const {
+        if (!has(k)) fail(errc::manifest_field, file_ + ": " + sub(k) + ": required field is missing");
+        return j_.at(k);
+    }
+    field_reader obj(const char* k) const { return field_reader(raw(k), file_, sub(k)); }
+    std::string str(const char* k) const {
+        const json& v = raw(k);
+        if (!v.is_string()) bad(k, "a string", v);
+        return v.get<std::string>();
+    }
+    std::string str(const char* k, const std::string& dflt) const { return has(k) ? str(k) : dflt; }
+    int64_t integer(const char* k, int64_t lo, int64_t hi) const {
+        const json& v = raw(k);
+        if (!v.is_number_integer()) bad(k, "an integer", v);
+        int64_t x = v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX) ? INT64_MAX : v.get<int64_t>();
+        if (x < lo || x > hi) bad(k, "an integer in " + std::to_string(lo) + ".." + std::to_string(hi), v);
+        return x;
+    }
+    int64_t integer(const char* k, int64_t lo, int64_t hi, int64_t dflt) const { return has(k) ? integer(k, lo, hi) : dflt; }
+    double number(const char* k) const {
+        const json& v = raw(k);
+        if (!v.is_number()) bad(k, "a number", v);
+        return v.get<double>();
+    }
+    double number(const char* k, double dflt) const { return has(k) ? number(k) : dflt; }
+    bool boolean(const char* k, bool dflt) const {
+        if (!has(k)) return dflt;
+        const json& v = raw(k);
+        if (!v.is_boolean()) bad(k, "true or false", v);
+        return v.get<bool>();
+    }
+    std::vector<int64_t> ints(const char* k, std::size_t n_min, std::size_t n_max, int64_t lo, int64_t hi) const {
+        const json& v = raw(k);
+        std::string what = (n_min == n_max ? std::to_string(n_min) : std::to_string(n_min) + ".." + std::to_string(n_max)) +
+                           " integers in " + std::to_string(lo) + ".." + std::to_string(hi);
+        if (!v.is_array() || v.size() < n_min || v.size() > n_max) bad(k, "an array of " + what, v);
+        std::vector<int64_t> r;
+        for (const auto& e : v) {
+            if (!e.is_number_integer()) bad(k, "an array of " + what, v);
+            int64_t x = e.is_number_unsigned() && e.get<uint64_t>() > uint64_t(INT64_MAX) ? INT64_MAX : e.get<int64_t>();
+            if (x < lo || x > hi) bad(k, "an array of " + what, v);
+            r.push_back(x);
+        }
+        return r;
+    }
+    std::vector<float> floats(const char* k, std::size_t n) const {
+        const json& v = raw(k);
+        if (!v.is_array() || v.size() != n) bad(k, "an array of " + std::to_string(n) + " numbers", v);
+        std::vector<float> r;
+        for (const auto& e : v) {
+            if (!e.is_number() || !std::isfinite(e.get<double>())) bad(k, "an array of " + std::to_string(n) + " finite numbers", v);
+            r.push_back(e.get<float>());
+        }
+        return r;
+    }
+    [[noreturn]] void bad(const std::string& k, const std::string& expected, const json& found) const {
+        fail(errc::manifest_field, file_ + ": " + sub(k) + ": expected " + expected + ", found " + json_type(found) + " " + json_brief(found));
+    }
+    std::string sub(const std::string& k) const { return k.empty() ? path_ : (path_.empty() ? k : path_ + "." + k); }
+    const std::string& file() const { return file_; }
+
+private:
+    const json& j_;
+    std::string file_, path_;
+};
+
+inline quant_params read_quant(const field_reader& r) {
+    quant_params q;
+    const std::string t = r.str("dtype");
+    if (t == "u8") q.type = dtype::u8;
+    else if (t == "s8") q.type = dtype::s8;
+    else fail(errc::dtype_mismatch, r.file() + ": " + r.sub("dtype") + ": expected \"u8\" or \"s8\", found \"" + t + "\"");
+    const double s = r.number("scale");
+    if (!std::isfinite(s) || s <= 0 || s > 3.0e38)
+        fail(errc::manifest_field, r.file() + ": " + r.sub("scale") + ": expected a finite positive number, found " + json_brief(r.raw("scale")));
+    q.scale = static_cast<float>(s);
+    const int64_t lo = dtype_min(q.type), hi = dtype_max(q.type);
+    const json& zp = r.has("zero_point") ? r.raw("zero_point") : json(0);
+    if (!zp.is_number_integer() || zp.get<int64_t>() < lo || zp.get<int64_t>() > hi)
+        fail(errc::manifest_field, r.file() + ": " + r.sub("zero_point") + ": expected an integer in " + std::to_string(lo) + ".." +
+                                       std::to_string(hi) + " for " + t + ", found " + json_brief(zp));
+    q.zero_point = static_cast<int32_t>(zp.get<int64_t>());
+    return q;
+}
+
+inline json write_quant(const quant_params& q) {
+    return {{"dtype", to_string(q.type)}, {"scale", q.scale}, {"zero_point", q.zero_point}};
+}
+
+/// True if `rel` stays inside the manifest's directory: relative, no "..", no empty name.
+inline bool safe_relative_path(const std::string& rel) {
+    if (rel.empty() || rel[0] == '/' || rel.find('\\') != std::string::npos) return false;
+    std::stringstream ss(rel);
+    std::string part;
+    while (std::getline(ss, part, '/'))
+        if (part == ".." || part.empty()) return false;
+    return true;
+}
+
+inline std::string dir_of(const std::string& path) {
+    auto p = path.find_last_of('/');
+    return p == std::string::npos ? std::string() : path.substr(0, p + 1);
+}
+
+inline layer read_layer(const field_reader& r) {
+    layer l;
+    l.name = r.str("name");
+    const std::string o = r.str("op");
+    auto k = parse_op(o);
+    if (!k) fail(errc::unsupported, r.file() + ": " + r.sub("op") + ": unknown op \"" + o + "\" in layer '" + l.name +
+                                      "' (expected conv2d, depthwise_conv2d, max_pool2d, avg_pool2d, global_avg_pool2d, fc, add or softmax)");
+    l.kind = *k;
+    const json& ins = r.raw("inputs");
+    if (!ins.is_array()) r.bad("inputs", "an array of tensor names", ins);
+    for (const auto& e : ins) {
+        if (!e.is_string()) r.bad("inputs", "an array of tensor names", ins);
+        l.inputs.push_back(e.get<std::string>());
+    }
+    constexpr int64_t big = int64_t{1} << 24;
+    if (l.kind == op::conv2d || l.kind == op::depthwise_conv2d || l.kind == op::fc) l.out_channels = r.integer("out_channels", 1, big);
+    if (l.kind == op::conv2d || l.kind == op::depthwise_conv2d || l.kind == op::max_pool2d || l.kind == op::avg_pool2d) {
+        auto kk = r.ints("kernel", 2, 2, 1, 4096);
+        l.kernel = {kk[0], kk[1]};
+        if (r.has("stride")) { auto s = r.ints("stride", 2, 2, 1, 4096); l.stride = {s[0], s[1]}; }
+        if (r.has("pad")) { auto p = r.ints("pad", 4, 4, 0, 1024); l.pad = {p[0], p[1], p[2], p[3]}; }
+        if (r.has("dilation")) {
+            auto d = r.ints("dilation", 2, 2, 1, 64);
+            if (d[0] != 1 || d[1] != 1) fail(errc::unsupported, r.file() + ": " + r.sub("dilation") + ": only dilation [1,1] is supported, found " + shape_str(d));
+        }
+    }
+    if (l.kind == op::conv2d) l.groups = r.integer("groups", 1, big, 1);
+    if (l.kind == op::avg_pool2d) l.count_include_pad = r.boolean("count_include_pad", false);
+    if (r.has("post_ops")) {
+        const json& pj = r.raw("post_ops");
+        if (!pj.is_array()) r.bad("post_ops", "an array", pj);
+        for (std::size_t i = 0; i < pj.size(); ++i) {
+            field_reader pr(pj[i], r.file(), r.sub("post_ops[" + std::to_string(i) + "]"));
+            const std::string pk = pr.str("op");
+            if (pk == "relu") l.post_ops.push_back(post_op::make_relu());
+            else if (pk == "relu6") l.post_ops.push_back(post_op::make_relu6());
+            else if (pk == "clip") l.post_ops.push_back(post_op::make_clip(float(pr.number("min")), float(pr.number("max"))));
+            else if (pk == "sum") l.post_ops.push_back(post_op::make_sum(pr.str("input")));
+            else fail(errc::unsupported, r.file() + ": " + pr.sub("op") + ": unknown post-op \"" + pk + "\" (expected relu, relu6, clip or sum)");
+        }
+    }
+    const std::string p = r.str("precision", "int8");
+    if (p == "int8") l.prec = precision::int8;
+    else if (p == "fp32") l.prec = precision::fp32;
+    else fail(errc::manifest_field, r.file() + ": " + r.sub("precision") + ": expected \"int8\" or \"fp32\", found \"" + p + "\"");
+    if (r.has("activation")) l.act = read_quant(r.obj("activation"));
+    if (r.has("output_shape")) l.out_shape = r.ints("output_shape", 1, 3, 1, big);
+    return l;
+}
+
+}  // namespace detail
+
+/// Reads `json_path` and the weights file it names, checks both, and returns the description.
+/// Throws qint8::error naming the file, the field or tensor, what was expected and what was found.
+inline model_desc read_manifest(const std::string& json_path, const read_options& opt = {}) {
+    using namespace detail;
+    json j;
+    {
+        std::ifstream in(json_path, std::ios::binary);
+        if (!in) fail(errc::io, json_path + ": cannot open for reading");
+        try {
+            j = json::parse(in);
+        } catch (const json::parse_error& e) {
+            fail(errc::manifest_parse, json_path + ": not valid JSON: " + e.what());
+        }
+    }
+    field_reader root(j, json_path, "");
+    model_desc m;
+    if (root.str("format") != "qint8.manifest")
+        fail(errc::manifest_parse, json_path + ": format: expected \"qint8.manifest\", found \"" + root.str("format") + "\"");
+    const int64_t v = root.integer("format_version", 1, INT32_MAX);
+    if (v > model_desc::current_format_version)
+        fail(errc::manifest_version, json_path + ": format_version " + std::to_string(v) + " is newer than this reader's version " +
+                                         std::to_string(model_desc::current_format_version) + "; upgrade qint8 to read it");
+    m.format_version = static_cast<int>(v);
+    m.architecture = root.str("architecture", "custom");
+    m.variant = root.str("variant", "");
+    m.producer = root.str("producer", "");
+    if (root.has("attributes")) {
+        const json& a = root.raw("attributes");
+        if (!a.is_object()) root.bad("attributes", "an object", a);
+        for (auto it = a.begin(); it != a.end(); ++it)
+            m.attributes[it.key()] = it->is_string() ? it->get<std::string>() : it->dump();
+    }
+
+    field_reader in = root.obj("input");
+    m.input.name = in.str("name", "input");
+    m.input.shape = in.ints("shape", 3, 3, 1, int64_t{1} << 24);
+    if (in.has("activation")) m.input.act = read_quant(in.obj("activation"));
+    if (in.has("preprocess")) {
+        field_reader pp = in.obj("preprocess");
+        const auto c = static_cast<std::size_t>(m.input.shape[0]);
+        if (pp.has("mean")) m.input.preprocess.mean = pp.floats("mean", c);
+        if (pp.has("std")) m.input.preprocess.std = pp.floats("std", c);
+        for (float s : m.input.preprocess.std)
+            if (!(s > 0)) pp.bad("std", "positive numbers", pp.raw("std"));
+        m.input.preprocess.color_order = pp.str("color_order", "rgb");
+        if (m.input.preprocess.color_order != "rgb" && m.input.preprocess.color_order != "bgr")
+            pp.bad("color_order", "\"rgb\" or \"bgr\"", pp.raw("color_order"));
+        m.input.preprocess.resize_short = pp.integer("resize_short", 0, 65536, 256);
+        m.input.preprocess.crop_fraction = pp.number("crop_fraction", 0.0);
+        if (!(m.input.preprocess.crop_fraction >= 0 && m.input.preprocess.crop_fraction <= 1))
+            pp.bad("crop_fraction", "a number in 0..1", pp.raw("crop_fraction"));
+    }
+    if (root.has("classes")) {
+        field_reader c = root.obj("classes");
+        m.classes.count = c.integer("count", 1, int64_t{1} << 24);
+        m.classes.background_class = c.boolean("background_class", false);
+        m.classes.labels = c.str("labels", "");
+        if (!m.classes.labels.empty() && !safe_relative_path(m.classes.labels))
+            fail(errc::manifest_field, json_path + ": classes.labels: expected a path inside the manifest's directory, found \"" + m.classes.labels + "\"");
+    }
+    const json& lj = root.raw("layers");
+    if (!lj.is_array()) root.bad("layers", "an array of layers", lj);
+    for (std::size_t i = 0; i < lj.size(); ++i)
+        m.layers.push_back(read_layer(field_reader(lj[i], json_path, "layers[" + std::to_string(i) + "]")));
+    m.output = root.str("output", "");
+
+    // Weights file.
+    field_reader wr = root.obj("weights");
+    const std::string wfile = wr.str("file");
+    if (!safe_relative_path(wfile))
+        fail(errc::manifest_field, json_path + ": weights.file: expected a relative path inside the manifest's directory, found \"" + wfile + "\"");
+    const std::string wpath = dir_of(json_path) + wfile;
+    loaded_file f = read_whole_file(wpath);
+    q8w_header h = decode_header(f, wpath);
+    const std::string pair = wr.str("pair_id");
+    if (pair != hex_bytes(h.pair_id, 16))
+        fail(errc::weights_file, json_path + ": weights.pair_id: the weights file " + wpath + " belongs to another manifest (expected pair id " +
+                                     pair + ", file has " + hex_bytes(h.pair_id, 16) + ")");
+    const int64_t declared = wr.integer("payload_bytes", 0, INT64_MAX);
+    if (static_cast<uint64_t>(declared) != h.payload_bytes)
+        fail(errc::weights_file, json_path + ": weights.payload_bytes: manifest says " + std::to_string(declared) + ", " + wpath + " has " + std::to_string(h.payload_bytes));
+    const std::byte* payload = f.bytes.get() + q8w_header_bytes;
+    if (opt.verify_checksums && wr.has("crc32")) {
+        std::string want = wr.str("crc32");
+        std::string got = crc32_hex(crc32(payload, h.payload_bytes));
+        if (want != got) fail(errc::checksum, wpath + ": payload CRC-32 is " + got + ", manifest weights.crc32 says " + want);
+    }
+
+    const json& tj = root.raw("tensors");
+    if (!tj.is_object()) root.bad("tensors", "an object mapping names to tensors", tj);
+    if (tj.size() != h.tensor_count)
+        fail(errc::weights_file, json_path + ": tensors: manifest lists " + std::to_string(tj.size()) + " tensors, " + wpath + " header says " + std::to_string(h.tensor_count));
+    for (auto it = tj.begin(); it != tj.end(); ++it) {
+        field_reader tr(*it, json_path, "tensors." + it.key());
+        tensor t;
+        const std::string dt = tr.str("dtype");
+        auto d = parse_dtype(dt);
+        if (!d || *d == dtype::u8 || *d == dtype::s32)
+            fail(errc::dtype_mismatch, json_path + ": " + tr.sub("dtype") + ": expected \"f32\" or \"s8\", found \"" + dt + "\"");
+        t.type = *d;
+        t.shape = tr.ints("shape", 1, 4, 1, int64_t{1} << 40);
+        const std::size_t want = checked_mul(element_count(t.shape, json_path + ": " + tr.sub("shape")), dtype_size(t.type), tr.sub("shape"));
+        const int64_t off = tr.integer("offset", 0, INT64_MAX);
+        const int64_t nb = tr.integer("bytes", 0, INT64_MAX);
+        if (static_cast<std::size_t>(nb) != want)
+            fail(errc::shape_mismatch, json_path + ": " + tr.sub("bytes") + ": shape " + shape_str(t.shape) + " of " + dt + " needs " +
+                                           std::to_string(want) + " bytes, found " + std::to_string(nb));
+        if (off % q8w_alignment != 0)
+            fail(errc::weights_file, json_path + ": " + tr.sub("offset") + ": expected a multiple of " + std::to_string(q8w_alignment) + ", found " + std::to_string(off));
+        if (static_cast<uint64_t>(off) > h.payload_bytes || static_cast<uint64_t>(nb) > h.payload_bytes - static_cast<uint64_t>(off))
+            fail(errc::weights_file, json_path + ": " + tr.sub("offset") + ": bytes " + std::to_string(off) + ".." + std::to_string(off + nb) +
+                                         " run past the end of " + wpath + " (payload " + std::to_string(h.payload_bytes) + " bytes)");
+        t.owner = f.bytes;
+        t.data = payload + off;
+        t.bytes = want;
+        if (opt.verify_checksums) {
+            const std::string want_crc = tr.str("crc32");
+            const std::string got = crc32_hex(crc32(t.data, t.bytes));
+            if (want_crc != got) fail(errc::checksum, json_path + ": " + tr.sub("crc32") + ": expected " + want_crc + ", the bytes in " + wpath + " give " + got);
+        }
+        m.tensors.emplace(it.key(), std::move(t));
+    }
+    validate(m, json_path);
+    return m;
+}
+
+namespace detail {
+
+/// Writes `data` to `path` through a temporary file and a rename, so readers never see a half
+/// written file and a failure leaves nothing behind.
+inline void write_file_atomically(const std::string& path, const std::string& data) {
+    const std::string tmp = path + ".tmp" + std::to_string(::getpid());
+    std::FILE* f = std::fopen(tmp.c_str(), "wb");
+    if (!f) fail(errc::io, path + ": cannot open " + tmp + " for writing (" + std::strerror(errno) + ")");
+    bool ok = std::fwrite(data.data(), 1, data.size(), f) == data.size();
+    ok = (std::fflush(f) == 0) && ok;
+    ok = (std::fclose(f) == 0) && ok;
+    if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+        std::remove(tmp.c_str());
+        fail(errc::io, path + ": write failed (" + std::strerror(errno) + ")");
+    }
+}
+
+inline std::string base_name(const std::string& p) {
+    auto s = p.find_last_of('/');
+    return s == std::string::npos ? p : p.substr(s + 1);
+}
+
+}  // namespace detail
+
+/// Writes `m` as `json_path` plus a weights file beside it (same stem, `.q8w`), both atomically.
+/// Validates first, so an inconsistent description never reaches disk.
+inline void write_manifest(model_desc m, const std::string& json_path) {
+    using namespace detail;
+    validate(m, json_path);
+    std::string stem = base_name(json_path);
+    if (stem.size() > 5 && stem.compare(stem.size() - 5, 5, ".json") == 0) stem.resize(stem.size() - 5);
+    const std::string wfile = stem + ".q8w";
+
+    std::string payload;
+    json tj = json::object();
+    for (const auto& kv : m.tensors) {  // std::map: sorted by name, so output is deterministic
+        const tensor& t = kv.second;
+        payload.resize((payload.size() + q8w_alignment - 1) / q8w_alignment * q8w_alignment, '\0');
+        const std::size_t off = payload.size();
+        payload.append(reinterpret_cast<const char*>(t.data), t.bytes);
+        tj[kv.first] = {{"dtype", to_string(t.type)}, {"shape", t.shape}, {"offset", off}, {"bytes", t.bytes},
+                        {"crc32", crc32_hex(crc32(t.data, t.bytes))}};
+    }
+    q8w_header h;
+    h.tensor_count = static_cast<uint32_t>(m.tensors.size());
+    h.payload_bytes = payload.size();
+    // The pair id ties the two files together; derived from content so conversions are reproducible.
+    const uint32_t c1 = crc32(payload.data(), payload.size());
+    const std::string table = tj.dump();
+    const uint32_t c2 = crc32(table.data(), table.size());
+    const uint32_t c3 = crc32(table.data(), table.size(), c1 ^ 0x5a5a5a5au);
+    const uint64_t n = payload.size();
+    put_u32(h.pair_id, c1);
+    put_u32(h.pair_id + 4, c2);
+    put_u32(h.pair_id + 8, c3);
+    put_u32(h.pair_id + 12, static_cast<uint32_t>(n ^ (n >> 32)));
+    unsigned char hdr[q8w_header_bytes];
+    encode_header(h, hdr);
+
+    json j;
+    j["format"] = "qint8.manifest";
+    j["format_version"] = model_desc::current_format_version;
+    j["architecture"] = m.architecture;
+    if (!m.variant.empty()) j["variant"] = m.variant;
+    if (!m.producer.empty()) j["producer"] = m.producer;
+    if (!m.attributes.empty()) j["attributes"] = m.attributes;
+    json in = {{"name", m.input.name}, {"shape", m.input.shape}};
+    if (m.input.act) in["activation"] = write_quant(*m.input.act);
+    const auto& pp = m.input.preprocess;
+    in["preprocess"] = {{"mean", pp.mean}, {"std", pp.std}, {"color_order", pp.color_order},
+                        {"resize_short", pp.resize_short}, {"crop_fraction", pp.crop_fraction}};
+    j["input"] = in;
+    if (m.classes.count) {
+        j["classes"] = {{"count", m.classes.count}, {"background_class", m.classes.background_class}};
+        if (!m.classes.labels.empty()) j["classes"]["labels"] = m.classes.labels;
+    }
+    json layers = json::array();
+    for (const layer& l : m.layers) {
+        json lj = {{"name", l.name}, {"op", to_string(l.kind)}, {"inputs", l.inputs}};
+        if (has_weights(l.kind)) lj["out_channels"] = l.out_channels;
+        if (l.kind == op::conv2d || l.kind == op::depthwise_conv2d || l.kind == op::max_pool2d || l.kind == op::avg_pool2d) {
+            lj["kernel"] = l.kernel;
+            lj["stride"] = l.stride;
+            lj["pad"] = l.pad;
+        }
+        if (l.kind == op::conv2d) lj["groups"] = l.groups;
+        if (l.kind == op::avg_pool2d) lj["count_include_pad"] = l.count_include_pad;
+        if (!l.post_ops.empty()) {
+            json po = json::array();
+            for (const auto& p : l.post_ops) {
+                if (p.kind == post_op::relu) po.push_back({{"op", "relu"}});
+                else if (p.kind == post_op::clip && p.lo == 0.f && p.hi == 6.f) po.push_back({{"op", "relu6"}});
+                else if (p.kind == post_op::clip) po.push_back({{"op", "clip"}, {"min", p.lo}, {"max", p.hi}});
+                else po.push_back({{"op", "sum"}, {"input", p.input}});
+            }
+            lj["post_ops"] = po;
+        }
+        lj["precision"] = to_string(l.prec);
+        if (l.act) lj["activation"] = write_quant(*l.act);
+        lj["output_shape"] = l.out_shape;
+        layers.push_back(lj);
+    }
+    j["layers"] = layers;
+    if (!m.output.empty()) j["output"] = m.output;
+    j["weights"] = {{"file", wfile}, {"payload_bytes", payload.size()}, {"alignment", q8w_alignment},
+                    {"crc32", crc32_hex(c1)}, {"pair_id", hex_bytes(h.pair_id, 16)}};
+    j["tensors"] = tj;
+
+    std::string wdata(reinterpret_cast<const char*>(hdr), q8w_header_bytes);
+    wdata += payload;
+    write_file_atomically(dir_of(json_path) + wfile, wdata);
+    write_file_atomically(json_path, j.dump(1) + "\n");
+}
+
+}  // namespace qint8

@@ -1,0 +1,102 @@
+#pragma once
+/// @file weights_file.hpp  The binary weights file (.q8w): a 64-byte header, then the payload.
+///
+/// Header (little-endian): "Q8W\0" magic, u32 version (1), u32 alignment (64), u32 tensor count,
+/// u64 payload bytes, 16-byte pair id (also in the manifest, so a manifest cannot be paired with
+/// the wrong weights file), zero padding to 64 bytes. Tensor offsets in the manifest are relative
+/// to the payload, multiples of the alignment, with zero bytes between tensors.
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "qint8/core/error.hpp"
+
+namespace qint8::detail {
+
+inline constexpr std::size_t q8w_header_bytes = 64;
+inline constexpr uint32_t q8w_version = 1;
+inline constexpr uint32_t q8w_alignment = 64;
+
+struct q8w_header {
+    uint32_t version = q8w_version;
+    uint32_t alignment = q8w_alignment;
+    uint32_t tensor_count = 0;
+    uint64_t payload_bytes = 0;
+    unsigned char pair_id[16] = {};
+};
+
+inline void put_u32(unsigned char* p, uint32_t v) { for (int i = 0; i < 4; ++i) p[i] = static_cast<unsigned char>(v >> (8 * i)); }
+inline void put_u64(unsigned char* p, uint64_t v) { for (int i = 0; i < 8; ++i) p[i] = static_cast<unsigned char>(v >> (8 * i)); }
+inline uint32_t get_u32(const unsigned char* p) { uint32_t v = 0; for (int i = 0; i < 4; ++i) v |= uint32_t(p[i]) << (8 * i); return v; }
+inline uint64_t get_u64(const unsigned char* p) { uint64_t v = 0; for (int i = 0; i < 8; ++i) v |= uint64_t(p[i]) << (8 * i); return v; }
+
+inline void encode_header(const q8w_header& h, unsigned char out[q8w_header_bytes]) {
+    std::memset(out, 0, q8w_header_bytes);
+    std::memcpy(out, "Q8W\0", 4);
+    put_u32(out + 4, h.version);
+    put_u32(out + 8, h.alignment);
+    put_u32(out + 12, h.tensor_count);
+    put_u64(out + 16, h.payload_bytes);
+    std::memcpy(out + 24, h.pair_id, 16);
+}
+
+/// A whole weights file in one 64-byte-aligned allocation.
+struct loaded_file {
+    std::shared_ptr<std::byte> bytes;
+    std::size_t size = 0;
+};
+
+inline loaded_file read_whole_file(const std::string& path) {
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+    if (!f) fail(errc::io, path + ": cannot open for reading (" + std::strerror(errno) + ")");
+    if (std::fseek(f.get(), 0, SEEK_END) != 0) fail(errc::io, path + ": cannot seek");
+    long end = std::ftell(f.get());
+    if (end < 0) fail(errc::io, path + ": cannot determine size");
+    std::rewind(f.get());
+    loaded_file r;
+    r.size = static_cast<std::size_t>(end);
+    std::size_t alloc = (r.size + 63) / 64 * 64 + 64;
+    void* p = std::aligned_alloc(64, alloc);
+    if (!p) fail(errc::io, path + ": cannot allocate " + std::to_string(alloc) + " bytes");
+    r.bytes = std::shared_ptr<std::byte>(static_cast<std::byte*>(p), [](std::byte* q) { std::free(q); });
+    if (r.size && std::fread(p, 1, r.size, f.get()) != r.size) fail(errc::io, path + ": read failed");
+    return r;
+}
+
+inline q8w_header decode_header(const loaded_file& f, const std::string& path) {
+    if (f.size < q8w_header_bytes)
+        fail(errc::weights_file, path + ": truncated: expected at least a " + std::to_string(q8w_header_bytes) +
+                                     "-byte header, found " + std::to_string(f.size) + " bytes");
+    const auto* p = reinterpret_cast<const unsigned char*>(f.bytes.get());
+    if (std::memcmp(p, "Q8W\0", 4) != 0) fail(errc::weights_file, path + ": not a qint8 weights file (magic \"Q8W\\0\" expected)");
+    q8w_header h;
+    h.version = get_u32(p + 4);
+    h.alignment = get_u32(p + 8);
+    h.tensor_count = get_u32(p + 12);
+    h.payload_bytes = get_u64(p + 16);
+    std::memcpy(h.pair_id, p + 24, 16);
+    if (h.version > q8w_version)
+        fail(errc::manifest_version, path + ": weights format version " + std::to_string(h.version) +
+                                         " is newer than this reader's version " + std::to_string(q8w_version));
+    if (h.version == 0) fail(errc::weights_file, path + ": version: expected 1, found 0");
+    if (h.alignment != q8w_alignment)
+        fail(errc::weights_file, path + ": alignment: expected " + std::to_string(q8w_alignment) + ", found " + std::to_string(h.alignment));
+    const uint64_t have = f.size - q8w_header_bytes;
+    if (h.payload_bytes != have)
+        fail(errc::weights_file, path + ": " + (have < h.payload_bytes ? "truncated" : "trailing bytes") + ": header says " +
+                                     std::to_string(h.payload_bytes) + " payload bytes, found " + std::to_string(have));
+    return h;
+}
+
+inline std::string hex_bytes(const unsigned char* p, std::size_t n) {
+    static const char* d = "0123456789abcdef";
+    std::string s;
+    for (std::size_t i = 0; i < n; ++i) { s += d[p[i] >> 4]; s += d[p[i] & 15]; }
+    return s;
+}
+
+}  // namespace qint8::detail

@@ -1,0 +1,215 @@
+#pragma once
+/// @file validate.hpp  Checks a model description for consistency and infers every layer's output
+/// shape. Whatever reaches the backend has passed through here, so the backend can trust shapes,
+/// tensor sizes and scales.
+
+#include <cmath>
+#include <set>
+#include <string>
+
+#include "qint8/graph.hpp"
+
+namespace qint8 {
+namespace detail {
+
+inline void check_quant(const quant_params& q, const std::string& where) {
+    if (q.type != dtype::u8 && q.type != dtype::s8)
+        fail(errc::dtype_mismatch, where + ".dtype: expected u8 or s8, found " + to_string(q.type));
+    if (!std::isfinite(q.scale) || q.scale <= 0.f)
+        fail(errc::manifest_field, where + ".scale: expected a finite positive number, found " + std::to_string(q.scale));
+    if (q.zero_point < dtype_min(q.type) || q.zero_point > dtype_max(q.type))
+        fail(errc::manifest_field, where + ".zero_point: expected " + std::to_string(dtype_min(q.type)) + ".." +
+                                       std::to_string(dtype_max(q.type)) + " for " + to_string(q.type) +
+                                       ", found " + std::to_string(q.zero_point));
+}
+
+inline const tensor& need_tensor(const model_desc& m, const std::string& name, const std::string& who,
+                                 const std::string& origin) {
+    auto it = m.tensors.find(name);
+    if (it == m.tensors.end())
+        fail(errc::tensor_missing, origin + ": layer '" + who + "' needs tensor '" + name + "', which is not in the manifest");
+    return it->second;
+}
+
+inline void check_tensor(const tensor& t, const std::string& name, std::vector<int64_t> shape,
+                         std::initializer_list<dtype> types, const std::string& origin) {
+    bool ok = false;
+    std::string expected;
+    for (dtype d : types) {
+        ok = ok || t.type == d;
+        expected += (expected.empty() ? "" : " or ") + std::string(to_string(d));
+    }
+    if (!ok)
+        fail(errc::dtype_mismatch, origin + ": tensor '" + name + "': expected dtype " + expected + ", found " + to_string(t.type));
+    if (t.shape != shape)
+        fail(errc::shape_mismatch, origin + ": tensor '" + name + "': expected shape " + shape_str(shape) + ", found " + shape_str(t.shape));
+    std::size_t want = checked_mul(element_count(shape, origin + ": tensor '" + name + "'"), dtype_size(t.type), name);
+    if (t.bytes != want || (t.data == nullptr && want != 0))
+        fail(errc::weights_file, origin + ": tensor '" + name + "': expected " + std::to_string(want) + " bytes, found " + std::to_string(t.bytes));
+}
+
+/// All values finite; for scales also strictly positive.
+inline void check_f32_values(const tensor& t, const std::string& name, bool positive, const std::string& origin) {
+    const float* v = t.as<float>();
+    for (std::size_t i = 0; i < t.elements(); ++i) {
+        float x;
+        std::memcpy(&x, v + i, sizeof x);  // data may be unaligned only in hand-built tensors
+        if (!std::isfinite(x) || (positive && x <= 0.f))
+            fail(errc::manifest_field, origin + ": tensor '" + name + "' element " + std::to_string(i) + ": expected " +
+                                           (positive ? "a finite positive scale" : "a finite number") + ", found " + std::to_string(x));
+    }
+}
+
+inline std::vector<int64_t> window_out(const layer& l, const std::vector<int64_t>& in, int64_t c_out, const std::string& where) {
+    if (in.size() != 3) fail(errc::shape_mismatch, where + ": expected a [C,H,W] input, found " + shape_str(in));
+    for (int i = 0; i < 2; ++i) {
+        if (l.kernel[i] <= 0 || l.stride[i] <= 0)
+            fail(errc::manifest_field, where + ": kernel and stride must be positive, found kernel " +
+                                           shape_str({l.kernel[0], l.kernel[1]}) + " stride " + shape_str({l.stride[0], l.stride[1]}));
+    }
+    for (int64_t p : l.pad)
+        if (p < 0 || p > 1024) fail(errc::manifest_field, where + ".pad: expected values in 0..1024, found " + std::to_string(p));
+    std::vector<int64_t> out{c_out, 0, 0};
+    for (int i = 0; i < 2; ++i) {
+        int64_t span = in[1 + i] + l.pad[i] + l.pad[2 + i] - l.kernel[i];
+        if (span < 0)
+            fail(errc::shape_mismatch, where + ": kernel " + shape_str({l.kernel[0], l.kernel[1]}) + " is larger than the padded input " + shape_str(in));
+        out[1 + i] = span / l.stride[i] + 1;
+    }
+    return out;
+}
+
+}  // namespace detail
+
+/// Validates `m` in place: fills every layer's `out_shape` (checking any shape already there) and
+/// throws qint8::error naming `origin` (usually the manifest path) on the first problem.
+inline void validate(model_desc& m, const std::string& origin) {
+    using namespace detail;
+    if (m.layers.empty()) fail(errc::manifest_field, origin + ": layers: expected at least one layer, found none");
+    if (m.input.shape.size() != 3)
+        fail(errc::shape_mismatch, origin + ": input.shape: expected [C,H,W], found " + shape_str(m.input.shape));
+    element_count(m.input.shape, origin + ": input.shape");
+    if (m.input.act) check_quant(*m.input.act, origin + ": input.activation");
+
+    std::map<std::string, std::vector<int64_t>> shapes{{m.input.name, m.input.shape}};
+    std::map<std::string, const std::optional<quant_params>*> acts{{m.input.name, &m.input.act}};
+    std::set<std::string> used;
+
+    for (std::size_t li = 0; li < m.layers.size(); ++li) {
+        layer& l = m.layers[li];
+        const std::string where = origin + ": layers[" + std::to_string(li) + "] '" + l.name + "'";
+        if (l.name.empty()) fail(errc::manifest_field, origin + ": layers[" + std::to_string(li) + "].name: expected a non-empty name");
+        if (shapes.count(l.name)) fail(errc::manifest_field, where + ": name is used twice");
+        const std::size_t want_inputs = l.kind == op::add ? 2 : 1;
+        if (l.inputs.size() != want_inputs)
+            fail(errc::manifest_field, where + ".inputs: expected " + std::to_string(want_inputs) + " input(s), found " + std::to_string(l.inputs.size()));
+        for (const auto& in : l.inputs)
+            if (!shapes.count(in)) fail(errc::manifest_field, where + ".inputs: tensor '" + in + "' is not produced by an earlier layer");
+        const auto& in = shapes.at(l.inputs[0]);
+        if (l.act) check_quant(*l.act, where + ".activation");
+
+        std::vector<int64_t> out;
+        switch (l.kind) {
+            case op::conv2d:
+            case op::depthwise_conv2d: {
+                if (in.size() != 3) fail(errc::shape_mismatch, where + ": expected a [C,H,W] input, found " + shape_str(in));
+                const int64_t c = in[0];
+                if (l.kind == op::depthwise_conv2d) {
+                    if (l.out_channels != c)
+                        fail(errc::shape_mismatch, where + ".out_channels: depthwise expects " + std::to_string(c) + ", found " + std::to_string(l.out_channels));
+                    l.groups = c;
+                }
+                if (l.out_channels <= 0 || l.groups <= 0 || c % l.groups || l.out_channels % l.groups)
+                    fail(errc::manifest_field, where + ": groups (" + std::to_string(l.groups) + ") must divide input channels (" +
+                                                   std::to_string(c) + ") and out_channels (" + std::to_string(l.out_channels) + ")");
+                out = window_out(l, in, l.out_channels, where);
+                break;
+            }
+            case op::max_pool2d:
+            case op::avg_pool2d:
+                out = window_out(l, in, in.at(0), where);
+                break;
+            case op::global_avg_pool2d:
+                if (in.size() != 3) fail(errc::shape_mismatch, where + ": expected a [C,H,W] input, found " + shape_str(in));
+                out = {in[0], 1, 1};
+                break;
+            case op::fc:
+                if (l.out_channels <= 0) fail(errc::manifest_field, where + ".out_channels: expected a positive number");
+                out = {l.out_channels};
+                break;
+            case op::add:
+                if (shapes.at(l.inputs[1]) != in)
+                    fail(errc::shape_mismatch, where + ": inputs must have equal shapes, found " + shape_str(in) + " and " + shape_str(shapes.at(l.inputs[1])));
+                out = in;
+                break;
+            case op::softmax:
+                out = in;
+                if (l.prec != precision::fp32) l.prec = precision::fp32;  // computed in f32 by definition
+                break;
+        }
+        element_count(out, where + ": output shape");
+        if (!l.out_shape.empty() && l.out_shape != out)
+            fail(errc::shape_mismatch, where + ".output_shape: expected " + shape_str(out) + ", found " + shape_str(l.out_shape));
+        l.out_shape = out;
+
+        for (const auto& p : l.post_ops) {
+            if (p.kind == post_op::sum) {
+                if (!shapes.count(p.input)) fail(errc::manifest_field, where + ".post_ops: sum input '" + p.input + "' is not produced by an earlier layer");
+                if (shapes.at(p.input) != out)
+                    fail(errc::shape_mismatch, where + ".post_ops: sum input '" + p.input + "' has shape " + shape_str(shapes.at(p.input)) + ", expected " + shape_str(out));
+                if (l.kind != op::conv2d && l.kind != op::depthwise_conv2d && l.kind != op::fc)
+                    fail(errc::unsupported, where + ".post_ops: sum is supported after conv2d, depthwise_conv2d and fc only");
+                if (l.prec == precision::int8 && !*acts.at(p.input))
+                    fail(errc::manifest_field, where + ".post_ops: sum input '" + p.input + "' has no activation quantization, which an int8 layer needs");
+            } else if (p.kind == post_op::clip) {
+                if (!std::isfinite(p.lo) || !std::isfinite(p.hi) || !(p.lo < p.hi))
+                    fail(errc::manifest_field, where + ".post_ops: clip needs finite min < max, found " + std::to_string(p.lo) + ", " + std::to_string(p.hi));
+            }
+        }
+        if (l.kind == op::softmax && !l.post_ops.empty()) fail(errc::manifest_field, where + ".post_ops: softmax takes none");
+
+        if (l.prec == precision::int8) {
+            for (const auto& i : l.inputs)
+                if (!*acts.at(i))
+                    fail(errc::manifest_field, where + ": int8 layer reads '" + i + "', which has no activation quantization (scale, zero point)");
+        }
+
+        if (has_weights(l.kind)) {
+            const int64_t k_in = l.kind == op::fc ? static_cast<int64_t>(element_count(in, where))
+                                                  : in[0] / l.groups;
+            std::vector<int64_t> wshape = l.kind == op::fc ? std::vector<int64_t>{l.out_channels, k_in}
+                                                           : std::vector<int64_t>{l.out_channels, k_in, l.kernel[0], l.kernel[1]};
+            const std::string wn = l.name + ".weight", sn = l.name + ".weight.scales", bn = l.name + ".bias";
+            const tensor& w = need_tensor(m, wn, l.name, origin);
+            check_tensor(w, wn, wshape, {dtype::f32, dtype::s8}, origin);
+            used.insert(wn);
+            if (w.type == dtype::s8) {
+                const tensor& s = need_tensor(m, sn, l.name, origin);
+                check_tensor(s, sn, {l.out_channels}, {dtype::f32}, origin);
+                check_f32_values(s, sn, true, origin);
+                used.insert(sn);
+            } else {
+                check_f32_values(w, wn, false, origin);
+            }
+            if (m.tensors.count(bn)) {
+                const tensor& b = m.tensors.at(bn);
+                check_tensor(b, bn, {l.out_channels}, {dtype::f32}, origin);
+                check_f32_values(b, bn, false, origin);
+                used.insert(bn);
+            }
+        }
+        shapes[l.name] = out;
+        acts[l.name] = &l.act;
+    }
+    for (const auto& kv : m.tensors)
+        if (!used.count(kv.first))
+            fail(errc::tensor_extra, origin + ": tensor '" + kv.first + "' is not used by any layer");
+    if (!m.output.empty() && !m.find_layer(m.output))
+        fail(errc::manifest_field, origin + ": output: no layer named '" + m.output + "'");
+    const auto& oshape = shapes.at(m.output_name());
+    if (m.classes.count != 0 && static_cast<int64_t>(element_count(oshape, "output")) != m.classes.count)
+        fail(errc::shape_mismatch, origin + ": classes.count: expected " + std::to_string(element_count(oshape, "output")) +
+                                       " (the output layer's size), found " + std::to_string(m.classes.count));
+}
+
+}  // namespace qint8
