@@ -207,3 +207,195 @@ TEST_CASE("conv2d with full 8-bit weights (requantized to 7 bits where the path 
 }
 
 }  // TEST_SUITE
+
+namespace {
+
+/// input(u8 or s8) -> pre conv (makes an activation with the requested zero point) -> layer -> identity reader
+model_desc single(layer l, std::vector<int64_t> chw, quant_params qa, uint32_t seed, bool int_reader = true,
+                  std::vector<int64_t> w_shape = {}) {
+    rng r(seed);
+    model_desc m = input_only(chw, quant_params{dtype::u8, 2.f / 255.f, 128});
+    layer pre;
+    pre.name = "pre";
+    pre.kind = op::conv2d;
+    pre.inputs = {"input"};
+    pre.out_channels = chw[0];
+    pre.act = qa;
+    m.layers.push_back(pre);
+    add_weights(m, "pre", {chw[0], chw[0], 1, 1}, r, true, 63);
+    l.inputs[0] = "pre";
+    if (!w_shape.empty()) add_weights(m, l.name, w_shape, r, true, 63);
+    const std::string name = l.name;
+    m.layers.push_back(l);
+    if (int_reader && l.act) {
+        // An int8 reader keeps the result stored in 8 bits, so it is compared integer for integer.
+        layer p;
+        p.name = "reader";
+        p.inputs = {name};
+        if (l.kind == op::fc) {
+            p.kind = op::fc;
+            p.out_channels = 3;
+            add_weights(m, "reader", {3, l.out_channels}, r, true, 63);
+        } else {
+            p.kind = op::max_pool2d;
+            p.kernel = {1, 1};
+        }
+        m.layers.push_back(p);
+        m.output = name;
+    }
+    return m;
+}
+
+void check_exact(const model_desc& m, int64_t batch, uint32_t seed, double int_tol_lsb = 0.0) {
+    for (bool fp32 : {false, true}) {
+        CAPTURE(fp32);
+        comparison c = compare(m, batch, seed, fp32);
+        CAPTURE(c.max_abs);
+        CAPTURE(c.max_lsb);
+        if (fp32) CHECK(c.max_abs <= 1e-4 * std::max(1.0, c.max_ref));
+        else if (c.int_output) CHECK(c.max_lsb <= int_tol_lsb);
+        else CHECK(c.max_abs <= 1e-5 * std::max(1.0, c.max_ref));
+    }
+}
+
+}  // namespace
+
+TEST_SUITE("ops") {
+
+TEST_CASE("max_pool2d: 3x3 stride 2 pad 1 (ResNet), 2x2 stride 2, odd sizes, zero points") {
+    for (int zp = 0; zp < 2; ++zp)
+        for (int variant = 0; variant < 3; ++variant)
+            for (int64_t batch : {1, 3}) {
+                layer l;
+                l.name = "pool";
+                l.kind = op::max_pool2d;
+                l.inputs = {"x"};
+                l.kernel = variant == 1 ? std::array<int64_t, 2>{2, 2} : std::array<int64_t, 2>{3, 3};
+                l.stride = {2, 2};
+                l.pad = variant == 0 ? std::array<int64_t, 4>{1, 1, 1, 1} : variant == 1 ? std::array<int64_t, 4>{0, 0, 0, 0} : std::array<int64_t, 4>{0, 0, 1, 1};
+                l.act = quant_params{zp ? dtype::s8 : dtype::u8, 0.02f, zp ? -5 : 0};
+                CAPTURE(zp); CAPTURE(variant); CAPTURE(batch);
+                check_exact(single(l, {19, 13, 11}, *l.act, 900 + uint32_t(variant)), batch, 31);
+            }
+}
+
+TEST_CASE("avg_pool2d: exclude and include padding, zero points; global average pool") {
+    // The integer mean is rounded once from float(sum)/count; oneDNN multiplies by 1/count
+    // instead, which can land on the other side of a .5 tie: allow 1 LSB there and nowhere else.
+    for (int zp = 0; zp < 2; ++zp)
+        for (bool include : {false, true}) {
+            layer l;
+            l.name = "pool";
+            l.kind = op::avg_pool2d;
+            l.inputs = {"x"};
+            l.kernel = {3, 3};
+            l.stride = {2, 2};
+            l.pad = {1, 1, 1, 1};
+            l.count_include_pad = include;
+            l.act = quant_params{dtype::u8, 0.02f, zp ? 10 : 0};
+            CAPTURE(zp); CAPTURE(include);
+            check_exact(single(l, {17, 9, 9}, *l.act, 950), 2, 32, 1.0);
+        }
+    layer g;
+    g.name = "gap";
+    g.kind = op::global_avg_pool2d;
+    g.inputs = {"x"};
+    g.act = quant_params{dtype::u8, 0.02f, 0};
+    check_exact(single(g, {37, 7, 7}, *g.act, 960), 2, 33, 1.0);
+}
+
+TEST_CASE("pool with a declared output quantization different from its input's requantizes") {
+    layer l;
+    l.name = "pool";
+    l.kind = op::max_pool2d;
+    l.inputs = {"x"};
+    l.kernel = {2, 2};
+    l.stride = {2, 2};
+    l.act = quant_params{dtype::u8, 0.05f, 3};
+    model_desc m = single(l, {8, 6, 6}, quant_params{dtype::u8, 0.02f, 0}, 970);
+    check_exact(m, 1, 34);
+}
+
+TEST_CASE("fc: 4D input flattened in C,H,W order, 2D input, zero points folded, f32 and int8 output") {
+    for (int zp = 0; zp < 2; ++zp)
+        for (bool int_out : {false, true}) {
+            layer l;
+            l.name = "fc";
+            l.kind = op::fc;
+            l.inputs = {"x"};
+            l.out_channels = 10;
+            if (int_out) l.act = quant_params{dtype::s8, 0.1f, 1};
+            CAPTURE(zp); CAPTURE(int_out);
+            check_exact(single(l, {6, 3, 5}, quant_params{dtype::u8, 0.02f, zp ? 12 : 0}, 980, true, {10, 6 * 3 * 5}), 2, 35);
+        }
+    // fc -> fc (VGG classifier), second fc on a 2D input, with relu in between.
+    rng r(990);
+    model_desc m = input_only({16, 1, 1}, quant_params{dtype::u8, 2.f / 255.f, 128});
+    layer a; a.name = "fc1"; a.kind = op::fc; a.inputs = {"input"}; a.out_channels = 33; a.post_ops = {post_op::make_relu()};
+    a.act = quant_params{dtype::u8, 0.05f, 0};
+    layer b; b.name = "fc2"; b.kind = op::fc; b.inputs = {"fc1"}; b.out_channels = 7;
+    m.layers = {a, b};
+    add_weights(m, "fc1", {33, 16}, r, false);
+    add_weights(m, "fc2", {7, 33}, r, false);
+    check_exact(m, 4, 36);
+}
+
+TEST_CASE("add: standalone residual add with relu, int8 and fp32") {
+    rng r(1000);
+    model_desc m = input_only({12, 5, 7}, quant_params{dtype::u8, 2.f / 255.f, 128});
+    layer a; a.name = "a"; a.kind = op::conv2d; a.inputs = {"input"}; a.out_channels = 12; a.act = quant_params{dtype::u8, 0.02f, 0};
+    a.post_ops = {post_op::make_relu()};
+    layer b; b.name = "b"; b.kind = op::conv2d; b.inputs = {"input"}; b.out_channels = 12; b.kernel = {3, 3}; b.pad = {1, 1, 1, 1};
+    b.act = quant_params{dtype::s8, 0.03f, -2};
+    layer s; s.name = "sum"; s.kind = op::add; s.inputs = {"a", "b"}; s.post_ops = {post_op::make_relu()};
+    s.act = quant_params{dtype::u8, 0.04f, 0};
+    layer p; p.name = "reader"; p.kind = op::max_pool2d; p.inputs = {"sum"}; p.kernel = {1, 1};
+    m.layers = {a, b, s, p};
+    add_weights(m, "a", {12, 12, 1, 1}, r, true);
+    add_weights(m, "b", {12, 12, 3, 3}, r, true);
+    check_exact(m, 2, 37);
+}
+
+TEST_CASE("softmax at the end of an int8 graph") {
+    rng r(1010);
+    model_desc m = input_only({8, 4, 4}, quant_params{dtype::u8, 2.f / 255.f, 128});
+    layer g; g.name = "gap"; g.kind = op::global_avg_pool2d; g.inputs = {"input"};
+    layer f; f.name = "fc"; f.kind = op::fc; f.inputs = {"gap"}; f.out_channels = 10;
+    layer s; s.name = "prob"; s.kind = op::softmax; s.inputs = {"fc"};
+    m.layers = {g, f, s};
+    add_weights(m, "fc", {10, 8}, r, true);
+    model_desc v = m;
+    validate(v, "test");
+    comparison c = compare(v, 2, 38, false);
+    CHECK(c.max_abs <= 1e-6);  // probabilities: vector exp vs libm exp
+    comparison d = compare(v, 2, 38, true);
+    CHECK(d.max_abs <= 1e-6);
+}
+
+TEST_CASE("mixed precision: an fp32 layer between int8 neighbours") {
+    rng r(1020);
+    model_desc m = input_only({6, 9, 9}, quant_params{dtype::u8, 2.f / 255.f, 128});
+    layer a; a.name = "a"; a.kind = op::conv2d; a.inputs = {"input"}; a.out_channels = 10; a.kernel = {3, 3}; a.pad = {1, 1, 1, 1};
+    a.post_ops = {post_op::make_relu()}; a.act = quant_params{dtype::u8, 0.03f, 0};
+    layer b = a; b.name = "b"; b.inputs = {"a"}; b.prec = precision::fp32; b.act = quant_params{dtype::u8, 0.05f, 0};
+    b.stride = {2, 2};
+    layer c = a; c.name = "c"; c.inputs = {"b"}; c.post_ops = {post_op::make_sum("a2"), post_op::make_relu()};
+    // c adds a residual that an fp32 layer produced and stored in f32
+    layer a2 = b; a2.name = "a2"; a2.inputs = {"a"}; a2.kernel = {1, 1}; a2.pad = {0, 0, 0, 0};
+    c.act = quant_params{dtype::u8, 0.06f, 0};
+    layer p; p.name = "reader"; p.kind = op::max_pool2d; p.inputs = {"c"}; p.kernel = {1, 1};
+    m.layers = {a, b, a2, c, p};
+    add_weights(m, "a", {10, 6, 3, 3}, r, true);
+    add_weights(m, "b", {10, 10, 3, 3}, r, false);
+    add_weights(m, "a2", {10, 10, 1, 1}, r, false);
+    add_weights(m, "c", {10, 10, 3, 3}, r, true);
+    check_exact(m, 1, 39);
+    model_desc v = m;
+    validate(v, "test");
+    model net(v);
+    int fp32_convs = 0;
+    for (const auto& s : net.steps()) fp32_convs += s.what.find("conv2d fp32") != std::string::npos;
+    CHECK(fp32_convs == 2);
+}
+
+}  // TEST_SUITE

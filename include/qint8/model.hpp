@@ -247,6 +247,15 @@ private:
         }
         const dtype src_t = i8 ? qin->type : dtype::f32;
         const dtype dst_t = out_type(l);
+        // oneDNN 2.6's inner product has no destination zero point: compute in f32 (already in
+        // destination units) and let a reorder add the zero point and round, which is the same
+        // arithmetic in the same order.
+        const bool split_zp = is_fc && dst_t != dtype::f32 && l.act->zero_point != 0;
+        if (split_zp)
+            for (const auto& p : l.post_ops)
+                if (p.kind == post_op::sum)
+                    fail(errc::unsupported, origin_ + ": layer '" + l.name + "': fc with a residual sum and an output zero point is not supported");
+        const dtype prim_dst_t = split_zp ? dtype::f32 : dst_t;
         backend::dims wd;
         if (is_fc) {
             wd = {o};
@@ -257,7 +266,7 @@ private:
             wd = {l.groups, o / l.groups, in_d[1] / l.groups, l.kernel[0], l.kernel[1]};
         }
         const backend::dims od = dims_.at(l.name);
-        dnnl::memory::desc src_any = md(in_d, src_t, false), dst_any = md(od, dst_t, false);
+        dnnl::memory::desc src_any = md(in_d, src_t, false), dst_any = md(od, prim_dst_t, false);
         dnnl::memory::desc wei_any(wd, i8 ? backend::dt::s8 : backend::dt::f32, backend::tag::any);
         dnnl::memory::desc bias_md({o}, i8 ? backend::dt::s32 : backend::dt::f32, backend::tag::x);
 
@@ -287,7 +296,7 @@ private:
                 backend::set_zero_point(attr, DNNL_ARG_SRC, qin->zero_point);
             }
             backend::set_output_scales(attr, os);
-            if (dst_t != dtype::f32) backend::set_zero_point(attr, DNNL_ARG_DST, l.act->zero_point);
+            if (dst_t != dtype::f32 && !split_zp) backend::set_zero_point(attr, DNNL_ARG_DST, l.act->zero_point);
             wq = std::move(q.q);
         } else {
             wf = real_weights(w, ws);
@@ -352,8 +361,14 @@ private:
             reorder(r.slot, alias, scale, szp, dzp, l.name);
         }
         add_step(prim, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wslot}, {DNNL_ARG_BIAS, bslot}, {DNNL_ARG_DST, dst}}, l.name,
-                 std::string(to_string(l.kind)) + " " + to_string(eff_prec(l)) + " " + to_string(src_t) + "->" + to_string(dst_t) + " " + impl);
-        put(l.name, dst, dst_t, l.act);
+                 std::string(to_string(l.kind)) + " " + to_string(eff_prec(l)) + " " + to_string(src_t) + "->" + to_string(prim_dst_t) + " " + impl);
+        if (split_zp) {
+            const int q = new_slot(with_type(dst_md, dst_t));
+            reorder(dst, q, 1.f, 0, l.act->zero_point, l.name);
+            put(l.name, q, dst_t, l.act);
+        } else {
+            put(l.name, dst, dst_t, l.act);
+        }
     }
 
     void pool(const layer& l) {

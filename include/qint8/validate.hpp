@@ -198,6 +198,9 @@ inline void validate(model_desc& m, const std::string& origin) {
                 used.insert(bn);
             }
         }
+        // Pooling does not change the scale: a pool without its own quantization inherits its input's.
+        if (!l.act && (l.kind == op::max_pool2d || l.kind == op::avg_pool2d || l.kind == op::global_avg_pool2d) && *acts.at(l.inputs[0]))
+            l.act = *acts.at(l.inputs[0]);
         shapes[l.name] = out;
         acts[l.name] = &l.act;
     }
