@@ -8,6 +8,9 @@
 
 #include <qint8/dispatch/isa.hpp>
 #include <qint8/model.hpp>
+#include <qint8/ref/reference.hpp>
+
+#include <cmath>
 
 #include "support/builder.hpp"
 
@@ -71,6 +74,44 @@ TEST_CASE("compiled primitives run on the chosen path (oneDNN implementation nam
         CHECK(impl.find("avx512") != std::string::npos);
     }
     if (path == isa::avx512_core_vnni) CHECK(impl.find("vnni") != std::string::npos);
+}
+
+TEST_CASE("the u8 path stays within rounding of exact 8-bit arithmetic on every ISA (no int16 saturation)") {
+    // Inputs near 255 and weights near +-127 are the case where vpmaddubsw pair sums saturate
+    // (2 * 255 * 127 = 64770 > 32767). Whatever the path, the result must stay close to the exact
+    // integer result with 8-bit weights: identical on VNNI, within 7-bit weight rounding elsewhere.
+    test::rng r(77);
+    model_desc m = test::input_only({32, 6, 6}, quant_params{dtype::u8, 1.f / 255.f, 0});
+    layer l;
+    l.name = "conv";
+    l.kind = op::conv2d;
+    l.inputs = {"input"};
+    l.out_channels = 8;
+    l.kernel = {3, 3};
+    m.layers.push_back(l);
+    std::vector<int8_t> w(8 * 32 * 9);
+    for (std::size_t i = 0; i < w.size(); ++i) w[i] = static_cast<int8_t>((i / 2) % 2 ? 127 : 126);  // same sign: sums add up
+    m.tensors["conv.weight"] = tensor::from_vector(dtype::s8, {8, 32, 3, 3}, w);
+    m.tensors["conv.weight.scales"] = tensor::from_vector(dtype::f32, {8}, std::vector<float>(8, 0.001f));
+    std::vector<float> in(32 * 36);
+    for (auto& v : in) v = r.uniform(0.95f, 1.f);
+    model net(m);
+    session s(net);
+    std::vector<float> got = s.run(in);
+    ref::options exact;
+    exact.u8_weight_max = 127;
+    std::vector<float> want = ref::run(m, in, 1, exact);
+    double dot = 0, ng = 0, nw = 0, worst = 0;
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        dot += double(got[i]) * want[i];
+        ng += double(got[i]) * got[i];
+        nw += double(want[i]) * want[i];
+        worst = std::max(worst, std::fabs(double(got[i]) - want[i]) / std::fabs(double(want[i])));
+    }
+    MESSAGE("path " << std::string(to_string(net.code_path())) << ": worst relative difference to exact 8-bit arithmetic " << worst);
+    CHECK(dot / std::sqrt(ng * nw) > 0.99999);
+    CHECK(worst < 1.0 / 63);  // a saturated int16 sum would be off by far more than one 7-bit step
+    if (net.code_path() == isa::avx512_core_vnni) CHECK(worst < 1e-6);
 }
 
 }  // TEST_SUITE

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "qint8/graph.hpp"
+#include "qint8/validate.hpp"
 
 namespace qint8::ref {
 
@@ -121,7 +122,9 @@ inline std::vector<double> weights_real(const tensor& w, const tensor* ws) {
 }  // namespace detail
 
 /// Runs `m` on `input` ([N, C, H, W] plain floats) and returns every tensor by name.
-inline std::map<std::string, value> run_all(const model_desc& m, const std::vector<float>& input, int64_t batch, const options& opt = {}) {
+inline std::map<std::string, value> run_all(const model_desc& desc, const std::vector<float>& input, int64_t batch, const options& opt = {}) {
+    model_desc m = desc;  // validation fills in output shapes and inherited pool quantization
+    validate(m, "reference");
     std::map<std::string, value> t;
     std::map<std::string, std::vector<const layer*>> readers;
     for (const auto& l : m.layers) {
