@@ -35,7 +35,7 @@ TEST_CASE("cpu_info reports what cpuinfo sees and a path no better than the CPU 
     CHECK(c.u8_weight_bits == (c.chosen == isa::avx512_core_vnni ? 8 : 7));
 }
 
-TEST_CASE("the ISA cannot be changed once fixed, and the error says so") {
+TEST_CASE("the ISA cannot be changed once fixed / and the error says so") {
     const isa now = cpu_info().chosen;
     CHECK_NOTHROW(set_max_isa(now));
     const isa other = now == isa::avx2 ? isa::avx512_core_vnni : isa::avx2;

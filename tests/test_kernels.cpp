@@ -14,7 +14,7 @@ using namespace qint8;
 
 TEST_SUITE("kernels") {
 
-TEST_CASE("quantize f32 to u8/s8 equals the scalar rule, including ties, saturation and odd lengths") {
+TEST_CASE("quantize f32 to u8/s8 equals the scalar rule / including ties / saturation and odd lengths") {
     test::rng r(1);
     for (std::size_t n : {0u, 1u, 7u, 8u, 15u, 16u, 17u, 1001u}) {
         std::vector<float> x = r.floats(n, -3.f, 3.f);
@@ -53,7 +53,7 @@ TEST_CASE("dequantize u8/s8 to f32") {
     }
 }
 
-TEST_CASE("softmax sums to one, matches the double-precision formula, survives large logits") {
+TEST_CASE("softmax sums to one / matches the double-precision formula / survives large logits") {
     test::rng r(2);
     for (std::size_t n : {1u, 3u, 8u, 10u, 1000u, 1001u}) {
         std::vector<float> x = r.floats(n, -20.f, 20.f), y(n);
@@ -70,7 +70,7 @@ TEST_CASE("softmax sums to one, matches the double-precision formula, survives l
     }
 }
 
-TEST_CASE("top_k returns the largest values in order, lower index first on ties") {
+TEST_CASE("top_k returns the largest values in order / lower index first on ties") {
     std::vector<float> x{0.1f, 0.7f, 0.3f, 0.7f, -1.f, 0.05f};
     auto t = kernels::top_k(x.data(), x.size(), 3);
     REQUIRE(t.size() == 3);

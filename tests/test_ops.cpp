@@ -123,7 +123,7 @@ TEST_CASE("conv2d int8 and fp32 match the reference: basic 3x3") {
     check_conv(k, 1);
 }
 
-TEST_CASE("conv2d grid: strides, odd sizes, asymmetric padding, groups, zero points, batch") {
+TEST_CASE("conv2d grid: strides / odd sizes / asymmetric padding / groups / zero points / batch") {
     std::vector<conv_case> cases;
     for (int64_t batch : {1, 2})
         for (int64_t stride : {1, 2})
@@ -148,7 +148,7 @@ TEST_CASE("conv2d grid: strides, odd sizes, asymmetric padding, groups, zero poi
     for (const auto& k : cases) check_conv(k, seed++);
 }
 
-TEST_CASE("conv2d 1x1, 5x5, 7x7 stride 2 (ResNet stem) and channels not multiple of 16") {
+TEST_CASE("conv2d 1x1 / 5x5 / 7x7 stride 2 (ResNet stem) and channels not multiple of 16") {
     conv_case a; a.kh = a.kw = 1; a.pad = {0, 0, 0, 0}; a.c = 19; a.o = 35;
     conv_case b; b.kh = b.kw = 5; b.pad = {2, 2, 2, 2}; b.c = 3; b.o = 17;
     conv_case c; c.kh = c.kw = 7; c.sh = c.sw = 2; c.pad = {3, 3, 3, 3}; c.c = 3; c.o = 24; c.h = 23; c.w = 23;
@@ -166,7 +166,7 @@ TEST_CASE("conv2d groups") {
     check_conv(k, 201);
 }
 
-TEST_CASE("depthwise_conv2d: stride 1 and 2, asymmetric padding, relu6, zero points") {
+TEST_CASE("depthwise_conv2d: stride 1 and 2 / asymmetric padding / relu6 / zero points") {
     for (int64_t stride : {1, 2})
         for (int zp = 0; zp < 2; ++zp) {
             conv_case k;
@@ -187,6 +187,9 @@ TEST_CASE("conv2d signed activations (s8 src and dst)") {
     check_conv(k, 400);
     k.post = 3;
     check_conv(k, 401);
+    k.post = 0;
+    k.wmax = 127;  // full 8-bit weights on an s8 source: the non-VNNI paths read it as u8 and use 7 bits
+    check_conv(k, 402);
 }
 
 TEST_CASE("conv2d with f32 output (int8 layer read only by fp32 consumers)") {
@@ -262,7 +265,7 @@ void check_exact(const model_desc& m, int64_t batch, uint32_t seed, double int_t
 
 TEST_SUITE("ops") {
 
-TEST_CASE("max_pool2d: 3x3 stride 2 pad 1 (ResNet), 2x2 stride 2, odd sizes, zero points") {
+TEST_CASE("max_pool2d: 3x3 stride 2 pad 1 (ResNet) / 2x2 stride 2 / odd sizes / zero points") {
     for (int zp = 0; zp < 2; ++zp)
         for (int variant = 0; variant < 3; ++variant)
             for (int64_t batch : {1, 3}) {
@@ -279,7 +282,7 @@ TEST_CASE("max_pool2d: 3x3 stride 2 pad 1 (ResNet), 2x2 stride 2, odd sizes, zer
             }
 }
 
-TEST_CASE("avg_pool2d: exclude and include padding, zero points; global average pool") {
+TEST_CASE("avg_pool2d: exclude and include padding / zero points / global average pool") {
     // The integer mean is rounded once from float(sum)/count. Bit-exact on the AVX2 path; the
     // AVX-512 pooling kernels may multiply by 1/count instead, which can land on the other side
     // of a .5 tie, so 1 LSB is allowed there (and nowhere else in this file).
@@ -318,7 +321,7 @@ TEST_CASE("pool with a declared output quantization different from its input's r
     check_exact(m, 1, 34);
 }
 
-TEST_CASE("fc: 4D input flattened in C,H,W order, 2D input, zero points folded, f32 and int8 output") {
+TEST_CASE("fc: 4D input flattened in C/H/W order / 2D input / zero points folded / f32 and int8 output") {
     for (int zp = 0; zp < 2; ++zp)
         for (bool int_out : {false, true}) {
             layer l;
@@ -342,7 +345,7 @@ TEST_CASE("fc: 4D input flattened in C,H,W order, 2D input, zero points folded, 
     check_exact(m, 4, 36);
 }
 
-TEST_CASE("add: standalone residual add with relu, int8 and fp32") {
+TEST_CASE("add: standalone residual add with relu / int8 and fp32") {
     rng r(1000);
     model_desc m = input_only({12, 5, 7}, quant_params{dtype::u8, 2.f / 255.f, 128});
     layer a; a.name = "a"; a.kind = op::conv2d; a.inputs = {"input"}; a.out_channels = 12; a.act = quant_params{dtype::u8, 0.02f, 0};

@@ -4,6 +4,8 @@
 /// tensor sizes and scales.
 
 #include <cmath>
+#include <cstdio>
+#include <limits>
 #include <set>
 #include <string>
 
@@ -15,8 +17,12 @@ namespace detail {
 inline void check_quant(const quant_params& q, const std::string& where) {
     if (q.type != dtype::u8 && q.type != dtype::s8)
         fail(errc::dtype_mismatch, where + ".dtype: expected u8 or s8, found " + to_string(q.type));
-    if (!std::isfinite(q.scale) || q.scale <= 0.f)
-        fail(errc::manifest_field, where + ".scale: expected a finite positive number, found " + std::to_string(q.scale));
+    // Quantization multiplies by 1/scale: a denormal scale would make it infinite.
+    if (!std::isfinite(q.scale) || !(q.scale >= std::numeric_limits<float>::min())) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%g", static_cast<double>(q.scale));
+        fail(errc::manifest_field, where + ".scale: expected a finite positive number (a normal f32), found " + buf);
+    }
     if (q.zero_point < dtype_min(q.type) || q.zero_point > dtype_max(q.type))
         fail(errc::manifest_field, where + ".zero_point: expected " + std::to_string(dtype_min(q.type)) + ".." +
                                        std::to_string(dtype_max(q.type)) + " for " + to_string(q.type) +
@@ -167,6 +173,9 @@ inline void validate(model_desc& m, const std::string& origin) {
             }
         }
         if (l.kind == op::softmax && !l.post_ops.empty()) fail(errc::manifest_field, where + ".post_ops: softmax takes none");
+        // The backend and the reference apply no post-ops after pooling: refuse rather than ignore them.
+        if ((l.kind == op::max_pool2d || l.kind == op::avg_pool2d || l.kind == op::global_avg_pool2d) && !l.post_ops.empty())
+            fail(errc::unsupported, where + ".post_ops: pooling layers take none, found " + std::to_string(l.post_ops.size()));
 
         if (l.prec == precision::int8) {
             for (const auto& i : l.inputs)

@@ -2,9 +2,12 @@
 /// @file manifest.hpp  Reading and writing manifests (JSON, spec in docs/manifest.md) with their
 /// weights files. The only file that includes nlohmann/json.
 
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <unistd.h>
@@ -30,16 +33,84 @@ using json = nlohmann::json;
 inline std::string json_type(const json& j) {
     return j.is_number_integer() ? "integer" : j.is_number() ? "number" : j.type_name();
 }
+/// Appends at most about `limit` characters of `j`: never recurses deeper than the text it writes,
+/// so a hostile, deeply nested value cannot exhaust the stack (json::dump() would).
+inline void json_brief_into(const json& j, std::string& out, std::size_t limit) {
+    if (out.size() > limit) return;
+    if (j.is_array() || j.is_object()) {
+        out += j.is_array() ? '[' : '{';
+        bool first = true;
+        for (auto it = j.begin(); it != j.end() && out.size() <= limit; ++it, first = false) {
+            if (!first) out += ',';
+            if (j.is_object()) out += json(it.key()).dump() + ':';
+            json_brief_into(*it, out, limit);
+        }
+        out += j.is_array() ? ']' : '}';
+    } else {
+        out += j.dump();
+    }
+}
 inline std::string json_brief(const json& j) {
-    std::string s = j.dump();
+    std::string s;
+    json_brief_into(j, s, 40);
     return s.size() > 40 ? s.substr(0, 37) + "..." : s;
 }
+
+/// True if `j` nests no deeper than `levels` (recursion bounded by `levels`).
+inline bool json_depth_at_most(const json& j, int levels) {
+    if (!j.is_structured()) return true;
+    if (levels <= 0) return false;
+    for (const auto& e : j)
+        if (!json_depth_at_most(e, levels - 1)) return false;
+    return true;
+}
+
+/// Tracks where the parser is ("layers[2].activation.scale"), so a JSON syntax error or a number
+/// out of range (1e400) is reported with the field it is in. Fed by json::parse's callback.
+class json_path_tracker {
+public:
+    bool on_event(json::parse_event_t e, const json& v) {
+        using pe = json::parse_event_t;
+        if (e == pe::object_start || e == pe::array_start || e == pe::value) {
+            if (!stack_.empty() && stack_.back().array) ++stack_.back().count;
+            if (e != pe::value) stack_.push_back({e == pe::array_start, {}, 0});
+        } else if (e == pe::object_end || e == pe::array_end) {
+            if (!stack_.empty()) stack_.pop_back();
+        } else if (e == pe::key && !stack_.empty()) {
+            stack_.back().key = v.is_string() ? v.get<std::string>() : v.dump();
+        }
+        return true;
+    }
+    /// The field being parsed when the parser stopped ("" at the top level).
+    std::string path() const {
+        std::string p;
+        for (std::size_t i = 0; i < stack_.size(); ++i) {
+            const frame& f = stack_[i];
+            if (f.array) {
+                // Elements of the innermost array are counted once complete: the failing one is next.
+                const std::size_t idx = i + 1 == stack_.size() ? f.count : (f.count ? f.count - 1 : 0);
+                p += "[" + std::to_string(idx) + "]";
+            } else if (!f.key.empty()) {
+                p += (p.empty() ? "" : ".") + f.key;
+            }
+        }
+        return p;
+    }
+
+private:
+    struct frame {
+        bool array;
+        std::string key;
+        std::size_t count;
+    };
+    std::vector<frame> stack_;
+};
 
 /// Reads fields of one JSON object, naming the file and the field path in every error.
 class field_reader {
 public:
     field_reader(const json& j, std::string file, std::string path) : j_(j), file_(std::move(file)), path_(std::move(path)) {
-        if (!j_.is_object()) bad("", "an object", j_);
+        if (!j_.is_object()) bad_type("", "an object", j_);
     }
     bool has(const char* k) const { return j_.contains(k) && !j_.at(k).is_null(); }
     const json& raw(const char* k) const {
@@ -49,56 +120,71 @@ public:
     field_reader obj(const char* k) const { return field_reader(raw(k), file_, sub(k)); }
     std::string str(const char* k) const {
         const json& v = raw(k);
-        if (!v.is_string()) bad(k, "a string", v);
+        if (!v.is_string()) bad_type(k, "a string", v);
         return v.get<std::string>();
     }
     std::string str(const char* k, const std::string& dflt) const { return has(k) ? str(k) : dflt; }
     int64_t integer(const char* k, int64_t lo, int64_t hi) const {
         const json& v = raw(k);
-        if (!v.is_number_integer()) bad(k, "an integer", v);
-        int64_t x = v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX) ? INT64_MAX : v.get<int64_t>();
-        if (x < lo || x > hi) bad(k, "an integer in " + std::to_string(lo) + ".." + std::to_string(hi), v);
+        if (!v.is_number_integer()) bad_type(k, "an integer", v);
+        // An unsigned value above INT64_MAX is out of every range (it used to be clamped to INT64_MAX).
+        const bool huge = v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX);
+        if (huge || v.get<int64_t>() < lo || v.get<int64_t>() > hi) bad(k, "an integer in " + std::to_string(lo) + ".." + std::to_string(hi), v);
+        const int64_t x = v.get<int64_t>();
         return x;
     }
     int64_t integer(const char* k, int64_t lo, int64_t hi, int64_t dflt) const { return has(k) ? integer(k, lo, hi) : dflt; }
     double number(const char* k) const {
         const json& v = raw(k);
-        if (!v.is_number()) bad(k, "a number", v);
+        if (!v.is_number()) bad_type(k, "a number", v);
         return v.get<double>();
     }
     double number(const char* k, double dflt) const { return has(k) ? number(k) : dflt; }
     bool boolean(const char* k, bool dflt) const {
         if (!has(k)) return dflt;
         const json& v = raw(k);
-        if (!v.is_boolean()) bad(k, "true or false", v);
+        if (!v.is_boolean()) bad_type(k, "true or false", v);
         return v.get<bool>();
     }
     std::vector<int64_t> ints(const char* k, std::size_t n_min, std::size_t n_max, int64_t lo, int64_t hi) const {
         const json& v = raw(k);
         std::string what = (n_min == n_max ? std::to_string(n_min) : std::to_string(n_min) + ".." + std::to_string(n_max)) +
                            " integers in " + std::to_string(lo) + ".." + std::to_string(hi);
-        if (!v.is_array() || v.size() < n_min || v.size() > n_max) bad(k, "an array of " + what, v);
+        if (!v.is_array()) bad_type(k, "an array of " + what, v);
+        if (v.size() < n_min || v.size() > n_max) bad(k, "an array of " + what, v);
         std::vector<int64_t> r;
         for (const auto& e : v) {
-            if (!e.is_number_integer()) bad(k, "an array of " + what, v);
-            int64_t x = e.is_number_unsigned() && e.get<uint64_t>() > uint64_t(INT64_MAX) ? INT64_MAX : e.get<int64_t>();
-            if (x < lo || x > hi) bad(k, "an array of " + what, v);
+            if (!e.is_number_integer()) bad_type(k, "an array of " + what, v);
+            const bool huge = e.is_number_unsigned() && e.get<uint64_t>() > uint64_t(INT64_MAX);
+            if (huge || e.get<int64_t>() < lo || e.get<int64_t>() > hi) bad(k, "an array of " + what, v);
+            const int64_t x = e.get<int64_t>();
             r.push_back(x);
         }
         return r;
     }
     std::vector<float> floats(const char* k, std::size_t n) const {
         const json& v = raw(k);
-        if (!v.is_array() || v.size() != n) bad(k, "an array of " + std::to_string(n) + " numbers", v);
+        if (!v.is_array()) bad_type(k, "an array of " + std::to_string(n) + " numbers", v);
+        if (v.size() != n) bad(k, "an array of " + std::to_string(n) + " numbers", v);
         std::vector<float> r;
         for (const auto& e : v) {
-            if (!e.is_number() || !std::isfinite(e.get<double>())) bad(k, "an array of " + std::to_string(n) + " finite numbers", v);
+            if (!e.is_number()) bad_type(k, "an array of " + std::to_string(n) + " numbers", v);
+            if (!std::isfinite(e.get<double>()) || std::fabs(e.get<double>()) > 3.0e38) bad(k, "an array of " + std::to_string(n) + " finite numbers", v);
             r.push_back(e.get<float>());
         }
         return r;
     }
+    /// A value of the right JSON type but out of range (errc::manifest_field).
     [[noreturn]] void bad(const std::string& k, const std::string& expected, const json& found) const {
-        fail(errc::manifest_field, file_ + ": " + sub(k) + ": expected " + expected + ", found " + json_type(found) + " " + json_brief(found));
+        bad(k, expected, found, errc::manifest_field);
+    }
+    /// A value of the wrong JSON type (errc::manifest_parse, as error.hpp defines it).
+    [[noreturn]] void bad_type(const std::string& k, const std::string& expected, const json& found) const {
+        bad(k, expected, found, errc::manifest_parse);
+    }
+    [[noreturn]] void bad(const std::string& k, const std::string& expected, const json& found, errc code) const {
+        const std::string where = sub(k);
+        fail(code, file_ + ": " + (where.empty() ? "" : where + ": ") + "expected " + expected + ", found " + json_type(found) + " " + json_brief(found));
     }
     std::string sub(const std::string& k) const { return k.empty() ? path_ : (path_.empty() ? k : path_ + "." + k); }
     const std::string& file() const { return file_; }
@@ -115,12 +201,16 @@ inline quant_params read_quant(const field_reader& r) {
     else if (t == "s8") q.type = dtype::s8;
     else fail(errc::dtype_mismatch, r.file() + ": " + r.sub("dtype") + ": expected \"u8\" or \"s8\", found \"" + t + "\"");
     const double s = r.number("scale");
-    if (!std::isfinite(s) || s <= 0 || s > 3.0e38)
-        fail(errc::manifest_field, r.file() + ": " + r.sub("scale") + ": expected a finite positive number, found " + json_brief(r.raw("scale")));
+    // Below FLT_MIN the f32 scale would be 0 or denormal, and its reciprocal (quantization multiplies by it) infinite.
+    if (!std::isfinite(s) || s < double(std::numeric_limits<float>::min()) || s > 3.0e38)
+        fail(errc::manifest_field, r.file() + ": " + r.sub("scale") + ": expected a finite positive number (a normal f32, 1.18e-38..3e38), found " +
+                                       json_brief(r.raw("scale")));
     q.scale = static_cast<float>(s);
     const int64_t lo = dtype_min(q.type), hi = dtype_max(q.type);
-    const json& zp = r.has("zero_point") ? r.raw("zero_point") : json(0);
-    if (!zp.is_number_integer() || zp.get<int64_t>() < lo || zp.get<int64_t>() > hi)
+    static const json zero(0);
+    const json& zp = r.has("zero_point") ? r.raw("zero_point") : zero;
+    if (!zp.is_number_integer()) r.bad_type("zero_point", "an integer in " + std::to_string(lo) + ".." + std::to_string(hi) + " for " + t, zp);
+    if ((zp.is_number_unsigned() && zp.get<uint64_t>() > uint64_t(hi)) || zp.get<int64_t>() < lo || zp.get<int64_t>() > hi)
         fail(errc::manifest_field, r.file() + ": " + r.sub("zero_point") + ": expected an integer in " + std::to_string(lo) + ".." +
                                        std::to_string(hi) + " for " + t + ", found " + json_brief(zp));
     q.zero_point = static_cast<int32_t>(zp.get<int64_t>());
@@ -155,9 +245,9 @@ inline layer read_layer(const field_reader& r) {
                                       "' (expected conv2d, depthwise_conv2d, max_pool2d, avg_pool2d, global_avg_pool2d, fc, add or softmax)");
     l.kind = *k;
     const json& ins = r.raw("inputs");
-    if (!ins.is_array()) r.bad("inputs", "an array of tensor names", ins);
+    if (!ins.is_array()) r.bad_type("inputs", "an array of tensor names", ins);
     for (const auto& e : ins) {
-        if (!e.is_string()) r.bad("inputs", "an array of tensor names", ins);
+        if (!e.is_string()) r.bad_type("inputs", "an array of tensor names", ins);
         l.inputs.push_back(e.get<std::string>());
     }
     constexpr int64_t big = int64_t{1} << 24;
@@ -176,7 +266,7 @@ inline layer read_layer(const field_reader& r) {
     if (l.kind == op::avg_pool2d) l.count_include_pad = r.boolean("count_include_pad", false);
     if (r.has("post_ops")) {
         const json& pj = r.raw("post_ops");
-        if (!pj.is_array()) r.bad("post_ops", "an array", pj);
+        if (!pj.is_array()) r.bad_type("post_ops", "an array", pj);
         for (std::size_t i = 0; i < pj.size(); ++i) {
             field_reader pr(pj[i], r.file(), r.sub("post_ops[" + std::to_string(i) + "]"));
             const std::string pk = pr.str("op");
@@ -205,18 +295,20 @@ inline model_desc read_manifest(const std::string& json_path, const read_options
     json j;
     {
         std::ifstream in(json_path, std::ios::binary);
-        if (!in) fail(errc::io, json_path + ": cannot open for reading");
+        if (!in) fail(errc::io, json_path + ": cannot open for reading (" + std::strerror(errno) + ")");
+        json_path_tracker where;
         try {
-            j = json::parse(in);
-        } catch (const json::parse_error& e) {
-            fail(errc::manifest_parse, json_path + ": not valid JSON: " + e.what());
+            j = json::parse(in, [&where](int, json::parse_event_t e, json& v) { return where.on_event(e, v); });
+        } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e400
+            const std::string p = where.path();
+            fail(errc::manifest_parse, json_path + ": " + (p.empty() ? "" : p + ": ") + "not valid JSON: " + e.what());
         }
     }
     field_reader root(j, json_path, "");
     model_desc m;
     if (root.str("format") != "qint8.manifest")
         fail(errc::manifest_parse, json_path + ": format: expected \"qint8.manifest\", found \"" + root.str("format") + "\"");
-    const int64_t v = root.integer("format_version", 1, INT32_MAX);
+    const int64_t v = root.integer("format_version", 1, INT64_MAX);
     if (v > model_desc::current_format_version)
         fail(errc::manifest_version, json_path + ": format_version " + std::to_string(v) + " is newer than this reader's version " +
                                          std::to_string(model_desc::current_format_version) + "; upgrade qint8 to read it");
@@ -226,9 +318,11 @@ inline model_desc read_manifest(const std::string& json_path, const read_options
     m.producer = root.str("producer", "");
     if (root.has("attributes")) {
         const json& a = root.raw("attributes");
-        if (!a.is_object()) root.bad("attributes", "an object", a);
-        for (auto it = a.begin(); it != a.end(); ++it)
+        if (!a.is_object()) root.bad_type("attributes", "an object", a);
+        for (auto it = a.begin(); it != a.end(); ++it) {
+            if (!json_depth_at_most(*it, 16)) root.bad("attributes." + it.key(), "a value nested at most 16 levels deep", *it);
             m.attributes[it.key()] = it->is_string() ? it->get<std::string>() : it->dump();
+        }
     }
 
     field_reader in = root.obj("input");
@@ -259,7 +353,7 @@ inline model_desc read_manifest(const std::string& json_path, const read_options
             fail(errc::manifest_field, json_path + ": classes.labels: expected a path inside the manifest's directory, found \"" + m.classes.labels + "\"");
     }
     const json& lj = root.raw("layers");
-    if (!lj.is_array()) root.bad("layers", "an array of layers", lj);
+    if (!lj.is_array()) root.bad_type("layers", "an array of layers", lj);
     for (std::size_t i = 0; i < lj.size(); ++i)
         m.layers.push_back(read_layer(field_reader(lj[i], json_path, "layers[" + std::to_string(i) + "]")));
     m.output = root.str("output", "");
@@ -287,7 +381,7 @@ inline model_desc read_manifest(const std::string& json_path, const read_options
     }
 
     const json& tj = root.raw("tensors");
-    if (!tj.is_object()) root.bad("tensors", "an object mapping names to tensors", tj);
+    if (!tj.is_object()) root.bad_type("tensors", "an object mapping names to tensors", tj);
     if (tj.size() != h.tensor_count)
         fail(errc::weights_file, json_path + ": tensors: manifest lists " + std::to_string(tj.size()) + " tensors, " + wpath + " header says " + std::to_string(h.tensor_count));
     for (auto it = tj.begin(); it != tj.end(); ++it) {
@@ -308,7 +402,8 @@ inline model_desc read_manifest(const std::string& json_path, const read_options
         if (off % q8w_alignment != 0)
             fail(errc::weights_file, json_path + ": " + tr.sub("offset") + ": expected a multiple of " + std::to_string(q8w_alignment) + ", found " + std::to_string(off));
         if (static_cast<uint64_t>(off) > h.payload_bytes || static_cast<uint64_t>(nb) > h.payload_bytes - static_cast<uint64_t>(off))
-            fail(errc::weights_file, json_path + ": " + tr.sub("offset") + ": bytes " + std::to_string(off) + ".." + std::to_string(off + nb) +
+            fail(errc::weights_file, json_path + ": " + tr.sub("offset") + ": bytes " + std::to_string(off) + ".." +
+                                         std::to_string(static_cast<uint64_t>(off) + static_cast<uint64_t>(nb)) +
                                          " run past the end of " + wpath + " (payload " + std::to_string(h.payload_bytes) + " bytes)");
         t.owner = f.bytes;
         t.data = payload + off;
@@ -341,6 +436,32 @@ inline void write_file_atomically(const std::string& path, const std::string& da
     }
 }
 
+/// What read_manifest checks beyond validate(), so that a pair write_manifest produces always
+/// reads back: the preprocessing block (one mean and std per input channel) and the labels path.
+inline void check_writable(const model_desc& m, const std::string& path) {
+    const auto& pp = m.input.preprocess;
+    const std::size_t c = static_cast<std::size_t>(m.input.shape.at(0));
+    auto per_channel = [&](const std::vector<float>& v, const char* name, bool positive) {
+        if (v.size() != c)
+            fail(errc::manifest_field, path + ": input.preprocess." + name + ": expected " + std::to_string(c) +
+                                           " values (one per input channel), found " + std::to_string(v.size()));
+        for (float x : v)
+            if (!std::isfinite(x) || (positive && !(x > 0.f)))
+                fail(errc::manifest_field, path + ": input.preprocess." + name + ": expected finite" + (positive ? " positive" : "") +
+                                               " numbers, found " + std::to_string(x));
+    };
+    per_channel(pp.mean, "mean", false);
+    per_channel(pp.std, "std", true);
+    if (pp.color_order != "rgb" && pp.color_order != "bgr")
+        fail(errc::manifest_field, path + ": input.preprocess.color_order: expected \"rgb\" or \"bgr\", found \"" + pp.color_order + "\"");
+    if (pp.resize_short < 0 || pp.resize_short > 65536)
+        fail(errc::manifest_field, path + ": input.preprocess.resize_short: expected 0..65536, found " + std::to_string(pp.resize_short));
+    if (!(pp.crop_fraction >= 0 && pp.crop_fraction <= 1))
+        fail(errc::manifest_field, path + ": input.preprocess.crop_fraction: expected a number in 0..1, found " + std::to_string(pp.crop_fraction));
+    if (!m.classes.labels.empty() && !safe_relative_path(m.classes.labels))
+        fail(errc::manifest_field, path + ": classes.labels: expected a path inside the manifest's directory, found \"" + m.classes.labels + "\"");
+}
+
 inline std::string base_name(const std::string& p) {
     auto s = p.find_last_of('/');
     return s == std::string::npos ? p : p.substr(s + 1);
@@ -353,6 +474,7 @@ inline std::string base_name(const std::string& p) {
 inline void write_manifest(model_desc m, const std::string& json_path) {
     using namespace detail;
     validate(m, json_path);
+    check_writable(m, json_path);
     std::string stem = base_name(json_path);
     if (stem.size() > 5 && stem.compare(stem.size() - 5, 5, ".json") == 0) stem.resize(stem.size() - 5);
     const std::string wfile = stem + ".q8w";

@@ -13,6 +13,8 @@
 #include <memory>
 #include <string>
 
+#include <sys/stat.h>
+
 #include "qint8/core/error.hpp"
 
 namespace qint8::detail {
@@ -53,6 +55,9 @@ struct loaded_file {
 inline loaded_file read_whole_file(const std::string& path) {
     std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
     if (!f) fail(errc::io, path + ": cannot open for reading (" + std::strerror(errno) + ")");
+    // A directory "opens" too, and ext4 then reports its size as INT64_MAX.
+    struct stat st;
+    if (::fstat(::fileno(f.get()), &st) != 0 || !S_ISREG(st.st_mode)) fail(errc::io, path + ": not a regular file");
     if (std::fseek(f.get(), 0, SEEK_END) != 0) fail(errc::io, path + ": cannot seek");
     long end = std::ftell(f.get());
     if (end < 0) fail(errc::io, path + ": cannot determine size");
@@ -67,12 +72,20 @@ inline loaded_file read_whole_file(const std::string& path) {
     return r;
 }
 
+inline std::string hex_bytes(const unsigned char* p, std::size_t n) {
+    static const char* d = "0123456789abcdef";
+    std::string s;
+    for (std::size_t i = 0; i < n; ++i) { s += d[p[i] >> 4]; s += d[p[i] & 15]; }
+    return s;
+}
+
 inline q8w_header decode_header(const loaded_file& f, const std::string& path) {
     if (f.size < q8w_header_bytes)
         fail(errc::weights_file, path + ": truncated: expected at least a " + std::to_string(q8w_header_bytes) +
                                      "-byte header, found " + std::to_string(f.size) + " bytes");
     const auto* p = reinterpret_cast<const unsigned char*>(f.bytes.get());
-    if (std::memcmp(p, "Q8W\0", 4) != 0) fail(errc::weights_file, path + ": not a qint8 weights file (magic \"Q8W\\0\" expected)");
+    if (std::memcmp(p, "Q8W\0", 4) != 0)
+        fail(errc::weights_file, path + ": magic: not a qint8 weights file (expected \"Q8W\\0\" = 51385700, found " + hex_bytes(p, 4) + ")");
     q8w_header h;
     h.version = get_u32(p + 4);
     h.alignment = get_u32(p + 8);
@@ -90,13 +103,6 @@ inline q8w_header decode_header(const loaded_file& f, const std::string& path) {
         fail(errc::weights_file, path + ": " + (have < h.payload_bytes ? "truncated" : "trailing bytes") + ": header says " +
                                      std::to_string(h.payload_bytes) + " payload bytes, found " + std::to_string(have));
     return h;
-}
-
-inline std::string hex_bytes(const unsigned char* p, std::size_t n) {
-    static const char* d = "0123456789abcdef";
-    std::string s;
-    for (std::size_t i = 0; i < n; ++i) { s += d[p[i] >> 4]; s += d[p[i] & 15]; }
-    return s;
 }
 
 }  // namespace qint8::detail

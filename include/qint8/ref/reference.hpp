@@ -71,7 +71,7 @@ inline value to_real(const value& x) {
 /// Options that mirror the compiled path's choices that are not in the manifest.
 struct options {
     bool force_fp32 = false;
-    int u8_weight_max = 127;  ///< 63 on paths without VNNI (see dispatch/isa.hpp)
+    int u8_weight_max = 127;  ///< 63 on paths without VNNI (see dispatch/isa.hpp); applies to s8 sources there too
 };
 
 namespace detail {
@@ -175,7 +175,8 @@ inline std::map<std::string, value> run_all(const model_desc& desc, const std::v
             if (i8) {
                 qs = *acts.at(l.inputs[0]);
                 if (!src.is_int || src.q != qs) src = quantize(src, qs);
-                detail::weights_int(w, ws, qs.type == dtype::u8 ? opt.u8_weight_max : 127, wq, wsc);
+                // Paths without VNNI read s8 activations as u8 (zero point + 128), so both use the u8 limit there.
+                detail::weights_int(w, ws, (qs.type == dtype::u8 || opt.u8_weight_max < 127) ? opt.u8_weight_max : 127, wq, wsc);
                 s_dst = out_int ? l.act->scale : 1.f;
                 for (int64_t o = 0; o < O; ++o) os.push_back(qs.scale * wsc[size_t(o)] / s_dst);
             } else {

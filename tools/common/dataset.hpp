@@ -1,0 +1,120 @@
+#pragma once
+// The labelled-image binary file of the Paddle inference tester, which qint8-preprocess writes
+// and qint8-eval reads: int64 N, then N images as float32 CHW, then N int64 labels; all
+// little-endian, no padding. The image size is not stored: it comes from the model.
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <vector>
+
+#include <qint8/core/error.hpp>
+
+namespace qint8::tools {
+
+/// Streams a data file to `path` through a temporary file: nothing appears at `path` unless
+/// finish() succeeds, so an interrupted or failed run leaves no half-written file.
+class dataset_writer {
+public:
+    dataset_writer(std::string path, std::size_t image_floats)
+        : path_(std::move(path)), tmp_(path_ + ".tmp" + std::to_string(::getpid())), image_floats_(image_floats) {
+        f_ = std::fopen(tmp_.c_str(), "wb");
+        if (!f_) detail::fail(errc::io, path_ + ": cannot create " + tmp_ + " (" + std::strerror(errno) + ")");
+        const int64_t zero = 0;
+        write(&zero, sizeof zero);
+    }
+    ~dataset_writer() {
+        if (f_) {
+            std::fclose(f_);
+            std::remove(tmp_.c_str());
+        }
+    }
+    dataset_writer(const dataset_writer&) = delete;
+    dataset_writer& operator=(const dataset_writer&) = delete;
+
+    void add(const std::vector<float>& chw, int64_t label) {
+        if (chw.size() != image_floats_) detail::fail(errc::invalid_argument, path_ + ": image of " + std::to_string(chw.size()) + " floats, expected " + std::to_string(image_floats_));
+        write(chw.data(), chw.size() * sizeof(float));
+        labels_.push_back(label);
+    }
+    std::size_t count() const { return labels_.size(); }
+
+    void finish() {
+        write(labels_.data(), labels_.size() * sizeof(int64_t));
+        const int64_t n = static_cast<int64_t>(labels_.size());
+        if (std::fseek(f_, 0, SEEK_SET) != 0) detail::fail(errc::io, tmp_ + ": seek failed");
+        write(&n, sizeof n);
+        const bool ok = std::fflush(f_) == 0 && std::fclose(f_) == 0;
+        f_ = nullptr;
+        if (!ok || std::rename(tmp_.c_str(), path_.c_str()) != 0) {
+            std::remove(tmp_.c_str());
+            detail::fail(errc::io, path_ + ": could not be written (" + std::strerror(errno) + ")");
+        }
+    }
+
+private:
+    void write(const void* p, std::size_t n) {
+        if (n && std::fwrite(p, 1, n, f_) != n) detail::fail(errc::io, tmp_ + ": write failed (" + std::strerror(errno) + "; disk full?)");
+    }
+    std::string path_, tmp_;
+    std::size_t image_floats_;
+    std::FILE* f_ = nullptr;
+    std::vector<int64_t> labels_;
+};
+
+/// Reads a data file whose images have `image_floats` floats each, checking the size first.
+class dataset_reader {
+public:
+    dataset_reader(const std::string& path, std::size_t image_floats) : path_(path), image_floats_(image_floats) {
+        f_ = std::fopen(path.c_str(), "rb");
+        if (!f_) detail::fail(errc::io, path + ": cannot open for reading (" + std::strerror(errno) + ")");
+        struct stat st {};
+        if (::fstat(::fileno(f_), &st) != 0) detail::fail(errc::io, path + ": cannot stat");
+        const uint64_t size = static_cast<uint64_t>(st.st_size);
+        int64_t n = -1;
+        if (size < 8 || std::fread(&n, 8, 1, f_) != 1)
+            detail::fail(errc::invalid_argument, path + ": too short for a data file (needs an int64 image count first)");
+        const uint64_t per = static_cast<uint64_t>(image_floats) * 4 + 8;
+        if (n < 0 || static_cast<uint64_t>(n) > (size - 8) / per || 8 + static_cast<uint64_t>(n) * per != size) {
+            std::string msg = path + ": size " + std::to_string(size) + " bytes does not match its header (N = " + std::to_string(n) +
+                              ") and the model's input of " + std::to_string(image_floats) + " floats per image: expected 8 + N*(" +
+                              std::to_string(image_floats) + "*4 + 8)";
+            if (n > 0 && size > 8) {
+                const double floats = (static_cast<double>(size - 8) / static_cast<double>(n) - 8) / 4;
+                msg += "; the file holds about " + std::to_string(static_cast<long long>(floats)) + " floats per image";
+            }
+            detail::fail(errc::invalid_argument, msg);
+        }
+        n_ = static_cast<std::size_t>(n);
+        labels_.resize(n_);
+        if (n_) {
+            std::fseek(f_, static_cast<long>(8 + n_ * image_floats * 4), SEEK_SET);
+            if (std::fread(labels_.data(), 8, n_, f_) != n_) detail::fail(errc::io, path + ": cannot read the labels");
+        }
+    }
+    ~dataset_reader() { if (f_) std::fclose(f_); }
+    dataset_reader(const dataset_reader&) = delete;
+    dataset_reader& operator=(const dataset_reader&) = delete;
+
+    std::size_t size() const { return n_; }
+    int64_t label(std::size_t i) const { return labels_.at(i); }
+    /// Reads images [first, first + count) into dst (count * image_floats floats).
+    void read(std::size_t first, std::size_t count, float* dst) {
+        if (first + count > n_) detail::fail(errc::invalid_argument, path_ + ": images " + std::to_string(first) + ".." + std::to_string(first + count) + " past N = " + std::to_string(n_));
+        std::fseek(f_, static_cast<long>(8 + first * image_floats_ * 4), SEEK_SET);
+        if (std::fread(dst, 4, count * image_floats_, f_) != count * image_floats_) detail::fail(errc::io, path_ + ": read failed");
+    }
+
+private:
+    std::string path_;
+    std::size_t image_floats_;
+    std::FILE* f_ = nullptr;
+    std::size_t n_ = 0;
+    std::vector<int64_t> labels_;
+};
+
+}  // namespace qint8::tools

@@ -1,0 +1,144 @@
+#pragma once
+// Image decoding (stb_image: JPEG, PNG, BMP, ...), resampling, and the two classifier preprocessing recipes:
+// torchvision/Paddle (resize the short side, centre-crop) and TF/Inception (centre-crop a
+// fraction of the short side, resize to the crop). Output: float CHW, (pixel/255 - mean)/std.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <qint8/core/error.hpp>
+
+#include <stb_image.h>
+
+namespace qint8::tools {
+
+struct rgb_image {
+    int w = 0, h = 0;
+    std::vector<uint8_t> px;  ///< HWC, 3 channels
+};
+
+/// Decodes any format stb_image knows; grey and grey+alpha become RGB, alpha is dropped.
+inline rgb_image load_rgb(const std::string& path) {
+    int w = 0, h = 0, c = 0;
+    unsigned char* p = stbi_load(path.c_str(), &w, &h, &c, 3);
+    if (!p) {
+        const char* why = stbi_failure_reason();
+        detail::fail(errc::io, path + ": cannot decode image (" + std::string(why ? why : "unknown reason") + ")");
+    }
+    rgb_image r;
+    r.w = w;
+    r.h = h;
+    r.px.assign(p, p + static_cast<std::size_t>(w) * static_cast<std::size_t>(h) * 3);
+    stbi_image_free(p);
+    return r;
+}
+
+/// Separable triangle-filter resampling on pixel centres. With `antialias` the filter widens by
+/// the shrink factor, averaging every source pixel (PIL's bilinear, which torchvision uses);
+/// without it, it is plain bilinear interpolation (TF/OpenCV style). Rounded back to 8 bits.
+inline rgb_image resize(const rgb_image& src, int w, int h, bool antialias = true) {
+    auto weights = [antialias](int in, int out, std::vector<int>& first, std::vector<std::vector<float>>& wts) {
+        const double scale = static_cast<double>(in) / out;
+        const double support = antialias ? std::max(1.0, scale) : 1.0;
+        first.assign(static_cast<std::size_t>(out), 0);
+        wts.assign(static_cast<std::size_t>(out), {});
+        for (int o = 0; o < out; ++o) {
+            const double centre = (o + 0.5) * scale;
+            int lo = static_cast<int>(std::floor(centre - support)), hi = static_cast<int>(std::ceil(centre + support));
+            lo = std::max(lo, 0);
+            hi = std::min(hi, in);
+            std::vector<float> wv;
+            double sum = 0;
+            for (int i = lo; i < hi; ++i) {
+                const double t = std::max(0.0, 1.0 - std::fabs((i + 0.5 - centre) / support));
+                wv.push_back(static_cast<float>(t));
+                sum += t;
+            }
+            if (sum <= 0) {  // centre outside every tap's reach: take the nearest pixel
+                lo = std::min(std::max(static_cast<int>(centre), 0), in - 1);
+                wv.assign(1, 1.f);
+                sum = 1;
+            }
+            for (auto& x : wv) x = static_cast<float>(x / sum);
+            first[static_cast<std::size_t>(o)] = lo;
+            wts[static_cast<std::size_t>(o)] = std::move(wv);
+        }
+    };
+    std::vector<int> fx, fy;
+    std::vector<std::vector<float>> wx, wy;
+    weights(src.w, w, fx, wx);
+    weights(src.h, h, fy, wy);
+    std::vector<float> tmp(static_cast<std::size_t>(src.h) * static_cast<std::size_t>(w) * 3);  // horizontal pass
+    for (int y = 0; y < src.h; ++y)
+        for (int x = 0; x < w; ++x)
+            for (int c = 0; c < 3; ++c) {
+                float acc = 0;
+                const auto& wv = wx[static_cast<std::size_t>(x)];
+                for (std::size_t k = 0; k < wv.size(); ++k)
+                    acc += wv[k] * src.px[(static_cast<std::size_t>(y) * static_cast<std::size_t>(src.w) + static_cast<std::size_t>(fx[static_cast<std::size_t>(x)]) + k) * 3 + static_cast<std::size_t>(c)];
+                tmp[(static_cast<std::size_t>(y) * static_cast<std::size_t>(w) + static_cast<std::size_t>(x)) * 3 + static_cast<std::size_t>(c)] = acc;
+            }
+    rgb_image r;
+    r.w = w;
+    r.h = h;
+    r.px.resize(static_cast<std::size_t>(w) * static_cast<std::size_t>(h) * 3);
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x)
+            for (int c = 0; c < 3; ++c) {
+                float acc = 0;
+                const auto& wv = wy[static_cast<std::size_t>(y)];
+                for (std::size_t k = 0; k < wv.size(); ++k)
+                    acc += wv[k] * tmp[((static_cast<std::size_t>(fy[static_cast<std::size_t>(y)]) + k) * static_cast<std::size_t>(w) + static_cast<std::size_t>(x)) * 3 + static_cast<std::size_t>(c)];
+                r.px[(static_cast<std::size_t>(y) * static_cast<std::size_t>(w) + static_cast<std::size_t>(x)) * 3 + static_cast<std::size_t>(c)] =
+                    static_cast<uint8_t>(std::min(255.f, std::max(0.f, std::nearbyint(acc))));
+            }
+    return r;
+}
+
+inline rgb_image crop(const rgb_image& src, int x0, int y0, int w, int h) {
+    rgb_image r;
+    r.w = w;
+    r.h = h;
+    r.px.resize(static_cast<std::size_t>(w) * static_cast<std::size_t>(h) * 3);
+    for (int y = 0; y < h; ++y)
+        std::copy_n(src.px.data() + (static_cast<std::size_t>(y0 + y) * static_cast<std::size_t>(src.w) + static_cast<std::size_t>(x0)) * 3,
+                    static_cast<std::size_t>(w) * 3, r.px.data() + static_cast<std::size_t>(y) * static_cast<std::size_t>(w) * 3);
+    return r;
+}
+
+struct preprocess_spec {
+    int resize_short = 256;      ///< torchvision style: resize the short side to this, then crop
+    double crop_fraction = 0.0;  ///< > 0: TF style: centre-crop this fraction of the short side, then resize to `crop`
+    bool antialias = true;       ///< false: plain bilinear (TF's resize_bilinear); true: PIL/torchvision style
+    int crop = 224;
+    float mean[3] = {0.485f, 0.456f, 0.406f};
+    float std[3] = {0.229f, 0.224f, 0.225f};
+    bool bgr = false;
+};
+
+/// The float CHW tensor the model takes (3 x crop x crop).
+inline std::vector<float> preprocess(const rgb_image& img, const preprocess_spec& s) {
+    rgb_image x;
+    if (s.crop_fraction > 0) {
+        const int side = std::max(1, static_cast<int>(std::lround(s.crop_fraction * std::min(img.w, img.h))));
+        x = resize(crop(img, (img.w - side) / 2, (img.h - side) / 2, side, side), s.crop, s.crop, s.antialias);
+    } else {
+        const double k = static_cast<double>(s.resize_short) / std::min(img.w, img.h);
+        const int w = std::max(s.crop, static_cast<int>(std::lround(img.w * k)));
+        const int h = std::max(s.crop, static_cast<int>(std::lround(img.h * k)));
+        x = crop(resize(img, w, h, s.antialias), (w - s.crop) / 2, (h - s.crop) / 2, s.crop, s.crop);
+    }
+    const std::size_t plane = static_cast<std::size_t>(s.crop) * static_cast<std::size_t>(s.crop);
+    std::vector<float> chw(plane * 3);
+    for (std::size_t i = 0; i < plane; ++i)
+        for (int c = 0; c < 3; ++c) {
+            const int from = s.bgr ? 2 - c : c;
+            chw[static_cast<std::size_t>(c) * plane + i] = (static_cast<float>(x.px[i * 3 + static_cast<std::size_t>(from)]) / 255.f - s.mean[c]) / s.std[c];
+        }
+    return chw;
+}
+
+}  // namespace qint8::tools
