@@ -29,7 +29,29 @@ namespace qint8 {
 struct compile_options {
     int64_t batch = 1;        ///< images per run(); primitives are specialised for it
     bool force_fp32 = false;  ///< run every layer in f32 (dequantized weights): the FP32 baseline
+    /// OpenMP threads the primitives are built for (0: the process default). oneDNN splits work
+    /// for the thread count it sees when a primitive is created, so this is fixed per model.
+    int threads = 0;
 };
+
+namespace detail {
+/// Sets the calling thread's OpenMP thread count for a scope, then restores it.
+class omp_threads_scope {
+public:
+    explicit omp_threads_scope(int n) : prev_(omp_get_max_threads()), set_(n > 0) {
+        if (set_) omp_set_num_threads(n);
+    }
+    ~omp_threads_scope() {
+        if (set_) omp_set_num_threads(prev_);
+    }
+    omp_threads_scope(const omp_threads_scope&) = delete;
+    omp_threads_scope& operator=(const omp_threads_scope&) = delete;
+
+private:
+    int prev_;
+    bool set_;
+};
+}  // namespace detail
 
 /// One executed step, for profiles and diagnostics.
 struct step_info {
@@ -473,6 +495,9 @@ public:
     explicit model(model_desc desc, const compile_options& opt = {}, const std::string& origin = "model") {
         if (opt.batch < 1 || opt.batch > 65536)
             detail::fail(errc::invalid_argument, origin + ": batch: expected 1..65536, found " + std::to_string(opt.batch));
+        if (opt.threads < 0 || opt.threads > 4096)
+            detail::fail(errc::invalid_argument, origin + ": threads: expected 0..4096, found " + std::to_string(opt.threads));
+        detail::omp_threads_scope threads(opt.threads);
         auto c = std::make_shared<detail::compiled>();
         validate(desc, origin);
         c->desc = std::move(desc);
@@ -488,6 +513,7 @@ public:
 
     const model_desc& desc() const { return impl_->desc; }
     int64_t batch() const { return impl_->opt.batch; }
+    int threads() const { return impl_->opt.threads; }
     /// Floats per image in run()'s input: C*H*W of the manifest's input, NCHW.
     std::size_t input_size() const { return impl_->input_elems; }
     /// Floats per image in run()'s output.
@@ -506,7 +532,7 @@ private:
 };
 
 struct session_options {
-    int threads = 0;       ///< OpenMP threads for this session's runs; 0 leaves the process default
+    int threads = 0;       ///< OpenMP threads for runs; 0: the model's compile_options::threads
     bool profile = false;  ///< time every step (adds a stream wait per step)
 };
 
@@ -535,7 +561,7 @@ public:
     /// Runs one batch. `src`: batch x C x H x W floats (NCHW, preprocessed as the manifest says);
     /// `dst`: batch x output_size() floats.
     void run(const float* src, float* dst) {
-        if (opt_.threads > 0) omp_set_num_threads(opt_.threads);
+        detail::omp_threads_scope threads(opt_.threads > 0 ? opt_.threads : c_->opt.threads);
         const std::size_t n_in = c_->input_elems * static_cast<std::size_t>(c_->opt.batch);
         dnnl::memory& in = mem_[static_cast<std::size_t>(c_->input_slot)];
         if (c_->input_is_int) {
