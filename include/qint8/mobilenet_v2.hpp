@@ -1,0 +1,32 @@
+#pragma once
+/// @file mobilenet_v2.hpp  MobileNetV2, ready to load: `qint8::load<qint8::mobilenet_v2>("model.json")` checks that a
+/// manifest is a MobileNetV2 (of any input size, class count, width multiplier) and compiles it.
+/// `qint8::mobilenet_v2::structure(params)` builds the layers for a converter or for
+/// qint8::models::synthesize.
+
+#include "qint8/classifier.hpp"
+#include "qint8/models/mobilenet_v2.hpp"
+
+namespace qint8 {
+
+struct mobilenet_v2 {
+    using params_type = models::mobilenet_v2_params;
+    static constexpr const char* name = "mobilenet_v2";
+
+    /// 224x224 RGB, 1000 classes, width 1.0, relu6.
+    static params_type defaults() {
+        params_type p;
+        return p;
+    }
+    /// The parameters `m` was built with (from its input, classes and attributes).
+    static params_type params_from(const model_desc& m) {
+        params_type p = models::mobilenet_v2_params_from(m);
+        return p;
+    }
+    /// The layers for `p` (as given).
+    static model_desc structure(params_type p = defaults()) {
+        return models::mobilenet_v2(p);
+    }
+};
+
+}  // namespace qint8
