@@ -89,6 +89,13 @@ struct compiled {
     bool input_is_int = false;
     quant_params input_q;
     std::size_t input_elems = 0, output_elems = 0;  ///< per image
+    /// Where every tensor ends up after a run (its final form), for session::read().
+    struct tensor_loc {
+        int slot;
+        dtype type;
+        std::optional<quant_params> q;
+    };
+    std::map<std::string, tensor_loc> tensors;
 };
 
 inline backend::dt to_dnnl(dtype t) {
@@ -147,6 +154,7 @@ public:
             }
         }
         finish_output();
+        for (const auto& [name, w] : at_) c_.tensors[name] = {w.slot, w.type, w.q};
     }
 
 private:
@@ -499,6 +507,9 @@ public:
             detail::fail(errc::invalid_argument, origin + ": threads: expected 0..4096, found " + std::to_string(opt.threads));
         detail::omp_threads_scope threads(opt.threads);
         auto c = std::make_shared<detail::compiled>();
+        // The FP32 baseline needs no quantization parameters: an unquantized model compiles too.
+        if (opt.force_fp32)
+            for (auto& l : desc.layers) l.prec = precision::fp32;
         validate(desc, origin);
         c->desc = std::move(desc);
         c->opt = opt;
@@ -613,6 +624,27 @@ public:
                                                      std::to_string(c_->opt.batch) + " x " + std::to_string(c_->input_elems) + "), found " + std::to_string(src.size()));
         std::vector<float> out(c_->output_elems * static_cast<std::size_t>(c_->opt.batch));
         run(src.data(), out.data());
+        return out;
+    }
+
+    /// Any tensor of the last run() (the input or a layer's output), as real values in plain
+    /// NCHW (or NC) order: for calibration, debugging and per-layer error reports. Not for the
+    /// hot path: it creates a reorder on each call.
+    std::vector<float> read(const std::string& tensor) const {
+        auto it = c_->tensors.find(tensor);
+        if (it == c_->tensors.end()) detail::fail(errc::invalid_argument, "session::read: no tensor named '" + tensor + "'");
+        const auto& loc = it->second;
+        const dnnl::memory& src = mem_[static_cast<std::size_t>(loc.slot)];
+        const dnnl::memory::desc smd = src.get_desc();
+        const dnnl::memory::dims d = smd.dims();
+        dnnl::memory::desc plain(d, backend::dt::f32, detail::plain_tag(d.size()));
+        std::vector<float> out(plain.get_size() / sizeof(float));
+        dnnl::memory dst(plain, c_->eng, out.data());
+        const bool q = loc.type != dtype::f32;
+        auto pd = backend::reorder_pd(c_->eng, smd, plain, q ? loc.q->scale : 1.f, q ? loc.q->zero_point : 0, 0, nullptr, false);
+        dnnl::stream st(c_->eng);
+        dnnl::reorder(pd).execute(st, const_cast<dnnl::memory&>(src), dst);
+        st.wait();
         return out;
     }
 

@@ -124,6 +124,8 @@ inline std::vector<double> weights_real(const tensor& w, const tensor* ws) {
 /// Runs `m` on `input` ([N, C, H, W] plain floats) and returns every tensor by name.
 inline std::map<std::string, value> run_all(const model_desc& desc, const std::vector<float>& input, int64_t batch, const options& opt = {}) {
     model_desc m = desc;  // validation fills in output shapes and inherited pool quantization
+    if (opt.force_fp32)
+        for (auto& l : m.layers) l.prec = precision::fp32;
     validate(m, "reference");
     std::map<std::string, value> t;
     std::map<std::string, std::vector<const layer*>> readers;

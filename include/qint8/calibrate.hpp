@@ -1,0 +1,185 @@
+#pragma once
+/// @file calibrate.hpp  Post-training calibration: runs a model through qint8's own FP32 path on
+/// sample images, records every tensor's value range and sets the activation quantization of
+/// the input and of every layer (u8 with zero point 0 for tensors that never go negative, s8
+/// with zero point 0 otherwise).
+///
+/// Thresholds: abs_max (the largest |x| seen), percentile (that percentile of |x|), or kl (the
+/// threshold whose quantized histogram loses the least information, Kullback-Leibler
+/// divergence over 2048 bins, the entropy method of TensorRT and Paddle's post-training
+/// quantization). Pooling layers take their input's quantization (they do not widen a range).
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "qint8/model.hpp"
+
+namespace qint8 {
+
+enum class calibration_method { abs_max, percentile, kl };
+
+struct calibration_options {
+    calibration_method method = calibration_method::abs_max;
+    double percentile = 99.99;  ///< for calibration_method::percentile
+    int64_t batch = 8;          ///< images per FP32 run
+    int threads = 0;
+    std::function<void(std::size_t done, std::size_t total)> progress;  ///< images processed (may be empty)
+};
+
+/// Per-tensor statistics a calibration gathered (kept for reports).
+struct tensor_range {
+    float min = 0.f, max = 0.f, abs_max = 0.f, threshold = 0.f;
+};
+
+namespace detail {
+
+constexpr int calib_bins = 2048;
+
+/// Threshold (in bins) minimising KL(P || Q) where Q is P squeezed into `levels` levels.
+inline int kl_threshold_bin(const std::vector<double>& hist, int levels) {
+    const int n = static_cast<int>(hist.size());
+    double best = INFINITY;
+    int best_i = n;
+    for (int i = levels; i <= n; ++i) {
+        std::vector<double> p(hist.begin(), hist.begin() + i);
+        for (int k = i; k < n; ++k) p[static_cast<std::size_t>(i - 1)] += hist[static_cast<std::size_t>(k)];  // outliers clip to the last bin
+        double psum = 0;
+        for (double v : p) psum += v;
+        if (psum <= 0) continue;
+        std::vector<double> q(static_cast<std::size_t>(i), 0.0);
+        const double merge = static_cast<double>(i) / levels;
+        for (int j = 0; j < levels; ++j) {
+            const int a = static_cast<int>(std::floor(j * merge)), b = j == levels - 1 ? i : static_cast<int>(std::floor((j + 1) * merge));
+            double total = 0;
+            int nonzero = 0;
+            for (int k = a; k < b; ++k) {
+                total += hist[static_cast<std::size_t>(k)];
+                nonzero += hist[static_cast<std::size_t>(k)] > 0;
+            }
+            for (int k = a; k < b; ++k)
+                if (hist[static_cast<std::size_t>(k)] > 0) q[static_cast<std::size_t>(k)] = total / nonzero;
+        }
+        double qsum = 0;
+        for (double v : q) qsum += v;
+        double kl = 0;
+        for (int k = 0; k < i; ++k) {
+            const double pk = p[static_cast<std::size_t>(k)] / psum;
+            if (pk <= 0) continue;
+            const double qk = std::max(q[static_cast<std::size_t>(k)] / qsum, 1e-12);
+            kl += pk * std::log(pk / qk);
+        }
+        if (kl < best) {
+            best = kl;
+            best_i = i;
+        }
+    }
+    return best_i;
+}
+
+}  // namespace detail
+
+/// Calibrates `m` (weights present, FP32 or not) on `n` images of m.input.shape each (NCHW
+/// floats, preprocessed as the model expects). Returns the ranges seen, by tensor name.
+inline std::map<std::string, tensor_range> calibrate(model_desc& m, const float* images, std::size_t n, const calibration_options& opt = {}) {
+    if (n == 0) detail::fail(errc::invalid_argument, "calibrate: no images");
+    // The model may not be quantized yet: validate and compile an all-FP32 copy.
+    model_desc f = m;
+    for (auto& l : f.layers) l.prec = precision::fp32;
+    validate(f, "calibrate");
+    for (std::size_t i = 0; i < m.layers.size(); ++i) m.layers[i].out_shape = f.layers[i].out_shape;
+    const int64_t batch = std::max<int64_t>(1, std::min<int64_t>(opt.batch, static_cast<int64_t>(n)));
+    compile_options co;
+    co.batch = batch;
+    co.force_fp32 = true;
+    co.threads = opt.threads;
+    model net(f, co, "calibrate");
+    session s(net);
+    const std::size_t per = net.input_size();
+    std::vector<std::string> names{m.input.name};
+    for (const auto& l : m.layers)
+        if (l.kind != op::softmax) names.push_back(l.name);
+
+    std::map<std::string, tensor_range> r;
+    std::map<std::string, std::vector<double>> hist;
+    const bool need_hist = opt.method != calibration_method::abs_max;
+    std::vector<float> buf(per * static_cast<std::size_t>(batch));
+    std::vector<float> out(net.output_size() * static_cast<std::size_t>(batch));
+    for (int pass = 0; pass < (need_hist ? 2 : 1); ++pass) {
+        for (std::size_t first = 0; first < n; first += static_cast<std::size_t>(batch)) {
+            const std::size_t cnt = std::min<std::size_t>(static_cast<std::size_t>(batch), n - first);
+            std::copy(images + first * per, images + (first + cnt) * per, buf.begin());
+            // A short last batch repeats its first image: duplicates do not change ranges.
+            for (std::size_t k = cnt; k < static_cast<std::size_t>(batch); ++k) std::copy(images + first * per, images + (first + 1) * per, buf.begin() + static_cast<std::ptrdiff_t>(k * per));
+            s.run(buf.data(), out.data());
+            for (const auto& t : names) {
+                const std::vector<float> v = s.read(t);
+                tensor_range& tr = r[t];
+                if (pass == 0) {
+                    for (float x : v) {
+                        tr.min = std::min(tr.min, x);
+                        tr.max = std::max(tr.max, x);
+                        tr.abs_max = std::max(tr.abs_max, std::fabs(x));
+                    }
+                } else {
+                    auto& h = hist[t];
+                    h.resize(detail::calib_bins, 0.0);
+                    const float w = tr.abs_max / detail::calib_bins;
+                    if (w > 0)
+                        for (float x : v) h[static_cast<std::size_t>(std::min<float>(detail::calib_bins - 1, std::fabs(x) / w))] += 1;
+                }
+            }
+            if (opt.progress) opt.progress((pass * n + first + cnt) / (need_hist ? 2 : 1), n);
+        }
+    }
+
+    for (auto& [t, tr] : r) {
+        const bool non_negative = tr.min >= 0.f;
+        float thr = tr.abs_max;
+        if (need_hist && tr.abs_max > 0) {
+            const auto& h = hist[t];
+            const float w = tr.abs_max / detail::calib_bins;
+            if (opt.method == calibration_method::percentile) {
+                double total = 0, acc = 0;
+                for (double c : h) total += c;
+                int i = 0;
+                for (; i < detail::calib_bins; ++i) {
+                    acc += h[static_cast<std::size_t>(i)];
+                    if (acc >= total * opt.percentile / 100.0) break;
+                }
+                thr = (static_cast<float>(std::min(i, detail::calib_bins - 1)) + 1.f) * w;
+            } else {
+                thr = (static_cast<float>(detail::kl_threshold_bin(h, non_negative ? 255 : 127)) + 0.5f) * w;
+            }
+            thr = std::min(thr, tr.abs_max);
+        }
+        tr.threshold = thr;
+    }
+    auto quant_for = [&](const std::string& t) {
+        const tensor_range& tr = r.at(t);
+        quant_params q;
+        q.type = tr.min >= 0.f ? dtype::u8 : dtype::s8;
+        const float levels = q.type == dtype::u8 ? 255.f : 127.f;
+        q.scale = tr.threshold > 0 ? tr.threshold / levels : 1.f / levels;  // an all-zero tensor: any scale works
+        q.zero_point = 0;
+        return q;
+    };
+    m.input.act = quant_for(m.input.name);
+    for (auto& l : m.layers) {
+        if (l.kind == op::softmax) continue;
+        if (l.kind == op::max_pool2d || l.kind == op::avg_pool2d || l.kind == op::global_avg_pool2d) {
+            const layer* src = m.find_layer(l.inputs[0]);
+            l.act = src ? src->act : m.input.act;
+            if (!l.act) l.act = quant_for(l.name);
+        } else {
+            l.act = quant_for(l.name);
+        }
+    }
+    validate(m, "calibrate");
+    return r;
+}
+
+}  // namespace qint8
