@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# One benchmark run: qint8 (bench_models) and the peers (PyTorch, ONNX Runtime) on the same
+# models, threads and batch, one after the other, so their ratios come from the same conditions.
+#   bench/run_all.sh [--threads=1] [--batch=1] [--iterations=20] [--models=all] [--out=DIR]
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+threads=1 batch=1 iterations=20 models=all out=bench/results/$(date +%Y%m%d-%H%M%S)
+for a in "$@"; do
+  case "$a" in
+    --threads=*) threads=${a#*=} ;;
+    --batch=*) batch=${a#*=} ;;
+    --iterations=*) iterations=${a#*=} ;;
+    --models=*) models=${a#*=} ;;
+    --out=*) out=${a#*=} ;;
+    --help|-h) sed -n 2,5p "$0"; exit 0 ;;
+    *) echo "run_all.sh: unknown option $a (see --help)" >&2; exit 2 ;;
+  esac
+done
+mkdir -p "$out"
+[ -x "$root/build/bin/bench_models" ] || { echo "build first: cmake -S . -B build && cmake --build build -j2" >&2; exit 1; }
+if [ ! -d "$here/peers/node_modules/onnxruntime-node" ]; then
+  (cd "$here/peers" && npm install --ignore-scripts --no-audit --no-fund)
+fi
+{
+  echo "# $(date -u +%FT%TZ) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) hardware threads, load $(cut -d' ' -f1-3 /proc/loadavg)"
+  "$root/build/bin/bench_models" --model="$models" --threads="$threads" --batch="$batch" --iterations="$iterations" --json="$out/qint8.json"
+} | tee "$out/qint8.txt"
+/usr/bin/python3 "$here/peers/peers.py" --models="$models" --threads="$threads" --batch="$batch" --iterations="$iterations" \
+  --qint8-json="$out/qint8.json" --json="$out/peers.json" | tee "$out/peers.txt"
+echo "results in $out" >&2
