@@ -20,7 +20,7 @@ namespace qint8 {
 
 struct classifier_options {
     int64_t batch = 1;             ///< images per run()
-    int threads = 0;               ///< OpenMP threads for runs; 0 leaves the process default
+    int threads = 0;               ///< OpenMP threads the model is built and run with; 0: the process default
     bool force_fp32 = false;       ///< run the FP32 baseline instead of INT8
     bool verify_checksums = true;  ///< when loading from a manifest
 };
@@ -184,6 +184,7 @@ private:
         compile_options c;
         c.batch = o.batch;
         c.force_fp32 = o.force_fp32;
+        c.threads = o.threads;
         return c;
     }
     static session_options session_opts(const classifier_options& o) {
