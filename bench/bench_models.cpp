@@ -16,8 +16,11 @@
 #include <nlohmann/json.hpp>
 
 #include "../tools/common/cli.hpp"
+#include "../tools/common/stats.hpp"
 
 namespace {
+
+using qint8::tools::percentile;
 
 struct result {
     std::string model, precision, isa;
@@ -27,13 +30,6 @@ struct result {
     int iterations = 0;
 };
 
-double percentile(std::vector<double> v, double q) {
-    std::sort(v.begin(), v.end());
-    const double pos = q * static_cast<double>(v.size() - 1);
-    const auto lo = static_cast<std::size_t>(pos);
-    const std::size_t hi = std::min(lo + 1, v.size() - 1);
-    return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
-}
 
 result measure(const qint8::model_desc& desc, const std::string& name, bool fp32, int64_t batch, int threads, int warmup, int iterations) {
     qint8::compile_options co;

@@ -13,22 +13,11 @@
 #include "common/cli.hpp"
 #include "common/dataset.hpp"
 #include "common/progress.hpp"
+#include "common/stats.hpp"
 
 using namespace qint8;
 using namespace qint8::tools;
 
-namespace {
-
-double percentile(std::vector<double> v, double q) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    const double pos = q * static_cast<double>(v.size() - 1);
-    const auto lo = static_cast<std::size_t>(pos);
-    const std::size_t hi = std::min(lo + 1, v.size() - 1);
-    return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
     cli c("qint8-eval", "Runs a model over a labelled data file (from qint8-preprocess) and prints top-1/top-5 accuracy,\n"
