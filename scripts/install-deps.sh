@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package qint8 needs to build, test and run its tools.
 # Library: oneDNN, cpuinfo, xsimd (+xtl), nlohmann-json, OpenMP (gcc). Tests: doctest.
-# Tools: stb (images), ONNX + protobuf (converter), flatbuffers. Data: Fashion-MNIST.
+# Tools: stb (images), zlib (IDX files), ONNX + protobuf (converter). Real-data tests: Fashion-MNIST.
 set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libdnnl-dev libcpuinfo-dev libxsimd-dev xtl-dev nlohmann-json3-dev doctest-dev
-  libstb-dev libonnx-dev libprotobuf-dev protobuf-compiler libflatbuffers-dev
+  libstb-dev zlib1g-dev libonnx-dev libprotobuf-dev protobuf-compiler libflatbuffers-dev
+  dataset-fashion-mnist
 )
 missing=()
 for p in "${packages[@]}"; do
