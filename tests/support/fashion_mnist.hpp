@@ -1,0 +1,73 @@
+#pragma once
+// Fashion-MNIST from Debian's dataset-fashion-mnist (IDX files, gzip or plain), prepared as the
+// project's training recipe prepares it (models/fashion_mnist/data.py): 28x28 zero-padded to
+// 32x32, (pixel/255 - 0.2860)/0.3530, grey replicated to 3 channels, NCHW.
+
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <sys/stat.h>
+#include <vector>
+
+#include <zlib.h>
+
+namespace qint8::test {
+
+struct fashion_mnist {
+    std::vector<float> images;  ///< n x 3 x 32 x 32
+    std::vector<int64_t> labels;
+    std::size_t n = 0;
+    static constexpr std::size_t image_floats = 3 * 32 * 32;
+};
+
+inline std::string fashion_mnist_dir() {
+    const char* e = std::getenv("QINT8_FASHION_MNIST_DIR");
+    return e && *e ? e : "/usr/share/datasets/fashion-mnist";
+}
+
+/// Reads the first `limit` images of "train" or "t10k"; empty result if the files are absent.
+inline fashion_mnist load_fashion_mnist(const std::string& split, std::size_t limit) {
+    auto read = [](const std::string& base, std::vector<uint8_t>& out, std::vector<uint32_t>& dims) {
+        struct stat st {};
+        std::string path = base;
+        if (::stat(path.c_str(), &st) != 0) path = base + ".gz";
+        gzFile f = gzopen(path.c_str(), "rb");
+        if (!f) return false;
+        unsigned char h[4];
+        if (gzread(f, h, 4) != 4) { gzclose(f); return false; }
+        dims.assign(h[3], 0);
+        std::size_t n = 1;
+        for (auto& d : dims) {
+            unsigned char b[4];
+            if (gzread(f, b, 4) != 4) { gzclose(f); return false; }
+            d = uint32_t(b[0]) << 24 | uint32_t(b[1]) << 16 | uint32_t(b[2]) << 8 | b[3];
+            n *= d;
+        }
+        out.resize(n);
+        const bool ok = gzread(f, out.data(), static_cast<unsigned>(n)) == static_cast<int>(n);
+        gzclose(f);
+        return ok;
+    };
+    fashion_mnist r;
+    std::vector<uint8_t> img, lab;
+    std::vector<uint32_t> di, dl;
+    const std::string dir = fashion_mnist_dir() + "/" + split;
+    if (!read(dir + "-images-idx3-ubyte", img, di) || !read(dir + "-labels-idx1-ubyte", lab, dl)) return r;
+    r.n = std::min<std::size_t>(limit, di[0]);
+    r.images.assign(r.n * fashion_mnist::image_floats, 0.f);
+    r.labels.resize(r.n);
+    const float zero = (0.f - 0.2860f) / 0.3530f;
+    for (std::size_t i = 0; i < r.n; ++i) {
+        r.labels[i] = lab[i];
+        for (std::size_t c = 0; c < 3; ++c)
+            for (std::size_t y = 0; y < 32; ++y)
+                for (std::size_t x = 0; x < 32; ++x) {
+                    const bool in = y >= 2 && y < 30 && x >= 2 && x < 30;
+                    const float p = in ? img[(i * 28 + (y - 2)) * 28 + (x - 2)] / 255.f : 0.f;
+                    r.images[((i * 3 + c) * 32 + y) * 32 + x] = in ? (p - 0.2860f) / 0.3530f : zero;
+                }
+    }
+    return r;
+}
+
+}  // namespace qint8::test
