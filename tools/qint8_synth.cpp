@@ -33,7 +33,8 @@ const char* const usage_text =
     "  --output=PATH.json        manifest to write (the weights go beside it)\n"
     "  --input-size=N | HxW      input height and width, >= 32 (default 224)\n"
     "  --classes=N               number of classes (default 1000)\n"
-    "  --width=W                 MobileNet width multiplier: 0.25, 0.5, 0.75, 1.0 (default 1.0)\n"
+    "  --width=W                 width multiplier (default 1.0): MobileNets 0.25, 0.5, 0.75, 1.0; ResNet and\n"
+    "                            VGG scale every conv's channels to max(int(c * W), 8), e.g. 0.25\n"
     "  --seed=N                  random seed (default 1); the same arguments give the same files\n"
     "  --background-class        add a background output at index 0 (TF-slim's 1001 classes)\n"
     "  --classifier=fc|conv1x1   how the classifier layer is implemented (default fc)\n"
@@ -134,9 +135,14 @@ void apply_common(args& a, qint8::models::common_params& p, const std::string& m
 }
 
 template <class P>
-void apply_width_padding(args& a, P& p) {
+void apply_width(args& a, P& p) {
     p.width = a.number("width", 1.0);
     if (!(p.width > 0.0 && p.width <= 4.0)) usage_error("--width: expected a multiplier in (0, 4], found " + a.kv.at("width"));
+}
+
+template <class P>
+void apply_width_padding(args& a, P& p) {
+    apply_width(a, p);
     p.same_padding = a.choice("padding", "symmetric", {"symmetric", "same"}) == "same";
 }
 
@@ -146,7 +152,6 @@ qint8::model_desc structure(args& a, const std::string& model) {
     auto only_for = [&](const char* opt, bool ok) {
         if (!ok && a.kv.count(opt)) usage_error(std::string("--") + opt + " does not apply to " + model);
     };
-    only_for("width", model.rfind("mobilenet", 0) == 0);
     only_for("padding", model.rfind("mobilenet", 0) == 0);
     only_for("stride-in", model.rfind("resnet", 0) == 0);
     only_for("hidden", model.rfind("vgg", 0) == 0);
@@ -167,12 +172,14 @@ qint8::model_desc structure(args& a, const std::string& model) {
         apply_common(a, p, model);
         p.stride_at = a.choice("stride-in", "3x3", {"3x3", "1x1"}) == "3x3" ? qint8::models::resnet_stride::in_3x3
                                                                            : qint8::models::resnet_stride::in_1x1;
+        apply_width(a, p);
         return model == "resnet50" ? qint8::resnet50::structure(p) : qint8::resnet101::structure(p);
     }
     if (model == "vgg16" || model == "vgg19") {
         auto p = model == "vgg16" ? qint8::vgg16::defaults() : qint8::vgg19::defaults();
         apply_common(a, p, model);
         p.hidden = a.integer("hidden", 4096, 1, 1 << 20);
+        apply_width(a, p);
         return model == "vgg16" ? qint8::vgg16::structure(p) : qint8::vgg19::structure(p);
     }
     usage_error("--model: expected mobilenet_v1, mobilenet_v2, resnet50, resnet101, vgg16 or vgg19, found \"" + model + "\"");

@@ -5,7 +5,12 @@
 ///
 /// Each block's residual add is fused into its conv3 as a sum post-op followed by the
 /// activation; the projection shortcut (downsample.0) is a 1x1 conv with the block's stride.
+///
+/// A width multiplier w scales every convolution: the stem has c(64) channels and stage s an
+/// inner width of c(64 * 2^s) with expansion 4, where c(n) = max(int(n * w), 8) (reduced-width
+/// models trained on small images, e.g. w = 0.25 for 32x32 Fashion-MNIST).
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -19,7 +24,15 @@ enum class resnet_stride { in_1x1, in_3x3 };  ///< v1 (Caffe, TF-slim v1) / v1.5
 struct resnet_params : common_params {
     std::vector<int64_t> blocks{3, 4, 6, 3};        ///< bottlenecks per stage: {3,4,6,3} ResNet-50, {3,4,23,3} ResNet-101
     resnet_stride stride_at = resnet_stride::in_3x3;  ///< v1.5 by default (torchvision weights)
+    double width = 1.0;                               ///< channel multiplier, (0, 4]: see the file comment
 };
+
+namespace detail {
+/// Channels of a reduced- or widened-width ResNet/VGG layer: int(c * w), at least 8.
+inline int64_t scaled_channels(int64_t c, double width) {
+    return std::max<int64_t>(static_cast<int64_t>(static_cast<double>(c) * width), 8);
+}
+}  // namespace detail
 
 /// "resnet50", "resnet101", "resnet152", or "resnet" for other block counts.
 inline std::string resnet_variant(const std::vector<int64_t>& blocks) {
@@ -36,6 +49,8 @@ inline model_desc resnet(const resnet_params& p = {}) {
         qint8::detail::fail(errc::invalid_argument, "resnet: blocks: expected 4 stages, found " + std::to_string(p.blocks.size()));
     for (int64_t n : p.blocks)
         if (n < 1 || n > 1000) qint8::detail::fail(errc::invalid_argument, "resnet: blocks: expected 1..1000 per stage, found " + std::to_string(n));
+    if (!(p.width > 0.0 && p.width <= 4.0))
+        qint8::detail::fail(errc::invalid_argument, "resnet: width: expected a multiplier in (0, 4], found " + detail::format_number(p.width));
     model_desc m;
     m.architecture = "resnet";
     m.variant = resnet_variant(p.blocks);
@@ -44,14 +59,15 @@ inline model_desc resnet(const resnet_params& p = {}) {
     for (int64_t n : p.blocks) blocks += (blocks.empty() ? "" : ",") + std::to_string(n);
     m.attributes["blocks"] = blocks;
     m.attributes["stride_in"] = p.stride_at == resnet_stride::in_1x1 ? "1x1" : "3x3";
+    m.attributes["width_multiplier"] = detail::format_number(p.width);
 
     graph_builder b(m);
     const activation a = p.act;
     std::string x = b.input({p.input_channels, p.input_height, p.input_width});
-    x = b.conv2d("conv1", x, 64, 7, 2, 3, 1, a);
+    x = b.conv2d("conv1", x, detail::scaled_channels(64, p.width), 7, 2, 3, 1, a);
     x = b.max_pool2d("maxpool", x, 3, 2, 1);
     for (int s = 0; s < 4; ++s) {
-        const int64_t width = int64_t{64} << s, out_c = width * 4;
+        const int64_t width = detail::scaled_channels(int64_t{64} << s, p.width), out_c = width * 4;
         for (int64_t i = 0; i < p.blocks[static_cast<std::size_t>(s)]; ++i) {
             const std::string n = "layer" + std::to_string(s + 1) + "." + std::to_string(i) + ".";
             const int64_t stride = (i == 0 && s > 0) ? 2 : 1;
@@ -73,6 +89,7 @@ inline resnet_params resnet_params_from(const model_desc& m) {
     detail::read_common(m, p);
     detail::attribute_reader a(m);
     p.blocks = a.integers("blocks", p.blocks);
+    p.width = a.number("width_multiplier", 1.0);
     const std::string s = a.str("stride_in", "3x3");
     if (s == "1x1") p.stride_at = resnet_stride::in_1x1;
     else if (s == "3x3") p.stride_at = resnet_stride::in_3x3;

@@ -9,6 +9,10 @@
 /// avg_pool2d "avgpool" does the same; otherwise (e.g. 1x1 at 32x32) classifier.0 reads the map
 /// as it is, so its input size is C*H*W of that map.
 ///
+/// A width multiplier w scales the convolutions (not the classifier, whose width is `hidden`):
+/// a stage of n channels has max(int(n * w), 8), as reduced-width models trained on small images
+/// use (e.g. w = 0.25 with hidden = 256 for 32x32 Fashion-MNIST).
+///
 /// With classifier_kind::conv1x1 the classifier is fully convolutional as in TF-slim: classifier.0
 /// is a conv whose kernel covers the whole map, classifier.3 and classifier.6 are 1x1 convs.
 
@@ -22,6 +26,7 @@ namespace qint8::models {
 struct vgg_params : common_params {
     int depth = 16;        ///< 11, 13, 16 or 19 weight layers (configurations A, B, D, E)
     int64_t hidden = 4096; ///< width of classifier.0 and classifier.3
+    double width = 1.0;    ///< multiplier of the conv channels, (0, 4]
 };
 
 inline model_desc vgg(const vgg_params& p = {}) {
@@ -37,19 +42,22 @@ inline model_desc vgg(const vgg_params& p = {}) {
     }
     if (p.hidden < 1 || p.hidden > (int64_t{1} << 20))
         qint8::detail::fail(errc::invalid_argument, "vgg: hidden: expected 1..1048576, found " + std::to_string(p.hidden));
+    if (!(p.width > 0.0 && p.width <= 4.0))
+        qint8::detail::fail(errc::invalid_argument, "vgg: width: expected a multiplier in (0, 4], found " + detail::format_number(p.width));
     model_desc m;
     m.architecture = "vgg";
     m.variant = "vgg" + std::to_string(p.depth);
     detail::record_common(m, p);
     m.attributes["depth"] = std::to_string(p.depth);
     m.attributes["hidden"] = std::to_string(p.hidden);
+    m.attributes["width_multiplier"] = detail::format_number(p.width);
 
     const activation a = p.act;
     graph_builder b(m);
     std::string x = b.input({p.input_channels, p.input_height, p.input_width});
     int idx = 0;  // torchvision's Sequential index: conv, relu per conv; one per pool
     for (int s = 0; s < 5; ++s) {
-        const int64_t c = std::min<int64_t>(int64_t{64} << s, 512);
+        const int64_t c = std::max<int64_t>(static_cast<int64_t>(static_cast<double>(std::min<int64_t>(int64_t{64} << s, 512)) * p.width), 8);
         for (int i = 0; i < per_stage[static_cast<std::size_t>(s)]; ++i, idx += 2)
             x = b.conv2d("features." + std::to_string(idx), x, c, 3, 1, 1, 1, a);
         x = b.max_pool2d("features." + std::to_string(idx++), x, 2, 2);
@@ -77,6 +85,7 @@ inline vgg_params vgg_params_from(const model_desc& m) {
     detail::attribute_reader a(m);
     p.depth = static_cast<int>(a.integer("depth", 16));
     p.hidden = a.integer("hidden", 4096);
+    p.width = a.number("width_multiplier", 1.0);
     return p;
 }
 

@@ -1,0 +1,1116 @@
+// TFLite reader (tools/convert/tflite_reader.hpp): models are built in memory with a tiny
+// FlatBuffer builder below, read back field by field, then broken on purpose - wrong identifier,
+// truncation at every length, offsets pointing out of the file, indices out of range, random byte
+// flips - and each broken file must give a qint8::error (never a crash or another exception).
+// The real MobileNet .tflite files under ../shared/data/tflite are read when present.
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <random>
+#include <set>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <qint8/core/error.hpp>
+
+#include "../tools/convert/tflite_reader.hpp"
+
+namespace tfl = qint8::tools::tflite;
+
+namespace {
+
+// ------------------------------------------------------------------------------------------------
+// A minimal FlatBuffer builder. Like the real one it builds back to front: children first, each
+// object prepended, so every uoffset points forward. A `ref` is an object's distance from the end
+// of the buffer; the finished buffer's size is a multiple of 16 so alignment from the end is
+// alignment from the start.
+// ------------------------------------------------------------------------------------------------
+class fb_builder {
+public:
+    using ref = uint32_t;
+
+    ref size() const { return static_cast<ref>(buf_.size()); }
+
+    void prepend(const void* p, std::size_t n) {
+        const auto* b = static_cast<const uint8_t*>(p);
+        buf_.insert(buf_.begin(), b, b + n);
+    }
+    /// Pad so that (size + extra) is a multiple of a.
+    void align(std::size_t a, std::size_t extra = 0) {
+        while ((buf_.size() + extra) % a != 0) buf_.insert(buf_.begin(), uint8_t{0});
+    }
+    template <class T>
+    void push(T v) {
+        uint8_t tmp[sizeof(T)];
+        std::memcpy(tmp, &v, sizeof(T));
+        prepend(tmp, sizeof(T));
+    }
+    void patch_u32_front(uint32_t v) { std::memcpy(buf_.data(), &v, 4); }
+
+    template <class T>
+    ref vector(const std::vector<T>& v, std::size_t align_to = 4) {
+        const std::size_t a = std::max({align_to, sizeof(T), std::size_t(4)});
+        align(a, v.size() * sizeof(T));
+        if (!v.empty()) prepend(v.data(), v.size() * sizeof(T));
+        push<uint32_t>(static_cast<uint32_t>(v.size()));
+        return size();
+    }
+    ref string(const std::string& s) {
+        align(4, s.size() + 1);
+        push<uint8_t>(0);
+        prepend(s.data(), s.size());
+        push<uint32_t>(static_cast<uint32_t>(s.size()));
+        return size();
+    }
+    ref vector_of(const std::vector<ref>& refs) {
+        align(4, 4 * refs.size());
+        for (auto it = refs.rbegin(); it != refs.rend(); ++it) {
+            push<uint32_t>(0);
+            patch_u32_front(size() - *it);
+        }
+        push<uint32_t>(static_cast<uint32_t>(refs.size()));
+        return size();
+    }
+
+    void start_table() {
+        fields_.clear();
+        table_end_ = size();
+    }
+    template <class T>
+    void add(int slot, T v) {
+        align(sizeof(T));
+        push(v);
+        fields_.push_back({slot, size()});
+    }
+    void add_offset(int slot, ref target) {
+        align(4);
+        push<uint32_t>(0);
+        patch_u32_front(size() - target);
+        fields_.push_back({slot, size()});
+    }
+    ref end_table() {
+        align(4);
+        push<int32_t>(0);  // soffset to the vtable, patched below
+        const ref table = size();
+        int slots = 0;
+        for (const auto& f : fields_) slots = std::max(slots, f.first + 1);
+        std::vector<uint16_t> vt(static_cast<std::size_t>(slots), 0);
+        for (const auto& f : fields_) vt[static_cast<std::size_t>(f.first)] = static_cast<uint16_t>(table - f.second);
+        for (auto it = vt.rbegin(); it != vt.rend(); ++it) push<uint16_t>(*it);
+        push<uint16_t>(static_cast<uint16_t>(table - table_end_));
+        push<uint16_t>(static_cast<uint16_t>(4 + 2 * slots));
+        const ref vtable = size();
+        const int32_t so = static_cast<int32_t>(vtable - table);
+        std::memcpy(buf_.data() + (buf_.size() - table), &so, 4);
+        return table;
+    }
+
+    std::vector<uint8_t> finish(ref root, const char* ident = "TFL3") {
+        align(16, 8);
+        prepend(ident, 4);
+        push<uint32_t>(0);
+        patch_u32_front(size() - root);
+        return buf_;
+    }
+
+private:
+    std::vector<uint8_t> buf_;
+    std::vector<std::pair<int, ref>> fields_;
+    ref table_end_ = 0;
+};
+
+// ------------------------------------------------------------------------------------------------
+// A model description and its serialisation (fields equal to the schema default are left out, as
+// flatc does, so the reader's defaults are exercised too)
+// ------------------------------------------------------------------------------------------------
+struct t_tensor {
+    std::string name;
+    std::vector<int32_t> shape;
+    tfl::tensor_type type = tfl::tensor_type::uint8;
+    uint32_t buffer = 0;
+    bool quant = false;
+    std::vector<float> scale;
+    std::vector<int64_t> zero_point;
+    int32_t quantized_dimension = 0;
+};
+
+struct t_code {
+    int32_t builtin = 0;
+    int32_t version = 1;
+    std::string custom;
+    bool deprecated_only = false;  // old files: only the byte field
+};
+
+struct t_op {
+    uint32_t opcode = 0;
+    std::vector<int32_t> inputs, outputs;
+    uint8_t options_type = 0;
+    tfl::options opts;
+    bool write_table = true;  // write a union value table (empty for types without a decoder here)
+};
+
+struct t_buffer {
+    std::vector<uint8_t> data;
+    uint64_t offset = 0, size = 0;  // the external form
+};
+
+struct t_model {
+    uint32_t version = 3;
+    std::string description = "built by test_tflite_reader";
+    std::vector<t_code> codes;
+    std::vector<t_buffer> buffers;
+    std::vector<t_tensor> tensors;
+    std::vector<int32_t> inputs, outputs;
+    std::vector<t_op> ops;
+    std::string subgraph_name = "main";
+    const char* ident = "TFL3";
+};
+
+template <class T>
+void add_nondefault(fb_builder& b, int slot, T v, T def) {
+    if (v != def) b.add<T>(slot, v);
+}
+
+fb_builder::ref write_options(fb_builder& b, const tfl::options& o) {
+    // vectors first (children before the table)
+    fb_builder::ref vec = 0;
+    if (const auto* r = std::get_if<tfl::reshape_options>(&o); r && r->has_new_shape) vec = b.vector(r->new_shape);
+    if (const auto* s = std::get_if<tfl::squeeze_options>(&o); s && !s->squeeze_dims.empty()) vec = b.vector(s->squeeze_dims);
+    b.start_table();
+    auto i8 = [](auto e) { return static_cast<int8_t>(e); };
+    if (const auto* c = std::get_if<tfl::conv2d_options>(&o)) {
+        add_nondefault<int8_t>(b, 0, i8(c->pad), 0);
+        add_nondefault<int32_t>(b, 1, c->stride_w, 0);
+        add_nondefault<int32_t>(b, 2, c->stride_h, 0);
+        add_nondefault<int8_t>(b, 3, i8(c->fused_activation_function), 0);
+        add_nondefault<int32_t>(b, 4, c->dilation_w_factor, 1);
+        add_nondefault<int32_t>(b, 5, c->dilation_h_factor, 1);
+    } else if (const auto* d = std::get_if<tfl::depthwise_conv2d_options>(&o)) {
+        add_nondefault<int8_t>(b, 0, i8(d->pad), 0);
+        add_nondefault<int32_t>(b, 1, d->stride_w, 0);
+        add_nondefault<int32_t>(b, 2, d->stride_h, 0);
+        add_nondefault<int32_t>(b, 3, d->depth_multiplier, 0);
+        add_nondefault<int8_t>(b, 4, i8(d->fused_activation_function), 0);
+        add_nondefault<int32_t>(b, 5, d->dilation_w_factor, 1);
+        add_nondefault<int32_t>(b, 6, d->dilation_h_factor, 1);
+    } else if (const auto* p = std::get_if<tfl::pool2d_options>(&o)) {
+        add_nondefault<int8_t>(b, 0, i8(p->pad), 0);
+        add_nondefault<int32_t>(b, 1, p->stride_w, 0);
+        add_nondefault<int32_t>(b, 2, p->stride_h, 0);
+        add_nondefault<int32_t>(b, 3, p->filter_width, 0);
+        add_nondefault<int32_t>(b, 4, p->filter_height, 0);
+        add_nondefault<int8_t>(b, 5, i8(p->fused_activation_function), 0);
+    } else if (const auto* f = std::get_if<tfl::fully_connected_options>(&o)) {
+        add_nondefault<int8_t>(b, 0, i8(f->fused_activation_function), 0);
+        add_nondefault<int8_t>(b, 1, f->weights_format, 0);
+        add_nondefault<uint8_t>(b, 2, f->keep_num_dims ? 1 : 0, 0);
+        add_nondefault<uint8_t>(b, 3, f->asymmetric_quantize_inputs ? 1 : 0, 0);
+    } else if (const auto* s = std::get_if<tfl::softmax_options>(&o)) {
+        add_nondefault<float>(b, 0, s->beta, 0.f);
+    } else if (const auto* a = std::get_if<tfl::add_options>(&o)) {
+        add_nondefault<int8_t>(b, 0, i8(a->fused_activation_function), 0);
+        add_nondefault<uint8_t>(b, 1, a->pot_scale_int16 ? 1 : 0, 1);
+    } else if (const auto* r = std::get_if<tfl::reshape_options>(&o)) {
+        if (r->has_new_shape) b.add_offset(0, vec);
+    } else if (const auto* q = std::get_if<tfl::squeeze_options>(&o)) {
+        if (!q->squeeze_dims.empty()) b.add_offset(0, vec);
+    } else if (const auto* m = std::get_if<tfl::reducer_options>(&o)) {
+        add_nondefault<uint8_t>(b, 0, m->keep_dims ? 1 : 0, 0);
+    }
+    return b.end_table();
+}
+
+std::vector<uint8_t> build(const t_model& m) {
+    fb_builder b;
+    using ref = fb_builder::ref;
+    // Buffer data first, last buffer first: the last buffer with bytes ends the file (with no
+    // padding after it when its size is a multiple of 16), so every truncation cuts something the
+    // reader must read.
+    std::vector<ref> data(m.buffers.size(), 0);
+    for (std::size_t i = m.buffers.size(); i-- > 0;)
+        if (!m.buffers[i].data.empty()) data[i] = b.vector(m.buffers[i].data, 16);
+    std::vector<ref> buffers;
+    for (std::size_t i = 0; i < m.buffers.size(); ++i) {
+        b.start_table();
+        if (!m.buffers[i].data.empty()) b.add_offset(0, data[i]);
+        add_nondefault<uint64_t>(b, 1, m.buffers[i].offset, 0);
+        add_nondefault<uint64_t>(b, 2, m.buffers[i].size, 0);
+        buffers.push_back(b.end_table());
+    }
+    std::vector<ref> tensors;
+    for (const auto& t : m.tensors) {
+        const ref shape = b.vector(t.shape);
+        const ref name = b.string(t.name);
+        ref q = 0;
+        if (t.quant) {
+            const ref scale = b.vector(t.scale);
+            const ref zp = b.vector(t.zero_point);
+            b.start_table();
+            b.add_offset(2, scale);
+            b.add_offset(3, zp);
+            add_nondefault<int32_t>(b, 6, t.quantized_dimension, 0);
+            q = b.end_table();
+        }
+        b.start_table();
+        b.add_offset(0, shape);
+        add_nondefault<int8_t>(b, 1, static_cast<int8_t>(t.type), 0);
+        add_nondefault<uint32_t>(b, 2, t.buffer, 0);
+        b.add_offset(3, name);
+        if (t.quant) b.add_offset(4, q);
+        tensors.push_back(b.end_table());
+    }
+    std::vector<ref> ops;
+    for (const auto& o : m.ops) {
+        const ref in = b.vector(o.inputs);
+        const ref out = b.vector(o.outputs);
+        ref opt = 0;
+        if (o.options_type != 0 && o.write_table) opt = write_options(b, o.opts);
+        b.start_table();
+        add_nondefault<uint32_t>(b, 0, o.opcode, 0);
+        b.add_offset(1, in);
+        b.add_offset(2, out);
+        add_nondefault<uint8_t>(b, 3, o.options_type, 0);
+        if (opt) b.add_offset(4, opt);
+        ops.push_back(b.end_table());
+    }
+    const ref tvec = b.vector_of(tensors);
+    const ref ins = b.vector(m.inputs);
+    const ref outs = b.vector(m.outputs);
+    const ref ovec = b.vector_of(ops);
+    const ref sgname = b.string(m.subgraph_name);
+    b.start_table();
+    b.add_offset(0, tvec);
+    b.add_offset(1, ins);
+    b.add_offset(2, outs);
+    b.add_offset(3, ovec);
+    b.add_offset(4, sgname);
+    const ref sg = b.end_table();
+    const ref sgs = b.vector_of({sg});
+
+    std::vector<ref> codes;
+    for (const auto& c : m.codes) {
+        const ref custom = c.custom.empty() ? 0 : b.string(c.custom);
+        b.start_table();
+        const int32_t dep = c.deprecated_only ? c.builtin : std::min<int32_t>(c.builtin, 127);
+        add_nondefault<int8_t>(b, 0, static_cast<int8_t>(dep), 0);
+        if (custom) b.add_offset(1, custom);
+        add_nondefault<int32_t>(b, 2, c.version, 1);
+        if (!c.deprecated_only) add_nondefault<int32_t>(b, 3, c.builtin, 0);
+        codes.push_back(b.end_table());
+    }
+    const ref cvec = b.vector_of(codes);
+    const ref bvec = b.vector_of(buffers);
+    const ref desc = b.string(m.description);
+    b.start_table();
+    b.add<uint32_t>(0, m.version);
+    b.add_offset(1, cvec);
+    b.add_offset(2, sgs);
+    b.add_offset(3, desc);
+    b.add_offset(4, bvec);
+    const ref root = b.end_table();
+    return b.finish(root, m.ident);
+}
+
+std::vector<uint8_t> iota_bytes(std::size_t n, uint8_t start) {
+    std::vector<uint8_t> v(n);
+    for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<uint8_t>(start + i * 7);
+    return v;
+}
+
+template <class T>
+std::vector<uint8_t> as_bytes(const std::vector<T>& v) {
+    std::vector<uint8_t> b(v.size() * sizeof(T));
+    if (!v.empty()) std::memcpy(b.data(), v.data(), b.size());
+    return b;
+}
+
+/// input u8 [1,8,8,3] -> CONV_2D (int8 per-axis weights [4,3,3,3], int32 bias) -> DEPTHWISE_CONV_2D
+/// -> ADD (with itself) -> AVERAGE_POOL_2D -> RESHAPE -> FULLY_CONNECTED -> SOFTMAX, plus codes
+/// for HARD_SWISH (117, in both fields), CUMSUM (128: byte field 127, the value in builtin_code)
+/// and a custom op.
+t_model sample_model() {
+    using tt = tfl::tensor_type;
+    t_model m;
+    m.codes = {
+        {tfl::builtin::CONV_2D, 1, "", false},       // 0
+        {tfl::builtin::DEPTHWISE_CONV_2D, 2, "", true},  // 1: old style, byte field only
+        {tfl::builtin::ADD, 1, "", false},           // 2
+        {tfl::builtin::AVERAGE_POOL_2D, 1, "", false},   // 3
+        {tfl::builtin::RESHAPE, 1, "", false},       // 4
+        {tfl::builtin::FULLY_CONNECTED, 3, "", false},   // 5
+        {tfl::builtin::SOFTMAX, 1, "", false},       // 6
+        {tfl::builtin::HARD_SWISH, 1, "", false},    // 7
+        {128, 1, "", false},                         // 8: CUMSUM, past the byte field
+        {tfl::builtin::CUSTOM, 1, "MyCustomOp", false},  // 9
+    };
+    const std::vector<int8_t> w = {1, -2, 3, -4, 5, -6, 7, -8, 9, -10, 11, -12, 13, -14, 15, -16, 17, -18, 19, -20,
+                                   21, -22, 23, -24, 25, -26, 27, -28, 29, -30, 31, -32, 33, -34, 35, -36, 37, -38, 39,
+                                   -40, 41, -42, 43, -44, 45, -46, 47, -48, 49, -50, 51, -52, 53, -54, 55, -56, 57, -58,
+                                   59, -60, 61, -62, 63, -64, 65, -66, 67, -68, 69, -70, 71, -72, 73, -74, 75, -76, 77,
+                                   -78, 79, -80, 81, -82, 83, -84, 85, -86, 87, -88, 89, -90, 91, -92, 93, -94, 95, -96,
+                                   97, -98, 99, -100, 101, -102, 103, -104, 105, -106, 107, -108};
+    const std::vector<int32_t> bias = {100, -200, 300, -400};
+    m.buffers = {
+        {{}, 0, 0},                                   // 0: sentinel
+        {as_bytes(w), 0, 0},                          // 1: conv weights
+        {as_bytes(bias), 0, 0},                       // 2: conv bias
+        {iota_bytes(36, 3), 0, 0},                    // 3: depthwise weights [1,3,3,4]
+        {as_bytes(std::vector<int32_t>{1, 16}), 0, 0},  // 4: reshape shape tensor
+        {iota_bytes(16 * 10, 1), 0, 0},               // 5: fc weights [10,16] (ends the file: 160 bytes)
+    };
+    m.tensors = {
+        {"input", {1, 8, 8, 3}, tt::uint8, 0, true, {0.0078125f}, {128}, 0},                         // 0
+        {"conv/weights", {4, 3, 3, 3}, tt::int8, 1, true, {0.5f, 0.25f, 0.125f, 0.0625f}, {0, 0, 0, 0}, 0},  // 1
+        {"conv/bias", {4}, tt::int32, 2, true, {0.1f, 0.2f, 0.3f, 0.4f}, {0, 0, 0, 0}, 0},          // 2
+        {"conv/out", {1, 4, 4, 4}, tt::uint8, 0, true, {0.05f}, {3}, 0},                            // 3
+        {"dw/weights", {1, 3, 3, 4}, tt::uint8, 3, true, {0.01f, 0.02f, 0.03f, 0.04f}, {1, 2, 3, 4}, 3},  // 4
+        {"dw/out", {1, 4, 4, 4}, tt::uint8, 0, true, {0.04f}, {0}, 0},                              // 5
+        {"add/out", {1, 4, 4, 4}, tt::uint8, 0, true, {0.08f}, {0}, 0},                             // 6
+        {"pool/out", {1, 1, 1, 4}, tt::uint8, 0, true, {0.08f}, {0}, 0},                            // 7
+        {"reshape/shape", {2}, tt::int32, 4, false, {}, {}, 0},                                      // 8
+        {"reshape/out", {1, 4}, tt::uint8, 0, true, {0.08f}, {0}, 0},                               // 9
+        {"fc/weights", {10, 16}, tt::uint8, 5, true, {0.003f}, {127}, 0},                           // 10
+        {"fc/out", {1, 10}, tt::float32, 0, false, {}, {}, 0},                                       // 11
+        {"probs", {1, 10}, tt::float32, 0, false, {}, {}, 0},                                        // 12
+    };
+    m.inputs = {0};
+    m.outputs = {12};
+    tfl::conv2d_options conv;
+    conv.pad = tfl::padding::valid;
+    conv.stride_w = 2;
+    conv.stride_h = 2;
+    conv.fused_activation_function = tfl::activation::relu6;
+    tfl::depthwise_conv2d_options dw;
+    dw.pad = tfl::padding::same;
+    dw.stride_w = 1;
+    dw.stride_h = 1;
+    dw.depth_multiplier = 1;
+    dw.fused_activation_function = tfl::activation::relu;
+    dw.dilation_w_factor = 2;
+    dw.dilation_h_factor = 3;
+    tfl::add_options add;
+    add.fused_activation_function = tfl::activation::relu_n1_to_1;
+    tfl::pool2d_options pool;
+    pool.pad = tfl::padding::valid;
+    pool.stride_w = 4;
+    pool.stride_h = 4;
+    pool.filter_width = 4;
+    pool.filter_height = 4;
+    tfl::reshape_options reshape;
+    reshape.has_new_shape = true;
+    reshape.new_shape = {1, -1};
+    tfl::fully_connected_options fc;
+    fc.keep_num_dims = true;
+    fc.fused_activation_function = tfl::activation::none;
+    tfl::softmax_options sm;
+    sm.beta = 1.0f;
+    m.ops = {
+        {0, {0, 1, 2}, {3}, tfl::options_type::Conv2DOptions, conv, true},
+        {1, {3, 4, -1}, {5}, tfl::options_type::DepthwiseConv2DOptions, dw, true},
+        {2, {5, 5}, {6}, tfl::options_type::AddOptions, add, true},
+        {3, {6}, {7}, tfl::options_type::Pool2DOptions, pool, true},
+        {4, {7, 8}, {9}, tfl::options_type::ReshapeOptions, reshape, true},
+        {5, {9, 10, -1}, {11}, tfl::options_type::FullyConnectedOptions, fc, true},
+        {6, {11}, {12}, tfl::options_type::SoftmaxOptions, sm, true},
+    };
+    return m;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Trusted navigation in a *valid* built buffer, to find the bytes a test breaks
+// ------------------------------------------------------------------------------------------------
+uint32_t rd32(const std::vector<uint8_t>& b, std::size_t at) {
+    uint32_t v;
+    std::memcpy(&v, b.data() + at, 4);
+    return v;
+}
+void wr32(std::vector<uint8_t>& b, std::size_t at, uint32_t v) { std::memcpy(b.data() + at, &v, 4); }
+void wr64(std::vector<uint8_t>& b, std::size_t at, uint64_t v) { std::memcpy(b.data() + at, &v, 8); }
+
+/// Absolute position of field `slot` of the table at `table` (the field must be present).
+std::size_t field_at(const std::vector<uint8_t>& b, std::size_t table, int slot) {
+    int32_t so;
+    std::memcpy(&so, b.data() + table, 4);
+    const std::size_t vt = static_cast<std::size_t>(static_cast<int64_t>(table) - so);
+    uint16_t vo;
+    std::memcpy(&vo, b.data() + vt + 4 + 2 * static_cast<std::size_t>(slot), 2);
+    REQUIRE(vo != 0);
+    return table + vo;
+}
+std::size_t deref(const std::vector<uint8_t>& b, std::size_t at) { return at + rd32(b, at); }
+std::size_t element(const std::vector<uint8_t>& b, std::size_t vec, std::size_t i) { return deref(b, vec + 4 + 4 * i); }
+
+std::size_t root_table(const std::vector<uint8_t>& b) { return deref(b, 0); }
+std::size_t subgraph0(const std::vector<uint8_t>& b) { return element(b, deref(b, field_at(b, root_table(b), 2)), 0); }
+std::size_t tensor_table(const std::vector<uint8_t>& b, std::size_t i) {
+    return element(b, deref(b, field_at(b, subgraph0(b), 0)), i);
+}
+std::size_t op_table(const std::vector<uint8_t>& b, std::size_t i) {
+    return element(b, deref(b, field_at(b, subgraph0(b), 3)), i);
+}
+std::size_t buffer_table(const std::vector<uint8_t>& b, std::size_t i) {
+    return element(b, deref(b, field_at(b, root_table(b), 4)), i);
+}
+
+/// The error a parse gives ("" and errc::io when it does not throw).
+struct outcome {
+    bool threw = false;
+    qint8::errc code = qint8::errc::io;
+    std::string what;
+};
+outcome try_parse(std::vector<uint8_t> bytes, const std::string& origin = "model.tflite") {
+    outcome o;
+    try {
+        (void)tfl::parse(std::move(bytes), origin);
+    } catch (const qint8::error& e) {
+        o.threw = true;
+        o.code = e.code();
+        o.what = e.what();
+    }
+    return o;
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+}  // namespace
+
+TEST_SUITE("tflite") {
+
+TEST_CASE("a built model reads back with exact fields") {
+    const t_model spec = sample_model();
+    const std::vector<uint8_t> bytes = build(spec);
+    const tfl::model m = tfl::parse(bytes, "built.tflite");
+
+    CHECK(m.version == 3);
+    CHECK(m.description == spec.description);
+    CHECK(m.origin == "built.tflite");
+    CHECK(m.bytes == bytes);
+
+    REQUIRE(m.operator_codes.size() == spec.codes.size());
+    for (std::size_t i = 0; i < spec.codes.size(); ++i) {
+        CAPTURE(i);
+        CHECK(m.operator_codes[i].builtin == spec.codes[i].builtin);
+        CHECK(m.operator_codes[i].version == spec.codes[i].version);
+        CHECK(m.operator_codes[i].custom_code == spec.codes[i].custom);
+    }
+    CHECK(m.operator_codes[1].builtin_code == 0);  // old style: only the byte field
+    CHECK(m.operator_codes[1].deprecated_builtin_code == tfl::builtin::DEPTHWISE_CONV_2D);
+    CHECK(m.operator_codes[8].deprecated_builtin_code == 127);
+    CHECK(m.operator_codes[8].builtin_code == 128);
+    CHECK(std::string(tfl::builtin_name(m.operator_codes[8].builtin)) == "CUMSUM");
+    CHECK(std::string(tfl::builtin_name(m.operator_codes[7].builtin)) == "HARD_SWISH");
+
+    REQUIRE(m.buffers.size() == spec.buffers.size());
+    for (std::size_t i = 0; i < spec.buffers.size(); ++i) {
+        CAPTURE(i);
+        const tfl::byte_view v = m.data(static_cast<uint32_t>(i));
+        REQUIRE(v.size == spec.buffers[i].data.size());
+        CHECK(std::vector<uint8_t>(v.data, v.data + v.size) == spec.buffers[i].data);
+        CHECK_FALSE(m.buffers[i].external);
+    }
+    CHECK_THROWS_AS(m.data(static_cast<uint32_t>(spec.buffers.size())), qint8::error);
+
+    REQUIRE(m.subgraphs.size() == 1);
+    const tfl::subgraph& g = m.subgraphs[0];
+    CHECK(g.name == "main");
+    CHECK(g.inputs == spec.inputs);
+    CHECK(g.outputs == spec.outputs);
+    REQUIRE(g.tensors.size() == spec.tensors.size());
+    for (std::size_t i = 0; i < spec.tensors.size(); ++i) {
+        CAPTURE(i);
+        const tfl::tensor& t = g.tensors[i];
+        const t_tensor& s = spec.tensors[i];
+        CHECK(t.name == s.name);
+        CHECK(t.shape == s.shape);
+        CHECK(t.type == s.type);
+        CHECK(t.buffer == s.buffer);
+        CHECK(t.has_quantization == s.quant);
+        CHECK(t.quantization.scale == s.scale);
+        CHECK(t.quantization.zero_point == s.zero_point);
+        CHECK(t.quantization.quantized_dimension == s.quantized_dimension);
+        CHECK_FALSE(t.is_variable);
+        CHECK_FALSE(t.is_sparse);
+    }
+    // per-axis along dimension 3 of the depthwise weights, per-tensor input
+    CHECK(g.tensors[4].quantization.quantized_dimension == 3);
+    CHECK(g.tensors[4].quantization.scale.size() == 4);
+    CHECK(g.tensors[0].quantization.scale.size() == 1);
+    // tensor data through the tensor
+    const tfl::byte_view bias = m.data(g.tensors[2]);
+    REQUIRE(bias.size == 16);
+    int32_t b3;
+    std::memcpy(&b3, bias.data + 12, 4);
+    CHECK(b3 == -400);
+
+    REQUIRE(g.ops.size() == spec.ops.size());
+    for (std::size_t i = 0; i < spec.ops.size(); ++i) {
+        CAPTURE(i);
+        CHECK(g.ops[i].opcode_index == spec.ops[i].opcode);
+        CHECK(g.ops[i].builtin == spec.codes[spec.ops[i].opcode].builtin);
+        CHECK(g.ops[i].inputs == spec.ops[i].inputs);
+        CHECK(g.ops[i].outputs == spec.ops[i].outputs);
+        CHECK(g.ops[i].options_type == spec.ops[i].options_type);
+        CHECK(g.ops[i].has_options_table);
+        CHECK(g.ops[i].opts.index() == spec.ops[i].opts.index());
+    }
+    const auto& conv = std::get<tfl::conv2d_options>(g.ops[0].opts);
+    CHECK(conv.pad == tfl::padding::valid);
+    CHECK(conv.stride_w == 2);
+    CHECK(conv.stride_h == 2);
+    CHECK(conv.fused_activation_function == tfl::activation::relu6);
+    CHECK(conv.dilation_w_factor == 1);  // absent: schema default
+    CHECK(conv.dilation_h_factor == 1);
+    const auto& dw = std::get<tfl::depthwise_conv2d_options>(g.ops[1].opts);
+    CHECK(dw.pad == tfl::padding::same);
+    CHECK(dw.stride_w == 1);
+    CHECK(dw.stride_h == 1);
+    CHECK(dw.depth_multiplier == 1);
+    CHECK(dw.fused_activation_function == tfl::activation::relu);
+    CHECK(dw.dilation_w_factor == 2);
+    CHECK(dw.dilation_h_factor == 3);
+    const auto& add = std::get<tfl::add_options>(g.ops[2].opts);
+    CHECK(add.fused_activation_function == tfl::activation::relu_n1_to_1);
+    CHECK(add.pot_scale_int16);  // absent: default true
+    const auto& pool = std::get<tfl::pool2d_options>(g.ops[3].opts);
+    CHECK(pool.pad == tfl::padding::valid);
+    CHECK(pool.stride_w == 4);
+    CHECK(pool.stride_h == 4);
+    CHECK(pool.filter_width == 4);
+    CHECK(pool.filter_height == 4);
+    CHECK(pool.fused_activation_function == tfl::activation::none);
+    const auto& reshape = std::get<tfl::reshape_options>(g.ops[4].opts);
+    CHECK(reshape.has_new_shape);
+    CHECK(reshape.new_shape == std::vector<int32_t>{1, -1});
+    const auto& fc = std::get<tfl::fully_connected_options>(g.ops[5].opts);
+    CHECK(fc.keep_num_dims);
+    CHECK_FALSE(fc.asymmetric_quantize_inputs);
+    CHECK(fc.weights_format == 0);
+    CHECK(fc.fused_activation_function == tfl::activation::none);
+    CHECK(std::get<tfl::softmax_options>(g.ops[6].opts).beta == 1.0f);
+}
+
+TEST_CASE("read from a file and report a missing file") {
+    const std::vector<uint8_t> bytes = build(sample_model());
+    const std::string path = (std::filesystem::temp_directory_path() / "qint8_tflite_reader_test.tflite").string();
+    {
+        FILE* f = std::fopen(path.c_str(), "wb");
+        REQUIRE(f != nullptr);
+        REQUIRE(std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size());
+        std::fclose(f);
+    }
+    const tfl::model m = tfl::read(path);
+    CHECK(m.origin == path);
+    CHECK(m.subgraphs.at(0).tensors.size() == 13);
+    std::remove(path.c_str());
+    try {
+        (void)tfl::read(path);
+        FAIL("no error for a missing file");
+    } catch (const qint8::error& e) {
+        CHECK(e.code() == qint8::errc::io);
+        CHECK(contains(e.what(), path));
+    }
+}
+
+TEST_CASE("wrong file identifier and short files") {
+    t_model spec = sample_model();
+    spec.ident = "TFL2";
+    const outcome o = try_parse(build(spec));
+    REQUIRE(o.threw);
+    CHECK(o.code == qint8::errc::manifest_parse);
+    CHECK(contains(o.what, "model.tflite: file identifier is \"TFL2\", expected \"TFL3\""));
+
+    const outcome s = try_parse({0x08, 0, 0, 0, 'T', 'F', 'L'});
+    REQUIRE(s.threw);
+    CHECK(contains(s.what, "too short"));
+
+    spec = sample_model();
+    spec.version = 2;
+    const outcome v = try_parse(build(spec));
+    REQUIRE(v.threw);
+    CHECK(v.code == qint8::errc::manifest_version);
+    CHECK(contains(v.what, "schema version 2"));
+}
+
+TEST_CASE("truncation at every length gives an error") {
+    const std::vector<uint8_t> bytes = build(sample_model());
+    std::size_t not_rejected = 0, first_bad = bytes.size();
+    for (std::size_t len = 0; len < bytes.size(); ++len) {
+        const outcome o = try_parse(std::vector<uint8_t>(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(len)));
+        if (!o.threw) {
+            ++not_rejected;
+            first_bad = std::min(first_bad, len);
+        }
+    }
+    CAPTURE(first_bad);
+    CHECK(not_rejected == 0);
+    CHECK_FALSE(try_parse(bytes).threw);
+}
+
+TEST_CASE("offsets out of range give clear errors") {
+    const std::vector<uint8_t> good = build(sample_model());
+    const uint32_t far = 0x40000000u;
+
+    SUBCASE("root offset") {
+        auto b = good;
+        wr32(b, 0, static_cast<uint32_t>(b.size()) + 8);
+        const outcome o = try_parse(b);
+        REQUIRE(o.threw);
+        CHECK(o.code == qint8::errc::manifest_parse);
+        CHECK(contains(o.what, "model.tflite: root table offset at 0x0 points to"));
+        CHECK(contains(o.what, "past the end of the file (size " + std::to_string(b.size()) + ")"));
+    }
+    SUBCASE("vtable offset") {
+        auto b = good;
+        const std::size_t root = root_table(b);
+        wr32(b, root, static_cast<uint32_t>(-0x100000));  // vtable far past the end
+        const outcome o = try_parse(b);
+        REQUIRE(o.threw);
+        CHECK(contains(o.what, "model: root Model table at"));
+        CHECK(contains(o.what, "vtable offset"));
+        CHECK(contains(o.what, "points outside the file"));
+    }
+    SUBCASE("vtable size") {
+        auto b = good;
+        const std::size_t t = tensor_table(b, 5);
+        int32_t so;
+        std::memcpy(&so, b.data() + t, 4);
+        const std::size_t vt = static_cast<std::size_t>(static_cast<int64_t>(t) - so);
+        const uint16_t bad = 3;
+        std::memcpy(b.data() + vt, &bad, 2);
+        const outcome o = try_parse(b);
+        REQUIRE(o.threw);
+        CHECK(contains(o.what, "subgraph 0 tensor"));  // vtables may be shared: any tensor using it
+        CHECK(contains(o.what, "invalid size (3 bytes)"));
+    }
+    SUBCASE("field outside its table") {
+        auto b = good;
+        const std::size_t t = tensor_table(b, 2);
+        int32_t so;
+        std::memcpy(&so, b.data() + t, 4);
+        const std::size_t vt = static_cast<std::size_t>(static_cast<int64_t>(t) - so);
+        const uint16_t bad = 0x7ff0;  // voffset of the shape field, far past the inline size
+        std::memcpy(b.data() + vt + 4, &bad, 2);
+        const outcome o = try_parse(b);
+        REQUIRE(o.threw);
+        CHECK(contains(o.what, "shape field (slot 0)"));
+        CHECK(contains(o.what, "lies outside its table"));
+    }
+    SUBCASE("vector offset") {
+        auto b = good;
+        wr32(b, field_at(b, tensor_table(b, 12), 0), far);
+        const outcome o = try_parse(b);
+        REQUIRE(o.threw);
+        CHECK(contains(o.what, "model.tflite: subgraph 0 tensor 12: shape offset at"));
+        CHECK(contains(o.what, "past the end of the file"));
+    }
+    SUBCASE("vector length") {
+        auto b = good;
+        const std::size_t shape = deref(b, field_at(b, tensor_table(b, 12), 0));
+        wr32(b, shape, 0x3fffffffu);
+        const outcome o = try_parse(b);
+        REQUIRE(o.threw);
+        char at[32];
+        std::snprintf(at, sizeof at, "0x%zx", shape);
+        CHECK(contains(o.what, std::string("model.tflite: subgraph 0 tensor 12: shape vector at offset ") + at +
+                                   " with 1073741823 elements of 4 bytes runs past the end of the file (size " +
+                                   std::to_string(b.size()) + ")"));
+    }
+    SUBCASE("vector length overflowing the multiplication") {
+        auto b = good;
+        const std::size_t zp = deref(b, field_at(b, deref(b, field_at(b, tensor_table(b, 1), 4)), 3));
+        wr32(b, zp, 0xffffffffu);  // 2^32-1 int64 elements: more than 2^32 bytes
+        const outcome o = try_parse(b);
+        REQUIRE(o.threw);
+        CHECK(contains(o.what, "subgraph 0 tensor 1: quantization zero_point vector"));
+        CHECK(contains(o.what, "4294967295 elements of 8 bytes"));
+    }
+    SUBCASE("string") {
+        auto b = good;
+        const std::size_t name = deref(b, field_at(b, tensor_table(b, 3), 3));
+        wr32(b, name, 0x7ffffff0u);
+        const outcome o = try_parse(b);
+        REQUIRE(o.threw);
+        CHECK(contains(o.what, "subgraph 0 tensor 3: name string at offset"));
+        CHECK(contains(o.what, "runs past the end of the file"));
+    }
+    SUBCASE("string without its NUL") {
+        auto b = good;
+        const std::size_t name = deref(b, field_at(b, tensor_table(b, 3), 3));
+        b[name + 4 + rd32(b, name)] = 'x';
+        const outcome o = try_parse(b);
+        REQUIRE(o.threw);
+        CHECK(contains(o.what, "subgraph 0 tensor 3: name string at offset"));
+        CHECK(contains(o.what, "is not NUL-terminated"));
+    }
+    SUBCASE("nested table") {
+        auto b = good;
+        wr32(b, field_at(b, tensor_table(b, 4), 4), far);
+        const outcome o = try_parse(b);
+        REQUIRE(o.threw);
+        CHECK(contains(o.what, "subgraph 0 tensor 4: quantization offset at"));
+        CHECK(contains(o.what, "past the end of the file"));
+    }
+    SUBCASE("options table") {
+        auto b = good;
+        wr32(b, field_at(b, op_table(b, 0), 4), far);
+        const outcome o = try_parse(b);
+        REQUIRE(o.threw);
+        CHECK(contains(o.what, "subgraph 0 operator 0 (CONV_2D): Conv2DOptions offset at"));
+    }
+    SUBCASE("zero offset") {
+        auto b = good;
+        wr32(b, field_at(b, op_table(b, 2), 1), 0);
+        const outcome o = try_parse(b);
+        REQUIRE(o.threw);
+        CHECK(contains(o.what, "subgraph 0 operator 2 (ADD): inputs offset at"));
+        CHECK(contains(o.what, "is invalid (0)"));
+    }
+}
+
+TEST_CASE("indices out of range give clear errors") {
+    SUBCASE("operator tensor index") {
+        t_model spec = sample_model();
+        spec.ops[3].inputs = {99};
+        const outcome o = try_parse(build(spec));
+        REQUIRE(o.threw);
+        CHECK(o.code == qint8::errc::manifest_field);
+        CHECK(contains(o.what, "model.tflite: subgraph 0 operator 3 (AVERAGE_POOL_2D): input 0: tensor index 99 "
+                               "out of range (subgraph has 13 tensors)"));
+    }
+    SUBCASE("operator output index below -1") {
+        t_model spec = sample_model();
+        spec.ops[6].outputs = {-2};
+        const outcome o = try_parse(build(spec));
+        REQUIRE(o.threw);
+        CHECK(contains(o.what, "subgraph 0 operator 6 (SOFTMAX): output 0: tensor index -2 out of range"));
+    }
+    SUBCASE("subgraph input index") {
+        t_model spec = sample_model();
+        spec.inputs = {13};
+        const outcome o = try_parse(build(spec));
+        REQUIRE(o.threw);
+        CHECK(contains(o.what, "subgraph 0: input 0: tensor index 13 out of range"));
+    }
+    SUBCASE("tensor buffer index") {
+        t_model spec = sample_model();
+        spec.tensors[10].buffer = 6;
+        const outcome o = try_parse(build(spec));
+        REQUIRE(o.threw);
+        CHECK(o.code == qint8::errc::manifest_field);
+        CHECK(contains(o.what, "subgraph 0 tensor 10: buffer index 6 out of range (model has 6 buffers)"));
+    }
+    SUBCASE("opcode index") {
+        t_model spec = sample_model();
+        spec.ops[5].opcode = 10;
+        const outcome o = try_parse(build(spec));
+        REQUIRE(o.threw);
+        CHECK(o.code == qint8::errc::manifest_field);
+        CHECK(contains(o.what, "subgraph 0 operator 5: opcode index 10 out of range (model has 10 operator codes)"));
+    }
+    SUBCASE("per-axis quantization against the shape") {
+        t_model spec = sample_model();
+        spec.tensors[1].quantized_dimension = 1;  // dim 1 has 3 entries, 4 scales
+        const outcome o = try_parse(build(spec));
+        REQUIRE(o.threw);
+        CHECK(contains(o.what, "subgraph 0 tensor 1: per-axis quantization has 4 scales but dimension 1 has size 3"));
+        spec.tensors[1].quantized_dimension = 4;
+        CHECK(contains(try_parse(build(spec)).what, "quantized_dimension 4 out of range for a tensor of rank 4"));
+        spec.tensors[1].quantized_dimension = 0;
+        spec.tensors[1].zero_point = {0, 0};
+        CHECK(contains(try_parse(build(spec)).what, "quantization has 4 scales and 2 zero points"));
+    }
+}
+
+TEST_CASE("external buffers in the offset and size form") {
+    t_model spec = sample_model();
+    const std::vector<uint8_t> ext = iota_bytes(40, 9);
+    spec.buffers.push_back({{}, 1, 1});  // placeholders of the final width, patched below
+    spec.tensors[10].buffer = 6;
+    std::vector<uint8_t> b = build(spec);
+    const std::size_t fb_size = b.size();
+    b.insert(b.end(), ext.begin(), ext.end());
+    const std::size_t t = buffer_table(b, 6);
+    wr64(b, field_at(b, t, 1), fb_size);
+    wr64(b, field_at(b, t, 2), ext.size());
+
+    const tfl::model m = tfl::parse(b, "ext.tflite");
+    REQUIRE(m.buffers.size() == 7);
+    CHECK(m.buffers[6].external);
+    const tfl::byte_view v = m.data(m.subgraphs[0].tensors[10]);
+    REQUIRE(v.size == ext.size());
+    CHECK(std::vector<uint8_t>(v.data, v.data + v.size) == ext);
+
+    auto bad = b;
+    wr64(bad, field_at(bad, t, 2), ext.size() + 1);
+    const outcome o = try_parse(bad);
+    REQUIRE(o.threw);
+    CHECK(contains(o.what, "buffer 6: external data at offset"));
+    CHECK(contains(o.what, "of 41 bytes runs past the end of the file"));
+
+    wr64(bad, field_at(bad, t, 1), ~uint64_t{0} - 3);
+    wr64(bad, field_at(bad, t, 2), 8);  // offset + size wraps around
+    CHECK(contains(try_parse(bad).what, "buffer 6: external data at offset"));
+}
+
+TEST_CASE("unsupported option types are recorded raw without failing") {
+    t_model spec = sample_model();
+    spec.ops.push_back({7, {12}, {11}, tfl::options_type::HardSwishOptions, std::monostate{}, true});
+    spec.ops.push_back({8, {12}, {11}, 200, std::monostate{}, true});  // not in the union at all
+    spec.ops.push_back({9, {12}, {11}, 0, std::monostate{}, false});   // custom op, no options
+    spec.ops.push_back({4, {7, 8}, {9}, tfl::options_type::ReshapeOptions, std::monostate{}, false});  // type, no table
+    const tfl::model m = tfl::parse(build(spec), "raw.tflite");
+    const auto& ops = m.subgraphs.at(0).ops;
+    REQUIRE(ops.size() == 11);
+    CHECK(ops[7].builtin == tfl::builtin::HARD_SWISH);
+    CHECK(ops[7].options_type == 91);
+    CHECK(ops[7].has_options_table);
+    CHECK(std::holds_alternative<std::monostate>(ops[7].opts));
+    CHECK(std::string(tfl::options_type_name(ops[7].options_type)) == "HardSwishOptions");
+    CHECK(ops[8].builtin == 128);
+    CHECK(ops[8].options_type == 200);
+    CHECK(std::holds_alternative<std::monostate>(ops[8].opts));
+    CHECK(std::string(tfl::options_type_name(200)) == "UNKNOWN");
+    CHECK(m.operator_codes[ops[9].opcode_index].custom_code == "MyCustomOp");
+    CHECK(ops[9].options_type == 0);
+    CHECK_FALSE(ops[9].has_options_table);
+    CHECK(ops[10].options_type == tfl::options_type::ReshapeOptions);
+    CHECK_FALSE(ops[10].has_options_table);
+    REQUIRE(std::holds_alternative<tfl::reshape_options>(ops[10].opts));  // defaults
+    CHECK_FALSE(std::get<tfl::reshape_options>(ops[10].opts).has_new_shape);
+}
+
+TEST_CASE("enum names match the schema") {
+    CHECK(std::string(tfl::builtin_name(0)) == "ADD");
+    CHECK(std::string(tfl::builtin_name(1)) == "AVERAGE_POOL_2D");
+    CHECK(std::string(tfl::builtin_name(3)) == "CONV_2D");
+    CHECK(std::string(tfl::builtin_name(4)) == "DEPTHWISE_CONV_2D");
+    CHECK(std::string(tfl::builtin_name(9)) == "FULLY_CONNECTED");
+    CHECK(std::string(tfl::builtin_name(17)) == "MAX_POOL_2D");
+    CHECK(std::string(tfl::builtin_name(22)) == "RESHAPE");
+    CHECK(std::string(tfl::builtin_name(25)) == "SOFTMAX");
+    CHECK(std::string(tfl::builtin_name(34)) == "PAD");
+    CHECK(std::string(tfl::builtin_name(40)) == "MEAN");
+    CHECK(std::string(tfl::builtin_name(43)) == "SQUEEZE");
+    CHECK(std::string(tfl::builtin_name(114)) == "QUANTIZE");
+    CHECK(std::string(tfl::builtin_name(117)) == "HARD_SWISH");
+    CHECK(std::string(tfl::builtin_name(150)) == "GELU");
+    CHECK(std::string(tfl::builtin_name(161)) == "RIGHT_SHIFT");
+    CHECK(std::string(tfl::builtin_name(205)) == "REDUCE_WINDOW");
+    CHECK(std::string(tfl::builtin_name(-1)) == "UNKNOWN");
+    CHECK(std::string(tfl::builtin_name(206)) == "UNKNOWN");
+    CHECK(std::string(tfl::options_type_name(1)) == "Conv2DOptions");
+    CHECK(std::string(tfl::options_type_name(5)) == "Pool2DOptions");
+    CHECK(std::string(tfl::options_type_name(8)) == "FullyConnectedOptions");
+    CHECK(std::string(tfl::options_type_name(17)) == "ReshapeOptions");
+    CHECK(std::string(tfl::options_type_name(27)) == "ReducerOptions");
+    CHECK(std::string(tfl::options_type_name(30)) == "SqueezeOptions");
+    CHECK(std::string(tfl::options_type_name(38)) == "DequantizeOptions");
+    CHECK(std::string(tfl::options_type_name(89)) == "QuantizeOptions");
+    CHECK(std::string(tfl::options_type_name(116)) == "GeluOptions");
+    CHECK(std::string(tfl::options_type_name(126)) == "RightShiftOptions");
+    CHECK(std::string(tfl::type_name(tfl::tensor_type::int8)) == "INT8");
+    CHECK(tfl::type_size(tfl::tensor_type::int64) == 8);
+}
+
+TEST_CASE("random byte flips never crash") {
+    const std::vector<uint8_t> good = build(sample_model());
+    std::mt19937 rng(20240611);
+    std::uniform_int_distribution<std::size_t> pos(0, good.size() - 1);
+    std::uniform_int_distribution<int> byte(0, 255);
+    int parsed = 0, rejected = 0;
+    for (int i = 0; i < 2000; ++i) {
+        auto b = good;
+        const std::size_t at = pos(rng);
+        uint8_t v = static_cast<uint8_t>(byte(rng));
+        if (v == b[at]) v = static_cast<uint8_t>(v ^ 0x80);
+        b[at] = v;
+        try {
+            (void)tfl::parse(std::move(b), "flip.tflite");
+            ++parsed;
+        } catch (const qint8::error&) {
+            ++rejected;
+        }
+    }
+    MESSAGE("byte flips: " << parsed << " parsed, " << rejected << " rejected");
+    CHECK(parsed + rejected == 2000);
+    CHECK(parsed > 0);
+    CHECK(rejected > 0);
+}
+
+TEST_CASE("random truncations with flips never crash") {
+    const std::vector<uint8_t> good = build(sample_model());
+    std::mt19937 rng(7);
+    std::uniform_int_distribution<int> byte(0, 255);
+    int parsed = 0, rejected = 0;
+    for (int i = 0; i < 2000; ++i) {
+        const std::size_t len = std::uniform_int_distribution<std::size_t>(0, good.size() - 1)(rng);
+        std::vector<uint8_t> b(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(len));
+        if (!b.empty()) {
+            const int flips = std::uniform_int_distribution<int>(1, 3)(rng);
+            for (int k = 0; k < flips; ++k) {
+                const std::size_t at = std::uniform_int_distribution<std::size_t>(0, b.size() - 1)(rng);
+                b[at] = static_cast<uint8_t>(b[at] ^ (1 + byte(rng) % 255));
+            }
+        }
+        try {
+            (void)tfl::parse(std::move(b), "cut.tflite");
+            ++parsed;  // possible: a flip can unlink whatever the cut removed
+        } catch (const qint8::error&) {
+            ++rejected;
+        }
+    }
+    MESSAGE("truncations with flips: " << parsed << " parsed, " << rejected << " rejected");
+    CHECK(parsed + rejected == 2000);
+    CHECK(rejected > 0);
+}
+
+TEST_CASE("shared tables cannot blow up the decoded size") {
+    // 4000 tensor entries all pointing at one tensor with a 4000-element shape: a 16 KB file that
+    // would decode to 64 MB of shapes. The reader's budget stops it.
+    fb_builder b;
+    const std::vector<int32_t> shape(4000, 1);
+    const auto sv = b.vector(shape);
+    b.start_table();
+    b.add_offset(0, sv);
+    const auto t = b.end_table();
+    const auto tv = b.vector_of(std::vector<fb_builder::ref>(4000, t));
+    b.start_table();
+    b.add_offset(0, tv);
+    const auto sg = b.end_table();
+    const auto sgs = b.vector_of({sg});
+    b.start_table();
+    const auto buf0 = b.end_table();
+    const auto bufs = b.vector_of({buf0});
+    b.start_table();
+    b.add<uint32_t>(0, 3);
+    b.add_offset(2, sgs);
+    b.add_offset(4, bufs);
+    const auto root = b.end_table();
+    const outcome o = try_parse(b.finish(root));
+    REQUIRE(o.threw);
+    CHECK(o.code == qint8::errc::manifest_parse);
+    CHECK(contains(o.what, "refers to more data than its size allows"));
+}
+
+TEST_CASE("real MobileNet tflite files when present") {
+    std::string dir;
+    if (const char* d = std::getenv("QINT8_DATA_DIR"); d && *d) dir = std::string(d) + "/tflite";
+    else dir = std::string(QINT8_SOURCE_DIR) + "/../shared/data/tflite";
+    std::vector<std::string> files;
+    std::error_code ec;
+    if (std::filesystem::is_directory(dir, ec))
+        for (const auto& e : std::filesystem::directory_iterator(dir, ec))
+            if (e.path().extension() == ".tflite") files.push_back(e.path().string());
+    std::sort(files.begin(), files.end());
+    if (files.empty()) {
+        MESSAGE("no .tflite files in " << dir << ": real-file checks skipped");
+        return;
+    }
+    for (const std::string& path : files) {
+        CAPTURE(path);
+        const tfl::model m = tfl::read(path);
+        const bool quant = contains(path, "_quant");
+        const bool flt = contains(path, "_float");
+        REQUIRE(m.subgraphs.size() == 1);
+        const tfl::subgraph& g = m.subgraphs[0];
+        std::set<int32_t> ops;
+        for (const tfl::op& o : g.ops) ops.insert(o.builtin);
+        CHECK(ops.count(tfl::builtin::CONV_2D) == 1);
+        CHECK(ops.count(tfl::builtin::DEPTHWISE_CONV_2D) == 1);
+        CHECK(ops.count(tfl::builtin::AVERAGE_POOL_2D) == 1);
+        CHECK(ops.count(tfl::builtin::RESHAPE) + ops.count(tfl::builtin::SQUEEZE) == 1);
+        CHECK(ops.count(tfl::builtin::SOFTMAX) == 1);
+        for (const tfl::op& o : g.ops) {
+            if (o.builtin == tfl::builtin::CONV_2D) {
+                const auto* c = std::get_if<tfl::conv2d_options>(&o.opts);
+                REQUIRE(c != nullptr);
+                CHECK((c->stride_w == 1 || c->stride_w == 2));
+                CHECK(c->stride_w == c->stride_h);
+            } else if (o.builtin == tfl::builtin::DEPTHWISE_CONV_2D) {
+                CHECK(std::holds_alternative<tfl::depthwise_conv2d_options>(o.opts));
+            } else if (o.builtin == tfl::builtin::AVERAGE_POOL_2D) {
+                const auto* p = std::get_if<tfl::pool2d_options>(&o.opts);
+                REQUIRE(p != nullptr);
+                CHECK(p->filter_width > 1);
+                CHECK(p->filter_width == p->filter_height);
+            }
+        }
+        REQUIRE(g.inputs.size() == 1);
+        const tfl::tensor& in = g.tensors[static_cast<std::size_t>(g.inputs[0])];
+        REQUIRE(in.shape.size() == 4);
+        CHECK(in.shape[0] == 1);
+        CHECK(in.shape[3] == 3);
+        CHECK(in.shape[1] == in.shape[2]);
+        CHECK(std::set<int32_t>{128, 160, 192, 224}.count(in.shape[1]) == 1);
+        if (quant) {
+            CHECK(in.type == tfl::tensor_type::uint8);
+            CHECK(in.quantization.scale.size() == 1);
+            CHECK(in.quantization.zero_point.size() == 1);
+            int quantized = 0;
+            for (const tfl::tensor& t : g.tensors)
+                if (t.type == tfl::tensor_type::uint8) {
+                    CHECK(t.quantization.scale.size() >= 1);
+                    CHECK(t.quantization.scale.size() == t.quantization.zero_point.size());
+                    if (!t.quantization.scale.empty()) {
+                        CHECK(t.quantization.scale[0] > 0.f);
+                    }
+                    ++quantized;
+                }
+            CHECK(quantized > 50);
+        }
+        if (flt) {
+            CHECK(in.type == tfl::tensor_type::float32);
+            for (const tfl::op& o : g.ops)
+                if (o.builtin == tfl::builtin::CONV_2D) {
+                    CHECK(g.tensors[static_cast<std::size_t>(o.inputs.at(1))].type == tfl::tensor_type::float32);
+                }
+        }
+        // constant tensors: buffer size matches shape x element size
+        for (const tfl::tensor& t : g.tensors) {
+            const tfl::byte_view v = m.data(t);
+            if (v.size == 0) continue;
+            std::size_t elems = 1;
+            for (int32_t d : t.shape) elems *= static_cast<std::size_t>(d);
+            CAPTURE(t.name);
+            CHECK(elems * tfl::type_size(t.type) == v.size);
+        }
+    }
+
+    // 300 byte flips in the FlatBuffer structure of the smallest file (not in weight bytes)
+    const std::string smallest = *std::min_element(files.begin(), files.end(), [](const auto& a, const auto& b) {
+        return std::filesystem::file_size(a) < std::filesystem::file_size(b);
+    });
+    const tfl::model base = tfl::read(smallest);
+    std::vector<bool> is_data(base.bytes.size(), false);
+    for (const tfl::buffer& bf : base.buffers)
+        std::fill(is_data.begin() + static_cast<std::ptrdiff_t>(bf.offset),
+                  is_data.begin() + static_cast<std::ptrdiff_t>(bf.offset + bf.size), true);
+    std::vector<std::size_t> structure;
+    for (std::size_t i = 0; i < is_data.size(); ++i)
+        if (!is_data[i]) structure.push_back(i);
+    REQUIRE_FALSE(structure.empty());
+    std::mt19937 rng(99);
+    int parsed = 0, rejected = 0;
+    for (int i = 0; i < 300; ++i) {
+        std::vector<uint8_t> b = base.bytes;
+        const std::size_t at = structure[std::uniform_int_distribution<std::size_t>(0, structure.size() - 1)(rng)];
+        b[at] = static_cast<uint8_t>(b[at] ^ std::uniform_int_distribution<int>(1, 255)(rng));
+        try {
+            (void)tfl::parse(std::move(b), smallest);
+            ++parsed;
+        } catch (const qint8::error&) {
+            ++rejected;
+        }
+    }
+    CHECK(parsed + rejected == 300);
+}
+
+}  // TEST_SUITE("tflite")

@@ -1,0 +1,402 @@
+#pragma once
+// qint8-convert's pipeline as a library (the command line in tools/qint8_convert.cpp is a thin
+// shell around it, and tests/test_convert.cpp drives it directly):
+//
+//   front end (onnx_frontend.hpp)  ->  graph passes 1-4 (passes.hpp)  ->  lowering 5-7
+//   ->  recognition (recognize.hpp)  ->  per-layer precision  ->  activation quantization from
+//   the graph (QAT) and/or calibration (qint8/calibrate.hpp)  ->  optional INT8-vs-FP32 report
+//   ->  manifest + weights, written atomically.
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <qint8/calibrate.hpp>
+#include <qint8/io/manifest.hpp>
+#include <qint8/model.hpp>
+#include <qint8/version.hpp>
+
+#include "common/dataset.hpp"
+#include "convert/import_graph.hpp"
+#include "convert/onnx_frontend.hpp"
+#include "convert/passes.hpp"
+#include "convert/recognize.hpp"
+
+namespace qint8::convert {
+
+struct options {
+    std::string input;   ///< the source model (.onnx)
+    std::string output;  ///< the manifest to write (.json); the weights go beside it
+    std::string arch;    ///< "": recognise; a family name: require it; "custom": do not recognise
+    std::string calib_data;                  ///< labelled data file (tools/common/dataset.hpp)
+    std::size_t calib_images = 500;          ///< at most this many images of calib_data
+    calibration_method method = calibration_method::abs_max;
+    double percentile = 99.99;
+    std::vector<std::string> quantized_ops;  ///< op kinds computed in int8 (empty: all)
+    std::vector<std::string> fp32_layers;    ///< layers kept in fp32 (final or source names)
+    bool fp32 = false;                       ///< an all-fp32 manifest
+    bool weights_s8 = false;                 ///< s8 weights + scales instead of f32
+    bool report = false;                     ///< per-layer INT8-vs-FP32 error table
+    std::string labels;                      ///< label file to copy beside the manifest
+    std::vector<float> mean, std;            ///< input.preprocess (empty: defaults)
+    int64_t resize_short = -1;               ///< -1: default
+    double crop_fraction = -1;               ///< -1: default
+    note_fn note;                            ///< warnings and notes (may be empty)
+    std::function<void(std::size_t, std::size_t)> progress;  ///< calibration / report progress (images)
+    const std::vector<float>* images = nullptr;  ///< in-memory calibration images instead of calib_data
+};
+
+/// One row of the INT8-vs-FP32 report: the layer's output in the INT8 model against the same
+/// layer in the FP32 model, over all report images.
+struct report_row {
+    std::string layer, op, prec;
+    double cosine = 1, max_abs = 0, max_ref = 0;
+};
+
+struct result {
+    model_desc m;
+    std::string family = "custom";
+    std::string mismatch;             ///< when custom: why the closest family did not fit
+    bool qat = false;                 ///< the source carried QDQ quantization
+    std::size_t calibrated = 0;       ///< tensors whose quantization calibration set
+    std::size_t calibration_images = 0;
+    std::vector<report_row> report;   ///< worst first
+};
+
+/// "abs_max", "kl", "percentile" or "percentile=99.9".
+inline void parse_method(const std::string& s, options& o) {
+    if (s == "abs_max" || s == "absmax") o.method = calibration_method::abs_max;
+    else if (s == "kl") o.method = calibration_method::kl;
+    else if (s.rfind("percentile", 0) == 0) {
+        o.method = calibration_method::percentile;
+        if (s.size() > 10) {
+            char* end = nullptr;
+            const std::string v = s.substr(s[10] == '=' ? 11 : 10);
+            o.percentile = std::strtod(v.c_str(), &end);
+            if (s[10] != '=' || v.empty() || *end || !(o.percentile > 0 && o.percentile <= 100))
+                detail::fail(errc::invalid_argument, "--calib-method: expected percentile=P with P in (0, 100], found \"" + s + "\"");
+        }
+    } else {
+        detail::fail(errc::invalid_argument, "--calib-method: expected abs_max, kl or percentile[=P], found \"" + s + "\"");
+    }
+}
+
+namespace detail_conv {
+
+inline void say(const options& o, const std::string& s) {
+    if (o.note) o.note(s);
+}
+
+inline bool is_pool(op k) { return k == op::max_pool2d || k == op::avg_pool2d || k == op::global_avg_pool2d; }
+
+/// The op kinds a --quantized-ops name selects.
+inline std::set<op> parse_quantized_ops(const std::vector<std::string>& names) {
+    std::set<op> s;
+    if (names.empty()) return {op::conv2d, op::depthwise_conv2d, op::fc, op::max_pool2d, op::avg_pool2d, op::global_avg_pool2d, op::add};
+    for (const auto& n : names) {
+        if (n == "all") return parse_quantized_ops({});
+        if (n == "conv2d") s.insert(op::conv2d);
+        else if (n == "depthwise_conv2d") s.insert(op::depthwise_conv2d);
+        else if (n == "fc") s.insert(op::fc);
+        else if (n == "pool2d") s.insert({op::max_pool2d, op::avg_pool2d, op::global_avg_pool2d});
+        else if (n == "add" || n == "elementwise_add") s.insert(op::add);
+        else detail::fail(errc::invalid_argument, "--quantized-ops: expected a list of conv2d, depthwise_conv2d, fc, pool2d, add (or all), found \"" + n + "\"");
+    }
+    return s;
+}
+
+/// Each tensor's quantization as the runtime will see it (pools without their own inherit).
+inline std::map<std::string, std::optional<quant_params>> effective_acts(const model_desc& m) {
+    std::map<std::string, std::optional<quant_params>> a{{m.input.name, m.input.act}};
+    for (const auto& l : m.layers) a[l.name] = l.act || !is_pool(l.kind) ? l.act : a[l.inputs[0]];
+    return a;
+}
+
+/// Tensors an int8 layer reads that have no quantization, with one reader each.
+inline std::vector<std::pair<std::string, std::string>> unquantized_reads(const model_desc& m) {
+    const auto a = effective_acts(m);
+    std::vector<std::pair<std::string, std::string>> r;
+    std::set<std::string> seen;
+    for (const auto& l : m.layers) {
+        if (l.prec != precision::int8 || l.kind == op::softmax) continue;
+        std::vector<std::string> reads = l.inputs;
+        for (const auto& p : l.post_ops)
+            if (p.kind == post_op::sum) reads.push_back(p.input);
+        for (const auto& t : reads)
+            if (!a.at(t) && seen.insert(t).second) r.emplace_back(t, l.name);
+    }
+    return r;
+}
+
+/// The calibration images: opt.images, or the first calib_images of calib_data.
+inline std::vector<float> load_images(const options& o, std::size_t image_floats) {
+    if (o.images) {
+        if (o.images->empty() || o.images->size() % image_floats)
+            detail::fail(errc::invalid_argument, "calibration images: expected a multiple of " + std::to_string(image_floats) + " floats, found " +
+                                                     std::to_string(o.images->size()));
+        const std::size_t n = std::min(o.images->size() / image_floats, o.calib_images);
+        return {o.images->begin(), o.images->begin() + static_cast<std::ptrdiff_t>(n * image_floats)};
+    }
+    tools::dataset_reader d(o.calib_data, image_floats);
+    const std::size_t n = std::min(d.size(), o.calib_images);
+    if (n == 0) detail::fail(errc::invalid_argument, o.calib_data + ": no images");
+    std::vector<float> v(n * image_floats);
+    d.read(0, n, v.data());
+    return v;
+}
+
+inline bool have_images(const options& o) { return o.images != nullptr || !o.calib_data.empty(); }
+
+/// Per-layer INT8-vs-FP32 error: both models run the same images; every layer's output is
+/// read back (qint8::session::read) and compared.
+inline std::vector<report_row> make_report(const model_desc& m, const std::vector<float>& images, const options& o) {
+    const std::size_t per = static_cast<std::size_t>(m.input.shape[0] * m.input.shape[1] * m.input.shape[2]);
+    const std::size_t n = images.size() / per;
+    const int64_t batch = static_cast<int64_t>(std::min<std::size_t>(n, 16));
+    compile_options ci, cf;
+    ci.batch = cf.batch = batch;
+    cf.force_fp32 = true;
+    model mi(m, ci, "report (int8)"), mf(m, cf, "report (fp32)");
+    session si(mi), sf(mf);
+    struct acc { double dot = 0, a2 = 0, b2 = 0, max_abs = 0, max_ref = 0; };
+    std::map<std::string, acc> st;
+    std::vector<float> buf(per * static_cast<std::size_t>(batch)), out_i(mi.output_size() * static_cast<std::size_t>(batch)), out_f(out_i.size());
+    for (std::size_t first = 0; first < n; first += static_cast<std::size_t>(batch)) {
+        const std::size_t cnt = std::min<std::size_t>(static_cast<std::size_t>(batch), n - first);
+        std::fill(buf.begin(), buf.end(), 0.f);
+        std::copy(images.begin() + static_cast<std::ptrdiff_t>(first * per), images.begin() + static_cast<std::ptrdiff_t>((first + cnt) * per), buf.begin());
+        si.run(buf.data(), out_i.data());
+        sf.run(buf.data(), out_f.data());
+        for (const auto& l : m.layers) {
+            const std::vector<float> a = si.read(l.name), b = sf.read(l.name);
+            acc& s = st[l.name];
+            const std::size_t used = a.size() / static_cast<std::size_t>(batch) * cnt;  // skip the padding images of a short batch
+            for (std::size_t k = 0; k < used; ++k) {
+                s.dot += double(a[k]) * b[k];
+                s.a2 += double(a[k]) * a[k];
+                s.b2 += double(b[k]) * b[k];
+                s.max_abs = std::max(s.max_abs, std::fabs(double(a[k]) - b[k]));
+                s.max_ref = std::max(s.max_ref, std::fabs(double(b[k])));
+            }
+        }
+        if (o.progress) o.progress(first + cnt, n);
+    }
+    std::vector<report_row> rows;
+    for (const auto& l : m.layers) {
+        const acc& s = st[l.name];
+        report_row r;
+        r.layer = l.name;
+        r.op = to_string(l.kind);
+        r.prec = to_string(l.prec);
+        r.cosine = (s.a2 > 0 && s.b2 > 0) ? s.dot / std::sqrt(s.a2 * s.b2) : (s.a2 == s.b2 ? 1.0 : 0.0);
+        r.max_abs = s.max_abs;
+        r.max_ref = s.max_ref;
+        rows.push_back(r);
+    }
+    std::stable_sort(rows.begin(), rows.end(), [](const report_row& a, const report_row& b) { return a.cosine < b.cosine; });
+    return rows;
+}
+
+}  // namespace detail_conv
+
+/// Converts a parsed graph (the front end's output) as `o` says. Writes nothing.
+inline result convert_graph(import_graph g, const options& o) {
+    using namespace detail_conv;
+    result res;
+    res.qat = run_graph_passes(g, o.note);
+    lower_options lo;
+    lo.weights_s8 = o.weights_s8;
+    lowered lw = lower(g, lo, o.note);
+    model_desc& m = lw.m;
+
+    // Recognition renames layers; remember every name a layer had for --fp32-layers.
+    std::map<std::string, std::string> name_of;  // any known name -> final layer name
+    for (const auto& [layer_name, sources] : lw.origin) {
+        name_of[layer_name] = layer_name;
+        for (const auto& s : sources) name_of[s] = layer_name;
+    }
+    std::set<std::string> graph_q = lw.quantized_by_graph;
+    const recognition rec = recognize(m, o.arch, o.input.empty() ? g.origin : o.input);
+    res.family = rec.family;
+    res.mismatch = rec.mismatch;
+    if (rec.family != "custom") {
+        for (auto& [k, v] : name_of) v = rec.renamed.at(v);
+        std::set<std::string> q;
+        for (const auto& t : graph_q) q.insert(rec.renamed.count(t) ? rec.renamed.at(t) : t);
+        graph_q = q;
+    }
+    for (const auto& l : m.layers) name_of[l.name] = l.name;
+
+    // Precision per layer.
+    const std::set<op> int8_ops = parse_quantized_ops(o.quantized_ops);
+    std::set<std::string> fp32_names;
+    for (const auto& n : o.fp32_layers) {
+        auto it = name_of.find(n);
+        if (it == name_of.end()) {
+            std::string some;
+            for (std::size_t k = 0; k < m.layers.size() && k < 4; ++k) some += (k ? ", '" : "'") + m.layers[k].name + "'";
+            detail::fail(errc::invalid_argument, "--fp32-layers: no layer named '" + n + "' (the converted model's layers are " + some + ", ...)");
+        }
+        fp32_names.insert(it->second);
+    }
+    for (auto& l : m.layers) {
+        const bool int8 = !o.fp32 && l.kind != op::softmax && int8_ops.count(l.kind) && !fp32_names.count(l.name);
+        l.prec = int8 ? precision::int8 : precision::fp32;
+        if (l.kind == op::softmax) l.act.reset();
+    }
+
+    // Activation quantization: the graph's (QAT), calibration for the rest.
+    std::vector<float> images;
+    const std::size_t per = static_cast<std::size_t>(m.input.shape[0] * m.input.shape[1] * m.input.shape[2]);
+    if (o.fp32) {
+        m.input.act.reset();
+        for (auto& l : m.layers) l.act.reset();
+    } else {
+        const auto missing = unquantized_reads(m);
+        if (!missing.empty()) {
+            if (!have_images(o)) {
+                const std::string first = "'" + missing[0].first + "' (read by int8 layer '" + missing[0].second + "')";
+                if (!res.qat)
+                    detail::fail(errc::invalid_argument, o.input + ": the model has no quantization (no QuantizeLinear/DequantizeLinear): INT8 needs "
+                                                                   "calibration images (--calib-data FILE), or convert it with --precision fp32");
+                detail::fail(errc::invalid_argument, o.input + ": " + std::to_string(missing.size()) + " tensor(s) read by int8 layers have no QDQ quantization, first " +
+                                                         first + ": give --calib-data FILE to calibrate them, or keep their readers fp32 (--fp32-layers)");
+            }
+            images = load_images(o, per);
+            res.calibration_images = images.size() / per;
+            calibration_options co;
+            co.method = o.method;
+            co.percentile = o.percentile;
+            co.progress = o.progress;
+            model_desc c = m;
+            calibrate(c, images.data(), images.size() / per, co);
+            // Keep what the graph says; take calibration's for everything else. Pools without
+            // their own quantization inherit their input's (they do not change the range).
+            if (!graph_q.count(m.input.name) && !m.input.act) {
+                m.input.act = c.input.act;
+                ++res.calibrated;
+            }
+            for (std::size_t k = 0; k < m.layers.size(); ++k) {
+                layer& l = m.layers[k];
+                if (l.kind == op::softmax || graph_q.count(l.name)) continue;
+                if (is_pool(l.kind)) {
+                    l.act.reset();
+                    continue;
+                }
+                l.act = c.layers[k].act;
+                ++res.calibrated;
+            }
+            if (res.qat) say(o, "note: calibrated " + std::to_string(res.calibrated) + " tensor(s) the graph does not quantize, on " +
+                                    std::to_string(res.calibration_images) + " images");
+        }
+    }
+
+    // Metadata.
+    m.producer = std::string("qint8-convert ") + version_string + " from " + g.format + (g.producer.empty() ? "" : " (" + g.producer + ")");
+    auto& pp = m.input.preprocess;
+    const std::size_t ch = static_cast<std::size_t>(m.input.shape[0]);
+    if (!o.mean.empty()) pp.mean = o.mean;
+    if (!o.std.empty()) pp.std = o.std;
+    if (o.mean.size() == 1 && ch > 1) pp.mean.assign(ch, o.mean[0]);
+    if (o.std.size() == 1 && ch > 1) pp.std.assign(ch, o.std[0]);
+    if (pp.mean.size() != ch || pp.std.size() != ch) {
+        if (!o.mean.empty() || !o.std.empty())
+            detail::fail(errc::invalid_argument, "--mean/--std: expected " + std::to_string(ch) + " values (one per input channel)");
+        say(o, "warning: the input has " + std::to_string(ch) + " channels: recording mean 0 and std 1 (give --mean and --std)");
+        pp.mean.assign(ch, 0.f);
+        pp.std.assign(ch, 1.f);
+    }
+    if (o.resize_short >= 0) pp.resize_short = o.resize_short;
+    if (o.crop_fraction >= 0) pp.crop_fraction = o.crop_fraction;
+    if (m.classes.count == 0) {
+        const layer* out = m.find_layer(m.output_name());
+        int64_t c = 1;
+        for (int64_t d : out->out_shape) c *= d;
+        m.classes.count = c;
+        m.classes.background_class = c == 1001;
+    }
+    validate(m, o.output.empty() ? "converted model" : o.output);
+
+    if (o.report) {
+        if (o.fp32) detail::fail(errc::invalid_argument, "--report compares INT8 with FP32; it does not apply to --precision fp32");
+        if (images.empty()) {
+            if (!have_images(o)) detail::fail(errc::invalid_argument, "--report needs images: give --calib-data FILE");
+            images = load_images(o, per);
+        }
+        res.report = detail_conv::make_report(m, images, o);
+    }
+    res.m = std::move(m);
+    return res;
+}
+
+/// Writes `r.m` as `o.output` plus weights (and the labels file) atomically: on any failure the
+/// files this call created, and the directory it created, are removed again.
+inline void write_result(result& r, const options& o) {
+    namespace fs = std::filesystem;
+    const fs::path out(o.output);
+    if (out.extension() != ".json") detail::fail(errc::invalid_argument, "--output: expected a path ending in .json, found \"" + o.output + "\"");
+    const fs::path dir = out.parent_path();
+    std::string labels_text, labels_name;
+    if (!o.labels.empty()) {
+        std::ifstream f(o.labels, std::ios::binary);
+        if (!f) detail::fail(errc::io, o.labels + ": cannot open for reading (" + std::strerror(errno) + ")");
+        std::ostringstream ss;
+        ss << f.rdbuf();
+        labels_text = ss.str();
+        labels_name = fs::path(o.labels).filename().string();
+        const std::string stem = out.stem().string();
+        if (labels_name == out.filename().string() || labels_name == stem + ".q8w")
+            detail::fail(errc::invalid_argument, "--labels: the file name " + labels_name + " would overwrite the manifest or its weights");
+        std::size_t lines = static_cast<std::size_t>(std::count(labels_text.begin(), labels_text.end(), '\n'));
+        if (!labels_text.empty() && labels_text.back() != '\n') ++lines;
+        if (static_cast<int64_t>(lines) != r.m.classes.count && o.note)
+            o.note("warning: " + o.labels + " has " + std::to_string(lines) + " lines, the model " + std::to_string(r.m.classes.count) + " outputs");
+        r.m.classes.labels = labels_name;
+    }
+    // Directories this call creates, outermost first, to remove on failure.
+    fs::path created;
+    if (!dir.empty() && !fs::exists(dir)) {
+        fs::path p = dir;
+        while (!p.empty() && !fs::exists(p.parent_path()) && p.has_parent_path() && p.parent_path() != p) p = p.parent_path();
+        created = p;
+        std::error_code ec;
+        fs::create_directories(dir, ec);
+        if (ec) detail::fail(errc::io, o.output + ": cannot create the directory " + dir.string() + " (" + ec.message() + ")");
+    }
+    const fs::path wpath = dir / (out.stem().string() + ".q8w"), lpath = dir / labels_name;
+    const bool had_json = fs::exists(out), had_weights = fs::exists(wpath), had_labels = !labels_name.empty() && fs::exists(lpath);
+    try {
+        write_manifest(r.m, o.output);
+        if (!labels_name.empty()) detail::write_file_atomically(lpath.string(), labels_text);
+    } catch (...) {
+        std::error_code ec;
+        if (!had_json) fs::remove(out, ec);
+        if (!had_weights) fs::remove(wpath, ec);
+        if (!labels_name.empty() && !had_labels) fs::remove(lpath, ec);
+        if (!created.empty()) fs::remove_all(created, ec);
+        throw;
+    }
+}
+
+/// The whole conversion: reads o.input, converts, writes o.output.
+inline result run(const options& o) {
+    if (o.input.empty() || o.output.empty()) detail::fail(errc::invalid_argument, "--input and --output are required (see --help)");
+    if (std::filesystem::path(o.output).extension() != ".json")
+        detail::fail(errc::invalid_argument, "--output: expected a path ending in .json, found \"" + o.output + "\"");
+    result r = convert_graph(onnx_frontend::load(o.input), o);
+    write_result(r, o);
+    return r;
+}
+
+}  // namespace qint8::convert

@@ -1,0 +1,734 @@
+#pragma once
+// The back half of the converter: passes over the neutral import_graph (import_graph.hpp) and
+// the lowering to a qint8::model_desc. In the seed tutorial's order:
+//
+//   1. gather_qdq          QuantizeLinear -> DequantizeLinear pairs on activations become the
+//                          tensor's activation quantization; on weights they are applied
+//                          (the weights become the exact fake-quantized f32 values) and dropped.
+//   2. fold_batch_norm     BatchNormalization into the preceding Conv (or Gemm) weights and bias.
+//   3. fuse                Relu / Clip into the producing conv, gemm or add as post-ops; a
+//                          residual Add into one of the convs producing its inputs as a sum
+//                          post-op (then an optional Relu); a constant Add after a bias-less
+//                          MatMul/Gemm/Conv becomes its bias.
+//   4. fold_pad            a zero Pad into the following Conv's (asymmetric) padding.
+//   5-7. lower             nodes to qint8 layers; f32 weights (the runtime quantizes them per
+//                          channel) or s8 + per-channel scales recomputed after folding; each
+//                          tensor's activation quantization, propagated through pools and
+//                          flatten/reshape, u8 where the source says uint8 or the tensor is
+//                          known non-negative, s8 otherwise.
+//
+// Every pass keeps the graph consistent (shapes re-inferred where they change) and throws
+// qint8::error naming the file and the node it cannot handle.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <qint8/builder.hpp>
+#include <qint8/graph.hpp>
+#include <qint8/models/synthetic.hpp>
+
+#include "convert/import_graph.hpp"
+
+namespace qint8::convert {
+
+/// Messages a pass wants the user to see (not errors).
+using note_fn = std::function<void(const std::string&)>;
+
+namespace detail_pass {
+
+inline void say(const note_fn& f, const std::string& s) {
+    if (f) f(s);
+}
+
+/// Reads the scale and zero point inputs of a QuantizeLinear / DequantizeLinear node.
+/// `allow_int32`: an int32 zero point is accepted (the bias of QDQ exporters, dequantized once).
+inline quantization read_quant(const import_graph& g, const node& n, const std::vector<int64_t>& data_shape, bool allow_int32 = false) {
+    quantization q;
+    const constant* s = n.inputs.size() > 1 ? g.find_const(n.inputs[1]) : nullptr;
+    if (!s || !s->floating || s->elements() == 0) unsupported(g, n, "scale: expected a constant float tensor");
+    q.scale = s->f;
+    for (float v : q.scale)
+        if (!std::isfinite(v) || !(v > 0.f)) invalid(g, n, "scale: expected finite positive values, found " + std::to_string(v));
+    const constant* z = n.inputs.size() > 2 && !n.inputs[2].empty() ? g.find_const(n.inputs[2]) : nullptr;
+    if (n.inputs.size() > 2 && !n.inputs[2].empty() && !z) unsupported(g, n, "zero_point: expected a constant");
+    // ONNX: the zero point's type decides the integer type; without one it is uint8.
+    q.type = dtype::u8;
+    if (z) {
+        if (z->elem == "int8") q.type = dtype::s8;
+        else if (allow_int32 && z->elem == "int32") q.type = dtype::s32;
+        else if (z->elem != "uint8") unsupported(g, n, "zero_point: expected int8 or uint8, found " + z->elem);
+        if (z->elements() != q.scale.size()) invalid(g, n, "zero_point has " + std::to_string(z->elements()) + " values, scale " + std::to_string(q.scale.size()));
+        for (int64_t v : z->i) q.zero_point.push_back(static_cast<int32_t>(v));
+    } else if (n.kind == op_kind::dequantize) {
+        if (const constant* x = g.find_const(n.inputs[0]); x && x->elem == "int8") q.type = dtype::s8;
+        else if (x && x->elem == "int32" && allow_int32) q.type = dtype::s32;
+    }
+    if (q.scale.size() > 1) {
+        int64_t axis = n.i("axis", 1);
+        if (axis < 0) axis += static_cast<int64_t>(data_shape.size());
+        if (axis < 0 || axis >= static_cast<int64_t>(data_shape.size()) || data_shape[static_cast<std::size_t>(axis)] != static_cast<int64_t>(q.scale.size()))
+            invalid(g, n, "per-axis scale of " + std::to_string(q.scale.size()) + " values does not fit axis " + std::to_string(n.i("axis", 1)) +
+                              " of " + detail::shape_str(data_shape));
+        q.axis = static_cast<int>(axis);
+    }
+    return q;
+}
+
+/// Index of the slice (along q.axis) of flat element `k` of a tensor of `shape`.
+inline std::size_t slice_of(const std::vector<int64_t>& shape, int axis, std::size_t k) {
+    if (axis < 0) return 0;
+    std::size_t inner = 1;
+    for (std::size_t d = static_cast<std::size_t>(axis) + 1; d < shape.size(); ++d) inner *= static_cast<std::size_t>(shape[d]);
+    return (k / inner) % static_cast<std::size_t>(shape[static_cast<std::size_t>(axis)]);
+}
+
+/// Saturating round-half-to-even quantization, as QuantizeLinear defines it.
+inline int64_t quantize_value(double x, float scale, int32_t zp, dtype t) {
+    const double q = std::nearbyint(x / double(scale)) + zp;  // default rounding mode: ties to even
+    return static_cast<int64_t>(std::min<double>(std::max<double>(q, dtype_min(t)), dtype_max(t)));
+}
+
+inline quant_params to_params(const quantization& q) { return {q.type, q.scale[0], q.zp(0)}; }
+
+/// Input `idx` of `n` as a constant (weights, biases), or an error naming the node.
+inline const constant& const_input(const import_graph& g, const node& n, std::size_t idx, const char* what) {
+    const constant* c = idx < n.inputs.size() && !n.inputs[idx].empty() ? g.find_const(n.inputs[idx]) : nullptr;
+    if (!c) unsupported(g, n, std::string(what) + " '" + (idx < n.inputs.size() ? n.inputs[idx] : "") +
+                                  "' must be a constant (an initializer, possibly through QuantizeLinear/DequantizeLinear), found a computed tensor");
+    return *c;
+}
+
+}  // namespace detail_pass
+
+// ---------------------------------------------------------------------------------------------
+// 1. QDQ
+
+/// Pass 1. Returns true if the graph had any QuantizeLinear / DequantizeLinear node.
+inline bool gather_qdq(import_graph& g, const note_fn& note = {}) {
+    using namespace detail_pass;
+    bool any = false;
+    std::set<std::size_t> dead;
+    for (std::size_t k = 0; k < g.nodes.size(); ++k) {
+        node& d = g.nodes[k];
+        if (d.kind == op_kind::quantize) any = true;
+        if (d.kind != op_kind::dequantize) continue;
+        any = true;
+        const std::string x = d.inputs.at(0), out = d.outputs.at(0);
+        if (const constant* qc = g.find_const(x)) {
+            // Already-quantized weights (int8/uint8 initializer -> DequantizeLinear), or an
+            // int32 bias as QDQ exporters write it.
+            if (qc->floating) unsupported(g, d, "DequantizeLinear of a float constant");
+            const quantization q = read_quant(g, d, qc->shape, true);
+            constant w;
+            w.shape = qc->shape;
+            w.f.resize(qc->elements());
+            for (std::size_t e = 0; e < w.f.size(); ++e) {
+                const std::size_t s = slice_of(w.shape, q.axis, e);
+                w.f[e] = q.sc(s) * static_cast<float>(qc->i[e] - q.zp(s));
+            }
+            w.i = qc->i;
+            w.quant = q;
+            w.exact_int8 = q.type == dtype::s8;
+            g.constants[out] = std::move(w);
+            dead.insert(k);
+            continue;
+        }
+        const int qi = g.producer_of(x);
+        if (qi < 0 || g.nodes[static_cast<std::size_t>(qi)].kind != op_kind::quantize)
+            unsupported(g, d, "DequantizeLinear must follow a QuantizeLinear or read a quantized constant; '" + x + "' is neither");
+        const node& qn = g.nodes[static_cast<std::size_t>(qi)];
+        const std::string src = qn.inputs.at(0);
+        if (const constant* wc = g.find_const(src)) {
+            // Fake-quantized weights: keep exactly the values training saw.
+            if (!wc->floating) unsupported(g, qn, "QuantizeLinear of an integer constant");
+            const quantization qq = read_quant(g, qn, wc->shape), dq = read_quant(g, d, wc->shape);
+            constant w;
+            w.shape = wc->shape;
+            w.f.resize(wc->elements());
+            w.i.resize(w.f.size());
+            for (std::size_t e = 0; e < w.f.size(); ++e) {
+                const std::size_t sq = slice_of(w.shape, qq.axis, e), sd = slice_of(w.shape, dq.axis, e);
+                w.i[e] = quantize_value(wc->f[e], qq.sc(sq), qq.zp(sq), qq.type);
+                w.f[e] = dq.sc(sd) * static_cast<float>(w.i[e] - dq.zp(sd));
+            }
+            w.floating = true;
+            w.quant = dq;
+            w.exact_int8 = dq.type == dtype::s8;
+            g.constants[out] = std::move(w);
+            dead.insert(k);
+            continue;
+        }
+        // An activation: the pair says how the tensor is held in 8 bits; the values pass through.
+        const auto shape_it = g.shapes.find(src);
+        const std::vector<int64_t> shape = shape_it == g.shapes.end() ? std::vector<int64_t>{} : shape_it->second;
+        const quantization qq = read_quant(g, qn, shape), dq = read_quant(g, d, shape);
+        if (!qq.per_tensor() || !dq.per_tensor())
+            unsupported(g, qn, "per-axis quantization of an activation ('" + src + "'): qint8 quantizes activations per tensor");
+        if (qq.type != dq.type || qq.scale[0] != dq.scale[0] || qq.zp(0) != dq.zp(0))
+            unsupported(g, d, "its scale/zero point differ from those of QuantizeLinear '" + qn.name + "' (requantization is not supported)");
+        auto it = g.act_quant.find(src);
+        if (it == g.act_quant.end()) g.act_quant[src] = qq;
+        else if (it->second.type != qq.type || it->second.scale != qq.scale || it->second.zp(0) != qq.zp(0))
+            say(note, "warning: tensor '" + src + "' is quantized twice with different parameters; keeping the first (" + describe(d) + ")");
+        g.rename_uses(out, src);
+        dead.insert(k);
+    }
+    erase_nodes(g, dead);
+    // A QuantizeLinear left with readers was not part of a pair.
+    for (const node& n : g.nodes)
+        if (n.kind == op_kind::quantize && g.use_count(n.outputs[0]) > 0)
+            unsupported(g, n, "QuantizeLinear not followed by DequantizeLinear: qint8 reads QDQ pairs only (integer tensors between float ops are not supported)");
+    remove_dead_nodes(g);
+    return any;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. BatchNormalization
+
+/// Rewrites a Gemm or MatMul in canonical form: weight constant [O, K] (transB = 1), bias [O]
+/// or none, alpha = beta = 1, under fresh constant names (the originals may be shared).
+inline void canonicalize_fc(import_graph& g, node& n) {
+    if (n.kind != op_kind::gemm && n.kind != op_kind::matmul) return;
+    if (n.kind == op_kind::gemm && n.s("canonical", "") == "1") return;
+    const constant& b = detail_pass::const_input(g, n, 1, "the weight (B)");
+    const bool tb = n.kind == op_kind::gemm && n.i("transB", 0) != 0;
+    const float alpha = n.kind == op_kind::gemm ? n.f("alpha", 1.f) : 1.f, beta = n.kind == op_kind::gemm ? n.f("beta", 1.f) : 1.f;
+    const int64_t o = tb ? b.shape[0] : b.shape[1], k = tb ? b.shape[1] : b.shape[0];
+    constant w;
+    w.shape = {o, k};
+    w.f.resize(static_cast<std::size_t>(o * k));
+    for (int64_t r = 0; r < o; ++r)
+        for (int64_t c = 0; c < k; ++c)
+            w.f[static_cast<std::size_t>(r * k + c)] = alpha * static_cast<float>(b.at(static_cast<std::size_t>(tb ? r * k + c : c * o + r)));
+    if (tb && alpha == 1.f && b.exact_int8) {  // unchanged values: keep the integers for an s8 manifest
+        w.i = b.i;
+        w.quant = b.quant;
+        w.exact_int8 = true;
+    }
+    const std::string wname = n.name + "::weight";
+    g.constants[wname] = std::move(w);
+    std::vector<std::string> ins{n.inputs[0], wname};
+    if (n.kind == op_kind::gemm && n.inputs.size() > 2 && !n.inputs[2].empty()) {
+        const constant& c = detail_pass::const_input(g, n, 2, "the bias (C)");
+        constant bias;
+        bias.shape = {o};
+        bias.f.resize(static_cast<std::size_t>(o));
+        for (int64_t r = 0; r < o; ++r) bias.f[static_cast<std::size_t>(r)] = beta * static_cast<float>(c.at(c.elements() == 1 ? 0 : static_cast<std::size_t>(r)));
+        g.constants[n.name + "::bias"] = std::move(bias);
+        ins.push_back(n.name + "::bias");
+    }
+    n.inputs = ins;
+    n.kind = op_kind::gemm;
+    n.attrs.clear();
+    n.set_ints("transB", {1});
+    n.set_float("alpha", 1.f);
+    n.set_float("beta", 1.f);
+    n.set_string("canonical", "1");
+}
+
+/// Copies a conv/gemm's weight and bias under fresh names so a fold can change them.
+inline std::pair<constant*, constant*> own_weights(import_graph& g, node& n, int64_t out_channels) {
+    const std::string wname = n.name + "::weight", bname = n.name + "::bias";
+    if (n.inputs[1] != wname) {
+        g.constants[wname] = detail_pass::const_input(g, n, 1, "the weight");
+        n.inputs[1] = wname;
+    }
+    if (n.inputs.size() < 3 || n.inputs[2].empty()) {
+        constant b;
+        b.shape = {out_channels};
+        b.f.assign(static_cast<std::size_t>(out_channels), 0.f);
+        g.constants[bname] = std::move(b);
+        n.inputs.resize(3);
+        n.inputs[2] = bname;
+    } else if (n.inputs[2] != bname) {
+        constant b = detail_pass::const_input(g, n, 2, "the bias");
+        if (!b.floating) {
+            b.f.assign(b.i.begin(), b.i.end());
+            b.floating = true;
+            b.i.clear();
+        }
+        g.constants[bname] = std::move(b);
+        n.inputs[2] = bname;
+    }
+    return {&g.constants.at(wname), &g.constants.at(bname)};
+}
+
+/// Multiplies output channel o of a conv/gemm by a[o] and sets bias to a[o] * bias + c[o].
+inline void scale_channels(import_graph& g, node& p, const std::vector<double>& a, const std::vector<double>& c) {
+    auto [w, b] = own_weights(g, p, static_cast<int64_t>(a.size()));
+    const std::size_t per = w->elements() / a.size();
+    for (std::size_t o = 0; o < a.size(); ++o) {
+        for (std::size_t e = 0; e < per; ++e) w->f[o * per + e] = static_cast<float>(double(w->f[o * per + e]) * a[o]);
+        b->f[o] = static_cast<float>(double(b->f[o]) * a[o] + c[o]);
+    }
+    w->exact_int8 = false;  // new values: an s8 manifest requantizes them
+    w->i.clear();
+    w->quant.reset();
+}
+
+/// Pass 2: w' = w * gamma / sqrt(var + eps), b' = (b - mean) * gamma / sqrt(var + eps) + beta.
+inline void fold_batch_norm(import_graph& g, const note_fn& = {}) {
+    for (auto& n : g.nodes) canonicalize_fc(g, n);
+    std::set<std::size_t> dead;
+    for (std::size_t k = 0; k < g.nodes.size(); ++k) {
+        const node bn = g.nodes[k];
+        if (bn.kind != op_kind::batch_norm) continue;
+        const std::string x = bn.inputs[0];
+        const int pi = g.producer_of(x);
+        node* p = pi >= 0 ? &g.nodes[static_cast<std::size_t>(pi)] : nullptr;
+        if (!p || (p->kind != op_kind::conv && p->kind != op_kind::gemm))
+            unsupported(g, bn, std::string("cannot be folded: it must directly follow a Conv or Gemm, found ") +
+                                   (p ? describe(*p) : "the graph input") + " (standalone BatchNormalization is not supported)");
+        if (g.use_count(x) != 1 || !p->post_ops.empty())
+            unsupported(g, bn, "cannot be folded into " + describe(*p) + ": the unnormalised tensor '" + x + "' has other readers");
+        const auto& shape = g.shapes.at(x);
+        if (p->kind == op_kind::gemm && shape.size() != 2)
+            unsupported(g, bn, "after a Gemm only a per-feature BatchNormalization of an [N, K] tensor can be folded, found " + detail::shape_str(shape));
+        const std::size_t ch = static_cast<std::size_t>(shape[1]);
+        const constant &gamma = g.constants.at(bn.inputs[1]), &beta = g.constants.at(bn.inputs[2]),
+                       &mean = g.constants.at(bn.inputs[3]), &var = g.constants.at(bn.inputs[4]);
+        const double eps = bn.f("epsilon", 1e-5f);
+        std::vector<double> a(ch), c(ch);
+        for (std::size_t o = 0; o < ch; ++o) {
+            if (!(var.at(o) + eps > 0)) invalid(g, bn, "variance + epsilon of channel " + std::to_string(o) + " is not positive");
+            a[o] = gamma.at(o) / std::sqrt(var.at(o) + eps);
+            c[o] = beta.at(o) - mean.at(o) * a[o];
+        }
+        scale_channels(g, *p, a, c);
+        p->outputs[0] = bn.outputs[0];
+        p->fused.push_back(bn.name);
+        dead.insert(k);
+    }
+    erase_nodes(g, dead);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Activations and residual adds
+
+/// The post-op a Relu or Clip node stands for, or nullopt if qint8 cannot express it.
+inline std::optional<post_op> activation_post_op(const node& n) {
+    if (n.kind == op_kind::relu) return post_op::make_relu();
+    const bool has_lo = n.has("min"), has_hi = n.has("max");
+    const float lo = n.f("min", -std::numeric_limits<float>::infinity()), hi = n.f("max", std::numeric_limits<float>::infinity());
+    if (has_lo && lo == 0.f && (!has_hi || std::isinf(hi))) return post_op::make_relu();
+    if (has_lo && has_hi && std::isfinite(lo) && std::isfinite(hi) && lo < hi) return post_op::make_clip(lo, hi);
+    return std::nullopt;
+}
+
+inline bool is_weighted(const node& n) { return n.kind == op_kind::conv || n.kind == op_kind::gemm; }
+
+/// Longest chain of nodes from the input to each tensor: on a residual Add, the deeper input
+/// is the block's branch (conv3 in a ResNet bottleneck), the shallower the shortcut.
+inline std::map<std::string, int> depths(const import_graph& g) {
+    std::map<std::string, int> d{{g.input, 0}};
+    for (const auto& n : g.nodes) {
+        int m = 0;
+        for (const auto& i : n.inputs)
+            if (d.count(i)) m = std::max(m, d[i]);
+        for (const auto& p : n.post_ops)
+            if (p.kind == post_op::sum && d.count(p.input)) m = std::max(m, d[p.input]);
+        for (const auto& o : n.outputs) d[o] = m + 1;
+    }
+    return d;
+}
+
+/// Pass 3.
+inline void fuse(import_graph& g, const note_fn& note = {}) {
+    using detail_pass::say;
+    std::set<std::size_t> dead;
+    auto absorb = [&](node& into, std::size_t k) {
+        node& n = g.nodes[k];
+        into.outputs[0] = n.outputs[0];
+        into.fused.push_back(n.name);
+        n.outputs.clear();
+        n.inputs.clear();
+        dead.insert(k);
+    };
+    for (std::size_t k = 0; k < g.nodes.size(); ++k) {
+        node& n = g.nodes[k];
+        if (n.kind == op_kind::relu || n.kind == op_kind::clip) {
+            const auto po = activation_post_op(n);
+            if (!po) unsupported(g, n, "only Clip(0, max) / Clip(min, max) with finite bounds or a min of 0 are supported");
+            const int pi = g.producer_of(n.inputs[0]);
+            if (pi < 0) continue;  // reported when lowering
+            node& p = g.nodes[static_cast<std::size_t>(pi)];
+            if ((is_weighted(p) || p.kind == op_kind::add) && g.use_count(n.inputs[0]) == 1) {
+                p.post_ops.push_back(*po);
+                absorb(p, k);
+            }
+            continue;
+        }
+        if (n.kind != op_kind::add) continue;
+        const bool c0 = g.is_const(n.inputs[0]), c1 = g.is_const(n.inputs[1]);
+        if (c0 || c1) {
+            // x + constant: the bias of a bias-less conv/gemm before it.
+            const std::string x = n.inputs[c0 ? 1 : 0];
+            const constant& c = g.constants.at(n.inputs[c0 ? 0 : 1]);
+            const int pi = g.producer_of(x);
+            node* p = pi >= 0 ? &g.nodes[static_cast<std::size_t>(pi)] : nullptr;
+            const auto& xs = g.shapes.at(x);
+            const std::size_t ch = xs.size() >= 2 ? static_cast<std::size_t>(xs[1]) : 0;
+            const bool per_channel = c.elements() == 1 || (c.elements() == ch && c.shape.size() <= xs.size() &&
+                                                          std::count_if(c.shape.begin(), c.shape.end(), [](int64_t d) { return d != 1; }) <= 1);
+            if (!p || !is_weighted(*p) || !p->post_ops.empty() || g.use_count(x) != 1 || !per_channel)
+                unsupported(g, n, "adding a constant is supported only as the per-channel bias of the Conv/Gemm/MatMul right before it");
+            std::vector<double> a(ch, 1.0), b(ch);
+            for (std::size_t o = 0; o < ch; ++o) b[o] = c.at(c.elements() == 1 ? 0 : o);
+            scale_channels(g, *p, a, b);
+            absorb(*p, k);
+            continue;
+        }
+        // A residual connection: fuse into a conv/gemm producing one input, summing the other.
+        const auto depth = depths(g);
+        int best = -1, best_depth = -1, best_idx = -1;
+        for (int side = 0; side < 2; ++side) {
+            const std::string& t = n.inputs[static_cast<std::size_t>(side)];
+            if (t == n.inputs[static_cast<std::size_t>(1 - side)]) break;  // x + x: nothing to sum
+            const int pi = g.producer_of(t);
+            if (pi < 0) continue;
+            const node& p = g.nodes[static_cast<std::size_t>(pi)];
+            if (!is_weighted(p) || !p.post_ops.empty() || g.use_count(t) != 1) continue;
+            const int dd = depth.count(t) ? depth.at(t) : 0;
+            if (dd > best_depth || (dd == best_depth && pi > best_idx)) {
+                best = side;
+                best_depth = dd;
+                best_idx = pi;
+            }
+        }
+        if (best < 0) {
+            say(note, "note: " + describe(n) + " stays a standalone add (no input comes from a conv/gemm read only by it)");
+            continue;
+        }
+        node& p = g.nodes[static_cast<std::size_t>(best_idx)];
+        p.post_ops.push_back(post_op::make_sum(n.inputs[static_cast<std::size_t>(1 - best)]));
+        absorb(p, k);
+    }
+    erase_nodes(g, dead);
+    topo_sort(g);  // a fused conv now reads its residual, which may be computed after it
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Pad
+
+/// Pass 4: a constant-zero Pad read only by convolutions (or avg pools counting padding)
+/// becomes part of their padding.
+inline void fold_pad(import_graph& g, const note_fn& = {}) {
+    std::set<std::size_t> dead;
+    for (std::size_t k = 0; k < g.nodes.size(); ++k) {
+        const node pd = g.nodes[k];
+        if (pd.kind != op_kind::pad) continue;
+        if (pd.f("value", 0.f) != 0.f) unsupported(g, pd, "padding with " + std::to_string(pd.f("value", 0.f)) + ": only zero padding can be folded");
+        const auto readers = g.consumers_of(pd.outputs[0]);
+        bool ok = !readers.empty() && pd.outputs[0] != g.output;
+        for (std::size_t r : readers) {
+            const node& c = g.nodes[r];
+            ok = ok && (c.kind == op_kind::conv || (c.kind == op_kind::avg_pool && c.i("count_include_pad", 0) && !c.i("ceil_mode", 0))) &&
+                 c.inputs[0] == pd.outputs[0];
+        }
+        if (!ok) unsupported(g, pd, "a Pad can only be folded into the Conv (or AveragePool with count_include_pad) that reads it; here it feeds something else");
+        const auto p = pd.ints("pads");
+        const auto& padded = g.shapes.at(pd.outputs[0]);
+        for (std::size_t r : readers) {
+            node& c = g.nodes[r];
+            const auto own = resolve_pads(g, c, padded[2], padded[3]);  // auto_pad is relative to the padded size
+            c.set_ints("pads", {own[0] + p[0], own[1] + p[1], own[2] + p[2], own[3] + p[3]});
+            c.set_string("auto_pad", "NOTSET");
+            c.inputs[0] = pd.inputs[0];
+            c.fused.push_back(pd.name);
+        }
+        dead.insert(k);
+    }
+    erase_nodes(g, dead);
+    infer_shapes(g);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5-7. Lowering
+
+struct lower_options {
+    bool weights_s8 = false;  ///< store s8 weights + per-channel scales (default f32: quantized at load)
+};
+
+/// A lowered model and what the later steps need to know about where it came from.
+struct lowered {
+    model_desc m;
+    std::map<std::string, std::vector<std::string>> origin;  ///< layer -> source nodes folded into it
+    std::set<std::string> quantized_by_graph;                ///< tensors whose quantization the graph gave (QDQ)
+    std::set<std::string> non_negative;                      ///< tensors known to be >= 0
+};
+
+namespace detail_pass {
+
+/// "conv1" from PyTorch's "/conv1/Conv"; other names as they are.
+inline std::string layer_name_for(const node& n) {
+    std::string s = n.name;
+    const std::string tail = "/" + n.source_op;
+    if (s.size() > tail.size() + 1 && s[0] == '/' && s.compare(s.size() - tail.size(), tail.size(), tail) == 0) {
+        s = s.substr(1, s.size() - 1 - tail.size());
+        std::replace(s.begin(), s.end(), '/', '.');
+    }
+    return s.empty() ? n.outputs[0] : s;
+}
+
+/// The weights of a conv/fc layer as manifest tensors (pass 6).
+inline void put_weights(model_desc& m, const std::string& layer_name, const constant& w, const constant* b, const std::vector<int64_t>& shape,
+                        bool s8) {
+    const std::size_t o = static_cast<std::size_t>(shape[0]), per = w.elements() / o;
+    if (!s8) {
+        std::vector<float> v(w.f);
+        m.tensors[layer_name + ".weight"] = models::detail::owned_tensor(dtype::f32, shape, std::move(v));
+    } else {
+        std::vector<int8_t> q(w.elements());
+        std::vector<float> sc(o);
+        // Weights a QDQ pair gave exactly (symmetric int8, per output channel or per tensor)
+        // keep their integers (a -128 is fine: the runtime requantizes such a channel on its
+        // own); everything else (folded, float) is quantized per channel, abs-max.
+        bool keep = w.exact_int8 && w.quant && w.quant->type == dtype::s8 && (w.quant->axis == 0 || w.quant->per_tensor());
+        if (keep)
+            for (std::size_t s = 0; s < w.quant->scale.size(); ++s) keep = keep && w.quant->zp(s) == 0;
+        for (std::size_t c = 0; c < o; ++c) {
+            if (keep) {
+                sc[c] = w.quant->sc(c);
+                for (std::size_t e = 0; e < per; ++e) q[c * per + e] = static_cast<int8_t>(w.i[c * per + e]);
+                continue;
+            }
+            float amax = 0.f;
+            for (std::size_t e = 0; e < per; ++e) amax = std::max(amax, std::fabs(w.f[c * per + e]));
+            sc[c] = amax > 0.f ? amax / 127.f : 1.f;
+            for (std::size_t e = 0; e < per; ++e)
+                q[c * per + e] = static_cast<int8_t>(std::max(-127.f, std::min(127.f, std::nearbyint(w.f[c * per + e] / sc[c]))));
+        }
+        m.tensors[layer_name + ".weight"] = models::detail::owned_tensor(dtype::s8, shape, std::move(q));
+        m.tensors[layer_name + ".weight.scales"] = models::detail::owned_tensor(dtype::f32, {shape[0]}, std::move(sc));
+    }
+    if (b) {
+        std::vector<float> v(o);
+        for (std::size_t c = 0; c < o; ++c) v[c] = static_cast<float>(b->at(c));
+        m.tensors[layer_name + ".bias"] = models::detail::owned_tensor(dtype::f32, {shape[0]}, std::move(v));
+    }
+}
+
+}  // namespace detail_pass
+
+/// Passes 5-7: maps the fused graph to qint8 layers with weights and activation quantization.
+inline lowered lower(const import_graph& g, const lower_options& opt = {}, const note_fn& note = {}) {
+    using namespace detail_pass;
+    lowered r;
+    model_desc& m = r.m;
+    m.architecture = "custom";
+    m.input.name = g.input;
+    m.input.shape = {g.input_shape[1], g.input_shape[2], g.input_shape[3]};
+    std::map<std::string, std::string> alias{{g.input, g.input}};  // source tensor -> qint8 tensor
+    std::set<std::string> flat;                                     // qint8 tensors the source has flattened to [N, K]
+    std::set<std::string> names{g.input};
+    std::map<std::string, std::string> act_source;  // qint8 tensor -> the source tensor its quantization came from
+
+    auto qname = [&](const node& n, std::size_t idx) -> std::string {
+        const std::string& t = n.inputs.at(idx);
+        auto it = alias.find(t);
+        if (it == alias.end()) invalid(g, n, "reads '" + t + "', which is neither the input nor computed by a supported node");
+        return it->second;
+    };
+    // Quantization from the graph for a qint8 tensor, from the source tensor `src`.
+    auto take_quant = [&](const std::string& q, const std::string& src) {
+        auto it = g.act_quant.find(src);
+        if (it == g.act_quant.end()) return;
+        const quant_params p = to_params(it->second);
+        std::optional<quant_params>* slot = nullptr;
+        if (q == m.input.name) slot = &m.input.act;
+        else
+            for (auto& l : m.layers)
+                if (l.name == q) slot = &l.act;
+        if (!slot) return;
+        if (!*slot) {
+            *slot = p;
+            act_source[q] = src;
+            r.quantized_by_graph.insert(q);
+        } else if (**slot != p) {
+            say(note, "note: '" + src + "' (held as '" + q + "') is quantized again with other parameters; keeping those of '" + act_source[q] + "'");
+        }
+    };
+    take_quant(g.input, g.input);
+
+    for (const node& n : g.nodes) {
+        layer l;
+        l.prec = precision::fp32;  // the driver picks each layer's precision once quantization is known
+        l.name = layer_name_for(n);
+        for (int dup = 2; names.count(l.name); ++dup) l.name = layer_name_for(n) + "_" + std::to_string(dup);
+        const std::string in0 = n.inputs.empty() ? std::string() : qname(n, 0);
+        const std::vector<int64_t> in_shape = n.inputs.empty() ? std::vector<int64_t>{} : g.shapes.at(n.inputs[0]);
+        auto need_chw = [&]() {
+            if (flat.count(in0) || in_shape.size() != 4)
+                unsupported(g, n, "reads '" + n.inputs[0] + "' of shape " + detail::shape_str(in_shape) + ", expected a 4-D NCHW tensor");
+        };
+        auto aliased = [&](bool is_flat) {
+            alias[n.outputs[0]] = in0;
+            if (is_flat) flat.insert(in0);
+            take_quant(in0, n.outputs[0]);
+        };
+        switch (n.kind) {
+            case op_kind::identity:
+                aliased(flat.count(in0) != 0);
+                continue;
+            case op_kind::flatten:
+            case op_kind::reshape:
+            case op_kind::squeeze: {
+                const auto& out = g.shapes.at(n.outputs[0]);
+                if (out == in_shape) {
+                    aliased(flat.count(in0) != 0);
+                    continue;
+                }
+                if (out.size() != 2)
+                    unsupported(g, n, "reshapes " + detail::shape_str(in_shape) + " to " + detail::shape_str(out) +
+                                          ": only flattening to [N, K] (read by Gemm/MatMul/Softmax) is supported");
+                aliased(true);
+                continue;
+            }
+            case op_kind::relu:
+            case op_kind::clip: {
+                const int pi = g.producer_of(n.inputs[0]);
+                unsupported(g, n, std::string("cannot be fused: qint8 applies activations as post-ops of Conv, Gemm and Add only, and its input comes from ") +
+                                      (pi >= 0 ? describe(g.nodes[static_cast<std::size_t>(pi)]) : "the graph input") +
+                                      (pi >= 0 && g.use_count(n.inputs[0]) > 1 ? " and has other readers" : ""));
+            }
+            case op_kind::batch_norm:
+            case op_kind::pad:
+            case op_kind::quantize:
+            case op_kind::dequantize:
+            case op_kind::matmul:
+                invalid(g, n, "left over after the passes (internal error)");
+            case op_kind::conv: {
+                need_chw();
+                const constant& w = const_input(g, n, 1, "the weight");
+                const constant* b = n.inputs.size() > 2 && !n.inputs[2].empty() ? &const_input(g, n, 2, "the bias") : nullptr;
+                const int64_t groups = n.i("group", 1), c = in_shape[1], o = w.shape[0];
+                l.kind = groups == 1 ? op::conv2d : (groups == c && o == c ? op::depthwise_conv2d : op::conv2d);
+                l.groups = l.kind == op::depthwise_conv2d ? c : groups;
+                l.out_channels = o;
+                const auto k = n.ints("kernel_shape"), s = n.ints("strides", {1, 1});
+                l.kernel = {k[0], k[1]};
+                l.stride = {s[0], s[1]};
+                l.pad = resolve_pads(g, n, in_shape[2], in_shape[3]);
+                put_weights(m, l.name, w, b, w.shape, opt.weights_s8);
+                break;
+            }
+            case op_kind::gemm: {
+                const constant& w = const_input(g, n, 1, "the weight");
+                const constant* b = n.inputs.size() > 2 && !n.inputs[2].empty() ? &const_input(g, n, 2, "the bias") : nullptr;
+                l.kind = op::fc;
+                l.out_channels = w.shape[0];
+                put_weights(m, l.name, w, b, w.shape, opt.weights_s8);
+                break;
+            }
+            case op_kind::max_pool:
+            case op_kind::avg_pool: {
+                need_chw();
+                const auto k = n.ints("kernel_shape"), s = n.ints("strides", {1, 1});
+                l.kind = n.kind == op_kind::max_pool ? op::max_pool2d : op::avg_pool2d;
+                l.kernel = {k[0], k[1]};
+                l.stride = {s[0], s[1]};
+                l.pad = resolve_pads(g, n, in_shape[2], in_shape[3]);
+                l.count_include_pad = n.i("count_include_pad", 0) != 0;
+                const auto& out = g.shapes.at(n.outputs[0]);
+                for (int a = 0; a < 2; ++a) {
+                    // ceil_mode: extra padding at the end that makes the floor formula give the
+                    // same size; only where every window still starts inside the input.
+                    const auto ua = static_cast<std::size_t>(a);
+                    const int64_t in = in_shape[2 + ua], want = out[2 + ua];
+                    const int64_t extra = (want - 1) * l.stride[ua] + l.kernel[ua] - (in + l.pad[ua] + l.pad[2 + ua]);
+                    if (extra <= 0) continue;
+                    if ((want - 1) * l.stride[ua] - l.pad[ua] >= in)
+                        unsupported(g, n, "ceil_mode: the last window starts past the input; qint8 cannot reproduce that output size");
+                    if (l.kind == op::avg_pool2d && l.count_include_pad)
+                        unsupported(g, n, "ceil_mode with count_include_pad: the extra windows' divisor differs from qint8's");
+                    l.pad[2 + ua] += extra;
+                }
+                if (r.non_negative.count(in0)) r.non_negative.insert(l.name);
+                break;
+            }
+            case op_kind::global_avg_pool:
+            case op_kind::reduce_mean:
+                need_chw();
+                l.kind = op::global_avg_pool2d;
+                if (r.non_negative.count(in0)) r.non_negative.insert(l.name);
+                if (n.kind == op_kind::reduce_mean && !n.i("keepdims", 1)) flat.insert(l.name);
+                break;
+            case op_kind::softmax: {
+                const auto axes = n.ints("axes");
+                for (std::size_t d = 1; d < in_shape.size(); ++d)
+                    if (in_shape[d] != 1 && std::find(axes.begin(), axes.end(), static_cast<int64_t>(d)) == axes.end())
+                        unsupported(g, n, "normalises over axes " + detail::shape_str(axes) + " of " + detail::shape_str(in_shape) +
+                                              "; qint8's softmax covers the whole per-image tensor");
+                l.kind = op::softmax;
+                l.prec = precision::fp32;
+                break;
+            }
+            case op_kind::add: {
+                l.kind = op::add;
+                const std::string in1 = qname(n, 1);
+                if (flat.count(in0) != flat.count(in1)) unsupported(g, n, "adds a flattened tensor to an unflattened one");
+                l.inputs = {in0, in1};
+                if (flat.count(in0)) flat.insert(l.name);
+                break;
+            }
+        }
+        if (l.inputs.empty()) l.inputs = {in0};
+        for (post_op p : n.post_ops) {
+            if (p.kind == post_op::sum) {
+                auto it = alias.find(p.input);
+                if (it == alias.end()) invalid(g, n, "fused residual '" + p.input + "' is not available");
+                p.input = it->second;
+            }
+            l.post_ops.push_back(p);
+        }
+        if (!l.post_ops.empty()) {
+            const post_op& last = l.post_ops.back();
+            if (last.kind == post_op::relu || (last.kind == post_op::clip && last.lo >= 0.f)) r.non_negative.insert(l.name);
+        }
+        if (l.kind == op::fc) flat.insert(l.name);
+        names.insert(l.name);
+        alias[n.outputs[0]] = l.name;
+        r.origin[l.name] = {n.name};
+        for (const auto& f : n.fused) r.origin[l.name].push_back(f);
+        m.layers.push_back(std::move(l));
+        if (m.layers.back().kind != op::softmax) take_quant(m.layers.back().name, n.outputs[0]);
+    }
+    if (m.layers.empty()) detail::fail(errc::unsupported, g.origin + ": nothing to convert: the graph has no conv, pool, gemm or add");
+    const std::string out = alias.at(g.output);
+    if (out == m.input.name) detail::fail(errc::unsupported, g.origin + ": the graph output is its input");
+    if (out != m.layers.back().name) m.output = out;
+
+    // Pass 7: u8 for non-negative tensors (an s8 grid with zero point z is the u8 grid with
+    // z + 128, exactly, so nothing changes but the type the int8 kernels see).
+    auto to_u8 = [&](std::optional<quant_params>& q, const std::string& t) {
+        if (q && q->type == dtype::s8 && r.non_negative.count(t)) {
+            q->type = dtype::u8;
+            q->zero_point += 128;
+        }
+    };
+    to_u8(m.input.act, m.input.name);
+    for (auto& l : m.layers) to_u8(l.act, l.name);
+    validate(m, g.origin);
+    return r;
+}
+
+/// Passes 1-4 in order; returns whether the model carried QDQ quantization.
+inline bool run_graph_passes(import_graph& g, const note_fn& note = {}) {
+    const bool qdq = gather_qdq(g, note);
+    fold_batch_norm(g, note);
+    fuse(g, note);
+    fold_pad(g, note);
+    remove_dead_nodes(g);
+    infer_shapes(g);
+    return qdq;
+}
+
+}  // namespace qint8::convert

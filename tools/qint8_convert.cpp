@@ -1,0 +1,134 @@
+// qint8-convert: an ONNX image classifier (FP32, or QAT with QuantizeLinear/DequantizeLinear
+// pairs) to a qint8 manifest + weights file.
+//   qint8-convert --input model.onnx --output out/model.json --calib-data calib.bin
+//   qint8-convert --input model_qat.onnx --output out/model.json --report --calib-data test.bin
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/cli.hpp"
+#include "common/progress.hpp"
+#include "convert/convert.hpp"
+
+using namespace qint8;
+using namespace qint8::tools;
+
+namespace {
+
+std::vector<float> parse_floats(const cli& c, const std::string& name) {
+    std::vector<float> v;
+    for (const auto& s : c.list(name)) {
+        char* end = nullptr;
+        const float x = std::strtof(s.c_str(), &end);
+        if (s.empty() || *end) throw std::invalid_argument("--" + name + ": expected comma-separated numbers, found \"" + c.str(name) + "\"");
+        v.push_back(x);
+    }
+    return v;
+}
+
+void print_report(const std::vector<convert::report_row>& rows) {
+    std::printf("\nper-layer INT8 vs FP32 (worst first):\n%-40s %-18s %-5s %10s %12s %12s\n", "layer", "op", "prec", "cosine", "max abs err", "max |fp32|");
+    for (const auto& r : rows)
+        std::printf("%-40s %-18s %-5s %10.6f %12.5g %12.5g\n", r.layer.c_str(), r.op.c_str(), r.prec.c_str(), r.cosine, r.max_abs, r.max_ref);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    cli c("qint8-convert",
+          "Converts an ONNX image classifier to a qint8 manifest (JSON) and weights file (.q8w).\n"
+          "QAT models (QuantizeLinear/DequantizeLinear pairs) keep their trained quantization; FP32 models\n"
+          "are calibrated on --calib-data for INT8, or written all-FP32 with --precision fp32. BatchNorm,\n"
+          "Relu/Clip and residual Adds are fused; MobileNet-V1/V2, ResNet-50/101 and VGG-16/19 are recognised\n"
+          "and named as qint8's templates, so qint8::load<T> accepts them.");
+    c.option("input", "", "ONNX model to convert", {"model", "onnx"})
+        .option("output", "", "manifest to write (PATH.json; PATH.q8w goes beside it; the directory is created)")
+        .option("arch", "", "require a family: mobilenet_v1, mobilenet_v2, resnet50, resnet101, vgg16, vgg19, or custom (no recognition)")
+        .option("calib-data", "", "calibration images: a data file from qint8-preprocess (int64 N, N float32 CHW images, N int64 labels)",
+                {"calib_data", "infer_data"})
+        .option("calib-images", "500", "use at most this many calibration images", {"calib_images", "warmup_batch_size"})
+        .option("calib-method", "abs_max", "abs_max | kl | percentile[=99.99]", {"calib_method", "algo"})
+        .option("quantized-ops", "all", "op kinds computed in INT8: conv2d,depthwise_conv2d,fc,pool2d,add (others are FP32)", {"quantized_ops"})
+        .option("fp32-layers", "", "layers kept in FP32 (converted or ONNX node names), comma-separated", {"fp32_layers"})
+        .option("precision", "int8", "int8, or fp32 for an all-FP32 manifest of the same model")
+        .option("weights", "f32", "f32 (quantized per channel at load) or s8 (s8 + per-channel scales in the file)")
+        .option("labels", "", "label file (one class per line) to copy beside the manifest")
+        .option("mean", "", "input.preprocess mean, per channel (one value: all channels)")
+        .option("std", "", "input.preprocess std, per channel (one value: all channels)")
+        .option("resize-short", "", "input.preprocess resize_short (0: no resize)")
+        .option("crop-fraction", "", "input.preprocess crop_fraction (0: none)")
+        .flag("report", "print each layer's INT8-vs-FP32 error (cosine, max abs) on the calibration images, worst first")
+        .flag("quiet", "no notes or progress on stderr");
+    try {
+        c.parse(argc, argv);
+        convert::options o;
+        o.input = c.str("input");
+        o.output = c.str("output");
+        if (o.input.empty() || o.output.empty()) throw std::invalid_argument("--input and --output are required (see --help)");
+        o.arch = c.str("arch");
+        o.calib_data = c.str("calib-data");
+        o.calib_images = static_cast<std::size_t>(c.integer("calib-images", 1, 1000000));
+        try {
+            convert::parse_method(c.str("calib-method"), o);
+        } catch (const qint8::error& e) {
+            throw std::invalid_argument(e.what());  // a usage error: exit status 2 like the others
+        }
+        o.quantized_ops = c.list("quantized-ops");
+        o.fp32_layers = c.list("fp32-layers");
+        const std::string prec = c.str("precision");
+        if (prec != "int8" && prec != "fp32") throw std::invalid_argument("--precision: expected int8 or fp32, found \"" + prec + "\"");
+        o.fp32 = prec == "fp32";
+        const std::string w = c.str("weights");
+        if (w != "f32" && w != "s8") throw std::invalid_argument("--weights: expected f32 or s8, found \"" + w + "\"");
+        o.weights_s8 = w == "s8";
+        o.report = c.on("report");
+        o.labels = c.str("labels");
+        o.mean = parse_floats(c, "mean");
+        o.std = parse_floats(c, "std");
+        if (!c.str("resize-short").empty()) o.resize_short = c.integer("resize-short", 0, 65536);
+        if (!c.str("crop-fraction").empty()) {
+            o.crop_fraction = c.number("crop-fraction");
+            if (!(o.crop_fraction >= 0 && o.crop_fraction <= 1)) throw std::invalid_argument("--crop-fraction: expected a number in 0..1");
+        }
+        if (o.fp32 && c.given("calib-data") && !o.report) std::fprintf(stderr, "qint8-convert: note: --calib-data is not used with --precision fp32\n");
+        const bool quiet = c.on("quiet");
+        if (!quiet) o.note = [](const std::string& s) { std::fprintf(stderr, "qint8-convert: %s\n", s.c_str()); };
+        std::unique_ptr<progress> bar;
+        std::size_t last = 0;
+        if (!quiet)
+            o.progress = [&](std::size_t done, std::size_t total) {
+                if (!bar || done < last) bar = std::make_unique<progress>("images", total);
+                bar->tick(done - last);
+                last = done;
+                if (done == total) {
+                    bar->done();
+                    bar.reset();
+                    last = 0;
+                }
+            };
+
+        if (!quiet) std::fprintf(stderr, "qint8-convert: reading %s\n", o.input.c_str());
+        convert::result r = convert::run(o);
+
+        std::size_t int8 = 0;
+        for (const auto& l : r.m.layers) int8 += l.prec == precision::int8;
+        std::printf("converted:    %s -> %s\n", o.input.c_str(), o.output.c_str());
+        std::printf("model:        %s%s, %zu layers (%zu int8), input %s, %lld outputs\n", r.family.c_str(),
+                    r.m.variant.empty() ? "" : (" (" + r.m.variant + ")").c_str(), r.m.layers.size(), int8,
+                    qint8::detail::shape_str(r.m.input.shape).c_str(), static_cast<long long>(r.m.classes.count));
+        std::printf("quantization: %s%s\n", o.fp32 ? "none (fp32)" : r.qat ? "from the graph (QDQ)" : "calibrated",
+                    r.calibrated && r.qat ? (", " + std::to_string(r.calibrated) + " tensors calibrated").c_str() : "");
+        if (r.family == "custom" && !r.mismatch.empty())
+            std::fprintf(stderr, "qint8-convert: warning: not recognised as one of qint8's topologies (architecture \"custom\"); closest: %s\n", r.mismatch.c_str());
+        if (o.report) print_report(r.report);
+    } catch (const std::invalid_argument& e) {
+        std::fprintf(stderr, "qint8-convert: %s\n", e.what());
+        return 2;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "qint8-convert: %s\n", e.what());
+        return 1;
+    }
+    return 0;
+}
