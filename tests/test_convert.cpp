@@ -25,6 +25,7 @@
 #include <qint8/resnet50.hpp>
 
 #include "convert/convert.hpp"
+#include "support/scratch.hpp"
 #include "support/builder.hpp"
 
 using namespace qint8;
@@ -34,32 +35,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-/// A fresh directory under /tmp, removed with its contents at scope exit.
-struct scratch_dir {
-    std::string path;
-    scratch_dir() {
-        char tmpl[] = "/tmp/qint8_convert_XXXXXX";
-        const char* p = ::mkdtemp(tmpl);
-        REQUIRE(p != nullptr);
-        path = p;
-    }
-    ~scratch_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    scratch_dir(const scratch_dir&) = delete;
-    scratch_dir& operator=(const scratch_dir&) = delete;
-    std::string operator/(const std::string& name) const { return path + "/" + name; }
-};
-
-/// Small models run faster on one thread, and the machine is shared.
-struct single_thread {
-    int saved = omp_get_max_threads();
-    single_thread() { omp_set_num_threads(1); }
-    ~single_thread() { omp_set_num_threads(saved); }
-    single_thread(const single_thread&) = delete;
-    single_thread& operator=(const single_thread&) = delete;
-};
+using test::scratch_dir;
+using test::single_thread;
 
 std::string error_of(const std::function<void()>& f) {
     try {

@@ -27,40 +27,16 @@
 #include <qint8/vgg16.hpp>
 #include <qint8/vgg19.hpp>
 
+#include "support/scratch.hpp"
+
 using namespace qint8;
 
 namespace {
 
 namespace fs = std::filesystem;
 
-/// A fresh directory under /tmp, removed with its contents at scope exit.
-struct scratch_dir {
-    std::string path;
-    scratch_dir() {
-        char tmpl[] = "/tmp/qint8_models_XXXXXX";
-        const char* p = ::mkdtemp(tmpl);
-        REQUIRE(p != nullptr);
-        path = p;
-    }
-    ~scratch_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    scratch_dir(const scratch_dir&) = delete;
-    scratch_dir& operator=(const scratch_dir&) = delete;
-    std::string operator/(const std::string& name) const { return path + "/" + name; }
-};
-
-/// Runs the enclosing test single-threaded. The models here are 32x32: splitting their layers
-/// over threads costs more than it gains, and on a busy machine OpenMP's spinning barriers make
-/// a two-thread run several times slower than a one-thread one.
-struct single_thread {
-    int saved = omp_get_max_threads();
-    single_thread() { omp_set_num_threads(1); }
-    ~single_thread() { omp_set_num_threads(saved); }
-    single_thread(const single_thread&) = delete;
-    single_thread& operator=(const single_thread&) = delete;
-};
+using test::scratch_dir;
+using test::single_thread;
 
 const std::vector<std::string> all_models{"mobilenet_v1", "mobilenet_v2", "resnet50", "resnet101", "vgg16", "vgg19"};
 
