@@ -66,7 +66,7 @@ int main(int argc, char** argv) {
         spec.crop = static_cast<int>(d.input.shape[1]);
         spec.resize_short = static_cast<int>(pp.resize_short ? pp.resize_short : d.input.shape[1] * 256 / 224);
         spec.crop_fraction = pp.crop_fraction;
-        spec.antialias = pp.crop_fraction == 0;  // TF-style models were evaluated with plain bilinear
+        spec.antialias = true;  // as qint8-preprocess's presets (PIL-style bilinear)
         spec.bgr = pp.color_order == "bgr";
         for (int c = 0; c < 3; ++c) { spec.mean[c] = pp.mean.at(static_cast<std::size_t>(c)); spec.std[c] = pp.std.at(static_cast<std::size_t>(c)); }
         for (const auto& path : images) {

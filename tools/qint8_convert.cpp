@@ -1,5 +1,5 @@
 // qint8-convert: an ONNX image classifier (FP32, or QAT with QuantizeLinear/DequantizeLinear
-// pairs) to a qint8 manifest + weights file.
+// pairs) or a TFLite one (float, or uint8/int8 quantized) to a qint8 manifest + weights file.
 //   qint8-convert --input model.onnx --output out/model.json --calib-data calib.bin
 //   qint8-convert --input model_qat.onnx --output out/model.json --report --calib-data test.bin
 
@@ -38,12 +38,13 @@ void print_report(const std::vector<convert::report_row>& rows) {
 
 int main(int argc, char** argv) {
     cli c("qint8-convert",
-          "Converts an ONNX image classifier to a qint8 manifest (JSON) and weights file (.q8w).\n"
-          "QAT models (QuantizeLinear/DequantizeLinear pairs) keep their trained quantization; FP32 models\n"
+          "Converts an ONNX or TFLite image classifier to a qint8 manifest (JSON) and weights file (.q8w).\n"
+          "QAT models (ONNX QuantizeLinear/DequantizeLinear pairs, uint8/int8 TFLite files) keep their trained\n"
+          "quantization (weights are requantized to s8 per output channel); FP32 models\n"
           "are calibrated on --calib-data for INT8, or written all-FP32 with --precision fp32. BatchNorm,\n"
           "Relu/Clip and residual Adds are fused; MobileNet-V1/V2, ResNet-50/101 and VGG-16/19 are recognised\n"
           "and named as qint8's templates, so qint8::load<T> accepts them.");
-    c.option("input", "", "ONNX model to convert", {"model", "onnx"})
+    c.option("input", "", "model to convert: .onnx, or .tflite (recognised by content)", {"model", "onnx"})
         .option("output", "", "manifest to write (PATH.json; PATH.q8w goes beside it; the directory is created)")
         .option("arch", "", "require a family: mobilenet_v1, mobilenet_v2, resnet50, resnet101, vgg16, vgg19, or custom (no recognition)")
         .option("calib-data", "", "calibration images: a data file from qint8-preprocess (int64 N, N float32 CHW images, N int64 labels)",
@@ -53,7 +54,7 @@ int main(int argc, char** argv) {
         .option("quantized-ops", "all", "op kinds computed in INT8: conv2d,depthwise_conv2d,fc,pool2d,add (others are FP32)", {"quantized_ops"})
         .option("fp32-layers", "", "layers kept in FP32 (converted or ONNX node names), comma-separated", {"fp32_layers"})
         .option("precision", "int8", "int8, or fp32 for an all-FP32 manifest of the same model")
-        .option("weights", "f32", "f32 (quantized per channel at load) or s8 (s8 + per-channel scales in the file)")
+        .option("weights", "auto", "s8 (s8 + per-channel scales in the file), f32 (quantized per channel at load), or auto: s8 for quantized sources converted to INT8, else f32")
         .option("labels", "", "label file (one class per line) to copy beside the manifest")
         .option("mean", "", "input.preprocess mean, per channel (one value: all channels)")
         .option("std", "", "input.preprocess std, per channel (one value: all channels)")
@@ -81,8 +82,8 @@ int main(int argc, char** argv) {
         if (prec != "int8" && prec != "fp32") throw std::invalid_argument("--precision: expected int8 or fp32, found \"" + prec + "\"");
         o.fp32 = prec == "fp32";
         const std::string w = c.str("weights");
-        if (w != "f32" && w != "s8") throw std::invalid_argument("--weights: expected f32 or s8, found \"" + w + "\"");
-        o.weights_s8 = w == "s8";
+        if (w != "f32" && w != "s8" && w != "auto") throw std::invalid_argument("--weights: expected auto, f32 or s8, found \"" + w + "\"");
+        if (w != "auto") o.weights_s8 = w == "s8";
         o.report = c.on("report");
         o.labels = c.str("labels");
         o.mean = parse_floats(c, "mean");
@@ -118,7 +119,7 @@ int main(int argc, char** argv) {
         std::printf("model:        %s%s, %zu layers (%zu int8), input %s, %lld outputs\n", r.family.c_str(),
                     r.m.variant.empty() ? "" : (" (" + r.m.variant + ")").c_str(), r.m.layers.size(), int8,
                     qint8::detail::shape_str(r.m.input.shape).c_str(), static_cast<long long>(r.m.classes.count));
-        std::printf("quantization: %s%s\n", o.fp32 ? "none (fp32)" : r.qat ? "from the graph (QDQ)" : "calibrated",
+        std::printf("quantization: %s%s\n", o.fp32 ? "none (fp32)" : r.qat ? "from the model (QDQ pairs / quantized tensors)" : "calibrated",
                     r.calibrated && r.qat ? (", " + std::to_string(r.calibrated) + " tensors calibrated").c_str() : "");
         if (r.family == "custom" && !r.mismatch.empty())
             std::fprintf(stderr, "qint8-convert: warning: not recognised as one of qint8's topologies (architecture \"custom\"); closest: %s\n", r.mismatch.c_str());

@@ -307,7 +307,9 @@ private:
         std::vector<float> bf;
         dnnl::primitive_attr attr = backend::base_attr();
         if (i8) {
-            const int qmax = src_t == dtype::u8 ? qmax_u8_ : 127;
+            // Depthwise kernels widen every product to int32 (no int16 pair sums), so they keep
+            // full 8-bit weights on every path; see dispatch/isa.hpp.
+            const int qmax = src_t == dtype::u8 && l.kind != op::depthwise_conv2d ? qmax_u8_ : 127;
             int8_weights q = quantize_weights(w, ws, qmax);
             b32 = quantize_bias(b, q.scale, qin->scale);
             const float s_dst = dst_t == dtype::f32 ? 1.f : l.act->scale;

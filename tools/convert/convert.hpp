@@ -32,11 +32,12 @@
 #include "convert/onnx_frontend.hpp"
 #include "convert/passes.hpp"
 #include "convert/recognize.hpp"
+#include "convert/tflite_frontend.hpp"
 
 namespace qint8::convert {
 
 struct options {
-    std::string input;   ///< the source model (.onnx)
+    std::string input;   ///< the source model (.onnx, or .tflite: recognised by its content)
     std::string output;  ///< the manifest to write (.json); the weights go beside it
     std::string arch;    ///< "": recognise; a family name: require it; "custom": do not recognise
     std::string calib_data;                  ///< labelled data file (tools/common/dataset.hpp)
@@ -46,7 +47,10 @@ struct options {
     std::vector<std::string> quantized_ops;  ///< op kinds computed in int8 (empty: all)
     std::vector<std::string> fp32_layers;    ///< layers kept in fp32 (final or source names)
     bool fp32 = false;                       ///< an all-fp32 manifest
-    bool weights_s8 = false;                 ///< s8 weights + scales instead of f32
+    /// s8 weights + per-channel scales, or f32 (quantized when the model loads). Default: s8 when
+    /// the source is quantized and the output is INT8 (the trained integers are kept exactly where
+    /// they fit), else f32.
+    std::optional<bool> weights_s8;
     bool report = false;                     ///< per-layer INT8-vs-FP32 error table
     std::string labels;                      ///< label file to copy beside the manifest
     std::vector<float> mean, std;            ///< input.preprocess (empty: defaults)
@@ -68,7 +72,7 @@ struct result {
     model_desc m;
     std::string family = "custom";
     std::string mismatch;             ///< when custom: why the closest family did not fit
-    bool qat = false;                 ///< the source carried QDQ quantization
+    bool qat = false;                 ///< the source carried its own quantization (QDQ pairs, quantized TFLite tensors)
     std::size_t calibrated = 0;       ///< tensors whose quantization calibration set
     std::size_t calibration_images = 0;
     std::vector<report_row> report;   ///< worst first
@@ -216,7 +220,7 @@ inline result convert_graph(import_graph g, const options& o) {
     result res;
     res.qat = run_graph_passes(g, o.note);
     lower_options lo;
-    lo.weights_s8 = o.weights_s8;
+    lo.weights_s8 = o.weights_s8.value_or(res.qat && !o.fp32);
     lowered lw = lower(g, lo, o.note);
     model_desc& m = lw.m;
 
@@ -268,9 +272,9 @@ inline result convert_graph(import_graph g, const options& o) {
             if (!have_images(o)) {
                 const std::string first = "'" + missing[0].first + "' (read by int8 layer '" + missing[0].second + "')";
                 if (!res.qat)
-                    detail::fail(errc::invalid_argument, o.input + ": the model has no quantization (no QuantizeLinear/DequantizeLinear): INT8 needs "
+                    detail::fail(errc::invalid_argument, o.input + ": the model has no quantization (" + (g.format == "tflite" ? std::string("float tensors") : std::string("no QuantizeLinear/DequantizeLinear")) + "): INT8 needs "
                                                                    "calibration images (--calib-data FILE), or convert it with --precision fp32");
-                detail::fail(errc::invalid_argument, o.input + ": " + std::to_string(missing.size()) + " tensor(s) read by int8 layers have no QDQ quantization, first " +
+                detail::fail(errc::invalid_argument, o.input + ": " + std::to_string(missing.size()) + " tensor(s) read by int8 layers have no quantization in the model, first " +
                                                          first + ": give --calib-data FILE to calibrate them, or keep their readers fp32 (--fp32-layers)");
             }
             images = load_images(o, per);
@@ -306,6 +310,16 @@ inline result convert_graph(import_graph g, const options& o) {
     m.producer = std::string("qint8-convert ") + version_string + " from " + g.format + (g.producer.empty() ? "" : " (" + g.producer + ")");
     auto& pp = m.input.preprocess;
     const std::size_t ch = static_cast<std::size_t>(m.input.shape[0]);
+    if (g.format == "tflite") {
+        // TF-slim / Keras image classifiers take [-1, 1] pixels after an Inception-style crop.
+        pp.mean.assign(ch, 0.5f);
+        pp.std.assign(ch, 0.5f);
+        pp.resize_short = 0;
+        pp.crop_fraction = 0.875;
+        if (o.mean.empty() && o.std.empty() && o.resize_short < 0 && o.crop_fraction < 0)
+            say(o, "note: recording TFLite-style preprocessing: pixels to [-1, 1] (mean 0.5, std 0.5), centre crop 0.875 of the short side "
+                   "(override with --mean, --std, --resize-short, --crop-fraction)");
+    }
     if (!o.mean.empty()) pp.mean = o.mean;
     if (!o.std.empty()) pp.std = o.std;
     if (o.mean.size() == 1 && ch > 1) pp.mean.assign(ch, o.mean[0]);
@@ -389,12 +403,18 @@ inline void write_result(result& r, const options& o) {
     }
 }
 
+/// Reads a source model: a TFLite FlatBuffer (by its file identifier) or an ONNX protobuf.
+inline import_graph load_source(const std::string& path) {
+    if (tflite_frontend::looks_like_tflite(path)) return tflite_frontend::load(path);
+    return onnx_frontend::load(path);
+}
+
 /// The whole conversion: reads o.input, converts, writes o.output.
 inline result run(const options& o) {
     if (o.input.empty() || o.output.empty()) detail::fail(errc::invalid_argument, "--input and --output are required (see --help)");
     if (std::filesystem::path(o.output).extension() != ".json")
         detail::fail(errc::invalid_argument, "--output: expected a path ending in .json, found \"" + o.output + "\"");
-    result r = convert_graph(onnx_frontend::load(o.input), o);
+    result r = convert_graph(load_source(o.input), o);
     write_result(r, o);
     return r;
 }

@@ -171,7 +171,8 @@ struct import_graph {
     std::vector<node> nodes;           ///< in execution (topological) order
     std::map<std::string, constant> constants;
     std::map<std::string, std::vector<int64_t>> shapes;  ///< every activation tensor (batch 1), by infer_shapes()
-    std::map<std::string, quantization> act_quant;       ///< per-tensor activation quantization, by the QDQ pass
+    std::map<std::string, quantization> act_quant;       ///< per-tensor activation quantization, by the QDQ pass or the front end
+    bool quantized = false;  ///< the source carries quantization of its own besides QDQ pairs (a quantized TFLite file)
 
     bool is_const(const std::string& t) const { return constants.count(t) != 0; }
     const constant* find_const(const std::string& t) const {

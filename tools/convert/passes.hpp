@@ -208,10 +208,10 @@ inline void canonicalize_fc(import_graph& g, node& n) {
     for (int64_t r = 0; r < o; ++r)
         for (int64_t c = 0; c < k; ++c)
             w.f[static_cast<std::size_t>(r * k + c)] = alpha * static_cast<float>(b.at(static_cast<std::size_t>(tb ? r * k + c : c * o + r)));
-    if (tb && alpha == 1.f && b.exact_int8) {  // unchanged values: keep the integers for an s8 manifest
+    if (tb && alpha == 1.f && b.quant && b.i.size() == b.elements()) {  // unchanged values: keep the integers for an s8 manifest
         w.i = b.i;
         w.quant = b.quant;
-        w.exact_int8 = true;
+        w.exact_int8 = b.exact_int8;
     }
     const std::string wname = n.name + "::weight";
     g.constants[wname] = std::move(w);
@@ -454,7 +454,7 @@ inline void fold_pad(import_graph& g, const note_fn& = {}) {
 // 5-7. Lowering
 
 struct lower_options {
-    bool weights_s8 = false;  ///< store s8 weights + per-channel scales (default f32: quantized at load)
+    bool weights_s8 = false;  ///< store s8 weights + per-channel scales (else f32: quantized at load)
 };
 
 /// A lowered model and what the later steps need to know about where it came from.
@@ -488,17 +488,24 @@ inline void put_weights(model_desc& m, const std::string& layer_name, const cons
     } else {
         std::vector<int8_t> q(w.elements());
         std::vector<float> sc(o);
-        // Weights a QDQ pair gave exactly (symmetric int8, per output channel or per tensor)
-        // keep their integers (a -128 is fine: the runtime requantizes such a channel on its
-        // own); everything else (folded, float) is quantized per channel, abs-max.
-        bool keep = w.exact_int8 && w.quant && w.quant->type == dtype::s8 && (w.quant->axis == 0 || w.quant->per_tensor());
-        if (keep)
-            for (std::size_t s = 0; s < w.quant->scale.size(); ++s) keep = keep && w.quant->zp(s) == 0;
+        // Weights that carry their integer grid (a QDQ pair, or a quantized TFLite file): a
+        // channel whose integers less their zero point fit s8 keeps them and its scale, so the
+        // manifest holds exactly the trained values (a -128 is fine: the runtime requantizes such
+        // a channel on its own). Other channels (and folded or float weights) are quantized per
+        // channel, abs-max.
+        const bool grid = w.quant && w.i.size() == w.elements() && (w.quant->per_tensor() || w.quant->axis == 0);
         for (std::size_t c = 0; c < o; ++c) {
-            if (keep) {
-                sc[c] = w.quant->sc(c);
-                for (std::size_t e = 0; e < per; ++e) q[c * per + e] = static_cast<int8_t>(w.i[c * per + e]);
-                continue;
+            if (grid) {
+                bool fits = w.quant->sc(c) > 0.f;
+                for (std::size_t e = 0; e < per && fits; ++e) {
+                    const int64_t d = w.i[c * per + e] - w.quant->zp(c);
+                    fits = d >= -128 && d <= 127;
+                }
+                if (fits) {
+                    sc[c] = w.quant->sc(c);
+                    for (std::size_t e = 0; e < per; ++e) q[c * per + e] = static_cast<int8_t>(w.i[c * per + e] - w.quant->zp(c));
+                    continue;
+                }
             }
             float amax = 0.f;
             for (std::size_t e = 0; e < per; ++e) amax = std::max(amax, std::fabs(w.f[c * per + e]));
@@ -720,9 +727,10 @@ inline lowered lower(const import_graph& g, const lower_options& opt = {}, const
     return r;
 }
 
-/// Passes 1-4 in order; returns whether the model carried QDQ quantization.
+/// Passes 1-4 in order; returns whether the model carried quantization (QDQ pairs, or quantized
+/// tensors its front end recorded).
 inline bool run_graph_passes(import_graph& g, const note_fn& note = {}) {
-    const bool qdq = gather_qdq(g, note);
+    const bool qdq = gather_qdq(g, note) || g.quantized;
     fold_batch_norm(g, note);
     fuse(g, note);
     fold_pad(g, note);

@@ -44,6 +44,8 @@ struct cpu_info_t {
     /// Bits of the s8 weights the u8 path uses. Without VNNI, u8 x s8 products are summed in pairs
     /// into int16 (vpmaddubsw), which saturates for 8-bit weights: 7-bit weights keep every pair
     /// sum below 2 * 255 * 63 = 32130 < 32767, so results equal the exact integer result.
+    /// Depthwise convolutions are exempt: oneDNN's depthwise kernels widen each product to int32,
+    /// so they keep 8-bit weights on every path (tests/test_dispatch.cpp checks both facts).
     int u8_weight_bits = 8;
 };
 

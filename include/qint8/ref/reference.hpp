@@ -178,7 +178,9 @@ inline std::map<std::string, value> run_all(const model_desc& desc, const std::v
                 qs = *acts.at(l.inputs[0]);
                 if (!src.is_int || src.q != qs) src = quantize(src, qs);
                 // Paths without VNNI read s8 activations as u8 (zero point + 128), so both use the u8 limit there.
-                detail::weights_int(w, ws, (qs.type == dtype::u8 || opt.u8_weight_max < 127) ? opt.u8_weight_max : 127, wq, wsc);
+                // Depthwise layers keep 8-bit weights everywhere (their kernels do not pair products).
+                const bool narrow = l.kind != op::depthwise_conv2d && (qs.type == dtype::u8 || opt.u8_weight_max < 127);
+                detail::weights_int(w, ws, narrow ? opt.u8_weight_max : 127, wq, wsc);
                 s_dst = out_int ? l.act->scale : 1.f;
                 for (int64_t o = 0; o < O; ++o) os.push_back(qs.scale * wsc[size_t(o)] / s_dst);
             } else {

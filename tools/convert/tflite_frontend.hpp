@@ -1,0 +1,698 @@
+#pragma once
+// TFLite front end: a parsed .tflite file (tflite_reader.hpp) -> the converter's neutral graph
+// (import_graph.hpp), so that the same passes, recognition and calibration as for ONNX apply.
+//
+// What changes on the way:
+//  * Layout. TFLite activations are NHWC; here they become NCHW. Conv filters OHWI and depthwise
+//    filters 1HWO become OIHW ([O, 1, kh, kw] with group = input channels). A fully connected
+//    layer reading a flattened H x W x C tensor with H x W > 1 gets its weight columns permuted
+//    from (h, w, c) to (c, h, w) order, because qint8 flattens NCHW.
+//  * Padding. "SAME" is TF's rule - the odd pixel goes to the bottom/right - i.e. ONNX SAME_UPPER,
+//    which resolve_pads() turns into exact asymmetric pads.
+//  * Quantization. Quantized weights (uint8 asymmetric per tensor, or int8 per channel) become
+//    float constants holding scale * (q - zero_point) exactly, with the integers and their
+//    quantization kept beside them (lowering requantizes them to s8 per output channel, or keeps
+//    int8 symmetric per-channel integers as they are). int32 biases are dequantized the same way.
+//    Every quantized activation tensor's scale and zero point go into act_quant, so the model's
+//    learned activation quantization is kept as it is.
+//  * Fused activations (RELU, RELU6, RELU_N1_TO_1) become a Relu/Clip node after the op, which the
+//    fuse pass turns back into a post-op. A quantized op without a fused activation whose output
+//    range starts exactly at 0 (uint8 zero point 0, int8 zero point -128) clamps at 0 in integer
+//    arithmetic; that clamp (ReLU6 when the range is [0, 6]) is made explicit too, so that the FP32
+//    path of the same model computes what the quantized one does (older converters fold ReLU6
+//    into the output range this way).
+//  * QUANTIZE / DEQUANTIZE of activations become identities whose quantization is recorded;
+//    DEQUANTIZE of a constant (float16 or int8 weights) becomes a float constant.
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <qint8/core/error.hpp>
+
+#include "convert/import_graph.hpp"
+#include "convert/tflite_reader.hpp"
+
+namespace qint8::convert::tflite_frontend {
+
+namespace tfl = qint8::tools::tflite;
+
+/// The builtin ops the front end maps (for --help and messages).
+inline const char* supported_ops() {
+    return "ADD, AVERAGE_POOL_2D, CONV_2D, DEPTHWISE_CONV_2D, DEQUANTIZE, FULLY_CONNECTED, MAX_POOL_2D, MEAN, PAD, QUANTIZE, RELU, RELU6, "
+           "RELU_N1_TO_1, RESHAPE, SOFTMAX, SQUEEZE";
+}
+
+namespace detail_tfl {
+
+inline float half_to_float(uint16_t h) {
+    const uint32_t sign = (h >> 15) & 1u, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
+    float v;
+    if (exp == 0) v = std::ldexp(static_cast<float>(man), -24);
+    else if (exp == 31) v = man ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
+    else v = std::ldexp(static_cast<float>(man | 0x400u), static_cast<int>(exp) - 25);
+    return sign ? -v : v;
+}
+
+/// Builds the import_graph; one instance per conversion.
+class builder {
+public:
+    explicit builder(const tfl::model& m) : m_(m) {
+        if (m.subgraphs.empty()) fail_model("the file has no subgraph");
+        sg_ = &m.subgraphs[0];
+        if (m.subgraphs.size() > 1) extra_subgraphs_ = m.subgraphs.size() - 1;
+        g_.origin = m.origin;
+        g_.format = "tflite";
+        g_.producer = m.description;
+        // Tensor names must be unique here; TFLite does not promise that.
+        std::map<std::string, int> seen;
+        names_.resize(sg_->tensors.size());
+        for (std::size_t t = 0; t < sg_->tensors.size(); ++t) {
+            std::string n = sg_->tensors[t].name.empty() ? "tensor" + std::to_string(t) : sg_->tensors[t].name;
+            if (seen[n]++) n += "#" + std::to_string(t);
+            names_[t] = n;
+        }
+    }
+
+    import_graph build() {
+        if (sg_->inputs.size() != 1)
+            fail_model("expected one input tensor (an image), found " + std::to_string(sg_->inputs.size()));
+        if (sg_->outputs.size() != 1)
+            fail_model("expected one output tensor (class scores), found " + std::to_string(sg_->outputs.size()));
+        const int in = sg_->inputs[0];
+        const tfl::tensor& ti = tensor_at(in, "the subgraph input");
+        if (ti.shape.size() != 4 || ti.shape[3] < 1 || ti.shape[1] < 1 || ti.shape[2] < 1)
+            fail_model("input tensor '" + names_[static_cast<std::size_t>(in)] + "': expected an NHWC image [N, H, W, C], found shape " + dims(ti.shape));
+        if (ti.type != tfl::tensor_type::float32 && ti.type != tfl::tensor_type::uint8 && ti.type != tfl::tensor_type::int8)
+            fail_model("input tensor '" + names_[static_cast<std::size_t>(in)] + "': expected FLOAT32, UINT8 or INT8, found " + tfl::type_name(ti.type));
+        g_.input = names_[static_cast<std::size_t>(in)];
+        g_.input_shape = {1, ti.shape[3], ti.shape[1], ti.shape[2]};
+        g_.input_batch = !ti.shape_signature.empty() && ti.shape_signature[0] < 0 ? -1 : ti.shape[0];
+        if (auto q = act_quant_of(in)) {
+            g_.act_quant[g_.input] = *q;
+            g_.quantized = true;
+        }
+        g_.output = names_[static_cast<std::size_t>(sg_->outputs[0])];
+        for (std::size_t k = 0; k < sg_->ops.size(); ++k) map_op(k);
+        infer_shapes(g_);
+        check_shapes();
+        return std::move(g_);
+    }
+
+    std::size_t extra_subgraphs() const { return extra_subgraphs_; }
+
+private:
+    const tfl::model& m_;
+    const tfl::subgraph* sg_ = nullptr;
+    std::size_t extra_subgraphs_ = 0;
+    import_graph g_;
+    std::vector<std::string> names_;
+    std::set<std::string> nhwc_flat_;  // flattened tensors whose source was H x W x C with H x W > 1
+    std::map<std::string, std::vector<int64_t>> declared_;  // NCHW shapes the file declares, for the check
+    std::size_t op_index_ = 0;
+    std::string op_name_;
+
+    [[noreturn]] void fail_model(const std::string& what) const { detail::fail(errc::unsupported, m_.origin + ": " + what); }
+    [[noreturn]] void bad_op(const std::string& what) const {
+        detail::fail(errc::unsupported, m_.origin + ": operator " + std::to_string(op_index_) + " (" + op_name_ + "): " + what);
+    }
+    [[noreturn]] void invalid_op(const std::string& what) const {
+        detail::fail(errc::invalid_argument, m_.origin + ": operator " + std::to_string(op_index_) + " (" + op_name_ + "): " + what);
+    }
+
+    static std::string dims(const std::vector<int32_t>& s) {
+        std::vector<int64_t> v(s.begin(), s.end());
+        return detail::shape_str(v);
+    }
+
+    const tfl::tensor& tensor_at(int idx, const std::string& what) const {
+        if (idx < 0 || static_cast<std::size_t>(idx) >= sg_->tensors.size())
+            detail::fail(errc::invalid_argument, m_.origin + ": " + what + ": tensor index " + std::to_string(idx) + " out of range");
+        return sg_->tensors[static_cast<std::size_t>(idx)];
+    }
+
+    /// NCHW form of a TFLite (NHWC) activation shape; other ranks as they are, batch set to 1.
+    static std::vector<int64_t> nchw(const std::vector<int32_t>& s) {
+        std::vector<int64_t> r(s.begin(), s.end());
+        if (r.size() == 4) r = {1, r[3], r[1], r[2]};
+        else if (!r.empty()) r[0] = 1;
+        return r;
+    }
+
+    bool is_const(int idx) const {
+        const tfl::tensor& t = tensor_at(idx, "an input");
+        return m_.data(t).size > 0;
+    }
+
+    /// Per-tensor quantization of an activation, or nullopt for a float one.
+    std::optional<quantization> act_quant_of(int idx) const {
+        const tfl::tensor& t = tensor_at(idx, "an activation");
+        if (t.type == tfl::tensor_type::float32) return std::nullopt;
+        const std::string what = "tensor '" + names_[static_cast<std::size_t>(idx)] + "'";
+        if (t.type != tfl::tensor_type::uint8 && t.type != tfl::tensor_type::int8)
+            detail::fail(errc::unsupported, m_.origin + ": " + what + ": activations must be FLOAT32, UINT8 or INT8, found " + tfl::type_name(t.type));
+        const auto& qp = t.quantization;
+        if (!t.has_quantization || qp.scale.empty())
+            detail::fail(errc::invalid_argument, m_.origin + ": " + what + ": a " + tfl::type_name(t.type) + " activation without a quantization scale");
+        if (qp.scale.size() != 1)
+            detail::fail(errc::unsupported, m_.origin + ": " + what + ": per-axis quantization of an activation (qint8 quantizes activations per tensor)");
+        if (!(qp.scale[0] > 0.f) || !std::isfinite(qp.scale[0]))
+            detail::fail(errc::invalid_argument, m_.origin + ": " + what + ": scale " + std::to_string(qp.scale[0]) + " (expected a positive finite number)");
+        quantization q;
+        q.type = t.type == tfl::tensor_type::uint8 ? dtype::u8 : dtype::s8;
+        q.scale = {qp.scale[0]};
+        const int64_t zp = qp.zero_point.empty() ? 0 : qp.zero_point[0];
+        const int64_t lo = q.type == dtype::u8 ? 0 : -128, hi = q.type == dtype::u8 ? 255 : 127;
+        if (zp < lo || zp > hi)
+            detail::fail(errc::invalid_argument, m_.origin + ": " + what + ": zero point " + std::to_string(zp) + " outside the " + tfl::type_name(t.type) + " range");
+        q.zero_point = {static_cast<int32_t>(zp)};
+        return q;
+    }
+
+    /// The elements of a constant tensor as a neutral constant (shape as in the file). Quantized
+    /// integer data is dequantized into `f` and kept in `i`.
+    constant read_const(int idx, const std::string& what) const {
+        const tfl::tensor& t = tensor_at(idx, what);
+        const std::string where = m_.origin + ": " + what + " '" + names_[static_cast<std::size_t>(idx)] + "'";
+        if (t.is_sparse) detail::fail(errc::unsupported, where + ": sparse tensors are not supported");
+        constant c;
+        c.shape.assign(t.shape.begin(), t.shape.end());
+        std::size_t n = 1;
+        for (int32_t d : t.shape) {
+            if (d < 0) detail::fail(errc::invalid_argument, where + ": negative dimension in shape " + dims(t.shape));
+            n *= static_cast<std::size_t>(d);
+        }
+        const std::size_t es = tfl::type_size(t.type);
+        const tfl::byte_view b = m_.data(t);
+        if (es == 0) detail::fail(errc::unsupported, where + ": element type " + tfl::type_name(t.type) + " is not supported");
+        if (b.size != n * es)
+            detail::fail(errc::invalid_argument, where + ": buffer holds " + std::to_string(b.size) + " bytes, shape " + dims(t.shape) + " of " +
+                                                     tfl::type_name(t.type) + " needs " + std::to_string(n * es));
+        switch (t.type) {
+            case tfl::tensor_type::float32:
+                c.elem = "float32";
+                c.f.resize(n);
+                if (n) std::memcpy(c.f.data(), b.data, n * 4);
+                return c;
+            case tfl::tensor_type::float16: {
+                c.elem = "float16";
+                c.f.resize(n);
+                for (std::size_t k = 0; k < n; ++k) {
+                    uint16_t h;
+                    std::memcpy(&h, b.data + 2 * k, 2);
+                    c.f[k] = half_to_float(h);
+                }
+                return c;
+            }
+            case tfl::tensor_type::uint8:
+            case tfl::tensor_type::int8:
+            case tfl::tensor_type::int32:
+            case tfl::tensor_type::int64: {
+                c.floating = false;
+                c.elem = t.type == tfl::tensor_type::uint8 ? "uint8" : t.type == tfl::tensor_type::int8 ? "int8" : t.type == tfl::tensor_type::int32 ? "int32" : "int64";
+                c.i.resize(n);
+                for (std::size_t k = 0; k < n; ++k) {
+                    if (t.type == tfl::tensor_type::uint8) c.i[k] = b.data[k];
+                    else if (t.type == tfl::tensor_type::int8) c.i[k] = static_cast<int8_t>(b.data[k]);
+                    else if (t.type == tfl::tensor_type::int32) {
+                        int32_t v;
+                        std::memcpy(&v, b.data + 4 * k, 4);
+                        c.i[k] = v;
+                    } else {
+                        int64_t v;
+                        std::memcpy(&v, b.data + 8 * k, 8);
+                        c.i[k] = v;
+                    }
+                }
+                break;
+            }
+            default: detail::fail(errc::unsupported, where + ": element type " + tfl::type_name(t.type) + " is not supported");
+        }
+        const auto& qp = t.quantization;
+        if (!t.has_quantization || qp.scale.empty()) return c;  // plain integers (shapes, axes, paddings)
+        // Quantized data: real = scale * (q - zero_point), per tensor or per slice along
+        // quantized_dimension.
+        const bool per_axis = qp.scale.size() > 1;
+        const int axis = per_axis ? qp.quantized_dimension : -1;
+        if (per_axis && (axis < 0 || static_cast<std::size_t>(axis) >= c.shape.size() || static_cast<std::size_t>(c.shape[static_cast<std::size_t>(axis)]) != qp.scale.size()))
+            detail::fail(errc::invalid_argument, where + ": " + std::to_string(qp.scale.size()) + " scales along quantized_dimension " + std::to_string(axis) +
+                                                     " do not fit shape " + dims(t.shape));
+        if (!qp.zero_point.empty() && qp.zero_point.size() != qp.scale.size() && qp.zero_point.size() != 1)
+            detail::fail(errc::invalid_argument, where + ": " + std::to_string(qp.zero_point.size()) + " zero points for " + std::to_string(qp.scale.size()) + " scales");
+        quantization q;
+        q.type = t.type == tfl::tensor_type::uint8 ? dtype::u8 : dtype::s8;  // int32 biases: the type is not used
+        q.scale = qp.scale;
+        for (int64_t z : qp.zero_point) q.zero_point.push_back(static_cast<int32_t>(z));
+        q.axis = axis;
+        for (std::size_t s = 0; s < q.scale.size(); ++s)
+            if (!(q.scale[s] >= 0.f) || !std::isfinite(q.scale[s]))
+                detail::fail(errc::invalid_argument, where + ": scale " + std::to_string(q.scale[s]) + " (expected a finite number >= 0)");
+        c.f.resize(n);
+        for (std::size_t k = 0; k < n; ++k) {
+            const std::size_t s = slice_of(c.shape, axis, k);
+            c.f[k] = q.sc(s) * static_cast<float>(c.i[k] - q.zp(s));
+        }
+        c.floating = true;
+        c.quant = q;
+        return c;
+    }
+
+    static std::size_t slice_of(const std::vector<int64_t>& shape, int axis, std::size_t k) {
+        if (axis < 0) return 0;
+        std::size_t inner = 1;
+        for (std::size_t d = static_cast<std::size_t>(axis) + 1; d < shape.size(); ++d) inner *= static_cast<std::size_t>(shape[d]);
+        return (k / inner) % static_cast<std::size_t>(shape[static_cast<std::size_t>(axis)]);
+    }
+
+    /// Permutes a constant's elements: out[dst(k)] = in[k]; `perm_shape` the new shape.
+    template <class F>
+    static constant permuted(const constant& c, std::vector<int64_t> new_shape, F dst) {
+        constant r = c;
+        r.shape = std::move(new_shape);
+        for (std::size_t k = 0; k < c.elements(); ++k) {
+            const std::size_t d = dst(k);
+            if (!c.f.empty()) r.f[d] = c.f[k];
+            if (!c.i.empty()) r.i[d] = c.i[k];
+        }
+        return r;
+    }
+
+    /// A weight constant under a fresh name; exact_int8 when its integers can be kept.
+    std::string add_weight(constant c, const std::string& name) {
+        if (c.quant && c.quant->type == dtype::s8) {
+            bool sym = true;
+            for (std::size_t s = 0; s < c.quant->scale.size(); ++s) sym = sym && c.quant->zp(s) == 0;
+            c.exact_int8 = sym && (c.quant->per_tensor() || c.quant->axis == 0);
+        }
+        if (!c.floating) {
+            // Integer data without quantization parameters cannot be a real-valued weight.
+            bad_op("weight '" + name + "' holds " + c.elem + " integers without a quantization scale");
+        }
+        g_.constants[name] = std::move(c);
+        return name;
+    }
+
+    std::string add_bias(int idx, int64_t out_channels) {
+        if (idx < 0) return "";
+        if (!is_const(idx)) bad_op("the bias '" + names_[static_cast<std::size_t>(idx)] + "' must be a constant");
+        constant b = read_const(idx, "bias");
+        if (!b.floating) bad_op("bias '" + names_[static_cast<std::size_t>(idx)] + "': " + b.elem + " without a quantization scale");
+        if (static_cast<int64_t>(b.elements()) != out_channels)
+            invalid_op("bias '" + names_[static_cast<std::size_t>(idx)] + "': expected " + std::to_string(out_channels) + " values, found shape " + detail::shape_str(b.shape));
+        b.shape = {out_channels};
+        const std::string name = names_[static_cast<std::size_t>(idx)] + ":bias";
+        g_.constants[name] = std::move(b);
+        return name;
+    }
+
+    const std::string& name_of(int idx) const { return names_[static_cast<std::size_t>(idx)]; }
+
+    /// Input `k` of the op as an activation tensor (not a constant).
+    int act_input(const tfl::op& o, std::size_t k) {
+        if (k >= o.inputs.size() || o.inputs[k] < 0) invalid_op("input " + std::to_string(k) + " is missing");
+        const int t = o.inputs[k];
+        tensor_at(t, "input");
+        if (is_const(t)) bad_op("input " + std::to_string(k) + " '" + name_of(t) + "' is a constant; expected an activation");
+        return t;
+    }
+
+    /// Appends a node writing tensor `out_idx` (through a fused activation when `act` asks for
+    /// one, or when the quantized output range clamps at 0).
+    void emit(node n, int out_idx, tfl::activation act, bool may_clamp) {
+        const std::string out = name_of(out_idx);
+        const tfl::tensor& t = tensor_at(out_idx, "output");
+        n.name = out;
+        n.source_op = op_name_;
+        std::optional<quantization> q = act_quant_of(out_idx);
+        if (q) g_.quantized = true;
+        std::optional<node> a;
+        auto make_act = [&](op_kind k, std::optional<float> lo, std::optional<float> hi, const char* what) {
+            node r;
+            r.kind = k;
+            r.name = out + ":" + what;
+            r.source_op = op_name_ + " fused " + what;
+            if (lo) r.set_float("min", *lo);
+            if (hi) r.set_float("max", *hi);
+            return r;
+        };
+        switch (act) {
+            case tfl::activation::none:
+                if (may_clamp && q && q->zp(0) == (q->type == dtype::u8 ? 0 : -128)) {
+                    // The integer output saturates at 0 and at the top of its range.
+                    float hi = q->scale[0] * 255.f;  // zero point at the bottom: 255 steps above it
+                    if (std::fabs(hi - 6.f) < 1e-3f) hi = 6.f;
+                    a = make_act(op_kind::clip, 0.f, hi, "range_clamp");
+                }
+                break;
+            case tfl::activation::relu: a = make_act(op_kind::relu, std::nullopt, std::nullopt, "RELU"); break;
+            case tfl::activation::relu6: a = make_act(op_kind::clip, 0.f, 6.f, "RELU6"); break;
+            case tfl::activation::relu_n1_to_1: a = make_act(op_kind::clip, -1.f, 1.f, "RELU_N1_TO_1"); break;
+            default: bad_op(std::string("fused activation ") + tfl::activation_name(act) + " is not supported (NONE, RELU, RELU6 and RELU_N1_TO_1 are)");
+        }
+        declared_[out] = nchw(t.shape);
+        if (a) {
+            n.outputs = {out + ":pre"};
+            a->inputs = {n.outputs[0]};
+            a->outputs = {out};
+            g_.nodes.push_back(std::move(n));
+            g_.nodes.push_back(std::move(*a));
+        } else {
+            n.outputs = {out};
+            g_.nodes.push_back(std::move(n));
+        }
+        if (q) g_.act_quant[out] = *q;
+    }
+
+    template <class T>
+    T options_of(const tfl::op& o, const char* type_name) const {
+        if (const T* p = std::get_if<T>(&o.opts)) return *p;
+        if (o.options_type == 0) return T{};
+        invalid_op(std::string("expected ") + type_name + ", found builtin options of type " + tfl::options_type_name(o.options_type));
+    }
+
+    static std::vector<int64_t> window_attrs(int32_t sh, int32_t sw, const char* what, const builder& b) {
+        if (sh < 1 || sw < 1) b.invalid_op(std::string(what) + ": strides must be >= 1, found " + std::to_string(sh) + "x" + std::to_string(sw));
+        return {sh, sw};
+    }
+
+    std::vector<int32_t> int_values(int idx, const char* what) {
+        if (idx < 0 || !is_const(idx)) bad_op(std::string(what) + " must be a constant tensor");
+        const constant c = read_const(idx, what);
+        if (c.floating) invalid_op(std::string(what) + " '" + name_of(idx) + "': expected INT32/INT64 values");
+        std::vector<int32_t> v;
+        for (int64_t x : c.i) v.push_back(static_cast<int32_t>(x));
+        return v;
+    }
+
+    void map_op(std::size_t k) {
+        const tfl::op& o = sg_->ops[k];
+        op_index_ = k;
+        op_name_ = tfl::builtin_name(o.builtin);
+        if (o.builtin == tfl::builtin::CUSTOM) {
+            const auto& code = m_.operator_codes.at(o.opcode_index);
+            op_name_ = "CUSTOM " + code.custom_code;
+        }
+        if (o.outputs.size() != 1 || o.outputs[0] < 0) bad_op("expected one output, found " + std::to_string(o.outputs.size()));
+        const int out = o.outputs[0];
+        tensor_at(out, "output");
+        const std::vector<int64_t> out_shape = nchw(tensor_at(out, "output").shape);
+        node n;
+        switch (o.builtin) {
+            case tfl::builtin::CONV_2D:
+            case tfl::builtin::DEPTHWISE_CONV_2D: {
+                const bool dw = o.builtin == tfl::builtin::DEPTHWISE_CONV_2D;
+                const int x = act_input(o, 0);
+                const auto& xs = tensor_at(x, "input").shape;
+                if (xs.size() != 4) bad_op("expected a 4-D NHWC input, found " + dims(xs));
+                if (o.inputs.size() < 2 || o.inputs[1] < 0 || !is_const(o.inputs[1])) bad_op("the filter must be a constant tensor");
+                const constant w = read_const(o.inputs[1], "filter");
+                if (w.shape.size() != 4) invalid_op("filter: expected 4-D, found " + detail::shape_str(w.shape));
+                const int64_t cin = xs[3];
+                int64_t O, kh = w.shape[1], kw = w.shape[2];
+                constant wt;
+                tfl::padding pad;
+                int32_t sh, sw, dh, dw_, group;
+                tfl::activation act;
+                if (!dw) {
+                    const auto opt = options_of<tfl::conv2d_options>(o, "Conv2DOptions");
+                    O = w.shape[0];
+                    const int64_t I = w.shape[3];
+                    if (I < 1 || cin % I) invalid_op("filter " + detail::shape_str(w.shape) + " does not fit an input of " + std::to_string(cin) + " channels");
+                    group = static_cast<int32_t>(cin / I);
+                    if (w.quant && w.quant->axis > 0) bad_op("filter quantized along dimension " + std::to_string(w.quant->axis) + " (expected 0, the output channels)");
+                    wt = permuted(w, {O, I, kh, kw}, [&](std::size_t e) {  // OHWI -> OIHW
+                        const std::size_t i = e % I, r = e / I, xw = r % kw, r2 = r / kw, yh = r2 % kh, oo = r2 / kh;
+                        return ((oo * I + i) * kh + yh) * kw + xw;
+                    });
+                    pad = opt.pad;
+                    sh = opt.stride_h, sw = opt.stride_w, dh = opt.dilation_h_factor, dw_ = opt.dilation_w_factor;
+                    act = opt.fused_activation_function;
+                } else {
+                    const auto opt = options_of<tfl::depthwise_conv2d_options>(o, "DepthwiseConv2DOptions");
+                    if (w.shape[0] != 1) invalid_op("filter: expected [1, H, W, O], found " + detail::shape_str(w.shape));
+                    O = w.shape[3];
+                    if (O % cin) invalid_op("filter " + detail::shape_str(w.shape) + ": " + std::to_string(O) + " outputs are not a multiple of " + std::to_string(cin) + " input channels");
+                    group = static_cast<int32_t>(cin);
+                    if (w.quant && w.quant->axis >= 0 && w.quant->axis != 3) bad_op("filter quantized along dimension " + std::to_string(w.quant->axis) + " (expected 3, the output channels)");
+                    wt = permuted(w, {O, 1, kh, kw}, [&](std::size_t e) {  // 1HWO -> O1HW
+                        const std::size_t oo = e % O, r = e / O, xw = r % kw, yh = r / kw;
+                        return (oo * kh + yh) * kw + xw;
+                    });
+                    pad = opt.pad;
+                    sh = opt.stride_h, sw = opt.stride_w, dh = opt.dilation_h_factor, dw_ = opt.dilation_w_factor;
+                    act = opt.fused_activation_function;
+                }
+                if (wt.quant && wt.quant->axis >= 0) wt.quant->axis = 0;
+                if (dh < 1 || dw_ < 1) invalid_op("dilation must be >= 1");
+                n.kind = op_kind::conv;
+                n.inputs = {name_of(x), add_weight(std::move(wt), name_of(o.inputs[1]) + ":oihw"),
+                            add_bias(o.inputs.size() > 2 ? o.inputs[2] : -1, O)};
+                if (n.inputs[2].empty()) n.inputs.pop_back();
+                n.set_ints("kernel_shape", {kh, kw});
+                n.set_ints("strides", window_attrs(sh, sw, "strides", *this));
+                n.set_ints("dilations", {dh, dw_});
+                n.set_ints("group", {group});
+                n.set_string("auto_pad", pad == tfl::padding::same ? "SAME_UPPER" : "VALID");
+                emit(std::move(n), out, act, true);
+                return;
+            }
+            case tfl::builtin::AVERAGE_POOL_2D:
+            case tfl::builtin::MAX_POOL_2D: {
+                const auto opt = options_of<tfl::pool2d_options>(o, "Pool2DOptions");
+                const int x = act_input(o, 0);
+                const auto& xs = tensor_at(x, "input").shape;
+                if (xs.size() != 4) bad_op("expected a 4-D NHWC input, found " + dims(xs));
+                if (opt.filter_height < 1 || opt.filter_width < 1) invalid_op("filter size must be >= 1");
+                const bool avg = o.builtin == tfl::builtin::AVERAGE_POOL_2D;
+                n.inputs = {name_of(x)};
+                if (avg && opt.pad == tfl::padding::valid && opt.filter_height == xs[1] && opt.filter_width == xs[2]) {
+                    n.kind = op_kind::global_avg_pool;  // one window over the whole image
+                } else {
+                    n.kind = avg ? op_kind::avg_pool : op_kind::max_pool;
+                    n.set_ints("kernel_shape", {opt.filter_height, opt.filter_width});
+                    n.set_ints("strides", window_attrs(opt.stride_h, opt.stride_w, "strides", *this));
+                    n.set_string("auto_pad", opt.pad == tfl::padding::same ? "SAME_UPPER" : "VALID");
+                    n.set_ints("count_include_pad", {0});  // TF averages over the valid pixels only
+                }
+                emit(std::move(n), out, opt.fused_activation_function, false);
+                return;
+            }
+            case tfl::builtin::MEAN: {
+                const auto opt = options_of<tfl::reducer_options>(o, "ReducerOptions");
+                const int x = act_input(o, 0);
+                const auto& xs = tensor_at(x, "input").shape;
+                if (xs.size() != 4) bad_op("expected a 4-D NHWC input, found " + dims(xs));
+                std::vector<int64_t> axes;
+                for (int32_t a : int_values(o.inputs.size() > 1 ? o.inputs[1] : -1, "the axes")) {
+                    if (a < -4 || a > 3) invalid_op("axis " + std::to_string(a) + " outside a rank-4 tensor");
+                    const int32_t nhwc_axis = a < 0 ? a + 4 : a;
+                    static const int64_t to_nchw[4] = {0, 2, 3, 1};
+                    axes.push_back(to_nchw[nhwc_axis]);
+                }
+                n.kind = op_kind::reduce_mean;
+                n.inputs = {name_of(x)};
+                n.set_ints("axes", axes);
+                n.set_ints("keepdims", {opt.keep_dims ? 1 : 0});
+                emit(std::move(n), out, tfl::activation::none, false);
+                return;
+            }
+            case tfl::builtin::RESHAPE:
+            case tfl::builtin::SQUEEZE: {
+                const int x = act_input(o, 0);
+                const auto& xs = tensor_at(x, "input").shape;
+                const std::vector<int64_t> in_nchw = nchw(xs);
+                int64_t elems_in = 1, elems_out = 1;
+                for (int64_t d : in_nchw) elems_in *= d;
+                for (int64_t d : out_shape) elems_out *= d;
+                if (elems_in != elems_out) invalid_op("reshapes " + dims(xs) + " to " + dims(tensor_at(out, "output").shape) + " (element counts differ)");
+                n.inputs = {name_of(x)};
+                if (out_shape == in_nchw) {
+                    n.kind = op_kind::identity;
+                } else if (out_shape.size() == 2) {
+                    n.kind = op_kind::flatten;
+                    n.set_ints("axis", {1});
+                    if (xs.size() == 4 && int64_t(xs[1]) * xs[2] > 1) nhwc_flat_.insert(name_of(out));
+                } else {
+                    bad_op("reshapes " + dims(xs) + " to " + dims(tensor_at(out, "output").shape) + ": only flattening an image tensor to [N, K] is supported");
+                }
+                emit(std::move(n), out, tfl::activation::none, false);
+                return;
+            }
+            case tfl::builtin::FULLY_CONNECTED: {
+                const auto opt = options_of<tfl::fully_connected_options>(o, "FullyConnectedOptions");
+                if (opt.weights_format != 0) bad_op("shuffled weights (weights_format " + std::to_string(opt.weights_format) + ") are not supported");
+                int x = act_input(o, 0);
+                const auto& xs = tensor_at(x, "input").shape;
+                if (o.inputs.size() < 2 || o.inputs[1] < 0 || !is_const(o.inputs[1])) bad_op("the weights must be a constant tensor");
+                constant w = read_const(o.inputs[1], "weights");
+                if (w.shape.size() != 2) invalid_op("weights: expected [O, K], found " + detail::shape_str(w.shape));
+                if (w.quant && w.quant->axis > 0) bad_op("weights quantized along dimension " + std::to_string(w.quant->axis) + " (expected 0)");
+                const int64_t O = w.shape[0], K = w.shape[1];
+                std::string xin = name_of(x);
+                int64_t elems = 1;
+                for (int32_t d : xs) elems *= d;
+                if (xs.empty() || elems / std::max<int64_t>(xs[0], 1) != K)
+                    invalid_op("input " + dims(xs) + " does not fit weights " + detail::shape_str(w.shape));
+                bool from_hwc = nhwc_flat_.count(xin) != 0;
+                if (xs.size() != 2) {
+                    // TFLite flattens the input itself; qint8 wants an explicit flatten.
+                    if (xs.size() == 4 && int64_t(xs[1]) * xs[2] > 1) from_hwc = true;
+                    node f;
+                    f.kind = op_kind::flatten;
+                    f.name = xin + ":flatten";
+                    f.source_op = op_name_ + " input flatten";
+                    f.inputs = {xin};
+                    f.outputs = {xin + ":flat"};
+                    f.set_ints("axis", {1});
+                    g_.nodes.push_back(f);
+                    xin = f.outputs[0];
+                }
+                if (from_hwc) {
+                    // Columns in (h, w, c) order -> (c, h, w), as qint8 flattens NCHW.
+                    const std::vector<int64_t> src = xs.size() == 4 ? std::vector<int64_t>{xs[1], xs[2], xs[3]} : source_hwc(x);
+                    const std::size_t H = static_cast<std::size_t>(src[0]), W = static_cast<std::size_t>(src[1]), C = static_cast<std::size_t>(src[2]);
+                    w = permuted(w, w.shape, [&](std::size_t e) {
+                        const std::size_t oo = e / K, col = e % K, c = col % C, r = col / C, ww = r % W, hh = r / W;
+                        return oo * K + (c * H + hh) * W + ww;
+                    });
+                }
+                n.kind = op_kind::gemm;
+                n.inputs = {xin, add_weight(std::move(w), name_of(o.inputs[1]) + ":ok"), add_bias(o.inputs.size() > 2 ? o.inputs[2] : -1, O)};
+                if (n.inputs[2].empty()) n.inputs.pop_back();
+                n.set_ints("transB", {1});
+                emit(std::move(n), out, opt.fused_activation_function, true);
+                return;
+            }
+            case tfl::builtin::SOFTMAX: {
+                const auto opt = options_of<tfl::softmax_options>(o, "SoftmaxOptions");
+                if (opt.beta != 1.f) bad_op("beta " + std::to_string(opt.beta) + " (only beta = 1 is supported)");
+                const int x = act_input(o, 0);
+                n.kind = op_kind::softmax;
+                n.inputs = {name_of(x)};
+                n.set_ints("axis", {1});  // NHWC's last axis is NCHW's channel axis
+                n.set_ints("coerce_2d", {0});
+                emit(std::move(n), out, tfl::activation::none, false);
+                return;
+            }
+            case tfl::builtin::PAD: {
+                const int x = act_input(o, 0);
+                const auto& xs = tensor_at(x, "input").shape;
+                if (xs.size() != 4) bad_op("expected a 4-D NHWC input, found " + dims(xs));
+                const auto p = int_values(o.inputs.size() > 1 ? o.inputs[1] : -1, "the paddings");
+                if (p.size() != 8) invalid_op("paddings: expected [4, 2] values, found " + std::to_string(p.size()));
+                if (p[0] || p[1] || p[6] || p[7]) bad_op("padding of the batch or channel dimension is not supported");
+                for (int32_t v : p)
+                    if (v < 0) invalid_op("negative padding");
+                n.kind = op_kind::pad;
+                n.inputs = {name_of(x)};
+                n.set_ints("pads", {p[2], p[4], p[3], p[5]});  // [top, left, bottom, right]
+                n.set_string("mode", "constant");
+                n.set_float("value", 0.f);  // quantized: the zero point, i.e. real 0
+                emit(std::move(n), out, tfl::activation::none, false);
+                return;
+            }
+            case tfl::builtin::ADD: {
+                const auto opt = options_of<tfl::add_options>(o, "AddOptions");
+                if (o.inputs.size() != 2) invalid_op("expected 2 inputs, found " + std::to_string(o.inputs.size()));
+                n.kind = op_kind::add;
+                for (int s = 0; s < 2; ++s) {
+                    const int t = o.inputs[static_cast<std::size_t>(s)];
+                    tensor_at(t, "input");
+                    if (is_const(t)) {
+                        constant c = read_const(t, "addend");
+                        if (!c.floating) bad_op("constant addend '" + name_of(t) + "' holds integers without a quantization scale");
+                        // An NHWC per-channel vector [C] / [1,1,1,C] is NCHW's [C, 1, 1] broadcast.
+                        g_.constants[name_of(t)] = std::move(c);
+                    }
+                    n.inputs.push_back(name_of(t));
+                }
+                emit(std::move(n), out, opt.fused_activation_function, true);
+                return;
+            }
+            case tfl::builtin::RELU:
+            case tfl::builtin::RELU6:
+            case tfl::builtin::RELU_N1_TO_1: {
+                const int x = act_input(o, 0);
+                n.kind = o.builtin == tfl::builtin::RELU ? op_kind::relu : op_kind::clip;
+                if (o.builtin == tfl::builtin::RELU6) n.set_float("min", 0.f), n.set_float("max", 6.f);
+                if (o.builtin == tfl::builtin::RELU_N1_TO_1) n.set_float("min", -1.f), n.set_float("max", 1.f);
+                n.inputs = {name_of(x)};
+                emit(std::move(n), out, tfl::activation::none, false);
+                return;
+            }
+            case tfl::builtin::QUANTIZE:
+            case tfl::builtin::DEQUANTIZE: {
+                if (o.inputs.empty() || o.inputs[0] < 0) invalid_op("input 0 is missing");
+                const int x = o.inputs[0];
+                tensor_at(x, "input");
+                if (is_const(x)) {
+                    if (o.builtin == tfl::builtin::QUANTIZE) bad_op("QUANTIZE of a constant");
+                    constant c = read_const(x, "dequantized constant");
+                    if (!c.floating) bad_op("'" + name_of(x) + "' holds integers without a quantization scale");
+                    c.elem = "float32";
+                    g_.constants[name_of(out)] = std::move(c);
+                    return;
+                }
+                n.kind = op_kind::identity;
+                n.inputs = {name_of(x)};
+                emit(std::move(n), out, tfl::activation::none, false);
+                return;
+            }
+            default:
+                bad_op(std::string("not supported; qint8 maps ") + supported_ops());
+        }
+    }
+
+    /// [H, W, C] of the 4-D tensor a flattened tensor came from.
+    std::vector<int64_t> source_hwc(int flat_idx) const {
+        const std::string t = name_of(flat_idx);
+        for (const node& n : g_.nodes)
+            if (!n.outputs.empty() && n.outputs[0] == t && n.kind == op_kind::flatten) {
+                for (std::size_t s = 0; s < sg_->tensors.size(); ++s)
+                    if (names_[s] == n.inputs[0] && sg_->tensors[s].shape.size() == 4) {
+                        const auto& sh = sg_->tensors[s].shape;
+                        return {sh[1], sh[2], sh[3]};
+                    }
+            }
+        bad_op("cannot tell the H x W x C layout of the flattened input '" + t + "'");
+    }
+
+    /// The file's declared output shapes must agree with what the ops compute.
+    void check_shapes() const {
+        for (const auto& [t, declared] : declared_) {
+            auto it = g_.shapes.find(t);
+            if (it == g_.shapes.end()) continue;
+            if (it->second != declared)
+                detail::fail(errc::invalid_argument, m_.origin + ": tensor '" + t + "': the file declares shape " + detail::shape_str(declared) +
+                                                         " (NCHW), its operator computes " + detail::shape_str(it->second));
+        }
+    }
+};
+
+}  // namespace detail_tfl
+
+/// The neutral graph of a parsed TFLite model (main subgraph).
+inline import_graph from_model(const tools::tflite::model& m) {
+    detail_tfl::builder b(m);
+    return b.build();
+}
+
+/// Reads and maps a .tflite file. Throws qint8::error naming the file (and the operator).
+inline import_graph load(const std::string& path) { return from_model(tools::tflite::read(path)); }
+
+/// True when the file starts like a TFLite FlatBuffer (identifier "TFL3" at byte 4).
+inline bool looks_like_tflite(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    char h[8] = {};
+    if (!f.read(h, 8)) return false;
+    return std::memcmp(h + 4, "TFL3", 4) == 0;
+}
+
+}  // namespace qint8::convert::tflite_frontend
