@@ -234,10 +234,17 @@ const layer& find(const model_desc& m, const std::string& name) {
     return *l;
 }
 
+/// A weight or bias as real values: f32 as stored, s8 times its per-channel scales.
 std::vector<float> tensor_values(const model_desc& m, const std::string& name) {
     const tensor& t = m.tensors.at(name);
-    REQUIRE(t.type == dtype::f32);
     std::vector<float> v(t.elements());
+    if (t.type == dtype::s8) {
+        const tensor& sc = m.tensors.at(name + ".scales");
+        const std::size_t per = v.size() / sc.elements();
+        for (std::size_t i = 0; i < v.size(); ++i) v[i] = sc.as<float>()[i / per] * static_cast<float>(t.as<int8_t>()[i]);
+        return v;
+    }
+    REQUIRE(t.type == dtype::f32);
     std::memcpy(v.data(), t.data, t.bytes);
     return v;
 }
