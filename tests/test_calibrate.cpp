@@ -100,11 +100,14 @@ TEST_CASE("abs_max calibration sets u8 after relu and s8 for signed tensors from
 }
 
 TEST_CASE("percentile and kl thresholds cut outliers that abs_max keeps and kl stays above 70 percent of the range") {
-    // One channel, identity 1x1 conv: the tensor equals the input, whose distribution the test controls.
+    // One channel, identity 1x1 convs: "c" equals the input, whose distribution the test
+    // controls; "d" (also equal) is the model output, whose class scores keep their full range.
     model_desc m = input_only({1, 64, 64}, std::nullopt);
     layer c; c.name = "c"; c.kind = op::conv2d; c.inputs = {"input"}; c.out_channels = 1;
-    m.layers = {c};
+    layer d = c; d.name = "d"; d.inputs = {"c"};
+    m.layers = {c, d};
     m.tensors["c.weight"] = tensor::from_vector(dtype::f32, {1, 1, 1, 1}, std::vector<float>{1.f});
+    m.tensors["d.weight"] = tensor::from_vector(dtype::f32, {1, 1, 1, 1}, std::vector<float>{1.f});
     rng r(5);
     std::vector<float> x(64 * 64);
     std::normal_distribution<float> nd(0.f, 1.f);
@@ -132,6 +135,9 @@ TEST_CASE("percentile and kl thresholds cut outliers that abs_max keeps and kl s
     CHECK(rk.at("c").threshold < 40.f - 40.f / 2048);
     CHECK(rk.at("c").threshold >= 0.7f * 40.f - 40.f / 2048);
     CHECK(k.find_layer("c")->act->scale == doctest::Approx(rk.at("c").threshold / 127.f));
+    // The output keeps abs_max under every method: clipping the largest class scores would tie them.
+    CHECK(rp.at("d").threshold == doctest::Approx(40.f));
+    CHECK(rk.at("d").threshold == doctest::Approx(40.f));
 }
 
 }  // TEST_SUITE
