@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 #include <map>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -743,6 +744,36 @@ TEST_CASE("unsupported and inconsistent TFLite graphs give errors naming the ope
         k.m.outputs = {y};
         CHECK(contains(error_of(k.bytes()), "tensor 'input': a UINT8 activation without a quantization scale"));
     }
+}
+
+TEST_CASE("random byte flips in a quantized TFLite model never crash the front end or the converter") {
+    // The reader is fuzzed on its own (test_tflite_reader.cpp); here a file that parses may
+    // still carry nonsense (shapes, indices into tensors, quantization, option values) that the
+    // front end, the passes and lowering must reject with a qint8::error.
+    const std::vector<uint8_t> good = quantized_model(13).bytes();
+    std::mt19937 rng(2024);
+    int converted = 0, rejected = 0;
+    for (int trial = 0; trial < 1500; ++trial) {
+        std::vector<uint8_t> b = good;
+        const int flips = 1 + trial % 3;
+        for (int f = 0; f < flips; ++f) {
+            const std::size_t at = std::uniform_int_distribution<std::size_t>(0, b.size() - 1)(rng);
+            b[at] = static_cast<uint8_t>(std::uniform_int_distribution<int>(0, 255)(rng));
+        }
+        try {
+            convert::options o;
+            o.arch = "custom";
+            convert_bytes(b, o);
+            ++converted;
+        } catch (const qint8::error&) {
+            ++rejected;
+        } catch (const std::exception& e) {
+            FAIL("trial " << trial << ": not a qint8::error: " << e.what());
+        }
+    }
+    MESSAGE("byte flips through the converter: " << converted << " converted, " << rejected << " rejected");
+    CHECK(converted + rejected == 1500);
+    CHECK(rejected > 0);
 }
 
 }  // TEST_SUITE
