@@ -776,4 +776,54 @@ TEST_CASE("random byte flips in a quantized TFLite model never crash the front e
     CHECK(rejected > 0);
 }
 
+TEST_CASE("bias correction removes the mean INT8 error of a calibrated model and refuses quantized sources") {
+    // The float model up to its logits (MEAN -> 1x1 conv), so the error is not hidden by softmax.
+    maker k = float_model(31);
+    k.m.ops.resize(k.m.ops.size() - 2);
+    k.m.outputs = {k.m.ops.back().outputs[0]};
+    oracle ref(k.m);
+    test::rng r(32);
+    std::vector<float> calib;
+    for (int img = 0; img < 60; ++img) {
+        const std::vector<float> c = nhwc_to_nchw(r.floats(8 * 8 * 3, -1.f, 1.f), 8, 8, 3);
+        calib.insert(calib.end(), c.begin(), c.end());
+    }
+    convert::options o;
+    o.images = &calib;
+    o.calib_images = 60;
+    const convert::result plain = convert_bytes(k.bytes(), o);
+    o.bias_correction = true;
+    o.bias_correction_images = 60;
+    const convert::result fixed = convert_bytes(k.bytes(), o);
+    CHECK(fixed.bias_corrected == 2);
+    // Mean signed error per output channel over fresh images, against the oracle.
+    auto mean_bias = [&](const model_desc& d) {
+        test::rng rr(33);
+        std::vector<double> e(5, 0.0);
+        for (int img = 0; img < 100; ++img) {
+            const std::vector<float> x = rr.floats(8 * 8 * 3, -1.f, 1.f);
+            const std::vector<float> want = ref.run(x), got = run_qint8(d, nhwc_to_nchw(x, 8, 8, 3), false);
+            for (std::size_t c = 0; c < 5; ++c) e[c] += (double(got[c]) - want[c]) / 100;
+        }
+        double worst = 0;
+        for (double v : e) worst = std::max(worst, std::fabs(v));
+        return worst;
+    };
+    const double before = mean_bias(plain.m), after = mean_bias(fixed.m);
+    MESSAGE("largest mean output error per channel: " << before << " without, " << after << " with bias correction");
+    CHECK(after < before);
+    // A quantized source already says what its INT8 form computes: correcting towards its FP32
+    // form would undo that, so the converter refuses.
+    const maker q = quantized_logits_model(7);
+    std::vector<float> qcalib;
+    for (int img = 0; img < 20; ++img) {
+        const std::vector<float> c = nhwc_to_nchw(r.floats(10 * 10 * 3, -1.f, 1.f), 10, 10, 3);
+        qcalib.insert(qcalib.end(), c.begin(), c.end());
+    }
+    convert::options qo;
+    qo.images = &qcalib;
+    qo.bias_correction = true;
+    CHECK(contains(error_of(q.bytes(), qo), "--bias-correction is for calibrated models"));
+}
+
 }  // TEST_SUITE

@@ -60,6 +60,7 @@ int main(int argc, char** argv) {
         .option("std", "", "input.preprocess std, per channel (one value: all channels)")
         .option("resize-short", "", "input.preprocess resize_short (0: no resize)")
         .option("crop-fraction", "", "input.preprocess crop_fraction (0: none)")
+        .flag("bias-correction", "calibrated models: shift each int8 conv/fc bias by its mean per-channel INT8-vs-FP32 error on the calibration images (tuned to this machine's code path)")
         .flag("report", "print each layer's INT8-vs-FP32 error (cosine, max abs) on the calibration images, worst first")
         .flag("quiet", "no notes or progress on stderr");
     try {
@@ -85,6 +86,7 @@ int main(int argc, char** argv) {
         if (w != "f32" && w != "s8" && w != "auto") throw std::invalid_argument("--weights: expected auto, f32 or s8, found \"" + w + "\"");
         if (w != "auto") o.weights_s8 = w == "s8";
         o.report = c.on("report");
+        o.bias_correction = c.on("bias-correction");
         o.labels = c.str("labels");
         o.mean = parse_floats(c, "mean");
         o.std = parse_floats(c, "std");
@@ -119,8 +121,9 @@ int main(int argc, char** argv) {
         std::printf("model:        %s%s, %zu layers (%zu int8), input %s, %lld outputs\n", r.family.c_str(),
                     r.m.variant.empty() ? "" : (" (" + r.m.variant + ")").c_str(), r.m.layers.size(), int8,
                     qint8::detail::shape_str(r.m.input.shape).c_str(), static_cast<long long>(r.m.classes.count));
-        std::printf("quantization: %s%s\n", o.fp32 ? "none (fp32)" : r.qat ? "from the model (QDQ pairs / quantized tensors)" : "calibrated",
-                    r.calibrated && r.qat ? (", " + std::to_string(r.calibrated) + " tensors calibrated").c_str() : "");
+        std::printf("quantization: %s%s%s\n", o.fp32 ? "none (fp32)" : r.qat ? "from the model (QDQ pairs / quantized tensors)" : "calibrated",
+                    r.calibrated && r.qat ? (", " + std::to_string(r.calibrated) + " tensors calibrated").c_str() : "",
+                    r.bias_corrected ? (", biases of " + std::to_string(r.bias_corrected) + " layers corrected").c_str() : "");
         if (r.family == "custom" && !r.mismatch.empty())
             std::fprintf(stderr, "qint8-convert: warning: not recognised as one of qint8's topologies (architecture \"custom\"); closest: %s\n", r.mismatch.c_str());
         if (o.report) print_report(r.report);

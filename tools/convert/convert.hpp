@@ -52,6 +52,13 @@ struct options {
     /// they fit), else f32.
     std::optional<bool> weights_s8;
     bool report = false;                     ///< per-layer INT8-vs-FP32 error table
+    /// After calibration: shift each int8 conv/fc layer's bias by the mean per-channel error of
+    /// its INT8 output against FP32 on the calibration images (layer by layer, in order, on this
+    /// machine's code path), removing the systematic part of the quantization error. For
+    /// calibrated (not QAT) models. On the float MobileNet-V1 0.25 (ImageNet samples, AVX2) it
+    /// takes post-training INT8 from 7.2 to 1.2 pt below FP32.
+    bool bias_correction = false;
+    std::size_t bias_correction_images = 200;
     std::string labels;                      ///< label file to copy beside the manifest
     std::vector<float> mean, std;            ///< input.preprocess (empty: defaults)
     int64_t resize_short = -1;               ///< -1: default
@@ -76,6 +83,7 @@ struct result {
     std::size_t calibrated = 0;       ///< tensors whose quantization calibration set
     std::size_t calibration_images = 0;
     std::vector<report_row> report;   ///< worst first
+    std::size_t bias_corrected = 0;   ///< layers whose bias --bias-correction shifted
 };
 
 /// "abs_max", "kl", "percentile" or "percentile=99.9".
@@ -161,6 +169,62 @@ inline std::vector<float> load_images(const options& o, std::size_t image_floats
 }
 
 inline bool have_images(const options& o) { return o.images != nullptr || !o.calib_data.empty(); }
+
+/// Per-channel mean of every listed layer's output over `n` images (batch x C x spatial).
+inline std::map<std::string, std::vector<double>> channel_means(const model& net, const std::vector<std::string>& layers, const model_desc& m, const float* images,
+                                                               std::size_t n, int64_t batch) {
+    session s(net);
+    const std::size_t per = net.input_size();
+    std::map<std::string, std::vector<double>> sum;
+    std::vector<float> buf(per * static_cast<std::size_t>(batch)), out(net.output_size() * static_cast<std::size_t>(batch));
+    std::size_t used = 0;
+    for (std::size_t first = 0; first + static_cast<std::size_t>(batch) <= n; first += static_cast<std::size_t>(batch)) {
+        std::copy(images + first * per, images + (first + static_cast<std::size_t>(batch)) * per, buf.begin());
+        s.run(buf.data(), out.data());
+        used += static_cast<std::size_t>(batch);
+        for (const auto& name : layers) {
+            const layer& l = *m.find_layer(name);
+            const std::vector<float> v = s.read(name);
+            const std::size_t c = static_cast<std::size_t>(l.out_shape[0]), inner = v.size() / static_cast<std::size_t>(batch) / c;
+            auto& acc = sum[name];
+            acc.resize(c, 0.0);
+            for (std::size_t b = 0; b < static_cast<std::size_t>(batch); ++b)
+                for (std::size_t ch = 0; ch < c; ++ch)
+                    for (std::size_t i = 0; i < inner; ++i) acc[ch] += v[(b * c + ch) * inner + i] / static_cast<double>(inner);
+        }
+    }
+    for (auto& [k, v] : sum)
+        for (auto& x : v) x /= static_cast<double>(used);
+    return sum;
+}
+
+/// Empirical bias correction (see options::bias_correction). Returns the layers corrected.
+inline std::size_t correct_biases(model_desc& m, const std::vector<float>& images, const options& o) {
+    const std::size_t per = static_cast<std::size_t>(m.input.shape[0] * m.input.shape[1] * m.input.shape[2]);
+    const int64_t batch = 20;
+    const std::size_t n = std::min(images.size() / per, std::max<std::size_t>(o.bias_correction_images, static_cast<std::size_t>(batch)));
+    if (n < static_cast<std::size_t>(batch)) return 0;
+    std::vector<std::string> targets;
+    for (const auto& l : m.layers)
+        if ((l.kind == op::conv2d || l.kind == op::depthwise_conv2d || l.kind == op::fc) && l.prec == precision::int8) targets.push_back(l.name);
+    compile_options cf, ci;
+    cf.batch = ci.batch = batch;
+    cf.force_fp32 = true;
+    const auto want = channel_means(model(m, cf, "bias correction (fp32)"), targets, m, images.data(), n, batch);
+    std::size_t done = 0;
+    for (const auto& name : targets) {
+        const auto got = channel_means(model(m, ci, "bias correction (int8)"), {name}, m, images.data(), n, batch).at(name);
+        const layer& l = *m.find_layer(name);
+        const std::size_t c = static_cast<std::size_t>(l.out_channels);
+        std::vector<float> b(c, 0.f);
+        if (auto it = m.tensors.find(name + ".bias"); it != m.tensors.end())
+            for (std::size_t k = 0; k < c; ++k) b[k] = it->second.as<float>()[k];
+        for (std::size_t k = 0; k < c; ++k) b[k] -= static_cast<float>(got[k] - want.at(name)[k]);
+        m.tensors[name + ".bias"] = models::detail::owned_tensor(dtype::f32, {l.out_channels}, std::move(b));
+        ++done;
+    }
+    return done;
+}
 
 /// Per-layer INT8-vs-FP32 error: both models run the same images; every layer's output is
 /// read back (qint8::session::read) and compared.
@@ -341,6 +405,17 @@ inline result convert_graph(import_graph g, const options& o) {
         m.classes.background_class = c == 1001;
     }
     validate(m, o.output.empty() ? "converted model" : o.output);
+    if (o.bias_correction) {
+        if (o.fp32) detail::fail(errc::invalid_argument, "--bias-correction corrects INT8 layers; it does not apply to --precision fp32");
+        // A quantized source is its own reference: its FP32 form omits the clamps its quantized
+        // ranges imply, so "correcting" towards it undoes what training learned (MobileNet-V2
+        // QAT: 89.0% -> 54.2%).
+        if (res.qat) detail::fail(errc::invalid_argument, o.input + ": --bias-correction is for calibrated models; this one carries its own quantization");
+        if (!have_images(o)) detail::fail(errc::invalid_argument, "--bias-correction needs images: give --calib-data FILE");
+        if (images.empty()) images = load_images(o, per);
+        say(o, "note: bias correction: running INT8 and FP32 layer by layer on " + std::to_string(std::min(images.size() / per, o.bias_correction_images)) + " images");
+        res.bias_corrected = correct_biases(m, images, o);
+    }
 
     if (o.report) {
         if (o.fp32) detail::fail(errc::invalid_argument, "--report compares INT8 with FP32; it does not apply to --precision fp32");

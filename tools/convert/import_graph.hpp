@@ -125,6 +125,14 @@ struct constant {
     double at(std::size_t k) const { return floating ? double(f[k]) : double(i[k]); }
 };
 
+/// Index of the slice (along `axis`; -1: the whole tensor) of flat element `k` of a tensor of `shape`.
+inline std::size_t slice_of(const std::vector<int64_t>& shape, int axis, std::size_t k) {
+    if (axis < 0) return 0;
+    std::size_t inner = 1;
+    for (std::size_t d = static_cast<std::size_t>(axis) + 1; d < shape.size(); ++d) inner *= static_cast<std::size_t>(shape[d]);
+    return (k / inner) % static_cast<std::size_t>(shape[static_cast<std::size_t>(axis)]);
+}
+
 /// One operation.
 struct node {
     std::string name;       ///< the source node's name (or its first output's when unnamed): for messages

@@ -82,14 +82,6 @@ inline quantization read_quant(const import_graph& g, const node& n, const std::
     return q;
 }
 
-/// Index of the slice (along q.axis) of flat element `k` of a tensor of `shape`.
-inline std::size_t slice_of(const std::vector<int64_t>& shape, int axis, std::size_t k) {
-    if (axis < 0) return 0;
-    std::size_t inner = 1;
-    for (std::size_t d = static_cast<std::size_t>(axis) + 1; d < shape.size(); ++d) inner *= static_cast<std::size_t>(shape[d]);
-    return (k / inner) % static_cast<std::size_t>(shape[static_cast<std::size_t>(axis)]);
-}
-
 /// Saturating round-half-to-even quantization, as QuantizeLinear defines it.
 inline int64_t quantize_value(double x, float scale, int32_t zp, dtype t) {
     const double q = std::nearbyint(x / double(scale)) + zp;  // default rounding mode: ties to even

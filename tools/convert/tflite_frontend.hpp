@@ -264,14 +264,7 @@ private:
         return c;
     }
 
-    static std::size_t slice_of(const std::vector<int64_t>& shape, int axis, std::size_t k) {
-        if (axis < 0) return 0;
-        std::size_t inner = 1;
-        for (std::size_t d = static_cast<std::size_t>(axis) + 1; d < shape.size(); ++d) inner *= static_cast<std::size_t>(shape[d]);
-        return (k / inner) % static_cast<std::size_t>(shape[static_cast<std::size_t>(axis)]);
-    }
-
-    /// Permutes a constant's elements: out[dst(k)] = in[k]; `perm_shape` the new shape.
+    /// A constant with its elements moved: element k goes to dst(k), under `new_shape`.
     template <class F>
     static constant permuted(const constant& c, std::vector<int64_t> new_shape, F dst) {
         constant r = c;
