@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
     cli c("qint8-convert",
           "Converts an ONNX or TFLite image classifier to a qint8 manifest (JSON) and weights file (.q8w).\n"
           "QAT models (ONNX QuantizeLinear/DequantizeLinear pairs, uint8/int8 TFLite files) keep their trained\n"
-          "quantization (weights are requantized to s8 per output channel); FP32 models\n"
+          "quantization (the trained weight integers are kept as s8 per output channel where they fit); FP32 models\n"
           "are calibrated on --calib-data for INT8, or written all-FP32 with --precision fp32. BatchNorm,\n"
           "Relu/Clip and residual Adds are fused; MobileNet-V1/V2, ResNet-50/101 and VGG-16/19 are recognised\n"
           "and named as qint8's templates, so qint8::load<T> accepts them.");
@@ -52,7 +52,7 @@ int main(int argc, char** argv) {
         .option("calib-images", "500", "use at most this many calibration images", {"calib_images", "warmup_batch_size"})
         .option("calib-method", "abs_max", "abs_max | kl | percentile[=99.99]", {"calib_method", "algo"})
         .option("quantized-ops", "all", "op kinds computed in INT8: conv2d,depthwise_conv2d,fc,pool2d,add (others are FP32)", {"quantized_ops"})
-        .option("fp32-layers", "", "layers kept in FP32 (converted or ONNX node names), comma-separated", {"fp32_layers"})
+        .option("fp32-layers", "", "layers kept in FP32 (converted names, or the source's node / output tensor names), comma-separated", {"fp32_layers"})
         .option("precision", "int8", "int8, or fp32 for an all-FP32 manifest of the same model")
         .option("weights", "auto", "s8 (s8 + per-channel scales in the file), f32 (quantized per channel at load), or auto: s8 for quantized sources converted to INT8, else f32")
         .option("labels", "", "label file (one class per line) to copy beside the manifest")
