@@ -27,18 +27,22 @@ using namespace qint8;
 
 namespace {
 
+/// $QINT8_DATA_DIR when set, else ../shared/data beside the source tree.
+std::string data_candidate() {
+    if (const char* e = std::getenv("QINT8_DATA_DIR"); e && *e) return e;
+    return std::string(QINT8_SOURCE_DIR) + "/../shared/data";
+}
+
 std::optional<std::string> data_dir() {
-    std::string d;
-    if (const char* e = std::getenv("QINT8_DATA_DIR"); e && *e) d = e;
-    else d = std::string(QINT8_SOURCE_DIR) + "/../shared/data";
+    const std::string d = data_candidate();
     if (!std::filesystem::exists(d + "/imagenet-samples/val_list.txt") || !std::filesystem::exists(d + "/tflite")) return std::nullopt;
     return d;
 }
 
 bool skip_without_data() {
     if (data_dir()) return false;
-    MESSAGE("NOT RUN: the ImageNet samples and TFLite models were not found (looked in $QINT8_DATA_DIR, then "
-            << QINT8_SOURCE_DIR << "/../shared/data); nothing was checked");
+    MESSAGE("NOT RUN: no imagenet-samples/val_list.txt and tflite/ under " << data_candidate()
+                                                                          << " (set QINT8_DATA_DIR to the data directory); nothing was checked");
     return true;
 }
 
