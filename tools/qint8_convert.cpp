@@ -17,17 +17,6 @@ using namespace qint8::tools;
 
 namespace {
 
-std::vector<float> parse_floats(const cli& c, const std::string& name) {
-    std::vector<float> v;
-    for (const auto& s : c.list(name)) {
-        char* end = nullptr;
-        const float x = std::strtof(s.c_str(), &end);
-        if (s.empty() || *end) throw std::invalid_argument("--" + name + ": expected comma-separated numbers, found \"" + c.str(name) + "\"");
-        v.push_back(x);
-    }
-    return v;
-}
-
 void print_report(const std::vector<convert::report_row>& rows) {
     std::printf("\nper-layer INT8 vs FP32 (worst first):\n%-40s %-18s %-5s %10s %12s %12s\n", "layer", "op", "prec", "cosine", "max abs err", "max |fp32|");
     for (const auto& r : rows)
@@ -88,8 +77,8 @@ int main(int argc, char** argv) {
         o.report = c.on("report");
         o.bias_correction = c.on("bias-correction");
         o.labels = c.str("labels");
-        o.mean = parse_floats(c, "mean");
-        o.std = parse_floats(c, "std");
+        o.mean = c.floats("mean");
+        o.std = c.floats("std");
         if (!c.str("resize-short").empty()) o.resize_short = c.integer("resize-short", 0, 65536);
         if (!c.str("crop-fraction").empty()) {
             o.crop_fraction = c.number("crop-fraction");

@@ -20,20 +20,6 @@ using namespace qint8::tools;
 
 namespace {
 
-std::vector<float> parse_triple(const std::string& flag, const std::string& v) {
-    std::vector<float> r;
-    std::stringstream ss(v);
-    std::string part;
-    while (std::getline(ss, part, ',')) {
-        char* end = nullptr;
-        const float x = std::strtof(part.c_str(), &end);
-        if (part.empty() || *end) throw std::invalid_argument("--" + flag + ": expected three comma-separated numbers, found \"" + v + "\"");
-        r.push_back(x);
-    }
-    if (r.size() != 3) throw std::invalid_argument("--" + flag + ": expected three comma-separated numbers, found \"" + v + "\"");
-    return r;
-}
-
 /// MNIST-style IDX file (optionally gzip-compressed): big-endian magic, dims, then u8 data.
 std::vector<uint8_t> read_idx(const std::string& path, std::vector<uint32_t>& dims) {
     gzFile f = gzopen(path.c_str(), "rb");
@@ -114,9 +100,9 @@ int main(int argc, char** argv) {
         if (!(s.crop_fraction >= 0 && s.crop_fraction <= 1)) throw std::invalid_argument("--crop-fraction: expected 0..1");
         s.crop = static_cast<int>(c.integer("crop", 1, 65536));
         if (s.crop_fraction == 0 && s.resize_short < s.crop) throw std::invalid_argument("--resize-short must be at least --crop");
-        if (c.given("mean")) { auto m = parse_triple("mean", c.str("mean")); std::copy(m.begin(), m.end(), s.mean); }
+        if (c.given("mean")) { auto m = c.floats("mean", 3); std::copy(m.begin(), m.end(), s.mean); }
         if (c.given("std")) {
-            auto d = parse_triple("std", c.str("std"));
+            auto d = c.floats("std", 3);
             for (float v : d) if (!(v > 0)) throw std::invalid_argument("--std: values must be positive");
             std::copy(d.begin(), d.end(), s.std);
         }

@@ -76,6 +76,19 @@ public:
         if (v.empty() || *end) throw std::invalid_argument("--" + n + ": expected a number, found \"" + v + "\"");
         return x;
     }
+    /// Comma-separated numbers; `count` > 0 requires exactly that many.
+    std::vector<float> floats(const std::string& n, std::size_t count = 0) const {
+        const std::string what = count == 3 ? "three comma-separated numbers" : count ? std::to_string(count) + " comma-separated numbers" : "comma-separated numbers";
+        std::vector<float> r;
+        for (const auto& s : list(n)) {
+            char* end = nullptr;
+            const float x = std::strtof(s.c_str(), &end);
+            if (*end) throw std::invalid_argument("--" + n + ": expected " + what + ", found \"" + values_.at(n) + "\"");
+            r.push_back(x);
+        }
+        if (count && r.size() != count) throw std::invalid_argument("--" + n + ": expected " + what + ", found \"" + values_.at(n) + "\"");
+        return r;
+    }
     std::vector<std::string> list(const std::string& n) const {
         std::vector<std::string> r;
         std::string cur;

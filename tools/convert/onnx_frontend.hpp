@@ -16,6 +16,7 @@
 
 #include <onnx/onnx_pb.h>
 
+#include "convert/float16.hpp"
 #include "convert/import_graph.hpp"
 
 namespace qint8::convert::onnx_frontend {
@@ -27,28 +28,6 @@ inline const char* supported_ops() {
 }
 
 namespace detail_onnx {
-
-/// IEEE half to float (FLOAT16 initializers: some exporters store BN statistics that way).
-inline float half_to_float(uint16_t h) {
-    const uint32_t sign = uint32_t(h >> 15) << 31, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
-    uint32_t bits;
-    if (exp == 0) {
-        if (mant == 0) bits = sign;
-        else {  // subnormal: normalise
-            int e = -1;
-            uint32_t m = mant;
-            do { ++e; m <<= 1; } while (!(m & 0x400));
-            bits = sign | uint32_t(127 - 15 - e) << 23 | (m & 0x3ff) << 13;
-        }
-    } else if (exp == 31) {
-        bits = sign | 0x7f800000u | mant << 13;
-    } else {
-        bits = sign | (exp + 127 - 15) << 23 | mant << 13;
-    }
-    float f;
-    std::memcpy(&f, &bits, sizeof f);
-    return f;
-}
 
 inline std::string dir_of(const std::string& p) {
     const auto s = p.find_last_of('/');

@@ -31,12 +31,12 @@
 #include <limits>
 #include <map>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
 #include <qint8/core/error.hpp>
 
+#include "convert/float16.hpp"
 #include "convert/import_graph.hpp"
 #include "convert/tflite_reader.hpp"
 
@@ -52,22 +52,12 @@ inline const char* supported_ops() {
 
 namespace detail_tfl {
 
-inline float half_to_float(uint16_t h) {
-    const uint32_t sign = (h >> 15) & 1u, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
-    float v;
-    if (exp == 0) v = std::ldexp(static_cast<float>(man), -24);
-    else if (exp == 31) v = man ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
-    else v = std::ldexp(static_cast<float>(man | 0x400u), static_cast<int>(exp) - 25);
-    return sign ? -v : v;
-}
-
 /// Builds the import_graph; one instance per conversion.
 class builder {
 public:
     explicit builder(const tfl::model& m) : m_(m) {
         if (m.subgraphs.empty()) fail_model("the file has no subgraph");
         sg_ = &m.subgraphs[0];
-        if (m.subgraphs.size() > 1) extra_subgraphs_ = m.subgraphs.size() - 1;
         g_.origin = m.origin;
         g_.format = "tflite";
         g_.producer = m.description;
@@ -106,15 +96,12 @@ public:
         return std::move(g_);
     }
 
-    std::size_t extra_subgraphs() const { return extra_subgraphs_; }
-
 private:
     const tfl::model& m_;
     const tfl::subgraph* sg_ = nullptr;
-    std::size_t extra_subgraphs_ = 0;
     import_graph g_;
     std::vector<std::string> names_;
-    std::set<std::string> nhwc_flat_;  // flattened tensors whose source was H x W x C with H x W > 1
+    std::map<std::string, std::vector<int64_t>> nhwc_flat_;  // flattened tensor -> the [H, W, C] it came from, when H x W > 1
     std::map<std::string, std::vector<int64_t>> declared_;  // NCHW shapes the file declares, for the check
     std::size_t op_index_ = 0;
     std::string op_name_;
@@ -370,8 +357,8 @@ private:
         invalid_op(std::string("expected ") + type_name + ", found builtin options of type " + tfl::options_type_name(o.options_type));
     }
 
-    static std::vector<int64_t> window_attrs(int32_t sh, int32_t sw, const char* what, const builder& b) {
-        if (sh < 1 || sw < 1) b.invalid_op(std::string(what) + ": strides must be >= 1, found " + std::to_string(sh) + "x" + std::to_string(sw));
+    std::vector<int64_t> strides(int32_t sh, int32_t sw) const {
+        if (sh < 1 || sw < 1) invalid_op("strides must be >= 1, found " + std::to_string(sh) + "x" + std::to_string(sw));
         return {sh, sw};
     }
 
@@ -449,7 +436,7 @@ private:
                             add_bias(o.inputs.size() > 2 ? o.inputs[2] : -1, O)};
                 if (n.inputs[2].empty()) n.inputs.pop_back();
                 n.set_ints("kernel_shape", {kh, kw});
-                n.set_ints("strides", window_attrs(sh, sw, "strides", *this));
+                n.set_ints("strides", strides(sh, sw));
                 n.set_ints("dilations", {dh, dw_});
                 n.set_ints("group", {group});
                 n.set_string("auto_pad", pad == tfl::padding::same ? "SAME_UPPER" : "VALID");
@@ -470,7 +457,7 @@ private:
                 } else {
                     n.kind = avg ? op_kind::avg_pool : op_kind::max_pool;
                     n.set_ints("kernel_shape", {opt.filter_height, opt.filter_width});
-                    n.set_ints("strides", window_attrs(opt.stride_h, opt.stride_w, "strides", *this));
+                    n.set_ints("strides", strides(opt.stride_h, opt.stride_w));
                     n.set_string("auto_pad", opt.pad == tfl::padding::same ? "SAME_UPPER" : "VALID");
                     n.set_ints("count_include_pad", {0});  // TF averages over the valid pixels only
                 }
@@ -511,7 +498,7 @@ private:
                 } else if (out_shape.size() == 2) {
                     n.kind = op_kind::flatten;
                     n.set_ints("axis", {1});
-                    if (xs.size() == 4 && int64_t(xs[1]) * xs[2] > 1) nhwc_flat_.insert(name_of(out));
+                    if (xs.size() == 4 && int64_t(xs[1]) * xs[2] > 1) nhwc_flat_[name_of(out)] = {xs[1], xs[2], xs[3]};
                 } else {
                     bad_op("reshapes " + dims(xs) + " to " + dims(tensor_at(out, "output").shape) + ": only flattening an image tensor to [N, K] is supported");
                 }
@@ -521,7 +508,7 @@ private:
             case tfl::builtin::FULLY_CONNECTED: {
                 const auto opt = options_of<tfl::fully_connected_options>(o, "FullyConnectedOptions");
                 if (opt.weights_format != 0) bad_op("shuffled weights (weights_format " + std::to_string(opt.weights_format) + ") are not supported");
-                int x = act_input(o, 0);
+                const int x = act_input(o, 0);
                 const auto& xs = tensor_at(x, "input").shape;
                 if (o.inputs.size() < 2 || o.inputs[1] < 0 || !is_const(o.inputs[1])) bad_op("the weights must be a constant tensor");
                 constant w = read_const(o.inputs[1], "weights");
@@ -533,10 +520,11 @@ private:
                 for (int32_t d : xs) elems *= d;
                 if (xs.empty() || elems / std::max<int64_t>(xs[0], 1) != K)
                     invalid_op("input " + dims(xs) + " does not fit weights " + detail::shape_str(w.shape));
-                bool from_hwc = nhwc_flat_.count(xin) != 0;
+                auto hwc_it = nhwc_flat_.find(xin);
+                std::vector<int64_t> hwc = hwc_it == nhwc_flat_.end() ? std::vector<int64_t>{} : hwc_it->second;
                 if (xs.size() != 2) {
                     // TFLite flattens the input itself; qint8 wants an explicit flatten.
-                    if (xs.size() == 4 && int64_t(xs[1]) * xs[2] > 1) from_hwc = true;
+                    if (xs.size() == 4 && int64_t(xs[1]) * xs[2] > 1) hwc = {xs[1], xs[2], xs[3]};
                     node f;
                     f.kind = op_kind::flatten;
                     f.name = xin + ":flatten";
@@ -547,10 +535,9 @@ private:
                     g_.nodes.push_back(f);
                     xin = f.outputs[0];
                 }
-                if (from_hwc) {
+                if (!hwc.empty()) {
                     // Columns in (h, w, c) order -> (c, h, w), as qint8 flattens NCHW.
-                    const std::vector<int64_t> src = xs.size() == 4 ? std::vector<int64_t>{xs[1], xs[2], xs[3]} : source_hwc(x);
-                    const std::size_t H = static_cast<std::size_t>(src[0]), W = static_cast<std::size_t>(src[1]), C = static_cast<std::size_t>(src[2]);
+                    const std::size_t H = static_cast<std::size_t>(hwc[0]), W = static_cast<std::size_t>(hwc[1]), C = static_cast<std::size_t>(hwc[2]);
                     w = permuted(w, w.shape, [&](std::size_t e) {
                         const std::size_t oo = e / K, col = e % K, c = col % C, r = col / C, ww = r % W, hh = r / W;
                         return oo * K + (c * H + hh) * W + ww;
@@ -641,20 +628,6 @@ private:
             default:
                 bad_op(std::string("not supported; qint8 maps ") + supported_ops());
         }
-    }
-
-    /// [H, W, C] of the 4-D tensor a flattened tensor came from.
-    std::vector<int64_t> source_hwc(int flat_idx) const {
-        const std::string t = name_of(flat_idx);
-        for (const node& n : g_.nodes)
-            if (!n.outputs.empty() && n.outputs[0] == t && n.kind == op_kind::flatten) {
-                for (std::size_t s = 0; s < sg_->tensors.size(); ++s)
-                    if (names_[s] == n.inputs[0] && sg_->tensors[s].shape.size() == 4) {
-                        const auto& sh = sg_->tensors[s].shape;
-                        return {sh[1], sh[2], sh[3]};
-                    }
-            }
-        bad_op("cannot tell the H x W x C layout of the flattened input '" + t + "'");
     }
 
     /// The file's declared output shapes must agree with what the ops compute.
