@@ -69,7 +69,7 @@ TEST_CASE("Fashion-MNIST models convert from ONNX and classify 1000 test images 
     const test::fashion_mnist test_set = test::load_fashion_mnist("t10k", 1000);
     const test::fashion_mnist calib = test::load_fashion_mnist("train", 200);
     if (test_set.n == 0) {
-        MESSAGE("Fashion-MNIST not found at " << test::fashion_mnist_dir() << " (Debian package dataset-fashion-mnist): not run");
+        MESSAGE("NOT RUN: Fashion-MNIST not found at " << test::fashion_mnist_dir() << " (Debian package dataset-fashion-mnist)");
         return;
     }
     int models = 0;
@@ -103,7 +103,7 @@ TEST_CASE("Fashion-MNIST full test set: qint8 FP32 equals PyTorch within 0.1 pt 
     const test::fashion_mnist test_set = test::load_fashion_mnist("t10k", 10000);
     const test::fashion_mnist calib = test::load_fashion_mnist("train", 500);
     if (test_set.n == 0) {
-        MESSAGE("Fashion-MNIST not found at " << test::fashion_mnist_dir() << ": not run");
+        MESSAGE("NOT RUN: Fashion-MNIST not found at " << test::fashion_mnist_dir());
         return;
     }
     int models = 0;

@@ -22,26 +22,21 @@
 
 #include "common/image.hpp"
 #include "convert/convert.hpp"
+#include "support/shared_data.hpp"
 
 using namespace qint8;
 
 namespace {
 
-/// $QINT8_DATA_DIR when set, else ../shared/data beside the source tree.
-std::string data_candidate() {
-    if (const char* e = std::getenv("QINT8_DATA_DIR"); e && *e) return e;
-    return std::string(QINT8_SOURCE_DIR) + "/../shared/data";
-}
-
 std::optional<std::string> data_dir() {
-    const std::string d = data_candidate();
+    const std::string d = test::shared_data_dir();
     if (!std::filesystem::exists(d + "/imagenet-samples/val_list.txt") || !std::filesystem::exists(d + "/tflite")) return std::nullopt;
     return d;
 }
 
 bool skip_without_data() {
     if (data_dir()) return false;
-    MESSAGE("NOT RUN: no imagenet-samples/val_list.txt and tflite/ under " << data_candidate()
+    MESSAGE("NOT RUN: no imagenet-samples/val_list.txt and tflite/ under " << test::shared_data_dir()
                                                                           << " (set QINT8_DATA_DIR to the data directory); nothing was checked");
     return true;
 }

@@ -24,6 +24,7 @@
 #include <qint8/model.hpp>
 
 #include "support/builder.hpp"
+#include "support/scratch.hpp"
 
 namespace doctest {
 template <>
@@ -38,30 +39,6 @@ using json = nlohmann::json;
 namespace fs = std::filesystem;
 
 namespace {
-
-/// A fresh directory under /tmp (mkdtemp), removed with everything in it at scope exit.
-struct temp_dir {
-    std::string path;
-    temp_dir() {
-        char tmpl[] = "/tmp/qint8_manifest_XXXXXX";
-        const char* p = ::mkdtemp(tmpl);
-        REQUIRE(p != nullptr);
-        path = p;
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-    std::string operator/(const std::string& name) const { return path + "/" + name; }
-    std::vector<std::string> list() const {
-        std::vector<std::string> r;
-        for (const auto& e : fs::directory_iterator(path)) r.push_back(e.path().filename().string());
-        std::sort(r.begin(), r.end());
-        return r;
-    }
-};
 
 std::string read_bytes(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
@@ -252,7 +229,7 @@ caught try_read(const std::string& path, const read_options& opt = {}) {
 
 /// A valid model written to <tmp>/model.json + <tmp>/model.q8w, with helpers to break it.
 struct fixture {
-    temp_dir dir;
+    scratch_dir dir;
     std::string json_path = dir / "model.json";
     std::string q8w_path = dir / "model.q8w";
 
@@ -323,7 +300,7 @@ TEST_SUITE("manifest") {
 TEST_CASE("round trip: write then read gives the same layers and tensor bytes and it compiles") {
     for (int which = 0; which < 2; ++which) {
         CAPTURE(which);
-        temp_dir dir;
+        scratch_dir dir;
         model_desc a = which == 0 ? small_model() : every_op_model();
         write_manifest(a, dir / "model.json");
         CHECK(dir.list() == std::vector<std::string>{"model.json", "model.q8w"});
@@ -1037,7 +1014,7 @@ TEST_CASE("classes.count disagrees with the output") {
 // Writing
 
 TEST_CASE("write_manifest is atomic: a directory that does not exist gives errc::io and no file") {
-    temp_dir dir;
+    scratch_dir dir;
     const std::string path = dir / "absent/model.json";
     caught c;
     try {
@@ -1051,7 +1028,7 @@ TEST_CASE("write_manifest is atomic: a directory that does not exist gives errc:
 }
 
 TEST_CASE("write_manifest is atomic: a successful write leaves no temporary files") {
-    temp_dir dir;
+    scratch_dir dir;
     write_manifest(small_model(), dir / "model.json");
     write_manifest(small_model(3), dir / "model.json");  // replacing an existing pair
     const auto files = dir.list();
@@ -1061,7 +1038,7 @@ TEST_CASE("write_manifest is atomic: a successful write leaves no temporary file
 }
 
 TEST_CASE("write_manifest validates first: an inconsistent description never reaches disk") {
-    temp_dir dir;
+    scratch_dir dir;
     model_desc m = small_model();
     m.tensors.erase("fc.weight");
     caught c;
@@ -1075,7 +1052,7 @@ TEST_CASE("write_manifest validates first: an inconsistent description never rea
 }
 
 TEST_CASE("write_manifest refuses what read_manifest would reject: preprocess per channel and labels path") {
-    temp_dir dir;
+    scratch_dir dir;
     model_desc m = small_model();
     std::vector<std::string> parts;
     SUBCASE("mean for 4 channels on a 3-channel input") {

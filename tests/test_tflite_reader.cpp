@@ -22,6 +22,7 @@
 #include <qint8/core/error.hpp>
 
 #include "../tools/convert/tflite_reader.hpp"
+#include "support/shared_data.hpp"
 #include "support/tflite_builder.hpp"
 
 namespace tfl = qint8::tools::tflite;
@@ -699,9 +700,7 @@ TEST_CASE("shared tables cannot blow up the decoded size") {
 }
 
 TEST_CASE("real MobileNet tflite files when present") {
-    std::string dir;
-    if (const char* d = std::getenv("QINT8_DATA_DIR"); d && *d) dir = std::string(d) + "/tflite";
-    else dir = std::string(QINT8_SOURCE_DIR) + "/../shared/data/tflite";
+    const std::string dir = qint8::test::shared_data_dir() + "/tflite";
     std::vector<std::string> files;
     std::error_code ec;
     if (std::filesystem::is_directory(dir, ec))
@@ -709,7 +708,7 @@ TEST_CASE("real MobileNet tflite files when present") {
             if (e.path().extension() == ".tflite") files.push_back(e.path().string());
     std::sort(files.begin(), files.end());
     if (files.empty()) {
-        MESSAGE("no .tflite files in " << dir << ": real-file checks skipped");
+        MESSAGE("NOT RUN: no .tflite files in " << dir << " (set QINT8_DATA_DIR to the data directory)");
         return;
     }
     for (const std::string& path : files) {

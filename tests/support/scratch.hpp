@@ -3,9 +3,11 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
 #include <system_error>
+#include <vector>
 #include <unistd.h>
 
 #include <qint8/model.hpp>
@@ -28,6 +30,13 @@ struct scratch_dir {
     scratch_dir(const scratch_dir&) = delete;
     scratch_dir& operator=(const scratch_dir&) = delete;
     std::string operator/(const std::string& name) const { return path + "/" + name; }
+    /// The names in the directory, sorted.
+    std::vector<std::string> list() const {
+        std::vector<std::string> r;
+        for (const auto& e : std::filesystem::directory_iterator(path)) r.push_back(e.path().filename().string());
+        std::sort(r.begin(), r.end());
+        return r;
+    }
 };
 
 /// Runs the enclosing test single-threaded: the test models are tiny, splitting them over
