@@ -49,7 +49,9 @@ inline void reject_unknown_options(const CLI::App& app, int argc, char** argv) {
         if (a == "--") return;  // the rest are positional
         if (a.size() < 3 || a.compare(0, 2, "--") != 0) continue;
         const std::string key = a.substr(0, a.find('='));
-        if (!app.get_option_no_throw(key)) throw CLI::ExtrasError({a});
+        bool known = app.get_option_no_throw(key) != nullptr;
+        for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) known = known || sub->get_option_no_throw(key);
+        if (!known) throw CLI::ExtrasError({a});
     }
 }
 
