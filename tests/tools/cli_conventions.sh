@@ -45,7 +45,7 @@ seq 0 9 | sed 's/^/label /' > labels10.txt
 onnx=$src/models/fashion_mnist/resnet50/resnet50_fp32.onnx
 
 # --- every tool: --help, --version, an unknown option --------------------------------------
-for t in qint8-eval qint8-preprocess qint8-synth bench_models classify run_manifest; do
+for t in qint8-eval qint8-preprocess qint8-synth bench_models classify run_manifest qint8-chart; do
   expect 0 "Example:" "$bin/$t" --help
   expect 0 "Exit status: 0 ok, 1 usage error, 2 bad input file, 3 unsupported model" "$bin/$t" --help
   expect 0 "^$t [0-9]+\.[0-9]+\.[0-9]+ \(qint8\)$" "$bin/$t" --version
@@ -128,6 +128,37 @@ checks=$((checks + 1)); grep -q "^photo.ppm:" <<<"$out" || { fails=$((fails + 1)
 checks=$((checks + 1)); [ "$("$bin/classify" --model model/model.json --top 50 photo.ppm | grep -c '%')" = 10 ] ||
   { fails=$((fails + 1)); echo "FAIL: classify --top 50 on a 10-class model"; }
 expect 2 "found an ONNX model; convert it first" "$bin/classify" --model "$onnx" photo.ppm
+
+# --- progress lines: no rate from the first instant, counts in words -------------------------
+out=$("$bin/qint8-eval" --model model/model.json --data data.bin 2>&1 >/dev/null)
+expect 0 "evaluating images: 6/6 \(100%\)" echo "$out"
+checks=$((checks + 1)); ! grep -Eq "[0-9]{6,}(\.[0-9]+)?/s" <<<"$out" || { fails=$((fails + 1)); echo "FAIL: absurd rate in: $out"; }
+expect 0 "1 image of 3x32x32" "$bin/qint8-preprocess" --idx-images images.idx --idx-labels labels.idx --skip 5 --output pp/one2.bin
+expect 0 "^$" "$bin/qint8-preprocess" --idx-images images.idx --idx-labels labels.idx --output pp/quiet.bin --quiet
+
+# --- qint8-chart ---------------------------------------------------------------------------
+cat > q.json <<'JSON'
+{"machine": {"cpu": "Test CPU"}, "results": [
+ {"model": "resnet50", "precision": "fp32", "images_per_s": 8.5, "isa": "avx2", "threads": 1, "batch": 1},
+ {"model": "resnet50", "precision": "int8", "images_per_s": 15.5, "isa": "avx2", "threads": 1, "batch": 1}]}
+JSON
+cat > p.json <<'JSON'
+{"results": [{"model": "resnet50", "engine": "ort", "precision": "int8", "status": "ok", "images_per_s": 13.25},
+             {"model": "resnet50", "engine": "pytorch", "precision": "int8", "status": "failed: x", "images_per_s": 0}]}
+JSON
+echo '{"gmac_per_s": {"fp32": 58.4, "int8": 116}, "gmac_per_image": {"resnet50": 4.1}}' > l.json
+expect 0 "" "$bin/qint8-chart" speed --qint8 q.json --peers=p.json --limits l.json --output ch/new/speed.svg
+expect_file ch/new/speed.svg
+# 15.5 / (116 / 4.1) = 55% of the INT8 limit; the failed peer is left out
+expect 0 "15.5 \(55% of limit\)" cat ch/new/speed.svg
+expect 0 ">13.2<|>13.3<" cat ch/new/speed.svg
+expect 1 "" grep -q "PyTorch.*>0.00<" ch/new/speed.svg
+expect 0 "Test CPU, qint8 avx2 path" cat ch/new/speed.svg
+expect 0 "" "$bin/qint8-chart" accuracy "$src/models/fashion_mnist/resnet50/accuracy.json" --output ch/acc.svg
+expect 0 ">90.53<" cat ch/acc.svg
+expect 2 "q.json: expected an accuracy.json" "$bin/qint8-chart" accuracy q.json --output ch/x.svg
+expect 2 "photo.jpg: --qint8: expected JSON" "$bin/qint8-chart" speed --qint8 photo.jpg --output ch/x.svg
+expect 1 "A subcommand is required|requires at least 1 subcommand" "$bin/qint8-chart" --output x.svg
 
 # --- run_manifest --------------------------------------------------------------------------
 expect 0 "class +[0-9]+ " "$bin/run_manifest" model/model.json --threads 1
