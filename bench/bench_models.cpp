@@ -17,6 +17,7 @@
 
 #include "common/app.hpp"
 #include "common/file_kind.hpp"
+#include "common/progress.hpp"
 #include "common/stats.hpp"
 
 namespace {
@@ -32,7 +33,7 @@ struct result {
 };
 
 
-result measure(const qint8::model_desc& desc, const std::string& name, bool fp32, int64_t batch, int threads, int warmup, int iterations) {
+result measure(const qint8::model_desc& desc, const std::string& name, bool fp32, int64_t batch, int threads, int warmup, int iterations, bool quiet) {
     qint8::compile_options co;
     co.batch = batch;
     co.force_fp32 = fp32;
@@ -45,11 +46,14 @@ result measure(const qint8::model_desc& desc, const std::string& name, bool fp32
     std::vector<float> out(net.output_size() * static_cast<std::size_t>(batch));
     for (int i = 0; i < warmup; ++i) s.run(in.data(), out.data());
     std::vector<double> ms;
+    qint8::tools::progress bar(name + " " + (fp32 ? "fp32" : "int8") + " timed runs", static_cast<std::size_t>(iterations), quiet);
     for (int i = 0; i < iterations; ++i) {
         const auto t0 = std::chrono::steady_clock::now();
         s.run(in.data(), out.data());
         ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        bar.tick();
     }
+    bar.done();
     result r;
     r.model = name;
     r.precision = fp32 ? "fp32" : "int8";
@@ -144,8 +148,8 @@ void bench(const bench_args& a) {
         result f, q;
         bool have_f = false, have_q = false;
         for (const auto& p : precisions) {
-            if (!a.quiet) std::fprintf(stderr, "%s %s: %d warm-up + %d timed runs...\n", name.c_str(), p.c_str(), a.warmup, a.iterations);
-            result r = measure(desc, name, p == "fp32", a.batch, a.threads, a.warmup, a.iterations);
+            if (!a.quiet) std::fprintf(stderr, "%s %s: compiling, %d warm-up runs...\n", name.c_str(), p.c_str(), a.warmup);
+            result r = measure(desc, name, p == "fp32", a.batch, a.threads, a.warmup, a.iterations, a.quiet);
             (p == "fp32" ? f : q) = r;
             (p == "fp32" ? have_f : have_q) = true;
             results.push_back(r);
