@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the build tree into a scratch prefix and compiles the README's embedding lines with
-# nothing but `g++ $(pkg-config --cflags --libs qint8)`, then runs them on a model from
-# qint8-synth: five predictions must come out.
+# nothing but `g++ $(pkg-config --cflags --libs qint8)`, and once more with the README's flags for
+# builds by hand (-ldnnl -lcpuinfo -fopenmp), then runs both on a model from qint8-synth: five
+# predictions must come out of each.
 #   check.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
 build_dir=$1 src_dir=$2
@@ -17,6 +18,9 @@ echo "pkg-config --cflags --libs qint8: $flags"
 g++ -O1 "$src_dir/tests/packaging/readme_example.cpp" -o "$work/consumer" $flags
 [ -x "$work/prefix/bin/qint8-synth" ] || { echo "cmake --install did not install the tools"; exit 1; }
 "$work/prefix/bin/qint8-synth" --model mobilenet_v1 --width 0.25 --input-size 32 --classes 10 --output "$work/model/model.json" -q
+g++ -std=c++17 -I "$work/prefix/include" "$src_dir/tests/packaging/readme_example.cpp" -o "$work/by_hand" -ldnnl -lcpuinfo -fopenmp
+by_hand=$("$work/by_hand" "$work/model/model.json")
+[ "$(grep -c '^class [0-9]*: 0\.[0-9]*$' <<<"$by_hand")" = 5 ] || { echo "built by hand: $by_hand"; exit 1; }
 out=$("$work/consumer" "$work/model/model.json")
 echo "$out"
 [ "$(grep -c '^class [0-9]*: 0\.[0-9]*$' <<<"$out")" = 5 ] && echo "pkg-config consumer: 5 predictions"
