@@ -100,7 +100,7 @@ void accuracy(const accuracy_args& a) {
 
 int main(int argc, char** argv) {
     CLI::App app("Draws the SVG charts of docs/performance.md and docs/accuracy.md from the tools' JSON output.", "qint8-chart");
-    conventions(app, "qint8-chart speed --qint8 r/qint8.json --peers r/peers.json --limits docs/results/limits-avx2.json --output docs/charts/speed.svg");
+    conventions(app, "qint8-chart speed --qint8 r/qint8.json --peers r/peers.json --limits docs/results/limits-avx2-1thread.json --output docs/charts/speed.svg");
     app.require_subcommand(1);
     speed_args s;
     auto* sp = app.add_subcommand("speed", "bar chart of images/s: qint8 FP32 and INT8 per model, peers beside, share of the hardware limit");
