@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # One benchmark run: qint8 (bench_models) and the peers (PyTorch, ONNX Runtime) on the same
-# models, threads and batch, one after the other, so their ratios come from the same conditions.
+# models, threads and batch, one after the other, so their ratios come from the same conditions,
+# then draws the chart (speed.svg; qint8-chart). Results go to docs/results/DATE-TIME/ of this
+# checkout (wherever it is run from) unless --out says otherwise.
 #   bench/run_all.sh [--threads=1] [--batch=1] [--iterations=20] [--models=all] [--out=DIR]
+#                    [--limits=FILE]   (hardware limits for the chart; default: none)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
-threads=1 batch=1 iterations=20 models=all out=bench/results/$(date +%Y%m%d-%H%M%S)
+threads=1 batch=1 iterations=20 models=all out=$root/docs/results/$(date +%Y-%m-%d-%H%M%S) limits=
 for a in "$@"; do
   case "$a" in
     --threads=*) threads=${a#*=} ;;
@@ -13,8 +16,9 @@ for a in "$@"; do
     --iterations=*) iterations=${a#*=} ;;
     --models=*) models=${a#*=} ;;
     --out=*) out=${a#*=} ;;
-    --help|-h) sed -n 2,5p "$0"; exit 0 ;;
-    *) echo "run_all.sh: unknown option $a (see --help)" >&2; exit 2 ;;
+    --limits=*) limits=${a#*=} ;;
+    --help|-h) sed -n 2,8p "$0"; exit 0 ;;
+    *) echo "run_all.sh: unknown option $a (see --help)" >&2; exit 1 ;;
   esac
 done
 mkdir -p "$out"
@@ -28,4 +32,5 @@ fi
 } | tee "$out/qint8.txt"
 /usr/bin/python3 "$here/peers/peers.py" --models="$models" --threads="$threads" --batch="$batch" --iterations="$iterations" \
   --qint8-json="$out/qint8.json" --json="$out/peers.json" | tee "$out/peers.txt"
-echo "results in $out" >&2
+"$root/build/bin/qint8-chart" speed --qint8 "$out/qint8.json" --peers "$out/peers.json" ${limits:+--limits "$limits"} --output "$out/speed.svg"
+echo "results in $out (chart: $out/speed.svg)" >&2

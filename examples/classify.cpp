@@ -1,86 +1,144 @@
-// Classifies images with a converted MobileNet (or any qint8 classifier) and prints the top 5.
+// Classifies images with a converted model and prints the top K labels of each.
 //   classify --model mobilenet_v2.json [--labels labels.txt] [--fp32] [--top 5] photo.jpg...
 // Images are prepared as the manifest's input.preprocess says (mean/std, TF- or torchvision-
-// style crop). Labels: one per line, in model-output order (line 0 = "background" for 1001-class
-// models); by default the file the manifest names in classes.labels.
+// style crop); --mean, --std, --resize-short and --crop-fraction override it. Labels: one per
+// line, in model-output order (line 0 = "background" for 1001-class models, or the 1000 classes
+// alone); by default the file the manifest names in classes.labels. An image that cannot be read
+// is reported and the others are still classified (exit status 2 at the end).
 
 #include <qint8/mobilenet_v1.hpp>
 #include <qint8/mobilenet_v2.hpp>
 
 #include <cstdio>
-#include <cstring>
 #include <fstream>
 #include <string>
 #include <vector>
 
-#include "../tools/common/image.hpp"
+#include "common/app.hpp"
+#include "common/file_kind.hpp"
+#include "common/image.hpp"
+
+using namespace qint8::tools;
+
+namespace {
+
+struct classify_args {
+    std::string model, labels;
+    std::vector<std::string> images;
+    std::vector<float> mean, std;
+    int top = 5, threads = 1, resize_short = -1;
+    double crop_fraction = -1;
+    bool fp32 = false;
+};
+
+/// The label of each model output: `outputs` lines, or one fewer for a background-class model
+/// whose file leaves the background out. Any other length is an error, not "class N".
+std::vector<std::string> read_labels(const std::string& path, std::size_t outputs, bool background) {
+    std::ifstream f(path);
+    if (!f) qint8::detail::fail(qint8::errc::io, path + ": --labels: cannot open the label file");
+    std::vector<std::string> labels;
+    for (std::string line; std::getline(f, line);) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        labels.push_back(line);
+    }
+    while (!labels.empty() && labels.back().empty()) labels.pop_back();
+    if (background && labels.size() + 1 == outputs) labels.insert(labels.begin(), "background");
+    if (labels.size() != outputs)
+        qint8::detail::fail(qint8::errc::invalid_argument,
+                            path + ": labels: expected " + std::to_string(outputs) + " lines, one per model output" +
+                                (background ? " (or " + std::to_string(outputs - 1) + " without the background class)" : "") + ", found " +
+                                std::to_string(labels.size()));
+    return labels;
+}
+
+/// The manifest's preprocessing, with the command line's overrides.
+preprocess_spec spec_of(const qint8::model_desc& d, const classify_args& a) {
+    const auto& pp = d.input.preprocess;
+    if (d.input.shape.size() != 3 || d.input.shape[1] != d.input.shape[2])
+        qint8::detail::fail(qint8::errc::unsupported, a.model + ": input: expected a square C x H x W input, found " + qint8::detail::shape_str(d.input.shape));
+    preprocess_spec spec;
+    spec.crop = static_cast<int>(d.input.shape[1]);
+    spec.resize_short = static_cast<int>(a.resize_short >= 0 ? a.resize_short : pp.resize_short);  // 0: not used (docs/manifest.md)
+    spec.crop_fraction = a.crop_fraction >= 0 ? a.crop_fraction : pp.crop_fraction;
+    if (spec.crop_fraction == 0 && spec.resize_short != 0 && spec.resize_short < spec.crop)
+        throw usage_error("resize_short " + std::to_string(spec.resize_short) + " is smaller than the model's input " + std::to_string(spec.crop));
+    spec.antialias = true;  // as qint8-preprocess's presets (PIL-style bilinear)
+    spec.bgr = pp.color_order == "bgr";
+    for (std::size_t c = 0; c < 3; ++c) {
+        spec.mean[c] = a.mean.empty() ? pp.mean.at(c) : a.mean[a.mean.size() == 1 ? 0 : c];
+        spec.std[c] = a.std.empty() ? pp.std.at(c) : a.std[a.std.size() == 1 ? 0 : c];
+    }
+    return spec;
+}
+
+qint8::classifier load(const classify_args& a) {
+    expect_manifest(a.model, "--model");
+    qint8::classifier_options opt;
+    opt.force_fp32 = a.fp32;
+    opt.threads = a.threads;  // builds and runs the model with this many threads
+    const qint8::model_desc head = qint8::read_manifest(a.model);
+    // The topology check of load<T> for the MobileNets; anything else loads as a plain classifier.
+    return head.architecture == "mobilenet_v2"   ? qint8::load<qint8::mobilenet_v2>(a.model, opt)
+           : head.architecture == "mobilenet_v1" ? qint8::load<qint8::mobilenet_v1>(a.model, opt)
+                                                 : qint8::classifier::load(a.model, opt);
+}
+
+/// Classifies every image; returns how many could not be read.
+int classify_all(const classify_args& a) {
+    for (const auto* v : {&a.mean, &a.std})
+        if (v->size() != 0 && v->size() != 1 && v->size() != 3) throw usage_error("--mean/--std: expected one or three numbers");
+    for (float s : a.std)
+        if (!(s > 0)) throw usage_error("--std: expected positive numbers");
+    qint8::classifier net = load(a);
+    const auto& d = net.desc();
+    std::string labels_path = a.labels;
+    if (labels_path.empty() && !d.classes.labels.empty()) {
+        const auto slash = a.model.find_last_of('/');
+        labels_path = (slash == std::string::npos ? "" : a.model.substr(0, slash + 1)) + d.classes.labels;
+    }
+    const std::vector<std::string> labels = labels_path.empty() ? std::vector<std::string>{}
+                                                                : read_labels(labels_path, net.num_outputs(), d.classes.background_class);
+    const preprocess_spec spec = spec_of(d, a);
+    const std::size_t k = std::min<std::size_t>(static_cast<std::size_t>(a.top), net.num_outputs());
+    int failed = 0;
+    for (const auto& path : a.images) {
+        std::vector<float> x;
+        try {
+            x = preprocess(load_rgb(path), spec);
+        } catch (const qint8::error& e) {
+            std::fprintf(stderr, "classify: %s\n", e.what());  // report it, go on with the others
+            ++failed;
+            continue;
+        }
+        std::printf("%s:\n", path.c_str());
+        for (const auto& p : net.classify(x, k)) {
+            const std::size_t li = static_cast<std::size_t>(p.index);
+            const std::string name = li < labels.size() ? labels[li] : "class " + std::to_string(p.class_id);
+            std::printf("  %6.2f%%  %s\n", 100.0 * p.probability, name.c_str());
+        }
+    }
+    return failed;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
-    std::string model_path, labels_path;
-    std::size_t top = 5;
-    bool fp32 = false;
-    std::vector<std::string> images;
-    for (int i = 1; i < argc; ++i) {
-        std::string a = argv[i];
-        auto value = [&](const char* flag) -> std::string {
-            if (a.rfind(std::string(flag) + "=", 0) == 0) return a.substr(std::strlen(flag) + 1);
-            if (i + 1 < argc) return argv[++i];
-            std::fprintf(stderr, "classify: %s needs a value\n", flag);
-            std::exit(2);
-        };
-        if (a == "--help" || a == "-h") {
-            std::printf("usage: classify --model MODEL.json [--labels FILE] [--top K] [--fp32] IMAGE...\n");
-            return 0;
-        } else if (a.rfind("--model", 0) == 0) model_path = value("--model");
-        else if (a.rfind("--labels", 0) == 0) labels_path = value("--labels");
-        else if (a.rfind("--top", 0) == 0) top = std::stoul(value("--top"));
-        else if (a == "--fp32") fp32 = true;
-        else if (a.rfind("--", 0) == 0) { std::fprintf(stderr, "classify: unknown option %s (see --help)\n", a.c_str()); return 2; }
-        else images.push_back(a);
-    }
-    if (model_path.empty() || images.empty()) {
-        std::fprintf(stderr, "usage: classify --model MODEL.json [--labels FILE] [--top K] [--fp32] IMAGE...\n");
-        return 2;
-    }
-    try {
-        qint8::classifier_options opt;
-        opt.force_fp32 = fp32;
-        const qint8::model_desc head = qint8::read_manifest(model_path);
-        // The topology check of load<T> for the MobileNets; anything else loads as a plain classifier.
-        qint8::classifier net = head.architecture == "mobilenet_v2"   ? qint8::load<qint8::mobilenet_v2>(model_path, opt)
-                                : head.architecture == "mobilenet_v1" ? qint8::load<qint8::mobilenet_v1>(model_path, opt)
-                                                                       : qint8::classifier::load(model_path, opt);
-        const auto& d = net.desc();
-        if (labels_path.empty() && !d.classes.labels.empty()) {
-            const auto slash = model_path.find_last_of('/');
-            labels_path = (slash == std::string::npos ? "" : model_path.substr(0, slash + 1)) + d.classes.labels;
-        }
-        std::vector<std::string> labels;
-        if (!labels_path.empty()) {
-            std::ifstream f(labels_path);
-            if (!f) throw qint8::error(qint8::errc::io, labels_path + ": cannot open label file");
-            for (std::string line; std::getline(f, line);) labels.push_back(line);
-        }
-        qint8::tools::preprocess_spec spec;
-        const auto& pp = d.input.preprocess;
-        spec.crop = static_cast<int>(d.input.shape[1]);
-        spec.resize_short = static_cast<int>(pp.resize_short ? pp.resize_short : d.input.shape[1] * 256 / 224);
-        spec.crop_fraction = pp.crop_fraction;
-        spec.antialias = true;  // as qint8-preprocess's presets (PIL-style bilinear)
-        spec.bgr = pp.color_order == "bgr";
-        for (int c = 0; c < 3; ++c) { spec.mean[c] = pp.mean.at(static_cast<std::size_t>(c)); spec.std[c] = pp.std.at(static_cast<std::size_t>(c)); }
-        for (const auto& path : images) {
-            const std::vector<float> x = qint8::tools::preprocess(qint8::tools::load_rgb(path), spec);
-            std::printf("%s:\n", path.c_str());
-            for (const auto& p : net.classify(x.data(), top)) {
-                const std::size_t li = static_cast<std::size_t>(p.index);
-                const std::string name = li < labels.size() ? labels[li] : "class " + std::to_string(p.class_id);
-                std::printf("  %6.2f%%  %s\n", 100.0 * p.probability, name.c_str());
-            }
-        }
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "classify: %s\n", e.what());
-        return 1;
-    }
-    return 0;
+    CLI::App app("Classifies images with a qint8 model and prints the K most probable labels of each.", "classify");
+    conventions(app, "classify --model out/mv2.json --labels imagenet_labels_1001.txt --top 3 photo.jpg other.png");
+    classify_args a;
+    app.add_option("--model", a.model, "manifest (model.json)")->required();
+    app.add_option("--labels", a.labels, "label file, one per model output (default: the file the manifest names)");
+    app.add_option("--top", a.top, "how many labels to print per image")->check(CLI::Range(1, 100000));
+    app.add_flag("--fp32", a.fp32, "run the FP32 baseline instead of INT8");
+    app.add_option("--threads", a.threads, "threads the model is built and run with")->check(CLI::Range(1, 1024));
+    app.add_option("--mean", a.mean, "override the manifest's mean (one or three numbers)")->delimiter(',');
+    app.add_option("--std", a.std, "override the manifest's std (one or three numbers)")->delimiter(',');
+    app.add_option("--resize-short", a.resize_short, "override resize_short (0: resize the whole image to the input size)")
+        ->check(CLI::Range(0, 65536))
+        ->default_str("from the manifest");
+    app.add_option("--crop-fraction", a.crop_fraction, "override crop_fraction (0: none)")->check(CLI::Range(0.0, 1.0))->default_str("from the manifest");
+    app.add_option("images", a.images, "images to classify (JPEG, PNG, BMP, GIF, TGA, PNM)")->required();
+    int failed = 0;
+    const int rc = run(app, argc, argv, [&] { failed = classify_all(a); });
+    return rc == exit_ok && failed ? exit_bad_input : rc;
 }

@@ -14,13 +14,13 @@
 set -euo pipefail
 
 # Library: oneDNN (its CMake config requires OpenCL headers and the ICD loader), cpuinfo, xsimd
-# (+ xtl), nlohmann-json; OpenMP comes with gcc. Tests: doctest. Tools: stb (images), zlib (IDX
-# files), ONNX + protobuf (converter). Real-data tests and the main job: Fashion-MNIST.
+# (+ xtl), nlohmann-json; OpenMP comes with gcc. Tests: doctest. Tools: CLI11 (command lines), stb
+# (images), zlib (IDX files), ONNX + protobuf (converter). Real-data tests and the main job: Fashion-MNIST.
 core=(
   build-essential cmake pkg-config
   libdnnl-dev ocl-icd-opencl-dev opencl-c-headers
   libcpuinfo-dev libxsimd-dev xtl-dev nlohmann-json3-dev doctest-dev
-  libstb-dev zlib1g-dev libonnx-dev libprotobuf-dev protobuf-compiler
+  libcli11-dev libstb-dev zlib1g-dev libonnx-dev libprotobuf-dev protobuf-compiler
   dataset-fashion-mnist
 )
 sanitizers=(clang libclang-rt-14-dev libomp-14-dev)

@@ -2,7 +2,9 @@
 //   qint8-preprocess --data-dir DIR --label-list DIR/val_list.txt --output data.bin [--preset torchvision|inception]
 //   qint8-preprocess --idx-images t10k-images-idx3-ubyte.gz --idx-labels t10k-labels-idx1-ubyte.gz --output fmnist.bin
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -10,7 +12,7 @@
 
 #include <zlib.h>
 
-#include "common/cli.hpp"
+#include "common/app.hpp"
 #include "common/dataset.hpp"
 #include "common/image.hpp"
 #include "common/progress.hpp"
@@ -19,6 +21,21 @@ using namespace qint8;
 using namespace qint8::tools;
 
 namespace {
+
+/// Three comma-separated numbers (--mean, --std).
+std::vector<float> parse_floats(const std::string& option, const std::string& text) {
+    std::vector<float> r;
+    std::stringstream ss(text);
+    for (std::string item; std::getline(ss, item, ',');) {
+        char* end = nullptr;
+        const float x = std::strtof(item.c_str(), &end);
+        if (item.empty() || *end) break;
+        r.push_back(x);
+    }
+    if (r.size() != 3 || std::count(text.begin(), text.end(), ',') != 2)
+        throw usage_error(option + ": expected three comma-separated numbers, found \"" + text + "\"");
+    return r;
+}
 
 /// MNIST-style IDX file (optionally gzip-compressed): big-endian magic, dims, then u8 data.
 std::vector<uint8_t> read_idx(const std::string& path, std::vector<uint32_t>& dims) {
@@ -54,143 +71,178 @@ std::vector<uint8_t> read_idx(const std::string& path, std::vector<uint32_t>& di
     return data;
 }
 
+struct prep_args {
+    std::string data_dir, label_list, idx_images, idx_labels, output, preset, resize, mean, std;
+    int resize_short = 256, crop = 224, pad = 0;
+    double crop_fraction = 0;
+    long long skip = 0, limit = 0;
+    bool bgr = false, skip_bad = false, quiet = false;
+};
+
+/// The options given that do not apply to this kind of input: silently ignoring them would
+/// write a different data file than the user asked for.
+void reject_inapplicable(const CLI::App& app, bool idx) {
+    const std::vector<const char*> idx_only = {"--pad", "--idx-labels"};
+    const std::vector<const char*> images_only = {"--data-dir", "--label-list", "--preset", "--resize-short", "--crop-fraction", "--crop", "--resize", "--skip-bad"};
+    for (const char* o : idx ? images_only : idx_only)
+        if (app.count(o))
+            throw usage_error(std::string(o) + " does not apply to " + (idx ? "IDX input (--idx-images): its images keep their size; use --pad"
+                                                                           : "image files (--data-dir/--label-list): only to IDX input"));
+}
+
+preprocess_spec spec_of(const CLI::App& app, const prep_args& a) {
+    preprocess_spec s;
+    if (a.preset == "inception") {
+        // Bilinear with the filter widened when shrinking (PIL's BILINEAR): with it, the FP32
+        // top-1 of the TFLite MobileNets on ../shared/data's samples matches the published
+        // reference within 0.3 pt; plain 2-tap bilinear is 1-4 pt off on the small models.
+        s.crop_fraction = 0.875;
+        s.antialias = true;
+        for (int i = 0; i < 3; ++i) s.mean[i] = s.std[i] = 0.5f;
+    }
+    if (app.count("--resize-short")) s.resize_short = a.resize_short;
+    if (app.count("--crop-fraction")) s.crop_fraction = a.crop_fraction;
+    s.crop = a.crop;
+    if (s.crop_fraction == 0 && s.resize_short != 0 && s.resize_short < s.crop)
+        throw usage_error("--resize-short " + std::to_string(s.resize_short) + " must be at least --crop " + std::to_string(s.crop));
+    if (app.count("--mean")) { const auto m = parse_floats("--mean", a.mean); std::copy(m.begin(), m.end(), s.mean); }
+    if (app.count("--std")) {
+        const auto d = parse_floats("--std", a.std);
+        for (float v : d) if (!(v > 0)) throw usage_error("--std: expected three positive numbers, found \"" + a.std + "\"");
+        std::copy(d.begin(), d.end(), s.std);
+    }
+    s.bgr = a.bgr;
+    if (!a.resize.empty()) s.antialias = a.resize == "antialias";
+    return s;
+}
+
+/// Items [skip, skip + limit) of n (limit 0: to the end); fails when skip leaves nothing.
+std::pair<std::size_t, std::size_t> slice(const prep_args& a, std::size_t n, const std::string& source) {
+    const std::size_t skip = static_cast<std::size_t>(a.skip);
+    if (skip >= n) throw usage_error("--skip " + std::to_string(skip) + ": " + source + " has only " + count_of(n, "image"));
+    const std::size_t count = a.limit ? std::min<std::size_t>(static_cast<std::size_t>(a.limit), n - skip) : n - skip;
+    return {skip, count};
+}
+
+void from_idx(const prep_args& a, const preprocess_spec& s) {
+    std::vector<uint32_t> di, dl;
+    const std::vector<uint8_t> img = read_idx(a.idx_images, di);
+    const std::vector<uint8_t> lab = read_idx(a.idx_labels, dl);
+    if (di.size() != 3 || dl.size() != 1 || di[0] != dl[0])
+        detail::fail(errc::invalid_argument, a.idx_images + ": expected N x H x W images and N labels, found " + std::to_string(di.size()) +
+                                                 "-d images and " + std::to_string(dl.size()) + "-d labels of different counts");
+    const auto [first, n] = slice(a, di[0], a.idx_images);
+    const std::size_t pad = static_cast<std::size_t>(a.pad), H = di[1], W = di[2], OH = H + 2 * pad, OW = W + 2 * pad;
+    dataset_writer out(a.output, 3 * OH * OW);
+    progress bar("preprocessing images", n, a.quiet);
+    std::vector<float> chw(3 * OH * OW);
+    for (std::size_t i = first; i < first + n; ++i) {
+        for (int ch = 0; ch < 3; ++ch)
+            for (std::size_t y = 0; y < OH; ++y)
+                for (std::size_t x = 0; x < OW; ++x) {
+                    const bool inside = y >= pad && y < H + pad && x >= pad && x < W + pad;
+                    const float p = inside ? float(img[(i * H + (y - pad)) * W + (x - pad)]) : 0.f;
+                    chw[(size_t(ch) * OH + y) * OW + x] = (p / 255.f - s.mean[ch]) / s.std[ch];
+                }
+        out.add(chw, lab[i]);
+        bar.tick();
+    }
+    out.finish();
+    bar.done();
+    if (!a.quiet) std::fprintf(stderr, "wrote %s: %s of 3x%zux%zu\n", a.output.c_str(), count_of(out.count(), "image").c_str(), OH, OW);
+}
+
+std::vector<std::pair<std::string, int64_t>> read_list(const std::string& path) {
+    std::ifstream list(path);
+    if (!list) detail::fail(errc::io, path + ": --label-list: cannot open");
+    std::vector<std::pair<std::string, int64_t>> items;
+    std::string line;
+    std::size_t lineno = 0;
+    while (std::getline(list, line)) {
+        ++lineno;
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (line.find_first_not_of(" \t") == std::string::npos) continue;
+        std::stringstream ls(line);
+        std::string rel, extra;
+        long long label = -1;
+        if (!(ls >> rel >> label) || (ls >> extra) || label < 0)
+            detail::fail(errc::invalid_argument, path + ":" + std::to_string(lineno) + ": expected \"relative/path LABEL\" with a label >= 0, found \"" + line + "\"");
+        items.emplace_back(rel, label);
+    }
+    if (items.empty()) detail::fail(errc::invalid_argument, path + ": --label-list: expected lines \"relative/path LABEL\", found no images listed");
+    return items;
+}
+
+void from_list(const prep_args& a, const preprocess_spec& s) {
+    const auto items = read_list(a.label_list);
+    const auto [first, n] = slice(a, items.size(), a.label_list);
+    std::string dir = a.data_dir;
+    if (!dir.empty() && dir.back() != '/') dir += '/';
+    dataset_writer out(a.output, 3 * static_cast<std::size_t>(s.crop) * static_cast<std::size_t>(s.crop));
+    progress bar("preprocessing images", n, a.quiet);
+    std::size_t bad = 0;
+    for (std::size_t i = first; i < first + n; ++i) {
+        try {
+            out.add(preprocess(load_rgb(dir + items[i].first), s), items[i].second);
+        } catch (const qint8::error& e) {
+            if (!a.skip_bad) throw;
+            ++bad;
+            bar.note(std::string("skipped: ") + e.what());
+        }
+        bar.tick();
+    }
+    if (out.count() == 0) detail::fail(errc::invalid_argument, a.label_list + ": no image could be read (" + std::to_string(bad) + " skipped)");
+    out.finish();
+    bar.done();
+    if (!a.quiet)
+        std::fprintf(stderr, "wrote %s: %s of 3x%dx%d%s\n", a.output.c_str(), count_of(out.count(), "image").c_str(), s.crop, s.crop,
+                     bad ? (", " + count_of(bad, "unreadable image") + " skipped").c_str() : "");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-    cli c("qint8-preprocess",
-          "Decodes, resizes, crops and normalises a labelled image set into the binary data file of the Paddle\n"
-          "inference tester (int64 N, N float32 CHW images, N int64 labels), for qint8-eval and calibration.\n"
-          "Images: --data-dir + --label-list (lines \"relative/path.jpg LABEL\"), JPEG/PNG/BMP/GIF/TGA/PNM;\n"
-          "or an IDX pair (MNIST / Fashion-MNIST, gzip or plain) with --idx-images + --idx-labels.");
-    c.option("data-dir", "", "directory the label list's paths are relative to", {"data_dir"})
-        .option("label-list", "", "list file: one \"relative/path LABEL\" per line", {"label_list"})
-        .option("idx-images", "", "IDX image file (N x H x W u8), instead of --data-dir")
-        .option("idx-labels", "", "IDX label file (N u8)")
-        .option("output", "", "data file to write (written atomically)", {"output_file"})
-        .option("preset", "", "torchvision (resize-short 256, crop 224, ImageNet mean/std) or inception (crop-fraction 0.875, mean 0.5, std 0.5)")
-        .option("resize-short", "256", "resize the short side to this, then centre-crop (torchvision style)")
-        .option("crop-fraction", "0", "> 0: centre-crop this fraction of the short side, then resize to --crop (TF style)")
-        .option("crop", "224", "output height and width", {"data_dim"})
-        .option("mean", "0.485,0.456,0.406", "per-channel mean of pixel/255")
-        .option("std", "0.229,0.224,0.225", "per-channel standard deviation of pixel/255")
-        .option("pad", "0", "IDX only: zero pixels added on each side before normalising (28 + 2*2 = 32)")
-        .option("limit", "0", "stop after this many images (0: all)")
-        .option("resize", "", "antialias (PIL/torchvision-style bilinear, the default) or bilinear (plain 2-tap, as tf.image.resize_bilinear)")
-        .flag("bgr", "write channels in BGR order")
-        .flag("skip-bad", "skip (and count) images that cannot be read instead of stopping");
-    try {
-        c.parse(argc, argv);
-        if (c.str("output").empty()) throw std::invalid_argument("--output is required (see --help)");
-        preprocess_spec s;
-        if (c.given("preset")) {
-            if (c.str("preset") == "inception") {
-                s.crop_fraction = 0.875;
-                // Bilinear with the filter widened when shrinking (PIL's BILINEAR): with it, the
-                // FP32 top-1 of the TFLite MobileNets on ../shared/data's samples matches the
-                // published reference within 0.3 pt; plain 2-tap bilinear is 1-4 pt off on the
-                // small models. --resize bilinear selects the plain one.
-                s.antialias = true;
-                for (int i = 0; i < 3; ++i) s.mean[i] = s.std[i] = 0.5f;
-            } else if (c.str("preset") != "torchvision") {
-                throw std::invalid_argument("--preset: expected torchvision or inception, found \"" + c.str("preset") + "\"");
-            }
-        }
-        if (c.given("resize-short")) s.resize_short = static_cast<int>(c.integer("resize-short", 1, 65536));
-        if (c.given("crop-fraction")) s.crop_fraction = c.number("crop-fraction");
-        if (!(s.crop_fraction >= 0 && s.crop_fraction <= 1)) throw std::invalid_argument("--crop-fraction: expected 0..1");
-        s.crop = static_cast<int>(c.integer("crop", 1, 65536));
-        if (s.crop_fraction == 0 && s.resize_short < s.crop) throw std::invalid_argument("--resize-short must be at least --crop");
-        if (c.given("mean")) { auto m = c.floats("mean", 3); std::copy(m.begin(), m.end(), s.mean); }
-        if (c.given("std")) {
-            auto d = c.floats("std", 3);
-            for (float v : d) if (!(v > 0)) throw std::invalid_argument("--std: values must be positive");
-            std::copy(d.begin(), d.end(), s.std);
-        }
-        s.bgr = c.on("bgr");
-        if (c.given("resize")) {
-            if (c.str("resize") != "bilinear" && c.str("resize") != "antialias")
-                throw std::invalid_argument("--resize: expected bilinear or antialias, found \"" + c.str("resize") + "\"");
-            s.antialias = c.str("resize") == "antialias";
-        }
-        const std::size_t limit = static_cast<std::size_t>(c.integer("limit", 0, 1LL << 40));
-
-        if (!c.str("idx-images").empty()) {
-            if (c.str("idx-labels").empty()) throw std::invalid_argument("--idx-images needs --idx-labels");
-            std::vector<uint32_t> di, dl;
-            const std::vector<uint8_t> img = read_idx(c.str("idx-images"), di);
-            const std::vector<uint8_t> lab = read_idx(c.str("idx-labels"), dl);
-            if (di.size() != 3 || dl.size() != 1 || di[0] != dl[0])
-                detail::fail(errc::invalid_argument, c.str("idx-images") + ": expected N x H x W images and N labels, found " +
-                                                         std::to_string(di.size()) + "-d images and " + std::to_string(dl.size()) + "-d labels of different counts");
-            const int pad = static_cast<int>(c.integer("pad", 0, 1024));
-            const std::size_t n = limit ? std::min<std::size_t>(limit, di[0]) : di[0];
-            const std::size_t H = di[1], W = di[2], OH = H + 2 * static_cast<std::size_t>(pad), OW = W + 2 * static_cast<std::size_t>(pad);
-            dataset_writer out(c.str("output"), 3 * OH * OW);
-            progress bar("preprocessing", n);
-            std::vector<float> chw(3 * OH * OW);
-            for (std::size_t i = 0; i < n; ++i) {
-                for (int ch = 0; ch < 3; ++ch)
-                    for (std::size_t y = 0; y < OH; ++y)
-                        for (std::size_t x = 0; x < OW; ++x) {
-                            const bool inside = y >= size_t(pad) && y < H + size_t(pad) && x >= size_t(pad) && x < W + size_t(pad);
-                            const float p = inside ? float(img[(i * H + (y - size_t(pad))) * W + (x - size_t(pad))]) : 0.f;
-                            chw[(size_t(ch) * OH + y) * OW + x] = (p / 255.f - s.mean[ch]) / s.std[ch];
-                        }
-                out.add(chw, lab[i]);
-                bar.tick();
-            }
-            out.finish();
-            bar.done();
-            std::fprintf(stderr, "wrote %s: %zu images of 3x%zux%zu\n", c.str("output").c_str(), out.count(), OH, OW);
-            return 0;
-        }
-
-        if (c.str("label-list").empty()) throw std::invalid_argument("give --data-dir and --label-list, or --idx-images and --idx-labels (see --help)");
-        std::ifstream list(c.str("label-list"));
-        if (!list) detail::fail(errc::io, c.str("label-list") + ": cannot open");
-        std::vector<std::pair<std::string, int64_t>> items;
-        std::string line;
-        std::size_t lineno = 0;
-        while (std::getline(list, line)) {
-            ++lineno;
-            if (!line.empty() && line.back() == '\r') line.pop_back();
-            if (line.find_first_not_of(" \t") == std::string::npos) continue;
-            std::stringstream ls(line);
-            std::string rel;
-            long long label = -1;
-            std::string extra;
-            if (!(ls >> rel >> label) || (ls >> extra) || label < 0)
-                detail::fail(errc::invalid_argument, c.str("label-list") + ":" + std::to_string(lineno) + ": expected \"relative/path LABEL\" with a label >= 0, found \"" + line + "\"");
-            items.emplace_back(rel, label);
-            if (limit && items.size() == limit) break;
-        }
-        if (items.empty()) detail::fail(errc::invalid_argument, c.str("label-list") + ": no images listed");
-        std::string dir = c.str("data-dir");
-        if (!dir.empty() && dir.back() != '/') dir += '/';
-        dataset_writer out(c.str("output"), 3 * static_cast<std::size_t>(s.crop) * static_cast<std::size_t>(s.crop));
-        progress bar("preprocessing", items.size());
-        std::size_t bad = 0;
-        for (const auto& [rel, label] : items) {
-            try {
-                out.add(preprocess(load_rgb(dir + rel), s), label);
-            } catch (const qint8::error& e) {
-                if (!c.on("skip-bad")) throw;
-                ++bad;
-                bar.note(std::string("skipped: ") + e.what());
-            }
-            bar.tick();
-        }
-        if (out.count() == 0) detail::fail(errc::invalid_argument, "no image could be read (" + std::to_string(bad) + " skipped)");
-        out.finish();
-        bar.done();
-        std::fprintf(stderr, "wrote %s: %zu images of 3x%dx%d%s\n", c.str("output").c_str(), out.count(), s.crop, s.crop,
-                     bad ? (", " + std::to_string(bad) + " unreadable images skipped").c_str() : "");
-    } catch (const std::invalid_argument& e) {
-        std::fprintf(stderr, "qint8-preprocess: %s\n", e.what());
-        return 2;
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "qint8-preprocess: %s\n", e.what());
-        return 1;
-    }
-    return 0;
+    CLI::App app("Decodes, resizes, crops and normalises a labelled image set into the binary data file of the Paddle\n"
+                 "inference tester (int64 N, N float32 CHW images, N int64 labels), for qint8-eval and calibration.\n"
+                 "Images: --data-dir + --label-list (lines \"relative/path.jpg LABEL\"), JPEG/PNG/BMP/GIF/TGA/PNM;\n"
+                 "or an IDX pair (MNIST / Fashion-MNIST, gzip or plain) with --idx-images + --idx-labels.\n"
+                 "--skip and --limit take a slice of the list (e.g. calibration images apart from test images).",
+                 "qint8-preprocess");
+    conventions(app, "qint8-preprocess --data-dir imgs --label-list imgs/val_list.txt --preset inception --crop 224 --skip 500 --output calib_224.bin");
+    prep_args a;
+    auto* dd = app.add_option("--data-dir,--data_dir", a.data_dir, "directory the label list's paths are relative to");
+    auto* ll = app.add_option("--label-list,--label_list", a.label_list, "list file: one \"relative/path LABEL\" per line");
+    auto* ii = app.add_option("--idx-images", a.idx_images, "IDX image file (N x H x W u8), instead of --data-dir");
+    auto* il = app.add_option("--idx-labels", a.idx_labels, "IDX label file (N u8)");
+    ll->excludes(ii);
+    ii->needs(il);
+    il->needs(ii);
+    dd->needs(ll);
+    app.add_option("--output,--output_file", a.output, "data file to write (atomically; its directory is created)")->required();
+    app.add_option("--preset", a.preset, "torchvision (resize-short 256, crop 224, ImageNet mean/std) or inception (crop-fraction 0.875, mean 0.5, std 0.5)")
+        ->check(CLI::IsMember({"torchvision", "inception"}));
+    app.add_option("--resize-short", a.resize_short, "resize the short side to this, then centre-crop (torchvision style); 0: resize the whole image to --crop")->check(CLI::Range(0, 65536));
+    app.add_option("--crop-fraction", a.crop_fraction, "> 0: centre-crop this fraction of the short side, then resize to --crop (TF style)")
+        ->check(CLI::Range(0.0, 1.0));
+    app.add_option("--crop,--data_dim", a.crop, "output height and width")->check(CLI::Range(1, 65536));
+    app.add_option("--mean", a.mean, "per-channel mean of pixel/255, three numbers (default 0.485,0.456,0.406)");
+    app.add_option("--std", a.std, "per-channel standard deviation of pixel/255, three numbers (default 0.229,0.224,0.225)");
+    app.add_option("--pad", a.pad, "IDX only: zero pixels added on each side before normalising (28 + 2*2 = 32)")->check(CLI::Range(0, 1024));
+    app.add_option("--skip", a.skip, "leave out the first N images of the list or IDX file")->check(CLI::NonNegativeNumber);
+    app.add_option("--limit", a.limit, "then take at most N images (0: all the rest)")->check(CLI::NonNegativeNumber);
+    app.add_option("--resize", a.resize, "antialias (PIL/torchvision-style bilinear, the default) or bilinear (plain 2-tap, as tf.image.resize_bilinear)")
+        ->check(CLI::IsMember({"antialias", "bilinear"}));
+    app.add_flag("--bgr", a.bgr, "write channels in BGR order");
+    app.add_flag("--skip-bad", a.skip_bad, "skip (and count) images that cannot be read instead of stopping");
+    app.add_flag("--quiet,-q", a.quiet, "no progress or summary on stderr");
+    bool local = false;
+    app.add_flag("--local", local, "accepted for compatibility with the seed's script (images always come from the options above)");
+    return run(app, argc, argv, [&] {
+        const bool idx = !a.idx_images.empty();
+        if (!idx && a.label_list.empty()) throw usage_error("give --data-dir and --label-list, or --idx-images and --idx-labels");
+        reject_inapplicable(app, idx);
+        const preprocess_spec s = spec_of(app, a);
+        prepare_output(a.output, "--output");
+        idx ? from_idx(a, s) : from_list(a, s);
+    });
 }

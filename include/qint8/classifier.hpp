@@ -169,6 +169,14 @@ public:
         return classify_batch(image_nchw, k).front();
     }
 
+    /// The same for an image held in a vector, which must hold exactly input_size() floats.
+    std::vector<prediction> classify(const std::vector<float>& image_nchw, std::size_t k = 5) {
+        if (image_nchw.size() != input_size())
+            detail::fail(errc::invalid_argument, "classifier::classify: image: expected " + std::to_string(input_size()) +
+                                                     " floats (C x H x W of the model's input), found " + std::to_string(image_nchw.size()));
+        return classify(image_nchw.data(), k);
+    }
+
     /// The k most probable classes of each of batch() images.
     std::vector<std::vector<prediction>> classify_batch(const float* images_nchw, std::size_t k = 5) {
         const std::vector<float> p = probabilities(images_nchw);

@@ -1,7 +1,7 @@
 #pragma once
-// A small command-line parser shared by the qint8 tools: `--name=value` or `--name value`,
-// boolean flags, aliases (the seed tutorial's flag names), generated --help, and an error that
-// names the unknown option.
+// The hand-written command-line parser qint8-convert still uses (the other tools are on CLI11,
+// see app.hpp): `--name=value` or `--name value`, boolean flags, aliases (the seed tutorial's
+// flag names), generated --help, --version, and an error that names the unknown option.
 
 #include <cstdio>
 #include <cstdlib>
@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include <qint8/version.hpp>
 
 namespace qint8::tools {
 
@@ -34,6 +36,10 @@ public:
             std::string a = argv[i];
             if (a == "--help" || a == "-h") {
                 print_help();
+                std::exit(0);
+            }
+            if (a == "--version") {
+                std::printf("%s %s (qint8)\n", program_.c_str(), version_string);
                 std::exit(0);
             }
             if (a.rfind("--", 0) != 0) throw std::invalid_argument("unexpected argument \"" + a + "\" (options start with --; see --help)");
@@ -114,6 +120,7 @@ public:
             std::printf("\n");
         }
         std::printf("  %-28s %s\n", "--help", "show this help");
+        std::printf("  %-28s %s\n", "--version", "show the version");
     }
 
 private:

@@ -14,6 +14,8 @@
 
 #include <qint8/core/error.hpp>
 
+#include "file_kind.hpp"
+
 namespace qint8::tools {
 
 /// Streams a data file to `path` through a temporary file: nothing appears at `path` unless
@@ -72,6 +74,7 @@ public:
     dataset_reader(const std::string& path, std::size_t image_floats) : path_(path), image_floats_(image_floats) {
         f_ = std::fopen(path.c_str(), "rb");
         if (!f_) detail::fail(errc::io, path + ": cannot open for reading (" + std::strerror(errno) + ")");
+        expect_data_file(path, "data file");  // an image or a model given by mistake
         struct stat st {};
         if (::fstat(::fileno(f_), &st) != 0) detail::fail(errc::io, path + ": cannot stat");
         const uint64_t size = static_cast<uint64_t>(st.st_size);
@@ -83,10 +86,11 @@ public:
             std::string msg = path + ": size " + std::to_string(size) + " bytes does not match its header (N = " + std::to_string(n) +
                               ") and the model's input of " + std::to_string(image_floats) + " floats per image: expected 8 + N*(" +
                               std::to_string(image_floats) + "*4 + 8)";
-            if (n > 0 && size > 8) {
-                const double floats = (static_cast<double>(size - 8) / static_cast<double>(n) - 8) / 4;
+            const double floats = n > 0 ? (static_cast<double>(size - 8) / static_cast<double>(n) - 8) / 4 : 0;
+            if (floats >= 1)
                 msg += "; the file holds about " + std::to_string(static_cast<long long>(floats)) + " floats per image";
-            }
+            else
+                msg += "; N cannot be right for a file of this size: not a data file from qint8-preprocess?";
             detail::fail(errc::invalid_argument, msg);
         }
         n_ = static_cast<std::size_t>(n);

@@ -110,7 +110,7 @@ inline rgb_image crop(const rgb_image& src, int x0, int y0, int w, int h) {
 }
 
 struct preprocess_spec {
-    int resize_short = 256;      ///< torchvision style: resize the short side to this, then crop
+    int resize_short = 256;      ///< torchvision style: resize the short side to this, then crop; 0 (and no crop_fraction): resize the whole image to crop x crop
     double crop_fraction = 0.0;  ///< > 0: TF style: centre-crop this fraction of the short side, then resize to `crop`
     bool antialias = true;       ///< false: plain bilinear (TF's resize_bilinear); true: PIL/torchvision style
     int crop = 224;
@@ -125,6 +125,8 @@ inline std::vector<float> preprocess(const rgb_image& img, const preprocess_spec
     if (s.crop_fraction > 0) {
         const int side = std::max(1, static_cast<int>(std::lround(s.crop_fraction * std::min(img.w, img.h))));
         x = resize(crop(img, (img.w - side) / 2, (img.h - side) / 2, side, side), s.crop, s.crop, s.antialias);
+    } else if (s.resize_short == 0) {
+        x = img.w == s.crop && img.h == s.crop ? img : resize(img, s.crop, s.crop, s.antialias);
     } else {
         const double k = static_cast<double>(s.resize_short) / std::min(img.w, img.h);
         const int w = std::max(s.crop, static_cast<int>(std::lround(img.w * k)));
