@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
         compile_options co;
         co.batch = batch;
         co.force_fp32 = prec == "fp32";
+        co.threads = threads;  // the one thread setting: sessions run with the model's count
         std::fprintf(stderr, "loading %s...\n", c.str("model").c_str());
         model net = model::load(c.str("model"), co);
         int64_t offset = net.desc().classes.background_class ? 1 : 0;
