@@ -143,7 +143,17 @@ public:
         qmax_u8_ = has_int8_dot(c_.path) ? 127 : 63;
         // oneDNN halves s8 x s8 weights where it has no 512-bit vpdpbusd; see weighted().
         s8_src_as_u8_ = qmax_u8_ < 127 || c_.path == isa::avx2_vnni;
-        for (const layer& l : m.layers) {
+        layers_ = m.layers;
+        if (s8_src_as_u8_) {
+            // Every int8 reader would convert an s8 tensor to u8 (a reorder per inference), so
+            // layers store it as u8 in the first place: q_u8 = q_s8 + 128 with zero point z + 128
+            // is the same value, saturation bounds included. (fc keeps s8: its zero point is
+            // folded in f32, see weighted().)
+            for (layer& l : layers_)
+                if (l.act && l.act->type == dtype::s8 && l.kind != op::fc && !c_.opt.force_fp32)
+                    l.act = quant_params{dtype::u8, l.act->scale, l.act->zero_point + 128};
+        }
+        for (const layer& l : layers_) {
             for (const auto& i : l.inputs) consumers_[i].push_back(&l);
             for (const auto& p : l.post_ops)
                 if (p.kind == post_op::sum) consumers_[p.input].push_back(&l);
@@ -157,7 +167,7 @@ public:
         put(m.input.name, c_.input_slot, int_in ? m.input.act->type : dtype::f32, m.input.act);
         c_.input_elems = element_count(m.input.shape, "input");
 
-        for (const layer& l : m.layers) {
+        for (const layer& l : layers_) {
             dims_[l.name] = batch_dims(l.out_shape);
             try {
                 switch (l.kind) {
@@ -184,6 +194,7 @@ private:
     std::string origin_;
     int qmax_u8_ = 127;
     bool s8_src_as_u8_ = false;
+    std::vector<layer> layers_;  ///< the description's layers, activations as stored on this path
     std::map<std::string, std::vector<const layer*>> consumers_;
     std::map<std::string, backend::dims> dims_;
     struct where { int slot; dtype type; std::optional<quant_params> q; };

@@ -28,7 +28,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline __m512i widen(cons
 
 /// Sums of tap pairs for one block of one output pixel, in lo|hi channel order.
 template <bool Signed>
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void accumulate(const uint8_t* const* taps, int pairs, int64_t off, const int16_t* w,
+__attribute__((target("avx512f,avx512bw,avx512vnni"), always_inline)) inline void accumulate(const uint8_t* const* taps, int pairs, int64_t off, const int16_t* w,
                                                         __m512i& lo, __m512i& hi) {
     lo = _mm512_setzero_si512();
     hi = _mm512_setzero_si512();
@@ -41,13 +41,13 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void accumulate(co
 
 /// Requantizes one block's accumulators (lo|hi order) to bytes in channel order.
 template <bool DstSigned>
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) inline __m256i requantize(__m512i lo, __m512i hi, std::size_t k, const dw_packed& pk, __m512 vlo,
-                                                          __m512 vhi, __m512 zp) {
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) inline __m256i requantize(__m512i lo, __m512i hi, const int32_t* comp, const float* bias, const float* scale,
+                                                          __m512 vlo, __m512 vhi, __m512 zp) {
     constexpr int h = block / 2;
-    lo = _mm512_sub_epi32(lo, _mm512_loadu_si512(pk.comp.data() + k));
-    hi = _mm512_sub_epi32(hi, _mm512_loadu_si512(pk.comp.data() + k + h));
-    __m512 flo = _mm512_mul_ps(_mm512_add_ps(_mm512_maskz_cvtepi32_ps(all, lo), _mm512_loadu_ps(pk.bias.data() + k)), _mm512_loadu_ps(pk.scale.data() + k));
-    __m512 fhi = _mm512_mul_ps(_mm512_add_ps(_mm512_maskz_cvtepi32_ps(all, hi), _mm512_loadu_ps(pk.bias.data() + k + h)), _mm512_loadu_ps(pk.scale.data() + k + h));
+    lo = _mm512_sub_epi32(lo, _mm512_loadu_si512(comp));
+    hi = _mm512_sub_epi32(hi, _mm512_loadu_si512(comp + h));
+    __m512 flo = _mm512_mul_ps(_mm512_add_ps(_mm512_maskz_cvtepi32_ps(all, lo), _mm512_loadu_ps(bias)), _mm512_loadu_ps(scale));
+    __m512 fhi = _mm512_mul_ps(_mm512_add_ps(_mm512_maskz_cvtepi32_ps(all, hi), _mm512_loadu_ps(bias + h)), _mm512_loadu_ps(scale + h));
     // Clamped to the destination range first, so the integer conversion cannot overflow and
     // nothing between the multiply and the zero point add can be fused into an FMA.
     flo = _mm512_add_ps(_mm512_maskz_min_ps(all, _mm512_maskz_max_ps(all, flo, vlo), vhi), zp);
@@ -60,34 +60,66 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline __m256i requantize
 
 template <bool Signed, bool DstSigned>
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void row(const dw_problem& pr, const dw_packed& pk, const uint8_t* src, uint8_t* dst, int64_t r) {
-    const int64_t img = r / pr.oh, oy = r % pr.oh;
-    const uint8_t* in = src + img * pr.h * pr.w * pr.c;
-    uint8_t* out = dst + r * pr.ow * pr.c;
+    // Everything the loops read is copied to locals first: the byte stores below may alias any
+    // memory as far as the compiler knows, which would otherwise reload these per pixel.
+    const int64_t C = pr.c, H = pr.h, W = pr.w, OW = pr.ow, oy = r % pr.oh;
+    const int KH = pr.kh, KW = pr.kw, SW = pr.sw, pairs = pk.pairs, ntaps = 2 * pk.pairs;
+    const int16_t* const wts = pk.w.data();
+    const int32_t* const comp = pk.comp.data();
+    const float* const bias = pk.bias.data();
+    const float* const scale = pk.scale.data();
+    const uint8_t* const zrow = pk.zp_row.data();
+    const uint8_t* const in = src + (r / pr.oh) * H * W * C;
+    uint8_t* out = dst + r * OW * C;
     const auto bounds = dw_bounds(pr);
     const __m512 vlo = _mm512_set1_ps(bounds[0]), vhi = _mm512_set1_ps(bounds[1]), zp = _mm512_set1_ps(static_cast<float>(pr.dst_zp));
-    const int64_t full = pr.c / block, rem = pr.c % block;
+    const int64_t full = C / block, rem = C % block;
+    // Input rows of this output row (null where padded).
+    const uint8_t* rows[dw_max_taps];
+    for (int ky = 0; ky < KH; ++ky) {
+        const int64_t iy = oy * pr.sh - pr.pt + ky;
+        rows[ky] = iy >= 0 && iy < H ? in + iy * W * C : nullptr;
+    }
     const uint8_t* taps[dw_max_taps + 1];
     const uint8_t* tail_taps[dw_max_taps + 1];
     alignas(64) uint8_t tail[dw_max_taps + 1][block];
     alignas(64) uint8_t tail_out[block];
-    const int ntaps = 2 * pk.pairs;
-    for (int64_t ox = 0; ox < pr.ow; ++ox, out += pr.c) {
-        dw_taps(pr, pk, in, oy, ox, taps);
+    bool rows_valid = true;
+    for (int ky = 0; ky < KH; ++ky) rows_valid = rows_valid && rows[ky];
+    taps[ntaps - 1] = zrow;  // the pad tap of an odd count
+    bool moved = false;      // taps[] holds the previous pixel's interior taps
+    for (int64_t ox = 0; ox < OW; ++ox, out += C) {
+        const int64_t ix0 = ox * SW - pr.pl;
+        if (rows_valid && ix0 >= 0 && ix0 + KW <= W && moved) {
+            // Interior pixels: every tap moves right by the stride.
+            for (int k = 0; k < KH * KW; ++k) taps[k] += SW * C;
+        } else {
+            for (int ky = 0, k = 0; ky < KH; ++ky)
+                for (int kx = 0; kx < KW; ++kx, ++k) {
+                    const int64_t ix = ix0 + kx;
+                    taps[k] = rows[ky] && ix >= 0 && ix < W ? rows[ky] + ix * C : zrow;
+                }
+            moved = rows_valid && ix0 >= 0 && ix0 + KW <= W;
+        }
         __m512i lo, hi;
         for (int64_t b = 0; b < full; ++b) {
-            accumulate<Signed>(taps, pk.pairs, b * block, pk.w.data() + b * pk.pairs * 2 * block, lo, hi);
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + b * block), requantize<DstSigned>(lo, hi, static_cast<std::size_t>(b * block), pk, vlo, vhi, zp));
+            const int64_t k = b * block;
+            // 3x3 (five pairs) with a constant count, so the pair loop unrolls.
+            if (pairs == 5) accumulate<Signed>(taps, 5, k, wts + b * 5 * 2 * block, lo, hi);
+            else accumulate<Signed>(taps, pairs, k, wts + b * pairs * 2 * block, lo, hi);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + k), requantize<DstSigned>(lo, hi, comp + k, bias + k, scale + k, vlo, vhi, zp));
         }
         if (rem) {
             // Ragged last block: copy its channels next to zero-point bytes, so no load crosses the tensor.
+            const int64_t k = full * block;
             for (int t = 0; t < ntaps; ++t) {
-                std::memcpy(tail[t], pk.zp_row.data(), block);
-                std::memcpy(tail[t], taps[t] + full * block, static_cast<std::size_t>(rem));
+                std::memcpy(tail[t], zrow, block);
+                std::memcpy(tail[t], taps[t] + k, static_cast<std::size_t>(rem));
                 tail_taps[t] = tail[t];
             }
-            accumulate<Signed>(tail_taps, pk.pairs, 0, pk.w.data() + full * pk.pairs * 2 * block, lo, hi);
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(tail_out), requantize<DstSigned>(lo, hi, static_cast<std::size_t>(full * block), pk, vlo, vhi, zp));
-            std::memcpy(out + full * block, tail_out, static_cast<std::size_t>(rem));
+            accumulate<Signed>(tail_taps, pairs, 0, wts + full * pairs * 2 * block, lo, hi);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(tail_out), requantize<DstSigned>(lo, hi, comp + k, bias + k, scale + k, vlo, vhi, zp));
+            std::memcpy(out + k, tail_out, static_cast<std::size_t>(rem));
         }
     }
 }
