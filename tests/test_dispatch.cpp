@@ -12,6 +12,8 @@
 
 #include <cmath>
 
+#include <cpuinfo.h>
+
 #include "support/builder.hpp"
 
 using namespace qint8;
@@ -22,23 +24,34 @@ TEST_CASE("cpu_info reports what cpuinfo sees and a path no better than the CPU 
     const cpu_info_t c = cpu_info();
     MESSAGE("cpu: " << c.cpu_name << ", detected " << std::string(to_string(c.detected)) << ", chosen " << std::string(to_string(c.chosen))
                     << ", u8 weight bits " << c.u8_weight_bits);
+    MESSAGE("features: avx512bw " << c.has_avx512bw << ", avx512_vnni " << c.has_avx512_vnni << ", avx_vnni " << c.has_avx_vnni
+                                   << ", avx512_bf16 " << c.has_avx512_bf16 << ", amx_int8 " << c.has_amx_int8);
     CHECK(c.has_avx2);
     CHECK(static_cast<int>(c.chosen) <= static_cast<int>(c.detected));
-    if (c.has_avx512_vnni) CHECK(c.detected == isa::avx512_core_vnni);
+    // Independent of decode_cpuid's path logic: the cpuinfo library's own view of the CPU.
+    CHECK(c.has_avx2 == (cpuinfo_has_x86_avx2() && cpuinfo_has_x86_fma3()));
+    CHECK(c.has_avx512bw == cpuinfo_has_x86_avx512bw());
+    CHECK(c.has_avx512_vnni == (c.has_avx512 && cpuinfo_has_x86_avx512vnni()));
+    CHECK(c.has_avx512_bf16 == cpuinfo_has_x86_avx512bf16());
+    if (c.has_amx_int8) CHECK(c.detected == isa::avx512_core_amx);
+    else if (c.has_avx512_bf16 && c.has_avx512_vnni) CHECK(c.detected == isa::avx512_core_bf16);
+    else if (c.has_avx512_vnni) CHECK(c.detected == isa::avx512_core_vnni);
     else if (c.has_avx512) CHECK(c.detected == isa::avx512_core);
+    else if (c.has_avx_vnni) CHECK(c.detected == isa::avx2_vnni);
     else CHECK(c.detected == isa::avx2);
-    if (const char* e = std::getenv("QINT8_MAX_ISA")) {
-        const isa want = parse_isa(e, "QINT8_MAX_ISA");
-        CHECK(static_cast<int>(c.chosen) <= static_cast<int>(want));
-        CHECK(c.chosen == (static_cast<int>(want) < static_cast<int>(c.detected) ? want : c.detected));
-    }
-    CHECK(c.u8_weight_bits == (c.chosen == isa::avx512_core_vnni ? 8 : 7));
+    const char* e = std::getenv("QINT8_MAX_ISA");
+    const isa want = e && *e ? parse_isa(e, "QINT8_MAX_ISA") : isa::avx512_core_amx;
+    CHECK(static_cast<int>(c.chosen) <= static_cast<int>(want));
+    CHECK(c.chosen == best_path(c.features, want));
+    const bool dot = c.chosen == isa::avx2_vnni || c.chosen == isa::avx512_core_vnni || c.chosen == isa::avx512_core_bf16 ||
+                     c.chosen == isa::avx512_core_amx;
+    CHECK(c.u8_weight_bits == (dot ? 8 : 7));
 }
 
 TEST_CASE("the ISA cannot be changed once fixed / and the error says so") {
     const isa now = cpu_info().chosen;
     CHECK_NOTHROW(set_max_isa(now));
-    const isa other = now == isa::avx2 ? isa::avx512_core_vnni : isa::avx2;
+    const isa other = now == isa::avx2 ? isa::avx512_core_amx : isa::avx2;
     if (detail::cap(other) != now) {
         CHECK_THROWS_WITH_AS(set_max_isa(other), doctest::Contains("already fixed"), qint8::error);
     } else {
@@ -48,6 +61,102 @@ TEST_CASE("the ISA cannot be changed once fixed / and the error says so") {
 
 TEST_CASE("unknown ISA names are rejected naming the value") {
     CHECK_THROWS_WITH_AS(parse_isa("sse9", "QINT8_MAX_ISA"), doctest::Contains("found \"sse9\""), qint8::error);
+}
+
+namespace {
+// cpuid words of real CPU generations, written from the Intel SDM / AMD APM bit positions
+// (independently of cpu_features.hpp's decoder): leaf 1 ECX FMA 12, OSXSAVE 27, AVX 28; leaf 7
+// EBX AVX2 5, AVX512F 16, DQ 17, BW 30, VL 31; ECX AVX512_VNNI 11; EDX AMX-BF16 22, AMX-TILE 24,
+// AMX-INT8 25; leaf 7 subleaf 1 EAX AVX-VNNI 4, AVX512_BF16 5; XCR0 YMM 0x6, ZMM 0xE0, tiles 0x60000.
+constexpr uint32_t b(int i) { return uint32_t(1) << i; }
+cpuid_words zen3() {
+    cpuid_words w;
+    w.l1_ecx = b(12) | b(27) | b(28);
+    w.l7_ebx = b(5);
+    w.xcr0 = 0x7;
+    return w;
+}
+cpuid_words alder_lake() {
+    cpuid_words w = zen3();
+    w.l7s1_eax = b(4);
+    return w;
+}
+cpuid_words skylake_x() {
+    cpuid_words w = zen3();
+    w.l7_ebx |= b(16) | b(17) | b(30) | b(31);
+    w.xcr0 = 0xE7;
+    return w;
+}
+cpuid_words cascade_lake() {
+    cpuid_words w = skylake_x();
+    w.l7_ecx |= b(11);
+    return w;
+}
+cpuid_words zen4() {
+    cpuid_words w = cascade_lake();
+    w.l7s1_eax |= b(5);
+    return w;
+}
+cpuid_words sapphire_rapids() {
+    cpuid_words w = zen4();
+    w.l7s1_eax |= b(4);
+    w.l7_edx |= b(22) | b(24) | b(25);
+    w.xcr0 |= 0x60000;
+    return w;
+}
+isa path_of(const cpuid_words& w, isa limit = isa::avx512_core_amx) { return best_path(decode_cpuid(w), limit); }
+}  // namespace
+
+TEST_CASE("path detection from synthetic cpuid words: every generation gets its best path") {
+    CHECK(path_of(zen3()) == isa::avx2);
+    CHECK(path_of(alder_lake()) == isa::avx2_vnni);
+    CHECK(path_of(skylake_x()) == isa::avx512_core);
+    CHECK(path_of(cascade_lake()) == isa::avx512_core_vnni);
+    CHECK(path_of(zen4()) == isa::avx512_core_bf16);
+    CHECK(path_of(sapphire_rapids()) == isa::avx512_core_amx);
+    const cpu_features spr = decode_cpuid(sapphire_rapids());
+    CHECK(spr.avx_vnni);
+    CHECK(spr.avx512_bf16);
+    CHECK(spr.amx_int8);
+    CHECK(spr.avx512bw);
+    CHECK_FALSE(decode_cpuid(cascade_lake()).avx_vnni);
+    CHECK_FALSE(decode_cpuid(alder_lake()).avx512f);
+}
+
+TEST_CASE("path detection: features the OS does not enable are not used") {
+    cpuid_words w = sapphire_rapids();
+    w.xcr0 &= ~uint64_t(0x60000);  // no tile state: AMX unusable
+    CHECK(path_of(w) == isa::avx512_core_bf16);
+    w.xcr0 = 0x7;  // no ZMM state: AVX-512 unusable, AVX-VNNI (256-bit) still fine
+    CHECK(path_of(w) == isa::avx2_vnni);
+    w = cascade_lake();
+    w.l1_ecx &= ~b(27);  // no OSXSAVE: not even AVX2 may run
+    CHECK_FALSE(supports(decode_cpuid(w), isa::avx2));
+}
+
+TEST_CASE("path detection: a cap picks the best path the CPU has at or below it") {
+    CHECK(path_of(sapphire_rapids(), isa::avx512_core_vnni) == isa::avx512_core_vnni);
+    CHECK(path_of(sapphire_rapids(), isa::avx512_core) == isa::avx512_core);
+    CHECK(path_of(sapphire_rapids(), isa::avx2_vnni) == isa::avx2_vnni);
+    CHECK(path_of(skylake_x(), isa::avx2_vnni) == isa::avx2);  // no AVX-VNNI on Skylake-X
+    CHECK(path_of(alder_lake(), isa::avx512_core_amx) == isa::avx2_vnni);
+    CHECK(path_of(alder_lake(), isa::avx2) == isa::avx2);
+    CHECK(path_of(zen3(), isa::avx512_core_amx) == isa::avx2);
+}
+
+TEST_CASE("8-bit weights exactly where vpdpbusd or AMX multiplies") {
+    CHECK_FALSE(has_int8_dot(isa::avx2));
+    CHECK_FALSE(has_int8_dot(isa::avx512_core));
+    CHECK(has_int8_dot(isa::avx2_vnni));
+    CHECK(has_int8_dot(isa::avx512_core_vnni));
+    CHECK(has_int8_dot(isa::avx512_core_bf16));
+    CHECK(has_int8_dot(isa::avx512_core_amx));
+}
+
+TEST_CASE("ISA names round-trip; best means uncapped") {
+    for (isa i : all_isas) CHECK(parse_isa(to_string(i), "test") == i);
+    CHECK(parse_isa("best", "test") == isa::avx512_core_amx);
+    CHECK(parse_isa("AVX512_CORE_VNNI", "test") == isa::avx512_core_vnni);
 }
 
 TEST_CASE("compiled primitives run on the chosen path (oneDNN implementation names)") {
@@ -68,12 +177,14 @@ TEST_CASE("compiled primitives run on the chosen path (oneDNN implementation nam
         if (s.layer == "conv") impl = s.what;
     MESSAGE("conv runs on: " << impl);
     const isa path = net.code_path();
-    if (path == isa::avx2) {
-        CHECK(impl.find("avx512") == std::string::npos);
-    } else {
-        CHECK(impl.find("avx512") != std::string::npos);
-    }
+    // oneDNN names its kernels after the ISA they were generated for.
+    if (path == isa::avx2 || path == isa::avx2_vnni) CHECK(impl.find("avx512") == std::string::npos);
+    else CHECK(impl.find("avx512") != std::string::npos);
+    if (path == isa::avx2_vnni) CHECK(impl.find("avx2_vnni") != std::string::npos);
+    if (path == isa::avx2) CHECK(impl.find("vnni") == std::string::npos);
+    if (path == isa::avx512_core) CHECK(impl.find("vnni") == std::string::npos);
     if (path == isa::avx512_core_vnni) CHECK(impl.find("vnni") != std::string::npos);
+    if (path == isa::avx512_core_amx) CHECK(impl.find("amx") != std::string::npos);
 }
 
 TEST_CASE("the u8 path stays within rounding of exact 8-bit arithmetic on every ISA (no int16 saturation)") {
@@ -111,7 +222,7 @@ TEST_CASE("the u8 path stays within rounding of exact 8-bit arithmetic on every 
     MESSAGE("path " << std::string(to_string(net.code_path())) << ": worst relative difference to exact 8-bit arithmetic " << worst);
     CHECK(dot / std::sqrt(ng * nw) > 0.99999);
     CHECK(worst < 1.0 / 63);  // a saturated int16 sum would be off by far more than one 7-bit step
-    if (net.code_path() == isa::avx512_core_vnni) CHECK(worst < 1e-6);
+    if (has_int8_dot(net.code_path())) CHECK(worst < 1e-6);
 }
 
 TEST_CASE("depthwise conv keeps exact 8-bit weights on every ISA (no int16 saturation)") {

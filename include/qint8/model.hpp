@@ -5,6 +5,7 @@
 /// each thread runs it through its own `qint8::session`, which owns the activation buffers and
 /// the scratchpad.
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -20,6 +21,7 @@
 #include "qint8/dispatch/isa.hpp"
 #include "qint8/graph.hpp"
 #include "qint8/io/manifest.hpp"
+#include "qint8/kernels/depthwise.hpp"
 #include "qint8/kernels/vector.hpp"
 #include "qint8/validate.hpp"
 
@@ -29,12 +31,21 @@ namespace qint8 {
 struct compile_options {
     int64_t batch = 1;        ///< images per run(); primitives are specialised for it
     bool force_fp32 = false;  ///< run every layer in f32 (dequantized weights): the FP32 baseline
-    /// OpenMP threads the primitives are built for (0: the process default). oneDNN splits work
-    /// for the thread count it sees when a primitive is created, so this is fixed per model.
+    /// OpenMP threads the model is compiled for and runs with (0: the process default,
+    /// omp_get_max_threads()). oneDNN splits work for the thread count it sees when a primitive
+    /// is created, so this is the model's one thread setting: every session runs with it. More
+    /// threads than the processors OpenMP may use (omp_get_num_procs()) only share cores, so the
+    /// count is lowered to that; model::threads() reports the count in use.
     int threads = 0;
 };
 
 namespace detail {
+/// The thread count a model compiled with `requested` threads runs with (see compile_options).
+inline int resolve_threads(int requested) {
+    const int n = requested > 0 ? requested : omp_get_max_threads();
+    return std::max(1, std::min(n, omp_get_num_procs()));
+}
+
 /// Sets the calling thread's OpenMP thread count for a scope, then restores it.
 class omp_threads_scope {
 public:
@@ -66,8 +77,16 @@ struct slot_desc {
     int alias_of = -1;  ///< shares the bytes of another slot (a residual read in place as the sum input)
 };
 
+/// A depthwise layer run by qint8's own kernel (kernels/depthwise.hpp): packed once at compilation.
+struct dw_job {
+    kernels::dw_problem pr;
+    kernels::dw_packed pk;
+    kernels::dw_variant variant = kernels::dw_variant::avx2;
+};
+
 struct step {
-    enum kind_t { prim, quantize_input, dequantize_output, softmax, copy_output } kind = prim;
+    enum kind_t { prim, quantize_input, dequantize_output, softmax, copy_output, depthwise } kind = prim;
+    std::shared_ptr<const dw_job> dw;
     dnnl::primitive p;
     std::vector<std::pair<int, int>> args;  ///< (DNNL_ARG_*, slot); slot < 0 is constant -1-slot
     int src = -1, dst = -1;                 ///< kernels
@@ -80,6 +99,7 @@ struct compiled {
     dnnl::engine eng{dnnl::engine::kind::cpu, 0};
     model_desc desc;
     compile_options opt;
+    int threads = 1;  ///< OpenMP threads the primitives were created for and every run uses
     isa path = isa::avx2;
     std::vector<slot_desc> slots;
     std::vector<dnnl::memory> consts;
@@ -120,8 +140,20 @@ public:
     void run() {
         const model_desc& m = c_.desc;
         c_.path = detail::active_isa();
-        qmax_u8_ = c_.path == isa::avx512_core_vnni ? 127 : 63;
-        for (const layer& l : m.layers) {
+        qmax_u8_ = has_int8_dot(c_.path) ? 127 : 63;
+        // oneDNN halves s8 x s8 weights where it has no 512-bit vpdpbusd; see weighted().
+        s8_src_as_u8_ = qmax_u8_ < 127 || c_.path == isa::avx2_vnni;
+        layers_ = m.layers;
+        if (s8_src_as_u8_) {
+            // Every int8 reader would convert an s8 tensor to u8 (a reorder per inference), so
+            // layers store it as u8 in the first place: q_u8 = q_s8 + 128 with zero point z + 128
+            // is the same value, saturation bounds included. (fc keeps s8: its zero point is
+            // folded in f32, see weighted().)
+            for (layer& l : layers_)
+                if (l.act && l.act->type == dtype::s8 && l.kind != op::fc && !c_.opt.force_fp32)
+                    l.act = quant_params{dtype::u8, l.act->scale, l.act->zero_point + 128};
+        }
+        for (const layer& l : layers_) {
             for (const auto& i : l.inputs) consumers_[i].push_back(&l);
             for (const auto& p : l.post_ops)
                 if (p.kind == post_op::sum) consumers_[p.input].push_back(&l);
@@ -135,7 +167,7 @@ public:
         put(m.input.name, c_.input_slot, int_in ? m.input.act->type : dtype::f32, m.input.act);
         c_.input_elems = element_count(m.input.shape, "input");
 
-        for (const layer& l : m.layers) {
+        for (const layer& l : layers_) {
             dims_[l.name] = batch_dims(l.out_shape);
             try {
                 switch (l.kind) {
@@ -161,6 +193,8 @@ private:
     compiled& c_;
     std::string origin_;
     int qmax_u8_ = 127;
+    bool s8_src_as_u8_ = false;
+    std::vector<layer> layers_;  ///< the description's layers, activations as stored on this path
     std::map<std::string, std::vector<const layer*>> consumers_;
     std::map<std::string, backend::dims> dims_;
     struct where { int slot; dtype type; std::optional<quant_params> q; };
@@ -257,7 +291,73 @@ private:
         return po;
     }
 
+    /// Does qint8's own depthwise kernel take this layer? Integer in and out, one channel per
+    /// group, no residual sum (MobileNets' depthwise layers), unless QINT8_DEPTHWISE=onednn.
+    bool own_depthwise(const layer& l) const {
+        if (l.kind != op::depthwise_conv2d || eff_prec(l) != precision::int8) return false;
+        if (const char* e = std::getenv("QINT8_DEPTHWISE"); e && std::string(e) == "onednn") return false;
+        const where& w = at_.at(l.inputs[0]);
+        const backend::dims& in_d = dims_.at(l.inputs[0]);
+        if (w.type == dtype::f32 || !w.q || out_type(l) == dtype::f32 || in_d.size() != 4) return false;
+        if (l.groups != in_d[1] || l.out_channels != in_d[1] || l.kernel[0] * l.kernel[1] > kernels::dw_max_taps) return false;
+        for (const auto& p : l.post_ops)
+            if (p.kind == post_op::sum) return false;
+        return kernels::dw_variant_runs(kernels::dw_variant_for(c_.path), detected_cpu().features);
+    }
+
+    /// NHWC in, NHWC out (oneDNN's int8 convolutions around it read and write NHWC too, so no
+    /// reorder runs between them).
+    void depthwise(const layer& l) {
+        const model_desc& m = c_.desc;
+        const std::string& in = l.inputs[0];
+        const where src_w = at_.at(in);
+        const quant_params qin = *src_w.q;
+        const backend::dims in_d = dims_.at(in), od = dims_.at(l.name);
+        const tensor& w = m.tensors.at(l.name + ".weight");
+        const tensor* ws = m.tensors.count(l.name + ".weight.scales") ? &m.tensors.at(l.name + ".weight.scales") : nullptr;
+        const tensor* b = m.tensors.count(l.name + ".bias") ? &m.tensors.at(l.name + ".bias") : nullptr;
+        const dtype dst_t = out_type(l);
+        // 8-bit weights: the kernels multiply in int16 pairs summed exactly into int32.
+        const int8_weights q = quantize_weights(w, ws, 127);
+        const std::vector<int32_t> b32 = quantize_bias(b, q.scale, qin.scale);
+        std::vector<float> os(static_cast<std::size_t>(l.out_channels));
+        for (std::size_t c = 0; c < os.size(); ++c) os[c] = qin.scale * q.scale[c] / l.act->scale;
+        kernels::dw_clamp clamp;
+        const float k = 1.f / l.act->scale;  // post-op bounds in destination units, as make_post_ops
+        for (const auto& p : l.post_ops) {
+            if (p.kind == post_op::relu) clamp.relu();
+            else if (p.kind == post_op::clip) clamp.clip(p.lo * k, p.hi * k);
+        }
+        auto job = std::make_shared<dw_job>();
+        job->variant = kernels::dw_variant_for(c_.path);
+        kernels::dw_problem& pr = job->pr;
+        pr.n = in_d[0]; pr.c = in_d[1]; pr.h = in_d[2]; pr.w = in_d[3]; pr.oh = od[2]; pr.ow = od[3];
+        pr.kh = static_cast<int>(l.kernel[0]); pr.kw = static_cast<int>(l.kernel[1]);
+        pr.sh = static_cast<int>(l.stride[0]); pr.sw = static_cast<int>(l.stride[1]);
+        pr.pt = static_cast<int>(l.pad[0]); pr.pl = static_cast<int>(l.pad[1]);
+        pr.src_signed = src_w.type == dtype::s8;
+        pr.dst_signed = dst_t == dtype::s8;
+        pr.src_zp = qin.zero_point;
+        pr.dst_zp = l.act->zero_point;
+        pr.lo = clamp.lo;
+        pr.hi = clamp.hi;
+        job->pk = kernels::dw_pack(q.q.data(), b32.data(), os.data(), pr.c, pr.kh, pr.kw, kernels::dw_block(job->variant), pr.src_zp, pr.src_signed);
+
+        const int src = need(in, src_w.type, dnnl::memory::desc(in_d, to_dnnl(src_w.type), backend::tag::nhwc), qin, l.name);
+        const int dst = new_slot(dnnl::memory::desc(od, to_dnnl(dst_t), backend::tag::nhwc));
+        step s;
+        s.kind = step::depthwise;
+        s.dw = std::move(job);
+        s.src = src;
+        s.dst = dst;
+        s.info = {l.name, std::string("depthwise_conv2d int8 ") + to_string(src_w.type) + "->" + to_string(dst_t) + " qint8_dw:" +
+                              kernels::to_string(s.dw->variant)};
+        c_.steps.push_back(std::move(s));
+        put(l.name, dst, dst_t, l.act);
+    }
+
     void weighted(const layer& l) {
+        if (own_depthwise(l)) return depthwise(l);
         const model_desc& m = c_.desc;
         const bool i8 = eff_prec(l) == precision::int8;
         const std::string& in = l.inputs[0];
@@ -269,10 +369,11 @@ private:
         const bool is_fc = l.kind == op::fc;
 
         std::optional<quant_params> qin = at_.at(in).q;
-        if (i8 && qin->type == dtype::s8 && qmax_u8_ < 127) {
-            // Without VNNI, oneDNN's s8 x s8 path halves the weights. An s8 activation with zero
-            // point z is exactly a u8 activation with zero point z + 128, so read it as u8 instead
-            // and stay on the exact 7-bit-weight u8 path.
+        if (i8 && qin->type == dtype::s8 && s8_src_as_u8_) {
+            // Without AVX-512 VNNI, oneDNN's s8 x s8 path may halve the weights (its
+            // scale_adjust); on avx2_vnni that is not documented either way, so it is avoided
+            // there too. An s8 activation with zero point z is exactly a u8 activation with zero
+            // point z + 128, so read it as u8 instead and stay on the exact u8 path.
             qin = quant_params{dtype::u8, qin->scale, qin->zero_point + 128};
         }
         const dtype src_t = i8 ? qin->type : dtype::f32;
@@ -507,8 +608,9 @@ public:
             detail::fail(errc::invalid_argument, origin + ": batch: expected 1..65536, found " + std::to_string(opt.batch));
         if (opt.threads < 0 || opt.threads > 4096)
             detail::fail(errc::invalid_argument, origin + ": threads: expected 0..4096, found " + std::to_string(opt.threads));
-        detail::omp_threads_scope threads(opt.threads);
         auto c = std::make_shared<detail::compiled>();
+        c->threads = detail::resolve_threads(opt.threads);
+        detail::omp_threads_scope threads(c->threads);
         // The FP32 baseline needs no quantization parameters: an unquantized model compiles too.
         if (opt.force_fp32)
             for (auto& l : desc.layers) l.prec = precision::fp32;
@@ -526,7 +628,8 @@ public:
 
     const model_desc& desc() const { return impl_->desc; }
     int64_t batch() const { return impl_->opt.batch; }
-    int threads() const { return impl_->opt.threads; }
+    /// OpenMP threads this model's primitives were built for; every session runs with this many.
+    int threads() const { return impl_->threads; }
     /// Floats per image in run()'s input: C*H*W of the manifest's input, NCHW.
     std::size_t input_size() const { return impl_->input_elems; }
     /// Floats per image in run()'s output.
@@ -545,7 +648,11 @@ private:
 };
 
 struct session_options {
-    int threads = 0;       ///< OpenMP threads for runs; 0: the model's compile_options::threads
+    /// Kept for source compatibility: a session always runs with the model's thread count
+    /// (compile_options::threads, fixed when the primitives were built). 0 means "the model's";
+    /// any other value must equal compile_options::threads or model::threads(), or the session
+    /// is refused: set the count once, in compile_options.
+    int threads = 0;
     bool profile = false;  ///< time every step (adds a stream wait per step)
 };
 
@@ -553,6 +660,7 @@ struct session_options {
 class session {
 public:
     explicit session(const model& m, const session_options& opt = {}) : c_(m.impl()), opt_(opt), stream_(c_->eng) {
+        check_threads();
         mem_.resize(c_->slots.size());
         for (std::size_t i = 0; i < c_->slots.size(); ++i)
             if (c_->slots[i].alias_of < 0) mem_[i] = dnnl::memory(c_->slots[i].md, c_->eng);
@@ -574,7 +682,7 @@ public:
     /// Runs one batch. `src`: batch x C x H x W floats (NCHW, preprocessed as the manifest says);
     /// `dst`: batch x output_size() floats.
     void run(const float* src, float* dst) {
-        detail::omp_threads_scope threads(opt_.threads > 0 ? opt_.threads : c_->opt.threads);
+        detail::omp_threads_scope threads(c_->threads);
         const std::size_t n_in = c_->input_elems * static_cast<std::size_t>(c_->opt.batch);
         dnnl::memory& in = mem_[static_cast<std::size_t>(c_->input_slot)];
         if (c_->input_is_int) {
@@ -607,6 +715,11 @@ public:
                     else kernels::dequantize(static_cast<const int8_t*>(a), dst, s.rows * s.cols, s.q.scale, s.q.zero_point);
                     break;
                 }
+                case detail::step::depthwise:
+                    stream_.wait();
+                    kernels::depthwise_run(s.dw->variant, s.dw->pr, s.dw->pk, static_cast<const uint8_t*>(mem_[static_cast<std::size_t>(s.src)].get_data_handle()),
+                                           static_cast<uint8_t*>(mem_[static_cast<std::size_t>(s.dst)].get_data_handle()), c_->threads);
+                    break;
                 case detail::step::quantize_input: break;
             }
             if (opt_.profile) {
@@ -655,6 +768,16 @@ public:
     std::size_t runs() const { return runs_; }
 
 private:
+    void check_threads() const {
+        const int t = opt_.threads;
+        if (t == 0 || t == c_->threads || t == c_->opt.threads) return;
+        detail::fail(errc::invalid_argument,
+                     "session_options::threads: the model was compiled for " + std::to_string(c_->threads) +
+                         " OpenMP thread(s) (compile_options::threads = " + std::to_string(c_->opt.threads) +
+                         ") and runs with exactly that many, found " + std::to_string(t) +
+                         "; set compile_options::threads = " + std::to_string(t) + " and compile again, or leave session_options::threads at 0");
+    }
+
     std::shared_ptr<const detail::compiled> c_;
     session_options opt_;
     dnnl::stream stream_;

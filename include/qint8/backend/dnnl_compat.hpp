@@ -21,17 +21,34 @@ using dt = dnnl::memory::data_type;
 using tag = dnnl::memory::format_tag;
 using dims = dnnl::memory::dims;
 
-/// `level`: 0 avx2, 1 avx512_core, 2 avx512_core_vnni (qint8::isa order).
-inline void set_max_isa(int level) {
-    const dnnl::cpu_isa cap = level >= 2 ? dnnl::cpu_isa::avx512_core_vnni
-                            : level == 1 ? dnnl::cpu_isa::avx512_core
-                                         : dnnl::cpu_isa::avx2;
+inline dnnl::cpu_isa to_cpu_isa(const std::string& n) {
+    using ci = dnnl::cpu_isa;
+    return n == "avx2"             ? ci::avx2
+         : n == "avx2_vnni"        ? ci::avx2_vnni
+         : n == "avx512_core"      ? ci::avx512_core
+         : n == "avx512_core_vnni" ? ci::avx512_core_vnni
+         : n == "avx512_core_bf16" ? ci::avx512_core_bf16
+         : n == "avx512_core_amx"  ? ci::avx512_core_amx
+                                   : ci::all;
+}
+
+/// Caps oneDNN at the named path (qint8::isa names, which are oneDNN's cpu_isa names), or lifts
+/// every cap for nullptr.
+inline void set_max_isa(const char* name) {
     try {
-        dnnl::set_max_cpu_isa(cap);
+        dnnl::set_max_cpu_isa(to_cpu_isa(name ? name : ""));
     } catch (const dnnl::error&) {
         // Already fixed by an earlier oneDNN call in this process (e.g. ONEDNN_MAX_CPU_ISA or
-        // another library); qint8 still works, on whatever oneDNN chose.
+        // another library); isa_allowed() then tells which paths oneDNN really takes.
     }
+}
+
+/// Does oneDNN's effective cap admit the named path? (oneDNN's cpu_isa values are feature bit
+/// masks, so a path is admitted when its bits are a subset of the cap's.)
+inline bool isa_allowed(const std::string& name) {
+    const auto eff = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+    const auto want = static_cast<unsigned>(to_cpu_isa(name));
+    return eff == static_cast<unsigned>(dnnl::cpu_isa::all) || (want & eff) == want;
 }
 
 /// Attributes shared by every primitive qint8 creates: scratchpad owned by the session (so one

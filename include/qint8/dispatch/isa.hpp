@@ -1,6 +1,8 @@
 #pragma once
-/// @file isa.hpp  Which instruction set qint8 runs on: detected once with cpuinfo, lowered by the
-/// QINT8_MAX_ISA environment variable or by set_max_isa(), and handed to oneDNN as its ISA cap.
+/// @file isa.hpp  Which instruction set qint8 runs on: detected once from cpuid (cpu_features.hpp),
+/// lowered only on request (the QINT8_MAX_ISA environment variable or set_max_isa()), and handed
+/// to oneDNN. Without a request oneDNN is not capped at all: it uses everything the CPU has,
+/// including AMX and AVX-VNNI.
 ///
 /// oneDNN accepts its cap only before its first primitive is created, so the choice is fixed at
 /// the first model compilation in a process. Later requests for another ISA throw.
@@ -13,39 +15,36 @@
 
 #include "qint8/backend/dnnl_compat.hpp"
 #include "qint8/core/error.hpp"
+#include "qint8/dispatch/cpu_features.hpp"
 
 namespace qint8 {
 
-/// Code paths, ordered from least to most capable.
-enum class isa { avx2 = 0, avx512_core = 1, avx512_core_vnni = 2 };
-
-inline const char* to_string(isa i) noexcept {
-    switch (i) {
-        case isa::avx2: return "avx2";
-        case isa::avx512_core: return "avx512_core";
-        case isa::avx512_core_vnni: return "avx512_core_vnni";
-    }
-    return "?";
-}
-
+/// A path name as QINT8_MAX_ISA takes it; "best" (or "all") means no cap.
 inline isa parse_isa(const std::string& s, const std::string& where) {
-    if (s == "avx2" || s == "AVX2") return isa::avx2;
-    if (s == "avx512_core" || s == "AVX512_CORE") return isa::avx512_core;
-    if (s == "avx512_core_vnni" || s == "AVX512_CORE_VNNI" || s == "vnni") return isa::avx512_core_vnni;
-    detail::fail(errc::invalid_argument, where + ": expected avx2, avx512_core or avx512_core_vnni, found \"" + s + "\"");
+    for (isa i : all_isas)
+        if (s == to_string(i)) return i;
+    if (s == "AVX2") return isa::avx2;
+    if (s == "AVX512_CORE") return isa::avx512_core;
+    if (s == "AVX512_CORE_VNNI" || s == "vnni") return isa::avx512_core_vnni;
+    if (s == "amx" || s == "AVX512_CORE_AMX") return isa::avx512_core_amx;
+    if (s == "best" || s == "all") return isa::avx512_core_amx;
+    detail::fail(errc::invalid_argument, where + ": expected best, avx2, avx2_vnni, avx512_core, avx512_core_vnni, avx512_core_bf16 or avx512_core_amx, found \"" + s + "\"");
 }
 
 /// What the CPU offers and what qint8 chose.
 struct cpu_info_t {
     std::string cpu_name;
+    cpu_features features;  ///< everything decoded from cpuid
     bool has_avx2 = false, has_avx512 = false, has_avx512_vnni = false;
+    bool has_avx512bw = false, has_avx_vnni = false, has_avx512_bf16 = false, has_amx_int8 = false;
     isa detected = isa::avx2;  ///< the best path the CPU supports
     isa chosen = isa::avx2;    ///< the path in use (detected, or lower if capped)
-    /// Bits of the s8 weights the u8 path uses. Without VNNI, u8 x s8 products are summed in pairs
-    /// into int16 (vpmaddubsw), which saturates for 8-bit weights: 7-bit weights keep every pair
-    /// sum below 2 * 255 * 63 = 32130 < 32767, so results equal the exact integer result.
-    /// Depthwise convolutions are exempt: oneDNN's depthwise kernels widen each product to int32,
-    /// so they keep 8-bit weights on every path (tests/test_dispatch.cpp checks both facts).
+    /// Bits of the s8 weights the u8 path uses. Without vpdpbusd or AMX, u8 x s8 products are
+    /// summed in pairs into int16 (vpmaddubsw), which saturates for 8-bit weights: 7-bit weights
+    /// keep every pair sum below 2 * 255 * 63 = 32130 < 32767, so results equal the exact integer
+    /// result. Paths with vpdpbusd (avx2_vnni, avx512_core_vnni, avx512_core_bf16) or AMX sum
+    /// in int32 and use 8 bits. Depthwise convolutions keep 8-bit weights on every path: their
+    /// kernels widen each product to int32 (tests/test_dispatch.cpp checks both facts).
     int u8_weight_bits = 8;
 };
 
@@ -53,9 +52,9 @@ namespace detail {
 
 struct isa_state {
     std::mutex mu;
-    bool fixed = false;           ///< oneDNN has been told; no further change possible
+    bool fixed = false;  ///< oneDNN has been told; no further change possible
     bool has_request = false;
-    isa requested = isa::avx512_core_vnni;
+    isa requested = isa::avx512_core_amx;
 };
 inline isa_state& isa_globals() {
     static isa_state s;
@@ -64,14 +63,21 @@ inline isa_state& isa_globals() {
 
 inline cpu_info_t detect_cpu() {
     cpu_info_t c;
-    if (!cpuinfo_initialize()) fail(errc::unsupported, "cpuinfo could not identify this CPU");
-    const cpuinfo_package* p = cpuinfo_get_package(0);
-    c.cpu_name = p ? p->name : "unknown";
-    c.has_avx2 = cpuinfo_has_x86_avx2() && cpuinfo_has_x86_fma3();
-    c.has_avx512 = cpuinfo_has_x86_avx512f() && cpuinfo_has_x86_avx512bw() && cpuinfo_has_x86_avx512dq() && cpuinfo_has_x86_avx512vl();
-    c.has_avx512_vnni = c.has_avx512 && cpuinfo_has_x86_avx512vnni();
-    if (!c.has_avx2) fail(errc::unsupported, "this CPU lacks AVX2 + FMA, which qint8 requires");
-    c.detected = c.has_avx512_vnni ? isa::avx512_core_vnni : c.has_avx512 ? isa::avx512_core : isa::avx2;
+    const char* name = nullptr;
+    if (cpuinfo_initialize())
+        if (const cpuinfo_package* p = cpuinfo_get_package(0)) name = p->name;
+    c.cpu_name = name && *name ? name : "unknown";
+    c.features = decode_cpuid(read_cpuid());
+    const cpu_features& f = c.features;
+    if (!supports(f, isa::avx2)) fail(errc::unsupported, "this CPU lacks AVX2 + FMA, which qint8 requires");
+    c.has_avx2 = true;
+    c.has_avx512 = supports(f, isa::avx512_core);
+    c.has_avx512_vnni = supports(f, isa::avx512_core_vnni);
+    c.has_avx512bw = f.avx512bw;
+    c.has_avx_vnni = f.avx_vnni;
+    c.has_avx512_bf16 = f.avx512_bf16;
+    c.has_amx_int8 = f.amx_tile && f.amx_int8;
+    c.detected = best_path(f);
     return c;
 }
 
@@ -80,7 +86,8 @@ inline const cpu_info_t& detected_cpu() {
     return c;
 }
 
-inline isa cap(isa want) { return static_cast<int>(want) < static_cast<int>(detected_cpu().detected) ? want : detected_cpu().detected; }
+/// The best path this CPU has at or below `want`.
+inline isa cap(isa want) { return best_path(detected_cpu().features, want); }
 
 /// The path in use; called by every compilation. The first call fixes oneDNN's cap.
 inline isa active_isa() {
@@ -90,7 +97,13 @@ inline isa active_isa() {
     if (const char* e = std::getenv("QINT8_MAX_ISA"); e && *e) want = cap(parse_isa(e, "environment variable QINT8_MAX_ISA"));
     if (g.has_request) want = cap(g.requested);
     if (!g.fixed) {
-        backend::set_max_isa(static_cast<int>(want));
+        // Uncapped unless lowered: oneDNN then picks its best kernels itself. A lowered path is
+        // passed as the path actually chosen (never the raw request), so oneDNN and the weight
+        // width always agree on whether vpdpbusd runs.
+        backend::set_max_isa(want == detected_cpu().detected ? nullptr : to_string(want));
+        // If something capped oneDNN first (ONEDNN_MAX_CPU_ISA), follow it down.
+        while (want != isa::avx2 && !backend::isa_allowed(to_string(want)))
+            want = best_path(detected_cpu().features, static_cast<isa>(static_cast<int>(want) - 1));
         g.fixed = true;
         g.requested = want;
         g.has_request = true;
@@ -117,7 +130,7 @@ inline void set_max_isa(isa i) {
 inline cpu_info_t cpu_info() {
     cpu_info_t c = detail::detected_cpu();
     c.chosen = detail::active_isa();
-    c.u8_weight_bits = c.chosen == isa::avx512_core_vnni ? 8 : 7;
+    c.u8_weight_bits = has_int8_dot(c.chosen) ? 8 : 7;
     return c;
 }
 

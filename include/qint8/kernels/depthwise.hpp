@@ -1,0 +1,56 @@
+#pragma once
+/// @file depthwise.hpp  Picks the INT8 depthwise kernel variant for a code path and runs it.
+/// One variant per instruction set, each in its own file; the choice follows the path qint8 runs
+/// on (dispatch/isa.hpp), so QINT8_MAX_ISA lowers it too.
+
+#include "qint8/dispatch/cpu_features.hpp"
+#include "qint8/kernels/depthwise_avx2.hpp"
+#include "qint8/kernels/depthwise_avx512bw.hpp"
+#include "qint8/kernels/depthwise_avx512vnni.hpp"
+#include "qint8/kernels/depthwise_common.hpp"
+
+namespace qint8::kernels {
+
+enum class dw_variant { avx2, avx512bw, avx512vnni };
+
+inline const char* to_string(dw_variant v) noexcept {
+    switch (v) {
+        case dw_variant::avx2: return "avx2";
+        case dw_variant::avx512bw: return "avx512bw";
+        case dw_variant::avx512vnni: return "avx512vnni";
+    }
+    return "?";
+}
+
+/// The variant for a code path: the widest one the path's instructions allow.
+inline dw_variant dw_variant_for(isa path) noexcept {
+    switch (path) {
+        case isa::avx2:
+        case isa::avx2_vnni: return dw_variant::avx2;
+        case isa::avx512_core: return dw_variant::avx512bw;
+        default: return dw_variant::avx512vnni;
+    }
+}
+
+/// Can this CPU execute the variant?
+inline bool dw_variant_runs(dw_variant v, const cpu_features& f) noexcept {
+    switch (v) {
+        case dw_variant::avx2: return f.avx2;
+        case dw_variant::avx512bw: return f.avx512f && f.avx512bw;
+        case dw_variant::avx512vnni: return f.avx512f && f.avx512bw && f.avx512_vnni;
+    }
+    return false;
+}
+
+inline int dw_block(dw_variant v) noexcept { return v == dw_variant::avx2 ? 16 : 32; }
+
+/// `pk` must come from dw_pack(..., dw_block(v), ...).
+inline void depthwise_run(dw_variant v, const dw_problem& pr, const dw_packed& pk, const uint8_t* src, uint8_t* dst, int threads) {
+    switch (v) {
+        case dw_variant::avx2: depthwise_avx2(pr, pk, src, dst, threads); break;
+        case dw_variant::avx512bw: depthwise_avx512bw(pr, pk, src, dst, threads); break;
+        case dw_variant::avx512vnni: depthwise_avx512vnni(pr, pk, src, dst, threads); break;
+    }
+}
+
+}  // namespace qint8::kernels

@@ -1,0 +1,135 @@
+#pragma once
+/// @file depthwise_common.hpp  What every INT8 depthwise kernel variant shares: the problem
+/// description, the weights packed once at model compilation, and the per-pixel tap pointers.
+///
+/// Numerics (docs/manifest.md, as oneDNN computes them), per output element:
+///   acc = sum over taps (q_src - zp_src) * q_w   (int32, exact; padded taps read zp_src, adding 0)
+///   v   = (float(acc) + float(bias)) * os[c]
+///   v   = min(max(v, lo), hi)                    (relu/clip post-ops folded into one clamp)
+///   q   = round_half_even(v + zp_dst), saturated to u8/s8
+/// The variants compute acc as sum(q_src * q_w) - zp_src * sum(q_w) over all taps: padded taps
+/// point at a row of zp_src bytes, so the identity holds at the borders too.
+///
+/// Activations are NHWC bytes (channels innermost, C bytes per pixel); weights are s8.
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+namespace qint8::kernels {
+
+/// Shape, quantization and post-ops of one depthwise layer (one input channel per output channel).
+struct dw_problem {
+    int64_t n = 1, h = 1, w = 1, c = 1;  ///< input
+    int64_t oh = 1, ow = 1;              ///< output (the bottom/right padding follows from these)
+    int kh = 3, kw = 3, sh = 1, sw = 1;
+    int pt = 0, pl = 0;                  ///< top and left padding
+    bool src_signed = false, dst_signed = false;
+    int32_t src_zp = 0, dst_zp = 0;
+    /// Clamp in destination units before the zero point is added (relu: lo = 0; relu6: hi = 6/s).
+    float lo = -std::numeric_limits<float>::infinity(), hi = std::numeric_limits<float>::infinity();
+};
+
+/// Folds a sequence of relu / clip(lo, hi) post-ops into one clamp: each is a clamp, and a clamp
+/// of a clamp is a clamp, so min(max(v, lo), hi) gives the same floats as applying them in turn.
+struct dw_clamp {
+    float lo = -std::numeric_limits<float>::infinity(), hi = std::numeric_limits<float>::infinity();
+    void relu() { clip(0.f, std::numeric_limits<float>::infinity()); }
+    void clip(float a, float b) {
+        lo = std::min(std::max(lo, a), b);
+        hi = std::min(std::max(hi, a), b);
+    }
+};
+
+/// Largest kernel the variants take (taps per output pixel).
+inline constexpr int dw_max_taps = 64;
+
+/// Weights, bias and requantization factors packed for a block width of `block` channels
+/// (16: one ymm of int16, 32: one zmm). Within a block the variants pair taps (t, t+1) of each
+/// channel as int16 for vpmaddwd/vpdpwssd, which unpacks within 128-bit lanes: the "lo" half of a
+/// block holds channels 8L+0..3 of every lane L, the "hi" half channels 8L+4..7. Every per-channel
+/// array is stored in that order; channels past C are zero weights with zero scale.
+struct dw_packed {
+    int block = 16;
+    int64_t c = 0, blocks = 0;
+    int kh = 0, kw = 0, pairs = 0;        ///< pairs = ceil(kh * kw / 2)
+    std::vector<int16_t> w;               ///< [blocks][pairs][block lo pairs | block hi pairs] = block * 2 per pair
+    std::vector<int32_t> comp;            ///< [blocks][block]: src_zp * sum of the channel's weights
+    std::vector<float> bias, scale;       ///< [blocks][block]: float(bias_s32), os
+    std::vector<uint8_t> zp_row;          ///< blocks * block bytes of src_zp: what padded taps read
+};
+
+/// Position of channel `i` (0..block-1) of a block in the lo|hi order described above.
+inline int dw_lane_order(int i, int block) {
+    const int lane = i / 8, k = i % 8;
+    return (k < 4 ? 0 : block / 2) + lane * 4 + (k % 4);
+}
+
+/// `w`: C x kh x kw s8 (plain OIHW for groups = C); `bias`: C int32 (may be null); `os`: C floats.
+inline dw_packed dw_pack(const int8_t* w, const int32_t* bias, const float* os, int64_t c, int kh, int kw, int block,
+                         int32_t src_zp, bool src_signed) {
+    dw_packed p;
+    p.block = block;
+    p.c = c;
+    p.kh = kh;
+    p.kw = kw;
+    p.blocks = (c + block - 1) / block;
+    const int taps = kh * kw;
+    p.pairs = (taps + 1) / 2;
+    p.w.assign(static_cast<std::size_t>(p.blocks * p.pairs * block * 2), 0);
+    p.comp.assign(static_cast<std::size_t>(p.blocks * block), 0);
+    p.bias.assign(p.comp.size(), 0.f);
+    p.scale.assign(p.comp.size(), 0.f);
+    // zp_row holds the zero point as the source's own byte (two's complement for s8).
+    p.zp_row.assign(static_cast<std::size_t>(p.blocks * block), static_cast<uint8_t>(src_signed ? static_cast<int8_t>(src_zp) : src_zp));
+    for (int64_t ch = 0; ch < c; ++ch) {
+        const int64_t b = ch / block;
+        const int pos = dw_lane_order(static_cast<int>(ch % block), block);
+        int32_t sum = 0;
+        for (int t = 0; t < taps; ++t) {
+            const int8_t v = w[ch * taps + t];
+            sum += v;
+            // Within a pair's lo (or hi) half, channel j sits at int16 index 2j (tap t) and 2j+1 (tap t+1).
+            const int half = pos < block / 2 ? 0 : 1, j = pos % (block / 2);
+            p.w[static_cast<std::size_t>(((b * p.pairs + t / 2) * 2 + half) * block + 2 * j + (t % 2))] = v;
+        }
+        const std::size_t k = static_cast<std::size_t>(b * block + pos);
+        p.comp[k] = src_zp * sum;
+        p.bias[k] = bias ? static_cast<float>(bias[ch]) : 0.f;
+        p.scale[k] = os[ch];
+    }
+    return p;
+}
+
+/// The tap pointers of output pixel (oy, ox) of image `img`, padded taps pointing at the zero
+/// point row, the list padded to an even length (pairs) with the zero point row as well.
+inline void dw_taps(const dw_problem& pr, const dw_packed& pk, const uint8_t* img, int64_t oy, int64_t ox,
+                    const uint8_t* taps[dw_max_taps + 1]) {
+    int k = 0;
+    for (int ky = 0; ky < pr.kh; ++ky) {
+        const int64_t iy = oy * pr.sh - pr.pt + ky;
+        for (int kx = 0; kx < pr.kw; ++kx, ++k) {
+            const int64_t ix = ox * pr.sw - pr.pl + kx;
+            taps[k] = (iy < 0 || iy >= pr.h || ix < 0 || ix >= pr.w) ? pk.zp_row.data() : img + (iy * pr.w + ix) * pr.c;
+        }
+    }
+    if (k % 2) taps[k] = pk.zp_row.data();
+}
+
+/// Can the variants run this problem? (Otherwise the caller uses oneDNN.)
+inline bool dw_supported(const dw_problem& pr) { return pr.kh * pr.kw <= dw_max_taps && pr.kh > 0 && pr.kw > 0 && pr.c > 0; }
+
+/// The saturating clamp folded into [lo, hi]: results equal saturate(round(v + zp)) because the
+/// bounds are integers once the zero point is added.
+inline std::array<float, 2> dw_bounds(const dw_problem& pr) {
+    const float qmin = pr.dst_signed ? -128.f : 0.f, qmax = pr.dst_signed ? 127.f : 255.f;
+    const float zp = static_cast<float>(pr.dst_zp);
+    const float lo = std::max(pr.lo, qmin - zp), hi = std::min(pr.hi, qmax - zp);
+    return {lo, std::max(lo, hi)};
+}
+
+}  // namespace qint8::kernels

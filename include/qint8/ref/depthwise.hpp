@@ -1,0 +1,51 @@
+#pragma once
+/// @file depthwise.hpp  Naive INT8 depthwise convolution on NHWC bytes: the oracle for the
+/// depthwise kernel variants. Written from the numeric rules in docs/manifest.md (the same rules
+/// reference.hpp applies to whole models), one output element at a time, post-ops in order.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+namespace qint8::ref {
+
+struct dw_post_op {
+    bool relu = false;  ///< relu, or else clip(lo, hi) in destination units
+    float lo = 0, hi = 0;
+};
+
+/// src: n x h x w x c (u8, or s8 when src_signed); weights: c x kh x kw s8; bias: c int32;
+/// os: c requantization factors. Output: n x oh x ow x c bytes (u8, or s8 when dst_signed).
+inline std::vector<uint8_t> depthwise_nhwc(const std::vector<uint8_t>& src, int64_t n, int64_t h, int64_t w, int64_t c, bool src_signed,
+                                           int32_t src_zp, const std::vector<int8_t>& weights, int kh, int kw, int sh, int sw, int pt,
+                                           int pl, int64_t oh, int64_t ow, const std::vector<int32_t>& bias, const std::vector<float>& os,
+                                           const std::vector<dw_post_op>& post, bool dst_signed, int32_t dst_zp) {
+    std::vector<uint8_t> dst(static_cast<std::size_t>(n * oh * ow * c));
+    auto in = [&](std::size_t i) { return src_signed ? int32_t(static_cast<int8_t>(src[i])) : int32_t(src[i]); };
+    for (int64_t b = 0; b < n; ++b)
+        for (int64_t y = 0; y < oh; ++y)
+            for (int64_t x = 0; x < ow; ++x)
+                for (int64_t ch = 0; ch < c; ++ch) {
+                    int64_t acc = 0;
+                    for (int ky = 0; ky < kh; ++ky)
+                        for (int kx = 0; kx < kw; ++kx) {
+                            const int64_t iy = y * sh - pt + ky, ix = x * sw - pl + kx;
+                            if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;  // padding: contributes 0
+                            const int32_t q = in(static_cast<std::size_t>(((b * h + iy) * w + ix) * c + ch));
+                            acc += int64_t(q - src_zp) * weights[static_cast<std::size_t>((ch * kh + ky) * kw + kx)];
+                        }
+                    float v = (float(acc) + float(bias[static_cast<std::size_t>(ch)])) * os[static_cast<std::size_t>(ch)];
+                    for (const auto& p : post) v = p.relu ? std::max(v, 0.f) : std::min(std::max(v, p.lo), p.hi);
+                    // The product is rounded to float before the zero point is added (as oneDNN does):
+                    // the store keeps the compiler from fusing multiply and add into one FMA.
+                    volatile float rounded = v;
+                    const float r = std::nearbyint(rounded + float(dst_zp));
+                    const float qlo = dst_signed ? -128.f : 0.f, qhi = dst_signed ? 127.f : 255.f;
+                    const int32_t q = static_cast<int32_t>(std::min(qhi, std::max(qlo, r)));
+                    dst[static_cast<std::size_t>(((b * oh + y) * ow + x) * c + ch)] = static_cast<uint8_t>(q);
+                }
+    return dst;
+}
+
+}  // namespace qint8::ref
