@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "qint8/graph.hpp"
+#include "qint8/io/atomic_file.hpp"
 #include "qint8/io/crc32.hpp"
 #include "qint8/io/weights_file.hpp"
 #include "qint8/validate.hpp"
@@ -421,21 +422,6 @@ inline model_desc read_manifest(const std::string& json_path, const read_options
 
 namespace detail {
 
-/// Writes `data` to `path` through a temporary file and a rename, so readers never see a half
-/// written file and a failure leaves nothing behind.
-inline void write_file_atomically(const std::string& path, const std::string& data) {
-    const std::string tmp = path + ".tmp" + std::to_string(::getpid());
-    std::FILE* f = std::fopen(tmp.c_str(), "wb");
-    if (!f) fail(errc::io, path + ": cannot open " + tmp + " for writing (" + std::strerror(errno) + ")");
-    bool ok = std::fwrite(data.data(), 1, data.size(), f) == data.size();
-    ok = (std::fflush(f) == 0) && ok;
-    ok = (std::fclose(f) == 0) && ok;
-    if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-        std::remove(tmp.c_str());
-        fail(errc::io, path + ": write failed (" + std::strerror(errno) + ")");
-    }
-}
-
 /// What read_manifest checks beyond validate(), so that a pair write_manifest produces always
 /// reads back: the preprocessing block (one mean and std per input channel) and the labels path.
 inline void check_writable(const model_desc& m, const std::string& path) {
@@ -556,8 +542,14 @@ inline void write_manifest(model_desc m, const std::string& json_path) {
 
     std::string wdata(reinterpret_cast<const char*>(hdr), q8w_header_bytes);
     wdata += payload;
-    write_file_atomically(dir_of(json_path) + wfile, wdata);
-    write_file_atomically(json_path, j.dump(1) + "\n");
+    // Both files are written completely before either appears, so a failure (disk full, a
+    // file-size limit, a kill) leaves neither; only the two renames are left at the end.
+    const std::string text = j.dump(1) + "\n";
+    atomic_file wf(dir_of(json_path) + wfile), jf(json_path);
+    wf.write(wdata.data(), wdata.size());
+    jf.write(text.data(), text.size());
+    wf.commit();
+    jf.commit();
 }
 
 }  // namespace qint8
