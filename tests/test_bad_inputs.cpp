@@ -411,6 +411,36 @@ TEST_CASE("image: a text file") {
 
 // --- manifests: limits on what loading allocates ------------------------------------------------
 
+TEST_CASE("manifest: two tensors overlapping in the weights file") {
+    scratch_dir d;
+    test::rng r(4);
+    model_desc m = test::input_only({3, 8, 8}, std::nullopt);
+    layer gap;
+    gap.name = "gap";
+    gap.kind = op::global_avg_pool2d;
+    gap.inputs = {"input"};
+    gap.prec = precision::fp32;
+    layer fc;
+    fc.name = "fc";
+    fc.kind = op::fc;
+    fc.inputs = {"gap"};
+    fc.out_channels = 16;
+    fc.prec = precision::fp32;
+    m.layers = {gap, fc};
+    test::add_weights(m, "fc", {16, 3}, r, false);
+    write_manifest(m, d / "m.json");
+    std::ifstream in(d / "m.json");
+    nlohmann::json j = nlohmann::json::parse(in);
+    // fc.bias (64 bytes at 0) and fc.weight (192 bytes at 64): the weight moved onto the bias,
+    // its CRC then matching the first 192 bytes (checksums off: the overlap check stands alone).
+    j["tensors"]["fc.weight"]["offset"] = 0;
+    write_bytes(d / "m.json", j.dump());
+    read_options ro;
+    ro.verify_checksums = false;
+    expect_rejected(d, [&] { read_manifest(d / "m.json", ro); }, errc::weights_file,
+                    "{d}/m.json: tensors.fc.bias (bytes 0..64) and tensors.fc.weight (bytes 0..192) overlap in {d}/m.q8w: expected each tensor in its own bytes");
+}
+
 TEST_CASE("manifest: a tensor claiming 2^40 bytes is refused before anything is allocated for it") {
     scratch_dir d;
     test::rng r(3);

@@ -2,6 +2,7 @@
 /// @file manifest.hpp  Reading and writing manifests (JSON, spec in docs/manifest.md) with their
 /// weights files. The only file that includes nlohmann/json.
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -10,6 +11,7 @@
 #include <limits>
 #include <sstream>
 #include <string>
+#include <vector>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -289,6 +291,28 @@ inline layer read_layer(const field_reader& r) {
 
 }  // namespace detail
 
+namespace detail {
+
+struct byte_range {
+    uint64_t offset, bytes;
+    std::string tensor;
+};
+
+/// Tensors may not share bytes: each is its own data (a writer never overlaps them, so an overlap
+/// is a damaged or hand-made table that would silently alias two weights).
+inline void check_no_overlap(std::vector<byte_range>& r, const std::string& json_path, const std::string& wpath) {
+    std::sort(r.begin(), r.end(), [](const byte_range& a, const byte_range& b) { return a.offset != b.offset ? a.offset < b.offset : a.tensor < b.tensor; });
+    for (std::size_t i = 1; i < r.size(); ++i) {
+        const byte_range &a = r[i - 1], &b = r[i];
+        if (a.bytes && b.bytes && a.offset + a.bytes > b.offset)
+            fail(errc::weights_file, json_path + ": tensors." + a.tensor + " (bytes " + std::to_string(a.offset) + ".." + std::to_string(a.offset + a.bytes) +
+                                         ") and tensors." + b.tensor + " (bytes " + std::to_string(b.offset) + ".." + std::to_string(b.offset + b.bytes) +
+                                         ") overlap in " + wpath + ": expected each tensor in its own bytes");
+    }
+}
+
+}  // namespace detail
+
 /// Reads `json_path` and the weights file it names, checks both, and returns the description.
 /// Throws qint8::error naming the file, the field or tensor, what was expected and what was found.
 inline model_desc read_manifest(const std::string& json_path, const read_options& opt = {}) {
@@ -383,6 +407,7 @@ inline model_desc read_manifest(const std::string& json_path, const read_options
 
     const json& tj = root.raw("tensors");
     if (!tj.is_object()) root.bad_type("tensors", "an object mapping names to tensors", tj);
+    std::vector<byte_range> ranges;
     if (tj.size() != h.tensor_count)
         fail(errc::weights_file, json_path + ": tensors: manifest lists " + std::to_string(tj.size()) + " tensors, " + wpath + " header says " + std::to_string(h.tensor_count));
     for (auto it = tj.begin(); it != tj.end(); ++it) {
@@ -415,7 +440,9 @@ inline model_desc read_manifest(const std::string& json_path, const read_options
             if (want_crc != got) fail(errc::checksum, json_path + ": " + tr.sub("crc32") + ": expected " + want_crc + ", the bytes in " + wpath + " give " + got);
         }
         m.tensors.emplace(it.key(), std::move(t));
+        ranges.push_back({static_cast<uint64_t>(off), static_cast<uint64_t>(nb), it.key()});
     }
+    check_no_overlap(ranges, json_path, wpath);
     validate(m, json_path);
     return m;
 }
