@@ -78,7 +78,7 @@ void check_shared(bool fp32, int per_thread) {
     CHECK(r.first_error == "");
     CHECK(r.runs == total);
     CHECK(r.mismatches == 0);
-    MESSAGE((fp32 ? "FP32" : "INT8") << " on " << to_string(net.code_path()) << ": " << r.runs << " runs on " << threads
+    MESSAGE((fp32 ? "FP32" : "INT8") << " on " << std::string(to_string(net.code_path())) << ": " << r.runs << " runs on " << threads
                                      << " threads, " << r.mismatches << " differing from the single-threaded run");
 }
 

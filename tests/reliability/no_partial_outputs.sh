@@ -58,7 +58,7 @@ expect "preprocess: bad label list line" 1 'expected "relative/path LABEL"' "$t/
 printf 'XXXX' >"$t/in/bad.idx"
 expect "preprocess: IDX with a bad magic" 1 "not an unsigned-byte IDX file" "$t/work" -- \
   "$bin/qint8-preprocess" --idx-images "$t/in/bad.idx" --idx-labels "$t/in/bad.idx" --output "$t/work/data.bin"
-expect "preprocess: output in a directory that does not exist" 1 "cannot create" "$t/work" -- "${pre[@]}" --output "$t/work/no/such/dir/data.bin"
+expect "preprocess: output in a directory that does not exist" 1 "cannot open" "$t/work" -- "${pre[@]}" --output "$t/work/no/such/dir/data.bin"
 
 # 2. File-size limit: each image is 32*32*3*4 = 12 KiB, the limit 16 KiB (ulimit -f counts KiB in bash).
 expect "preprocess: ulimit -f, SIGXFSZ kills it" 153 "" "$t/work" -- bash -c 'ulimit -f 16; exec "$@"' _ "${pre[@]}" --output "$t/work/data.bin"

@@ -36,6 +36,10 @@ inline rgb_image load_rgb(const std::string& path) {
         const char* why = stbi_failure_reason();
         detail::fail(errc::io, path + ": cannot decode image (" + std::string(why ? why : "unknown reason") + ")");
     }
+    if (w < 1 || h < 1) {  // stb_image's PNM reader accepts a header with no height
+        stbi_image_free(p);
+        detail::fail(errc::io, path + ": image of " + std::to_string(w) + " x " + std::to_string(h) + " pixels: expected at least 1 x 1");
+    }
     rgb_image r;
     r.w = w;
     r.h = h;

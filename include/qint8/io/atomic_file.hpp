@@ -32,7 +32,7 @@ public:
         if (fd_ < 0) {
             tmp_ = path_ + ".tmp" + std::to_string(::getpid());
             fd_ = ::open(tmp_.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0666);
-            if (fd_ < 0) fail(errc::io, path_ + ": cannot create " + tmp_ + " (" + std::strerror(errno) + ")");
+            if (fd_ < 0) fail(errc::io, path_ + ": cannot open " + tmp_ + " for writing (" + std::strerror(errno) + ")");
         } else {
             // O_TMPFILE ignores the umask-applied mode of a later link: set what open() would.
             const mode_t mask = ::umask(0);
