@@ -7,64 +7,47 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
 
 #include <qint8/core/error.hpp>
+#include <qint8/io/atomic_file.hpp>
 
 #include "file_kind.hpp"
 
 namespace qint8::tools {
 
-/// Streams a data file to `path` through a temporary file: nothing appears at `path` unless
-/// finish() succeeds, so an interrupted or failed run leaves no half-written file.
+/// Streams a data file to `path` through an unnamed temporary (qint8/io/atomic_file.hpp):
+/// nothing appears at `path` unless finish() succeeds, so a failed, interrupted or killed run
+/// leaves no half-written file and no temporary.
 class dataset_writer {
 public:
-    dataset_writer(std::string path, std::size_t image_floats)
-        : path_(std::move(path)), tmp_(path_ + ".tmp" + std::to_string(::getpid())), image_floats_(image_floats) {
-        f_ = std::fopen(tmp_.c_str(), "wb");
-        if (!f_) detail::fail(errc::io, path_ + ": cannot create " + tmp_ + " (" + std::strerror(errno) + ")");
-        const int64_t zero = 0;
-        write(&zero, sizeof zero);
+    dataset_writer(std::string path, std::size_t image_floats) : path_(std::move(path)), file_(path_), image_floats_(image_floats) {
+        const int64_t zero = 0;  // the count, filled in by finish()
+        file_.write(&zero, sizeof zero);
     }
-    ~dataset_writer() {
-        if (f_) {
-            std::fclose(f_);
-            std::remove(tmp_.c_str());
-        }
-    }
-    dataset_writer(const dataset_writer&) = delete;
-    dataset_writer& operator=(const dataset_writer&) = delete;
 
     void add(const std::vector<float>& chw, int64_t label) {
         if (chw.size() != image_floats_) detail::fail(errc::invalid_argument, path_ + ": image of " + std::to_string(chw.size()) + " floats, expected " + std::to_string(image_floats_));
-        write(chw.data(), chw.size() * sizeof(float));
+        file_.write(chw.data(), chw.size() * sizeof(float));
         labels_.push_back(label);
     }
     std::size_t count() const { return labels_.size(); }
 
     void finish() {
-        write(labels_.data(), labels_.size() * sizeof(int64_t));
+        file_.write(labels_.data(), labels_.size() * sizeof(int64_t));
         const int64_t n = static_cast<int64_t>(labels_.size());
-        if (std::fseek(f_, 0, SEEK_SET) != 0) detail::fail(errc::io, tmp_ + ": seek failed");
-        write(&n, sizeof n);
-        const bool ok = std::fflush(f_) == 0 && std::fclose(f_) == 0;
-        f_ = nullptr;
-        if (!ok || std::rename(tmp_.c_str(), path_.c_str()) != 0) {
-            std::remove(tmp_.c_str());
-            detail::fail(errc::io, path_ + ": could not be written (" + std::strerror(errno) + ")");
-        }
+        file_.write_at(&n, sizeof n, 0);
+        file_.commit();
     }
 
 private:
-    void write(const void* p, std::size_t n) {
-        if (n && std::fwrite(p, 1, n, f_) != n) detail::fail(errc::io, tmp_ + ": write failed (" + std::strerror(errno) + "; disk full?)");
-    }
-    std::string path_, tmp_;
+    std::string path_;
+    detail::atomic_file file_;
     std::size_t image_floats_;
-    std::FILE* f_ = nullptr;
     std::vector<int64_t> labels_;
 };
 
@@ -72,14 +55,15 @@ private:
 class dataset_reader {
 public:
     dataset_reader(const std::string& path, std::size_t image_floats) : path_(path), image_floats_(image_floats) {
-        f_ = std::fopen(path.c_str(), "rb");
+        f_.reset(std::fopen(path.c_str(), "rb"));
         if (!f_) detail::fail(errc::io, path + ": cannot open for reading (" + std::strerror(errno) + ")");
         expect_data_file(path, "data file");  // an image or a model given by mistake
         struct stat st {};
-        if (::fstat(::fileno(f_), &st) != 0) detail::fail(errc::io, path + ": cannot stat");
+        if (::fstat(::fileno(f_.get()), &st) != 0) detail::fail(errc::io, path + ": cannot stat");
+        if (!S_ISREG(st.st_mode)) detail::fail(errc::io, path + ": not a regular file (a data file from qint8-preprocess expected)");
         const uint64_t size = static_cast<uint64_t>(st.st_size);
         int64_t n = -1;
-        if (size < 8 || std::fread(&n, 8, 1, f_) != 1)
+        if (size < 8 || std::fread(&n, 8, 1, f_.get()) != 1)
             detail::fail(errc::invalid_argument, path + ": too short for a data file (needs an int64 image count first)");
         const uint64_t per = static_cast<uint64_t>(image_floats) * 4 + 8;
         if (n < 0 || static_cast<uint64_t>(n) > (size - 8) / per || 8 + static_cast<uint64_t>(n) * per != size) {
@@ -96,11 +80,10 @@ public:
         n_ = static_cast<std::size_t>(n);
         labels_.resize(n_);
         if (n_) {
-            std::fseek(f_, static_cast<long>(8 + n_ * image_floats * 4), SEEK_SET);
-            if (std::fread(labels_.data(), 8, n_, f_) != n_) detail::fail(errc::io, path + ": cannot read the labels");
+            std::fseek(f_.get(), static_cast<long>(8 + n_ * image_floats * 4), SEEK_SET);
+            if (std::fread(labels_.data(), 8, n_, f_.get()) != n_) detail::fail(errc::io, path + ": cannot read the labels");
         }
     }
-    ~dataset_reader() { if (f_) std::fclose(f_); }
     dataset_reader(const dataset_reader&) = delete;
     dataset_reader& operator=(const dataset_reader&) = delete;
 
@@ -109,14 +92,14 @@ public:
     /// Reads images [first, first + count) into dst (count * image_floats floats).
     void read(std::size_t first, std::size_t count, float* dst) {
         if (first + count > n_) detail::fail(errc::invalid_argument, path_ + ": images " + std::to_string(first) + ".." + std::to_string(first + count) + " past N = " + std::to_string(n_));
-        std::fseek(f_, static_cast<long>(8 + first * image_floats_ * 4), SEEK_SET);
-        if (std::fread(dst, 4, count * image_floats_, f_) != count * image_floats_) detail::fail(errc::io, path_ + ": read failed");
+        std::fseek(f_.get(), static_cast<long>(8 + first * image_floats_ * 4), SEEK_SET);
+        if (std::fread(dst, 4, count * image_floats_, f_.get()) != count * image_floats_) detail::fail(errc::io, path_ + ": read failed");
     }
 
 private:
     std::string path_;
     std::size_t image_floats_;
-    std::FILE* f_ = nullptr;
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> f_{nullptr, &std::fclose};  // closed on every exit, a throwing constructor too
     std::size_t n_ = 0;
     std::vector<int64_t> labels_;
 };

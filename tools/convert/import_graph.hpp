@@ -295,6 +295,25 @@ inline void topo_sort(import_graph& g) {
 
 namespace detail_ig {
 
+/// Bounds on what shape inference accepts, so that no size computed from a file can overflow:
+/// window attributes (kernel, stride, dilation, pad), any one dimension, and whole tensors.
+inline constexpr int64_t max_window = int64_t{1} << 16;
+inline constexpr int64_t max_dim = int64_t{1} << 24;
+inline constexpr int64_t max_elements = int64_t{1} << 31;
+/// The graph input (C, H, W): 16384 x 16384 pixels at most, 2^28 values in all.
+inline constexpr int64_t max_input_side = int64_t{1} << 14;
+inline constexpr int64_t max_input_elements = int64_t{1} << 28;
+
+/// True when every dimension is in 1..max_dim and the product is at most `limit`.
+inline bool bounded(const std::vector<int64_t>& s, int64_t limit) {
+    int64_t n = 1;
+    for (int64_t d : s) {
+        if (d < 1 || d > max_dim || n > limit / d) return false;
+        n *= d;
+    }
+    return true;
+}
+
 inline int64_t elements(const std::vector<int64_t>& s) {
     int64_t n = 1;
     for (int64_t d : s) n *= d;
@@ -315,6 +334,17 @@ inline std::array<int64_t, 4> resolve_pads(const import_graph& g, const node& n,
     std::vector<int64_t> p = n.ints("pads", {0, 0, 0, 0});
     if (k.size() != 2 || s.size() != 2 || d.size() != 2 || p.size() != 4)
         unsupported(g, n, "expected 2-D kernel_shape, strides, dilations and 4 pads (a 2-D NCHW window)");
+    // Checked before any arithmetic: a zero stride divides by zero, huge values overflow.
+    auto in_range = [&](const std::vector<int64_t>& v, const char* what, int64_t lo) {
+        for (int64_t x : v)
+            if (x < lo || x > detail_ig::max_window)
+                invalid(g, n, std::string(what) + " " + detail_ig::shape_str(v) + ": expected values in " + std::to_string(lo) + ".." +
+                                  std::to_string(detail_ig::max_window));
+    };
+    in_range(k, "kernel_shape", 1);
+    in_range(s, "strides", 1);
+    in_range(d, "dilations", 1);
+    in_range(p, "pads", 0);
     if (ap == "NOTSET" || ap.empty()) return {p[0], p[1], p[2], p[3]};
     if (ap == "VALID") return {0, 0, 0, 0};
     if (ap != "SAME_UPPER" && ap != "SAME_LOWER") unsupported(g, n, "auto_pad: expected NOTSET, SAME_UPPER, SAME_LOWER or VALID, found \"" + ap + "\"");
@@ -344,6 +374,12 @@ inline void infer_shapes(import_graph& g) {
     using detail_ig::elements;
     using detail_ig::shape_str;
     g.shapes.clear();
+    const auto& is = g.input_shape;
+    if (is.size() != 4 || !detail_ig::bounded(is, detail_ig::max_input_elements) || is[2] > detail_ig::max_input_side ||
+        is[3] > detail_ig::max_input_side)
+        detail::fail(errc::unsupported, g.origin + ": input '" + g.input + "': shape " + shape_str(is) + ": expected an NCHW image of at most " +
+                                            std::to_string(detail_ig::max_input_side) + " x " + std::to_string(detail_ig::max_input_side) +
+                                            " pixels and 2^28 values");
     g.shapes[g.input] = g.input_shape;
     auto shape_of = [&](const node& n, std::size_t idx) -> std::vector<int64_t> {
         if (idx >= n.inputs.size() || n.inputs[idx].empty()) invalid(g, n, "input " + std::to_string(idx) + " is missing");
@@ -485,7 +521,8 @@ inline void infer_shapes(import_graph& g) {
                         out.push_back(-1);
                         continue;
                     }
-                    if (d < 1) invalid(g, n, "shape " + shape_str(target) + ": dimension " + std::to_string(d));
+                    if (d < 1 || d > detail_ig::max_dim) invalid(g, n, "shape " + shape_str(target) + ": dimension " + std::to_string(d));
+                    if (known > detail_ig::max_elements / d) invalid(g, n, "cannot reshape " + shape_str(x) + " to " + shape_str(target));
                     known *= d;
                     out.push_back(d);
                 }
@@ -537,11 +574,15 @@ inline void infer_shapes(import_graph& g) {
                 const auto x = shape_of(n, 0);
                 const auto p = n.ints("pads");
                 if (x.size() != 4 || p.size() != 4) unsupported(g, n, "expected an NCHW input padded in H and W, found " + shape_str(x));
+                for (int64_t v : p)
+                    if (v < -detail_ig::max_window || v > detail_ig::max_window) invalid(g, n, "pads " + shape_str(p) + ": expected values in -65536..65536");
                 out = {1, x[1], x[2] + p[0] + p[2], x[3] + p[1] + p[3]};
                 if (out[2] < 1 || out[3] < 1) invalid(g, n, "pads " + shape_str(p) + " leave nothing of " + shape_str(x));
                 break;
             }
         }
+        if (!detail_ig::bounded(out, detail_ig::max_elements))
+            invalid(g, n, "output shape " + shape_str(out) + ": expected dimensions of 1.." + std::to_string(detail_ig::max_dim) + " and at most 2^31 values");
         for (const auto& o : n.outputs) g.shapes[o] = out;
     }
     if (!g.shapes.count(g.output)) detail::fail(errc::invalid_argument, g.origin + ": the graph output '" + g.output + "' is not computed by any node");

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include <sys/stat.h>
+
 #include <onnx/onnx_pb.h>
 
 #include "convert/float16.hpp"
@@ -453,6 +455,9 @@ inline import_graph from_model(const onnx::ModelProto& mp, const std::string& or
 /// truncated (a cut inside a field fails to parse; a cut between fields leaves the graph or
 /// opset list missing or a tensor short, which the checks above report).
 inline import_graph load(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))  // opens, then reads as empty
+        detail::fail(errc::io, path + ": is a directory, expected an ONNX or TFLite model file");
     std::ifstream f(path, std::ios::binary);
     if (!f) detail::fail(errc::io, path + ": cannot open for reading (" + std::strerror(errno) + ")");
     std::ostringstream ss;

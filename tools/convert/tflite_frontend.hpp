@@ -122,8 +122,19 @@ private:
     const tfl::tensor& tensor_at(int idx, const std::string& what) const {
         if (idx < 0 || static_cast<std::size_t>(idx) >= sg_->tensors.size())
             detail::fail(errc::invalid_argument, m_.origin + ": " + what + ": tensor index " + std::to_string(idx) + " out of range");
-        return sg_->tensors[static_cast<std::size_t>(idx)];
+        const tfl::tensor& t = sg_->tensors[static_cast<std::size_t>(idx)];
+        // Every element count below is computed from these dimensions: bound them here so that
+        // no product can overflow (a hostile file may declare [2^31-1, 2^31-1, ...]).
+        uint64_t elems = 1;
+        for (int32_t d : t.shape) {
+            if (d < 0 || (d > 0 && elems > max_tensor_elements / static_cast<uint64_t>(d)))
+                detail::fail(errc::invalid_argument, m_.origin + ": " + what + " '" + names_[static_cast<std::size_t>(idx)] + "': shape " + dims(t.shape) +
+                                                         ": expected non-negative dimensions of at most 2^32 elements in all");
+            elems *= static_cast<uint64_t>(d);
+        }
+        return t;
     }
+    static constexpr uint64_t max_tensor_elements = uint64_t{1} << 32;
 
     /// NCHW form of a TFLite (NHWC) activation shape; other ranks as they are, batch set to 1.
     static std::vector<int64_t> nchw(const std::vector<int32_t>& s) {

@@ -2,6 +2,7 @@
 /// @file manifest.hpp  Reading and writing manifests (JSON, spec in docs/manifest.md) with their
 /// weights files. The only file that includes nlohmann/json.
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -10,11 +11,13 @@
 #include <limits>
 #include <sstream>
 #include <string>
+#include <vector>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
 #include "qint8/graph.hpp"
+#include "qint8/io/atomic_file.hpp"
 #include "qint8/io/crc32.hpp"
 #include "qint8/io/weights_file.hpp"
 #include "qint8/validate.hpp"
@@ -288,6 +291,28 @@ inline layer read_layer(const field_reader& r) {
 
 }  // namespace detail
 
+namespace detail {
+
+struct byte_range {
+    uint64_t offset, bytes;
+    std::string tensor;
+};
+
+/// Tensors may not share bytes: each is its own data (a writer never overlaps them, so an overlap
+/// is a damaged or hand-made table that would silently alias two weights).
+inline void check_no_overlap(std::vector<byte_range>& r, const std::string& json_path, const std::string& wpath) {
+    std::sort(r.begin(), r.end(), [](const byte_range& a, const byte_range& b) { return a.offset != b.offset ? a.offset < b.offset : a.tensor < b.tensor; });
+    for (std::size_t i = 1; i < r.size(); ++i) {
+        const byte_range &a = r[i - 1], &b = r[i];
+        if (a.bytes && b.bytes && a.offset + a.bytes > b.offset)
+            fail(errc::weights_file, json_path + ": tensors." + a.tensor + " (bytes " + std::to_string(a.offset) + ".." + std::to_string(a.offset + a.bytes) +
+                                         ") and tensors." + b.tensor + " (bytes " + std::to_string(b.offset) + ".." + std::to_string(b.offset + b.bytes) +
+                                         ") overlap in " + wpath + ": expected each tensor in its own bytes");
+    }
+}
+
+}  // namespace detail
+
 /// Reads `json_path` and the weights file it names, checks both, and returns the description.
 /// Throws qint8::error naming the file, the field or tensor, what was expected and what was found.
 inline model_desc read_manifest(const std::string& json_path, const read_options& opt = {}) {
@@ -382,6 +407,7 @@ inline model_desc read_manifest(const std::string& json_path, const read_options
 
     const json& tj = root.raw("tensors");
     if (!tj.is_object()) root.bad_type("tensors", "an object mapping names to tensors", tj);
+    std::vector<byte_range> ranges;
     if (tj.size() != h.tensor_count)
         fail(errc::weights_file, json_path + ": tensors: manifest lists " + std::to_string(tj.size()) + " tensors, " + wpath + " header says " + std::to_string(h.tensor_count));
     for (auto it = tj.begin(); it != tj.end(); ++it) {
@@ -414,27 +440,14 @@ inline model_desc read_manifest(const std::string& json_path, const read_options
             if (want_crc != got) fail(errc::checksum, json_path + ": " + tr.sub("crc32") + ": expected " + want_crc + ", the bytes in " + wpath + " give " + got);
         }
         m.tensors.emplace(it.key(), std::move(t));
+        ranges.push_back({static_cast<uint64_t>(off), static_cast<uint64_t>(nb), it.key()});
     }
+    check_no_overlap(ranges, json_path, wpath);
     validate(m, json_path);
     return m;
 }
 
 namespace detail {
-
-/// Writes `data` to `path` through a temporary file and a rename, so readers never see a half
-/// written file and a failure leaves nothing behind.
-inline void write_file_atomically(const std::string& path, const std::string& data) {
-    const std::string tmp = path + ".tmp" + std::to_string(::getpid());
-    std::FILE* f = std::fopen(tmp.c_str(), "wb");
-    if (!f) fail(errc::io, path + ": cannot open " + tmp + " for writing (" + std::strerror(errno) + ")");
-    bool ok = std::fwrite(data.data(), 1, data.size(), f) == data.size();
-    ok = (std::fflush(f) == 0) && ok;
-    ok = (std::fclose(f) == 0) && ok;
-    if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-        std::remove(tmp.c_str());
-        fail(errc::io, path + ": write failed (" + std::strerror(errno) + ")");
-    }
-}
 
 /// What read_manifest checks beyond validate(), so that a pair write_manifest produces always
 /// reads back: the preprocessing block (one mean and std per input channel) and the labels path.
@@ -556,8 +569,14 @@ inline void write_manifest(model_desc m, const std::string& json_path) {
 
     std::string wdata(reinterpret_cast<const char*>(hdr), q8w_header_bytes);
     wdata += payload;
-    write_file_atomically(dir_of(json_path) + wfile, wdata);
-    write_file_atomically(json_path, j.dump(1) + "\n");
+    // Both files are written completely before either appears, so a failure (disk full, a
+    // file-size limit, a kill) leaves neither; only the two renames are left at the end.
+    const std::string text = j.dump(1) + "\n";
+    atomic_file wf(dir_of(json_path) + wfile), jf(json_path);
+    wf.write(wdata.data(), wdata.size());
+    jf.write(text.data(), text.size());
+    wf.commit();
+    jf.commit();
 }
 
 }  // namespace qint8

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Builds the test suite with sanitizers in its own build directory and runs it.
+#
+#   bash scripts/sanitize.sh            # ASan + UBSan (build-asan/): the fast suite, -LE "slow|imagenet"
+#   bash scripts/sanitize.sh thread     # TSan (build-tsan/): the concurrency suite
+#
+# clang (scripts/install-deps.sh --sanitizers) at -O1 with debug info; one code path registered
+# (best/) since the instrumented suite is several times slower. Any ASan, LeakSanitizer or UBSan
+# report stops the test with a stack trace and fails it. TSan runs with the suppressions in
+# tests/sanitizers/tsan.supp (the OpenMP runtimes and oneDNN, which are not instrumented; see
+# docs/reliability.md). Extra arguments after the mode go to ctest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-address}
+[ $# -gt 0 ] && shift
+CXX=${CXX:-clang++}
+command -v "$CXX" >/dev/null || { echo "sanitize.sh: $CXX not found (bash scripts/install-deps.sh --sanitizers)" >&2; exit 1; }
+launcher=()
+command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+jobs=${JOBS:-2}
+start=$SECONDS
+case "$mode" in
+  address|asan)
+    dir=build-asan
+    # The same configuration as scripts/fuzz.sh: the fuzz targets share this build, and their
+    # committed corpora (every crash input found and fixed) run here as regression tests.
+    cmake -S . -B $dir -DCMAKE_CXX_COMPILER="$CXX" "${launcher[@]}" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" \
+      -DQINT8_SANITIZE=address,undefined -DQINT8_FUZZ=ON -DQINT8_TEST_PATHS=best -DQINT8_BUILD_TOOLS=OFF -DQINT8_INSTALL=OFF \
+      -DQINT8_WARNINGS_AS_ERRORS=ON >/dev/null
+    cmake --build $dir -j"$jobs" --target qint8_tests fuzz_manifest fuzz_onnx fuzz_tflite fuzz_datafile fuzz_image
+    echo "sanitize.sh: built in $((SECONDS - start)) s" >&2
+    # detect_leaks: every allocation of a failed load must be freed. oneDNN's JIT keeps its code
+    # buffers for the process's lifetime (a global cache): not reported as long as it stays reachable.
+    export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1:detect_stack_use_after_return=1:strict_string_checks=1}
+    export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+    export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/sanitizers/lsan.supp:print_suppressions=0}
+    ctest --test-dir $dir -LE "slow|imagenet" -j"$jobs" --output-on-failure "$@"
+    ;;
+  thread|tsan)
+    dir=build-tsan
+    cmake -S . -B $dir -DCMAKE_CXX_COMPILER="$CXX" "${launcher[@]}" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" \
+      -DQINT8_SANITIZE=thread -DQINT8_TEST_PATHS=best -DQINT8_BUILD_TOOLS=OFF -DQINT8_INSTALL=OFF \
+      -DQINT8_WARNINGS_AS_ERRORS=ON >/dev/null
+    cmake --build $dir -j"$jobs" --target qint8_thread_tests
+    echo "sanitize.sh: built in $((SECONDS - start)) s" >&2
+    ctest --test-dir $dir -L tsan --output-on-failure "$@"
+    ;;
+  *) echo "sanitize.sh: unknown mode '$mode' (address or thread)" >&2; exit 1 ;;
+esac
+echo "sanitize.sh: $mode: done in $((SECONDS - start)) s" >&2

@@ -1,0 +1,21 @@
+// libFuzzer target: qint8-preprocess's image path - decode (stb_image: JPEG, PNG, BMP, GIF, TGA,
+// PNM ...), then both preprocessing recipes (resize + centre crop; crop fraction + resize).
+
+#include "common/image.hpp"
+#include "fuzz_common.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    const std::string path = qint8::fuzz::write_file("image", data, size);
+    try {
+        const qint8::tools::rgb_image img = qint8::tools::load_rgb(path);
+        qint8::tools::preprocess_spec s;
+        s.resize_short = 20;
+        s.crop = 16;
+        (void)qint8::tools::preprocess(img, s);
+        s.crop_fraction = 0.875;
+        s.antialias = false;
+        (void)qint8::tools::preprocess(img, s);
+    } catch (const qint8::error&) {
+    }
+    return 0;
+}
