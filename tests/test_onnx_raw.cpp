@@ -69,12 +69,12 @@ TEST_CASE("raw PyTorch FP32 export (BN nodes, Shape->Gather->Unsqueeze->Concat->
 TEST_CASE("raw PyTorch QDQ exports (FX QAT per-channel, eager QAT per-tensor, PTQ) match PyTorch's fake-quant outputs") {
     const auto info = nlohmann::json::parse(std::ifstream(fixture("fixtures.json")));
     const auto in = read_floats(fixture("input.bin"), kImages * kImageFloats);
-    for (const char* name : {"fx_qat", "eager_qat", "ptq"}) {
+    for (const std::string name : {"fx_qat", "eager_qat", "ptq"}) {
         CAPTURE(name);
         const double step = info["models"][name]["output_scale"].get<double>();
-        const auto want = read_floats(fixture(std::string(name) + ".out.bin"), kImages * kClasses);
+        const auto want = read_floats(fixture(name + ".out.bin"), kImages * kClasses);
         std::vector<std::string> notes;
-        const model_desc m = convert_onnx(fixture(std::string(name) + ".onnx"), false, &notes);
+        const model_desc m = convert_onnx(fixture(name + ".onnx"), false, &notes);
         std::size_t int8_layers = 0;
         for (const auto& l : m.layers) int8_layers += l.prec == precision::int8;
         CHECK(int8_layers >= 6);  // every conv and the fc, at least
@@ -104,6 +104,44 @@ TEST_CASE("constant subgraphs fold at import: Identity-routed zero points, Shape
     }
 }
 
+TEST_CASE("constant evaluation: broadcasting arithmetic, Gather, Concat, Transpose, Cast, Reshape targets") {
+    namespace ce = convert::const_eval;
+    auto f32 = [](std::vector<int64_t> shape, std::vector<float> v) {
+        convert::constant c = ce::make("float32", std::move(shape));
+        c.f = std::move(v);
+        return c;
+    };
+    auto i64 = [](std::vector<int64_t> shape, std::vector<int64_t> v) {
+        convert::constant c = ce::make("int64", std::move(shape));
+        c.i = std::move(v);
+        return c;
+    };
+    // [2, 3] / [3]: numpy broadcasting along the last axis.
+    const auto d = ce::binary(f32({2, 3}, {2, 4, 6, 8, 10, 12}), f32({3}, {2, 4, 3}), '/');
+    CHECK(d.shape == std::vector<int64_t>{2, 3});
+    CHECK(d.f == std::vector<float>{1, 1, 2, 4, 2.5f, 4});
+    // [2, 1] - [1, 3] -> [2, 3]; integers stay integers, division truncates toward zero.
+    const auto s = ce::binary(i64({2, 1}, {10, 20}), i64({1, 3}, {1, 2, 3}), '-');
+    CHECK(s.i == std::vector<int64_t>{9, 8, 7, 19, 18, 17});
+    CHECK(ce::binary(i64({2}, {-7, 7}), i64({}, {2}), '/').i == std::vector<int64_t>{-3, 3});
+    CHECK_THROWS_AS(ce::binary(f32({2}, {1, 2}), f32({3}, {1, 2, 3}), '+'), ce::eval_error);
+    // Gather along axis 1 with a negative index.
+    const auto g = ce::gather(f32({2, 3}, {0, 1, 2, 3, 4, 5}), i64({2}, {-1, 0}), 1);
+    CHECK(g.shape == std::vector<int64_t>{2, 2});
+    CHECK(g.f == std::vector<float>{2, 0, 5, 3});
+    // Concat on axis 0 of shape vectors (a Reshape target as PyTorch computes it).
+    const auto a = i64({1}, {1}), b = i64({1}, {-1});
+    CHECK(ce::concat({&a, &b}, 0).i == std::vector<int64_t>{1, -1});
+    // Transpose [2, 3] -> [3, 2].
+    CHECK(ce::transpose(f32({2, 3}, {0, 1, 2, 3, 4, 5}), {1, 0}).f == std::vector<float>{0, 3, 1, 4, 2, 5});
+    // Cast float -> int8 truncates; reshape targets resolve 0 and -1.
+    const auto c = ce::cast(f32({3}, {-1.7f, 0.2f, 2.9f}), "int8");
+    CHECK(c.elem == "int8");
+    CHECK(c.i == std::vector<int64_t>{-1, 0, 2});
+    CHECK(ce::reshape_target({4, 3, 2}, {0, -1}) == std::vector<int64_t>{4, 6});
+    CHECK(ce::unsqueeze(f32({3}, {1, 2, 3}), {0, -1}).shape == std::vector<int64_t>{1, 3, 1});
+}
+
 }  // TEST_SUITE
 
 TEST_SUITE("slow") {
@@ -115,12 +153,12 @@ TEST_CASE("Fashion-MNIST raw PyTorch exports (FX QAT, eager QAT, PTQ): qint8 INT
         return;
     }
     int files = 0;
-    for (const char* name : {"mobilenet_v2", "resnet50"}) {
+    for (const std::string name : {"mobilenet_v2", "resnet50"}) {
         const std::string dir = std::string(QINT8_SOURCE_DIR) + "/models/fashion_mnist/" + name + "/";
         std::ifstream jf(dir + "raw_exports.json");
         if (!jf) continue;
         const auto rec = nlohmann::json::parse(jf);
-        for (const char* method : {"fx_qat", "eager_qat", "ptq"}) {
+        for (const std::string method : {"fx_qat", "eager_qat", "ptq"}) {
             if (!rec.contains(method)) continue;
             CAPTURE(name);
             CAPTURE(method);

@@ -11,8 +11,9 @@ exported from the quantization-prepared model itself, the way a PyTorch user wou
   eager_qat  eager mode: QuantStub/DeQuantStub, torchvision's quantizable blocks (ReLU6 becomes
              ReLU, as torchvision's quantizable MobileNetV2 does), fuse_modules_qat, prepare_qat
              with the onednn QAT qconfig, a short fine-tune.
-  ptq        post-training: FX-prepared fake-quant model with per-TENSOR symmetric int8 weights
-             and min/max activation observers, calibrated on training images in eval mode.
+  ptq        post-training: FX-prepared fake-quant model with per-channel symmetric int8 weights
+             (as PyTorch's default x86/onednn PTQ qconfig) and min/max observers, calibrated on
+             training images in eval mode. (Per-tensor weights: tests/fixtures/onnx_raw.)
 
 Per model and method it writes NAME/NAME_METHOD_raw.onnx and appends PyTorch's fake-quant top-1
 on the 10 000 test images to NAME/raw_exports.json (the number qint8's INT8 result is compared
@@ -166,12 +167,12 @@ def eager_qat(model, d, args, tag):
 def ptq(model, d, args, tag):
     """Calibration only: observers on, fake quantization off, eval mode (BN running statistics),
     then the fake-quant model with the observed ranges."""
-    from torch.ao.quantization import FakeQuantize, MinMaxObserver, QConfig, QConfigMapping
+    from torch.ao.quantization import FakeQuantize, MinMaxObserver, PerChannelMinMaxObserver, QConfig, QConfigMapping
     from torch.ao.quantization.quantize_fx import prepare_qat_fx
     act = FakeQuantize.with_args(observer=MinMaxObserver, quant_min=0, quant_max=255, dtype=torch.quint8,
                                  qscheme=torch.per_tensor_affine)
-    wt = FakeQuantize.with_args(observer=MinMaxObserver, quant_min=-128, quant_max=127, dtype=torch.qint8,
-                                qscheme=torch.per_tensor_symmetric)
+    wt = FakeQuantize.with_args(observer=PerChannelMinMaxObserver, quant_min=-128, quant_max=127, dtype=torch.qint8,
+                                qscheme=torch.per_channel_symmetric, ch_axis=0)
     mapping = QConfigMapping().set_global(QConfig(activation=act, weight=wt))
     p = prepare_qat_fx(copy.deepcopy(model).train(), mapping, example_inputs=(torch.zeros(1, 3, 32, 32),))
     p.eval()
@@ -239,7 +240,7 @@ def main(argv=None):
             train.log(f"{tag}: fake-quant top1 {acc['top1']:.2f}% top5 {acc['top5']:.2f}%; wrote {fname} ({time.time() - t0:.0f}s): {hist}")
             record[meth] = {"file": fname, "pytorch_fakequant": acc, "onnx_ops": hist, "torch": torch.__version__,
                             "recipe": (f"{args.qat_steps} steps x {args.batch} images, lr {args.qat_lr}" if meth != "ptq"
-                                       else f"{args.calib_images} training images, min/max, per-tensor symmetric int8 weights")}
+                                       else f"{args.calib_images} training images, min/max, per-channel symmetric int8 weights")}
             with open(out_json, "w") as f:
                 json.dump(record, f, indent=2)
                 f.write("\n")

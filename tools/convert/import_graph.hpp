@@ -456,7 +456,11 @@ inline void infer_shapes(import_graph& g) {
             case op_kind::mul: {
                 out = shape_of(n, 0);
                 const constant& c = need_const(n, 1, n.i("divide", 0) ? "divisor" : "factor");
-                if (c.elements() != 1 && (out.size() < 2 || c.elements() != static_cast<std::size_t>(out[1])))
+                // Per channel (numpy broadcasting along axis 1 only): [C,1,1] or [1,C,1,1] on NCHW, [C] on [N, C].
+                bool per_channel = out.size() >= 2 && c.shape.size() <= out.size() && c.elements() == static_cast<std::size_t>(out[1]);
+                for (std::size_t d = 0; d < c.shape.size() && per_channel; ++d)
+                    per_channel = c.shape[d] == 1 || d + out.size() - c.shape.size() == 1;
+                if (c.elements() != 1 && !per_channel)
                     unsupported(g, n, "the constant " + shape_str(c.shape) + " must be a scalar or one value per channel of " + shape_str(out));
                 break;
             }
