@@ -166,6 +166,7 @@ TEST_CASE("the float TFLite MobileNet-V1 0.25: FP32 matches the reference and po
     qo.input = fo.input;
     qo.images = &calib;
     qo.calib_images = 500;
+    qo.bias_correction = false;
     const convert::result plain = convert::convert_graph(convert::load_source(qo.input), qo);
     CHECK_FALSE(plain.qat);
     CHECK(plain.calibration_images == 500);

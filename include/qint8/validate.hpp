@@ -10,6 +10,7 @@
 #include <string>
 
 #include "qint8/graph.hpp"
+#include "qint8/io/bias_correction.hpp"
 
 namespace qint8 {
 namespace detail {
@@ -205,6 +206,11 @@ inline void validate(model_desc& m, const std::string& origin) {
                 check_tensor(b, bn, {l.out_channels}, {dtype::f32}, origin);
                 check_f32_values(b, bn, false, origin);
                 used.insert(bn);
+            }
+            if (const std::string cn = int8_bias_correction_name(l.name); m.tensors.count(cn)) {  // added to the bias in INT8 only
+                check_tensor(m.tensors.at(cn), cn, {l.out_channels}, {dtype::f32}, origin);
+                check_f32_values(m.tensors.at(cn), cn, false, origin);
+                used.insert(cn);
             }
         }
         // Pooling does not change the scale: a pool without its own quantization inherits its input's.

@@ -312,55 +312,6 @@ def fold_for_export(prepared):
 # --------------------------------------------------------------------------------------------
 # export
 
-def tidy_onnx(m):
-    """Two cosmetic rewrites of torch 1.13's output, semantics unchanged: (1) drop the Identity
-    nodes the exporter inserts when it de-duplicates equal initializers (e.g. the many zero
-    points equal to 0) -- consumers read the initializer directly; (2) make per-tensor
-    QuantizeLinear/DequantizeLinear scales and zero points scalars (the exporter writes 1-element
-    1-D tensors; ONNX reads a 1-D tensor as per-axis)."""
-    import onnx
-    from onnx import numpy_helper
-    g = m.graph
-    inits = {i.name: i for i in g.initializer}
-    alias = {}
-    keep = []
-    for n in g.node:
-        if n.op_type == "Identity" and n.input[0] in inits:
-            alias[n.output[0]] = n.input[0]
-        else:
-            keep.append(n)
-    while True:   # resolve chains
-        changed = False
-        for k, v in alias.items():
-            if v in alias:
-                alias[k] = alias[v]
-                changed = True
-        if not changed:
-            break
-    for n in keep:
-        for i, name in enumerate(n.input):
-            if name in alias:
-                n.input[i] = alias[name]
-    for o in g.output:
-        assert o.name not in alias, "graph output produced by an Identity of an initializer"
-    del g.node[:]
-    g.node.extend(keep)
-    squeezed = set()
-    for n in g.node:
-        if n.op_type in ("QuantizeLinear", "DequantizeLinear") and not any(a.name == "axis" for a in n.attribute):
-            for name in n.input[1:]:
-                t = inits.get(name)
-                if t is not None and name not in squeezed and len(t.dims) == 1 and t.dims[0] == 1:
-                    arr = numpy_helper.to_array(t).reshape(())
-                    t.CopyFrom(numpy_helper.from_array(arr, name))
-                    squeezed.add(name)
-    used = {i for n in g.node for i in n.input}
-    unused = [i for i in g.initializer if i.name not in used]
-    for i in unused:
-        g.initializer.remove(i)
-    return m
-
-
 def onnx_export(model, path, preserve_bn):
     model.eval()
     x = torch.zeros(2, 3, 32, 32)
@@ -374,11 +325,12 @@ def onnx_export(model, path, preserve_bn):
         torch.onnx.export(model, x, tmp, opset_version=OPSET, do_constant_folding=True,
                           input_names=["input"], output_names=["logits"],
                           dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, **kw)
+    # The file stays exactly as the exporter wrote it (Identity nodes for de-duplicated
+    # initializers, 1-element scales included): qint8-convert folds such constants itself.
     import onnx
-    m = tidy_onnx(onnx.load(tmp))
+    m = onnx.load(tmp)
     onnx.checker.check_model(m, full_check=True)
-    onnx.save(m, path)
-    os.remove(tmp)
+    os.replace(tmp, path)
     hist = {}
     for n in m.graph.node:
         hist[n.op_type] = hist.get(n.op_type, 0) + 1

@@ -52,12 +52,13 @@ struct options {
     /// they fit), else f32.
     std::optional<bool> weights_s8;
     bool report = false;                     ///< per-layer INT8-vs-FP32 error table
-    /// After calibration: shift each int8 conv/fc layer's bias by the mean per-channel error of
-    /// its INT8 output against FP32 on the calibration images (layer by layer, in order, on this
-    /// machine's code path), removing the systematic part of the quantization error. For
-    /// calibrated (not QAT) models. On the float MobileNet-V1 0.25 (ImageNet samples, AVX2) it
-    /// takes post-training INT8 from 7.2 to 1.2 pt below FP32.
-    bool bias_correction = false;
+    /// After calibration: give each int8 conv/fc layer an INT8-only bias correction equal to the
+    /// mean per-channel error of its INT8 output against FP32 on the calibration images (layer by
+    /// layer, in order, on this machine's INT8 code path, which the manifest records), removing the
+    /// systematic part of the quantization error. For calibrated (not QAT) models, where it is
+    /// the default (unset: on when calibrating, off otherwise; docs/accuracy.md has why). On the
+    /// float MobileNet-V1 0.25 (ImageNet samples) post-training INT8 loses 7 pt without it.
+    std::optional<bool> bias_correction;
     std::size_t bias_correction_images = 200;
     std::string labels;                      ///< label file to copy beside the manifest
     std::vector<float> mean, std;            ///< input.preprocess (empty: defaults)
@@ -198,12 +199,17 @@ inline std::map<std::string, std::vector<double>> channel_means(const model& net
     return sum;
 }
 
-/// Empirical bias correction (see options::bias_correction). Returns the layers corrected.
+/// Post-training bias correction (see options::bias_correction). Layer by layer, in order, each
+/// int8 conv/fc layer gets `<layer>.bias.int8_correction` = FP32 mean - INT8 mean of its output
+/// per channel, with the corrections of the layers before it already in place; the FP32 bias
+/// stays as it is. The INT8 means come from this machine's code path, which computes the exact
+/// integer result of the weights it uses (7-bit weights on u8 layers without VNNI, 8-bit with):
+/// the manifest records which (attribute "int8_bias_correction"). Returns the layers corrected.
 inline std::size_t correct_biases(model_desc& m, const std::vector<float>& images, const options& o) {
     const std::size_t per = static_cast<std::size_t>(m.input.shape[0] * m.input.shape[1] * m.input.shape[2]);
-    const int64_t batch = 20;
-    const std::size_t n = std::min(images.size() / per, std::max<std::size_t>(o.bias_correction_images, static_cast<std::size_t>(batch)));
-    if (n < static_cast<std::size_t>(batch)) return 0;
+    const int64_t batch = 10;
+    const std::size_t n = std::min(images.size() / per, o.bias_correction_images) / static_cast<std::size_t>(batch) * static_cast<std::size_t>(batch);
+    if (n == 0) return 0;
     std::vector<std::string> targets;
     for (const auto& l : m.layers)
         if ((l.kind == op::conv2d || l.kind == op::depthwise_conv2d || l.kind == op::fc) && l.prec == precision::int8) targets.push_back(l.name);
@@ -211,19 +217,19 @@ inline std::size_t correct_biases(model_desc& m, const std::vector<float>& image
     cf.batch = ci.batch = batch;
     cf.force_fp32 = true;
     const auto want = channel_means(model(m, cf, "bias correction (fp32)"), targets, m, images.data(), n, batch);
-    std::size_t done = 0;
+    std::string path;
     for (const auto& name : targets) {
-        const auto got = channel_means(model(m, ci, "bias correction (int8)"), {name}, m, images.data(), n, batch).at(name);
+        const model net(m, ci, "bias correction (int8)");
+        path = to_string(net.code_path());
+        const auto got = channel_means(net, {name}, m, images.data(), n, batch).at(name);
         const layer& l = *m.find_layer(name);
-        const std::size_t c = static_cast<std::size_t>(l.out_channels);
-        std::vector<float> b(c, 0.f);
-        if (auto it = m.tensors.find(name + ".bias"); it != m.tensors.end())
-            for (std::size_t k = 0; k < c; ++k) b[k] = it->second.as<float>()[k];
-        for (std::size_t k = 0; k < c; ++k) b[k] -= static_cast<float>(got[k] - want.at(name)[k]);
-        m.tensors[name + ".bias"] = models::detail::owned_tensor(dtype::f32, {l.out_channels}, std::move(b));
-        ++done;
+        std::vector<float> delta(got.size());
+        for (std::size_t c = 0; c < got.size(); ++c) delta[c] = static_cast<float>(want.at(name)[c] - got[c]);
+        m.tensors[int8_bias_correction_name(name)] = models::detail::owned_tensor(dtype::f32, {l.out_channels}, std::move(delta));
     }
-    return done;
+    m.attributes["int8_bias_correction"] = "measured on the " + path + " code path (" + std::to_string(cpu_info().u8_weight_bits) +
+                                           "-bit weights on u8 conv/fc layers), " + std::to_string(n) + " calibration images";
+    return targets.size();
 }
 
 /// Per-layer INT8-vs-FP32 error: both models run the same images; every layer's output is
@@ -331,7 +337,18 @@ inline result convert_graph(import_graph g, const options& o) {
         m.input.act.reset();
         for (auto& l : m.layers) l.act.reset();
     } else {
-        const auto missing = unquantized_reads(m);
+        auto missing = unquantized_reads(m);
+        if (!missing.empty() && res.qat && !have_images(o)) {
+            // The source computes these tensors in float (e.g. PyTorch FX puts no fake-quant
+            // between a conv and the pool before view()): their readers stay FP32, as there.
+            for (; !missing.empty(); missing = unquantized_reads(m))
+                for (const auto& [tensor, reader] : missing)
+                    for (auto& l : m.layers)
+                        if (l.name == reader) {
+                            l.prec = precision::fp32;
+                            say(o, "note: layer '" + reader + "' stays FP32: its input '" + tensor + "' is not quantized in the model (give --calib-data to quantize it)");
+                        }
+        }
         if (!missing.empty()) {
             if (!have_images(o)) {
                 const std::string first = "'" + missing[0].first + "' (read by int8 layer '" + missing[0].second + "')";
@@ -405,7 +422,9 @@ inline result convert_graph(import_graph g, const options& o) {
         m.classes.background_class = c == 1001;
     }
     validate(m, o.output.empty() ? "converted model" : o.output);
-    if (o.bias_correction) {
+    // Default: on for calibrated float models (nothing to correct in FP32 or in a quantized source).
+    const bool calibrated = res.calibrated > 0 && !res.qat;
+    if (o.bias_correction.value_or(calibrated && !o.fp32)) {
         if (o.fp32) detail::fail(errc::invalid_argument, "--bias-correction corrects INT8 layers; it does not apply to --precision fp32");
         // A quantized source is its own reference: its FP32 form omits the clamps its quantized
         // ranges imply, so "correcting" towards it undoes what training learned (MobileNet-V2
@@ -413,7 +432,8 @@ inline result convert_graph(import_graph g, const options& o) {
         if (res.qat) detail::fail(errc::invalid_argument, o.input + ": --bias-correction is for calibrated models; this one carries its own quantization");
         if (!have_images(o)) detail::fail(errc::invalid_argument, "--bias-correction needs images: give --calib-data FILE");
         if (images.empty()) images = load_images(o, per);
-        say(o, "note: bias correction: running INT8 and FP32 layer by layer on " + std::to_string(std::min(images.size() / per, o.bias_correction_images)) + " images");
+        say(o, "note: bias correction (INT8 only; --no-bias-correction to skip): INT8 vs FP32, layer by layer, on " +
+                   std::to_string(std::min(images.size() / per, o.bias_correction_images)) + " images");
         res.bias_corrected = correct_biases(m, images, o);
     }
 

@@ -43,6 +43,7 @@ enum class op_kind {
     relu,             ///< x
     clip,             ///< x; "min"/"max" floats when bounded on that side
     add,              ///< a, b (equal shapes, or a constant broadcast to the other)
+    mul,              ///< x, constant c (scalar or per channel); divide (1: x / c)
     max_pool,         ///< x; kernel_shape, strides, pads, dilations, auto_pad, ceil_mode
     avg_pool,         ///< as max_pool plus count_include_pad
     global_avg_pool,  ///< x
@@ -66,6 +67,7 @@ inline const char* to_string(op_kind k) noexcept {
         case op_kind::relu: return "relu";
         case op_kind::clip: return "clip";
         case op_kind::add: return "add";
+        case op_kind::mul: return "mul";
         case op_kind::max_pool: return "max_pool";
         case op_kind::avg_pool: return "avg_pool";
         case op_kind::global_avg_pool: return "global_avg_pool";
@@ -487,6 +489,17 @@ inline void infer_shapes(import_graph& g) {
             case op_kind::dequantize:
                 out = shape_of(n, 0);
                 break;
+            case op_kind::mul: {
+                out = shape_of(n, 0);
+                const constant& c = need_const(n, 1, n.i("divide", 0) ? "divisor" : "factor");
+                // Per channel (numpy broadcasting along axis 1 only): [C,1,1] or [1,C,1,1] on NCHW, [C] on [N, C].
+                bool per_channel = out.size() >= 2 && c.shape.size() <= out.size() && c.elements() == static_cast<std::size_t>(out[1]);
+                for (std::size_t d = 0; d < c.shape.size() && per_channel; ++d)
+                    per_channel = c.shape[d] == 1 || d + out.size() - c.shape.size() == 1;
+                if (c.elements() != 1 && !per_channel)
+                    unsupported(g, n, "the constant " + shape_str(c.shape) + " must be a scalar or one value per channel of " + shape_str(out));
+                break;
+            }
             case op_kind::add: {
                 const auto a = shape_of(n, 0), b = shape_of(n, 1);
                 if (a == b) out = a;

@@ -20,13 +20,16 @@
 
 #include "convert/float16.hpp"
 #include "convert/import_graph.hpp"
+#include "convert/onnx_fold.hpp"
 
 namespace qint8::convert::onnx_frontend {
 
 /// The op types this front end accepts, as the "not supported" message lists them.
 inline const char* supported_ops() {
-    return "Conv, BatchNormalization, Relu, Clip, Add, MaxPool, AveragePool, GlobalAveragePool, ReduceMean, Flatten, Reshape, "
-           "Squeeze, Identity, Dropout, Gemm, MatMul, Softmax, Pad, QuantizeLinear, DequantizeLinear and Constant";
+    return "Conv, BatchNormalization, Relu, Clip, Add, Mul/Div by a constant, MaxPool, AveragePool, GlobalAveragePool, ReduceMean, "
+           "Flatten, Reshape, Squeeze, Identity, Dropout, Gemm, MatMul, Softmax, Pad, QuantizeLinear, DequantizeLinear and Constant, "
+           "plus any of Identity, Cast, Reshape, Squeeze, Unsqueeze, Flatten, Concat, Add, Sub, Mul, Div, Sqrt, Neg, Reciprocal, Shape, "
+           "Gather, Transpose, ConstantOfShape on constant inputs (evaluated at import)";
 }
 
 namespace detail_onnx {
@@ -255,6 +258,9 @@ inline import_graph from_model(const onnx::ModelProto& mp, const std::string& or
     g.output = gp.output(0).name();
 
     std::set<std::string> seen_names;
+    onnx_fold::folder folder(
+        g, opset, [&](const onnx::TensorProto& t, const std::string& what) { return detail_onnx::decode(t, origin, what); },
+        [](int type) { return std::string(detail_onnx::elem_name(type)); });
     for (int k = 0; k < gp.node_size(); ++k) {
         const onnx::NodeProto& p = gp.node(k);
         node n;
@@ -333,6 +339,7 @@ inline import_graph from_model(const onnx::ModelProto& mp, const std::string& or
             g.constants[p.output(0)] = std::move(c);
             continue;
         }
+        if (folder.fold(p, n)) continue;
         if (op == "Conv") {
             n.kind = op_kind::conv;
             window(false);
@@ -357,6 +364,16 @@ inline import_graph from_model(const onnx::ModelProto& mp, const std::string& or
         } else if (op == "Add" || op == "Sum") {
             if (n.inputs.size() != 2) unsupported(g, n, "expected 2 inputs, found " + std::to_string(n.inputs.size()));
             n.kind = op_kind::add;
+        } else if (op == "Mul" || op == "Div") {
+            // x * c or x / c with c constant: a per-channel scale, folded into the conv before it.
+            if (n.inputs.size() != 2) invalid(g, n, "expected 2 inputs, found " + std::to_string(n.inputs.size()));
+            const bool c0 = g.is_const(n.inputs[0]), c1 = g.is_const(n.inputs[1]);
+            if (!c1 && !(c0 && op == "Mul"))
+                unsupported(g, n, op == "Mul" ? "multiplying two computed tensors is not supported (one factor must be a constant)"
+                                              : "the divisor must be a constant");
+            if (!c1) std::swap(n.inputs[0], n.inputs[1]);
+            n.kind = op_kind::mul;
+            n.set_ints("divide", {op == "Div" ? 1 : 0});
         } else if (op == "MaxPool" || op == "AveragePool") {
             n.kind = op == "MaxPool" ? op_kind::max_pool : op_kind::avg_pool;
             window(true);

@@ -253,22 +253,81 @@ inline std::pair<constant*, constant*> own_weights(import_graph& g, node& n, int
     return {&g.constants.at(wname), &g.constants.at(bname)};
 }
 
+namespace detail_pass {
+
+/// Scaling output channel o of integer-grid weights by a[o] keeps their integers: the channel's
+/// scale becomes scale * a (a negative a flips the integers' sign, which fits s8 unless one is
+/// -128; put_weights requantizes such a channel). Only grids along the output channels qualify.
+inline bool rescale_grid(constant& w, const std::vector<double>& a) {
+    if (!w.quant || w.i.size() != w.elements() || !(w.quant->per_tensor() || w.quant->axis == 0)) return false;
+    const std::size_t per = w.elements() / a.size();
+    quantization q = *w.quant;
+    q.axis = 0;
+    q.scale.assign(a.size(), 0.f);
+    q.zero_point.assign(a.size(), 0);
+    for (std::size_t o = 0; o < a.size(); ++o) {
+        if (a[o] == 0 || !std::isfinite(a[o])) return false;
+        const int32_t zp = w.quant->zp(o);
+        q.scale[o] = static_cast<float>(double(w.quant->sc(o)) * std::fabs(a[o]));
+        q.zero_point[o] = a[o] < 0 ? -zp : zp;
+        for (std::size_t e = 0; e < per; ++e) {
+            int64_t& v = w.i[o * per + e];
+            if (a[o] < 0) v = -v;
+            w.f[o * per + e] = q.scale[o] * static_cast<float>(v - q.zero_point[o]);
+        }
+    }
+    w.quant = q;
+    return true;
+}
+
+}  // namespace detail_pass
+
 /// Multiplies output channel o of a conv/gemm by a[o] and sets bias to a[o] * bias + c[o].
 inline void scale_channels(import_graph& g, node& p, const std::vector<double>& a, const std::vector<double>& c) {
     auto [w, b] = own_weights(g, p, static_cast<int64_t>(a.size()));
     const std::size_t per = w->elements() / a.size();
-    for (std::size_t o = 0; o < a.size(); ++o) {
+    for (std::size_t o = 0; o < a.size(); ++o) b->f[o] = static_cast<float>(double(b->f[o]) * a[o] + c[o]);
+    if (detail_pass::rescale_grid(*w, a)) return;  // trained integers kept, scales folded
+    for (std::size_t o = 0; o < a.size(); ++o)
         for (std::size_t e = 0; e < per; ++e) w->f[o * per + e] = static_cast<float>(double(w->f[o * per + e]) * a[o]);
-        b->f[o] = static_cast<float>(double(b->f[o]) * a[o] + c[o]);
-    }
     w->exact_int8 = false;  // new values: an s8 manifest requantizes them
     w->i.clear();
     w->quant.reset();
 }
 
+/// Pass 2a: x * c or x / c (c a scalar or per-channel constant) right after a Conv/Gemm whose
+/// output nobody else reads scales its output channels. PyTorch's QAT Conv+BN exports as Conv ->
+/// Div(BN scale) -> BatchNormalization; this makes the BatchNormalization foldable next.
+inline void fold_channel_scale(import_graph& g, const note_fn& = {}) {
+    std::set<std::size_t> dead;
+    for (std::size_t k = 0; k < g.nodes.size(); ++k) {
+        const node m = g.nodes[k];
+        if (m.kind != op_kind::mul) continue;
+        const int pi = g.producer_of(m.inputs[0]);
+        node* p = pi >= 0 ? &g.nodes[static_cast<std::size_t>(pi)] : nullptr;
+        if (!p || (p->kind != op_kind::conv && p->kind != op_kind::gemm) || !p->post_ops.empty() || g.use_count(m.inputs[0]) != 1)
+            unsupported(g, m, "a multiplication by a constant is supported only right after a Conv or Gemm whose output it alone reads");
+        const auto& shape = g.shapes.at(m.inputs[0]);
+        const constant& c = g.constants.at(m.inputs[1]);
+        const std::size_t ch = static_cast<std::size_t>(shape[1]);
+        std::vector<double> a(ch), zero(ch, 0.0);
+        for (std::size_t o = 0; o < ch; ++o) {
+            const double v = c.at(c.elements() == 1 ? 0 : o);
+            if (m.i("divide", 0) && v == 0) invalid(g, m, "division by zero in channel " + std::to_string(o));
+            a[o] = m.i("divide", 0) ? 1.0 / v : v;
+        }
+        scale_channels(g, *p, a, zero);
+        p->outputs[0] = m.outputs[0];
+        p->fused.push_back(m.name);
+        dead.insert(k);
+    }
+    erase_nodes(g, dead);
+}
+
 /// Pass 2: w' = w * gamma / sqrt(var + eps), b' = (b - mean) * gamma / sqrt(var + eps) + beta.
-inline void fold_batch_norm(import_graph& g, const note_fn& = {}) {
+inline void fold_batch_norm(import_graph& g, const note_fn& note = {}) {
     for (auto& n : g.nodes) canonicalize_fc(g, n);
+    fold_channel_scale(g, note);
     std::set<std::size_t> dead;
     for (std::size_t k = 0; k < g.nodes.size(); ++k) {
         const node bn = g.nodes[k];
@@ -353,6 +412,11 @@ inline void fuse(import_graph& g, const note_fn& note = {}) {
             if (pi < 0) continue;  // reported when lowering
             node& p = g.nodes[static_cast<std::size_t>(pi)];
             if ((is_weighted(p) || p.kind == op_kind::add) && g.use_count(n.inputs[0]) == 1) {
+                // A quantized tensor stays on its grid through ReLU: the fused output keeps the
+                // input's quantization when the graph gives it none of its own (eager PyTorch
+                // QAT quantizes the residual sum before its ReLU).
+                auto q_in = g.act_quant.find(n.inputs[0]);
+                if (n.kind == op_kind::relu && q_in != g.act_quant.end() && !g.act_quant.count(n.outputs[0])) g.act_quant[n.outputs[0]] = q_in->second;
                 p.post_ops.push_back(*po);
                 absorb(p, k);
             }
@@ -599,6 +663,7 @@ inline lowered lower(const import_graph& g, const lower_options& opt = {}, const
                                       (pi >= 0 && g.use_count(n.inputs[0]) > 1 ? " and has other readers" : ""));
             }
             case op_kind::batch_norm:
+            case op_kind::mul:
             case op_kind::pad:
             case op_kind::quantize:
             case op_kind::dequantize:

@@ -23,6 +23,8 @@
 //    into the output range this way).
 //  * QUANTIZE / DEQUANTIZE of activations become identities whose quantization is recorded;
 //    DEQUANTIZE of a constant (float16 or int8 weights) becomes a float constant.
+//  * PyTorch-origin files keep PyTorch's NCHW input: the graph starts with TRANSPOSE (perm
+//    0,2,3,1) to NHWC. That input is qint8's NCHW input as it is, and the TRANSPOSE an identity.
 
 #include <algorithm>
 #include <cmath>
@@ -47,7 +49,7 @@ namespace tfl = qint8::tools::tflite;
 /// The builtin ops the front end maps (for --help and messages).
 inline const char* supported_ops() {
     return "ADD, AVERAGE_POOL_2D, CONV_2D, DEPTHWISE_CONV_2D, DEQUANTIZE, FULLY_CONNECTED, MAX_POOL_2D, MEAN, PAD, QUANTIZE, RELU, RELU6, "
-           "RELU_N1_TO_1, RESHAPE, SOFTMAX, SQUEEZE";
+           "RELU_N1_TO_1, RESHAPE, SOFTMAX, SQUEEZE, and TRANSPOSE (perm 0,2,3,1) of an NCHW graph input";
 }
 
 namespace detail_tfl {
@@ -83,7 +85,9 @@ public:
         if (ti.type != tfl::tensor_type::float32 && ti.type != tfl::tensor_type::uint8 && ti.type != tfl::tensor_type::int8)
             fail_model("input tensor '" + names_[static_cast<std::size_t>(in)] + "': expected FLOAT32, UINT8 or INT8, found " + tfl::type_name(ti.type));
         g_.input = names_[static_cast<std::size_t>(in)];
-        g_.input_shape = {1, ti.shape[3], ti.shape[1], ti.shape[2]};
+        nchw_input_ = leading_nchw_transpose(in);
+        g_.input_shape = nchw_input_ ? std::vector<int64_t>{1, ti.shape[1], ti.shape[2], ti.shape[3]}
+                                     : std::vector<int64_t>{1, ti.shape[3], ti.shape[1], ti.shape[2]};
         g_.input_batch = !ti.shape_signature.empty() && ti.shape_signature[0] < 0 ? -1 : ti.shape[0];
         if (auto q = act_quant_of(in)) {
             g_.act_quant[g_.input] = *q;
@@ -105,6 +109,30 @@ private:
     std::map<std::string, std::vector<int64_t>> declared_;  // NCHW shapes the file declares, for the check
     std::size_t op_index_ = 0;
     std::string op_name_;
+    bool nchw_input_ = false;  // the input is NCHW and a TRANSPOSE makes it NHWC (a PyTorch-origin file)
+
+    static constexpr int32_t to_nhwc_perm[4] = {0, 2, 3, 1};
+
+    /// The permutation input of a TRANSPOSE op, when it is a constant (else empty).
+    std::vector<int64_t> transpose_perm(const tfl::op& o) const {
+        if (o.inputs.size() < 2 || o.inputs[1] < 0 || static_cast<std::size_t>(o.inputs[1]) >= sg_->tensors.size() || !is_const(o.inputs[1])) return {};
+        const constant c = read_const(o.inputs[1], "perm");
+        return c.floating ? std::vector<int64_t>{} : c.i;
+    }
+
+    /// True when the graph input is read by exactly one op, a TRANSPOSE with perm [0, 2, 3, 1]:
+    /// the input is then NCHW (PyTorch's layout), which is what qint8 takes.
+    bool leading_nchw_transpose(int in) const {
+        int readers = 0;
+        bool transposed = false;
+        for (const auto& o : sg_->ops) {
+            if (std::find(o.inputs.begin(), o.inputs.end(), in) == o.inputs.end()) continue;
+            ++readers;
+            transposed = o.builtin == tfl::builtin::TRANSPOSE && !o.inputs.empty() && o.inputs[0] == in &&
+                         transpose_perm(o) == std::vector<int64_t>(to_nhwc_perm, to_nhwc_perm + 4);
+        }
+        return readers == 1 && transposed;
+    }
 
     [[noreturn]] void fail_model(const std::string& what) const { detail::fail(errc::unsupported, m_.origin + ": " + what); }
     [[noreturn]] void bad_op(const std::string& what) const {
@@ -559,6 +587,9 @@ private:
                 if (n.inputs[2].empty()) n.inputs.pop_back();
                 n.set_ints("transB", {1});
                 emit(std::move(n), out, opt.fused_activation_function, true);
+                // keep_num_dims: the file declares [.., 1, O] (e.g. [1, 1, 1, O] after a MEAN that
+                // kept its dimensions); the values are the same [N, O].
+                if (opt.keep_num_dims) declared_.erase(name_of(out));
                 return;
             }
             case tfl::builtin::SOFTMAX: {
@@ -614,6 +645,16 @@ private:
                 n.kind = o.builtin == tfl::builtin::RELU ? op_kind::relu : op_kind::clip;
                 if (o.builtin == tfl::builtin::RELU6) n.set_float("min", 0.f), n.set_float("max", 6.f);
                 if (o.builtin == tfl::builtin::RELU_N1_TO_1) n.set_float("min", -1.f), n.set_float("max", 1.f);
+                n.inputs = {name_of(x)};
+                emit(std::move(n), out, tfl::activation::none, false);
+                return;
+            }
+            case tfl::builtin::TRANSPOSE: {
+                const int x = act_input(o, 0);
+                if (!nchw_input_ || name_of(x) != g_.input)
+                    bad_op("only a TRANSPOSE of the NCHW graph input to NHWC (perm [0, 2, 3, 1], its only reader) is supported, found perm " +
+                           detail::shape_str(transpose_perm(o)) + " on '" + name_of(x) + "'");
+                n.kind = op_kind::identity;  // qint8 is NCHW already
                 n.inputs = {name_of(x)};
                 emit(std::move(n), out, tfl::activation::none, false);
                 return;

@@ -161,6 +161,8 @@ inline std::map<std::string, value> run_all(const model_desc& desc, const std::v
             const tensor& w = m.tensors.at(l.name + ".weight");
             const tensor* ws = m.tensors.count(l.name + ".weight.scales") ? &m.tensors.at(l.name + ".weight.scales") : nullptr;
             const tensor* b = m.tensors.count(l.name + ".bias") ? &m.tensors.at(l.name + ".bias") : nullptr;
+            tensor corrected_bias;
+            if (i8) b = int8_bias(m, l.name, b, l.out_channels, corrected_bias);  // INT8 only
             const bool fc = l.kind == op::fc;
             const int64_t C = in.dims[1], H = in.dims.size() == 4 ? in.dims[2] : 1, W = in.dims.size() == 4 ? in.dims[3] : 1;
             const int64_t O = l.out_channels, OH = fc ? 1 : l.out_shape[1], OW = fc ? 1 : l.out_shape[2];
