@@ -258,6 +258,22 @@ TEST_CASE("onnx: initializer dimensions claiming 2^38 values over 432 bytes (fou
                     "{d}/m.onnx: initializer 'w': shape [4,3,4294967296,3] needs 154618822656 values, the tensor holds 108 (a truncated or damaged model?)");
 }
 
+TEST_CASE("onnx: Pad amounts given as a float tensor holding 1e30 (found by fuzz_onnx: an undefined float-to-integer conversion)") {
+    scratch_dir d;
+    onnx::ModelProto mp = small_onnx();
+    auto* g = mp.mutable_graph();
+    auto* pads = g->add_initializer();
+    pads->set_name("pads");
+    pads->set_data_type(onnx::TensorProto::FLOAT);
+    pads->add_dims(8);
+    const float v[8] = {0, 0, 0, 0, 0, 0, 1e30f, 0};
+    pads->set_raw_data(std::string(reinterpret_cast<const char*>(v), sizeof v));
+    test::add_node(g, "Pad", {"x", "pads"}, "xp");
+    g->mutable_node(0)->set_input(0, "xp");
+    expect_rejected(d, convert_to(d, save(d, "m.onnx", mp)), errc::invalid_argument,
+                    "{d}/m.onnx: node 'Pad_xp' (op Pad): pads 'pads': expected integers, found 1e+30");
+}
+
 TEST_CASE("onnx: initializer with a negative dimension") {
     scratch_dir d;
     onnx::ModelProto mp = small_onnx();

@@ -5,6 +5,7 @@
 // external data) is settled here, so the passes never see ONNX.
 
 #include <cerrno>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
@@ -296,7 +297,16 @@ inline import_graph from_model(const onnx::ModelProto& mp, const std::string& or
             const constant* c = const_input(idx, what);
             std::vector<int64_t> v;
             if (c)
-                for (std::size_t e = 0; e < c->elements(); ++e) v.push_back(static_cast<int64_t>(c->at(e)));
+                for (std::size_t e = 0; e < c->elements(); ++e) {
+                    // A float tensor where integers belong: converting 1e30 to int64 is undefined.
+                    const double x = c->at(e);
+                    if (!(std::fabs(x) <= 9007199254740992.0) || x != std::floor(x)) {
+                        std::ostringstream os;
+                        os << x;
+                        invalid(g, n, std::string(what) + " '" + n.inputs[idx] + "': expected integers, found " + os.str());
+                    }
+                    v.push_back(static_cast<int64_t>(x));
+                }
             return v;
         };
         auto window = [&](bool pool) {
