@@ -5,6 +5,7 @@
 // external data) is settled here, so the passes never see ONNX.
 
 #include <cerrno>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
@@ -118,10 +119,17 @@ inline constant decode(const onnx::TensorProto& t, const std::string& origin, co
                                                  " values, the tensor holds " + std::to_string(found) + " (a truncated or damaged model?)");
     };
     c.floating = type == onnx::TensorProto::FLOAT || type == onnx::TensorProto::DOUBLE || type == onnx::TensorProto::FLOAT16;
+    // The values present are counted before anything is allocated for the shape: dimensions
+    // claiming 2^38 values over a few bytes of data must not allocate a terabyte first.
+    const std::size_t present = use_raw ? (raw.size() % width ? SIZE_MAX : raw.size() / width)
+                                : type == onnx::TensorProto::FLOAT  ? static_cast<std::size_t>(t.float_data_size())
+                                : type == onnx::TensorProto::DOUBLE ? static_cast<std::size_t>(t.double_data_size())
+                                : type == onnx::TensorProto::INT64  ? static_cast<std::size_t>(t.int64_data_size())
+                                                                    : static_cast<std::size_t>(t.int32_data_size());
+    if (present != n) count_mismatch(use_raw ? raw.size() / width : present);
     if (c.floating) c.f.resize(n);
     else c.i.resize(n);
     if (use_raw) {
-        if (raw.size() != n * width) count_mismatch(raw.size() / width);
         const char* p = raw.data();
         for (std::size_t k = 0; k < n; ++k, p += width) {
             switch (type) {
@@ -295,7 +303,16 @@ inline import_graph from_model(const onnx::ModelProto& mp, const std::string& or
             const constant* c = const_input(idx, what);
             std::vector<int64_t> v;
             if (c)
-                for (std::size_t e = 0; e < c->elements(); ++e) v.push_back(static_cast<int64_t>(c->at(e)));
+                for (std::size_t e = 0; e < c->elements(); ++e) {
+                    // A float tensor where integers belong: converting 1e30 to int64 is undefined.
+                    const double x = c->at(e);
+                    if (!(std::fabs(x) <= 9007199254740992.0) || x != std::floor(x)) {
+                        std::ostringstream os;
+                        os << x;
+                        invalid(g, n, std::string(what) + " '" + n.inputs[idx] + "': expected integers, found " + os.str());
+                    }
+                    v.push_back(static_cast<int64_t>(x));
+                }
             return v;
         };
         auto window = [&](bool pool) {
