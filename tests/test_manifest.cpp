@@ -530,8 +530,22 @@ TEST_CASE("missing tensor") {
 
 TEST_CASE("extra tensor") {
     fixture f;
-    f.edit([](json& j) { j["tensors"]["gap.weight"] = j["tensors"]["fc.bias"]; });
+    // The extra tensor gets bytes of its own (a copy of fc.bias appended to the payload): an
+    // alias of fc.bias's bytes would be refused as an overlap before the unused-tensor check.
+    std::string w = f.weights();
+    const std::string copy = w.substr(f.file_offset("fc.bias"), f.tensor_bytes("fc.bias"));
+    w.resize(header + (w.size() - header + 63) / 64 * 64, '\0');
+    const std::size_t off = w.size() - header;
+    w += copy;
+    put_u32(w, 16, static_cast<uint32_t>(w.size() - header));  // payload bytes (u64, high half 0)
+    f.save_weights(w);
     f.set_tensor_count(7);
+    f.edit([&](json& j) {
+        j["tensors"]["gap.weight"] = j["tensors"]["fc.bias"];
+        j["tensors"]["gap.weight"]["offset"] = off;
+        j["weights"]["payload_bytes"] = w.size() - header;
+    });
+    f.fix_crcs();
     CHECK_ERROR(f.read(), errc::tensor_extra, "model.json", "tensor 'gap.weight'", "not used by any layer");
 }
 
