@@ -50,19 +50,22 @@ expect "convert: text as ONNX" 1 "not a valid ONNX model" "$t/work" -- \
 expect "convert: missing input" 1 "cannot open for reading" "$t/work" -- \
   "$bin/qint8-convert" --input "$t/in/none.onnx" --output "$t/work/model.json" --precision fp32
 printf 'garbage' >"$t/in/img3.ppm"
-expect "preprocess: corrupt third image" 1 "img3.ppm: cannot decode image" "$t/work" -- "${pre[@]}" --output "$t/work/data.bin"
+expect "preprocess: corrupt third image" 2 "img3.ppm: cannot decode image" "$t/work" -- "${pre[@]}" --output "$t/work/data.bin"
 ppm 40 40 "$t/in/img3.ppm"
 printf 'img1.ppm zero\n' >"$t/in/badlist.txt"
-expect "preprocess: bad label list line" 1 'expected "relative/path LABEL"' "$t/work" -- \
+expect "preprocess: bad label list line" 2 'expected "relative/path LABEL"' "$t/work" -- \
   "$bin/qint8-preprocess" --data-dir "$t/in" --label-list "$t/in/badlist.txt" --output "$t/work/data.bin"
 printf 'XXXX' >"$t/in/bad.idx"
-expect "preprocess: IDX with a bad magic" 1 "not an unsigned-byte IDX file" "$t/work" -- \
+expect "preprocess: IDX with a bad magic" 2 "not an unsigned-byte IDX file" "$t/work" -- \
   "$bin/qint8-preprocess" --idx-images "$t/in/bad.idx" --idx-labels "$t/in/bad.idx" --output "$t/work/data.bin"
-expect "preprocess: output in a directory that does not exist" 1 "cannot open" "$t/work" -- "${pre[@]}" --output "$t/work/no/such/dir/data.bin"
+# Missing output directories are created (the tools' convention); one that cannot be created,
+# under a regular file, is an output error (exit 4) before any work.
+touch "$t/work/plain"
+expect "preprocess: output directory under a regular file" 4 "plain" "$t/work" -- "${pre[@]}" --output "$t/work/plain/dir/data.bin"
 
 # 2. File-size limit: each image is 32*32*3*4 = 12 KiB, the limit 16 KiB (ulimit -f counts KiB in bash).
 expect "preprocess: ulimit -f, SIGXFSZ kills it" 153 "" "$t/work" -- bash -c 'ulimit -f 16; exec "$@"' _ "${pre[@]}" --output "$t/work/data.bin"
-expect "preprocess: ulimit -f, SIGXFSZ ignored: write error" 1 "File too large" "$t/work" -- \
+expect "preprocess: ulimit -f, SIGXFSZ ignored: write error" 2 "File too large" "$t/work" -- \
   bash -c 'trap "" XFSZ; ulimit -f 16; exec "$@"' _ "${pre[@]}" --output "$t/work/data.bin"
 onnx=$src/models/fashion_mnist/mobilenet_v1/mobilenet_v1_fp32.onnx
 if [ -f "$onnx" ]; then
