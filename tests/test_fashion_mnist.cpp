@@ -34,6 +34,7 @@ model_desc convert_onnx(const std::string& path, bool fp32, const std::vector<fl
     o.fp32 = fp32;
     o.images = calib;
     o.method = method;
+    o.bias_correction = false;  // the PTQ bars and docs/accuracy.md's PTQ columns are without it
     return convert::convert_graph(convert::onnx_frontend::load(path), o).m;
 }
 

@@ -58,7 +58,7 @@ constexpr std::size_t kImages = 8, kClasses = 10, kImageFloats = 3 * 16 * 16;
 
 TEST_SUITE("convert") {
 
-TEST_CASE("raw PyTorch FP32 export (BN nodes, Shape->Gather->Unsqueeze->Concat->Reshape) equals PyTorch") {
+TEST_CASE("raw PyTorch FP32 export with BN nodes and a Shape-Gather-Unsqueeze-Concat-Reshape chain equals PyTorch") {
     const auto in = read_floats(fixture("input.bin"), kImages * kImageFloats);
     const auto want = read_floats(fixture("fp32.out.bin"), kImages * kClasses);
     const auto got = run(convert_onnx(fixture("fp32.onnx"), true), in, kImages, true);
@@ -66,7 +66,7 @@ TEST_CASE("raw PyTorch FP32 export (BN nodes, Shape->Gather->Unsqueeze->Concat->
     for (std::size_t k = 0; k < got.size(); ++k) CHECK(got[k] == doctest::Approx(want[k]).epsilon(1e-4).scale(1.0));
 }
 
-TEST_CASE("raw PyTorch QDQ exports (FX QAT per-channel, eager QAT per-tensor, PTQ) match PyTorch's fake-quant outputs") {
+TEST_CASE("raw PyTorch QDQ exports of FX QAT per-channel and eager QAT per-tensor and PTQ match PyTorch fake-quant outputs") {
     const auto info = nlohmann::json::parse(std::ifstream(fixture("fixtures.json")));
     const auto in = read_floats(fixture("input.bin"), kImages * kImageFloats);
     for (const std::string name : {"fx_qat", "eager_qat", "ptq"}) {
@@ -93,7 +93,7 @@ TEST_CASE("raw PyTorch QDQ exports (FX QAT per-channel, eager QAT per-tensor, PT
     }
 }
 
-TEST_CASE("constant subgraphs fold at import: Identity-routed zero points, Shape of a computed tensor beyond the batch fails") {
+TEST_CASE("constant subgraphs fold at import so Identity-routed zero points and the view() shape chain disappear") {
     // The raw FX export routes zero points through Identity nodes and computes the Reshape
     // target from Shape(x); both are constants after import.
     const auto g = convert::onnx_frontend::load(fixture("fx_qat.onnx"));
@@ -104,7 +104,7 @@ TEST_CASE("constant subgraphs fold at import: Identity-routed zero points, Shape
     }
 }
 
-TEST_CASE("constant evaluation: broadcasting arithmetic, Gather, Concat, Transpose, Cast, Reshape targets") {
+TEST_CASE("constant evaluation of broadcasting arithmetic and Gather and Concat and Transpose and Cast and Reshape targets") {
     namespace ce = convert::const_eval;
     auto f32 = [](std::vector<int64_t> shape, std::vector<float> v) {
         convert::constant c = ce::make("float32", std::move(shape));
@@ -146,7 +146,7 @@ TEST_CASE("constant evaluation: broadcasting arithmetic, Gather, Concat, Transpo
 
 TEST_SUITE("slow") {
 
-TEST_CASE("Fashion-MNIST raw PyTorch exports (FX QAT, eager QAT, PTQ): qint8 INT8 within 0.5 pt of PyTorch's fake-quant top-1") {
+TEST_CASE("Fashion-MNIST raw PyTorch exports of FX QAT and eager QAT and PTQ give INT8 top-1 within 0.5 pt of PyTorch fake-quant") {
     const test::fashion_mnist test_set = test::load_fashion_mnist("t10k", 10000);
     if (test_set.n == 0) {
         MESSAGE("NOT RUN: Fashion-MNIST not found at " << test::fashion_mnist_dir());

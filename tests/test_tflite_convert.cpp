@@ -536,7 +536,7 @@ maker pytorch_layout_model(uint32_t seed) {
 
 TEST_SUITE("tflite") {
 
-TEST_CASE("a PyTorch-origin TFLite layout (NCHW input + TRANSPOSE, PAD+VALID, MEAN, RESHAPE, keep_num_dims, int8 with zero points) converts") {
+TEST_CASE("a PyTorch-origin TFLite layout converts bit-exactly: NCHW input and TRANSPOSE then PAD and VALID conv and MEAN and RESHAPE and keep_num_dims in int8 with zero points") {
     const maker k = pytorch_layout_model(21);
     convert::options o;
     o.arch = "custom";

@@ -4,12 +4,15 @@
 //   qint8-convert --input model_qat.onnx --output out/model.json --report --calib-data test.bin
 
 #include <cstdio>
+#include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/cli.hpp"
 #include "common/progress.hpp"
+#include "convert/accuracy_fallback.hpp"
 #include "convert/convert.hpp"
 
 using namespace qint8;
@@ -56,6 +59,11 @@ int main(int argc, char** argv) {
                                     "manifest). Rounding noise that ReLU/ReLU6 turn into a shift of each channel's mean is\n"
                                     "what post-training INT8 loses most: float MobileNet-V1 0.25/224, ImageNet samples: 7 pt without the\n"
                                     "correction, about 1 with it (docs/accuracy.md)")
+        .option("accuracy-data", "", "labelled data file (qint8-preprocess) for the accuracy-aware fallback: top-1 is measured in FP32 and\n"
+                                     "INT8 on it, and while INT8 loses more than --max-top1-loss the layer adding the most error (per-layer\n"
+                                     "report on the calibration images) moves to FP32, one at a time")
+        .option("accuracy-images", "1000000", "use at most this many images of --accuracy-data")
+        .option("max-top1-loss", "0.5", "with --accuracy-data: the largest INT8 top-1 loss against FP32 to accept, in points")
         .flag("report", "print each layer's INT8-vs-FP32 error (cosine, max abs) on the calibration images, worst first")
         .flag("quiet", "no notes or progress on stderr");
     try {
@@ -110,7 +118,24 @@ int main(int argc, char** argv) {
             };
 
         if (!quiet) std::fprintf(stderr, "qint8-convert: reading %s\n", o.input.c_str());
-        convert::result r = convert::run(o);
+        const std::string accuracy_data = c.str("accuracy-data");
+        const double max_loss = c.number("max-top1-loss");
+        if (!(max_loss >= 0)) throw std::invalid_argument("--max-top1-loss: expected a number of points >= 0");
+        if (!accuracy_data.empty() && o.fp32) throw std::invalid_argument("--accuracy-data chooses INT8 layers; it does not apply to --precision fp32");
+        convert::result r;
+        std::optional<convert::fallback_result> fb;
+        if (accuracy_data.empty()) {
+            r = convert::run(o);
+        } else {
+            if (std::filesystem::path(o.output).extension() != ".json")
+                throw std::invalid_argument("--output: expected a path ending in .json, found \"" + o.output + "\"");
+            r = convert::convert_graph(convert::load_source(o.input), o);
+            const std::size_t per = static_cast<std::size_t>(r.m.input.shape[0] * r.m.input.shape[1] * r.m.input.shape[2]);
+            const convert::labelled_images v = convert::read_labelled(accuracy_data, per, static_cast<std::size_t>(c.integer("accuracy-images", 1, 1000000000)));
+            const std::vector<float> report_images = convert::detail_conv::have_images(o) ? convert::detail_conv::load_images(o, per) : v.images;
+            fb = convert::accuracy_fallback(r.m, v, max_loss, report_images, o);
+            convert::write_result(r, o);
+        }
 
         std::size_t int8 = 0;
         for (const auto& l : r.m.layers) int8 += l.prec == precision::int8;
@@ -124,6 +149,13 @@ int main(int argc, char** argv) {
         if (r.family == "custom" && !r.mismatch.empty())
             std::fprintf(stderr, "qint8-convert: warning: not recognised as one of qint8's topologies (architecture \"custom\"); closest: %s\n", r.mismatch.c_str());
         if (o.report) print_report(r.report);
+        if (fb) {
+            std::printf("accuracy:     FP32 top-1 %.2f, INT8 %.2f before the fallback, %.2f after (budget %.2f pt%s)\n", fb->top1_fp32,
+                        fb->steps.front().top1_int8, fb->steps.back().top1_int8, max_loss, fb->within_budget ? "" : ", NOT reached");
+            for (std::size_t k = 1; k < fb->steps.size(); ++k)
+                std::printf("  moved to FP32: %-40s INT8 top-1 %.2f\n", fb->steps[k].moved.c_str(), fb->steps[k].top1_int8);
+            if (fb->steps.size() > 1) std::printf("speed cost: measure with bench_models --manifest=%s\n", o.output.c_str());
+        }
     } catch (const std::invalid_argument& e) {
         std::fprintf(stderr, "qint8-convert: %s\n", e.what());
         return 2;
