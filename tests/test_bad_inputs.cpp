@@ -206,6 +206,17 @@ TEST_CASE("onnx: graph input of height 2^30") {
                     "{d}/m.onnx: input 'x': shape [1,3,1073741824,8]: expected an NCHW image of at most 16384 x 16384 pixels and 2^28 values");
 }
 
+TEST_CASE("onnx: an Add of two constants (fuzz finding: map::at in the fusion pass)") {
+    // The fuzzer's input, kept in the corpus: constant folding at import now meets the Add first.
+    scratch_dir d;
+    const std::string in = std::string(QINT8_SOURCE_DIR) + "/tests/fuzz/corpus/onnx/crash-add-of-two-constants";
+    std::ifstream f(in, std::ios::binary);
+    REQUIRE(f.good());
+    write_bytes(d / "m.onnx", std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>()));
+    expect_rejected(d, convert_to(d, d / "m.onnx"), errc::invalid_argument,
+                    "{d}/m.onnx: node 'Conv_c' (op Add): folding constant inputs: shapes [4] and [4,3,3,3] do not broadcast");
+}
+
 TEST_CASE("onnx: unsupported op") {
     scratch_dir d;
     onnx::ModelProto mp = small_onnx();
