@@ -6,6 +6,8 @@
 
 #include <doctest/doctest.h>
 
+#include <limits>
+
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -140,6 +142,11 @@ TEST_CASE("constant evaluation of broadcasting arithmetic and Gather and Concat 
     CHECK(c.i == std::vector<int64_t>{-1, 0, 2});
     CHECK(ce::reshape_target({4, 3, 2}, {0, -1}) == std::vector<int64_t>{4, 6});
     CHECK(ce::unsqueeze(f32({3}, {1, 2, 3}), {0, -1}).shape == std::vector<int64_t>{1, 3, 1});
+    // Floats outside the int64 range (a fuzz finding: 8.1e32 as a shape) are refused, not converted.
+    CHECK_THROWS_AS(ce::cast(f32({2}, {1.f, 8.1246e32f}), "int64"), ce::eval_error);
+    CHECK_THROWS_AS(ce::cast(f32({1}, {std::numeric_limits<float>::quiet_NaN()}), "int32"), ce::eval_error);
+    CHECK(ce::to_int64(-2.9) == -2);
+    CHECK_THROWS_AS(ce::to_int64(9.3e18), ce::eval_error);
 }
 
 }  // TEST_SUITE

@@ -38,10 +38,18 @@ inline constant make(const std::string& elem, std::vector<int64_t> shape) {
     return c;
 }
 
+/// `v` truncated to an integer. A float tensor where integers belong can hold NaN, infinities or
+/// 1e30, whose conversion to int64_t is undefined behaviour: those are refused.
+inline int64_t to_int64(double v) {
+    if (!(v > -9.2233720368547758e18 && v < 9.2233720368547758e18))
+        fail("value " + std::to_string(v) + ": expected a finite number in the int64 range");
+    return static_cast<int64_t>(v);
+}
+
 /// Writes value `v` at flat index k, rounding / truncating to the element type.
 inline void put(constant& c, std::size_t k, double v) {
     if (c.floating) c.f[k] = static_cast<float>(v);
-    else c.i[k] = static_cast<int64_t>(v);
+    else c.i[k] = to_int64(v);
 }
 
 /// Same data, other shape (Identity, Reshape, Flatten, Squeeze, Unsqueeze).

@@ -90,7 +90,7 @@ private:
     static std::vector<int64_t> ints_of(const constant* c) {
         std::vector<int64_t> v;
         if (c)
-            for (std::size_t k = 0; k < c->elements(); ++k) v.push_back(static_cast<int64_t>(c->at(k)));
+            for (std::size_t k = 0; k < c->elements(); ++k) v.push_back(const_eval::to_int64(c->at(k)));
         return v;
     }
     static const constant& need(const std::vector<const constant*>& in, std::size_t k, const char* what) {
