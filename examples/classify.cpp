@@ -56,10 +56,16 @@ preprocess_spec spec_of(const qint8::model_desc& d, const classify_args& a) {
     const auto& pp = d.input.preprocess;
     if (d.input.shape.size() != 3 || d.input.shape[1] != d.input.shape[2])
         qint8::detail::fail(qint8::errc::unsupported, a.model + ": input: expected a square C x H x W input, found " + qint8::detail::shape_str(d.input.shape));
+    if (!pp.known && (a.mean.empty() || a.std.empty()))
+        throw usage_error(a.model + ": input.preprocess is unknown (the converter could not tell how this model wants its pixels): give "
+                          "--mean and --std, and --resize-short or --crop-fraction if it is not a plain resize; or record them once "
+                          "with qint8-convert --mean ... --std ...");
     preprocess_spec spec;
     spec.crop = static_cast<int>(d.input.shape[1]);
-    spec.resize_short = static_cast<int>(a.resize_short >= 0 ? a.resize_short : pp.resize_short);  // 0: not used (docs/manifest.md)
-    spec.crop_fraction = a.crop_fraction >= 0 ? a.crop_fraction : pp.crop_fraction;
+    const int64_t manifest_resize = pp.known ? pp.resize_short : 0;  // unknown: resize the whole image unless told otherwise
+    const double manifest_crop = pp.known ? pp.crop_fraction : 0.0;
+    spec.resize_short = static_cast<int>(a.resize_short >= 0 ? a.resize_short : manifest_resize);  // 0: not used (docs/manifest.md)
+    spec.crop_fraction = a.crop_fraction >= 0 ? a.crop_fraction : manifest_crop;
     if (spec.crop_fraction == 0 && spec.resize_short != 0 && spec.resize_short < spec.crop)
         throw usage_error("resize_short " + std::to_string(spec.resize_short) + " is smaller than the model's input " + std::to_string(spec.crop));
     spec.antialias = true;  // as qint8-preprocess's presets (PIL-style bilinear)

@@ -909,11 +909,62 @@ TEST_CASE("a failed conversion leaves no files behind") {
     run(o);
     CHECK(fs::exists(dir / "a/b/model.json"));
     CHECK(fs::exists(dir / "a/b/model.q8w"));
-    CHECK(fs::exists(dir / "a/b/labels.txt"));
-    CHECK(read_manifest(dir / "a/b/model.json").classes.labels == "labels.txt");
+    CHECK(fs::exists(dir / "a/b/model.labels.txt"));
+    CHECK(read_manifest(dir / "a/b/model.json").classes.labels == "model.labels.txt");
     std::size_t files = 0;
     for (const auto& e : fs::directory_iterator(dir / "a/b")) files += e.is_regular_file();
     CHECK(files == 3);  // no temporaries left
+    // A second model in the same directory keeps its own labels beside the first one's.
+    std::ofstream(dir / "labels.txt") << "x\ny\n";
+    o.output = dir / "a/b/other.json";
+    run(o);
+    CHECK(read_manifest(dir / "a/b/other.json").classes.labels == "other.labels.txt");
+    std::ifstream first(dir / "a/b/model.labels.txt"), second(dir / "a/b/other.labels.txt");
+    std::string l1, l2;
+    std::getline(first, l1);
+    std::getline(second, l2);
+    CHECK(l1 == "a");
+    CHECK(l2 == "x");
+}
+
+TEST_CASE("an ONNX conversion records the preprocessing only when told: unknown otherwise") {
+    scratch_dir dir;
+    onnx_model om({3, 8, 8});
+    auto* c = om.node("Conv", {"x", om.random_f("w", {2, 3, 3, 3}, -1.f, 1.f)}, "conv");
+    om.output(om.out(c));
+    const std::string path = dir / "m.onnx";
+    std::ofstream(path, std::ios::binary) << om.mp.SerializeAsString();
+    options o;
+    o.input = path;
+    o.fp32 = true;
+    o.output = dir / "unknown.json";
+    std::vector<std::string> notes;
+    o.note = [&](const std::string& s) { notes.push_back(s); };
+    run(o);
+    const model_desc u = read_manifest(dir / "unknown.json");
+    CHECK_FALSE(u.input.preprocess.known);
+    bool said = false;
+    for (const auto& n : notes) said = said || n.find("input.preprocess is written as unknown") != std::string::npos;
+    CHECK(said);
+    std::ifstream f(dir / "unknown.json");
+    const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    CHECK(text.find("0.485") == std::string::npos);  // no ImageNet numbers invented
+    // Told: recorded as given, the whole image resized unless --resize-short says otherwise.
+    o.output = dir / "known.json";
+    o.mean = {0.286f};
+    o.std = {0.353f};
+    run(o);
+    const model_desc k = read_manifest(dir / "known.json");
+    CHECK(k.input.preprocess.known);
+    CHECK(k.input.preprocess.mean == std::vector<float>(3, 0.286f));
+    CHECK(k.input.preprocess.std == std::vector<float>(3, 0.353f));
+    CHECK(k.input.preprocess.resize_short == 0);
+    CHECK(k.input.preprocess.crop_fraction == 0.0);
+    // Half told is an error, not a guess.
+    o.output = dir / "half.json";
+    o.std.clear();
+    CHECK(error_of([&] { run(o); }).find("--mean/--std: both are needed") != std::string::npos);
+    CHECK_FALSE(fs::exists(dir / "half.json"));
 }
 
 }  // TEST_SUITE

@@ -935,6 +935,23 @@ TEST_CASE("labels path escaping the directory") {
     }
 }
 
+TEST_CASE("unknown preprocessing: written as known false, read back, and values beside it refused") {
+    scratch_dir dir;
+    model_desc a = small_model();
+    a.input.preprocess.known = false;
+    write_manifest(a, dir / "model.json");
+    std::ifstream f(dir / "model.json");
+    const json j = json::parse(f);
+    CHECK(j.at("input").at("preprocess") == json{{"known", false}});
+    CHECK_FALSE(read_manifest(dir / "model.json").input.preprocess.known);
+    fixture g;
+    g.edit([&](json& m) { m["input"]["preprocess"] = {{"known", false}, {"mean", {0.5, 0.5, 0.5}}}; });
+    CHECK_ERROR(g.read(), errc::manifest_field, "model.json", "input.preprocess.mean", "expected no value when \"known\" is false");
+    fixture h;
+    h.edit([&](json& m) { m["input"]["preprocess"] = {{"known", "no"}}; });
+    CHECK(h.read().thrown);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Layers
 
@@ -1027,7 +1044,7 @@ TEST_CASE("classes.count disagrees with the output") {
 // ---------------------------------------------------------------------------------------------
 // Writing
 
-TEST_CASE("write_manifest is atomic: a directory that does not exist gives errc::io and no file") {
+TEST_CASE("write_manifest is atomic: a directory that does not exist gives errc::output and no file") {
     scratch_dir dir;
     const std::string path = dir / "absent/model.json";
     caught c;
@@ -1036,7 +1053,7 @@ TEST_CASE("write_manifest is atomic: a directory that does not exist gives errc:
     } catch (const qint8::error& e) {
         c = {true, e.code(), e.what()};
     }
-    CHECK_ERROR(c, errc::io, "absent/model.", "cannot open", "for writing", "No such file");
+    CHECK_ERROR(c, errc::output, "absent/model.", "cannot open", "for writing", "No such file");
     CHECK_FALSE(fs::exists(dir / "absent"));
     CHECK(dir.list().empty());
 }

@@ -765,11 +765,35 @@ TEST_CASE("TFLite-style preprocessing and the background class are recorded") {
     CHECK(res.m.classes.count == 1001);
     CHECK(res.m.classes.background_class);
     CHECK(res.m.layers.back().kind == op::global_avg_pool2d);  // a VALID window over the whole image
+    // The input quantization (scale 1/128, zero point 128) takes raw pixels: the recorded mean
+    // and std must turn every pixel p back into the code p.
     const auto& pp = res.m.input.preprocess;
-    CHECK(pp.mean == std::vector<float>{0.5f, 0.5f, 0.5f});
-    CHECK(pp.std == std::vector<float>{0.5f, 0.5f, 0.5f});
+    CHECK(pp.known);
+    REQUIRE(pp.mean.size() == 3);
+    REQUIRE(pp.std.size() == 3);
+    for (int px : {0, 1, 128, 254, 255}) {
+        CAPTURE(px);
+        const double code = (px / 255.0 - pp.mean[0]) / pp.std[0] * 128.0 + 128.0;
+        CHECK(std::abs(code - px) < 1e-3);
+    }
     CHECK(pp.crop_fraction == doctest::Approx(0.875));
     CHECK(pp.resize_short == 0);
+}
+
+TEST_CASE("a float TFLite model records its preprocessing as unknown") {
+    test::rng r(5);
+    maker k;
+    const int32_t x = k.tensor("input", {1, 4, 4, 3}, tt::float32);
+    const int32_t w = k.tensor("w", {10, 1, 1, 3}, tt::float32, {}, {}, random_f32(r, 30, -1, 1));
+    const int32_t y = k.tensor("logits", {1, 4, 4, 10}, tt::float32);
+    k.op(tfl::builtin::CONV_2D, {x, w}, y, tfl::options_type::Conv2DOptions, conv_opts(tfl::padding::same, 1, tfl::activation::none));
+    k.m.inputs = {x};
+    k.m.outputs = {y};
+    convert::options o;
+    o.fp32 = true;
+    o.arch = "custom";
+    const convert::result res = convert_bytes(k.bytes(), o);
+    CHECK_FALSE(res.m.input.preprocess.known);
 }
 
 TEST_CASE("unsupported and inconsistent TFLite graphs give errors naming the operator") {

@@ -3,14 +3,18 @@
 //   qint8-convert --input model.onnx --output out/model.json --calib-data calib.bin
 //   qint8-convert --input model_qat.onnx --output out/model.json --report --calib-data test.bin
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "common/cli.hpp"
+#include <unistd.h>
+
+#include "common/app.hpp"
 #include "common/progress.hpp"
 #include "convert/accuracy_fallback.hpp"
 #include "convert/convert.hpp"
@@ -20,148 +24,190 @@ using namespace qint8::tools;
 
 namespace {
 
+/// The command line as typed; to_options() turns it into the converter's options.
+struct convert_args {
+    std::string input, output, arch, calib_data, calib_method = "abs_max", precision = "int8", weights = "auto", labels;
+    std::string accuracy_data;
+    std::size_t calib_images = 500, accuracy_images = 1000000;
+    std::vector<std::string> quantized_ops{"all"}, fp32_layers;
+    std::vector<float> mean, std;
+    int64_t resize_short = -1;
+    double crop_fraction = -1, max_top1_loss = 0.5;
+    bool bias_correction = false, no_bias_correction = false, report = false, quiet = false;
+};
+
+void declare_sources(CLI::App& app, convert_args& a) {
+    app.add_option("--input,--model,--onnx", a.input, "model to convert: .onnx, or .tflite (recognised by content)")->required();
+    app.add_option("--output", a.output, "manifest to write (PATH.json; PATH.q8w goes beside it; the directory is created)")->required();
+    app.add_option("--arch", a.arch, "require a family: mobilenet_v1, mobilenet_v2, resnet50, resnet101, vgg16, vgg19, or custom (no recognition)")
+        ->check(CLI::IsMember({"", "mobilenet_v1", "mobilenet_v2", "resnet50", "resnet101", "vgg16", "vgg19", "custom"}))
+        ->default_str("recognise");
+    app.add_option("--labels", a.labels, "label file (one class per line), copied beside the manifest as <manifest name>.labels.txt");
+    app.add_option("--mean", a.mean, "input.preprocess mean of [0, 1] pixels, per channel or one for all (comma-separated)")->delimiter(',');
+    app.add_option("--std", a.std, "input.preprocess std, per channel or one for all (comma-separated)")->delimiter(',');
+    app.add_option("--resize-short", a.resize_short, "input.preprocess resize_short (0: resize the whole image)")
+        ->check(CLI::Range(0, 65536))
+        ->default_str("0 when --mean/--std are given");
+    app.add_option("--crop-fraction", a.crop_fraction, "input.preprocess crop_fraction (0: none)")->check(CLI::Range(0.0, 1.0))->default_str("0");
+}
+
+void declare_quantization(CLI::App& app, convert_args& a) {
+    app.add_option("--calib-data,--calib_data,--infer_data", a.calib_data,
+                   "calibration images: a data file from qint8-preprocess (int64 N, N float32 CHW images, N int64 labels)");
+    app.add_option("--calib-images,--calib_images,--warmup_batch_size", a.calib_images, "use at most this many calibration images")
+        ->check(CLI::Range(1, 1000000));
+    app.add_option("--calib-method,--calib_method,--algo", a.calib_method, "abs_max | kl | percentile[=99.99]");
+    app.add_option("--quantized-ops,--quantized_ops", a.quantized_ops, "op kinds computed in INT8: conv2d,depthwise_conv2d,fc,pool2d,add (others FP32)")
+        ->delimiter(',');
+    app.add_option("--fp32-layers,--fp32_layers", a.fp32_layers,
+                   "layers kept in FP32 (converted names, or the source's node / output tensor names), comma-separated")
+        ->delimiter(',');
+    app.add_option("--precision", a.precision, "int8, or fp32 for an all-FP32 manifest of the same model")->check(CLI::IsMember({"int8", "fp32"}));
+    app.add_option("--weights", a.weights, "s8 (s8 + per-channel scales in the file), f32 (quantized per channel at load), or auto: s8 for "
+                                           "quantized sources converted to INT8, else f32")
+        ->check(CLI::IsMember({"auto", "s8", "f32"}));
+    app.add_flag("--bias-correction", a.bias_correction, "calibrated models: on by default (this flag only makes it explicit)");
+    app.add_flag("--no-bias-correction", a.no_bias_correction,
+                 "calibrated models: skip the default INT8-only bias correction (each int8 conv/fc layer's mean per-channel\n"
+                 "INT8-vs-FP32 error on the calibration images; the FP32 path keeps the float bias). Without it post-training\n"
+                 "INT8 loses most: float MobileNet-V1 0.25/224 on the ImageNet samples, 7 pt without, about 1 with (docs/accuracy.md)");
+    app.add_option("--accuracy-data", a.accuracy_data,
+                   "labelled data file for the accuracy-aware fallback: while INT8 top-1 on it loses more than --max-top1-loss\n"
+                   "against FP32, the layer adding the most error moves to FP32, one at a time");
+    app.add_option("--accuracy-images", a.accuracy_images, "use at most this many images of --accuracy-data")->check(CLI::Range(1, 1000000000));
+    app.add_option("--max-top1-loss", a.max_top1_loss, "with --accuracy-data: the largest INT8 top-1 loss against FP32 to accept, in points")
+        ->check(CLI::Range(0.0, 100.0));
+    app.add_flag("--report", a.report, "print each layer's INT8-vs-FP32 error (cosine, max abs) on the calibration images, worst first");
+    app.add_flag("--quiet,-q", a.quiet, "no notes or progress on stderr");
+}
+
+/// The converter's options; contradictions on the command line are usage errors.
+convert::options to_options(const convert_args& a) {
+    convert::options o;
+    o.input = a.input;
+    o.output = a.output;
+    o.arch = a.arch;
+    o.calib_data = a.calib_data;
+    o.calib_images = a.calib_images;
+    try {
+        convert::parse_method(a.calib_method, o);
+    } catch (const qint8::error& e) {
+        throw usage_error(e.what());
+    }
+    if (!(a.quantized_ops.size() == 1 && a.quantized_ops[0] == "all")) o.quantized_ops = a.quantized_ops;
+    o.fp32_layers = a.fp32_layers;
+    o.fp32 = a.precision == "fp32";
+    if (a.weights != "auto") o.weights_s8 = a.weights == "s8";
+    o.report = a.report;
+    if (a.bias_correction && a.no_bias_correction) throw usage_error("--bias-correction and --no-bias-correction contradict each other");
+    if (a.bias_correction) o.bias_correction = true;
+    if (a.no_bias_correction) o.bias_correction = false;
+    if (!a.accuracy_data.empty() && o.fp32) throw usage_error("--accuracy-data chooses INT8 layers; it does not apply to --precision fp32");
+    if (std::filesystem::path(o.output).extension() != ".json") throw usage_error("--output: expected a path ending in .json, found \"" + o.output + "\"");
+    o.labels = a.labels;
+    o.mean = a.mean;
+    o.std = a.std;
+    o.resize_short = a.resize_short;
+    o.crop_fraction = a.crop_fraction;
+    return o;
+}
+
+/// Notes and a progress bar on stderr unless --quiet.
+void attach_progress(convert::options& o, bool quiet) {
+    if (quiet) return;
+    o.note = [](const std::string& s) { std::fprintf(stderr, "qint8-convert: %s\n", s.c_str()); };
+    auto bar = std::make_shared<std::unique_ptr<progress>>();
+    auto last = std::make_shared<std::size_t>(0);
+    o.progress = [bar, last](std::size_t done, std::size_t total) {
+        if (!*bar || done < *last) *bar = std::make_unique<progress>("images", total);
+        (*bar)->tick(done - *last);
+        *last = done;
+        if (done == total) {
+            (*bar)->done();
+            bar->reset();
+            *last = 0;
+        }
+    };
+}
+
 void print_report(const std::vector<convert::report_row>& rows) {
     std::printf("\nper-layer INT8 vs FP32 (worst first):\n%-40s %-18s %-5s %10s %12s %12s\n", "layer", "op", "prec", "cosine", "max abs err", "max |fp32|");
     for (const auto& r : rows)
         std::printf("%-40s %-18s %-5s %10.6f %12.5g %12.5g\n", r.layer.c_str(), r.op.c_str(), r.prec.c_str(), r.cosine, r.max_abs, r.max_ref);
 }
 
+void print_summary(const convert::result& r, const convert::options& o) {
+    std::size_t int8 = 0;
+    for (const auto& l : r.m.layers) int8 += l.prec == precision::int8;
+    std::printf("converted:    %s -> %s\n", o.input.c_str(), o.output.c_str());
+    std::printf("model:        %s%s, %zu layers (%zu int8), input %s, %lld outputs\n", r.family.c_str(),
+                r.m.variant.empty() ? "" : (" (" + r.m.variant + ")").c_str(), r.m.layers.size(), int8,
+                qint8::detail::shape_str(r.m.input.shape).c_str(), static_cast<long long>(r.m.classes.count));
+    std::printf("quantization: %s%s%s\n", o.fp32 ? "none (fp32)" : r.qat ? "from the model (QDQ pairs / quantized tensors)" : "calibrated",
+                r.calibrated && r.qat ? (", " + std::to_string(r.calibrated) + " tensors calibrated").c_str() : "",
+                r.bias_corrected ? (", biases of " + std::to_string(r.bias_corrected) + " layers corrected").c_str() : "");
+    std::printf("preprocess:   %s\n", r.m.input.preprocess.known ? "recorded" : "unknown (give --mean/--std to record it)");
+    if (r.family == "custom" && !r.mismatch.empty())
+        std::fprintf(stderr, "qint8-convert: warning: not recognised as one of qint8's topologies (architecture \"custom\"); closest: %s\n", r.mismatch.c_str());
+    if (o.report) print_report(r.report);
+}
+
+void print_fallback(const convert::fallback_result& fb, double max_loss) {
+    std::printf("accuracy:     FP32 top-1 %.2f, INT8 %.2f before the fallback, %.2f after (budget %.2f pt%s)\n", fb.top1_fp32,
+                fb.steps.front().top1_int8, fb.steps.back().top1_int8, max_loss, fb.within_budget ? "" : ", NOT reached");
+    for (std::size_t k = 1; k < fb.steps.size(); ++k)
+        std::printf("  moved to FP32: %-40s INT8 top-1 %.2f\n", fb.steps[k].moved.c_str(), fb.steps[k].top1_int8);
+}
+
+/// Refuses, before any work, an --output that cannot be written: a directory, or a path whose
+/// nearest existing ancestor is not a writable directory. Nothing is created here: the writer
+/// creates the directories and removes them again if the conversion fails.
+void check_output_location(const std::string& output) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (fs::is_directory(output, ec)) throw output_error("--output " + output + ": is a directory, expected a file path");
+    fs::path dir = fs::path(output).parent_path();
+    if (dir.empty()) dir = ".";
+    while (!fs::exists(dir, ec) && dir.has_parent_path() && dir.parent_path() != dir) dir = dir.parent_path();
+    if (!fs::exists(dir, ec)) dir = ".";
+    if (!fs::is_directory(dir, ec)) throw output_error("--output " + output + ": " + dir.string() + " is not a directory");
+    if (::access(dir.c_str(), W_OK) != 0)
+        throw output_error("--output " + output + ": cannot write to directory " + dir.string() + " (" + std::strerror(errno) + ")");
+}
+
+void convert_model(const convert_args& a) {
+    convert::options o = to_options(a);
+    attach_progress(o, a.quiet);
+    check_output_location(o.output);
+    if (o.fp32 && !o.calib_data.empty() && !o.report && !a.quiet)
+        std::fprintf(stderr, "qint8-convert: note: --calib-data is not used with --precision fp32\n");
+    if (!a.quiet) std::fprintf(stderr, "qint8-convert: reading %s\n", o.input.c_str());
+    convert::result r = convert::convert_graph(convert::load_source(o.input), o);
+    std::optional<convert::fallback_result> fb;
+    if (!a.accuracy_data.empty()) {
+        const std::size_t per = static_cast<std::size_t>(r.m.input.shape[0] * r.m.input.shape[1] * r.m.input.shape[2]);
+        const convert::labelled_images v = convert::read_labelled(a.accuracy_data, per, a.accuracy_images);
+        const std::vector<float> report_images = convert::detail_conv::have_images(o) ? convert::detail_conv::load_images(o, per) : v.images;
+        fb = convert::accuracy_fallback(r.m, v, a.max_top1_loss, report_images, o);
+    }
+    convert::write_result(r, o);  // errc::output on failure: exit status 4
+    print_summary(r, o);
+    if (fb) print_fallback(*fb, a.max_top1_loss);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-    cli c("qint8-convert",
-          "Converts an ONNX or TFLite image classifier to a qint8 manifest (JSON) and weights file (.q8w).\n"
-          "QAT models (ONNX QuantizeLinear/DequantizeLinear pairs, uint8/int8 TFLite files) keep their trained\n"
-          "quantization (the trained weight integers are kept as s8 per output channel where they fit); FP32 models\n"
-          "are calibrated on --calib-data for INT8, or written all-FP32 with --precision fp32. BatchNorm,\n"
-          "Relu/Clip and residual Adds are fused; MobileNet-V1/V2, ResNet-50/101 and VGG-16/19 are recognised\n"
-          "and named as qint8's templates, so qint8::load<T> accepts them.");
-    c.option("input", "", "model to convert: .onnx, or .tflite (recognised by content)", {"model", "onnx"})
-        .option("output", "", "manifest to write (PATH.json; PATH.q8w goes beside it; the directory is created)")
-        .option("arch", "", "require a family: mobilenet_v1, mobilenet_v2, resnet50, resnet101, vgg16, vgg19, or custom (no recognition)")
-        .option("calib-data", "", "calibration images: a data file from qint8-preprocess (int64 N, N float32 CHW images, N int64 labels)",
-                {"calib_data", "infer_data"})
-        .option("calib-images", "500", "use at most this many calibration images", {"calib_images", "warmup_batch_size"})
-        .option("calib-method", "abs_max", "abs_max | kl | percentile[=99.99]", {"calib_method", "algo"})
-        .option("quantized-ops", "all", "op kinds computed in INT8: conv2d,depthwise_conv2d,fc,pool2d,add (others are FP32)", {"quantized_ops"})
-        .option("fp32-layers", "", "layers kept in FP32 (converted names, or the source's node / output tensor names), comma-separated", {"fp32_layers"})
-        .option("precision", "int8", "int8, or fp32 for an all-FP32 manifest of the same model")
-        .option("weights", "auto", "s8 (s8 + per-channel scales in the file), f32 (quantized per channel at load), or auto: s8 for quantized sources converted to INT8, else f32")
-        .option("labels", "", "label file (one class per line) to copy beside the manifest")
-        .option("mean", "", "input.preprocess mean, per channel (one value: all channels)")
-        .option("std", "", "input.preprocess std, per channel (one value: all channels)")
-        .option("resize-short", "", "input.preprocess resize_short (0: no resize)")
-        .option("crop-fraction", "", "input.preprocess crop_fraction (0: none)")
-        .flag("bias-correction", "calibrated models: on by default (this flag only makes it explicit); see --no-bias-correction")
-        .flag("no-bias-correction", "calibrated models: skip the default bias correction. By default each int8 conv/fc layer gets an\n"
-                                    "INT8-only bias correction (the FP32 path keeps the float bias): its mean per-channel INT8-vs-FP32 error\n"
-                                    "on the calibration images, measured layer by layer on this machine's INT8 code path (recorded in the\n"
-                                    "manifest). Rounding noise that ReLU/ReLU6 turn into a shift of each channel's mean is\n"
-                                    "what post-training INT8 loses most: float MobileNet-V1 0.25/224, ImageNet samples: 7 pt without the\n"
-                                    "correction, about 1 with it (docs/accuracy.md)")
-        .option("accuracy-data", "", "labelled data file (qint8-preprocess) for the accuracy-aware fallback: top-1 is measured in FP32 and\n"
-                                     "INT8 on it, and while INT8 loses more than --max-top1-loss the layer adding the most error (per-layer\n"
-                                     "report on the calibration images) moves to FP32, one at a time")
-        .option("accuracy-images", "1000000", "use at most this many images of --accuracy-data")
-        .option("max-top1-loss", "0.5", "with --accuracy-data: the largest INT8 top-1 loss against FP32 to accept, in points")
-        .flag("report", "print each layer's INT8-vs-FP32 error (cosine, max abs) on the calibration images, worst first")
-        .flag("quiet", "no notes or progress on stderr");
-    try {
-        c.parse(argc, argv);
-        convert::options o;
-        o.input = c.str("input");
-        o.output = c.str("output");
-        if (o.input.empty() || o.output.empty()) throw std::invalid_argument("--input and --output are required (see --help)");
-        o.arch = c.str("arch");
-        o.calib_data = c.str("calib-data");
-        o.calib_images = static_cast<std::size_t>(c.integer("calib-images", 1, 1000000));
-        try {
-            convert::parse_method(c.str("calib-method"), o);
-        } catch (const qint8::error& e) {
-            throw std::invalid_argument(e.what());  // a usage error: exit status 2 like the others
-        }
-        o.quantized_ops = c.list("quantized-ops");
-        o.fp32_layers = c.list("fp32-layers");
-        const std::string prec = c.str("precision");
-        if (prec != "int8" && prec != "fp32") throw std::invalid_argument("--precision: expected int8 or fp32, found \"" + prec + "\"");
-        o.fp32 = prec == "fp32";
-        const std::string w = c.str("weights");
-        if (w != "f32" && w != "s8" && w != "auto") throw std::invalid_argument("--weights: expected auto, f32 or s8, found \"" + w + "\"");
-        if (w != "auto") o.weights_s8 = w == "s8";
-        o.report = c.on("report");
-        if (c.on("bias-correction") && c.on("no-bias-correction")) throw std::invalid_argument("--bias-correction and --no-bias-correction contradict each other");
-        if (c.on("bias-correction")) o.bias_correction = true;
-        if (c.on("no-bias-correction")) o.bias_correction = false;
-        o.labels = c.str("labels");
-        o.mean = c.floats("mean");
-        o.std = c.floats("std");
-        if (!c.str("resize-short").empty()) o.resize_short = c.integer("resize-short", 0, 65536);
-        if (!c.str("crop-fraction").empty()) {
-            o.crop_fraction = c.number("crop-fraction");
-            if (!(o.crop_fraction >= 0 && o.crop_fraction <= 1)) throw std::invalid_argument("--crop-fraction: expected a number in 0..1");
-        }
-        if (o.fp32 && c.given("calib-data") && !o.report) std::fprintf(stderr, "qint8-convert: note: --calib-data is not used with --precision fp32\n");
-        const bool quiet = c.on("quiet");
-        if (!quiet) o.note = [](const std::string& s) { std::fprintf(stderr, "qint8-convert: %s\n", s.c_str()); };
-        std::unique_ptr<progress> bar;
-        std::size_t last = 0;
-        if (!quiet)
-            o.progress = [&](std::size_t done, std::size_t total) {
-                if (!bar || done < last) bar = std::make_unique<progress>("images", total);
-                bar->tick(done - last);
-                last = done;
-                if (done == total) {
-                    bar->done();
-                    bar.reset();
-                    last = 0;
-                }
-            };
-
-        if (!quiet) std::fprintf(stderr, "qint8-convert: reading %s\n", o.input.c_str());
-        const std::string accuracy_data = c.str("accuracy-data");
-        const double max_loss = c.number("max-top1-loss");
-        if (!(max_loss >= 0)) throw std::invalid_argument("--max-top1-loss: expected a number of points >= 0");
-        if (!accuracy_data.empty() && o.fp32) throw std::invalid_argument("--accuracy-data chooses INT8 layers; it does not apply to --precision fp32");
-        convert::result r;
-        std::optional<convert::fallback_result> fb;
-        if (accuracy_data.empty()) {
-            r = convert::run(o);
-        } else {
-            if (std::filesystem::path(o.output).extension() != ".json")
-                throw std::invalid_argument("--output: expected a path ending in .json, found \"" + o.output + "\"");
-            r = convert::convert_graph(convert::load_source(o.input), o);
-            const std::size_t per = static_cast<std::size_t>(r.m.input.shape[0] * r.m.input.shape[1] * r.m.input.shape[2]);
-            const convert::labelled_images v = convert::read_labelled(accuracy_data, per, static_cast<std::size_t>(c.integer("accuracy-images", 1, 1000000000)));
-            const std::vector<float> report_images = convert::detail_conv::have_images(o) ? convert::detail_conv::load_images(o, per) : v.images;
-            fb = convert::accuracy_fallback(r.m, v, max_loss, report_images, o);
-            convert::write_result(r, o);
-        }
-
-        std::size_t int8 = 0;
-        for (const auto& l : r.m.layers) int8 += l.prec == precision::int8;
-        std::printf("converted:    %s -> %s\n", o.input.c_str(), o.output.c_str());
-        std::printf("model:        %s%s, %zu layers (%zu int8), input %s, %lld outputs\n", r.family.c_str(),
-                    r.m.variant.empty() ? "" : (" (" + r.m.variant + ")").c_str(), r.m.layers.size(), int8,
-                    qint8::detail::shape_str(r.m.input.shape).c_str(), static_cast<long long>(r.m.classes.count));
-        std::printf("quantization: %s%s%s\n", o.fp32 ? "none (fp32)" : r.qat ? "from the model (QDQ pairs / quantized tensors)" : "calibrated",
-                    r.calibrated && r.qat ? (", " + std::to_string(r.calibrated) + " tensors calibrated").c_str() : "",
-                    r.bias_corrected ? (", biases of " + std::to_string(r.bias_corrected) + " layers corrected").c_str() : "");
-        if (r.family == "custom" && !r.mismatch.empty())
-            std::fprintf(stderr, "qint8-convert: warning: not recognised as one of qint8's topologies (architecture \"custom\"); closest: %s\n", r.mismatch.c_str());
-        if (o.report) print_report(r.report);
-        if (fb) {
-            std::printf("accuracy:     FP32 top-1 %.2f, INT8 %.2f before the fallback, %.2f after (budget %.2f pt%s)\n", fb->top1_fp32,
-                        fb->steps.front().top1_int8, fb->steps.back().top1_int8, max_loss, fb->within_budget ? "" : ", NOT reached");
-            for (std::size_t k = 1; k < fb->steps.size(); ++k)
-                std::printf("  moved to FP32: %-40s INT8 top-1 %.2f\n", fb->steps[k].moved.c_str(), fb->steps[k].top1_int8);
-            if (fb->steps.size() > 1) std::printf("speed cost: measure with bench_models --manifest=%s\n", o.output.c_str());
-        }
-    } catch (const std::invalid_argument& e) {
-        std::fprintf(stderr, "qint8-convert: %s\n", e.what());
-        return 2;
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "qint8-convert: %s\n", e.what());
-        return 1;
-    }
-    return 0;
+    CLI::App app("Converts an ONNX or TFLite image classifier to a qint8 manifest (JSON) and weights file (.q8w).\n"
+                 "QAT models (ONNX QuantizeLinear/DequantizeLinear pairs, uint8/int8 TFLite files) keep their trained\n"
+                 "quantization; FP32 models are calibrated on --calib-data for INT8, or written all-FP32 with --precision fp32.\n"
+                 "BatchNorm, Relu/Clip and residual Adds are fused; MobileNet-V1/V2, ResNet-50/101 and VGG-16/19 are\n"
+                 "recognised and named as qint8's templates, so qint8::load<T> accepts them. docs/converter.md has the guide.",
+                 "qint8-convert");
+    conventions(app, "qint8-convert --input resnet50.onnx --calib-data calib.bin --output out/resnet50.json --mean 0.485,0.456,0.406 "
+                     "--std 0.229,0.224,0.225 --resize-short 256");
+    convert_args a;
+    declare_sources(app, a);
+    declare_quantization(app, a);
+    return run(app, argc, argv, [&] { convert_model(a); });
 }

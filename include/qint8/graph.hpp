@@ -111,6 +111,10 @@ struct tensor {
 
 /// How the model expects images to be prepared before `input` quantization.
 struct preprocess_desc {
+    /// false: nobody said how the model wants its pixels (a converted ONNX or float TFLite model
+    /// without --mean/--std); the values below are then meaningless, and image tools refuse to
+    /// guess. Hand-written manifests without a preprocess block keep the ImageNet defaults.
+    bool known = true;
     std::vector<float> mean{0.485f, 0.456f, 0.406f};  ///< per channel, after scaling pixels to [0, 1]
     std::vector<float> std{0.229f, 0.224f, 0.225f};
     std::string color_order = "rgb";

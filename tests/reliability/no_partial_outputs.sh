@@ -45,9 +45,9 @@ rm -f "$t/work/ok.bin"
 
 # 1. Bad input.
 printf 'not a model\n' >"$t/in/bad.onnx"
-expect "convert: text as ONNX" 1 "not a valid ONNX model" "$t/work" -- \
+expect "convert: text as ONNX" 2 "not a valid ONNX model" "$t/work" -- \
   "$bin/qint8-convert" --input "$t/in/bad.onnx" --output "$t/work/out/model.json" --precision fp32
-expect "convert: missing input" 1 "cannot open for reading" "$t/work" -- \
+expect "convert: missing input" 2 "cannot open for reading" "$t/work" -- \
   "$bin/qint8-convert" --input "$t/in/none.onnx" --output "$t/work/model.json" --precision fp32
 printf 'garbage' >"$t/in/img3.ppm"
 expect "preprocess: corrupt third image" 2 "img3.ppm: cannot decode image" "$t/work" -- "${pre[@]}" --output "$t/work/data.bin"
@@ -65,7 +65,7 @@ expect "preprocess: output directory under a regular file" 4 "plain" "$t/work" -
 
 # 2. File-size limit: each image is 32*32*3*4 = 12 KiB, the limit 16 KiB (ulimit -f counts KiB in bash).
 expect "preprocess: ulimit -f, SIGXFSZ kills it" 153 "" "$t/work" -- bash -c 'ulimit -f 16; exec "$@"' _ "${pre[@]}" --output "$t/work/data.bin"
-expect "preprocess: ulimit -f, SIGXFSZ ignored: write error" 2 "File too large" "$t/work" -- \
+expect "preprocess: ulimit -f, SIGXFSZ ignored: write error" 4 "File too large" "$t/work" -- \
   bash -c 'trap "" XFSZ; ulimit -f 16; exec "$@"' _ "${pre[@]}" --output "$t/work/data.bin"
 onnx=$src/models/fashion_mnist/mobilenet_v1/mobilenet_v1_fp32.onnx
 if [ -f "$onnx" ]; then
@@ -75,7 +75,7 @@ if [ -f "$onnx" ]; then
     bash -c 'ulimit -f 1024; exec "$@"' _ "$bin/qint8-convert" --input "$onnx" --output "$t/work/out/model.json" --precision fp32 --quiet
   rmdir "$t/work/out"
   # ... or is created by the run, and removed again when the write fails.
-  expect "convert: ulimit -f, SIGXFSZ ignored: write error" 1 "File too large" "$t/work" -- \
+  expect "convert: ulimit -f, SIGXFSZ ignored: write error" 4 "File too large" "$t/work" -- \
     bash -c 'trap "" XFSZ; ulimit -f 1024; exec "$@"' _ "$bin/qint8-convert" --input "$onnx" --output "$t/work/new/model.json" --precision fp32 --quiet
 else
   fail "$onnx missing"

@@ -45,14 +45,31 @@ seq 0 9 | sed 's/^/label /' > labels10.txt
 onnx=$src/models/fashion_mnist/resnet50/resnet50_fp32.onnx
 
 # --- every tool: --help, --version, an unknown option --------------------------------------
-for t in qint8-eval qint8-preprocess qint8-synth bench_models classify run_manifest qint8-chart; do
+for t in qint8-convert qint8-eval qint8-preprocess qint8-synth bench_models classify run_manifest qint8-chart; do
   expect 0 "Example:" "$bin/$t" --help
   expect 0 "Exit status: 0 ok, 1 usage error, 2 bad input file, 3 unsupported model" "$bin/$t" --help
   expect 0 "^$t [0-9]+\.[0-9]+\.[0-9]+ \(qint8\)$" "$bin/$t" --version
   expect 1 "not expected: --no-such-option" "$bin/$t" --no-such-option
   expect 1 "not expected: --bogus=1" "$bin/$t" --bogus=1
 done
-expect 0 "qint8-convert [0-9]+\.[0-9]+\.[0-9]+ \(qint8\)" "$bin/qint8-convert" --version
+
+# --- qint8-convert -------------------------------------------------------------------------
+fm=$src/models/fashion_mnist/mobilenet_v1/mobilenet_v1_fp32.onnx
+expect 1 "--input is required" "$bin/qint8-convert" --output conv/model.json
+expect 1 "--precision: .*not in \{int8,fp32\}|--precision: .*int8" "$bin/qint8-convert" --input "$fm" --output conv/model.json --precision fp16
+expect 1 "--calib-method: expected abs_max, kl or percentile" "$bin/qint8-convert" --input "$fm" --output conv/model.json --calib-method nope
+expect 1 "--output: expected a path ending in .json" "$bin/qint8-convert" --input "$fm" --output conv/model.bin --precision fp32
+expect 2 "not a valid ONNX model" "$bin/qint8-convert" --input labels.idx --output conv/model.json --precision fp32
+expect 2 "cannot open" "$bin/qint8-convert" --input no-such.onnx --output conv/model.json --precision fp32
+checks=$((checks + 1)); [ ! -e conv ] || { fails=$((fails + 1)); echo "FAIL: a failed conversion left conv/ behind"; }
+# An ONNX model says nothing about its preprocessing: recorded as unknown, and classify asks
+# for it instead of guessing (it once labelled a pullover "Bag" with ImageNet numbers).
+expect 0 "preprocess: +unknown" "$bin/qint8-convert" --input "$fm" --output=conv/fm.json --precision=fp32 --labels labels10.txt -q
+expect_file conv/fm.labels.txt
+expect 1 "input.preprocess is unknown" "$bin/classify" --model conv/fm.json photo.ppm
+expect 0 "label [0-9]" "$bin/classify" --model conv/fm.json --mean 0.2860 --std 0.3530 photo.ppm
+expect 0 "preprocess: +recorded" "$bin/qint8-convert" --input "$fm" --output conv/fm2.json --precision fp32 --mean 0.2860 --std 0.3530 -q
+expect 0 "label [0-9]" "$bin/classify" --model conv/fm2.json --labels labels10.txt photo.ppm
 
 # --- qint8-synth ---------------------------------------------------------------------------
 expect 0 "" "$bin/qint8-synth" --model resnet50 --width=0.3 --input-size=32 --classes=4 --output=new1/deeper/model.json -q

@@ -28,6 +28,7 @@ inline int exit_code_of(errc c) {
         case errc::unsupported:
         case errc::topology:
         case errc::backend: return exit_unsupported;
+        case errc::output: return exit_output;
         default: return exit_bad_input;
     }
 }

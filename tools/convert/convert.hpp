@@ -111,6 +111,61 @@ inline void say(const options& o, const std::string& s) {
     if (o.note) o.note(s);
 }
 
+/// The mean and std (of [0, 1] pixels) under which raw 8-bit pixels are exactly the codes of a
+/// quantized input: a quantized TFLite classifier takes the camera's bytes as they are.
+inline bool pixels_of_quantized_input(const import_graph& g, float& mean, float& std) {
+    auto it = g.act_quant.find(g.input);
+    if (!g.quantized || it == g.act_quant.end() || !it->second.per_tensor()) return false;
+    const quantization& q = it->second;
+    const double lo = q.type == dtype::u8 ? 0 : -128, z = q.zp(0), s = q.sc(0);
+    const double real_min = (lo - z) * s, real_max = (lo + 255 - z) * s;  // pixel 0 and pixel 255
+    if (!(real_max > real_min)) return false;
+    std = static_cast<float>(1.0 / (real_max - real_min));
+    mean = static_cast<float>(-real_min / (real_max - real_min));
+    return true;
+}
+
+/// input.preprocess: what the user gave, else what the model itself proves, else "unknown".
+/// An ONNX or float TFLite file does not say how its pixels were prepared; recording ImageNet's
+/// numbers for it would make classify confidently wrong (a Fashion-MNIST model read a pullover
+/// as a bag), so the manifest says it does not know and image tools ask for the values.
+inline void record_preprocess(model_desc& m, const import_graph& g, const options& o) {
+    auto& pp = m.input.preprocess;
+    const std::size_t ch = static_cast<std::size_t>(m.input.shape[0]);
+    const bool given = !o.mean.empty() || !o.std.empty() || o.resize_short >= 0 || o.crop_fraction >= 0;
+    float mean = 0, std = 1;
+    const bool from_input = g.format == "tflite" && pixels_of_quantized_input(g, mean, std);
+    if (!given && !from_input) {
+        pp = preprocess_desc{};
+        pp.known = false;
+        say(o, "note: " + g.format + " files do not record how pixels are prepared: input.preprocess is written as unknown "
+                   "(give --mean and --std, and --resize-short or --crop-fraction, to record it; classify asks for them until then)");
+        return;
+    }
+    pp.known = true;
+    pp.resize_short = 0;
+    pp.crop_fraction = 0;
+    if (from_input) {
+        pp.mean.assign(ch, mean);
+        pp.std.assign(ch, std);
+        pp.crop_fraction = 0.875;  // TF-slim / Keras evaluation crop; the quantization says nothing about it
+        if (!given)
+            say(o, "note: preprocessing from the input quantization (raw 8-bit pixels): mean " + std::to_string(mean) + ", std " +
+                       std::to_string(std) + "; centre crop 0.875 of the short side is the TF-slim convention (override with --mean, "
+                       "--std, --resize-short, --crop-fraction)");
+    } else if (o.mean.empty() || o.std.empty()) {
+        detail::fail(errc::invalid_argument, "--mean/--std: both are needed to record the preprocessing of " + o.input);
+    }
+    if (!o.mean.empty()) pp.mean.assign(ch, o.mean[0]);
+    if (!o.std.empty()) pp.std.assign(ch, o.std[0]);
+    if (o.mean.size() > 1) pp.mean = o.mean;
+    if (o.std.size() > 1) pp.std = o.std;
+    if (pp.mean.size() != ch || pp.std.size() != ch)
+        detail::fail(errc::invalid_argument, "--mean/--std: expected 1 or " + std::to_string(ch) + " values (one per input channel)");
+    if (o.resize_short >= 0) pp.resize_short = o.resize_short;
+    if (o.crop_fraction >= 0) pp.crop_fraction = o.crop_fraction;
+}
+
 inline bool is_pool(op k) { return k == op::max_pool2d || k == op::avg_pool2d || k == op::global_avg_pool2d; }
 
 /// The op kinds a --quantized-ops name selects.
@@ -389,31 +444,7 @@ inline result convert_graph(import_graph g, const options& o) {
 
     // Metadata.
     m.producer = std::string("qint8-convert ") + version_string + " from " + g.format + (g.producer.empty() ? "" : " (" + g.producer + ")");
-    auto& pp = m.input.preprocess;
-    const std::size_t ch = static_cast<std::size_t>(m.input.shape[0]);
-    if (g.format == "tflite") {
-        // TF-slim / Keras image classifiers take [-1, 1] pixels after an Inception-style crop.
-        pp.mean.assign(ch, 0.5f);
-        pp.std.assign(ch, 0.5f);
-        pp.resize_short = 0;
-        pp.crop_fraction = 0.875;
-        if (o.mean.empty() && o.std.empty() && o.resize_short < 0 && o.crop_fraction < 0)
-            say(o, "note: recording TFLite-style preprocessing: pixels to [-1, 1] (mean 0.5, std 0.5), centre crop 0.875 of the short side "
-                   "(override with --mean, --std, --resize-short, --crop-fraction)");
-    }
-    if (!o.mean.empty()) pp.mean = o.mean;
-    if (!o.std.empty()) pp.std = o.std;
-    if (o.mean.size() == 1 && ch > 1) pp.mean.assign(ch, o.mean[0]);
-    if (o.std.size() == 1 && ch > 1) pp.std.assign(ch, o.std[0]);
-    if (pp.mean.size() != ch || pp.std.size() != ch) {
-        if (!o.mean.empty() || !o.std.empty())
-            detail::fail(errc::invalid_argument, "--mean/--std: expected " + std::to_string(ch) + " values (one per input channel)");
-        say(o, "warning: the input has " + std::to_string(ch) + " channels: recording mean 0 and std 1 (give --mean and --std)");
-        pp.mean.assign(ch, 0.f);
-        pp.std.assign(ch, 1.f);
-    }
-    if (o.resize_short >= 0) pp.resize_short = o.resize_short;
-    if (o.crop_fraction >= 0) pp.crop_fraction = o.crop_fraction;
+    detail_conv::record_preprocess(m, g, o);
     if (m.classes.count == 0) {
         const layer* out = m.find_layer(m.output_name());
         int64_t c = 1;
@@ -463,10 +494,8 @@ inline void write_result(result& r, const options& o) {
         std::ostringstream ss;
         ss << f.rdbuf();
         labels_text = ss.str();
-        labels_name = fs::path(o.labels).filename().string();
-        const std::string stem = out.stem().string();
-        if (labels_name == out.filename().string() || labels_name == stem + ".q8w")
-            detail::fail(errc::invalid_argument, "--labels: the file name " + labels_name + " would overwrite the manifest or its weights");
+        // Named after the manifest, so two models in one directory keep their own labels.
+        labels_name = out.stem().string() + ".labels.txt";
         std::size_t lines = static_cast<std::size_t>(std::count(labels_text.begin(), labels_text.end(), '\n'));
         if (!labels_text.empty() && labels_text.back() != '\n') ++lines;
         if (static_cast<int64_t>(lines) != r.m.classes.count && o.note)
@@ -481,7 +510,7 @@ inline void write_result(result& r, const options& o) {
         created = p;
         std::error_code ec;
         fs::create_directories(dir, ec);
-        if (ec) detail::fail(errc::io, o.output + ": cannot create the directory " + dir.string() + " (" + ec.message() + ")");
+        if (ec) detail::fail(errc::output, o.output + ": cannot create the directory " + dir.string() + " (" + ec.message() + ")");
     }
     const fs::path wpath = dir / (out.stem().string() + ".q8w"), lpath = dir / labels_name;
     const bool had_json = fs::exists(out), had_weights = fs::exists(wpath), had_labels = !labels_name.empty() && fs::exists(lpath);

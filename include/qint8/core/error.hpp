@@ -22,6 +22,7 @@ enum class errc {
     topology,          ///< a manifest does not describe the topology it was loaded as
     backend,           ///< oneDNN refused a primitive
     invalid_argument,  ///< a run-time argument (input size, option) is wrong
+    output,            ///< an output file or directory could not be created or written
 };
 
 /// Text name of an error code, as it appears in messages: "[qint8.<name>] ...".
@@ -41,6 +42,7 @@ inline const char* to_string(errc c) noexcept {
         case errc::topology: return "topology";
         case errc::backend: return "backend";
         case errc::invalid_argument: return "invalid_argument";
+        case errc::output: return "output";
     }
     return "unknown";
 }

@@ -32,7 +32,7 @@ public:
         if (fd_ < 0) {
             tmp_ = path_ + ".tmp" + std::to_string(::getpid());
             fd_ = ::open(tmp_.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0666);
-            if (fd_ < 0) fail(errc::io, path_ + ": cannot open " + tmp_ + " for writing (" + std::strerror(errno) + ")");
+            if (fd_ < 0) fail(errc::output, path_ + ": cannot open " + tmp_ + " for writing (" + std::strerror(errno) + ")");
         } else {
             // O_TMPFILE ignores the umask-applied mode of a later link: set what open() would.
             const mode_t mask = ::umask(0);
@@ -52,7 +52,7 @@ public:
         while (n) {
             const ssize_t w = offset < 0 ? ::write(fd_, c, n) : ::pwrite(fd_, c, n, static_cast<off_t>(offset));
             if (w < 0 && errno == EINTR) continue;
-            if (w <= 0) fail(errc::io, path_ + ": write failed (" + std::string(w < 0 ? std::strerror(errno) : "no space written") + ")");
+            if (w <= 0) fail(errc::output, path_ + ": write failed (" + std::string(w < 0 ? std::strerror(errno) : "no space written") + ")");
             c += w;
             n -= static_cast<std::size_t>(w);
             if (offset >= 0) offset += w;
@@ -61,17 +61,17 @@ public:
 
     /// Makes the file visible under its name, replacing any file there.
     void commit() {
-        if (fd_ < 0) fail(errc::io, path_ + ": already committed or discarded");
+        if (fd_ < 0) fail(errc::output, path_ + ": already committed or discarded");
         if (tmp_.empty()) link_unnamed();
         if (::close(fd_) != 0) {
             fd_ = -1;
-            fail(errc::io, path_ + ": write failed (" + std::strerror(errno) + ")");
+            fail(errc::output, path_ + ": write failed (" + std::strerror(errno) + ")");
         }
         fd_ = -1;
         if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
             const int e = errno;
             std::remove(tmp_.c_str());
-            fail(errc::io, path_ + ": cannot replace it (" + std::strerror(e) + ")");
+            fail(errc::output, path_ + ": cannot replace it (" + std::strerror(e) + ")");
         }
         tmp_.clear();
     }
@@ -91,7 +91,7 @@ private:
         const std::string tmp = path_ + ".tmp" + std::to_string(::getpid());
         std::remove(tmp.c_str());  // a leftover of an earlier process with this pid
         if (::linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, tmp.c_str(), AT_SYMLINK_FOLLOW) != 0)
-            fail(errc::io, path_ + ": cannot create " + tmp + " (" + std::strerror(errno) + ")");
+            fail(errc::output, path_ + ": cannot create " + tmp + " (" + std::strerror(errno) + ")");
         tmp_ = tmp;
     }
 

@@ -356,6 +356,14 @@ inline model_desc read_manifest(const std::string& json_path, const read_options
     if (in.has("activation")) m.input.act = read_quant(in.obj("activation"));
     if (in.has("preprocess")) {
         field_reader pp = in.obj("preprocess");
+        m.input.preprocess.known = pp.boolean("known", true);
+        if (!m.input.preprocess.known) {
+            for (const char* k : {"mean", "std", "color_order", "resize_short", "crop_fraction"})
+                if (pp.has(k)) pp.bad(k, "no value when \"known\" is false", pp.raw(k));
+        }
+    }
+    if (in.has("preprocess") && m.input.preprocess.known) {
+        field_reader pp = in.obj("preprocess");
         const auto c = static_cast<std::size_t>(m.input.shape[0]);
         if (pp.has("mean")) m.input.preprocess.mean = pp.floats("mean", c);
         if (pp.has("std")) m.input.preprocess.std = pp.floats("std", c);
@@ -449,8 +457,21 @@ inline model_desc read_manifest(const std::string& json_path, const read_options
 
 namespace detail {
 
+template <class PerChannel>
+void check_preprocess_values(const preprocess_desc& pp, const std::string& path, PerChannel per_channel) {
+    per_channel(pp.mean, "mean", false);
+    per_channel(pp.std, "std", true);
+    if (pp.color_order != "rgb" && pp.color_order != "bgr")
+        fail(errc::manifest_field, path + ": input.preprocess.color_order: expected \"rgb\" or \"bgr\", found \"" + pp.color_order + "\"");
+    if (pp.resize_short < 0 || pp.resize_short > 65536)
+        fail(errc::manifest_field, path + ": input.preprocess.resize_short: expected 0..65536, found " + std::to_string(pp.resize_short));
+    if (!(pp.crop_fraction >= 0 && pp.crop_fraction <= 1))
+        fail(errc::manifest_field, path + ": input.preprocess.crop_fraction: expected a number in 0..1, found " + std::to_string(pp.crop_fraction));
+}
+
 /// What read_manifest checks beyond validate(), so that a pair write_manifest produces always
-/// reads back: the preprocessing block (one mean and std per input channel) and the labels path.
+/// reads back: the preprocessing block (one mean and std per input channel, unless it is
+/// unknown) and the labels path.
 inline void check_writable(const model_desc& m, const std::string& path) {
     const auto& pp = m.input.preprocess;
     const std::size_t c = static_cast<std::size_t>(m.input.shape.at(0));
@@ -463,14 +484,7 @@ inline void check_writable(const model_desc& m, const std::string& path) {
                 fail(errc::manifest_field, path + ": input.preprocess." + name + ": expected finite" + (positive ? " positive" : "") +
                                                " numbers, found " + std::to_string(x));
     };
-    per_channel(pp.mean, "mean", false);
-    per_channel(pp.std, "std", true);
-    if (pp.color_order != "rgb" && pp.color_order != "bgr")
-        fail(errc::manifest_field, path + ": input.preprocess.color_order: expected \"rgb\" or \"bgr\", found \"" + pp.color_order + "\"");
-    if (pp.resize_short < 0 || pp.resize_short > 65536)
-        fail(errc::manifest_field, path + ": input.preprocess.resize_short: expected 0..65536, found " + std::to_string(pp.resize_short));
-    if (!(pp.crop_fraction >= 0 && pp.crop_fraction <= 1))
-        fail(errc::manifest_field, path + ": input.preprocess.crop_fraction: expected a number in 0..1, found " + std::to_string(pp.crop_fraction));
+    if (pp.known) check_preprocess_values(pp, path, per_channel);
     if (!m.classes.labels.empty() && !safe_relative_path(m.classes.labels))
         fail(errc::manifest_field, path + ": classes.labels: expected a path inside the manifest's directory, found \"" + m.classes.labels + "\"");
 }
@@ -528,8 +542,11 @@ inline void write_manifest(model_desc m, const std::string& json_path) {
     json in = {{"name", m.input.name}, {"shape", m.input.shape}};
     if (m.input.act) in["activation"] = write_quant(*m.input.act);
     const auto& pp = m.input.preprocess;
-    in["preprocess"] = {{"mean", pp.mean}, {"std", pp.std}, {"color_order", pp.color_order},
-                        {"resize_short", pp.resize_short}, {"crop_fraction", pp.crop_fraction}};
+    if (pp.known)
+        in["preprocess"] = {{"mean", pp.mean}, {"std", pp.std}, {"color_order", pp.color_order},
+                            {"resize_short", pp.resize_short}, {"crop_fraction", pp.crop_fraction}};
+    else
+        in["preprocess"] = {{"known", false}};
     j["input"] = in;
     if (m.classes.count) {
         j["classes"] = {{"count", m.classes.count}, {"background_class", m.classes.background_class}};
