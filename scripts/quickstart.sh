@@ -15,7 +15,13 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 models=all images=${QINT8_QUICKSTART_IMAGES:-10000} threads=1 build=build out=quickstart-out
-for a in "$@"; do
+while [ $# -gt 0 ]; do
+  a=$1; shift
+  case "$a" in  # --flag=v and --flag v, as the tools take them
+    --models|--images|--threads|--build|--out)
+      [ $# -gt 0 ] || { echo "quickstart: $a needs a value (see --help)" >&2; exit 1; }
+      a="$a=$1"; shift ;;
+  esac
   case "$a" in
     --models=*) models=${a#*=} ;;
     --images=*) images=${a#*=} ;;
@@ -61,8 +67,10 @@ for m in ${models//,/ }; do
   [ -f "${src}_fp32.onnx" ] || { echo "quickstart: no committed model '$m' (models/fashion_mnist/ has mobilenet_v1, mobilenet_v2, resnet50, resnet101, vgg16, vgg19)" >&2; exit 1; }
   echo "quickstart: $m" >&2
   d=$out/$m
-  step "convert the FP32 model" "$bin/qint8-convert" --input "${src}_fp32.onnx" --output "$d/fp32/model.json" --precision fp32
-  step "convert the QAT model to INT8" "$bin/qint8-convert" --input "${src}_qat.onnx" --output "$d/int8/model.json"
+  # --mean/--std are recorded in the manifests, so that classify prepares photos the same way.
+  pp=(--mean 0.2860 --std 0.3530 --labels "$root/models/fashion_mnist/labels.txt")
+  step "convert the FP32 model" "$bin/qint8-convert" --input "${src}_fp32.onnx" --output "$d/fp32/model.json" --precision fp32 "${pp[@]}"
+  step "convert the QAT model to INT8" "$bin/qint8-convert" --input "${src}_qat.onnx" --output "$d/int8/model.json" "${pp[@]}"
   step "evaluate FP32" "$bin/qint8-eval" --model "$d/fp32/model.json" --data "$out/fmnist_test.bin" --precision fp32 \
     --batch-size 100 --threads "$threads" --json "$d/eval_fp32.json"
   step "evaluate INT8" "$bin/qint8-eval" --model "$d/int8/model.json" --data "$out/fmnist_test.bin" \
