@@ -137,12 +137,7 @@ int main(int argc, char** argv) {
     app.add_option("--top", a.top, "how many labels to print per image")->check(CLI::Range(1, 100000));
     app.add_flag("--fp32", a.fp32, "run the FP32 baseline instead of INT8");
     app.add_option("--threads", a.threads, "threads the model is built and run with")->check(CLI::Range(1, 1024));
-    app.add_option("--mean", a.mean, "override the manifest's mean (one or three numbers)")->delimiter(',');
-    app.add_option("--std", a.std, "override the manifest's std (one or three numbers)")->delimiter(',');
-    app.add_option("--resize-short", a.resize_short, "override resize_short (0: resize the whole image to the input size)")
-        ->check(CLI::Range(0, 65536))
-        ->default_str("from the manifest");
-    app.add_option("--crop-fraction", a.crop_fraction, "override crop_fraction (0: none)")->check(CLI::Range(0.0, 1.0))->default_str("from the manifest");
+    add_preprocess_options(app, a.mean, a.std, a.resize_short, a.crop_fraction, "override the manifest's", "from the manifest");
     app.add_option("images", a.images, "images to classify (JPEG, PNG, BMP, GIF, TGA, PNM)")->required();
     int failed = 0;
     const int rc = run(app, argc, argv, [&] { failed = classify_all(a); });

@@ -879,15 +879,20 @@ TEST_CASE("recognition: ResNet-50 and MobileNetV2 built as ONNX convert and load
     }
 }
 
-TEST_CASE("a failed conversion leaves no files behind") {
-    scratch_dir dir;
+/// A one-convolution FP32 ONNX model written to DIR/m.onnx; returns its path.
+static std::string one_conv_onnx(const scratch_dir& dir) {
     onnx_model om({3, 8, 8});
     auto* c = om.node("Conv", {"x", om.random_f("w", {2, 3, 3, 3}, -1.f, 1.f)}, "conv");
     om.output(om.out(c));
     const std::string path = dir / "m.onnx";
     std::ofstream(path, std::ios::binary) << om.mp.SerializeAsString();
+    return path;
+}
+
+TEST_CASE("a failed conversion leaves no files behind") {
+    scratch_dir dir;
     options o;
-    o.input = path;
+    o.input = one_conv_onnx(dir);
     o.fp32 = true;
     o.mean = {0.f};
     o.std = {1.f};
@@ -929,13 +934,8 @@ TEST_CASE("a failed conversion leaves no files behind") {
 
 TEST_CASE("an ONNX conversion records the preprocessing only when told: unknown otherwise") {
     scratch_dir dir;
-    onnx_model om({3, 8, 8});
-    auto* c = om.node("Conv", {"x", om.random_f("w", {2, 3, 3, 3}, -1.f, 1.f)}, "conv");
-    om.output(om.out(c));
-    const std::string path = dir / "m.onnx";
-    std::ofstream(path, std::ios::binary) << om.mp.SerializeAsString();
     options o;
-    o.input = path;
+    o.input = one_conv_onnx(dir);
     o.fp32 = true;
     o.output = dir / "unknown.json";
     std::vector<std::string> notes;

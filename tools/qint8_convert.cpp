@@ -43,12 +43,7 @@ void declare_sources(CLI::App& app, convert_args& a) {
         ->check(CLI::IsMember({"", "mobilenet_v1", "mobilenet_v2", "resnet50", "resnet101", "vgg16", "vgg19", "custom"}))
         ->default_str("recognise");
     app.add_option("--labels", a.labels, "label file (one class per line), copied beside the manifest as <manifest name>.labels.txt");
-    app.add_option("--mean", a.mean, "input.preprocess mean of [0, 1] pixels, per channel or one for all (comma-separated)")->delimiter(',');
-    app.add_option("--std", a.std, "input.preprocess std, per channel or one for all (comma-separated)")->delimiter(',');
-    app.add_option("--resize-short", a.resize_short, "input.preprocess resize_short (0: resize the whole image)")
-        ->check(CLI::Range(0, 65536))
-        ->default_str("0 when --mean/--std are given");
-    app.add_option("--crop-fraction", a.crop_fraction, "input.preprocess crop_fraction (0: none)")->check(CLI::Range(0.0, 1.0))->default_str("0");
+    add_preprocess_options(app, a.mean, a.std, a.resize_short, a.crop_fraction, "input.preprocess", "0 when --mean/--std are given");
 }
 
 void declare_quantization(CLI::App& app, convert_args& a) {

@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <string>
 #include <unistd.h>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <qint8/core/error.hpp>
@@ -108,6 +109,20 @@ inline void prepare_output(const std::string& path, const std::string& option) {
     }
     if (::access(dir.c_str(), W_OK) != 0)
         throw output_error(option + " " + path + ": cannot write to directory " + dir.string() + " (" + std::strerror(errno) + ")");
+}
+
+/// The four preprocessing options of qint8-convert (what the manifest records) and classify (what
+/// overrides it): `role` says which, `dflt` is the --help default of --resize-short/--crop-fraction.
+template <class Int>
+void add_preprocess_options(CLI::App& app, std::vector<float>& mean, std::vector<float>& std_, Int& resize_short, double& crop_fraction,
+                            const std::string& role, const std::string& dflt) {
+    app.add_option("--mean", mean, role + " mean of [0, 1] pixels: one value for all channels, or one per channel (comma-separated)")
+        ->delimiter(',');
+    app.add_option("--std", std_, role + " std: one value for all channels, or one per channel (comma-separated)")->delimiter(',');
+    app.add_option("--resize-short", resize_short, role + " resize_short (0: resize the whole image to the input size)")
+        ->check(CLI::Range(0, 65536))
+        ->default_str(dflt);
+    app.add_option("--crop-fraction", crop_fraction, role + " crop_fraction (0: none)")->check(CLI::Range(0.0, 1.0))->default_str(dflt);
 }
 
 /// "1 image", "2 images".
