@@ -287,6 +287,30 @@ TEST_CASE("onnx: Pad amounts given as a float tensor holding 1e30 (found by fuzz
                     "{d}/m.onnx: node 'Pad_xp' (op Pad): pads 'pads': expected integers, found 1e+30");
 }
 
+TEST_CASE("onnx: an int64 initializer wired as the Conv weight (found by fuzz_onnx: floats read that were never there)") {
+    scratch_dir d;
+    onnx::ModelProto mp = small_onnx();
+    auto* w = mp.mutable_graph()->mutable_initializer(0);
+    REQUIRE(w->name() == "w");
+    w->set_data_type(onnx::TensorProto::INT64);
+    w->clear_float_data();
+    w->clear_raw_data();
+    for (int k = 0; k < 4 * 3 * 3 * 3; ++k) w->add_int64_data(k % 5 - 2);
+    const std::string in = save(d, "m.onnx", mp);
+    for (bool s8 : {false, true}) {
+        CAPTURE(s8);
+        expect_rejected(d, [&d, in, s8] {
+            convert::options o;
+            o.input = in;
+            o.output = d / "out/model.json";
+            o.fp32 = !s8;
+            o.weights_s8 = s8;
+            o.arch = "custom";
+            convert::run(o);
+        }, errc::invalid_argument, "{d}/m.onnx: node 'Conv_c' (op Conv): the weight 'w': expected a floating-point tensor (or one behind DequantizeLinear), found int64");
+    }
+}
+
 TEST_CASE("onnx: initializer with a negative dimension") {
     scratch_dir d;
     onnx::ModelProto mp = small_onnx();

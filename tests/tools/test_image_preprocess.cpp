@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "common/image.hpp"
@@ -51,6 +52,51 @@ TEST_CASE("preprocess: resize_short 0 resizes the whole image, no crop") {
     CHECK(x[1] == doctest::Approx(0.f));
     CHECK(x[2] == doctest::Approx(1.f));
     CHECK(x[3] == doctest::Approx(1.f));
+}
+
+namespace {
+rgb_image pattern(int w, int h) {
+    rgb_image img;
+    img.w = w;
+    img.h = h;
+    for (int i = 0; i < w * h * 3; ++i) img.px.push_back(static_cast<uint8_t>((i * 131 + i / 7) % 256));
+    return img;
+}
+}  // namespace
+
+TEST_CASE("resize_window computes exactly the pixels that resize then crop would") {
+    // 3 x 1500: resize_short 20 makes it 20 x 10000; the reference builds all of it and crops.
+    for (bool antialias : {true, false}) {
+        CAPTURE(antialias);
+        const rgb_image img = pattern(3, 1500);
+        const rgb_image full = qint8::tools::resize(img, 20, 10000, antialias);
+        const rgb_image want = qint8::tools::crop(full, 2, 4992, 16, 16);
+        const rgb_image got = qint8::tools::resize_window(img, 20, 10000, 2, 4992, 16, 16, antialias);
+        CHECK(got.w == 16);
+        CHECK(got.h == 16);
+        CHECK(got.px == want.px);
+    }
+}
+
+TEST_CASE("preprocess: a 2 x 333333 image (found by fuzz_image: 66 million pixels built for a 16 x 16 crop) and an absurd aspect ratio") {
+    preprocess_spec s;
+    s.resize_short = 20;
+    s.crop = 16;
+    const std::vector<float> x = preprocess(pattern(2, 333333), s);
+    CHECK(x.size() == 3u * 16u * 16u);
+    // A long side that would pass 2^26 pixels after the resize is refused, not computed in int.
+    s.resize_short = 256;
+    rgb_image thin = pattern(1, 1);
+    thin.h = 300000;
+    thin.px.assign(static_cast<std::size_t>(thin.h) * 3, 7);
+    bool refused = false;
+    try {
+        preprocess(thin, s);
+    } catch (const qint8::error& e) {
+        refused = std::string(e.what()).find("image of 1 x 300000 pixels: resizing its short side to 256 gives a long side above 67108864 pixels") !=
+                  std::string::npos;
+    }
+    CHECK(refused);
 }
 
 }  // TEST_SUITE

@@ -48,20 +48,20 @@ inline rgb_image load_rgb(const std::string& path) {
     return r;
 }
 
-/// Separable triangle-filter resampling on pixel centres. With `antialias` the filter widens by
-/// the shrink factor, averaging every source pixel (PIL's bilinear, which torchvision uses);
-/// without it, it is plain bilinear interpolation (TF/OpenCV style). Rounded back to 8 bits.
-inline rgb_image resize(const rgb_image& src, int w, int h, bool antialias = true) {
-    auto weights = [antialias](int in, int out, std::vector<int>& first, std::vector<std::vector<float>>& wts) {
+/// The taps of output pixels o0 .. o0+count-1 when `in` pixels become `out`: for each, the first
+/// input pixel and the normalised weights. A triangle filter on pixel centres; with `antialias`
+/// it widens by the shrink factor, averaging every source pixel (PIL's bilinear, which
+/// torchvision uses); without it, it is plain bilinear interpolation (TF/OpenCV style).
+struct resample_taps {
+    std::vector<int> first;
+    std::vector<std::vector<float>> w;
+    resample_taps(int in, int out, int o0, int count, bool antialias) {
         const double scale = static_cast<double>(in) / out;
         const double support = antialias ? std::max(1.0, scale) : 1.0;
-        first.assign(static_cast<std::size_t>(out), 0);
-        wts.assign(static_cast<std::size_t>(out), {});
-        for (int o = 0; o < out; ++o) {
+        for (int o = o0; o < o0 + count; ++o) {
             const double centre = (o + 0.5) * scale;
-            int lo = static_cast<int>(std::floor(centre - support)), hi = static_cast<int>(std::ceil(centre + support));
-            lo = std::max(lo, 0);
-            hi = std::min(hi, in);
+            int lo = std::max(static_cast<int>(std::floor(centre - support)), 0);
+            const int hi = std::min(static_cast<int>(std::ceil(centre + support)), in);
             std::vector<float> wv;
             double sum = 0;
             for (int i = lo; i < hi; ++i) {
@@ -75,40 +75,48 @@ inline rgb_image resize(const rgb_image& src, int w, int h, bool antialias = tru
                 sum = 1;
             }
             for (auto& x : wv) x = static_cast<float>(x / sum);
-            first[static_cast<std::size_t>(o)] = lo;
-            wts[static_cast<std::size_t>(o)] = std::move(wv);
+            first.push_back(lo);
+            w.push_back(std::move(wv));
         }
-    };
-    std::vector<int> fx, fy;
-    std::vector<std::vector<float>> wx, wy;
-    weights(src.w, w, fx, wx);
-    weights(src.h, h, fy, wy);
-    std::vector<float> tmp(static_cast<std::size_t>(src.h) * static_cast<std::size_t>(w) * 3);  // horizontal pass
-    for (int y = 0; y < src.h; ++y)
-        for (int x = 0; x < w; ++x)
+    }
+};
+
+/// The window [x0, x0+cw) x [y0, y0+ch) of `src` resampled to w x h (resample_taps), rounded back
+/// to 8 bits. Only the window is computed: resizing a 2 x 333333 image's short side to 256 and
+/// cropping the centre must not build the 256 x 42 million pixels in between (fuzz_image).
+inline rgb_image resize_window(const rgb_image& src, int w, int h, int x0, int y0, int cw, int ch, bool antialias) {
+    const resample_taps tx(src.w, w, x0, cw, antialias), ty(src.h, h, y0, ch, antialias);
+    const int row_lo = ty.first.front(), row_hi = ty.first.back() + static_cast<int>(ty.w.back().size());  // source rows used
+    const auto at = [](int a, int b, int width) { return (static_cast<std::size_t>(a) * static_cast<std::size_t>(width) + static_cast<std::size_t>(b)) * 3; };
+    std::vector<float> tmp(static_cast<std::size_t>(row_hi - row_lo) * static_cast<std::size_t>(cw) * 3);  // horizontal pass
+    for (int y = row_lo; y < row_hi; ++y)
+        for (int x = 0; x < cw; ++x) {
+            const auto& wv = tx.w[static_cast<std::size_t>(x)];
             for (int c = 0; c < 3; ++c) {
                 float acc = 0;
-                const auto& wv = wx[static_cast<std::size_t>(x)];
-                for (std::size_t k = 0; k < wv.size(); ++k)
-                    acc += wv[k] * src.px[(static_cast<std::size_t>(y) * static_cast<std::size_t>(src.w) + static_cast<std::size_t>(fx[static_cast<std::size_t>(x)]) + k) * 3 + static_cast<std::size_t>(c)];
-                tmp[(static_cast<std::size_t>(y) * static_cast<std::size_t>(w) + static_cast<std::size_t>(x)) * 3 + static_cast<std::size_t>(c)] = acc;
+                for (std::size_t k = 0; k < wv.size(); ++k) acc += wv[k] * src.px[at(y, tx.first[static_cast<std::size_t>(x)] + static_cast<int>(k), src.w) + static_cast<std::size_t>(c)];
+                tmp[at(y - row_lo, x, cw) + static_cast<std::size_t>(c)] = acc;
             }
+        }
     rgb_image r;
-    r.w = w;
-    r.h = h;
-    r.px.resize(static_cast<std::size_t>(w) * static_cast<std::size_t>(h) * 3);
-    for (int y = 0; y < h; ++y)
-        for (int x = 0; x < w; ++x)
+    r.w = cw;
+    r.h = ch;
+    r.px.resize(static_cast<std::size_t>(cw) * static_cast<std::size_t>(ch) * 3);
+    for (int y = 0; y < ch; ++y)
+        for (int x = 0; x < cw; ++x) {
+            const auto& wv = ty.w[static_cast<std::size_t>(y)];
             for (int c = 0; c < 3; ++c) {
                 float acc = 0;
-                const auto& wv = wy[static_cast<std::size_t>(y)];
                 for (std::size_t k = 0; k < wv.size(); ++k)
-                    acc += wv[k] * tmp[((static_cast<std::size_t>(fy[static_cast<std::size_t>(y)]) + k) * static_cast<std::size_t>(w) + static_cast<std::size_t>(x)) * 3 + static_cast<std::size_t>(c)];
-                r.px[(static_cast<std::size_t>(y) * static_cast<std::size_t>(w) + static_cast<std::size_t>(x)) * 3 + static_cast<std::size_t>(c)] =
-                    static_cast<uint8_t>(std::min(255.f, std::max(0.f, std::nearbyint(acc))));
+                    acc += wv[k] * tmp[at(ty.first[static_cast<std::size_t>(y)] + static_cast<int>(k) - row_lo, x, cw) + static_cast<std::size_t>(c)];
+                r.px[at(y, x, cw) + static_cast<std::size_t>(c)] = static_cast<uint8_t>(std::min(255.f, std::max(0.f, std::nearbyint(acc))));
             }
+        }
     return r;
 }
+
+/// `src` resampled to w x h (resize_window over the whole output).
+inline rgb_image resize(const rgb_image& src, int w, int h, bool antialias = true) { return resize_window(src, w, h, 0, 0, w, h, antialias); }
 
 inline rgb_image crop(const rgb_image& src, int x0, int y0, int w, int h) {
     rgb_image r;
@@ -141,9 +149,12 @@ inline std::vector<float> preprocess(const rgb_image& img, const preprocess_spec
         x = img.w == s.crop && img.h == s.crop ? img : resize(img, s.crop, s.crop, s.antialias);
     } else {
         const double k = static_cast<double>(s.resize_short) / std::min(img.w, img.h);
+        if (std::max(img.w, img.h) * k > static_cast<double>(max_image_pixels))  // keeps the sizes below in int
+            detail::fail(errc::io, "image of " + std::to_string(img.w) + " x " + std::to_string(img.h) + " pixels: resizing its short side to " +
+                                       std::to_string(s.resize_short) + " gives a long side above " + std::to_string(max_image_pixels) + " pixels");
         const int w = std::max(s.crop, static_cast<int>(std::lround(img.w * k)));
         const int h = std::max(s.crop, static_cast<int>(std::lround(img.h * k)));
-        x = crop(resize(img, w, h, s.antialias), (w - s.crop) / 2, (h - s.crop) / 2, s.crop, s.crop);
+        x = resize_window(img, w, h, (w - s.crop) / 2, (h - s.crop) / 2, s.crop, s.crop, s.antialias);
     }
     const std::size_t plane = static_cast<std::size_t>(s.crop) * static_cast<std::size_t>(s.crop);
     std::vector<float> chw(plane * 3);

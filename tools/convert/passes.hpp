@@ -98,6 +98,16 @@ inline const constant& const_input(const import_graph& g, const node& n, std::si
     return *c;
 }
 
+/// A weight: a constant holding one float per element. An integer initializer wired as a Conv or
+/// Gemm weight without a DequantizeLinear has no real values to take (found by fuzz_onnx: an
+/// int64 weight read as floats that were never there).
+inline const constant& weight_input(const import_graph& g, const node& n, std::size_t idx, const char* what) {
+    const constant& c = const_input(g, n, idx, what);
+    if (!c.floating || c.f.size() != c.elements())
+        invalid(g, n, std::string(what) + " '" + n.inputs[idx] + "': expected a floating-point tensor (or one behind DequantizeLinear), found " + c.elem);
+    return c;
+}
+
 }  // namespace detail_pass
 
 // ---------------------------------------------------------------------------------------------
@@ -671,7 +681,7 @@ inline lowered lower(const import_graph& g, const lower_options& opt = {}, const
                 invalid(g, n, "left over after the passes (internal error)");
             case op_kind::conv: {
                 need_chw();
-                const constant& w = const_input(g, n, 1, "the weight");
+                const constant& w = weight_input(g, n, 1, "the weight");
                 const constant* b = n.inputs.size() > 2 && !n.inputs[2].empty() ? &const_input(g, n, 2, "the bias") : nullptr;
                 const int64_t groups = n.i("group", 1), c = in_shape[1], o = w.shape[0];
                 l.kind = groups == 1 ? op::conv2d : (groups == c && o == c ? op::depthwise_conv2d : op::conv2d);
@@ -685,7 +695,7 @@ inline lowered lower(const import_graph& g, const lower_options& opt = {}, const
                 break;
             }
             case op_kind::gemm: {
-                const constant& w = const_input(g, n, 1, "the weight");
+                const constant& w = weight_input(g, n, 1, "the weight");
                 const constant* b = n.inputs.size() > 2 && !n.inputs[2].empty() ? &const_input(g, n, 2, "the bias") : nullptr;
                 l.kind = op::fc;
                 l.out_channels = w.shape[0];
