@@ -9,7 +9,7 @@
 #include <algorithm>
 #include <string>
 
-#include "qint8/builder.hpp"
+#include "qint8/models/request.hpp"
 
 namespace qint8::models {
 
@@ -30,7 +30,7 @@ inline model_desc mobilenet_v1(const mobilenet_v1_params& p = {}) {
     m.attributes["width_multiplier"] = detail::format_number(p.width);
     m.attributes["padding"] = p.same_padding ? "same" : "symmetric";
 
-    auto depth = [&](int64_t c) { return std::max<int64_t>(static_cast<int64_t>(static_cast<double>(c) * p.width), 8); };
+    auto depth = [&](int64_t c) { return detail::scaled_channels(c, p.width); };
     // (stride, pointwise channels) of the 13 depthwise-separable blocks: Table 1 of the paper.
     const int64_t spec[13][2] = {{1, 64},  {2, 128}, {1, 128}, {2, 256}, {1, 256}, {2, 512},  {1, 512},
                                  {1, 512}, {1, 512}, {1, 512}, {1, 512}, {2, 1024}, {1, 1024}};
@@ -59,5 +59,26 @@ inline mobilenet_v1_params mobilenet_v1_params_from(const model_desc& m) {
     p.same_padding = pad == "same";
     return p;
 }
+
+/// MobileNetV1 ready for qint8::load (qint8::mobilenet_v1 is this type). Any input size, class count,
+/// width multiplier and padding style load as it.
+struct mobilenet_v1_topology {
+    using params_type = mobilenet_v1_params;
+    static constexpr const char* name = "mobilenet_v1";
+    static constexpr const char* architecture = "mobilenet_v1";
+
+    /// 224x224 RGB, 1000 classes, width 1.0, relu6.
+    static params_type defaults() { return params_type{}; }
+    /// The parameters `m` was built with (from its input, classes and attributes).
+    static params_type params_from(const model_desc& m) { return mobilenet_v1_params_from(m); }
+    static params_type params_for(const topology_request& r) {
+        params_type p;
+        detail::apply_common(r, p);
+        p.width = r.width;
+        p.same_padding = r.same_padding;
+        return p;
+    }
+    static model_desc structure(const params_type& p = defaults()) { return mobilenet_v1(p); }
+};
 
 }  // namespace qint8::models

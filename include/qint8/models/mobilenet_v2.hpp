@@ -11,7 +11,7 @@
 #include <algorithm>
 #include <string>
 
-#include "qint8/builder.hpp"
+#include "qint8/models/request.hpp"
 
 namespace qint8::models {
 
@@ -82,5 +82,26 @@ inline mobilenet_v2_params mobilenet_v2_params_from(const model_desc& m) {
     p.same_padding = pad == "same";
     return p;
 }
+
+/// MobileNetV2 ready for qint8::load (qint8::mobilenet_v2 is this type). Any input size, class count,
+/// width multiplier and padding style load as it.
+struct mobilenet_v2_topology {
+    using params_type = mobilenet_v2_params;
+    static constexpr const char* name = "mobilenet_v2";
+    static constexpr const char* architecture = "mobilenet_v2";
+
+    /// 224x224 RGB, 1000 classes, width 1.0, relu6.
+    static params_type defaults() { return params_type{}; }
+    /// The parameters `m` was built with (from its input, classes and attributes).
+    static params_type params_from(const model_desc& m) { return mobilenet_v2_params_from(m); }
+    static params_type params_for(const topology_request& r) {
+        params_type p;
+        detail::apply_common(r, p);
+        p.width = r.width;
+        p.same_padding = r.same_padding;
+        return p;
+    }
+    static model_desc structure(const params_type& p = defaults()) { return mobilenet_v2(p); }
+};
 
 }  // namespace qint8::models
