@@ -32,6 +32,7 @@
 
 #include <qint8/core/error.hpp>
 #include <qint8/core/types.hpp>
+#include <qint8/core/window.hpp>
 #include <qint8/graph.hpp>
 
 namespace qint8::convert {
@@ -365,9 +366,7 @@ inline std::array<int64_t, 4> resolve_pads(const import_graph& g, const node& n,
 
 /// Output size of a window op along one axis (ONNX's formula; ceil_mode rounds up).
 inline int64_t window_out(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pb, int64_t pe, bool ceil_mode) {
-    const int64_t span = in + pb + pe - ((k - 1) * d + 1);
-    if (span < 0) return 0;
-    return (ceil_mode ? (span + s - 1) / s : span / s) + 1;
+    return std::max<int64_t>(qint8::detail::window_output_size(in, (k - 1) * d + 1, s, pb, pe, ceil_mode), 0);
 }
 
 /// Computes the shape of every activation tensor (batch 1) and checks each node's inputs as far

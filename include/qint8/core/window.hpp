@@ -1,0 +1,19 @@
+#pragma once
+/// @file window.hpp  The output size of a sliding window (convolutions and pools), written once:
+/// validate(), the graph builder and the converter's shape inference use it. (The naive reference
+/// counts window positions itself, on purpose: see ref/window.hpp.)
+
+#include <cstdint>
+
+namespace qint8::detail {
+
+/// Windows of `kernel` taps at `stride` that fit in `in + pad_begin + pad_end` pixels (floor
+/// rounding, as oneDNN and PyTorch by default), or -1 when even one does not fit.
+/// `ceil_mode` (ONNX pools) also counts a last window that starts inside the padded input.
+constexpr int64_t window_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad_begin, int64_t pad_end, bool ceil_mode = false) {
+    const int64_t span = in + pad_begin + pad_end - kernel;
+    if (span < 0) return -1;
+    return (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
+}
+
+}  // namespace qint8::detail
