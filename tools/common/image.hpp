@@ -29,16 +29,16 @@ inline rgb_image load_rgb(const std::string& path) {
     // The header's size is checked before decoding: a 100-byte file may claim 30000 x 30000
     // pixels, and stb_image would allocate all of them (up to 2 GB) first.
     if (stbi_info(path.c_str(), &w, &h, &c) && static_cast<int64_t>(w) * h > max_image_pixels)
-        detail::fail(errc::io, path + ": image of " + std::to_string(w) + " x " + std::to_string(h) + " pixels: expected at most " +
+        detail::fail(errc::image, path + ": image of " + std::to_string(w) + " x " + std::to_string(h) + " pixels: expected at most " +
                                    std::to_string(max_image_pixels) + " pixels");
     unsigned char* p = stbi_load(path.c_str(), &w, &h, &c, 3);
     if (!p) {
         const char* why = stbi_failure_reason();
-        detail::fail(errc::io, path + ": cannot decode image (" + std::string(why ? why : "unknown reason") + ")");
+        detail::fail(errc::image, path + ": cannot decode image (" + std::string(why ? why : "unknown reason") + ")");
     }
     if (w < 1 || h < 1) {  // stb_image's PNM reader accepts a header with no height
         stbi_image_free(p);
-        detail::fail(errc::io, path + ": image of " + std::to_string(w) + " x " + std::to_string(h) + " pixels: expected at least 1 x 1");
+        detail::fail(errc::image, path + ": image of " + std::to_string(w) + " x " + std::to_string(h) + " pixels: expected at least 1 x 1");
     }
     rgb_image r;
     r.w = w;

@@ -228,9 +228,12 @@ inline std::string describe(const node& n) { return "node '" + n.name + "' (op "
 [[noreturn]] inline void unsupported(const import_graph& g, const node& n, const std::string& what) {
     detail::fail(errc::unsupported, g.origin + ": " + describe(n) + ": " + what);
 }
-/// Throws qint8::error (errc::invalid_argument): the model is inconsistent, not merely beyond qint8.
+/// The error code of a model that is inconsistent (not merely beyond qint8): its source's kind.
+inline errc damaged(const import_graph& g) { return g.format == "tflite" ? errc::tflite : errc::onnx; }
+
+/// Throws qint8::error (errc::onnx or errc::tflite): the model is inconsistent, not merely beyond qint8.
 [[noreturn]] inline void invalid(const import_graph& g, const node& n, const std::string& what) {
-    detail::fail(errc::invalid_argument, g.origin + ": " + describe(n) + ": " + what);
+    detail::fail(damaged(g), g.origin + ": " + describe(n) + ": " + what);
 }
 
 /// Removes the nodes whose index is in `dead`, keeping the order of the rest.
@@ -290,7 +293,7 @@ inline void topo_sort(import_graph& g) {
                     for (const auto& i : g.nodes[k].inputs)
                         if (!i.empty() && !ready.count(i))
                             invalid(g, g.nodes[k], "reads tensor '" + i + "', which no node, initializer or graph input provides (or the graph has a cycle)");
-            detail::fail(errc::invalid_argument, g.origin + ": the graph has a cycle");
+            detail::fail(damaged(g), g.origin + ": the graph has a cycle");
         }
     }
     g.nodes = std::move(out);
@@ -597,7 +600,7 @@ inline void infer_shapes(import_graph& g) {
             invalid(g, n, "output shape " + shape_str(out) + ": expected dimensions of 1.." + std::to_string(detail_ig::max_dim) + " and at most 2^31 values");
         for (const auto& o : n.outputs) g.shapes[o] = out;
     }
-    if (!g.shapes.count(g.output)) detail::fail(errc::invalid_argument, g.origin + ": the graph output '" + g.output + "' is not computed by any node");
+    if (!g.shapes.count(g.output)) detail::fail(damaged(g), g.origin + ": the graph output '" + g.output + "' is not computed by any node");
 }
 
 }  // namespace qint8::convert
