@@ -60,11 +60,7 @@ public:
     /// The [top, left, bottom, right] padding for an input of `h` x `w`.
     std::array<int64_t, 4> resolve(int64_t h, int64_t w, const window& k, const window& s) const {
         if (!same_) return v_;
-        auto total = [](int64_t in, int64_t kk, int64_t ss) {
-            const int64_t out = (in + ss - 1) / ss;
-            return std::max<int64_t>((out - 1) * ss + kk - in, 0);
-        };
-        const int64_t th = total(h, k.h, s.h), tw = total(w, k.w, s.w);
+        const int64_t th = detail::same_padding_total(h, k.h, s.h), tw = detail::same_padding_total(w, k.w, s.w);
         return {th / 2, tw / 2, th - th / 2, tw - tw / 2};
     }
 

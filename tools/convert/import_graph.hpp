@@ -357,9 +357,8 @@ inline std::array<int64_t, 4> resolve_pads(const import_graph& g, const node& n,
     std::array<int64_t, 4> r{};
     const int64_t in[2] = {h, w};
     for (int a = 0; a < 2; ++a) {
-        const int64_t out = (in[a] + s[static_cast<std::size_t>(a)] - 1) / s[static_cast<std::size_t>(a)];
         const int64_t eff_k = (k[static_cast<std::size_t>(a)] - 1) * d[static_cast<std::size_t>(a)] + 1;
-        const int64_t total = std::max<int64_t>((out - 1) * s[static_cast<std::size_t>(a)] + eff_k - in[a], 0);
+        const int64_t total = qint8::detail::same_padding_total(in[a], eff_k, s[static_cast<std::size_t>(a)]);
         const int64_t small = total / 2, big = total - small;
         r[static_cast<std::size_t>(a)] = ap == "SAME_UPPER" ? small : big;
         r[static_cast<std::size_t>(2 + a)] = ap == "SAME_UPPER" ? big : small;

@@ -9,11 +9,12 @@
 #include <algorithm>
 #include <string>
 
-#include "qint8/models/request.hpp"
+#include "qint8/models/mobilenet_topology.hpp"
 
 namespace qint8::models {
 
 struct mobilenet_v1_params : common_params {
+    static constexpr const char* family = "mobilenet_v1";
     mobilenet_v1_params() { act = activation::relu6; }
     double width = 1.0;         ///< width (depth) multiplier: 0.25, 0.5, 0.75, 1.0
     bool same_padding = false;  ///< TF "SAME" padding (TF-slim checkpoints) instead of symmetric
@@ -60,25 +61,7 @@ inline mobilenet_v1_params mobilenet_v1_params_from(const model_desc& m) {
     return p;
 }
 
-/// MobileNetV1 ready for qint8::load (qint8::mobilenet_v1 is this type). Any input size, class count,
-/// width multiplier and padding style load as it.
-struct mobilenet_v1_topology {
-    using params_type = mobilenet_v1_params;
-    static constexpr const char* name = "mobilenet_v1";
-    static constexpr const char* architecture = "mobilenet_v1";
-
-    /// 224x224 RGB, 1000 classes, width 1.0, relu6.
-    static params_type defaults() { return params_type{}; }
-    /// The parameters `m` was built with (from its input, classes and attributes).
-    static params_type params_from(const model_desc& m) { return mobilenet_v1_params_from(m); }
-    static params_type params_for(const topology_request& r) {
-        params_type p;
-        detail::apply_common(r, p);
-        p.width = r.width;
-        p.same_padding = r.same_padding;
-        return p;
-    }
-    static model_desc structure(const params_type& p = defaults()) { return mobilenet_v1(p); }
-};
+/// qint8::mobilenet_v1.
+using mobilenet_v1_topology = mobilenet_topology<mobilenet_v1_params, mobilenet_v1, mobilenet_v1_params_from>;
 
 }  // namespace qint8::models

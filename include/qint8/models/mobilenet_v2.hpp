@@ -11,11 +11,12 @@
 #include <algorithm>
 #include <string>
 
-#include "qint8/models/request.hpp"
+#include "qint8/models/mobilenet_topology.hpp"
 
 namespace qint8::models {
 
 struct mobilenet_v2_params : common_params {
+    static constexpr const char* family = "mobilenet_v2";
     mobilenet_v2_params() { act = activation::relu6; }
     double width = 1.0;           ///< width multiplier: 0.25, 0.5, 0.75, 1.0 (1.3, 1.4 also published)
     bool same_padding = false;    ///< TF "SAME" padding (TF-slim checkpoints) instead of symmetric (torchvision)
@@ -83,25 +84,7 @@ inline mobilenet_v2_params mobilenet_v2_params_from(const model_desc& m) {
     return p;
 }
 
-/// MobileNetV2 ready for qint8::load (qint8::mobilenet_v2 is this type). Any input size, class count,
-/// width multiplier and padding style load as it.
-struct mobilenet_v2_topology {
-    using params_type = mobilenet_v2_params;
-    static constexpr const char* name = "mobilenet_v2";
-    static constexpr const char* architecture = "mobilenet_v2";
-
-    /// 224x224 RGB, 1000 classes, width 1.0, relu6.
-    static params_type defaults() { return params_type{}; }
-    /// The parameters `m` was built with (from its input, classes and attributes).
-    static params_type params_from(const model_desc& m) { return mobilenet_v2_params_from(m); }
-    static params_type params_for(const topology_request& r) {
-        params_type p;
-        detail::apply_common(r, p);
-        p.width = r.width;
-        p.same_padding = r.same_padding;
-        return p;
-    }
-    static model_desc structure(const params_type& p = defaults()) { return mobilenet_v2(p); }
-};
+/// qint8::mobilenet_v2.
+using mobilenet_v2_topology = mobilenet_topology<mobilenet_v2_params, mobilenet_v2, mobilenet_v2_params_from>;
 
 }  // namespace qint8::models
