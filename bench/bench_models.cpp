@@ -104,7 +104,7 @@ std::vector<std::pair<std::string, qint8::model_desc>> models_of(const bench_arg
     for (const auto& n : names) {
         const auto& known = qint8::models::topology_names();
         if (std::find(known.begin(), known.end(), n) == known.end())
-            throw qint8::tools::usage_error("--model: expected all or a comma list of mobilenet_v1, mobilenet_v2, resnet50, resnet101, vgg16, vgg19; found \"" + n + "\"");
+            throw qint8::tools::usage_error("--model: expected all or a comma list of " + qint8::models::topology_list() + "; found \"" + n + "\"");
     }
     qint8::models::topology_request req;
     req.input_size = a.input_size;
@@ -173,7 +173,7 @@ int main(int argc, char** argv) {
                  "bench_models");
     qint8::tools::conventions(app, "bench_models --model resnet50,mobilenet_v2 --threads 1 --precision both --json results/qint8.json");
     bench_args a;
-    auto* model = app.add_option("--model", a.model, "mobilenet_v1, mobilenet_v2, resnet50, resnet101, vgg16, vgg19, a comma list, or all");
+    auto* model = app.add_option("--model", a.model, qint8::models::topology_list() + ", a comma list, or all");
     auto* manifest = app.add_option("--manifest", a.manifest, "benchmark this converted model (model.json) instead of synthetic ones");
     model->excludes(manifest);
     app.add_option("--threads,--num_threads", a.threads, "threads each model is built and run with")->check(CLI::Range(1, 1024));

@@ -142,7 +142,7 @@ TEST_CASE("onnx: the reference model converts (the cases below each break one th
 TEST_CASE("onnx: empty file") {
     scratch_dir d;
     write_bytes(d / "m.onnx", "");
-    expect_rejected(d, convert_to(d, d / "m.onnx"), errc::invalid_argument, "{d}/m.onnx: the file is empty, expected an ONNX model");
+    expect_rejected(d, convert_to(d, d / "m.onnx"), errc::onnx, "{d}/m.onnx: the file is empty, expected an ONNX model");
 }
 
 TEST_CASE("onnx: a directory passed as the model") {
@@ -154,7 +154,7 @@ TEST_CASE("onnx: a directory passed as the model") {
 TEST_CASE("onnx: not protobuf (text)") {
     scratch_dir d;
     write_bytes(d / "m.onnx", "this is not a model\n");
-    expect_rejected(d, convert_to(d, d / "m.onnx"), errc::invalid_argument,
+    expect_rejected(d, convert_to(d, d / "m.onnx"), errc::onnx,
                     "{d}/m.onnx: not a valid ONNX model: its 20 bytes do not parse as an onnx.ModelProto (the file is truncated, damaged, or not ONNX)");
 }
 
@@ -163,14 +163,14 @@ TEST_CASE("onnx: truncated to half its size") {
     std::string bytes;
     REQUIRE(small_onnx().SerializeToString(&bytes));
     write_bytes(d / "m.onnx", bytes.substr(0, bytes.size() / 2));
-    expect_rejected(d, convert_to(d, d / "m.onnx"), errc::invalid_argument, "{d}/m.onnx: not a valid ONNX model: its 477 bytes do not parse as an onnx.ModelProto (the file is truncated, damaged, or not ONNX)");
+    expect_rejected(d, convert_to(d, d / "m.onnx"), errc::onnx, "{d}/m.onnx: not a valid ONNX model: its 477 bytes do not parse as an onnx.ModelProto (the file is truncated, damaged, or not ONNX)");
 }
 
 TEST_CASE("onnx: Conv strides [0, 0] (was a division by zero in shape inference)") {
     scratch_dir d;
     onnx::ModelProto mp = small_onnx();
     attr_ints(mp.mutable_graph()->mutable_node(0), "strides", {0, 0});
-    expect_rejected(d, convert_to(d, save(d, "m.onnx", mp)), errc::invalid_argument,
+    expect_rejected(d, convert_to(d, save(d, "m.onnx", mp)), errc::onnx,
                     "{d}/m.onnx: node 'Conv_c' (op Conv): strides [0,0]: expected values in 1..65536");
 }
 
@@ -178,7 +178,7 @@ TEST_CASE("onnx: Conv pads negative") {
     scratch_dir d;
     onnx::ModelProto mp = small_onnx();
     mp.mutable_graph()->mutable_node(0)->mutable_attribute(0)->set_ints(0, -5);
-    expect_rejected(d, convert_to(d, save(d, "m.onnx", mp)), errc::invalid_argument,
+    expect_rejected(d, convert_to(d, save(d, "m.onnx", mp)), errc::onnx,
                     "{d}/m.onnx: node 'Conv_c' (op Conv): pads [-5,1,1,1]: expected values in 0..65536");
 }
 
@@ -186,7 +186,7 @@ TEST_CASE("onnx: Conv strides 2^62 (size arithmetic overflow)") {
     scratch_dir d;
     onnx::ModelProto mp = small_onnx();
     attr_ints(mp.mutable_graph()->mutable_node(0), "strides", {int64_t{1} << 62, 1});
-    expect_rejected(d, convert_to(d, save(d, "m.onnx", mp)), errc::invalid_argument,
+    expect_rejected(d, convert_to(d, save(d, "m.onnx", mp)), errc::onnx,
                     "{d}/m.onnx: node 'Conv_c' (op Conv): strides [4611686018427387904,1]: expected values in 1..65536");
 }
 
@@ -213,7 +213,7 @@ TEST_CASE("onnx: an Add of two constants (fuzz finding: map::at in the fusion pa
     std::ifstream f(in, std::ios::binary);
     REQUIRE(f.good());
     write_bytes(d / "m.onnx", std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>()));
-    expect_rejected(d, convert_to(d, d / "m.onnx"), errc::invalid_argument,
+    expect_rejected(d, convert_to(d, d / "m.onnx"), errc::onnx,
                     "{d}/m.onnx: node 'Conv_c' (op Add): folding constant inputs: shapes [4] and [4,3,3,3] do not broadcast");
 }
 
@@ -232,7 +232,7 @@ TEST_CASE("onnx: dangling edge (a node reads a tensor nothing writes)") {
     scratch_dir d;
     onnx::ModelProto mp = small_onnx();
     mp.mutable_graph()->mutable_node(1)->set_input(0, "nowhere");
-    expect_rejected(d, convert_to(d, save(d, "m.onnx", mp)), errc::invalid_argument,
+    expect_rejected(d, convert_to(d, save(d, "m.onnx", mp)), errc::onnx,
                     "{d}/m.onnx: node 'Relu_r' (op Relu): reads tensor 'nowhere', which no node, initializer or graph input provides (or the graph has a cycle)");
 }
 
@@ -240,7 +240,7 @@ TEST_CASE("onnx: cyclic graph") {
     scratch_dir d;
     onnx::ModelProto mp = small_onnx();
     mp.mutable_graph()->mutable_node(0)->set_input(0, "r");  // Conv reads Relu's output, Relu reads Conv's
-    expect_rejected(d, convert_to(d, save(d, "m.onnx", mp)), errc::invalid_argument,
+    expect_rejected(d, convert_to(d, save(d, "m.onnx", mp)), errc::onnx,
                     "{d}/m.onnx: node 'Conv_c' (op Conv): reads tensor 'r', which no node, initializer or graph input provides (or the graph has a cycle)");
 }
 
@@ -250,7 +250,7 @@ TEST_CASE("onnx: Conv weight shape does not fit the input channels") {
     auto* w = mp.mutable_graph()->mutable_initializer(0);
     w->set_dims(1, 2);
     w->set_raw_data(w->raw_data().substr(0, 4 * 2 * 9 * 4));
-    expect_rejected(d, convert_to(d, save(d, "m.onnx", mp)), errc::invalid_argument,
+    expect_rejected(d, convert_to(d, save(d, "m.onnx", mp)), errc::onnx,
                     "{d}/m.onnx: node 'Conv_c' (op Conv): weight [4,2,3,3] with group 1 does not fit an input of 3 channels");
 }
 
@@ -259,7 +259,7 @@ TEST_CASE("onnx: initializer shorter than its shape") {
     onnx::ModelProto mp = small_onnx();
     auto* w = mp.mutable_graph()->mutable_initializer(0);
     w->set_raw_data(w->raw_data().substr(0, 40));
-    expect_rejected(d, convert_to(d, save(d, "m.onnx", mp)), errc::invalid_argument,
+    expect_rejected(d, convert_to(d, save(d, "m.onnx", mp)), errc::onnx,
                     "{d}/m.onnx: initializer 'w': shape [4,3,3,3] needs 108 values, the tensor holds 10 (a truncated or damaged model?)");
 }
 
@@ -267,7 +267,7 @@ TEST_CASE("onnx: initializer dimensions claiming 2^38 values over 432 bytes (fou
     scratch_dir d;
     onnx::ModelProto mp = small_onnx();
     mp.mutable_graph()->mutable_initializer(0)->set_dims(2, int64_t{1} << 32);
-    expect_rejected(d, convert_to(d, save(d, "m.onnx", mp)), errc::invalid_argument,
+    expect_rejected(d, convert_to(d, save(d, "m.onnx", mp)), errc::onnx,
                     "{d}/m.onnx: initializer 'w': shape [4,3,4294967296,3] needs 154618822656 values, the tensor holds 108 (a truncated or damaged model?)");
 }
 
@@ -283,7 +283,7 @@ TEST_CASE("onnx: Pad amounts given as a float tensor holding 1e30 (found by fuzz
     pads->set_raw_data(std::string(reinterpret_cast<const char*>(v), sizeof v));
     test::add_node(g, "Pad", {"x", "pads"}, "xp");
     g->mutable_node(0)->set_input(0, "xp");
-    expect_rejected(d, convert_to(d, save(d, "m.onnx", mp)), errc::invalid_argument,
+    expect_rejected(d, convert_to(d, save(d, "m.onnx", mp)), errc::onnx,
                     "{d}/m.onnx: node 'Pad_xp' (op Pad): pads 'pads': expected integers, found 1e+30");
 }
 
@@ -307,7 +307,7 @@ TEST_CASE("onnx: an int64 initializer wired as the Conv weight (found by fuzz_on
             o.weights_s8 = s8;
             o.arch = "custom";
             convert::run(o);
-        }, errc::invalid_argument, "{d}/m.onnx: node 'Conv_c' (op Conv): the weight 'w': expected a floating-point tensor (or one behind DequantizeLinear), found int64");
+        }, errc::onnx, "{d}/m.onnx: node 'Conv_c' (op Conv): the weight 'w': expected a floating-point tensor (or one behind DequantizeLinear), found int64");
     }
 }
 
@@ -315,7 +315,7 @@ TEST_CASE("onnx: initializer with a negative dimension") {
     scratch_dir d;
     onnx::ModelProto mp = small_onnx();
     mp.mutable_graph()->mutable_initializer(1)->set_dims(0, -4);
-    expect_rejected(d, convert_to(d, save(d, "m.onnx", mp)), errc::invalid_argument, "{d}/m.onnx: initializer 'b': negative dimension -4");
+    expect_rejected(d, convert_to(d, save(d, "m.onnx", mp)), errc::onnx, "{d}/m.onnx: initializer 'b': negative dimension -4");
 }
 
 TEST_CASE("onnx: opset 6 (older than qint8 reads)") {
@@ -338,7 +338,7 @@ TEST_CASE("tflite: truncated after the file identifier") {
     scratch_dir d;
     std::vector<uint8_t> b = tb::build(small_tflite());
     b.resize(40);
-    expect_rejected(d, convert_to(d, save(d, "m.tflite", b)), errc::manifest_parse,
+    expect_rejected(d, convert_to(d, save(d, "m.tflite", b)), errc::tflite,
                     "{d}/m.tflite: model: root Model table at 0x1c with inline size 24 runs past the end of the file (size 40)");
 }
 
@@ -346,7 +346,7 @@ TEST_CASE("tflite: dimensions whose product overflows 64 bits (was signed overfl
     scratch_dir d;
     tb::t_model m = small_tflite();
     m.tensors[1].shape = {1, 2147483647, 2147483647, 8};
-    expect_rejected(d, convert_to(d, save(d, "m.tflite", tb::build(m))), errc::invalid_argument,
+    expect_rejected(d, convert_to(d, save(d, "m.tflite", tb::build(m))), errc::tflite,
                     "{d}/m.tflite: output 'flat': shape [1,2147483647,2147483647,8]: expected non-negative dimensions of at most 2^32 elements in all");
 }
 
@@ -354,7 +354,7 @@ TEST_CASE("tflite: negative dimension") {
     scratch_dir d;
     tb::t_model m = small_tflite();
     m.tensors[0].shape = {1, 4, -4, 3};
-    expect_rejected(d, convert_to(d, save(d, "m.tflite", tb::build(m))), errc::invalid_argument,
+    expect_rejected(d, convert_to(d, save(d, "m.tflite", tb::build(m))), errc::tflite,
                     "{d}/m.tflite: the subgraph input 'input': shape [1,4,-4,3]: expected non-negative dimensions of at most 2^32 elements in all");
 }
 
@@ -362,7 +362,7 @@ TEST_CASE("tflite: operator reads a tensor index past the table") {
     scratch_dir d;
     tb::t_model m = small_tflite();
     m.ops[1].inputs = {7};
-    expect_rejected(d, convert_to(d, save(d, "m.tflite", tb::build(m))), errc::manifest_field,
+    expect_rejected(d, convert_to(d, save(d, "m.tflite", tb::build(m))), errc::tflite,
                     "{d}/m.tflite: subgraph 0 operator 1 (SOFTMAX): input 0: tensor index 7 out of range (subgraph has 3 tensors)");
 }
 
@@ -371,7 +371,7 @@ TEST_CASE("tflite: operator reads a tensor index past the table") {
 TEST_CASE("data file: empty") {
     scratch_dir d;
     write_bytes(d / "data.bin", "");
-    expect_rejected(d, [&] { tools::dataset_reader r(d / "data.bin", image_floats); }, errc::invalid_argument,
+    expect_rejected(d, [&] { tools::dataset_reader r(d / "data.bin", image_floats); }, errc::data,
                     "{d}/data.bin: too short for a data file (needs an int64 image count first)");
 }
 
@@ -385,7 +385,7 @@ TEST_CASE("data file: a directory") {
 TEST_CASE("data file: count larger than the images it holds") {
     scratch_dir d;
     write_bytes(d / "data.bin", data_file(5, 1));
-    expect_rejected(d, [&] { tools::dataset_reader r(d / "data.bin", image_floats); }, errc::invalid_argument,
+    expect_rejected(d, [&] { tools::dataset_reader r(d / "data.bin", image_floats); }, errc::data,
                     "{d}/data.bin: size 784 bytes does not match its header (N = 5) and the model's input of 192 floats per image: "
                     "expected 8 + N*(192*4 + 8); the file holds about 36 floats per image");
 }
@@ -393,7 +393,7 @@ TEST_CASE("data file: count larger than the images it holds") {
 TEST_CASE("data file: negative count") {
     scratch_dir d;
     write_bytes(d / "data.bin", data_file(-1, 1));
-    expect_rejected(d, [&] { tools::dataset_reader r(d / "data.bin", image_floats); }, errc::invalid_argument,
+    expect_rejected(d, [&] { tools::dataset_reader r(d / "data.bin", image_floats); }, errc::data,
                     "{d}/data.bin: size 784 bytes does not match its header (N = -1) and the model's input of 192 floats per image: expected 8 + N*(192*4 + 8); "
                     "N cannot be right for a file of this size: not a data file from qint8-preprocess?");
 }
@@ -401,7 +401,7 @@ TEST_CASE("data file: negative count") {
 TEST_CASE("data file: count 2^62 (overflow in the size check)") {
     scratch_dir d;
     write_bytes(d / "data.bin", data_file(int64_t{1} << 62, 1));
-    expect_rejected(d, [&] { tools::dataset_reader r(d / "data.bin", image_floats); }, errc::invalid_argument,
+    expect_rejected(d, [&] { tools::dataset_reader r(d / "data.bin", image_floats); }, errc::data,
                     "{d}/data.bin: size 784 bytes does not match its header (N = 4611686018427387904) and the model's input of 192 floats per image: "
                     "expected 8 + N*(192*4 + 8); N cannot be right for a file of this size: not a data file from qint8-preprocess?");
 }
@@ -409,7 +409,7 @@ TEST_CASE("data file: count 2^62 (overflow in the size check)") {
 TEST_CASE("data file: images of another size than the model's input") {
     scratch_dir d;
     write_bytes(d / "data.bin", data_file(2, 2));
-    expect_rejected(d, [&] { tools::dataset_reader r(d / "data.bin", 3 * 16 * 16); }, errc::invalid_argument, "{d}/data.bin: size 1560 bytes does not match its header (N = 2) and the model's input of 768 floats per image: "
+    expect_rejected(d, [&] { tools::dataset_reader r(d / "data.bin", 3 * 16 * 16); }, errc::data, "{d}/data.bin: size 1560 bytes does not match its header (N = 2) and the model's input of 768 floats per image: "
                     "expected 8 + N*(768*4 + 8); the file holds about 192 floats per image");
 }
 
@@ -425,20 +425,20 @@ TEST_CASE("image: the reference JPEG preprocesses (the cases below each break on
 TEST_CASE("image: empty file") {
     scratch_dir d;
     write_bytes(d / "a.jpg", "");
-    expect_rejected(d, preprocess_to(d, d / "a.jpg"), errc::io, "{d}/a.jpg: cannot decode image (unknown image type)");
+    expect_rejected(d, preprocess_to(d, d / "a.jpg"), errc::image, "{d}/a.jpg: cannot decode image (unknown image type)");
 }
 
 TEST_CASE("image: a directory") {
     scratch_dir d;
     std::filesystem::create_directory(d / "a.jpg");
-    expect_rejected(d, preprocess_to(d, d / "a.jpg"), errc::io, "{d}/a.jpg: cannot decode image (unknown image type)");
+    expect_rejected(d, preprocess_to(d, d / "a.jpg"), errc::image, "{d}/a.jpg: cannot decode image (unknown image type)");
 }
 
 TEST_CASE("image: JPEG truncated to half") {
     scratch_dir d;
     const std::string j = jpeg_bytes();
     write_bytes(d / "a.jpg", j.substr(0, j.size() / 2));
-    expect_rejected(d, preprocess_to(d, d / "a.jpg"), errc::io, "{d}/a.jpg: cannot decode image (bad png sig)");
+    expect_rejected(d, preprocess_to(d, d / "a.jpg"), errc::image, "{d}/a.jpg: cannot decode image (bad png sig)");
 }
 
 TEST_CASE("image: JPEG with its entropy-coded data overwritten") {
@@ -446,7 +446,7 @@ TEST_CASE("image: JPEG with its entropy-coded data overwritten") {
     std::string j = jpeg_bytes();
     for (std::size_t i = j.size() / 3; i < j.size() - 2; ++i) j[i] = static_cast<char>(0xff);
     write_bytes(d / "a.jpg", j);
-    expect_rejected(d, preprocess_to(d, d / "a.jpg"), errc::io, "{d}/a.jpg: cannot decode image (bad DHT header)");
+    expect_rejected(d, preprocess_to(d, d / "a.jpg"), errc::image, "{d}/a.jpg: cannot decode image (bad DHT header)");
 }
 
 TEST_CASE("image: PNG header claiming 2^30 x 2^30 pixels") {
@@ -454,7 +454,7 @@ TEST_CASE("image: PNG header claiming 2^30 x 2^30 pixels") {
     const unsigned char png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R',
                                  0x40, 0, 0, 0, 0x40, 0, 0, 0, 8, 2, 0, 0, 0, 0, 0, 0, 0};
     write_bytes(d / "a.png", std::string(reinterpret_cast<const char*>(png), sizeof png));
-    expect_rejected(d, preprocess_to(d, d / "a.png"), errc::io, "{d}/a.png: cannot decode image (too large)");
+    expect_rejected(d, preprocess_to(d, d / "a.png"), errc::image, "{d}/a.png: cannot decode image (too large)");
 }
 
 TEST_CASE("image: a 54-byte BMP header claiming 20000 x 20000 pixels (refused before decoding allocates 1.2 GB)") {
@@ -471,20 +471,20 @@ TEST_CASE("image: a 54-byte BMP header claiming 20000 x 20000 pixels (refused be
     bmp[26] = 1;     // planes
     bmp[28] = 24;    // bits per pixel
     write_bytes(d / "a.bmp", bmp);
-    expect_rejected(d, preprocess_to(d, d / "a.bmp"), errc::io, "{d}/a.bmp: image of 20000 x 20000 pixels: expected at most 67108864 pixels");
+    expect_rejected(d, preprocess_to(d, d / "a.bmp"), errc::image, "{d}/a.bmp: image of 20000 x 20000 pixels: expected at most 67108864 pixels");
 }
 
 TEST_CASE("image: PNM header without a height (found by fuzz_image: an out-of-bounds index in resize)") {
     scratch_dir d;
     const unsigned char pnm[] = {'P', '6', '\n', '2', '2', '2', 0xff, '\n', 'p', ' ', '5', 0xb6, 0xff, '\n', 'p', 0xff, 0xb6, 0xff, '\n', '2'};
     write_bytes(d / "a.ppm", std::string(reinterpret_cast<const char*>(pnm), sizeof pnm));
-    expect_rejected(d, preprocess_to(d, d / "a.ppm"), errc::io, "{d}/a.ppm: image of 222 x 0 pixels: expected at least 1 x 1");
+    expect_rejected(d, preprocess_to(d, d / "a.ppm"), errc::image, "{d}/a.ppm: image of 222 x 0 pixels: expected at least 1 x 1");
 }
 
 TEST_CASE("image: a text file") {
     scratch_dir d;
     write_bytes(d / "a.jpg", "not an image\n");
-    expect_rejected(d, preprocess_to(d, d / "a.jpg"), errc::io, "{d}/a.jpg: cannot decode image (unknown image type)");
+    expect_rejected(d, preprocess_to(d, d / "a.jpg"), errc::image, "{d}/a.jpg: cannot decode image (unknown image type)");
 }
 
 // --- manifests: limits on what loading allocates ------------------------------------------------

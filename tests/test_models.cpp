@@ -15,17 +15,13 @@
 #include <map>
 #include <set>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <qint8/builder.hpp>
 #include <qint8/classifier.hpp>
-#include <qint8/mobilenet_v1.hpp>
-#include <qint8/mobilenet_v2.hpp>
+#include <qint8/models/registry.hpp>
 #include <qint8/models/synthetic.hpp>
-#include <qint8/resnet101.hpp>
-#include <qint8/resnet50.hpp>
-#include <qint8/vgg16.hpp>
-#include <qint8/vgg19.hpp>
 
 #include "support/scratch.hpp"
 
@@ -38,7 +34,7 @@ namespace fs = std::filesystem;
 using test::scratch_dir;
 using test::single_thread;
 
-const std::vector<std::string> all_models{"mobilenet_v1", "mobilenet_v2", "resnet50", "resnet101", "vgg16", "vgg19"};
+const std::vector<std::string>& all_models = models::topology_names();
 
 template <class T>
 typename T::params_type sized(int64_t hw, int64_t classes) {
@@ -51,13 +47,11 @@ typename T::params_type sized(int64_t hw, int64_t classes) {
 /// The structure of a model by name; small VGGs get a 256-wide classifier (the 4096-wide one
 /// only adds time to every test that runs them).
 model_desc structure(const std::string& name, int64_t hw, int64_t classes) {
-    if (name == "mobilenet_v1") return mobilenet_v1::structure(sized<mobilenet_v1>(hw, classes));
-    if (name == "mobilenet_v2") return mobilenet_v2::structure(sized<mobilenet_v2>(hw, classes));
-    if (name == "resnet50") return resnet50::structure(sized<resnet50>(hw, classes));
-    if (name == "resnet101") return resnet101::structure(sized<resnet101>(hw, classes));
-    auto p = name == "vgg16" ? sized<vgg16>(hw, classes) : sized<vgg19>(hw, classes);
-    if (hw < 224) p.hidden = 256;
-    return name == "vgg16" ? vgg16::structure(p) : vgg19::structure(p);
+    models::topology_request r;
+    r.input_size = hw;
+    r.classes = classes;
+    if (hw < 224) r.hidden = 256;
+    return models::structure_by_name(name, r);
 }
 
 /// The small synthetic models, built once per process (synthesis is the slow part).
@@ -383,6 +377,27 @@ TEST_CASE("INT8 tracks FP32 on the synthetic 32x32 models of all six topologies"
         CHECK(mean_cos >= min_mean_cos);
         CHECK(worst >= min_cos);
     }
+}
+
+TEST_CASE("the topology list: six names, ResNets and VGGs as instances of one template, unknown names refused") {
+    CHECK(models::topology_names() == std::vector<std::string>{"mobilenet_v1", "mobilenet_v2", "resnet50", "resnet101", "vgg16", "vgg19"});
+    CHECK(std::is_same_v<resnet50, models::resnet_topology<3, 4, 6, 3>>);
+    CHECK(std::is_same_v<resnet101, models::resnet_topology<3, 4, 23, 3>>);
+    CHECK(std::is_same_v<vgg19, models::vgg_topology<19>>);
+    CHECK(std::string(models::resnet_topology<3, 8, 36, 3>::name) == "resnet152");
+    CHECK(models::architecture_of("resnet101") == "resnet");
+    for (const auto& name : models::topology_names()) {
+        CAPTURE(name);
+        const model_desc m = structure(name, 32, 10);
+        CHECK(m.variant.rfind(name, 0) == 0);  // mobilenet_v2_1.0 for mobilenet_v2
+        CHECK(models::structure_from(name, m).layers.size() == m.layers.size());
+    }
+    errc code{};
+    const model_desc r50 = structure("resnet50", 32, 10);
+    // An unknown family is an error, never some other topology.
+    CHECK(error_of([&] { models::structure_from("vgg11", r50); }, &code).find("unknown model \"vgg11\" (expected one of: mobilenet_v1, ") != std::string::npos);
+    CHECK(code == errc::invalid_argument);
+    CHECK(error_of([&] { models::structure_by_name("alexnet"); }).find("unknown model \"alexnet\"") != std::string::npos);
 }
 
 TEST_CASE("check_topology names the first differing layer") {

@@ -323,7 +323,7 @@ TEST_CASE("wrong file identifier and short files") {
     spec.ident = "TFL2";
     const outcome o = try_parse(build(spec));
     REQUIRE(o.threw);
-    CHECK(o.code == qint8::errc::manifest_parse);
+    CHECK(o.code == qint8::errc::tflite);
     CHECK(contains(o.what, "model.tflite: file identifier is \"TFL2\", expected \"TFL3\""));
 
     const outcome s = try_parse({0x08, 0, 0, 0, 'T', 'F', 'L'});
@@ -334,7 +334,7 @@ TEST_CASE("wrong file identifier and short files") {
     spec.version = 2;
     const outcome v = try_parse(build(spec));
     REQUIRE(v.threw);
-    CHECK(v.code == qint8::errc::manifest_version);
+    CHECK(v.code == qint8::errc::tflite);
     CHECK(contains(v.what, "schema version 2"));
 }
 
@@ -362,7 +362,7 @@ TEST_CASE("offsets out of range give clear errors") {
         wr32(b, 0, static_cast<uint32_t>(b.size()) + 8);
         const outcome o = try_parse(b);
         REQUIRE(o.threw);
-        CHECK(o.code == qint8::errc::manifest_parse);
+        CHECK(o.code == qint8::errc::tflite);
         CHECK(contains(o.what, "model.tflite: root table offset at 0x0 points to"));
         CHECK(contains(o.what, "past the end of the file (size " + std::to_string(b.size()) + ")"));
     }
@@ -480,7 +480,7 @@ TEST_CASE("indices out of range give clear errors") {
         spec.ops[3].inputs = {99};
         const outcome o = try_parse(build(spec));
         REQUIRE(o.threw);
-        CHECK(o.code == qint8::errc::manifest_field);
+        CHECK(o.code == qint8::errc::tflite);
         CHECK(contains(o.what, "model.tflite: subgraph 0 operator 3 (AVERAGE_POOL_2D): input 0: tensor index 99 "
                                "out of range (subgraph has 13 tensors)"));
     }
@@ -503,7 +503,7 @@ TEST_CASE("indices out of range give clear errors") {
         spec.tensors[10].buffer = 6;
         const outcome o = try_parse(build(spec));
         REQUIRE(o.threw);
-        CHECK(o.code == qint8::errc::manifest_field);
+        CHECK(o.code == qint8::errc::tflite);
         CHECK(contains(o.what, "subgraph 0 tensor 10: buffer index 6 out of range (model has 6 buffers)"));
     }
     SUBCASE("opcode index") {
@@ -511,7 +511,7 @@ TEST_CASE("indices out of range give clear errors") {
         spec.ops[5].opcode = 10;
         const outcome o = try_parse(build(spec));
         REQUIRE(o.threw);
-        CHECK(o.code == qint8::errc::manifest_field);
+        CHECK(o.code == qint8::errc::tflite);
         CHECK(contains(o.what, "subgraph 0 operator 5: opcode index 10 out of range (model has 10 operator codes)"));
     }
     SUBCASE("per-axis quantization against the shape") {
@@ -695,7 +695,7 @@ TEST_CASE("shared tables cannot blow up the decoded size") {
     const auto root = b.end_table();
     const outcome o = try_parse(b.finish(root));
     REQUIRE(o.threw);
-    CHECK(o.code == qint8::errc::manifest_parse);
+    CHECK(o.code == qint8::errc::tflite);
     CHECK(contains(o.what, "refers to more data than its size allows"));
 }
 

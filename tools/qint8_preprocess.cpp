@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
-#include <zlib.h>
 
 #include "common/app.hpp"
 #include "common/dataset.hpp"
+#include "common/idx.hpp"
 #include "common/image.hpp"
 #include "common/progress.hpp"
 
@@ -37,39 +37,6 @@ std::vector<float> parse_floats(const std::string& option, const std::string& te
     return r;
 }
 
-/// MNIST-style IDX file (optionally gzip-compressed): big-endian magic, dims, then u8 data.
-std::vector<uint8_t> read_idx(const std::string& path, std::vector<uint32_t>& dims) {
-    gzFile f = gzopen(path.c_str(), "rb");
-    if (!f) detail::fail(errc::io, path + ": cannot open");
-    auto be32 = [&](const char* what) {
-        unsigned char b[4];
-        if (gzread(f, b, 4) != 4) { gzclose(f); detail::fail(errc::invalid_argument, path + ": truncated IDX header (" + what + ")"); }
-        return uint32_t(b[0]) << 24 | uint32_t(b[1]) << 16 | uint32_t(b[2]) << 8 | b[3];
-    };
-    const uint32_t magic = be32("magic");
-    if ((magic >> 8) != 0x08 || (magic & 0xff) == 0 || (magic & 0xff) > 4) {
-        gzclose(f);
-        detail::fail(errc::invalid_argument, path + ": not an unsigned-byte IDX file (magic 0x" + std::to_string(magic) + ")");
-    }
-    std::size_t n = 1;
-    dims.clear();
-    for (uint32_t i = 0; i < (magic & 0xff); ++i) {
-        dims.push_back(be32("dimension"));
-        n *= dims.back();
-        if (n > (std::size_t{1} << 34)) { gzclose(f); detail::fail(errc::invalid_argument, path + ": dimensions too large"); }
-    }
-    std::vector<uint8_t> data(n);
-    std::size_t got = 0;
-    while (got < n) {
-        const int chunk = static_cast<int>(std::min<std::size_t>(n - got, 1 << 30));
-        const int r = gzread(f, data.data() + got, static_cast<unsigned>(chunk));
-        if (r <= 0) break;
-        got += static_cast<std::size_t>(r);
-    }
-    gzclose(f);
-    if (got != n) detail::fail(errc::invalid_argument, path + ": truncated: expected " + std::to_string(n) + " data bytes, found " + std::to_string(got));
-    return data;
-}
 
 struct prep_args {
     std::string data_dir, label_list, idx_images, idx_labels, output, preset, resize, mean, std;
@@ -129,7 +96,7 @@ void from_idx(const prep_args& a, const preprocess_spec& s) {
     const std::vector<uint8_t> img = read_idx(a.idx_images, di);
     const std::vector<uint8_t> lab = read_idx(a.idx_labels, dl);
     if (di.size() != 3 || dl.size() != 1 || di[0] != dl[0])
-        detail::fail(errc::invalid_argument, a.idx_images + ": expected N x H x W images and N labels, found " + std::to_string(di.size()) +
+        detail::fail(errc::data, a.idx_images + ": expected N x H x W images and N labels, found " + std::to_string(di.size()) +
                                                  "-d images and " + std::to_string(dl.size()) + "-d labels of different counts");
     const auto [first, n] = slice(a, di[0], a.idx_images);
     const std::size_t pad = static_cast<std::size_t>(a.pad), H = di[1], W = di[2], OH = H + 2 * pad, OW = W + 2 * pad;
@@ -166,10 +133,10 @@ std::vector<std::pair<std::string, int64_t>> read_list(const std::string& path) 
         std::string rel, extra;
         long long label = -1;
         if (!(ls >> rel >> label) || (ls >> extra) || label < 0)
-            detail::fail(errc::invalid_argument, path + ":" + std::to_string(lineno) + ": expected \"relative/path LABEL\" with a label >= 0, found \"" + line + "\"");
+            detail::fail(errc::data, path + ":" + std::to_string(lineno) + ": expected \"relative/path LABEL\" with a label >= 0, found \"" + line + "\"");
         items.emplace_back(rel, label);
     }
-    if (items.empty()) detail::fail(errc::invalid_argument, path + ": --label-list: expected lines \"relative/path LABEL\", found no images listed");
+    if (items.empty()) detail::fail(errc::data, path + ": --label-list: expected lines \"relative/path LABEL\", found no images listed");
     return items;
 }
 
@@ -191,7 +158,7 @@ void from_list(const prep_args& a, const preprocess_spec& s) {
         }
         bar.tick();
     }
-    if (out.count() == 0) detail::fail(errc::invalid_argument, a.label_list + ": no image could be read (" + std::to_string(bad) + " skipped)");
+    if (out.count() == 0) detail::fail(errc::data, a.label_list + ": no image could be read (" + std::to_string(bad) + " skipped)");
     out.finish();
     bar.done();
     if (!a.quiet)

@@ -10,14 +10,9 @@
 #include <utility>
 
 #include <qint8/io/manifest.hpp>
-#include <qint8/version.hpp>
-#include <qint8/mobilenet_v1.hpp>
-#include <qint8/mobilenet_v2.hpp>
+#include <qint8/models/registry.hpp>
 #include <qint8/models/synthetic.hpp>
-#include <qint8/resnet101.hpp>
-#include <qint8/resnet50.hpp>
-#include <qint8/vgg16.hpp>
-#include <qint8/vgg19.hpp>
+#include <qint8/version.hpp>
 
 #include "common/app.hpp"
 
@@ -46,49 +41,28 @@ std::pair<int64_t, int64_t> parse_size(const std::string& s) {
     return x == std::string::npos ? std::make_pair(side(s), side(s)) : std::make_pair(side(s.substr(0, x)), side(s.substr(x + 1)));
 }
 
-void apply_common(const synth_args& a, qint8::models::common_params& p, bool mobile) {
-    std::tie(p.input_height, p.input_width) = parse_size(a.input_size);
-    p.num_classes = a.classes;
-    p.background_class = a.background_class;
-    p.classifier = a.classifier == "fc" ? qint8::models::classifier_kind::fc : qint8::models::classifier_kind::conv1x1;
-    p.softmax = a.softmax;
-    const std::string act = a.activation.empty() ? (mobile ? "relu6" : "relu") : a.activation;
-    p.act = act == "relu" ? qint8::activation::relu : qint8::activation::relu6;
-}
-
-template <class MobileNet>
-qint8::model_desc mobilenet(const synth_args& a) {
-    auto p = MobileNet::defaults();
-    apply_common(a, p, true);
-    p.width = a.width;
-    p.same_padding = a.padding == "same";
-    return MobileNet::structure(p);
-}
-
 /// The structure of the requested model, with every option applied (and options that do not
 /// apply to it rejected, so a typo'd command line does not silently build something else).
 qint8::model_desc structure(const CLI::App& app, const synth_args& a) {
-    const std::string& model = a.model;
+    const std::string arch = qint8::models::architecture_of(a.model);
     auto only_for = [&](const char* opt, bool ok) {
-        if (!ok && app.count(opt)) throw usage_error(std::string(opt) + " does not apply to " + model);
+        if (!ok && app.count(opt)) throw usage_error(std::string(opt) + " does not apply to " + a.model);
     };
-    const bool mobile = model.rfind("mobilenet", 0) == 0;
-    only_for("--padding", mobile);
-    only_for("--stride-in", model.rfind("resnet", 0) == 0);
-    only_for("--hidden", model.rfind("vgg", 0) == 0);
-    if (mobile) return model == "mobilenet_v1" ? mobilenet<qint8::mobilenet_v1>(a) : mobilenet<qint8::mobilenet_v2>(a);
-    if (model == "resnet50" || model == "resnet101") {
-        auto p = model == "resnet50" ? qint8::resnet50::defaults() : qint8::resnet101::defaults();
-        apply_common(a, p, false);
-        p.stride_at = a.stride_in == "3x3" ? qint8::models::resnet_stride::in_3x3 : qint8::models::resnet_stride::in_1x1;
-        p.width = a.width;
-        return model == "resnet50" ? qint8::resnet50::structure(p) : qint8::resnet101::structure(p);
-    }
-    auto p = model == "vgg16" ? qint8::vgg16::defaults() : qint8::vgg19::defaults();
-    apply_common(a, p, false);
-    p.hidden = a.hidden;
-    p.width = a.width;
-    return model == "vgg16" ? qint8::vgg16::structure(p) : qint8::vgg19::structure(p);
+    only_for("--padding", arch.rfind("mobilenet", 0) == 0);
+    only_for("--stride-in", arch == "resnet");
+    only_for("--hidden", arch == "vgg");
+    qint8::models::topology_request r;
+    std::tie(r.input_size, r.input_width) = parse_size(a.input_size);
+    r.classes = a.classes;
+    r.background_class = a.background_class;
+    r.classifier = a.classifier == "fc" ? qint8::models::classifier_kind::fc : qint8::models::classifier_kind::conv1x1;
+    r.softmax = a.softmax;
+    if (!a.activation.empty()) r.act = a.activation == "relu" ? qint8::activation::relu : qint8::activation::relu6;
+    r.width = a.width;
+    r.same_padding = a.padding == "same";
+    r.stride_at = a.stride_in == "3x3" ? qint8::models::resnet_stride::in_3x3 : qint8::models::resnet_stride::in_1x1;
+    r.hidden = a.hidden;
+    return qint8::models::structure_by_name(a.model, r);
 }
 
 void synth(const CLI::App& app, const synth_args& a) {
@@ -125,7 +99,7 @@ int main(int argc, char** argv) {
     qint8::tools::conventions(app, "qint8-synth --model resnet50 --width 0.25 --input-size 64 --classes 10 --output r50/model.json");
     synth_args a;
     app.add_option("--model", a.model, "topology")->required()
-        ->check(CLI::IsMember({"mobilenet_v1", "mobilenet_v2", "resnet50", "resnet101", "vgg16", "vgg19"}));
+        ->check(CLI::IsMember(qint8::models::topology_names()));
     app.add_option("--output", a.output, "manifest to write, PATH.json (the weights go beside it; the directory is created)")->required();
     app.add_option("--input-size", a.input_size, "input height and width: N or HxW, sides >= 32");
     app.add_option("--classes", a.classes, "number of classes")->check(CLI::Range(1LL, 1LL << 20));

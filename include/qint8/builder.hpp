@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "qint8/core/error.hpp"
+#include "qint8/core/window.hpp"
 #include "qint8/graph.hpp"
 
 namespace qint8 {
@@ -59,11 +60,7 @@ public:
     /// The [top, left, bottom, right] padding for an input of `h` x `w`.
     std::array<int64_t, 4> resolve(int64_t h, int64_t w, const window& k, const window& s) const {
         if (!same_) return v_;
-        auto total = [](int64_t in, int64_t kk, int64_t ss) {
-            const int64_t out = (in + ss - 1) / ss;
-            return std::max<int64_t>((out - 1) * ss + kk - in, 0);
-        };
-        const int64_t th = total(h, k.h, s.h), tw = total(w, k.w, s.w);
+        const int64_t th = detail::same_padding_total(h, k.h, s.h), tw = detail::same_padding_total(w, k.w, s.w);
         return {th / 2, tw / 2, th - th / 2, tw - tw / 2};
     }
 
@@ -240,11 +237,10 @@ private:
     static std::vector<int64_t> window_shape(const layer& l, const std::vector<int64_t>& in, int64_t c_out) {
         std::vector<int64_t> out{c_out, 0, 0};
         for (int i = 0; i < 2; ++i) {
-            const int64_t span = in[1 + i] + l.pad[i] + l.pad[2 + i] - l.kernel[i];
-            if (span < 0)
+            out[1 + i] = detail::window_output_size(in[1 + i], l.kernel[i], l.stride[i], l.pad[i], l.pad[2 + i]);
+            if (out[1 + i] < 0)
                 detail::fail(errc::shape_mismatch, "graph_builder: layer '" + l.name + "': kernel " + detail::shape_str({l.kernel[0], l.kernel[1]}) +
                                                        " is larger than its padded input " + detail::shape_str(in));
-            out[1 + i] = span / l.stride[i] + 1;
         }
         return out;
     }

@@ -85,7 +85,7 @@ struct dw_job {
 };
 
 struct step {
-    enum kind_t { prim, quantize_input, dequantize_output, softmax, copy_output, depthwise } kind = prim;
+    enum kind_t { prim, dequantize_output, softmax, copy_output, depthwise } kind = prim;
     std::shared_ptr<const dw_job> dw;
     dnnl::primitive p;
     std::vector<std::pair<int, int>> args;  ///< (DNNL_ARG_*, slot); slot < 0 is constant -1-slot
@@ -182,7 +182,7 @@ public:
                 }
             } catch (const dnnl::error& e) {
                 fail(errc::backend, origin_ + ": layer '" + l.name + "' (" + to_string(l.kind) + ", " + to_string(eff_prec(l)) +
-                                        "): oneDNN refused it: " + e.what());
+                                        "): oneDNN refused it (status " + std::to_string(static_cast<int>(e.status)) + "): " + e.what());
             }
         }
         finish_output();
@@ -722,7 +722,6 @@ public:
                     kernels::depthwise_run(s.dw->variant, s.dw->pr, s.dw->pk, static_cast<const uint8_t*>(mem_[static_cast<std::size_t>(s.src)].get_data_handle()),
                                            static_cast<uint8_t*>(mem_[static_cast<std::size_t>(s.dst)].get_data_handle()), c_->threads);
                     break;
-                case detail::step::quantize_input: break;
             }
             if (opt_.profile) {
                 stream_.wait();

@@ -8,28 +8,5 @@
 #include "qint8/models/resnet.hpp"
 
 namespace qint8 {
-
-struct resnet101 {
-    using params_type = models::resnet_params;
-    static constexpr const char* name = "resnet101";
-
-    /// 224x224 RGB, 1000 classes, blocks {3,4,23,3}, v1.5 (stride in the 3x3), relu.
-    static params_type defaults() {
-        params_type p;
-        p.blocks = {3, 4, 23, 3};
-        return p;
-    }
-    /// The parameters `m` was built with (from its input, classes and attributes), blocks forced to ResNet-101's.
-    static params_type params_from(const model_desc& m) {
-        params_type p = models::resnet_params_from(m);
-        p.blocks = {3, 4, 23, 3};
-        return p;
-    }
-    /// The layers for `p` (its variant field is overridden to this variant).
-    static model_desc structure(params_type p = defaults()) {
-        p.blocks = {3, 4, 23, 3};
-        return models::resnet(p);
-    }
-};
-
+using resnet101 = models::resnet_topology<3, 4, 23, 3>;
 }  // namespace qint8

@@ -8,28 +8,5 @@
 #include "qint8/models/resnet.hpp"
 
 namespace qint8 {
-
-struct resnet50 {
-    using params_type = models::resnet_params;
-    static constexpr const char* name = "resnet50";
-
-    /// 224x224 RGB, 1000 classes, blocks {3,4,6,3}, v1.5 (stride in the 3x3), relu.
-    static params_type defaults() {
-        params_type p;
-        p.blocks = {3, 4, 6, 3};
-        return p;
-    }
-    /// The parameters `m` was built with (from its input, classes and attributes), blocks forced to ResNet-50's.
-    static params_type params_from(const model_desc& m) {
-        params_type p = models::resnet_params_from(m);
-        p.blocks = {3, 4, 6, 3};
-        return p;
-    }
-    /// The layers for `p` (its variant field is overridden to this variant).
-    static model_desc structure(params_type p = defaults()) {
-        p.blocks = {3, 4, 6, 3};
-        return models::resnet(p);
-    }
-};
-
+using resnet50 = models::resnet_topology<3, 4, 6, 3>;
 }  // namespace qint8

@@ -3,12 +3,16 @@
 /// shape. Whatever reaches the backend has passed through here, so the backend can trust shapes,
 /// tensor sizes and scales.
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <cstdint>
 #include <cstdio>
 #include <limits>
 #include <set>
 #include <string>
 
+#include "qint8/core/window.hpp"
 #include "qint8/graph.hpp"
 #include "qint8/io/bias_correction.hpp"
 
@@ -67,6 +71,31 @@ inline void check_f32_values(const tensor& t, const std::string& name, bool posi
     }
 }
 
+/// The int32 accumulator bound of ref/conv.hpp, per output channel on the actual weights:
+/// 255 * sum_k |q_w[o, k]| <= 2^31 - 1, where q_w are the 8-bit weights the layer computes with
+/// (s8 as stored; f32 quantized per channel to +-127, each rounded up here to stay an upper bound).
+inline void check_accumulator_range(const tensor& w, const std::string& where) {
+    const std::size_t o = static_cast<std::size_t>(w.shape[0]), k = o ? w.elements() / o : 0;
+    const double limit = static_cast<double>(std::numeric_limits<int32_t>::max());
+    for (std::size_t c = 0; c < o; ++c) {
+        double sum = 0;
+        if (w.type == dtype::s8) {
+            const int8_t* p = w.as<int8_t>() + c * k;
+            for (std::size_t i = 0; i < k; ++i) sum += std::abs(int(p[i]));
+        } else {
+            std::vector<float> v(k);
+            std::memcpy(v.data(), w.data + c * k * sizeof(float), k * sizeof(float));  // may be unaligned
+            float mx = 0;
+            for (float x : v) mx = std::max(mx, std::fabs(x));
+            for (std::size_t i = 0; mx > 0 && i < k; ++i) sum += std::ceil(double(std::fabs(v[i])) * 127.0 / double(mx));
+        }
+        if (255.0 * sum > limit)
+            fail(errc::unsupported, where + ": output channel " + std::to_string(c) + ": 255 x sum|weight| = " + std::to_string(static_cast<long long>(255.0 * sum)) +
+                                        " exceeds the int32 accumulator, expected at most " + std::to_string(static_cast<long long>(limit)) + " (" +
+                                        std::to_string(k) + " taps per channel; 66311 full-range taps always fit)");
+    }
+}
+
 inline std::vector<int64_t> window_out(const layer& l, const std::vector<int64_t>& in, int64_t c_out, const std::string& where) {
     if (in.size() != 3) fail(errc::shape_mismatch, where + ": expected a [C,H,W] input, found " + shape_str(in));
     for (int i = 0; i < 2; ++i) {
@@ -78,10 +107,9 @@ inline std::vector<int64_t> window_out(const layer& l, const std::vector<int64_t
         if (p < 0 || p > 1024) fail(errc::manifest_field, where + ".pad: expected values in 0..1024, found " + std::to_string(p));
     std::vector<int64_t> out{c_out, 0, 0};
     for (int i = 0; i < 2; ++i) {
-        int64_t span = in[1 + i] + l.pad[i] + l.pad[2 + i] - l.kernel[i];
-        if (span < 0)
+        out[1 + i] = window_output_size(in[1 + i], l.kernel[i], l.stride[i], l.pad[i], l.pad[2 + i]);
+        if (out[1 + i] < 0)
             fail(errc::shape_mismatch, where + ": kernel " + shape_str({l.kernel[0], l.kernel[1]}) + " is larger than the padded input " + shape_str(in));
-        out[1 + i] = span / l.stride[i] + 1;
     }
     return out;
 }
@@ -193,6 +221,7 @@ inline void validate(model_desc& m, const std::string& origin) {
             const tensor& w = need_tensor(m, wn, l.name, origin);
             check_tensor(w, wn, wshape, {dtype::f32, dtype::s8}, origin);
             used.insert(wn);
+            if (l.prec == precision::int8) check_accumulator_range(w, where);
             if (w.type == dtype::s8) {
                 const tensor& s = need_tensor(m, sn, l.name, origin);
                 check_tensor(s, sn, {l.out_channels}, {dtype::f32}, origin);

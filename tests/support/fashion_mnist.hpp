@@ -1,7 +1,8 @@
 #pragma once
 // Fashion-MNIST from Debian's dataset-fashion-mnist (IDX files, gzip or plain), prepared as the
 // project's training recipe prepares it (models/fashion_mnist/data.py): 28x28 zero-padded to
-// 32x32, (pixel/255 - 0.2860)/0.3530, grey replicated to 3 channels, NCHW.
+// 32x32, (pixel/255 - 0.2860)/0.3530, grey replicated to 3 channels, NCHW. The files are read by
+// the tools' IDX reader (tools/common/idx.hpp).
 
 #include <cstdint>
 #include <cstdlib>
@@ -9,7 +10,7 @@
 #include <sys/stat.h>
 #include <vector>
 
-#include <zlib.h>
+#include "common/idx.hpp"
 
 namespace qint8::test {
 
@@ -25,28 +26,29 @@ inline std::string fashion_mnist_dir() {
     return e && *e ? e : "/usr/share/datasets/fashion-mnist";
 }
 
+/// Raw 28x28 u8 images -> the network input (n x 3 x 32 x 32), as data.py prepares it.
+inline std::vector<float> prepare_fashion_mnist(const uint8_t* raw, std::size_t n) {
+    std::vector<float> images(n * fashion_mnist::image_floats, 0.f);
+    const float zero = (0.f - 0.2860f) / 0.3530f;
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t c = 0; c < 3; ++c)
+            for (std::size_t y = 0; y < 32; ++y)
+                for (std::size_t x = 0; x < 32; ++x) {
+                    const bool in = y >= 2 && y < 30 && x >= 2 && x < 30;
+                    const float p = in ? raw[(i * 28 + (y - 2)) * 28 + (x - 2)] / 255.f : 0.f;
+                    images[((i * 3 + c) * 32 + y) * 32 + x] = in ? (p - 0.2860f) / 0.3530f : zero;
+                }
+    return images;
+}
+
 /// Reads the first `limit` images of "train" or "t10k"; empty result if the files are absent.
 inline fashion_mnist load_fashion_mnist(const std::string& split, std::size_t limit) {
     auto read = [](const std::string& base, std::vector<uint8_t>& out, std::vector<uint32_t>& dims) {
         struct stat st {};
-        std::string path = base;
-        if (::stat(path.c_str(), &st) != 0) path = base + ".gz";
-        gzFile f = gzopen(path.c_str(), "rb");
-        if (!f) return false;
-        unsigned char h[4];
-        if (gzread(f, h, 4) != 4) { gzclose(f); return false; }
-        dims.assign(h[3], 0);
-        std::size_t n = 1;
-        for (auto& d : dims) {
-            unsigned char b[4];
-            if (gzread(f, b, 4) != 4) { gzclose(f); return false; }
-            d = uint32_t(b[0]) << 24 | uint32_t(b[1]) << 16 | uint32_t(b[2]) << 8 | b[3];
-            n *= d;
-        }
-        out.resize(n);
-        const bool ok = gzread(f, out.data(), static_cast<unsigned>(n)) == static_cast<int>(n);
-        gzclose(f);
-        return ok;
+        const std::string path = ::stat(base.c_str(), &st) == 0 ? base : base + ".gz";
+        if (::stat(path.c_str(), &st) != 0) return false;
+        out = tools::read_idx(path, dims);  // a damaged file is an error, not an absent data set
+        return !dims.empty();
     };
     fashion_mnist r;
     std::vector<uint8_t> img, lab;
@@ -54,19 +56,8 @@ inline fashion_mnist load_fashion_mnist(const std::string& split, std::size_t li
     const std::string dir = fashion_mnist_dir() + "/" + split;
     if (!read(dir + "-images-idx3-ubyte", img, di) || !read(dir + "-labels-idx1-ubyte", lab, dl)) return r;
     r.n = std::min<std::size_t>(limit, di[0]);
-    r.images.assign(r.n * fashion_mnist::image_floats, 0.f);
-    r.labels.resize(r.n);
-    const float zero = (0.f - 0.2860f) / 0.3530f;
-    for (std::size_t i = 0; i < r.n; ++i) {
-        r.labels[i] = lab[i];
-        for (std::size_t c = 0; c < 3; ++c)
-            for (std::size_t y = 0; y < 32; ++y)
-                for (std::size_t x = 0; x < 32; ++x) {
-                    const bool in = y >= 2 && y < 30 && x >= 2 && x < 30;
-                    const float p = in ? img[(i * 28 + (y - 2)) * 28 + (x - 2)] / 255.f : 0.f;
-                    r.images[((i * 3 + c) * 32 + y) * 32 + x] = in ? (p - 0.2860f) / 0.3530f : zero;
-                }
-    }
+    r.images = prepare_fashion_mnist(img.data(), r.n);
+    r.labels.assign(lab.begin(), lab.begin() + static_cast<std::ptrdiff_t>(r.n));
     return r;
 }
 

@@ -31,7 +31,7 @@ public:
     }
 
     void add(const std::vector<float>& chw, int64_t label) {
-        if (chw.size() != image_floats_) detail::fail(errc::invalid_argument, path_ + ": image of " + std::to_string(chw.size()) + " floats, expected " + std::to_string(image_floats_));
+        if (chw.size() != image_floats_) detail::fail(errc::data, path_ + ": image of " + std::to_string(chw.size()) + " floats, expected " + std::to_string(image_floats_));
         file_.write(chw.data(), chw.size() * sizeof(float));
         labels_.push_back(label);
     }
@@ -64,7 +64,7 @@ public:
         const uint64_t size = static_cast<uint64_t>(st.st_size);
         int64_t n = -1;
         if (size < 8 || std::fread(&n, 8, 1, f_.get()) != 1)
-            detail::fail(errc::invalid_argument, path + ": too short for a data file (needs an int64 image count first)");
+            detail::fail(errc::data, path + ": too short for a data file (needs an int64 image count first)");
         const uint64_t per = static_cast<uint64_t>(image_floats) * 4 + 8;
         if (n < 0 || static_cast<uint64_t>(n) > (size - 8) / per || 8 + static_cast<uint64_t>(n) * per != size) {
             std::string msg = path + ": size " + std::to_string(size) + " bytes does not match its header (N = " + std::to_string(n) +
@@ -75,7 +75,7 @@ public:
                 msg += "; the file holds about " + std::to_string(static_cast<long long>(floats)) + " floats per image";
             else
                 msg += "; N cannot be right for a file of this size: not a data file from qint8-preprocess?";
-            detail::fail(errc::invalid_argument, msg);
+            detail::fail(errc::data, msg);
         }
         n_ = static_cast<std::size_t>(n);
         labels_.resize(n_);
@@ -91,7 +91,7 @@ public:
     int64_t label(std::size_t i) const { return labels_.at(i); }
     /// Reads images [first, first + count) into dst (count * image_floats floats).
     void read(std::size_t first, std::size_t count, float* dst) {
-        if (first + count > n_) detail::fail(errc::invalid_argument, path_ + ": images " + std::to_string(first) + ".." + std::to_string(first + count) + " past N = " + std::to_string(n_));
+        if (first + count > n_) detail::fail(errc::data, path_ + ": images " + std::to_string(first) + ".." + std::to_string(first + count) + " past N = " + std::to_string(n_));
         std::fseek(f_.get(), static_cast<long>(8 + first * image_floats_ * 4), SEEK_SET);
         if (std::fread(dst, 4, count * image_floats_, f_.get()) != count * image_floats_) detail::fail(errc::io, path_ + ": read failed");
     }

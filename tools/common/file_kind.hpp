@@ -38,7 +38,7 @@ inline std::string file_kind(const std::string& path) {
     return "";
 }
 
-/// Fails (errc::manifest_parse, naming `option`) unless `path` can be a qint8 manifest: source
+/// Fails (errc::model_file, naming `option`) unless `path` can be a qint8 manifest: source
 /// models and weights files get the command that makes a manifest from them.
 inline void expect_manifest(const std::string& path, const std::string& option) {
     const std::string k = file_kind(path);
@@ -48,15 +48,15 @@ inline void expect_manifest(const std::string& path, const std::string& option) 
         hint = "; convert it first: qint8-convert --input " + path + " --output DIR/model.json";
     else if (k == "a qint8 weights file")
         hint = "; give the .json file beside it";
-    detail::fail(errc::manifest_parse, path + ": " + option + ": expected a qint8 manifest (model.json), found " + k + hint);
+    detail::fail(errc::model_file, path + ": " + option + ": expected a qint8 manifest (model.json), found " + k + hint);
 }
 
-/// Fails (errc::invalid_argument, naming `option`) when `path` is recognisably not a data file
+/// Fails (errc::data, naming `option`) when `path` is recognisably not a data file
 /// of qint8-preprocess (which has no magic number of its own).
 inline void expect_data_file(const std::string& path, const std::string& option) {
     const std::string k = file_kind(path);
     if (k.empty()) return;
-    detail::fail(errc::invalid_argument, path + ": " + option + ": expected a data file from qint8-preprocess (int64 N, N float32 CHW images, "
+    detail::fail(errc::data, path + ": " + option + ": expected a data file from qint8-preprocess (int64 N, N float32 CHW images, "
                                                                 "N int64 labels), found " + k +
                                              "; make one with qint8-preprocess (see qint8-preprocess --help)");
 }

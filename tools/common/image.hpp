@@ -29,16 +29,16 @@ inline rgb_image load_rgb(const std::string& path) {
     // The header's size is checked before decoding: a 100-byte file may claim 30000 x 30000
     // pixels, and stb_image would allocate all of them (up to 2 GB) first.
     if (stbi_info(path.c_str(), &w, &h, &c) && static_cast<int64_t>(w) * h > max_image_pixels)
-        detail::fail(errc::io, path + ": image of " + std::to_string(w) + " x " + std::to_string(h) + " pixels: expected at most " +
+        detail::fail(errc::image, path + ": image of " + std::to_string(w) + " x " + std::to_string(h) + " pixels: expected at most " +
                                    std::to_string(max_image_pixels) + " pixels");
     unsigned char* p = stbi_load(path.c_str(), &w, &h, &c, 3);
     if (!p) {
         const char* why = stbi_failure_reason();
-        detail::fail(errc::io, path + ": cannot decode image (" + std::string(why ? why : "unknown reason") + ")");
+        detail::fail(errc::image, path + ": cannot decode image (" + std::string(why ? why : "unknown reason") + ")");
     }
     if (w < 1 || h < 1) {  // stb_image's PNM reader accepts a header with no height
         stbi_image_free(p);
-        detail::fail(errc::io, path + ": image of " + std::to_string(w) + " x " + std::to_string(h) + " pixels: expected at least 1 x 1");
+        detail::fail(errc::image, path + ": image of " + std::to_string(w) + " x " + std::to_string(h) + " pixels: expected at least 1 x 1");
     }
     rgb_image r;
     r.w = w;
@@ -150,7 +150,7 @@ inline std::vector<float> preprocess(const rgb_image& img, const preprocess_spec
     } else {
         const double k = static_cast<double>(s.resize_short) / std::min(img.w, img.h);
         if (std::max(img.w, img.h) * k > static_cast<double>(max_image_pixels))  // keeps the sizes below in int
-            detail::fail(errc::io, "image of " + std::to_string(img.w) + " x " + std::to_string(img.h) + " pixels: resizing its short side to " +
+            detail::fail(errc::image, "image of " + std::to_string(img.w) + " x " + std::to_string(img.h) + " pixels: resizing its short side to " +
                                        std::to_string(s.resize_short) + " gives a long side above " + std::to_string(max_image_pixels) + " pixels");
         const int w = std::max(s.crop, static_cast<int>(std::lround(img.w * k)));
         const int h = std::max(s.crop, static_cast<int>(std::lround(img.h * k)));

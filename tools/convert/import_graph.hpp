@@ -32,6 +32,7 @@
 
 #include <qint8/core/error.hpp>
 #include <qint8/core/types.hpp>
+#include <qint8/core/window.hpp>
 #include <qint8/graph.hpp>
 
 namespace qint8::convert {
@@ -227,9 +228,12 @@ inline std::string describe(const node& n) { return "node '" + n.name + "' (op "
 [[noreturn]] inline void unsupported(const import_graph& g, const node& n, const std::string& what) {
     detail::fail(errc::unsupported, g.origin + ": " + describe(n) + ": " + what);
 }
-/// Throws qint8::error (errc::invalid_argument): the model is inconsistent, not merely beyond qint8.
+/// The error code of a model that is inconsistent (not merely beyond qint8): its source's kind.
+inline errc damaged(const import_graph& g) { return g.format == "tflite" ? errc::tflite : errc::onnx; }
+
+/// Throws qint8::error (errc::onnx or errc::tflite): the model is inconsistent, not merely beyond qint8.
 [[noreturn]] inline void invalid(const import_graph& g, const node& n, const std::string& what) {
-    detail::fail(errc::invalid_argument, g.origin + ": " + describe(n) + ": " + what);
+    detail::fail(damaged(g), g.origin + ": " + describe(n) + ": " + what);
 }
 
 /// Removes the nodes whose index is in `dead`, keeping the order of the rest.
@@ -289,7 +293,7 @@ inline void topo_sort(import_graph& g) {
                     for (const auto& i : g.nodes[k].inputs)
                         if (!i.empty() && !ready.count(i))
                             invalid(g, g.nodes[k], "reads tensor '" + i + "', which no node, initializer or graph input provides (or the graph has a cycle)");
-            detail::fail(errc::invalid_argument, g.origin + ": the graph has a cycle");
+            detail::fail(damaged(g), g.origin + ": the graph has a cycle");
         }
     }
     g.nodes = std::move(out);
@@ -353,9 +357,8 @@ inline std::array<int64_t, 4> resolve_pads(const import_graph& g, const node& n,
     std::array<int64_t, 4> r{};
     const int64_t in[2] = {h, w};
     for (int a = 0; a < 2; ++a) {
-        const int64_t out = (in[a] + s[static_cast<std::size_t>(a)] - 1) / s[static_cast<std::size_t>(a)];
         const int64_t eff_k = (k[static_cast<std::size_t>(a)] - 1) * d[static_cast<std::size_t>(a)] + 1;
-        const int64_t total = std::max<int64_t>((out - 1) * s[static_cast<std::size_t>(a)] + eff_k - in[a], 0);
+        const int64_t total = qint8::detail::same_padding_total(in[a], eff_k, s[static_cast<std::size_t>(a)]);
         const int64_t small = total / 2, big = total - small;
         r[static_cast<std::size_t>(a)] = ap == "SAME_UPPER" ? small : big;
         r[static_cast<std::size_t>(2 + a)] = ap == "SAME_UPPER" ? big : small;
@@ -365,9 +368,7 @@ inline std::array<int64_t, 4> resolve_pads(const import_graph& g, const node& n,
 
 /// Output size of a window op along one axis (ONNX's formula; ceil_mode rounds up).
 inline int64_t window_out(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pb, int64_t pe, bool ceil_mode) {
-    const int64_t span = in + pb + pe - ((k - 1) * d + 1);
-    if (span < 0) return 0;
-    return (ceil_mode ? (span + s - 1) / s : span / s) + 1;
+    return std::max<int64_t>(qint8::detail::window_output_size(in, (k - 1) * d + 1, s, pb, pe, ceil_mode), 0);
 }
 
 /// Computes the shape of every activation tensor (batch 1) and checks each node's inputs as far
@@ -598,7 +599,7 @@ inline void infer_shapes(import_graph& g) {
             invalid(g, n, "output shape " + shape_str(out) + ": expected dimensions of 1.." + std::to_string(detail_ig::max_dim) + " and at most 2^31 values");
         for (const auto& o : n.outputs) g.shapes[o] = out;
     }
-    if (!g.shapes.count(g.output)) detail::fail(errc::invalid_argument, g.origin + ": the graph output '" + g.output + "' is not computed by any node");
+    if (!g.shapes.count(g.output)) detail::fail(damaged(g), g.origin + ": the graph output '" + g.output + "' is not computed by any node");
 }
 
 }  // namespace qint8::convert

@@ -50,7 +50,7 @@ inline std::string external_bytes(const onnx::TensorProto& t, const std::string&
         else if (kv.key() == "length") length = std::atoll(kv.value().c_str());
     }
     if (location.empty() || location[0] == '/' || location.find("..") != std::string::npos)
-        detail::fail(errc::invalid_argument, origin + ": " + what + ": external data location: expected a relative path beside the model, found \"" + location + "\"");
+        detail::fail(errc::onnx, origin + ": " + what + ": external data location: expected a relative path beside the model, found \"" + location + "\"");
     const std::string path = dir_of(origin) + location;
     std::ifstream f(path, std::ios::binary);
     if (!f) detail::fail(errc::io, path + ": cannot open the external data of " + what + " (" + std::strerror(errno) + ")");
@@ -58,7 +58,7 @@ inline std::string external_bytes(const onnx::TensorProto& t, const std::string&
     const long long size = static_cast<long long>(f.tellg());
     if (length < 0) length = size - offset;
     if (offset < 0 || offset + length > size)
-        detail::fail(errc::invalid_argument, path + ": " + what + ": external data bytes " + std::to_string(offset) + ".." + std::to_string(offset + length) +
+        detail::fail(errc::onnx, path + ": " + what + ": external data bytes " + std::to_string(offset) + ".." + std::to_string(offset + length) +
                                                  " run past the end of the file (" + std::to_string(size) + " bytes)");
     std::string bytes(static_cast<std::size_t>(length), '\0');
     f.seekg(offset);
@@ -89,13 +89,13 @@ inline const char* elem_name(int t) {
 inline constant decode(const onnx::TensorProto& t, const std::string& origin, const std::string& what) {
     constant c;
     for (int64_t d : t.dims()) {
-        if (d < 0) detail::fail(errc::invalid_argument, origin + ": " + what + ": negative dimension " + std::to_string(d));
+        if (d < 0) detail::fail(errc::onnx, origin + ": " + what + ": negative dimension " + std::to_string(d));
         c.shape.push_back(d);
     }
     std::size_t n = 1;
     for (int64_t d : c.shape) {
         if (d != 0 && n > (std::size_t{1} << 40) / static_cast<std::size_t>(d))
-            detail::fail(errc::invalid_argument, origin + ": " + what + ": shape " + detail::shape_str(c.shape) + " is implausibly large");
+            detail::fail(errc::onnx, origin + ": " + what + ": shape " + detail::shape_str(c.shape) + " is implausibly large");
         n *= static_cast<std::size_t>(d);
     }
     const int type = t.data_type();
@@ -115,7 +115,7 @@ inline constant decode(const onnx::TensorProto& t, const std::string& origin, co
             detail::fail(errc::unsupported, origin + ": " + what + ": element type " + c.elem + " (" + std::to_string(type) + ") is not supported");
     }
     auto count_mismatch = [&](std::size_t found) {
-        detail::fail(errc::invalid_argument, origin + ": " + what + ": shape " + detail::shape_str(c.shape) + " needs " + std::to_string(n) +
+        detail::fail(errc::onnx, origin + ": " + what + ": shape " + detail::shape_str(c.shape) + " needs " + std::to_string(n) +
                                                  " values, the tensor holds " + std::to_string(found) + " (a truncated or damaged model?)");
     };
     c.floating = type == onnx::TensorProto::FLOAT || type == onnx::TensorProto::DOUBLE || type == onnx::TensorProto::FLOAT16;
@@ -218,13 +218,13 @@ inline import_graph from_model(const onnx::ModelProto& mp, const std::string& or
     g.format = "onnx";
     g.producer = mp.producer_name() + (mp.producer_version().empty() ? "" : " " + mp.producer_version());
     if (!mp.has_graph() || mp.graph().node_size() == 0)
-        detail::fail(errc::invalid_argument, origin + ": not an ONNX model: expected a graph with nodes, found " +
+        detail::fail(errc::onnx, origin + ": not an ONNX model: expected a graph with nodes, found " +
                                                  (mp.has_graph() ? "an empty graph" : "no graph") + " (a truncated file, or not ONNX at all?)");
     int64_t opset = -1;
     for (const auto& o : mp.opset_import())
         if (o.domain().empty() || o.domain() == "ai.onnx") opset = o.version();
     if (opset < 0)
-        detail::fail(errc::invalid_argument, origin + ": opset_import: expected an entry for the default ONNX domain, found none (a truncated or damaged model?)");
+        detail::fail(errc::onnx, origin + ": opset_import: expected an entry for the default ONNX domain, found none (a truncated or damaged model?)");
     if (opset < 7)
         detail::fail(errc::unsupported, origin + ": opset_import: expected opset 7 or newer, found " + std::to_string(opset) + " (re-export the model)");
     const onnx::GraphProto& gp = mp.graph();
@@ -498,12 +498,12 @@ inline import_graph load(const std::string& path) {
     ss << f.rdbuf();
     if (f.bad()) detail::fail(errc::io, path + ": read failed (" + std::strerror(errno) + ")");
     const std::string bytes = ss.str();
-    if (bytes.empty()) detail::fail(errc::invalid_argument, path + ": the file is empty, expected an ONNX model");
+    if (bytes.empty()) detail::fail(errc::onnx, path + ": the file is empty, expected an ONNX model");
     onnx::ModelProto mp;
     if (bytes.size() > static_cast<std::size_t>(INT32_MAX))
         detail::fail(errc::unsupported, path + ": " + std::to_string(bytes.size()) + " bytes: models over 2 GB must keep their weights as ONNX external data");
     if (!mp.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
-        detail::fail(errc::invalid_argument, path + ": not a valid ONNX model: its " + std::to_string(bytes.size()) +
+        detail::fail(errc::onnx, path + ": not a valid ONNX model: its " + std::to_string(bytes.size()) +
                                                  " bytes do not parse as an onnx.ModelProto (the file is truncated, damaged, or not ONNX)");
     return from_model(mp, path);
 }

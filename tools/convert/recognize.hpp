@@ -10,28 +10,19 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <functional>
 #include <map>
 #include <set>
 #include <string>
 #include <vector>
 
 #include <qint8/classifier.hpp>
-#include <qint8/mobilenet_v1.hpp>
-#include <qint8/mobilenet_v2.hpp>
-#include <qint8/resnet101.hpp>
-#include <qint8/resnet50.hpp>
+#include <qint8/models/registry.hpp>
 #include <qint8/validate.hpp>
-#include <qint8/vgg16.hpp>
-#include <qint8/vgg19.hpp>
 
 namespace qint8::convert {
 
-/// The names --arch accepts (besides "custom").
-inline const std::vector<std::string>& family_names() {
-    static const std::vector<std::string> n{"mobilenet_v1", "mobilenet_v2", "resnet50", "resnet101", "vgg16", "vgg19"};
-    return n;
-}
+/// The names --arch accepts (besides "custom"): the topology list.
+inline const std::vector<std::string>& family_names() { return models::topology_names(); }
 
 struct recognition {
     std::string family;                           ///< one of family_names(), or "custom"
@@ -188,81 +179,56 @@ inline void add_width(std::vector<double>& v, double w) {
     if (w > 0 && w <= 4 && std::find(v.begin(), v.end(), w) == v.end()) v.push_back(w);
 }
 
-/// Candidate structures of `family` for `m`: each parameter the structure alone leaves open
-/// (width from different layers, padding style, stride placement) is tried.
+/// The requests worth trying for `family` on `m`: each parameter the structure alone leaves
+/// open (width from different layers, padding style, stride placement) is varied.
+inline std::vector<models::topology_request> requests(const model_desc& m, const std::string& architecture, const models::common_params& c) {
+    std::vector<models::topology_request> out;
+    const auto w = weighted(m);
+    const double c0 = static_cast<double>(w.front()->out_channels);
+    std::vector<double> widths;
+    if (architecture == "mobilenet_v1" || architecture == "mobilenet_v2") {
+        add_width(widths, c0 / 32.0);
+        if (architecture == "mobilenet_v1" && w.size() >= 2) add_width(widths, static_cast<double>(w[w.size() - 2]->out_channels) / 1024.0);
+        for (double s : {0.25, 0.35, 0.5, 0.75, 1.0, 1.3, 1.4}) add_width(widths, s);
+    } else {
+        if (architecture == "vgg" && w.size() < 3) return out;
+        add_width(widths, c0 / 64.0);
+        add_width(widths, 1.0);
+    }
+    for (double width : widths)
+        for (int variant = 0; variant < 2; ++variant) {
+            models::topology_request r = models::detail::request_from(c);
+            r.width = width;
+            r.same_padding = variant == 1;  // MobileNets: symmetric or TF SAME
+            r.stride_at = variant == 0 ? models::resnet_stride::in_3x3 : models::resnet_stride::in_1x1;  // ResNets: v1.5 or v1
+            if (architecture == "vgg") {
+                if (variant == 1) continue;  // VGG has no such choice
+                r.hidden = w[w.size() - 3]->out_channels;
+            }
+            out.push_back(r);
+        }
+    return out;
+}
+
+/// Candidate structures of topology `family` for `m`.
 inline std::vector<model_desc> candidates(const model_desc& m, const std::string& family) {
     std::vector<model_desc> out;
     models::common_params c;
     if (!infer_common(m, c)) return out;
-    const auto w = weighted(m);
-    auto add = [&](const std::function<model_desc()>& f) {
+    for (const auto& r : requests(m, models::architecture_of(family), c)) {
         try {
-            out.push_back(f());
+            out.push_back(models::structure_by_name(family, r));
         } catch (const qint8::error&) {  // parameters the family cannot take: not this candidate
-        }
-    };
-    const double c0 = static_cast<double>(w.front()->out_channels);
-    if (family == "mobilenet_v1" || family == "mobilenet_v2") {
-        std::vector<double> widths;
-        const bool v1 = family == "mobilenet_v1";
-        add_width(widths, c0 / 32.0);
-        if (v1 && w.size() >= 2) add_width(widths, static_cast<double>(w[w.size() - 2]->out_channels) / 1024.0);
-        for (double s : {0.25, 0.35, 0.5, 0.75, 1.0, 1.3, 1.4}) add_width(widths, s);
-        for (double width : widths)
-            for (bool same : {false, true}) {
-                if (v1) {
-                    mobilenet_v1::params_type p;
-                    static_cast<models::common_params&>(p) = c;
-                    p.width = width;
-                    p.same_padding = same;
-                    add([&] { return mobilenet_v1::structure(p); });
-                } else {
-                    mobilenet_v2::params_type p;
-                    static_cast<models::common_params&>(p) = c;
-                    p.width = width;
-                    p.same_padding = same;
-                    add([&] { return mobilenet_v2::structure(p); });
-                }
-            }
-    } else if (family == "resnet50" || family == "resnet101") {
-        std::vector<double> widths;
-        add_width(widths, c0 / 64.0);
-        add_width(widths, 1.0);
-        for (double width : widths)
-            for (auto at : {models::resnet_stride::in_3x3, models::resnet_stride::in_1x1}) {
-                models::resnet_params p;
-                static_cast<models::common_params&>(p) = c;
-                p.width = width;
-                p.stride_at = at;
-                add([&] { return family == "resnet50" ? resnet50::structure(p) : resnet101::structure(p); });
-            }
-    } else if (family == "vgg16" || family == "vgg19") {
-        if (w.size() < 3) return out;
-        std::vector<double> widths;
-        add_width(widths, c0 / 64.0);
-        add_width(widths, 1.0);
-        for (double width : widths) {
-            models::vgg_params p;
-            static_cast<models::common_params&>(p) = c;
-            p.width = width;
-            p.hidden = w[w.size() - 3]->out_channels;
-            add([&] { return family == "vgg16" ? vgg16::structure(p) : vgg19::structure(p); });
         }
     }
     return out;
 }
 
 /// Rebuilds the structure `m` declares through the family's own params_from, as qint8::load<T>
-/// does, and checks it: what the converter writes must load as that family.
+/// does, and checks it: what the converter writes must load as that family. An unknown family
+/// is an error.
 inline void check_loadable(const model_desc& m, const std::string& family, const std::string& origin) {
-    model_desc e;
-    if (family == "mobilenet_v1") e = mobilenet_v1::structure(mobilenet_v1::params_from(m));
-    else if (family == "mobilenet_v2") e = mobilenet_v2::structure(mobilenet_v2::params_from(m));
-    else if (family == "resnet50") e = resnet50::structure(resnet50::params_from(m));
-    else if (family == "resnet101") e = resnet101::structure(resnet101::params_from(m));
-    else if (family == "vgg16") e = vgg16::structure(vgg16::params_from(m));
-    else e = vgg19::structure(vgg19::params_from(m));
-    check_topology(m, e, origin);
+    check_topology(m, models::structure_from(family, m), origin);
 }
 
 /// Renames `m` to template `t` as matched.

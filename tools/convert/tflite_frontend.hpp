@@ -139,7 +139,7 @@ private:
         detail::fail(errc::unsupported, m_.origin + ": operator " + std::to_string(op_index_) + " (" + op_name_ + "): " + what);
     }
     [[noreturn]] void invalid_op(const std::string& what) const {
-        detail::fail(errc::invalid_argument, m_.origin + ": operator " + std::to_string(op_index_) + " (" + op_name_ + "): " + what);
+        detail::fail(errc::tflite, m_.origin + ": operator " + std::to_string(op_index_) + " (" + op_name_ + "): " + what);
     }
 
     static std::string dims(const std::vector<int32_t>& s) {
@@ -149,14 +149,14 @@ private:
 
     const tfl::tensor& tensor_at(int idx, const std::string& what) const {
         if (idx < 0 || static_cast<std::size_t>(idx) >= sg_->tensors.size())
-            detail::fail(errc::invalid_argument, m_.origin + ": " + what + ": tensor index " + std::to_string(idx) + " out of range");
+            detail::fail(errc::tflite, m_.origin + ": " + what + ": tensor index " + std::to_string(idx) + " out of range");
         const tfl::tensor& t = sg_->tensors[static_cast<std::size_t>(idx)];
         // Every element count below is computed from these dimensions: bound them here so that
         // no product can overflow (a hostile file may declare [2^31-1, 2^31-1, ...]).
         uint64_t elems = 1;
         for (int32_t d : t.shape) {
             if (d < 0 || (d > 0 && elems > max_tensor_elements / static_cast<uint64_t>(d)))
-                detail::fail(errc::invalid_argument, m_.origin + ": " + what + " '" + names_[static_cast<std::size_t>(idx)] + "': shape " + dims(t.shape) +
+                detail::fail(errc::tflite, m_.origin + ": " + what + " '" + names_[static_cast<std::size_t>(idx)] + "': shape " + dims(t.shape) +
                                                          ": expected non-negative dimensions of at most 2^32 elements in all");
             elems *= static_cast<uint64_t>(d);
         }
@@ -186,18 +186,18 @@ private:
             detail::fail(errc::unsupported, m_.origin + ": " + what + ": activations must be FLOAT32, UINT8 or INT8, found " + tfl::type_name(t.type));
         const auto& qp = t.quantization;
         if (!t.has_quantization || qp.scale.empty())
-            detail::fail(errc::invalid_argument, m_.origin + ": " + what + ": a " + tfl::type_name(t.type) + " activation without a quantization scale");
+            detail::fail(errc::tflite, m_.origin + ": " + what + ": a " + tfl::type_name(t.type) + " activation without a quantization scale");
         if (qp.scale.size() != 1)
             detail::fail(errc::unsupported, m_.origin + ": " + what + ": per-axis quantization of an activation (qint8 quantizes activations per tensor)");
         if (!(qp.scale[0] > 0.f) || !std::isfinite(qp.scale[0]))
-            detail::fail(errc::invalid_argument, m_.origin + ": " + what + ": scale " + std::to_string(qp.scale[0]) + " (expected a positive finite number)");
+            detail::fail(errc::tflite, m_.origin + ": " + what + ": scale " + std::to_string(qp.scale[0]) + " (expected a positive finite number)");
         quantization q;
         q.type = t.type == tfl::tensor_type::uint8 ? dtype::u8 : dtype::s8;
         q.scale = {qp.scale[0]};
         const int64_t zp = qp.zero_point.empty() ? 0 : qp.zero_point[0];
         const int64_t lo = q.type == dtype::u8 ? 0 : -128, hi = q.type == dtype::u8 ? 255 : 127;
         if (zp < lo || zp > hi)
-            detail::fail(errc::invalid_argument, m_.origin + ": " + what + ": zero point " + std::to_string(zp) + " outside the " + tfl::type_name(t.type) + " range");
+            detail::fail(errc::tflite, m_.origin + ": " + what + ": zero point " + std::to_string(zp) + " outside the " + tfl::type_name(t.type) + " range");
         q.zero_point = {static_cast<int32_t>(zp)};
         return q;
     }
@@ -212,14 +212,14 @@ private:
         c.shape.assign(t.shape.begin(), t.shape.end());
         std::size_t n = 1;
         for (int32_t d : t.shape) {
-            if (d < 0) detail::fail(errc::invalid_argument, where + ": negative dimension in shape " + dims(t.shape));
+            if (d < 0) detail::fail(errc::tflite, where + ": negative dimension in shape " + dims(t.shape));
             n *= static_cast<std::size_t>(d);
         }
         const std::size_t es = tfl::type_size(t.type);
         const tfl::byte_view b = m_.data(t);
         if (es == 0) detail::fail(errc::unsupported, where + ": element type " + tfl::type_name(t.type) + " is not supported");
         if (b.size != n * es)
-            detail::fail(errc::invalid_argument, where + ": buffer holds " + std::to_string(b.size) + " bytes, shape " + dims(t.shape) + " of " +
+            detail::fail(errc::tflite, where + ": buffer holds " + std::to_string(b.size) + " bytes, shape " + dims(t.shape) + " of " +
                                                      tfl::type_name(t.type) + " needs " + std::to_string(n * es));
         switch (t.type) {
             case tfl::tensor_type::float32:
@@ -268,10 +268,10 @@ private:
         const bool per_axis = qp.scale.size() > 1;
         const int axis = per_axis ? qp.quantized_dimension : -1;
         if (per_axis && (axis < 0 || static_cast<std::size_t>(axis) >= c.shape.size() || static_cast<std::size_t>(c.shape[static_cast<std::size_t>(axis)]) != qp.scale.size()))
-            detail::fail(errc::invalid_argument, where + ": " + std::to_string(qp.scale.size()) + " scales along quantized_dimension " + std::to_string(axis) +
+            detail::fail(errc::tflite, where + ": " + std::to_string(qp.scale.size()) + " scales along quantized_dimension " + std::to_string(axis) +
                                                      " do not fit shape " + dims(t.shape));
         if (!qp.zero_point.empty() && qp.zero_point.size() != qp.scale.size() && qp.zero_point.size() != 1)
-            detail::fail(errc::invalid_argument, where + ": " + std::to_string(qp.zero_point.size()) + " zero points for " + std::to_string(qp.scale.size()) + " scales");
+            detail::fail(errc::tflite, where + ": " + std::to_string(qp.zero_point.size()) + " zero points for " + std::to_string(qp.scale.size()) + " scales");
         quantization q;
         q.type = t.type == tfl::tensor_type::uint8 ? dtype::u8 : dtype::s8;  // int32 biases: the type is not used
         q.scale = qp.scale;
@@ -279,7 +279,7 @@ private:
         q.axis = axis;
         for (std::size_t s = 0; s < q.scale.size(); ++s)
             if (!(q.scale[s] >= 0.f) || !std::isfinite(q.scale[s]))
-                detail::fail(errc::invalid_argument, where + ": scale " + std::to_string(q.scale[s]) + " (expected a finite number >= 0)");
+                detail::fail(errc::tflite, where + ": scale " + std::to_string(q.scale[s]) + " (expected a finite number >= 0)");
         c.f.resize(n);
         for (std::size_t k = 0; k < n; ++k) {
             const std::size_t s = slice_of(c.shape, axis, k);
@@ -688,7 +688,7 @@ private:
             auto it = g_.shapes.find(t);
             if (it == g_.shapes.end()) continue;
             if (it->second != declared)
-                detail::fail(errc::invalid_argument, m_.origin + ": tensor '" + t + "': the file declares shape " + detail::shape_str(declared) +
+                detail::fail(errc::tflite, m_.origin + ": tensor '" + t + "': the file declares shape " + detail::shape_str(declared) +
                                                          " (NCHW), its operator computes " + detail::shape_str(it->second));
         }
     }

@@ -306,14 +306,6 @@ enum class padding : int8_t { same = 0, valid = 1 };
 /// ActivationFunctionType (byte).
 enum class activation : int8_t { none = 0, relu = 1, relu_n1_to_1 = 2, relu6 = 3, tanh = 4, sign_bit = 5 };
 
-inline const char* padding_name(padding p) noexcept {
-    switch (p) {
-        case padding::same: return "SAME";
-        case padding::valid: return "VALID";
-    }
-    return "UNKNOWN";
-}
-
 inline const char* activation_name(activation a) noexcept {
     switch (a) {
         case activation::none: return "NONE";
@@ -561,20 +553,20 @@ public:
     /// Charge decoded output against the budget (bytes of structs and elements produced).
     void spend(std::size_t units, const std::string& where) {
         if (units > budget_)
-            fail(errc::manifest_parse, where,
+            fail(errc::tflite, where,
                  "the file refers to more data than its size allows (shared or overlapping tables or vectors)");
         budget_ -= units;
     }
 
     /// Follow the uoffset stored at `at` (already known to be inside the file).
     std::size_t follow(std::size_t at, const std::string& where, const std::string& what) const {
-        if (!fits(at, 4)) fail(errc::manifest_parse, where, what + " offset field at " + hex(at) + " " + past_end());
+        if (!fits(at, 4)) fail(errc::tflite, where, what + " offset field at " + hex(at) + " " + past_end());
         const uint32_t off = load<uint32_t>(at);
         if (off == 0 || off > 0x7fffffffu)
-            fail(errc::manifest_parse, where, what + " offset at " + hex(at) + " is invalid (" + std::to_string(off) + ")");
+            fail(errc::tflite, where, what + " offset at " + hex(at) + " is invalid (" + std::to_string(off) + ")");
         const std::size_t target = at + off;
         if (target >= n_)
-            fail(errc::manifest_parse, where,
+            fail(errc::tflite, where,
                  what + " offset at " + hex(at) + " points to " + hex(target) + ", past the end of the file (size " +
                      std::to_string(n_) + ")");
         return target;
@@ -582,11 +574,11 @@ public:
 
     table open_table(std::size_t pos, const std::string& where, const std::string& what) {
         spend(16, where);
-        if (!fits(pos, 4)) fail(errc::manifest_parse, where, what + " table at " + hex(pos) + " " + past_end());
+        if (!fits(pos, 4)) fail(errc::tflite, where, what + " table at " + hex(pos) + " " + past_end());
         const int32_t so = load<int32_t>(pos);
         const int64_t vt = static_cast<int64_t>(pos) - static_cast<int64_t>(so);
         if (vt < 0 || !fits(static_cast<std::size_t>(vt), 4))
-            fail(errc::manifest_parse, where,
+            fail(errc::tflite, where,
                  what + " table at " + hex(pos) + ": vtable offset " + std::to_string(so) +
                      " points outside the file (size " + std::to_string(n_) + ")");
         table t;
@@ -595,19 +587,19 @@ public:
         t.vtable_size = load<uint16_t>(t.vtable);
         t.inline_size = load<uint16_t>(t.vtable + 2);
         if (t.vtable_size < 4 || t.vtable_size % 2 != 0)
-            fail(errc::manifest_parse, where,
+            fail(errc::tflite, where,
                  what + " table at " + hex(pos) + ": vtable at " + hex(t.vtable) + " has an invalid size (" +
                      std::to_string(t.vtable_size) + " bytes)");
         if (!fits(t.vtable, t.vtable_size))
-            fail(errc::manifest_parse, where,
+            fail(errc::tflite, where,
                  what + " table at " + hex(pos) + ": vtable at " + hex(t.vtable) + " of " +
                      std::to_string(t.vtable_size) + " bytes " + past_end());
         if (t.inline_size < 4)
-            fail(errc::manifest_parse, where,
+            fail(errc::tflite, where,
                  what + " table at " + hex(pos) + " declares an inline size of " + std::to_string(t.inline_size) +
                      " bytes (at least 4 needed)");
         if (!fits(pos, t.inline_size))
-            fail(errc::manifest_parse, where,
+            fail(errc::tflite, where,
                  what + " table at " + hex(pos) + " with inline size " + std::to_string(t.inline_size) + " " +
                      past_end());
         return t;
@@ -621,7 +613,7 @@ public:
         const uint16_t vo = load<uint16_t>(t.vtable + entry);
         if (vo == 0) return absent;
         if (static_cast<std::size_t>(vo) + width > t.inline_size)
-            fail(errc::manifest_parse, where,
+            fail(errc::tflite, where,
                  what + " field (slot " + std::to_string(slot) + ") at table offset " + std::to_string(vo) +
                      " lies outside its table at " + hex(t.pos) + " (inline size " + std::to_string(t.inline_size) +
                      ")");
@@ -652,11 +644,11 @@ public:
     }
 
     vec vector_at(std::size_t pos, std::size_t elem, const std::string& where, const std::string& what) const {
-        if (!fits(pos, 4)) fail(errc::manifest_parse, where, what + " vector at offset " + hex(pos) + " " + past_end());
+        if (!fits(pos, 4)) fail(errc::tflite, where, what + " vector at offset " + hex(pos) + " " + past_end());
         const uint32_t count = load<uint32_t>(pos);
         const std::size_t avail = n_ - pos - 4;
         if (count > avail / elem)
-            fail(errc::manifest_parse, where,
+            fail(errc::tflite, where,
                  what + " vector at offset " + hex(pos) + " with " + std::to_string(count) + " elements of " +
                      std::to_string(elem) + " bytes " + past_end());
         return {pos, count};
@@ -683,14 +675,14 @@ public:
     std::string string(const table& t, int slot, const std::string& where, const std::string& what) {
         const auto at = target(t, slot, where, what);
         if (!at) return {};
-        if (!fits(*at, 4)) fail(errc::manifest_parse, where, what + " string at offset " + hex(*at) + " " + past_end());
+        if (!fits(*at, 4)) fail(errc::tflite, where, what + " string at offset " + hex(*at) + " " + past_end());
         const uint32_t len = load<uint32_t>(*at);
         if (!fits(*at + 4, static_cast<std::size_t>(len) + 1))
-            fail(errc::manifest_parse, where,
+            fail(errc::tflite, where,
                  what + " string at offset " + hex(*at) + " of length " + std::to_string(len) +
                      " (plus its NUL) " + past_end());
         if (p_[*at + 4 + len] != 0)
-            fail(errc::manifest_parse, where, what + " string at offset " + hex(*at) + " is not NUL-terminated");
+            fail(errc::tflite, where, what + " string at offset " + hex(*at) + " is not NUL-terminated");
         spend(len, where);
         return std::string(reinterpret_cast<const char*>(p_ + *at + 4), len);
     }
@@ -713,7 +705,7 @@ inline void check_indices(const flatbuffer& fb, const std::vector<int32_t>& idx,
         const int32_t x = idx[i];
         if (allow_absent && x == -1) continue;
         if (x < 0 || static_cast<std::size_t>(x) >= tensors)
-            fb.fail(errc::manifest_field, where,
+            fb.fail(errc::tflite, where,
                     std::string(what) + " " + std::to_string(i) + ": tensor index " + std::to_string(x) +
                         " out of range (subgraph has " + std::to_string(tensors) + " tensors)");
     }
@@ -730,18 +722,18 @@ inline quantization_params read_quantization(flatbuffer& fb, const flatbuffer::t
     if (r.details_type != 0) (void)fb.target(q, 5, where, "quantization details");
     r.quantized_dimension = fb.scalar<int32_t>(q, 6, 0, where, "quantized_dimension");
     if (!r.scale.empty() && !r.zero_point.empty() && r.scale.size() != r.zero_point.size())
-        fb.fail(errc::manifest_field, where,
+        fb.fail(errc::tflite, where,
                 "quantization has " + std::to_string(r.scale.size()) + " scales and " +
                     std::to_string(r.zero_point.size()) + " zero points (must be equal)");
     if (r.scale.size() > 1) {
         const int32_t d = r.quantized_dimension;
         if (d < 0 || static_cast<std::size_t>(d) >= shape.size())
-            fb.fail(errc::manifest_field, where,
+            fb.fail(errc::tflite, where,
                     "quantized_dimension " + std::to_string(d) + " out of range for a tensor of rank " +
                         std::to_string(shape.size()));
         if (shape[static_cast<std::size_t>(d)] < 0 ||
             static_cast<std::size_t>(shape[static_cast<std::size_t>(d)]) != r.scale.size())
-            fb.fail(errc::manifest_field, where,
+            fb.fail(errc::tflite, where,
                     "per-axis quantization has " + std::to_string(r.scale.size()) + " scales but dimension " +
                         std::to_string(d) + " has size " + std::to_string(shape[static_cast<std::size_t>(d)]));
     }
@@ -898,7 +890,7 @@ inline model parse(std::vector<uint8_t> bytes, const std::string& origin) {
     const std::size_t n = m.bytes.size();
 
     if (n < 8)
-        fb.fail(errc::manifest_parse, "",
+        fb.fail(errc::tflite, "",
                 "file of " + std::to_string(n) +
                     " bytes is too short for a TFLite model (a root offset and the \"TFL3\" identifier need 8)");
     if (std::memcmp(m.bytes.data() + 4, "TFL3", 4) != 0) {
@@ -912,13 +904,13 @@ inline model parse(std::vector<uint8_t> bytes, const std::string& origin) {
                 id += b;
             }
         }
-        fb.fail(errc::manifest_parse, "", "file identifier is \"" + id + "\", expected \"TFL3\": not a TFLite model");
+        fb.fail(errc::tflite, "", "file identifier is \"" + id + "\", expected \"TFL3\": not a TFLite model");
     }
 
     const flatbuffer::table root = fb.open_table(fb.follow(0, "", "root table"), "model", "root Model");
     m.version = fb.scalar<uint32_t>(root, 0, 0, "model", "version");
     if (m.version != 3)
-        fb.fail(errc::manifest_version, "model",
+        fb.fail(errc::tflite, "model",
                 "schema version " + std::to_string(m.version) + ", this reader knows version 3");
 
     // operator_codes (slot 1)
@@ -954,7 +946,7 @@ inline model parse(std::vector<uint8_t> bytes, const std::string& origin) {
             const uint64_t size = fb.scalar<uint64_t>(t, 2, 0, where, "size");
             if (off > 1) {  // data outside the FlatBuffer, relative to the start of the file
                 if (off > n || size > n - off)
-                    fb.fail(errc::manifest_parse, where,
+                    fb.fail(errc::tflite, where,
                             "external data at offset " + hex(static_cast<std::size_t>(std::min<uint64_t>(off, SIZE_MAX))) +
                                 " of " + std::to_string(size) + " bytes " + fb.past_end());
                 b.offset = static_cast<std::size_t>(off);
@@ -967,7 +959,7 @@ inline model parse(std::vector<uint8_t> bytes, const std::string& origin) {
 
     // subgraphs (slot 2)
     const auto sgs = fb.vector(root, 2, 4, "model", "subgraphs");
-    if (!sgs || sgs->count == 0) fb.fail(errc::manifest_field, "model", "has no subgraphs");
+    if (!sgs || sgs->count == 0) fb.fail(errc::tflite, "model", "has no subgraphs");
     for (uint32_t s = 0; s < sgs->count; ++s) {
         const std::string sw = "subgraph " + std::to_string(s);
         fb.spend(sizeof(subgraph), sw);
@@ -985,7 +977,7 @@ inline model parse(std::vector<uint8_t> bytes, const std::string& origin) {
                 x.buffer = fb.scalar<uint32_t>(t, 2, 0, where, "buffer");
                 x.name = fb.string(t, 3, where, "name");
                 if (x.buffer >= m.buffers.size())
-                    fb.fail(errc::manifest_field, where,
+                    fb.fail(errc::tflite, where,
                             "buffer index " + std::to_string(x.buffer) + " out of range (model has " +
                                 std::to_string(m.buffers.size()) + " buffers)");
                 if (const auto q = fb.sub_table(t, 4, where, "quantization")) {
@@ -1012,7 +1004,7 @@ inline model parse(std::vector<uint8_t> bytes, const std::string& origin) {
                 op o;
                 o.opcode_index = fb.scalar<uint32_t>(t, 0, 0, where, "opcode_index");
                 if (o.opcode_index >= m.operator_codes.size())
-                    fb.fail(errc::manifest_field, where,
+                    fb.fail(errc::tflite, where,
                             "opcode index " + std::to_string(o.opcode_index) + " out of range (model has " +
                                 std::to_string(m.operator_codes.size()) + " operator codes)");
                 o.builtin = m.operator_codes[o.opcode_index].builtin;
@@ -1054,7 +1046,7 @@ inline model parse(std::vector<uint8_t> bytes, const std::string& origin) {
             e.name = fb.string(t, 0, where, "name");
             e.buffer = fb.scalar<uint32_t>(t, 1, 0, where, "buffer");
             if (e.buffer >= m.buffers.size())
-                fb.fail(errc::manifest_field, where,
+                fb.fail(errc::tflite, where,
                         "buffer index " + std::to_string(e.buffer) + " out of range (model has " +
                             std::to_string(m.buffers.size()) + " buffers)");
             m.metadata.push_back(std::move(e));

@@ -6,7 +6,10 @@
 
 namespace qint8 {
 
-/// What kind of failure an error reports; the message says the details.
+/// What kind of failure an error reports; the message says the details. The codes for damaged
+/// input name the kind of source: the manifest (manifest_*, tensor_*, shape_/dtype_mismatch), its
+/// weights file (weights_file, checksum), a TFLite or ONNX model (tflite, onnx), a model file of no
+/// known kind (model_file), a data set or data file (data) and an image (image).
 enum class errc {
     io,                ///< a file could not be opened, read or written
     manifest_parse,    ///< the manifest is not valid JSON or a field has the wrong JSON type
@@ -22,6 +25,11 @@ enum class errc {
     topology,          ///< a manifest does not describe the topology it was loaded as
     backend,           ///< oneDNN refused a primitive
     invalid_argument,  ///< a run-time argument (input size, option) is wrong
+    model_file,        ///< a file given as a model is none of the kinds qint8 reads (ONNX, TFLite, manifest)
+    tflite,            ///< a TFLite FlatBuffer is damaged or malformed
+    onnx,              ///< an ONNX protobuf is damaged or malformed
+    data,              ///< a data file (qint8-preprocess output, IDX, label list) is damaged or malformed
+    image,             ///< an image cannot be decoded or has an unusable size
     output,            ///< an output file or directory could not be created or written
 };
 
@@ -42,6 +50,11 @@ inline const char* to_string(errc c) noexcept {
         case errc::topology: return "topology";
         case errc::backend: return "backend";
         case errc::invalid_argument: return "invalid_argument";
+        case errc::model_file: return "model_file";
+        case errc::tflite: return "tflite";
+        case errc::onnx: return "onnx";
+        case errc::data: return "data";
+        case errc::image: return "image";
         case errc::output: return "output";
     }
     return "unknown";

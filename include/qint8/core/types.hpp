@@ -65,12 +65,6 @@ inline std::size_t checked_mul(std::size_t a, std::size_t b, const std::string& 
     return a * b;
 }
 
-inline std::size_t checked_add(std::size_t a, std::size_t b, const std::string& what) {
-    if (b > std::numeric_limits<std::size_t>::max() - a)
-        fail(errc::manifest_field, what + ": size arithmetic overflows");
-    return a + b;
-}
-
 /// Element count of a shape; every dimension must be positive and the product must fit
 /// comfortably (below 2^40 elements, far beyond any real tensor, so later byte counts cannot wrap).
 inline std::size_t element_count(const std::vector<int64_t>& shape, const std::string& what) {

@@ -9,11 +9,12 @@
 #include <algorithm>
 #include <string>
 
-#include "qint8/builder.hpp"
+#include "qint8/models/mobilenet_topology.hpp"
 
 namespace qint8::models {
 
 struct mobilenet_v1_params : common_params {
+    static constexpr const char* family = "mobilenet_v1";
     mobilenet_v1_params() { act = activation::relu6; }
     double width = 1.0;         ///< width (depth) multiplier: 0.25, 0.5, 0.75, 1.0
     bool same_padding = false;  ///< TF "SAME" padding (TF-slim checkpoints) instead of symmetric
@@ -30,7 +31,7 @@ inline model_desc mobilenet_v1(const mobilenet_v1_params& p = {}) {
     m.attributes["width_multiplier"] = detail::format_number(p.width);
     m.attributes["padding"] = p.same_padding ? "same" : "symmetric";
 
-    auto depth = [&](int64_t c) { return std::max<int64_t>(static_cast<int64_t>(static_cast<double>(c) * p.width), 8); };
+    auto depth = [&](int64_t c) { return detail::scaled_channels(c, p.width); };
     // (stride, pointwise channels) of the 13 depthwise-separable blocks: Table 1 of the paper.
     const int64_t spec[13][2] = {{1, 64},  {2, 128}, {1, 128}, {2, 256}, {1, 256}, {2, 512},  {1, 512},
                                  {1, 512}, {1, 512}, {1, 512}, {1, 512}, {2, 1024}, {1, 1024}};
@@ -59,5 +60,8 @@ inline mobilenet_v1_params mobilenet_v1_params_from(const model_desc& m) {
     p.same_padding = pad == "same";
     return p;
 }
+
+/// qint8::mobilenet_v1.
+using mobilenet_v1_topology = mobilenet_topology<mobilenet_v1_params, mobilenet_v1, mobilenet_v1_params_from>;
 
 }  // namespace qint8::models

@@ -11,11 +11,12 @@
 #include <algorithm>
 #include <string>
 
-#include "qint8/builder.hpp"
+#include "qint8/models/mobilenet_topology.hpp"
 
 namespace qint8::models {
 
 struct mobilenet_v2_params : common_params {
+    static constexpr const char* family = "mobilenet_v2";
     mobilenet_v2_params() { act = activation::relu6; }
     double width = 1.0;           ///< width multiplier: 0.25, 0.5, 0.75, 1.0 (1.3, 1.4 also published)
     bool same_padding = false;    ///< TF "SAME" padding (TF-slim checkpoints) instead of symmetric (torchvision)
@@ -82,5 +83,8 @@ inline mobilenet_v2_params mobilenet_v2_params_from(const model_desc& m) {
     p.same_padding = pad == "same";
     return p;
 }
+
+/// qint8::mobilenet_v2.
+using mobilenet_v2_topology = mobilenet_topology<mobilenet_v2_params, mobilenet_v2, mobilenet_v2_params_from>;
 
 }  // namespace qint8::models

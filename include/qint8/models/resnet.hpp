@@ -14,12 +14,9 @@
 #include <string>
 #include <vector>
 
-#include "qint8/builder.hpp"
+#include "qint8/models/request.hpp"
 
 namespace qint8::models {
-
-/// Where a downsampling bottleneck puts its stride.
-enum class resnet_stride { in_1x1, in_3x3 };  ///< v1 (Caffe, TF-slim v1) / v1.5 (torchvision)
 
 struct resnet_params : common_params {
     std::vector<int64_t> blocks{3, 4, 6, 3};        ///< bottlenecks per stage: {3,4,6,3} ResNet-50, {3,4,23,3} ResNet-101
@@ -27,19 +24,16 @@ struct resnet_params : common_params {
     double width = 1.0;                               ///< channel multiplier, (0, 4]: see the file comment
 };
 
-namespace detail {
-/// Channels of a reduced- or widened-width ResNet/VGG layer: int(c * w), at least 8.
-inline int64_t scaled_channels(int64_t c, double width) {
-    return std::max<int64_t>(static_cast<int64_t>(static_cast<double>(c) * width), 8);
+/// "resnet50", "resnet101", "resnet152", or "resnet" for other block counts per stage.
+constexpr const char* resnet_name(int64_t b1, int64_t b2, int64_t b3, int64_t b4) {
+    return b1 == 3 && b2 == 4 && b3 == 6 && b4 == 3    ? "resnet50"
+           : b1 == 3 && b2 == 4 && b3 == 23 && b4 == 3 ? "resnet101"
+           : b1 == 3 && b2 == 8 && b3 == 36 && b4 == 3 ? "resnet152"
+                                                       : "resnet";
 }
-}  // namespace detail
 
-/// "resnet50", "resnet101", "resnet152", or "resnet" for other block counts.
 inline std::string resnet_variant(const std::vector<int64_t>& blocks) {
-    if (blocks == std::vector<int64_t>{3, 4, 6, 3}) return "resnet50";
-    if (blocks == std::vector<int64_t>{3, 4, 23, 3}) return "resnet101";
-    if (blocks == std::vector<int64_t>{3, 8, 36, 3}) return "resnet152";
-    return "resnet";
+    return blocks.size() == 4 ? resnet_name(blocks[0], blocks[1], blocks[2], blocks[3]) : "resnet";
 }
 
 /// The structure (layers and shapes, no tensors) of a bottleneck ResNet.
@@ -96,5 +90,40 @@ inline resnet_params resnet_params_from(const model_desc& m) {
     else a.bad("stride_in", "\"1x1\" (v1) or \"3x3\" (v1.5)", s);
     return p;
 }
+
+/// A bottleneck ResNet with B1..B4 blocks per stage, ready for qint8::load (qint8::resnet50 is
+/// resnet_topology<3, 4, 6, 3>). Any input size, class count, width and stride placement load as
+/// it; the block counts are its identity.
+template <int64_t B1, int64_t B2, int64_t B3, int64_t B4>
+struct resnet_topology {
+    using params_type = resnet_params;
+    static constexpr const char* name = resnet_name(B1, B2, B3, B4);
+    static constexpr const char* architecture = "resnet";
+
+    /// 224x224 RGB, 1000 classes, v1.5 (stride in the 3x3), relu.
+    static params_type defaults() {
+        params_type p;
+        p.blocks = {B1, B2, B3, B4};
+        return p;
+    }
+    /// The parameters `m` was built with (from its input, classes and attributes), blocks forced to this topology's.
+    static params_type params_from(const model_desc& m) {
+        params_type p = resnet_params_from(m);
+        p.blocks = {B1, B2, B3, B4};
+        return p;
+    }
+    static params_type params_for(const topology_request& r) {
+        params_type p = defaults();
+        detail::apply_common(r, p);
+        p.width = r.width;
+        p.stride_at = r.stride_at;
+        return p;
+    }
+    /// The layers for `p`, its block counts overridden by this topology's.
+    static model_desc structure(params_type p = defaults()) {
+        p.blocks = {B1, B2, B3, B4};
+        return resnet(p);
+    }
+};
 
 }  // namespace qint8::models

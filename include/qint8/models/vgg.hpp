@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "qint8/builder.hpp"
+#include "qint8/models/request.hpp"
 
 namespace qint8::models {
 
@@ -28,6 +28,11 @@ struct vgg_params : common_params {
     int64_t hidden = 4096; ///< width of classifier.0 and classifier.3
     double width = 1.0;    ///< multiplier of the conv channels, (0, 4]
 };
+
+/// "vgg11", "vgg13", "vgg16", "vgg19", or "vgg" for other depths.
+constexpr const char* vgg_name(int depth) {
+    return depth == 11 ? "vgg11" : depth == 13 ? "vgg13" : depth == 16 ? "vgg16" : depth == 19 ? "vgg19" : "vgg";
+}
 
 inline model_desc vgg(const vgg_params& p = {}) {
     detail::check_common(p, "vgg");
@@ -46,7 +51,7 @@ inline model_desc vgg(const vgg_params& p = {}) {
         qint8::detail::fail(errc::invalid_argument, "vgg: width: expected a multiplier in (0, 4], found " + detail::format_number(p.width));
     model_desc m;
     m.architecture = "vgg";
-    m.variant = "vgg" + std::to_string(p.depth);
+    m.variant = vgg_name(p.depth);
     detail::record_common(m, p);
     m.attributes["depth"] = std::to_string(p.depth);
     m.attributes["hidden"] = std::to_string(p.hidden);
@@ -57,7 +62,7 @@ inline model_desc vgg(const vgg_params& p = {}) {
     std::string x = b.input({p.input_channels, p.input_height, p.input_width});
     int idx = 0;  // torchvision's Sequential index: conv, relu per conv; one per pool
     for (int s = 0; s < 5; ++s) {
-        const int64_t c = std::max<int64_t>(static_cast<int64_t>(static_cast<double>(std::min<int64_t>(int64_t{64} << s, 512)) * p.width), 8);
+        const int64_t c = detail::scaled_channels(std::min<int64_t>(int64_t{64} << s, 512), p.width);
         for (int i = 0; i < per_stage[static_cast<std::size_t>(s)]; ++i, idx += 2)
             x = b.conv2d("features." + std::to_string(idx), x, c, 3, 1, 1, 1, a);
         x = b.max_pool2d("features." + std::to_string(idx++), x, 2, 2);
@@ -88,5 +93,39 @@ inline vgg_params vgg_params_from(const model_desc& m) {
     p.width = a.number("width_multiplier", 1.0);
     return p;
 }
+
+/// VGG of `Depth` weight layers, ready for qint8::load (qint8::vgg16 is vgg_topology<16>). Any
+/// input size, class count, width and classifier width load as it; the depth is its identity.
+template <int Depth>
+struct vgg_topology {
+    using params_type = vgg_params;
+    static constexpr const char* name = vgg_name(Depth);
+    static constexpr const char* architecture = "vgg";
+
+    /// 224x224 RGB, 1000 classes, hidden width 4096, relu.
+    static params_type defaults() {
+        params_type p;
+        p.depth = Depth;
+        return p;
+    }
+    /// The parameters `m` was built with (from its input, classes and attributes), depth forced to this topology's.
+    static params_type params_from(const model_desc& m) {
+        params_type p = vgg_params_from(m);
+        p.depth = Depth;
+        return p;
+    }
+    static params_type params_for(const topology_request& r) {
+        params_type p = defaults();
+        detail::apply_common(r, p);
+        p.width = r.width;
+        p.hidden = r.hidden;
+        return p;
+    }
+    /// The layers for `p`, its depth overridden by this topology's.
+    static model_desc structure(params_type p = defaults()) {
+        p.depth = Depth;
+        return vgg(p);
+    }
+};
 
 }  // namespace qint8::models

@@ -1,14 +1,48 @@
 #pragma once
-/// @file depthwise.hpp  Naive INT8 depthwise convolution on NHWC bytes: the oracle for the
-/// depthwise kernel variants. Written from the numeric rules in docs/manifest.md (the same rules
-/// reference.hpp applies to whole models), one output element at a time, post-ops in order.
+/// @file depthwise.hpp  Naive depthwise convolution: one kernel per channel, output channel c
+/// reads input channel c only. Two forms: on NCHW reference values (the whole-model reference),
+/// and on NHWC bytes (the oracle for the depthwise kernel variants, kernels/depthwise_*.hpp).
+/// Both follow the numeric rules of output_stage.hpp, one output element at a time.
+///
+/// Accumulator range: kh * kw products of at most 255 * 127, so an int32 accumulator holds any
+/// kernel up to 66 311 taps (MobileNets use 9); validate() checks it per channel as for conv.
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
 
+#include "qint8/ref/output_stage.hpp"
+#include "qint8/ref/weights.hpp"
+#include "qint8/ref/window.hpp"
+
 namespace qint8::ref {
+
+/// src: [N, C, H, W] integers (INT8, centred on `zp_src`) or real (FP32) as `st` says; w: [C, 1, kh, kw].
+/// Returns [N, C, OH, OW].
+inline value depthwise_conv2d(const value& src, int32_t zp_src, const weights& w, const window& g, const output_stage& st) {
+    const int64_t N = src.dims[0], C = src.dims[1], H = src.dims[2], W = src.dims[3];
+    const int64_t OH = out_height(H, g), OW = out_width(W, g);
+    value out = st.make_output({N, C, OH, OW});
+    for (int64_t n = 0; n < N; ++n)
+        for (int64_t c = 0; c < C; ++c)
+            for (int64_t oy = 0; oy < OH; ++oy)
+                for (int64_t ox = 0; ox < OW; ++ox) {
+                    int64_t acc = 0;
+                    double accf = 0;
+                    for (int64_t ky = 0; ky < g.kh; ++ky)
+                        for (int64_t kx = 0; kx < g.kw; ++kx) {
+                            const int64_t iy = oy * g.sh - g.pad[0] + ky, ix = ox * g.sw - g.pad[1] + kx;
+                            if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                            const std::size_t si = std::size_t(((n * C + c) * H + iy) * W + ix);
+                            const std::size_t wi = std::size_t((c * g.kh + ky) * g.kw + kx);
+                            if (st.int8) acc += int64_t(src.i[si] - zp_src) * w.q[wi];
+                            else accf += double(src.f[si]) * w.real[wi];
+                        }
+                    st.store(out, std::size_t(((n * C + c) * OH + oy) * OW + ox), c, acc, accf);
+                }
+    return out;
+}
 
 struct dw_post_op {
     bool relu = false;  ///< relu, or else clip(lo, hi) in destination units

@@ -1,0 +1,58 @@
+#pragma once
+/// @file output_stage.hpp  What turns a conv/fc accumulator into the stored value, in oneDNN's
+/// order of float operations (the order the bit-exact tests rely on):
+///
+///   v = (float(acc) + bias_q[o]) * os[o]       os[o] = s_src * s_w[o] / s_dst, bias_q = round(bias / (s_src * s_w[o]))
+///   post-ops in order, in destination units: relu; clip(lo / s_dst, hi / s_dst);
+///                                            sum v += (s_r / s_dst) * (q_r - zp_r)
+///   q = saturate(round_half_even(v + zp_dst))  (or v itself when the output stays real)
+///
+/// On the FP32 path: v = acc + bias, post-ops in real units, stored as is.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "qint8/ref/value.hpp"
+
+namespace qint8::ref {
+
+struct output_stage {
+    bool int8 = true;                  ///< an integer accumulator (else a double one)
+    std::vector<float> bias;           ///< per channel: INT8 in accumulator units (rounded), FP32 real; empty: none
+    std::vector<float> os;             ///< INT8: per-channel output scale
+    std::vector<post_op> post_ops;
+    std::vector<const value*> sums;    ///< the tensors of the sum post-ops, in order, same shape as the output
+    bool out_int = false;              ///< stored in 8 bits with `act` (INT8 only)
+    quant_params act;
+
+    /// An empty output of `dims` in this stage's representation.
+    value make_output(std::vector<int64_t> dims) const { return make_value(std::move(dims), out_int, act); }
+
+    /// Stores element `oi` (channel `o`) of `out` from its accumulator (`acc` INT8, `accf` FP32).
+    void store(value& out, std::size_t oi, int64_t o, int64_t acc, double accf) const {
+        const std::size_t c = static_cast<std::size_t>(o);
+        float v = int8 ? (float(acc) + (bias.empty() ? 0.f : bias[c])) * os[c] : float(accf + (bias.empty() ? 0.f : bias[c]));
+        const float s_dst = out_int ? act.scale : 1.f, k = out_int ? 1.f / s_dst : 1.f;
+        std::size_t si = 0;
+        for (const auto& p : post_ops) {
+            if (p.kind == post_op::relu) v = std::max(v, 0.f);
+            else if (p.kind == post_op::clip) v = std::min(std::max(v, p.lo * k), p.hi * k);
+            else v += residual(*sums[si++], oi, s_dst);
+        }
+        if (out_int) out.i[oi] = saturate_round(v + float(act.zero_point), act.type);
+        else out.f[oi] = v;
+    }
+
+private:
+    /// A sum post-op's addend in destination units: an 8-bit residual scaled by s_r / s_dst; a
+    /// real one quantized to the destination first (as the runtime stores it before the sum).
+    float residual(const value& r, std::size_t oi, float s_dst) const {
+        if (out_int && r.is_int) return (r.q.scale / s_dst) * float(r.i[oi] - r.q.zero_point);
+        if (out_int) return float(saturate_round(std::nearbyint(r.f[oi] * (1.f / s_dst)) + float(act.zero_point), act.type) - act.zero_point);
+        return r.real(oi);
+    }
+};
+
+}  // namespace qint8::ref

@@ -1,0 +1,102 @@
+// Whole topologies against the naive reference (include/qint8/ref): each of the six synthetic
+// models, at 32x32 with reduced width so the suite stays fast, runs through the compiled runtime
+// and through ref::run, and the INT8 logits must be equal bit for bit. The suite is registered
+// once per code path (tests/CMakeLists.txt), so this holds on every path the CPU has; the paths
+// it lacks report NOT RUN.
+//
+// Why bit-exact is possible: the reference repeats oneDNN's order of float operations on the
+// requantization (int32 accumulator, + bias, * one f32 output scale per channel, post-ops, round
+// half to even, saturate) and the 7-bit weight range of the AVX2 u8 path (ref::options). The FP32
+// path sums in a different order than the reference's doubles, so it gets a relative bound.
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include <qint8/models/registry.hpp>
+#include <qint8/models/synthetic.hpp>
+
+#include "support/compare.hpp"
+#include "support/scratch.hpp"
+
+using namespace qint8;
+
+namespace {
+
+/// A small synthetic model of topology `name`: 32x32 input, 10 classes, a quarter of the width.
+model_desc small_synthetic(const std::string& name, bool int8_weights) {
+    models::topology_request r;
+    r.input_size = 32;
+    r.classes = 10;
+    r.width = 0.25;
+    r.hidden = 64;
+    models::synth_options o;
+    o.int8_weights = int8_weights;
+    o.calibration_images = 4;
+    return models::synthesize(models::structure_by_name(name, r), 11, o);
+}
+
+/// Runs `m` on `batch` synthetic images through the runtime and the reference.
+struct both_runs {
+    std::vector<float> got, want;
+};
+
+both_runs run_both(const model_desc& m, int64_t batch, bool fp32) {
+    const std::vector<float> in = models::synthetic_images(m, batch, 77);
+    compile_options co;
+    co.batch = batch;
+    co.force_fp32 = fp32;
+    model net(m, co, "topology");
+    session s(net);
+    return {s.run(in), ref::run(m, in, batch, test::ref_options(fp32))};
+}
+
+}  // namespace
+
+TEST_SUITE("models") {
+
+TEST_CASE("INT8: the six synthetic topologies equal the naive reference bit for bit") {
+    test::single_thread one;
+    for (const auto& name : models::topology_names())
+        for (bool int8_weights : {false, true}) {
+            CAPTURE(name);
+            CAPTURE(int8_weights);
+            const model_desc m = small_synthetic(name, int8_weights);
+            const both_runs r = run_both(m, 2, false);
+            REQUIRE(r.got.size() == r.want.size());
+            REQUIRE(r.got.size() == 2 * 10);
+            std::size_t differ = 0;
+            double worst = 0;
+            for (std::size_t i = 0; i < r.got.size(); ++i) {
+                differ += r.got[i] != r.want[i];
+                worst = std::max(worst, std::fabs(double(r.got[i]) - double(r.want[i])));
+            }
+            const std::string weights = int8_weights ? " (s8 weights)" : " (f32 weights)", path = to_string(cpu_info().chosen);
+            MESSAGE(name << weights << " on " << path << ": " << differ << " of " << r.got.size() << " logits differ, worst " << worst);
+            CHECK(differ == 0);
+            // Not a vacuous match: the logits vary across classes and images.
+            CHECK(*std::max_element(r.want.begin(), r.want.end()) > *std::min_element(r.want.begin(), r.want.end()));
+        }
+}
+
+TEST_CASE("FP32: the six synthetic topologies equal the naive reference within 1e-4 relative") {
+    test::single_thread one;
+    for (const auto& name : models::topology_names()) {
+        CAPTURE(name);
+        const model_desc m = small_synthetic(name, false);
+        const both_runs r = run_both(m, 2, true);
+        REQUIRE(r.got.size() == r.want.size());
+        double mag = 0, err = 0;
+        for (std::size_t i = 0; i < r.got.size(); ++i) {
+            mag = std::max(mag, std::fabs(double(r.want[i])));
+            err = std::max(err, std::fabs(double(r.got[i]) - double(r.want[i])));
+        }
+        // f32 sums over up to a few thousand taps, in the backend's order vs the reference's doubles.
+        CHECK(err <= 1e-4 * std::max(1.0, mag));
+    }
+}
+
+}  // TEST_SUITE
