@@ -8,8 +8,10 @@
 /// INT8 kernels compute); FP32 as
 /// vfmadd231ps (zmm or ymm). The inputs are all ones, so every accumulator lane ends at exactly
 /// the number of MACs it did: `checksum` lets a test prove the MAC count the rate is based on.
-/// The inputs of the integer sequences pass through an empty asm each time, so the compiler can
-/// neither hoist the products nor fold the chains; the accumulators stay in registers.
+/// The inputs of the integer sequences pass through an empty `asm volatile` each time, so the
+/// compiler can neither hoist the products nor fold the chains (a plain asm with the same input
+/// is pure to GCC: it merged all of them into one product outside the loop, and the probe timed
+/// vpaddd alone); the accumulators stay in registers.
 /// One thread; run it on an otherwise idle core for a meaningful peak.
 
 #include <immintrin.h>
@@ -40,7 +42,7 @@ __attribute__((target("avx2,fma"))) inline double int8_avx2(int64_t iters) {
         for (auto& x : acc) {
             // 32 u8 x s8 products summed in pairs (int16), then pairs of those into int32.
             __m256i u = a;
-            __asm__("" : "+x"(u));  // an opaque copy: the product cannot be hoisted out of the loop
+            __asm__ volatile("" : "+x"(u));  // an opaque copy: the product cannot be hoisted out of the loop
             __m256i p = _mm256_maddubs_epi16(u, b);
             x = _mm256_add_epi32(x, _mm256_madd_epi16(p, ones));
         }
@@ -61,7 +63,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline double int8_vnni(i
 #pragma GCC unroll 16
         for (auto& x : acc) {
             __m512i u = a;
-            __asm__("" : "+v"(u));
+            __asm__ volatile("" : "+v"(u));
             x = _mm512_dpbusd_epi32(x, u, b);  // 64 u8 x s8 MACs
         }
     double sum = 0;
