@@ -122,13 +122,13 @@ result measure(const loaded& ld, bool fp32, const bench_args& a, int threads, co
         r.limit_images_per_s = limit_gmacs * 1e9 / r.macs;
         r.share = r.images_per_s / r.limit_images_per_s;
     }
+    r.memory = qint8::bench::read_peak_memory(reset);  // before the profiled session adds its buffers
     if (a.profile) {
         qint8::session_options po;
         po.profile = true;
         qint8::session ps(net, po);
         r.profile = qint8::bench::profile_steps(net, ps, in, std::max(1, std::min(a.iterations, 20)), macs, limit_gmacs);
     }
-    r.memory = qint8::bench::read_peak_memory(reset);
     return r;
 }
 
