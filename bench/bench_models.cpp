@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -227,6 +228,16 @@ int usable_threads(int asked) {
     return procs;
 }
 
+/// Two or more threads on a machine already busy: spinning OpenMP threads then wait at every
+/// barrier for a preempted partner (docs/performance.md measured 2 threads at a twelfth of one
+/// thread's speed). libgomp reads its wait policy at start-up, so this can only be said.
+void warn_if_shared(int threads) {
+    double load[1] = {0};
+    if (threads < 2 || std::getenv("OMP_WAIT_POLICY") || getloadavg(load, 1) != 1 || load[0] < 1.0) return;
+    std::fprintf(stderr, "note: load average %.1f before starting: with other processes on the cores, %d spinning OpenMP threads can be "
+                         "slower than one; OMP_WAIT_POLICY=passive avoids that (docs/performance.md, Threads)\n", load[0], threads);
+}
+
 machine_peaks probe_peaks() {
     machine_peaks p;
     const auto t0 = clock_type::now();
@@ -268,6 +279,7 @@ void bench(const bench_args& a) {
     if (!a.json.empty()) qint8::tools::prepare_output(a.json, "--json");
     const std::vector<std::string> precisions = precisions_of(a.precision);
     const int threads = usable_threads(a.threads);
+    warn_if_shared(threads);
     const std::vector<std::string> names = names_of(a);
     const machine_peaks peaks = a.roofline ? probe_peaks() : machine_peaks{};
     std::vector<result> results;
