@@ -119,7 +119,7 @@ result measure(const loaded& ld, bool fp32, const bench_args& a, int threads, co
     for (const auto& [layer, n] : macs) r.macs += n;
     // One probe per core: the limit of N threads is taken as N times one core's peak.
     const double limit_gmacs = peaks.for_precision(fp32) * r.threads;
-    if (limit_gmacs > 0) {
+    if (limit_gmacs > 0 && r.macs > 0) {
         r.limit_images_per_s = limit_gmacs * 1e9 / r.macs;
         r.share = r.images_per_s / r.limit_images_per_s;
     }

@@ -5,6 +5,8 @@
 
 #include <doctest/doctest.h>
 
+#include <string>
+
 #include <qint8/models/registry.hpp>
 
 #include "../bench/macs.hpp"
@@ -60,7 +62,10 @@ TEST_CASE("layer MACs of a small graph, counted by hand") {
 TEST_CASE("model MACs of the six topologies match the published figures") {
     const std::pair<const char*, double> published[] = {
         {"resnet50", 4.089e9}, {"resnet101", 7.801e9}, {"vgg16", 15.47e9}, {"vgg19", 19.63e9}, {"mobilenet_v1", 569e6}, {"mobilenet_v2", 300e6}};
-    for (const auto& [name, want] : published) {
+    for (const auto& entry : published) {
+        // Plain variables: doctest's INFO captures by reference, which C++17 forbids for structured bindings.
+        const std::string name = entry.first;
+        const double want = entry.second;
         const double got = bench::model_macs(models::structure_by_name(name));
         INFO(name << ": " << got << " MACs, published " << want);
         CHECK(got == doctest::Approx(want).epsilon(0.01));
