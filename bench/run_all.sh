@@ -28,7 +28,7 @@ if [ ! -d "$here/peers/node_modules/onnxruntime-node" ]; then
 fi
 {
   echo "# $(date -u +%FT%TZ) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) hardware threads, load $(cut -d' ' -f1-3 /proc/loadavg)"
-  "$root/build/bin/bench_models" --model="$models" --threads="$threads" --batch="$batch" --iterations="$iterations" --json="$out/qint8.json"
+  "$root/build/bin/bench_models" --model="$models" --threads="$threads" --batch="$batch" --iterations="$iterations" --roofline --json="$out/qint8.json"
 } | tee "$out/qint8.txt"
 /usr/bin/python3 "$here/peers/peers.py" --models="$models" --threads="$threads" --batch="$batch" --iterations="$iterations" \
   --qint8-json="$out/qint8.json" --json="$out/peers.json" | tee "$out/peers.txt"

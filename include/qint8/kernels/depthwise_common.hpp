@@ -11,6 +11,15 @@
 /// point at a row of zp_src bytes, so the identity holds at the borders too.
 ///
 /// Activations are NHWC bytes (channels innermost, C bytes per pixel); weights are s8.
+///
+/// The row loop (dw_row) is shared too: a variant supplies only its vector operations as a
+/// struct `K` of static functions (block width; init, clear, pair and requantize on a `K::regs`
+/// of vector registers) and an entry point per signedness that calls dw_row<K, ...> with the
+/// attributes `target("<its ISA>"), flatten`. dw_row itself has no target attribute: `flatten`
+/// inlines it and K's functions into the entry point, so the loop is compiled for the variant's
+/// ISA (an always_inline K function could not be inlined into a template without that target).
+/// K's functions take the registers by reference, never a vector by value: passing one by value
+/// from a function compiled without AVX changes the ABI (GCC warns, clang refuses).
 
 #include <algorithm>
 #include <array>
@@ -130,6 +139,93 @@ inline std::array<float, 2> dw_bounds(const dw_problem& pr) {
     const float zp = static_cast<float>(pr.dst_zp);
     const float lo = std::max(pr.lo, qmin - zp), hi = std::min(pr.hi, qmax - zp);
     return {lo, std::max(lo, hi)};
+}
+
+/// Sums of tap pairs for one block of one output pixel into v.lo / v.hi (lo|hi channel order).
+template <class K, bool Signed>
+inline void dw_accumulate(typename K::regs& v, const uint8_t* const* taps, int pairs, int64_t off, const int16_t* w) {
+    K::clear(v);
+    for (int p = 0; p < pairs; ++p, w += 2 * K::block) K::template pair<Signed>(v, taps[2 * p] + off, taps[2 * p + 1] + off, w);
+}
+
+/// Output row r (image r / oh, row r % oh) of the layer, for variant K (see the file comment).
+template <class K, bool Signed, bool DstSigned>
+inline void dw_row(const dw_problem& pr, const dw_packed& pk, const uint8_t* src, uint8_t* dst, int64_t r) {
+    constexpr int block = K::block;
+    // Everything the loops read is copied to locals first: the byte stores below may alias any
+    // memory as far as the compiler knows, which would otherwise reload these per pixel.
+    const int64_t C = pr.c, H = pr.h, W = pr.w, OW = pr.ow, oy = r % pr.oh;
+    const int KH = pr.kh, KW = pr.kw, SW = pr.sw, pairs = pk.pairs, ntaps = 2 * pk.pairs;
+    const int16_t* const wts = pk.w.data();
+    const int32_t* const comp = pk.comp.data();
+    const float* const bias = pk.bias.data();
+    const float* const scale = pk.scale.data();
+    const uint8_t* const zrow = pk.zp_row.data();
+    const uint8_t* const in = src + (r / pr.oh) * H * W * C;
+    uint8_t* out = dst + r * OW * C;
+    const auto bounds = dw_bounds(pr);
+    typename K::regs v;
+    K::init(v, bounds[0], bounds[1], static_cast<float>(pr.dst_zp));
+    const int64_t full = C / block, rem = C % block;
+    // Input rows of this output row (null where padded).
+    const uint8_t* rows[dw_max_taps];
+    bool rows_valid = true;
+    for (int ky = 0; ky < KH; ++ky) {
+        const int64_t iy = oy * pr.sh - pr.pt + ky;
+        rows[ky] = iy >= 0 && iy < H ? in + iy * W * C : nullptr;
+        rows_valid = rows_valid && rows[ky];
+    }
+    const uint8_t* taps[dw_max_taps + 1];
+    const uint8_t* tail_taps[dw_max_taps + 1];
+    alignas(64) uint8_t tail[dw_max_taps + 1][block];
+    alignas(64) uint8_t tail_out[block];
+    taps[ntaps - 1] = zrow;  // the pad tap of an odd count
+    bool moved = false;      // taps[] holds the previous pixel's interior taps
+    for (int64_t ox = 0; ox < OW; ++ox, out += C) {
+        const int64_t ix0 = ox * SW - pr.pl;
+        const bool interior = rows_valid && ix0 >= 0 && ix0 + KW <= W;
+        if (interior && moved) {
+            for (int k = 0; k < KH * KW; ++k) taps[k] += SW * C;  // every tap moves right by the stride
+        } else {
+            for (int ky = 0, k = 0; ky < KH; ++ky)
+                for (int kx = 0; kx < KW; ++kx, ++k) {
+                    const int64_t ix = ix0 + kx;
+                    taps[k] = rows[ky] && ix >= 0 && ix < W ? rows[ky] + ix * C : zrow;
+                }
+            moved = interior;
+        }
+        for (int64_t b = 0; b < full; ++b) {
+            const int64_t k = b * block;
+            // 3x3 (five pairs) with a constant count, so the pair loop unrolls.
+            if (pairs == 5) dw_accumulate<K, Signed>(v, taps, 5, k, wts + b * 5 * 2 * block);
+            else dw_accumulate<K, Signed>(v, taps, pairs, k, wts + b * pairs * 2 * block);
+            K::template requantize<DstSigned>(v, out + k, comp + k, bias + k, scale + k);
+        }
+        if (rem) {
+            // Ragged last block: copy its channels next to zero-point bytes, so no load crosses the tensor.
+            const int64_t k = full * block;
+            for (int t = 0; t < ntaps; ++t) {
+                std::memcpy(tail[t], zrow, block);
+                std::memcpy(tail[t], taps[t] + k, static_cast<std::size_t>(rem));
+                tail_taps[t] = tail[t];
+            }
+            dw_accumulate<K, Signed>(v, tail_taps, pairs, 0, wts + full * pairs * 2 * block);
+            K::template requantize<DstSigned>(v, tail_out, comp + k, bias + k, scale + k);
+            std::memcpy(out + k, tail_out, static_cast<std::size_t>(rem));
+        }
+    }
+}
+
+/// One row entry point per (source, destination) signedness, as a variant instantiates them.
+using dw_row_fn = void (*)(const dw_problem&, const dw_packed&, const uint8_t*, uint8_t*, int64_t);
+
+/// Runs all n x oh output rows, split over `threads` OpenMP threads. `rows[s][d]` is the entry
+/// point for source signedness s and destination signedness d.
+inline void dw_run_rows(const dw_problem& pr, const dw_packed& pk, const uint8_t* src, uint8_t* dst, int threads, const dw_row_fn (&rows)[2][2]) {
+    const dw_row_fn f = rows[pr.src_signed ? 1 : 0][pr.dst_signed ? 1 : 0];
+    const int64_t n = pr.n * pr.oh;
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
+    for (int64_t r = 0; r < n; ++r) f(pr, pk, src, dst, r);
 }
 
 }  // namespace qint8::kernels
