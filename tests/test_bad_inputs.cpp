@@ -311,6 +311,22 @@ TEST_CASE("onnx: an int64 initializer wired as the Conv weight (found by fuzz_on
     }
 }
 
+TEST_CASE("onnx: a constant Reshape to 653383048739016960 x 25791 (found by fuzz_onnx: a signed overflow counting its elements)") {
+    scratch_dir d;
+    onnx::ModelProto mp = small_onnx();
+    auto* g = mp.mutable_graph();
+    auto* shp = g->add_initializer();
+    shp->set_name("shp");
+    shp->set_data_type(onnx::TensorProto::INT64);
+    shp->add_dims(2);
+    shp->add_int64_data(653383048739016960);
+    shp->add_int64_data(25791);
+    test::add_node(g, "Reshape", {"b", "shp"}, "bb");
+    g->mutable_node(0)->set_input(2, "bb");
+    expect_rejected(d, convert_to(d, save(d, "m.onnx", mp)), errc::onnx,
+                    "{d}/m.onnx: node 'Reshape_bb' (op Reshape): folding constant inputs: shape [653383048739016960,25791]: more than 268435456 elements");
+}
+
 TEST_CASE("onnx: initializer with a negative dimension") {
     scratch_dir d;
     onnx::ModelProto mp = small_onnx();
@@ -479,6 +495,13 @@ TEST_CASE("image: PNM header without a height (found by fuzz_image: an out-of-bo
     const unsigned char pnm[] = {'P', '6', '\n', '2', '2', '2', 0xff, '\n', 'p', ' ', '5', 0xb6, 0xff, '\n', 'p', 0xff, 0xb6, 0xff, '\n', '2'};
     write_bytes(d / "a.ppm", std::string(reinterpret_cast<const char*>(pnm), sizeof pnm));
     expect_rejected(d, preprocess_to(d, d / "a.ppm"), errc::image, "{d}/a.ppm: image of 222 x 0 pixels: expected at least 1 x 1");
+}
+
+TEST_CASE("image: a 15-byte 16-bit PNM claiming 6 x 6624 pixels (found by fuzz_image: stb_image read past its buffer converting it)") {
+    scratch_dir d;
+    const unsigned char pnm[] = {'P', '5', '6', '\n', '6', '6', '2', '4', ' ', '4', '2', '2', '3', 0xa0, 0xc0};
+    write_bytes(d / "a.pgm", std::string(reinterpret_cast<const char*>(pnm), sizeof pnm));
+    expect_rejected(d, preprocess_to(d, d / "a.pgm"), errc::image, "{d}/a.pgm: truncated PNM: 6 x 6624 pixels need 79488 bytes, the file has 15");
 }
 
 TEST_CASE("image: a text file") {

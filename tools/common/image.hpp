@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,21 @@ struct rgb_image {
 /// Images larger than this (8192 x 8192) are refused before decoding.
 inline constexpr int64_t max_image_pixels = int64_t{1} << 26;
 
+/// stb_image reads a binary PNM (P5/P6) shorter than its header promises without a word, and
+/// the missing pixels are whatever memory held: such a file is refused as truncated (the pixel
+/// payload alone must fit in the file).
+inline void check_pnm_size(const std::string& path, int w, int h, int c) {
+    std::ifstream f(path, std::ios::binary | std::ios::ate);
+    const std::streamoff size = f ? static_cast<std::streamoff>(f.tellg()) : -1;
+    f.seekg(0);
+    char magic[2] = {0, 0};
+    if (size < 2 || !f.read(magic, 2) || magic[0] != 'P' || (magic[1] != '5' && magic[1] != '6')) return;
+    const int64_t need = int64_t{w} * h * c * (stbi_is_16_bit(path.c_str()) ? 2 : 1);
+    if (size < need)
+        detail::fail(errc::image, path + ": truncated PNM: " + std::to_string(w) + " x " + std::to_string(h) + " pixels need " + std::to_string(need) +
+                                      " bytes, the file has " + std::to_string(size));
+}
+
 /// Decodes any format stb_image knows; grey and grey+alpha become RGB, alpha is dropped.
 inline rgb_image load_rgb(const std::string& path) {
     int w = 0, h = 0, c = 0;
@@ -31,7 +47,11 @@ inline rgb_image load_rgb(const std::string& path) {
     if (stbi_info(path.c_str(), &w, &h, &c) && static_cast<int64_t>(w) * h > max_image_pixels)
         detail::fail(errc::image, path + ": image of " + std::to_string(w) + " x " + std::to_string(h) + " pixels: expected at most " +
                                    std::to_string(max_image_pixels) + " pixels");
-    unsigned char* p = stbi_load(path.c_str(), &w, &h, &c, 3);
+    check_pnm_size(path, w, h, c);
+    // Decoded in the file's own channel count and expanded to RGB below: stb's own conversion
+    // (asking for 3 channels) treats the 8-bit result of a 16-bit PNM's conversion as 16-bit and
+    // reads past its buffer (fuzz_image: a 15-byte "P5 6 x 6624, maxval 4223" file).
+    unsigned char* p = stbi_load(path.c_str(), &w, &h, &c, 0);
     if (!p) {
         const char* why = stbi_failure_reason();
         detail::fail(errc::image, path + ": cannot decode image (" + std::string(why ? why : "unknown reason") + ")");
@@ -40,10 +60,17 @@ inline rgb_image load_rgb(const std::string& path) {
         stbi_image_free(p);
         detail::fail(errc::image, path + ": image of " + std::to_string(w) + " x " + std::to_string(h) + " pixels: expected at least 1 x 1");
     }
+    if (c < 1 || c > 4) {
+        stbi_image_free(p);
+        detail::fail(errc::image, path + ": " + std::to_string(c) + " channels: expected 1 to 4");
+    }
     rgb_image r;
     r.w = w;
     r.h = h;
-    r.px.assign(p, p + static_cast<std::size_t>(w) * static_cast<std::size_t>(h) * 3);
+    const std::size_t n = static_cast<std::size_t>(w) * static_cast<std::size_t>(h), cs = static_cast<std::size_t>(c);
+    r.px.resize(n * 3);
+    for (std::size_t i = 0; i < n; ++i)  // grey (+ alpha) is replicated, alpha dropped
+        for (std::size_t k = 0; k < 3; ++k) r.px[i * 3 + k] = p[i * cs + (cs >= 3 ? k : 0)];
     stbi_image_free(p);
     return r;
 }
