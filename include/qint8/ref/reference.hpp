@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "qint8/detail/pair_sums.hpp"
 #include "qint8/graph.hpp"
 #include "qint8/validate.hpp"
 
@@ -71,7 +72,9 @@ inline value to_real(const value& x) {
 /// Options that mirror the compiled path's choices that are not in the manifest.
 struct options {
     bool force_fp32 = false;
-    int u8_weight_max = 127;  ///< 63 on paths without VNNI (see dispatch/isa.hpp); applies to s8 sources there too
+    /// 63 on paths without VNNI (see dispatch/isa.hpp; applies to s8 sources there too): then each
+    /// output channel keeps the largest qmax in [63, 127] that provably fits int16 pair sums.
+    int u8_weight_max = 127;
 };
 
 namespace detail {
@@ -105,6 +108,37 @@ inline void weights_int(const tensor& w, const tensor* ws, int qmax, std::vector
             s[c] = mx > 0 ? mx / float(qmax) : 1.f;
             for (std::size_t i = 0; i < k; ++i)
                 q[c * k + i] = static_cast<int32_t>(std::max<float>(-qmax, std::min<float>(qmax, std::nearbyint(f32_at(w, c * k + i) / s[c]))));
+        }
+    }
+}
+
+/// Paths without VNNI: per output channel the largest qmax in [qmin, 127] whose integers pass
+/// the int16 pair-sum proof (detail/pair_sums.hpp; the proof is shared, the rounding is not).
+inline void weights_int_paired(const tensor& w, const tensor* ws, int qmin, const qint8::detail::pair_geometry& g,
+                               std::vector<int32_t>& q, std::vector<float>& s) {
+    weights_int(w, ws, 127, q, s);
+    const std::size_t o = s.size(), k = q.size() / o;
+    std::vector<int8_t> ch(k);
+    std::vector<int32_t> q2;
+    std::vector<float> s2;
+    std::vector<bool> ok(o);
+    auto fits = [&](const std::vector<int32_t>& v, std::size_t c) {
+        for (std::size_t i = 0; i < k; ++i) ch[i] = static_cast<int8_t>(v[c * k + i]);
+        return qint8::detail::pairs_fit_int16(ch.data(), g);
+    };
+    bool all = true;
+    for (std::size_t c = 0; c < o; ++c) all = (ok[c] = fits(q, c)) && all;
+    for (int qmax = 126; qmax >= qmin && !all; --qmax) {
+        weights_int(w, ws, qmax, q2, s2);
+        all = true;
+        for (std::size_t c = 0; c < o; ++c) {
+            if (ok[c]) continue;
+            if (qmax == qmin || fits(q2, c)) {
+                std::copy(q2.begin() + std::ptrdiff_t(c * k), q2.begin() + std::ptrdiff_t((c + 1) * k), q.begin() + std::ptrdiff_t(c * k));
+                s[c] = s2[c];
+                ok[c] = true;
+            }
+            all = all && ok[c];
         }
     }
 }
@@ -182,7 +216,13 @@ inline std::map<std::string, value> run_all(const model_desc& desc, const std::v
                 // Paths without VNNI read s8 activations as u8 (zero point + 128), so both use the u8 limit there.
                 // Depthwise layers keep 8-bit weights everywhere (their kernels do not pair products).
                 const bool narrow = l.kind != op::depthwise_conv2d && (qs.type == dtype::u8 || opt.u8_weight_max < 127);
-                detail::weights_int(w, ws, narrow ? opt.u8_weight_max : 127, wq, wsc);
+                if (narrow && opt.u8_weight_max < 127) {
+                    const int zp_u8 = qs.zero_point + (qs.type == dtype::s8 ? 128 : 0);
+                    const qint8::detail::pair_geometry g{CG, KH, KW, qint8::detail::max_input_code(m.layers, l.inputs[0], qs.scale, zp_u8)};
+                    detail::weights_int_paired(w, ws, opt.u8_weight_max, g, wq, wsc);
+                } else {
+                    detail::weights_int(w, ws, 127, wq, wsc);
+                }
                 s_dst = out_int ? l.act->scale : 1.f;
                 for (int64_t o = 0; o < O; ++o) os.push_back(qs.scale * wsc[size_t(o)] / s_dst);
             } else {
