@@ -44,7 +44,7 @@ model_desc edge_model(op kind, int64_t c, int64_t hw, int64_t k) {
     for (int64_t o = 0; o < 6; ++o)
         for (int64_t ci = 0; ci < c; ++ci)
             for (int64_t t = 0; t < taps; ++t) w[std::size_t((o * c + ci) * taps + t)] = static_cast<int8_t>((o < 3 ? 127 : 120) * sign_of(o, ci, t));
-    const std::vector<int64_t> shape = kind == op::fc ? std::vector<int64_t>{6, c, hw, hw} : std::vector<int64_t>{6, c, k, k};
+    const std::vector<int64_t> shape = kind == op::fc ? std::vector<int64_t>{6, c * hw * hw} : std::vector<int64_t>{6, c, k, k};
     m.tensors["l.weight"] = tensor::from_vector(dtype::s8, shape, w);
     m.tensors["l.weight.scales"] = tensor::from_vector(dtype::f32, {6}, std::vector<float>{1e-3f, 2e-3f, 1e-3f, 3e-3f, 1e-3f, 2e-3f});
     return m;
@@ -102,7 +102,7 @@ void check_exact_8bit(const model_desc& d, int64_t c, int64_t hw) {
         scale = std::max(scale, std::fabs(double(want[i])));
     }
     const double wrong = misaligned_pairs_first_output(m, x, c, hw);
-    MESSAGE("path " << to_string(net.code_path()) << ": largest difference to exact 8-bit arithmetic " << worst << " (outputs up to " << scale
+    MESSAGE("path " << std::string(to_string(net.code_path())) << ": largest difference to exact 8-bit arithmetic " << worst << " (outputs up to " << scale
                     << "); a misaligned pairing would give " << wrong << " instead of " << want[0] << " for the first output");
     CHECK(std::fabs(wrong - want[0]) > 0.05 * std::fabs(want[0]));  // the case really is at the edge
     CHECK(worst <= 1e-6 * scale);
@@ -237,7 +237,7 @@ TEST_CASE("weights beyond the u8 pair limit are exact after a ReLU6 that bounds 
         worst = std::max(worst, std::fabs(double(got[i]) - want[i]));
         scale = std::max(scale, std::fabs(double(want[i])));
     }
-    MESSAGE("path " << to_string(net.code_path()) << ": " << at_clip << " of " << mid.i.size() << " codes at 127; largest difference to exact 8-bit " << worst);
+    MESSAGE("path " << std::string(to_string(net.code_path())) << ": " << at_clip << " of " << mid.i.size() << " codes at 127; largest difference to exact 8-bit " << worst);
     CHECK(worst <= 1e-6 * scale);
 }
 
