@@ -6,6 +6,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <set>
 
 #include <qint8/calibrate.hpp>
@@ -108,6 +109,15 @@ TEST_CASE("accuracy-aware fallback moves the badly quantizable layer to FP32 fir
     CHECK(fb.top1_fp32 - fb.steps.back().top1_int8 <= budget);
     CHECK(m.find_layer("conv2")->prec == precision::fp32);
     CHECK(m.find_layer("conv1")->prec == precision::int8);  // not moved: the fallback stops when within budget
+    // The speed cost was measured in-process (values depend on the machine: only their presence is checked).
+    MESSAGE("speed: INT8 " << fb.speed.before << " images/s before, " << fb.speed.after << " after, " << fb.speed.isa << " path");
+    CHECK(fb.speed.runs == 20);
+    CHECK(fb.speed.batch == 16);
+    CHECK(fb.speed.isa == std::string(to_string(cpu_info().chosen)));
+    CHECK(std::isfinite(fb.speed.before));
+    CHECK(std::isfinite(fb.speed.after));
+    CHECK(fb.speed.before > 0);
+    CHECK(fb.speed.after > 0);
 }
 
 }  // TEST_SUITE

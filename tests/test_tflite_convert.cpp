@@ -951,6 +951,7 @@ TEST_CASE("bias correction removes the mean INT8 error of a calibrated model and
     CHECK(corrections == 2);
     REQUIRE(fixed.m.attributes.count("int8_bias_correction"));
     CHECK(contains(fixed.m.attributes.at("int8_bias_correction"), std::string(to_string(cpu_info().chosen)) + " code path"));
+    CHECK(fixed.m.attributes.at("int8_bias_correction_weights") == (has_int8_dot(cpu_info().chosen) ? "8-bit" : "pair-safe"));
     {
         test::rng rr(34);
         const std::vector<float> x = nhwc_to_nchw(rr.floats(8 * 8 * 3, -1.f, 1.f), 8, 8, 3);
@@ -961,6 +962,7 @@ TEST_CASE("bias correction removes the mean INT8 error of a calibrated model and
         write_manifest(fixed.m, dir.path + "/bc.json");
         const model_desc back = read_manifest(dir.path + "/bc.json");
         CHECK(back.attributes.at("int8_bias_correction") == fixed.m.attributes.at("int8_bias_correction"));
+        CHECK(back.attributes.at("int8_bias_correction_weights") == fixed.m.attributes.at("int8_bias_correction_weights"));
         CHECK(run_qint8(back, x, false) == run_qint8(fixed.m, x, false));
     }
     // Mean signed error per output channel over fresh images, against the oracle.

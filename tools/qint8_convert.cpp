@@ -152,6 +152,10 @@ void print_fallback(const convert::fallback_result& fb, double max_loss) {
                 fb.steps.front().top1_int8, fb.steps.back().top1_int8, max_loss, fb.within_budget ? "" : ", NOT reached");
     for (std::size_t k = 1; k < fb.steps.size(); ++k)
         std::printf("  moved to FP32: %-40s INT8 top-1 %.2f\n", fb.steps[k].moved.c_str(), fb.steps[k].top1_int8);
+    if (fb.steps.size() > 1 && fb.speed.before > 0)
+        std::printf("speed:        %.1f images/s before the moves, %.1f after (%+.1f%%; %s path, 1 thread, batch %lld, median of %d runs)\n",
+                    fb.speed.before, fb.speed.after, 100.0 * (fb.speed.after / fb.speed.before - 1.0), fb.speed.isa.c_str(),
+                    static_cast<long long>(fb.speed.batch), fb.speed.runs);
 }
 
 /// Refuses, before any work, an --output that cannot be written: a directory, or a path whose

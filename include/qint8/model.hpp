@@ -316,6 +316,8 @@ private:
         const tensor& w = m.tensors.at(l.name + ".weight");
         const tensor* ws = m.tensors.count(l.name + ".weight.scales") ? &m.tensors.at(l.name + ".weight.scales") : nullptr;
         const tensor* b = m.tensors.count(l.name + ".bias") ? &m.tensors.at(l.name + ".bias") : nullptr;
+        tensor corrected_bias;
+        b = int8_bias(m, l.name, b, l.out_channels, corrected_bias);  // the converter's INT8-only bias correction, as weighted()
         const dtype dst_t = out_type(l);
         // 8-bit weights: the kernels multiply in int16 pairs summed exactly into int32.
         const int8_weights q = quantize_weights(w, ws, 127);
@@ -354,6 +356,17 @@ private:
                               kernels::to_string(s.dw->variant)};
         c_.steps.push_back(std::move(s));
         put(l.name, dst, dst_t, l.act);
+    }
+
+    /// Where int16 pair sums are possible (no VNNI): one output channel's weight geometry and
+    /// the largest input code, for quantize_weights_paired.
+    pair_geometry pair_geometry_of(const layer& l, const backend::dims& in_d, const quant_params& qin) const {
+        pair_geometry g;
+        g.c = in_d[1] / (l.kind == op::fc ? 1 : l.groups);
+        g.kh = l.kind == op::fc ? (in_d.size() == 4 ? in_d[2] : 1) : l.kernel[0];
+        g.kw = l.kind == op::fc ? (in_d.size() == 4 ? in_d[3] : 1) : l.kernel[1];
+        g.max_code = max_input_code(layers_, l.inputs[0], qin.scale, qin.zero_point);
+        return g;
     }
 
     void weighted(const layer& l) {
@@ -412,8 +425,8 @@ private:
         if (i8) {
             // Depthwise kernels widen every product to int32 (no int16 pair sums), so they keep
             // full 8-bit weights on every path; see dispatch/isa.hpp.
-            const int qmax = src_t == dtype::u8 && l.kind != op::depthwise_conv2d ? qmax_u8_ : 127;
-            int8_weights q = quantize_weights(w, ws, qmax);
+            const bool paired = src_t == dtype::u8 && l.kind != op::depthwise_conv2d && qmax_u8_ < 127;
+            int8_weights q = paired ? quantize_weights_paired(w, ws, pair_geometry_of(l, in_d, *qin)) : quantize_weights(w, ws, 127);
             b32 = quantize_bias(b, q.scale, qin->scale);
             const float s_dst = dst_t == dtype::f32 ? 1.f : l.act->scale;
             os.resize(static_cast<std::size_t>(o));

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <map>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 #include <qint8/model.hpp>
 
 #include "convert/convert.hpp"
+#include "convert/fallback_speed.hpp"
 
 namespace qint8::convert {
 
@@ -34,6 +36,7 @@ struct fallback_result {
     double top1_fp32 = 0;
     std::vector<fallback_step> steps;  ///< steps[0]: before any move
     bool within_budget = false;
+    speed_cost speed;  ///< INT8 images/s before and after the moves (measured only if a layer moved)
 };
 
 namespace detail_fallback {
@@ -94,6 +97,7 @@ inline fallback_result accuracy_fallback(model_desc& m, const labelled_images& v
                                          const options& o) {
     if (v.labels.empty()) detail::fail(errc::invalid_argument, "--accuracy-data: no images");
     fallback_result r;
+    const model_desc start = m;
     r.top1_fp32 = detail_fallback::top1(m, v, true);
     r.steps.push_back({"", detail_fallback::top1(m, v, false)});
     detail_conv::say(o, "accuracy fallback: FP32 top-1 " + std::to_string(r.top1_fp32) + ", INT8 " + std::to_string(r.steps.back().top1_int8) +
@@ -107,6 +111,16 @@ inline fallback_result accuracy_fallback(model_desc& m, const labelled_images& v
         detail_conv::say(o, "accuracy fallback: moved '" + worst + "' to FP32: INT8 top-1 " + std::to_string(r.steps.back().top1_int8));
     }
     r.within_budget = r.top1_fp32 - r.steps.back().top1_int8 <= max_loss;
+    if (r.steps.size() > 1) {
+        r.speed = measure_speed_cost(start, m);
+        char line[256];
+        std::snprintf(line, sizeof line,
+                      "accuracy fallback: speed cost: INT8 %.1f images/s before, %.1f after (%+.1f%%); %s path, 1 thread, batch %lld, "
+                      "median of %d interleaved runs each",
+                      r.speed.before, r.speed.after, 100.0 * (r.speed.after / r.speed.before - 1.0), r.speed.isa.c_str(),
+                      static_cast<long long>(r.speed.batch), r.speed.runs);
+        detail_conv::say(o, line);
+    }
     return r;
 }
 

@@ -258,8 +258,9 @@ inline std::map<std::string, std::vector<double>> channel_means(const model& net
 /// int8 conv/fc layer gets `<layer>.bias.int8_correction` = FP32 mean - INT8 mean of its output
 /// per channel, with the corrections of the layers before it already in place; the FP32 bias
 /// stays as it is. The INT8 means come from this machine's code path, which computes the exact
-/// integer result of the weights it uses (7-bit weights on u8 layers without VNNI, 8-bit with):
-/// the manifest records which (attribute "int8_bias_correction"). Returns the layers corrected.
+/// integer result of the weights it uses (8-bit with VNNI; without, per channel up to 8 bits
+/// where int16 pair sums cannot saturate): the manifest records which (attributes
+/// "int8_bias_correction" and "int8_bias_correction_weights"). Returns the layers corrected.
 inline std::size_t correct_biases(model_desc& m, const std::vector<float>& images, const options& o) {
     const std::size_t per = static_cast<std::size_t>(m.input.shape[0] * m.input.shape[1] * m.input.shape[2]);
     const int64_t batch = 10;
@@ -282,8 +283,11 @@ inline std::size_t correct_biases(model_desc& m, const std::vector<float>& image
         for (std::size_t c = 0; c < got.size(); ++c) delta[c] = static_cast<float>(want.at(name)[c] - got[c]);
         m.tensors[int8_bias_correction_name(name)] = models::detail::owned_tensor(dtype::f32, {l.out_channels}, std::move(delta));
     }
-    m.attributes["int8_bias_correction"] = "measured on the " + path + " code path (" + std::to_string(cpu_info().u8_weight_bits) +
-                                           "-bit weights on u8 conv/fc layers), " + std::to_string(n) + " calibration images";
+    const bool exact8 = cpu_info().u8_weight_bits == 8;
+    m.attributes["int8_bias_correction"] = "measured on the " + path + " code path (" +
+                                           (exact8 ? std::string("8-bit weights") : std::string("u8 conv/fc weights: per channel up to 8 bits where int16 pair sums cannot saturate, else at least 7")) +
+                                           "), " + std::to_string(n) + " calibration images";
+    m.attributes["int8_bias_correction_weights"] = exact8 ? "8-bit" : "pair-safe";
     return targets.size();
 }
 

@@ -210,6 +210,22 @@ struct attrs {
 
 }  // namespace detail_onnx
 
+/// True when the graph input `input` is read by exactly one node, a Transpose with perm
+/// [0, 3, 1, 2]: an NHWC input turned into NCHW (tf2onnx's form of a Keras model).
+inline bool nhwc_input_transpose(const onnx::GraphProto& gp, const std::string& input) {
+    int readers = 0;
+    bool transpose = false;
+    for (const auto& p : gp.node())
+        for (const auto& i : p.input()) {
+            if (i != input) continue;
+            ++readers;
+            if (p.op_type() != "Transpose" || p.input_size() != 1) continue;
+            for (const auto& a : p.attribute())
+                if (a.name() == "perm") transpose = std::vector<int64_t>(a.ints().begin(), a.ints().end()) == std::vector<int64_t>{0, 3, 1, 2};
+        }
+    return readers == 1 && transpose;
+}
+
 /// Converts a parsed ModelProto. `origin` (the file) prefixes every message.
 inline import_graph from_model(const onnx::ModelProto& mp, const std::string& origin) {
     using detail_onnx::attrs;
@@ -248,16 +264,21 @@ inline import_graph from_model(const onnx::ModelProto& mp, const std::string& or
     const auto& dims = in.type().tensor_type().shape().dim();
     if (dims.size() != 4)
         detail::fail(errc::unsupported, origin + ": input '" + g.input + "': expected an NCHW image batch (4 dimensions), found " + std::to_string(dims.size()));
+    // tf2onnx's form: an NHWC graph input whose only reader is Transpose(perm 0,3,1,2). qint8's
+    // input is that Transpose's NCHW output; the Transpose becomes an identity below.
+    const bool nhwc_input = nhwc_input_transpose(gp, g.input);
+    const int order[4] = {0, nhwc_input ? 3 : 1, nhwc_input ? 1 : 2, nhwc_input ? 2 : 3};
+    const char* names = nhwc_input ? "NHWC" : "NCHW";
     g.input_shape = {1};
     for (int k = 0; k < 4; ++k) {
-        const auto& d = dims.Get(k);
+        const auto& d = dims.Get(order[k]);
         const bool known = d.has_dim_value() && d.dim_value() > 0;
         if (k == 0) {
             g.input_batch = known ? d.dim_value() : -1;  // a named or missing batch is dynamic: fine
             continue;
         }
         if (!known)
-            detail::fail(errc::unsupported, origin + ": input '" + g.input + "': dimension " + std::to_string(k) + " (" + "CHW"[k - 1] +
+            detail::fail(errc::unsupported, origin + ": input '" + g.input + "': dimension " + std::to_string(order[k]) + " (" + names[order[k]] +
                                                 ") must be a fixed size, found " + (d.has_dim_param() ? "\"" + d.dim_param() + "\"" : std::string("none")));
         g.input_shape.push_back(d.dim_value());
     }
@@ -469,6 +490,8 @@ inline import_graph from_model(const onnx::ModelProto& mp, const std::string& or
             n.set_string("mode", mode);
             n.set_float("value", value);
             n.inputs.resize(1);
+        } else if (op == "Transpose" && nhwc_input && n.inputs.size() == 1 && n.inputs[0] == g.input) {
+            n.kind = op_kind::identity;  // NHWC -> NCHW of the graph input: qint8's input is NCHW already
         } else if (op == "QuantizeLinear" || op == "DequantizeLinear") {
             n.kind = op == "QuantizeLinear" ? op_kind::quantize : op_kind::dequantize;
             n.set_ints("axis", {a.i("axis", 1)});

@@ -3,7 +3,8 @@
 ///
 /// INT8: weights are symmetric per output channel, q = round(w / ws[o]) with ws[o] = max|w[o]| / qmax;
 /// the bias becomes s32 in accumulator units, round(b[o] / (s_src * ws[o])).
-/// qmax is 127, or 63 where the u8 path pairs products into int16 (no VNNI): see isa.hpp.
+/// qmax is 127, or where the u8 path pairs products into int16 (no VNNI, see isa.hpp) per output
+/// channel the largest that provably cannot saturate a pair sum (quantize_weights_paired).
 /// Weights already given as s8 are kept as they are unless they exceed qmax, in which case that
 /// channel alone is requantized to qmax.
 
@@ -14,6 +15,7 @@
 #include <limits>
 #include <vector>
 
+#include "qint8/detail/pair_sums.hpp"
 #include "qint8/graph.hpp"
 
 namespace qint8::detail {
@@ -45,35 +47,56 @@ inline std::vector<float> real_weights(const tensor& w, const tensor* scales) {
     return r;
 }
 
+/// Channel `c` of `w` as integers of at most `qmax` in magnitude, into `out` (k values); returns its scale.
+/// s8 weights within qmax are kept as they are; otherwise the channel is requantized to qmax.
+inline float quantize_channel(const tensor& w, const tensor* scales, std::size_t c, std::size_t k, int qmax, int8_t* out) {
+    if (w.type == dtype::s8) {
+        const auto* q = reinterpret_cast<const int8_t*>(w.data) + c * k;
+        int mx = 0;
+        for (std::size_t i = 0; i < k; ++i) mx = std::max(mx, std::abs(static_cast<int>(q[i])));
+        const float s = load_f32(scales->data, c);
+        if (mx <= qmax) {
+            std::copy(q, q + k, out);
+            return s;
+        }
+        const float f = static_cast<float>(qmax) / static_cast<float>(mx);
+        for (std::size_t i = 0; i < k; ++i) out[i] = static_cast<int8_t>(std::nearbyint(static_cast<float>(q[i]) * f));
+        return s * static_cast<float>(mx) / static_cast<float>(qmax);
+    }
+    float mx = 0.f;
+    for (std::size_t i = 0; i < k; ++i) mx = std::max(mx, std::fabs(load_f32(w.data, c * k + i)));
+    const float s = mx > 0.f ? mx / static_cast<float>(qmax) : 1.f;
+    for (std::size_t i = 0; i < k; ++i) {
+        const float v = std::nearbyint(load_f32(w.data, c * k + i) / s);
+        out[i] = static_cast<int8_t>(std::min<float>(qmax, std::max<float>(-qmax, v)));
+    }
+    return s;
+}
+
 inline int8_weights quantize_weights(const tensor& w, const tensor* scales, int qmax) {
     const std::size_t n = w.elements(), o = static_cast<std::size_t>(w.shape[0]), k = n / o;
     int8_weights r;
     r.q.resize(n);
     r.scale.resize(o);
+    for (std::size_t c = 0; c < o; ++c) r.scale[c] = quantize_channel(w, scales, c, k, qmax, r.q.data() + c * k);
+    return r;
+}
+
+/// 8-bit weights where int16 pair sums provably cannot saturate (pair_sums.hpp), and per output
+/// channel the largest qmax in [64, 127] for which they cannot, else 63 (always safe for u8 codes).
+inline int8_weights quantize_weights_paired(const tensor& w, const tensor* scales, const pair_geometry& g) {
+    const std::size_t n = w.elements(), o = static_cast<std::size_t>(w.shape[0]), k = n / o;
+    int8_weights r;
+    r.q.resize(n);
+    r.scale.resize(o);
     for (std::size_t c = 0; c < o; ++c) {
-        if (w.type == dtype::s8) {
-            const auto* q = reinterpret_cast<const int8_t*>(w.data) + c * k;
-            int mx = 0;
-            for (std::size_t i = 0; i < k; ++i) mx = std::max(mx, std::abs(static_cast<int>(q[i])));
-            const float s = load_f32(scales->data, c);
-            if (mx <= qmax) {
-                std::copy(q, q + k, r.q.begin() + static_cast<std::ptrdiff_t>(c * k));
-                r.scale[c] = s;
-            } else {
-                const float f = static_cast<float>(qmax) / static_cast<float>(mx);
-                for (std::size_t i = 0; i < k; ++i) r.q[c * k + i] = static_cast<int8_t>(std::nearbyint(static_cast<float>(q[i]) * f));
-                r.scale[c] = s * static_cast<float>(mx) / static_cast<float>(qmax);
-            }
-        } else {
-            float mx = 0.f;
-            for (std::size_t i = 0; i < k; ++i) mx = std::max(mx, std::fabs(load_f32(w.data, c * k + i)));
-            const float s = mx > 0.f ? mx / static_cast<float>(qmax) : 1.f;
-            for (std::size_t i = 0; i < k; ++i) {
-                float v = std::nearbyint(load_f32(w.data, c * k + i) / s);
-                r.q[c * k + i] = static_cast<int8_t>(std::min<float>(qmax, std::max<float>(-qmax, v)));
-            }
-            r.scale[c] = s;
+        int8_t* out = r.q.data() + c * k;
+        int qmax = 127;
+        for (; qmax > 63; --qmax) {
+            r.scale[c] = quantize_channel(w, scales, c, k, qmax, out);
+            if (pairs_fit_int16(out, g)) break;
         }
+        if (qmax == 63) r.scale[c] = quantize_channel(w, scales, c, k, 63, out);
     }
     return r;
 }

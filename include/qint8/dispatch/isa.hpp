@@ -39,12 +39,15 @@ struct cpu_info_t {
     bool has_avx512bw = false, has_avx_vnni = false, has_avx512_bf16 = false, has_amx_int8 = false;
     isa detected = isa::avx2;  ///< the best path the CPU supports
     isa chosen = isa::avx2;    ///< the path in use (detected, or lower if capped)
-    /// Bits of the s8 weights the u8 path uses. Without vpdpbusd or AMX, u8 x s8 products are
-    /// summed in pairs into int16 (vpmaddubsw), which saturates for 8-bit weights: 7-bit weights
-    /// keep every pair sum below 2 * 255 * 63 = 32130 < 32767, so results equal the exact integer
-    /// result. Paths with vpdpbusd (avx2_vnni, avx512_core_vnni, avx512_core_bf16) or AMX sum
-    /// in int32 and use 8 bits. Depthwise convolutions keep 8-bit weights on every path: their
-    /// kernels widen each product to int32 (tests/test_dispatch.cpp checks both facts).
+    /// Guaranteed bits of the s8 weights the u8 path uses. Without vpdpbusd or AMX, u8 x s8
+    /// products are summed in pairs into int16 (vpmaddubsw), which can saturate with 8-bit
+    /// weights: there each output channel keeps the largest range up to 8 bits whose pair sums
+    /// provably fit int16 for the layer's input codes (detail/pair_sums.hpp), and never less
+    /// than 7 bits (2 * 255 * 63 = 32130 < 32767), so results equal the exact integer result of
+    /// the weights used; this field then says 7. Paths with vpdpbusd (avx2_vnni,
+    /// avx512_core_vnni, avx512_core_bf16) or AMX sum in int32 and use 8 bits. Depthwise
+    /// convolutions keep 8-bit weights on every path: their kernels widen each product to int32
+    /// (tests/test_dispatch.cpp and tests/test_pair_sums.cpp check these facts).
     int u8_weight_bits = 8;
 };
 

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "qint8/detail/pair_sums.hpp"
 #include "qint8/graph.hpp"
 #include "qint8/io/bias_correction.hpp"
 #include "qint8/ref/add.hpp"
@@ -57,6 +58,18 @@ inline window window_of(const layer& l) {
     return g;
 }
 
+/// The int16 pairing a path without VNNI applies to layer `l`'s products (detail/pair_sums.hpp):
+/// input channels per group, the kernel window (an fc's is its whole input), and the largest
+/// input code the layer can see, with s8 activations read as u8 (zero point + 128).
+inline qint8::detail::pair_geometry pair_geometry_of(const model_desc& m, const layer& l, const value& in, const quant_params& qs) {
+    const bool fc = l.kind == op::fc;
+    const int64_t C = in.dims[1], H = in.dims.size() == 4 ? in.dims[2] : 1, W = in.dims.size() == 4 ? in.dims[3] : 1;
+    const int64_t G = fc ? 1 : l.groups;
+    const int zp_u8 = qs.zero_point + (qs.type == dtype::s8 ? 128 : 0);
+    return qint8::detail::pair_geometry{C / G, fc ? H : l.kernel[0], fc ? W : l.kernel[1],
+                                        qint8::detail::max_input_code(m.layers, l.inputs[0], qs.scale, zp_u8)};
+}
+
 /// A conv, depthwise or fc layer: its source in the accumulator's form, weights and output stage.
 inline value run_weighted(const run_state& s, const layer& l, const value& in) {
     const model_desc& m = s.m;
@@ -79,7 +92,7 @@ inline value run_weighted(const run_state& s, const layer& l, const value& in) {
         // Paths without VNNI read s8 activations as u8 (zero point + 128), so both use the u8 limit there.
         // Depthwise layers keep 8-bit weights everywhere (their kernels do not pair products).
         const bool narrow = l.kind != op::depthwise_conv2d && (qs.type == dtype::u8 || s.opt.u8_weight_max < 127);
-        wt = weights_int(w, ws, narrow ? s.opt.u8_weight_max : 127);
+        wt = narrow && s.opt.u8_weight_max < 127 ? weights_int_paired(w, ws, s.opt.u8_weight_max, pair_geometry_of(m, l, in, qs)) : weights_int(w, ws, 127);
         st.out_int = s.stored_int(l.name, l.act);
         if (st.out_int) st.act = *l.act;
         const float s_dst = st.out_int ? l.act->scale : 1.f;

@@ -66,7 +66,9 @@ inline value to_real(const value& x) {
 /// Options that mirror the compiled path's choices that are not in the manifest.
 struct options {
     bool force_fp32 = false;
-    int u8_weight_max = 127;  ///< 63 on paths without VNNI (see dispatch/isa.hpp); applies to s8 sources there too
+    /// 63 on paths without VNNI (see dispatch/isa.hpp; applies to s8 sources there too): then each
+    /// output channel keeps the largest qmax in [63, 127] that provably fits int16 pair sums.
+    int u8_weight_max = 127;
 };
 
 }  // namespace qint8::ref

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <vector>
 
+#include "qint8/detail/pair_sums.hpp"
 #include "qint8/graph.hpp"
 
 namespace qint8::ref {
@@ -55,6 +56,35 @@ inline weights weights_int(const tensor& w, const tensor* ws, int qmax) {
             r.s[c] = mx > 0 ? mx / float(qmax) : 1.f;
             for (std::size_t i = 0; i < k; ++i)
                 r.q[c * k + i] = static_cast<int32_t>(std::max<float>(-qmax, std::min<float>(qmax, std::nearbyint(detail::f32_at(w, c * k + i) / r.s[c]))));
+        }
+    }
+    return r;
+}
+
+/// Paths without VNNI: per output channel the largest qmax in [qmin, 127] whose integers pass
+/// the int16 pair-sum proof (detail/pair_sums.hpp; the proof is shared, the rounding is not).
+inline weights weights_int_paired(const tensor& w, const tensor* ws, int qmin, const qint8::detail::pair_geometry& g) {
+    weights r = weights_int(w, ws, 127);
+    const std::size_t o = r.s.size(), k = r.q.size() / o;
+    std::vector<int8_t> ch(k);
+    std::vector<bool> ok(o);
+    auto fits = [&](const std::vector<int32_t>& v, std::size_t c) {
+        for (std::size_t i = 0; i < k; ++i) ch[i] = static_cast<int8_t>(v[c * k + i]);
+        return qint8::detail::pairs_fit_int16(ch.data(), g);
+    };
+    bool all = true;
+    for (std::size_t c = 0; c < o; ++c) all = (ok[c] = fits(r.q, c)) && all;
+    for (int qmax = 126; qmax >= qmin && !all; --qmax) {
+        const weights n = weights_int(w, ws, qmax);
+        all = true;
+        for (std::size_t c = 0; c < o; ++c) {
+            if (ok[c]) continue;
+            if (qmax == qmin || fits(n.q, c)) {
+                std::copy(n.q.begin() + std::ptrdiff_t(c * k), n.q.begin() + std::ptrdiff_t((c + 1) * k), r.q.begin() + std::ptrdiff_t(c * k));
+                r.s[c] = n.s[c];
+                ok[c] = true;
+            }
+            all = all && ok[c];
         }
     }
     return r;

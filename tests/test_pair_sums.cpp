@@ -1,0 +1,244 @@
+// 8-bit weights on paths without VNNI: the int16 pair-sum proof (detail/pair_sums.hpp) and the
+// runtime against exact 8-bit integer arithmetic on weights at the limit of that proof.
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <qint8/detail/quantize_weights.hpp>
+#include <qint8/model.hpp>
+#include <qint8/ref/reference.hpp>
+
+#include "support/builder.hpp"
+
+using namespace qint8;
+
+namespace {
+
+/// Signs that every pairing the proof knows keeps opposite (so 127 fits with codes up to 255),
+/// while pairing channels (1, 2) or (3, 4) instead would add two same-sign products.
+int sign_of(int64_t o, int64_t c, int64_t t) {
+    const int sc = (c % 4 == 0 || c % 4 == 3) ? 1 : -1;
+    const int st = t % 2 == 0 ? 1 : -1;
+    return (o % 2 == 0 ? 1 : -1) * sc * st;
+}
+
+/// A weighted layer reading `input` [c, h, w] u8 codes (scale 1/255), with weights 127 * sign_of.
+model_desc edge_model(op kind, int64_t c, int64_t hw, int64_t k) {
+    model_desc m = test::input_only({c, hw, hw}, quant_params{dtype::u8, 1.f / 255.f, 0});
+    layer l;
+    l.name = "l";
+    l.kind = kind;
+    l.inputs = {"input"};
+    l.out_channels = 6;
+    if (kind != op::fc) {
+        l.kernel = {k, k};
+        l.pad = {k / 2, k / 2, k / 2, k / 2};
+    }
+    m.layers.push_back(l);
+    const int64_t taps = kind == op::fc ? hw * hw : k * k;
+    std::vector<int8_t> w(static_cast<std::size_t>(6 * c * taps));
+    for (int64_t o = 0; o < 6; ++o)
+        for (int64_t ci = 0; ci < c; ++ci)
+            for (int64_t t = 0; t < taps; ++t) w[std::size_t((o * c + ci) * taps + t)] = static_cast<int8_t>((o < 3 ? 127 : 120) * sign_of(o, ci, t));
+    const std::vector<int64_t> shape = kind == op::fc ? std::vector<int64_t>{6, c * hw * hw} : std::vector<int64_t>{6, c, k, k};
+    m.tensors["l.weight"] = tensor::from_vector(dtype::s8, shape, w);
+    m.tensors["l.weight.scales"] = tensor::from_vector(dtype::f32, {6}, std::vector<float>{1e-3f, 2e-3f, 1e-3f, 3e-3f, 1e-3f, 2e-3f});
+    return m;
+}
+
+/// Codes near 255 on channels 1, 2 (mod 4), anything on the others: a wrong pairing saturates.
+std::vector<float> edge_input(int64_t c, int64_t hw, uint32_t seed) {
+    test::rng r(seed);
+    std::vector<float> x(static_cast<std::size_t>(c * hw * hw));
+    for (int64_t ci = 0; ci < c; ++ci)
+        for (int64_t i = 0; i < hw * hw; ++i) {
+            const int code = (ci % 4 == 1 || ci % 4 == 2) ? r.integer(250, 255) : r.integer(0, 255);
+            x[std::size_t(ci * hw * hw + i)] = static_cast<float>(code) / 255.f;
+        }
+    return x;
+}
+
+/// The first output of `m` if channels (1, 2), (3, 4), ... were summed into saturating int16
+/// pairs: what a kernel pairing other than the proof's would compute. Must differ from exact.
+double misaligned_pairs_first_output(const model_desc& m, const std::vector<float>& x, int64_t c, int64_t hw) {
+    const tensor& w = m.tensors.at("l.weight");
+    const auto* q = reinterpret_cast<const int8_t*>(w.data);
+    const int64_t taps = w.elements() / (6 * c);
+    const int64_t k = m.layers[0].kind == op::fc ? 1 : m.layers[0].kernel[0];
+    int64_t acc = 0;
+    for (int64_t t = 0; t < taps; ++t) {
+        // the output at (0, 0) reads input (ky - pad, kx - pad); the fc cases have one pixel
+        const int64_t iy = t / k - k / 2, ix = t % k - k / 2;
+        if (iy < 0 || ix < 0) continue;
+        auto prod = [&](int64_t ci) {
+            if (ci >= c) return 0L;
+            const long code = std::lround(x[std::size_t(ci * hw * hw + iy * hw + ix)] * 255.f);
+            return code * q[ci * taps + t];
+        };
+        acc += prod(0);
+        for (int64_t ci = 1; ci < c; ci += 2) acc += std::max(-32768L, std::min(32767L, prod(ci) + prod(ci + 1)));
+    }
+    return double(acc) * (1.0 / 255.0) * 1e-3;
+}
+
+void check_exact_8bit(const model_desc& d, int64_t c, int64_t hw) {
+    model_desc m = d;
+    validate(m, "test");
+    const std::vector<float> x = edge_input(c, hw, 5);
+    model net(m);
+    session s(net);
+    const std::vector<float> got = s.run(x);
+    ref::options exact;
+    exact.u8_weight_max = 127;
+    const std::vector<float> want = ref::run(m, x, 1, exact);
+    REQUIRE(got.size() == want.size());
+    double worst = 0, scale = 0;
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        worst = std::max(worst, std::fabs(double(got[i]) - want[i]));
+        scale = std::max(scale, std::fabs(double(want[i])));
+    }
+    const double wrong = misaligned_pairs_first_output(m, x, c, hw);
+    MESSAGE("path " << std::string(to_string(net.code_path())) << ": largest difference to exact 8-bit arithmetic " << worst << " (outputs up to " << scale
+                    << "); a misaligned pairing would give " << wrong << " instead of " << want[0] << " for the first output");
+    CHECK(std::fabs(wrong - want[0]) > 0.05 * std::fabs(want[0]));  // the case really is at the edge
+    CHECK(worst <= 1e-6 * scale);
+}
+
+}  // namespace
+
+TEST_SUITE("dispatch") {
+
+TEST_CASE("int16 pair sums: the bound is exact at the limit") {
+    using detail::pair_fits;
+    CHECK(pair_fits(127, -127, 255));
+    CHECK(pair_fits(64, 64, 255));       // 255 * 128 = 32640
+    CHECK_FALSE(pair_fits(65, 64, 255));  // 255 * 129 = 32895
+    CHECK(pair_fits(-64, -64, 255));
+    CHECK_FALSE(pair_fits(-65, -64, 255));
+    CHECK(pair_fits(127, 127, 129));      // 129 * 254 = 32766
+    CHECK_FALSE(pair_fits(127, 127, 130));
+    CHECK(pair_fits(-128, -128, 128));    // -128 * 256 = -32768
+}
+
+TEST_CASE("int16 pair sums: every order is checked (channel pairs, [c][kh][kw], [kh][kw][c] with odd c)") {
+    detail::pair_geometry g{4, 1, 2, 255};
+    // [c][kh][kw] = c0: (127, -127), c1: (-127, 127), ... channel pairs at tap 0: (127, -127) fit.
+    std::vector<int8_t> ok = {127, -127, -127, 127, 127, -127, -127, 127};
+    CHECK(detail::pairs_fit_int16(ok.data(), g));
+    std::vector<int8_t> bad_taps = {127, 127, -127, -127, 127, 127, -127, -127};  // channel pairs fit, [c][kh][kw] does not
+    CHECK_FALSE(detail::pairs_fit_int16(bad_taps.data(), g));
+    std::vector<int8_t> bad_channels = {127, -127, 127, -127, -127, 127, -127, 127};  // [c][kh][kw] fits, channels (0, 1) at tap 0 do not
+    CHECK_FALSE(detail::pairs_fit_int16(bad_channels.data(), g));
+    // Odd c = 3, 2 taps: [kh][kw][c] order pairs (c2 t0, c0 t1), which the other orders never do.
+    detail::pair_geometry g3{3, 1, 2, 255};
+    std::vector<int8_t> odd = {0, 127, 0, 0, 127, 0};  // c0: (0, 127), c1: (0, 0), c2: (127, 0)
+    CHECK_FALSE(detail::pairs_fit_int16(odd.data(), g3));
+    g3.max_code = 128;
+    CHECK(detail::pairs_fit_int16(odd.data(), g3));
+}
+
+TEST_CASE("largest input code: 255, less after a ReLU6 clip, looking through pools, not after a sum") {
+    std::vector<layer> ls(4);
+    ls[0].name = "a";
+    ls[0].kind = op::conv2d;
+    ls[0].post_ops = {post_op::make_relu6()};
+    ls[0].act = quant_params{dtype::u8, 6.f / 127.f, 0};
+    ls[1].name = "p";
+    ls[1].kind = op::max_pool2d;
+    ls[1].inputs = {"a"};
+    ls[2].name = "b";
+    ls[2].kind = op::conv2d;
+    ls[2].post_ops = {post_op::make_relu6(), post_op::make_sum("a")};
+    ls[2].act = ls[0].act;
+    ls[3].name = "r";
+    ls[3].kind = op::conv2d;
+    ls[3].post_ops = {post_op::make_relu()};
+    ls[3].act = ls[0].act;
+    CHECK(detail::max_input_code(ls, "a", 6.f / 127.f, 0) == 127);
+    CHECK(detail::max_input_code(ls, "a", 6.f / 127.f, 10) == 137);
+    CHECK(detail::max_input_code(ls, "a", 6.f / 255.f, 0) == 255);  // read with another scale: no bound
+    CHECK(detail::max_input_code(ls, "a", 6.f / 100.f, 0) == 255);
+    CHECK(detail::max_input_code(ls, "p", 6.f / 127.f, 0) == 127);
+    CHECK(detail::max_input_code(ls, "b", 6.f / 127.f, 0) == 255);
+    CHECK(detail::max_input_code(ls, "r", 6.f / 127.f, 0) == 255);
+    CHECK(detail::max_input_code(ls, "input", 6.f / 127.f, 0) == 255);
+}
+
+TEST_CASE("per channel the largest weight range that fits: 8 bits kept where the proof holds, 63 at worst") {
+    const std::vector<int8_t> w = {127, -127, 127, 127, 100, 90, -60, -63};  // channels of 2: fits, not, not, fits
+    const tensor t = tensor::from_vector(dtype::s8, {4, 2, 1, 1}, w);
+    const tensor s = tensor::from_vector(dtype::f32, {4}, std::vector<float>{1.f, 1.f, 1.f, 1.f});
+    const detail::int8_weights q = detail::quantize_weights_paired(t, &s, detail::pair_geometry{2, 1, 1, 255});
+    CHECK(std::vector<int8_t>(q.q.begin(), q.q.begin() + 2) == std::vector<int8_t>{127, -127});
+    CHECK(q.scale[0] == 1.f);
+    CHECK(q.q[2] + q.q[3] <= 128);  // requantized to qmax 64 (255 * 128 fits)
+    CHECK(q.q[2] == 64);
+    CHECK(q.scale[1] == doctest::Approx(127.f / 64.f));
+    CHECK(int(q.q[4]) + q.q[5] <= 128);
+    CHECK(q.q[4] == 67);  // qmax 67: 67 + round(60.3) = 127 fits; at 68, 68 + 61 = 129 does not
+    CHECK(std::vector<int8_t>(q.q.begin() + 6, q.q.end()) == std::vector<int8_t>{-60, -63});
+}
+
+TEST_CASE("8-bit weights at the int16 pair-sum limit are exact on every path (3x3, 1x1, fc)") {
+    SUBCASE("3x3 conv, 32 channels") { check_exact_8bit(edge_model(op::conv2d, 32, 8, 3), 32, 8); }
+    SUBCASE("1x1 conv, 64 channels") { check_exact_8bit(edge_model(op::conv2d, 64, 7, 1), 64, 7); }
+    SUBCASE("fc on [64, 1, 1]") { check_exact_8bit(edge_model(op::fc, 64, 1, 1), 64, 1); }
+}
+
+TEST_CASE("weights beyond the u8 pair limit are exact after a ReLU6 that bounds the input codes") {
+    // conv1 ends in ReLU6 with output scale 6/127: its codes are at most 127, so conv2 may use
+    // 8-bit weights of one sign (127 * 254 = 32258 fits in int16; with codes up to 255 it would not).
+    test::rng r(9);
+    model_desc m = test::input_only({8, 6, 6}, quant_params{dtype::u8, 1.f / 255.f, 0});
+    layer a;
+    a.name = "a";
+    a.kind = op::conv2d;
+    a.inputs = {"input"};
+    a.out_channels = 32;
+    a.kernel = {1, 1};
+    a.post_ops = {post_op::make_relu6()};
+    a.act = quant_params{dtype::u8, 6.f / 127.f, 0};
+    m.layers.push_back(a);
+    // Mostly large positive weights: most of conv1's outputs sit at the clip (code 127).
+    std::vector<int8_t> wa(32 * 8);
+    for (auto& v : wa) v = static_cast<int8_t>(r.integer(20, 63));
+    m.tensors["a.weight"] = tensor::from_vector(dtype::s8, {32, 8, 1, 1}, wa);
+    m.tensors["a.weight.scales"] = tensor::from_vector(dtype::f32, {32}, std::vector<float>(32, 0.05f));
+    layer b;
+    b.name = "b";
+    b.kind = op::conv2d;
+    b.inputs = {"a"};
+    b.out_channels = 4;
+    b.kernel = {1, 1};
+    m.layers.push_back(b);
+    std::vector<int8_t> wb(4 * 32);
+    for (auto& v : wb) v = static_cast<int8_t>(r.integer(120, 127));
+    m.tensors["b.weight"] = tensor::from_vector(dtype::s8, {4, 32, 1, 1}, wb);
+    m.tensors["b.weight.scales"] = tensor::from_vector(dtype::f32, {4}, std::vector<float>(4, 1e-3f));
+    validate(m, "test");
+    const std::vector<float> x = r.floats(8 * 36, 0.5f, 1.f);
+    model net(m);
+    session s(net);
+    const std::vector<float> got = s.run(x);
+    ref::options exact;
+    exact.u8_weight_max = 127;
+    const auto all = ref::run_all(m, x, 1, exact);
+    const ref::value& mid = all.at("a");
+    int at_clip = 0;
+    for (int32_t v : mid.i) at_clip += v == 127;
+    CHECK(at_clip > int(mid.i.size()) / 2);  // the bound is reached, so a wrong bound would saturate
+    const std::vector<float> want = ref::to_real(all.at("b")).f;
+    double worst = 0, scale = 0;
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        worst = std::max(worst, std::fabs(double(got[i]) - want[i]));
+        scale = std::max(scale, std::fabs(double(want[i])));
+    }
+    MESSAGE("path " << std::string(to_string(net.code_path())) << ": " << at_clip << " of " << mid.i.size() << " codes at 127; largest difference to exact 8-bit " << worst);
+    CHECK(worst <= 1e-6 * scale);
+}
+
+}  // TEST_SUITE
