@@ -327,6 +327,19 @@ TEST_CASE("onnx: a constant Reshape to 653383048739016960 x 25791 (found by fuzz
                     "{d}/m.onnx: node 'Reshape_bb' (op Reshape): folding constant inputs: shape [653383048739016960,25791]: more than 268435456 elements");
 }
 
+TEST_CASE("onnx: a constant Concat with an empty input name (found by fuzz_onnx: a null input read)") {
+    scratch_dir d;
+    onnx::ModelProto mp = small_onnx();
+    auto* g = mp.mutable_graph();
+    auto* axis = test::add_node(g, "Concat", {"b", ""}, "bb")->add_attribute();
+    axis->set_name("axis");
+    axis->set_type(onnx::AttributeProto::INT);
+    axis->set_i(0);
+    g->mutable_node(0)->set_input(2, "bb");
+    expect_rejected(d, convert_to(d, save(d, "m.onnx", mp)), errc::onnx,
+                    "{d}/m.onnx: node 'Concat_bb' (op Concat): folding constant inputs: Concat with an empty input name");
+}
+
 TEST_CASE("onnx: initializer with a negative dimension") {
     scratch_dir d;
     onnx::ModelProto mp = small_onnx();
@@ -502,6 +515,25 @@ TEST_CASE("image: a 15-byte 16-bit PNM claiming 6 x 6624 pixels (found by fuzz_i
     const unsigned char pnm[] = {'P', '5', '6', '\n', '6', '6', '2', '4', ' ', '4', '2', '2', '3', 0xa0, 0xc0};
     write_bytes(d / "a.pgm", std::string(reinterpret_cast<const char*>(pnm), sizeof pnm));
     expect_rejected(d, preprocess_to(d, d / "a.pgm"), errc::image, "{d}/a.pgm: truncated PNM: 6 x 6624 pixels need 79488 bytes, the file has 15");
+}
+
+TEST_CASE("image: a PNM width of 20 digits, which stb_image wraps into a negative int (found by fuzz_image: a signed overflow sizing it)") {
+    scratch_dir d;
+    write_bytes(d / "a.ppm", "P6 77777777777777777777\n2222 255\n" + std::string(64, '7'));
+    const std::vector<std::string> before = d.list();
+    std::string what;
+    errc code = errc::io;
+    try {
+        preprocess_to(d, d / "a.ppm")();
+    } catch (const qint8::error& e) {
+        what = e.what();
+        code = e.code();
+    }
+    MESSAGE(what);
+    CHECK(code == errc::image);
+    CHECK((what.find("pixels: expected at least 1 x 1") != std::string::npos || what.find("pixels: expected at most") != std::string::npos ||
+           what.find("cannot decode image") != std::string::npos));
+    CHECK(d.list() == before);
 }
 
 TEST_CASE("image: a text file") {

@@ -13,22 +13,16 @@
 #include <nlohmann/json.hpp>
 
 #include "convert/convert.hpp"
+#include "support/fixture_io.hpp"
 #include "support/compare.hpp"
 
 using namespace qint8;
+using qint8::test::argmax;
+using qint8::test::read_floats;
 
 namespace {
 
 std::string fixture(const std::string& f) { return std::string(QINT8_SOURCE_DIR) + "/tests/fixtures/onnx_forms/" + f; }
-
-std::vector<float> read_floats(const std::string& path, std::size_t n) {
-    std::ifstream f(path, std::ios::binary);
-    REQUIRE_MESSAGE(f.good(), path << ": missing (run make_fixtures.py)");
-    std::vector<float> v(n);
-    f.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(n * sizeof(float)));
-    REQUIRE_MESSAGE(f.gcount() == static_cast<std::streamsize>(n * sizeof(float)), path << ": expected " << n << " floats");
-    return v;
-}
 
 convert::result convert_onnx(const std::string& path, bool fp32, const std::vector<float>* calib = nullptr) {
     convert::options o;
@@ -38,17 +32,6 @@ convert::result convert_onnx(const std::string& path, bool fp32, const std::vect
     if (calib) o.calib_images = calib->size() / (3 * 16 * 16);
     return convert::convert_graph(convert::onnx_frontend::load(path), o);
 }
-
-std::vector<float> run(const model_desc& m, const std::vector<float>& in, std::size_t batch, bool fp32) {
-    compile_options co;
-    co.batch = static_cast<int64_t>(batch);
-    co.force_fp32 = fp32;
-    model net(m, co, "fixture");
-    session s(net);
-    return s.run(in);
-}
-
-std::size_t argmax(const float* v, std::size_t n) { return static_cast<std::size_t>(std::max_element(v, v + n) - v); }
 
 constexpr std::size_t kImages = 4, kClasses = 10, kImageFloats = 3 * 16 * 16;
 
@@ -66,7 +49,7 @@ TEST_CASE("ONNX Runtime quantize_static QDQ form (int8 weights with DequantizeLi
     std::size_t int8_layers = 0;
     for (const auto& l : r.m.layers) int8_layers += l.prec == precision::int8;
     CHECK(int8_layers == r.m.layers.size());  // every layer: the three convs, the add, the pool, the fc
-    const auto got = run(r.m, in, kImages, false);
+    const auto got = test::run_batch(r.m, in, kImages, false);
     REQUIRE(got.size() == want.size());
     double worst = 0;
     std::size_t same_class = 0;
@@ -87,7 +70,7 @@ TEST_CASE("tf2onnx form (NHWC input + Transpose, explicit pads, Reshape to a con
     const auto want = read_floats(fixture("tf2onnx.out.bin"), kImages * kClasses);
     const convert::result f = convert_onnx(fixture("tf2onnx.onnx"), true);
     CHECK(f.m.input.shape == std::vector<int64_t>{3, 16, 16});  // qint8's input is the Transpose's NCHW output
-    const auto got = run(f.m, in, kImages, true);
+    const auto got = test::run_batch(f.m, in, kImages, true);
     REQUIRE(got.size() == want.size());
     for (std::size_t k = 0; k < got.size(); ++k) CHECK(got[k] == doctest::Approx(want[k]).epsilon(1e-4).scale(1.0));
     // Post-training INT8 of the same file, calibrated on the test images: the integer path equals
@@ -98,7 +81,7 @@ TEST_CASE("tf2onnx form (NHWC input + Transpose, explicit pads, Reshape to a con
     CHECK(int8_layers >= 3);  // two convs and the classifier
     const test::comparison c = test::compare(q.m, 2, 12, false);
     CHECK(c.max_lsb <= 1.0);
-    const auto gi = run(q.m, in, kImages, false);
+    const auto gi = test::run_batch(q.m, in, kImages, false);
     std::size_t same_class = 0;
     for (std::size_t i = 0; i < kImages; ++i) same_class += argmax(&gi[i * kClasses], kClasses) == argmax(&want[i * kClasses], kClasses);
     CHECK(same_class >= kImages - 1);

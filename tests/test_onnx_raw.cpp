@@ -18,22 +18,16 @@
 #include <nlohmann/json.hpp>
 
 #include "convert/convert.hpp"
+#include "support/fixture_io.hpp"
 #include "support/fashion_mnist.hpp"
 
 using namespace qint8;
+using qint8::test::argmax;
+using qint8::test::read_floats;
 
 namespace {
 
 std::string fixture(const std::string& f) { return std::string(QINT8_SOURCE_DIR) + "/tests/fixtures/onnx_raw/" + f; }
-
-std::vector<float> read_floats(const std::string& path, std::size_t n) {
-    std::ifstream f(path, std::ios::binary);
-    REQUIRE_MESSAGE(f.good(), path << ": missing (run make_fixtures.py)");
-    std::vector<float> v(n);
-    f.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(n * sizeof(float)));
-    REQUIRE_MESSAGE(f.gcount() == static_cast<std::streamsize>(n * sizeof(float)), path << ": expected " << n << " floats");
-    return v;
-}
 
 model_desc convert_onnx(const std::string& path, bool fp32, std::vector<std::string>* notes = nullptr) {
     convert::options o;
@@ -42,17 +36,6 @@ model_desc convert_onnx(const std::string& path, bool fp32, std::vector<std::str
     if (notes) o.note = [notes](const std::string& s) { notes->push_back(s); };
     return convert::convert_graph(convert::onnx_frontend::load(path), o).m;
 }
-
-std::vector<float> run(const model_desc& m, const std::vector<float>& in, std::size_t batch, bool fp32) {
-    compile_options co;
-    co.batch = batch;
-    co.force_fp32 = fp32;
-    model net(m, co, "fixture");
-    session s(net);
-    return s.run(in);
-}
-
-std::size_t argmax(const float* v, std::size_t n) { return static_cast<std::size_t>(std::max_element(v, v + n) - v); }
 
 constexpr std::size_t kImages = 8, kClasses = 10, kImageFloats = 3 * 16 * 16;
 
@@ -63,7 +46,7 @@ TEST_SUITE("convert") {
 TEST_CASE("raw PyTorch FP32 export with BN nodes and a Shape-Gather-Unsqueeze-Concat-Reshape chain equals PyTorch") {
     const auto in = read_floats(fixture("input.bin"), kImages * kImageFloats);
     const auto want = read_floats(fixture("fp32.out.bin"), kImages * kClasses);
-    const auto got = run(convert_onnx(fixture("fp32.onnx"), true), in, kImages, true);
+    const auto got = test::run_batch(convert_onnx(fixture("fp32.onnx"), true), in, kImages, true);
     REQUIRE(got.size() == want.size());
     for (std::size_t k = 0; k < got.size(); ++k) CHECK(got[k] == doctest::Approx(want[k]).epsilon(1e-4).scale(1.0));
 }
@@ -81,7 +64,7 @@ TEST_CASE("raw PyTorch QDQ exports of FX QAT per-channel and eager QAT per-tenso
         for (const auto& l : m.layers) int8_layers += l.prec == precision::int8;
         CHECK(int8_layers >= 6);  // every conv and the fc, at least
         for (const auto& s : notes) MESSAGE(s);
-        const auto got = run(m, in, kImages, false);
+        const auto got = test::run_batch(m, in, kImages, false);
         REQUIRE(got.size() == want.size());
         // The output is PyTorch's logits fake-quantized with `step`: qint8 computes the same
         // integers up to rounding of intermediate layers, so a few steps at most.

@@ -44,10 +44,16 @@ inline rgb_image load_rgb(const std::string& path) {
     int w = 0, h = 0, c = 0;
     // The header's size is checked before decoding: a 100-byte file may claim 30000 x 30000
     // pixels, and stb_image would allocate all of them (up to 2 GB) first.
-    if (stbi_info(path.c_str(), &w, &h, &c) && static_cast<int64_t>(w) * h > max_image_pixels)
-        detail::fail(errc::image, path + ": image of " + std::to_string(w) + " x " + std::to_string(h) + " pixels: expected at most " +
-                                   std::to_string(max_image_pixels) + " pixels");
-    check_pnm_size(path, w, h, c);
+    if (stbi_info(path.c_str(), &w, &h, &c)) {
+        // stb_image's PNM reader accepts a header without a height, and wraps a width of 20
+        // digits into a negative int (fuzz_image): both are refused before any arithmetic.
+        if (w < 1 || h < 1)
+            detail::fail(errc::image, path + ": image of " + std::to_string(w) + " x " + std::to_string(h) + " pixels: expected at least 1 x 1");
+        if (static_cast<int64_t>(w) * h > max_image_pixels)
+            detail::fail(errc::image, path + ": image of " + std::to_string(w) + " x " + std::to_string(h) + " pixels: expected at most " +
+                                       std::to_string(max_image_pixels) + " pixels");
+        check_pnm_size(path, w, h, c);
+    }
     // Decoded in the file's own channel count and expanded to RGB below: stb's own conversion
     // (asking for 3 channels) treats the 8-bit result of a 16-bit PNM's conversion as 16-bit and
     // reads past its buffer (fuzz_image: a 15-byte "P5 6 x 6624, maxval 4223" file).

@@ -224,6 +224,8 @@ inline constant unary(const constant& x, const std::string& op) {
 /// Concatenation along `ax`; all inputs have one element type and equal other dimensions.
 inline constant concat(const std::vector<const constant*>& xs, int64_t ax) {
     if (xs.empty()) fail("Concat of nothing");
+    for (const constant* x : xs)
+        if (!x) fail("Concat with an empty input name");  // found by fuzz_onnx (a null input read)
     const std::size_t rank = xs[0]->shape.size(), a = axis(ax, rank);
     std::vector<int64_t> shape = xs[0]->shape;
     shape[a] = 0;
