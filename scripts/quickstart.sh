@@ -50,8 +50,9 @@ step() {  # step "what" cmd...: runs a tool, its output to the log; on failure s
   fi
 }
 num() { grep -o "\"$2\": *[-0-9.e+]*" "$1" | head -1 | sed 's/.*: *//'; }   # a number from a tool's JSON
-bench_ips() {  # images/s of one precision in a bench_models JSON file
-  tr -d '\n ' <"$1" | grep -o "{[^{}]*\"precision\":\"$2\"[^{}]*}" | grep -o '"images_per_s":[-0-9.e+]*' | sed 's/.*://'
+bench_ips() {  # images/s of one precision in a bench_models JSON file (one key per line; a result's keys are sorted)
+  awk -v want="$2" '/"images_per_s":/ { gsub(/[",]/, ""); ips = $2 }
+                    /"precision":/ { gsub(/[",]/, ""); if ($2 == want) { print ips; exit } }' "$1"
 }
 
 echo "quickstart: preparing $images Fashion-MNIST test images" >&2
@@ -79,6 +80,7 @@ for m in ${models//,/ }; do
     --batch=1 --iterations=200 --json="$d/bench.json"
   f1=$(num "$d/eval_fp32.json" top1) i1=$(num "$d/eval_int8.json" top1)
   fs=$(bench_ips "$d/bench.json" fp32) is=$(bench_ips "$d/bench.json" int8)
+  [ -n "$fs" ] && [ -n "$is" ] || { echo "quickstart: no images/s for both precisions in $d/bench.json" >&2; exit 2; }
   isa=$(grep -o '"isa": *"[a-z0-9_]*"' "$d/bench.json" | head -1 | sed 's/.*"\([a-z0-9_]*\)"$/\1/')
   rows+=("$(awk -v m="$m" -v f1="$f1" -v i1="$i1" -v fs="$fs" -v is="$is" 'BEGIN {
     printf "| %-12s | %9.2f%% | %9.2f%% | %+8.2f | %10.0f | %10.0f | %8.2fx |", m, 100*f1, 100*i1, 100*(i1-f1), fs, is, is/fs }')")
