@@ -440,7 +440,9 @@ inline void fuse(import_graph& g, const note_fn& note = {}) {
             const constant& c = g.constants.at(n.inputs[c0 ? 0 : 1]);
             const int pi = g.producer_of(x);
             node* p = pi >= 0 ? &g.nodes[static_cast<std::size_t>(pi)] : nullptr;
-            const auto& xs = g.shapes.at(x);
+            const auto shape_it = g.shapes.find(x);  // no shape: both inputs constant but not folded (found by fuzz_onnx)
+            if (shape_it == g.shapes.end()) unsupported(g, n, "adding two constants that could not be folded is not supported");
+            const auto& xs = shape_it->second;
             const std::size_t ch = xs.size() >= 2 ? static_cast<std::size_t>(xs[1]) : 0;
             const bool per_channel = c.elements() == 1 || (c.elements() == ch && c.shape.size() <= xs.size() &&
                                                           std::count_if(c.shape.begin(), c.shape.end(), [](int64_t d) { return d != 1; }) <= 1);
