@@ -10,7 +10,7 @@
 #include <thread>
 #include <vector>
 
-#include <qint8/model.hpp>
+#include <qint8/session.hpp>
 #include <qint8/models/synthetic.hpp>
 
 #include "support/scratch.hpp"

@@ -7,7 +7,7 @@
 #include <string>
 
 #include <qint8/dispatch/isa.hpp>
-#include <qint8/model.hpp>
+#include <qint8/session.hpp>
 #include <qint8/ref/reference.hpp>
 
 #include <cmath>

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include <qint8/classifier.hpp>
-#include <qint8/model.hpp>
+#include <qint8/session.hpp>
 
 #include "common/image.hpp"
 #include "convert/convert.hpp"

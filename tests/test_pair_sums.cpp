@@ -9,7 +9,7 @@
 #include <vector>
 
 #include <qint8/detail/quantize_weights.hpp>
-#include <qint8/model.hpp>
+#include <qint8/session.hpp>
 #include <qint8/ref/reference.hpp>
 
 #include "support/builder.hpp"

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include <qint8/model.hpp>
+#include <qint8/session.hpp>
 #include <qint8/ref/reference.hpp>
 
 #include "convert/convert.hpp"

@@ -12,7 +12,7 @@
 
 #include <omp.h>
 
-#include <qint8/model.hpp>
+#include <qint8/session.hpp>
 
 #include "support/builder.hpp"
 

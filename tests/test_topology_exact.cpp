@@ -82,6 +82,36 @@ TEST_CASE("INT8: the six synthetic topologies equal the naive reference bit for 
         }
 }
 
+TEST_CASE("INT8: session::read gives every intermediate tensor of the six topologies as the reference computes it") {
+    // read() is how calibration, --report and debugging see a model's insides: each layer's
+    // output, after the whole run, must still be what that layer wrote (no buffer shared with a
+    // later step), equal to the reference's value bit for bit.
+    test::single_thread one;
+    for (const auto& name : models::topology_names()) {
+        CAPTURE(name);
+        const model_desc m = small_synthetic(name, true);
+        const std::vector<float> in = models::synthetic_images(m, 2, 78);
+        compile_options co;
+        co.batch = 2;
+        model net(m, co, "topology");
+        session s(net);
+        (void)s.run(in);
+        const auto want = ref::run_all(m, in, 2, test::ref_options(false));
+        std::size_t tensors = 0;
+        for (const layer& l : m.layers) {
+            CAPTURE(l.name);
+            const std::vector<float> got = s.read(l.name);
+            const ref::value& w = want.at(l.name);
+            REQUIRE(got.size() == w.size());
+            std::size_t differ = 0;
+            for (std::size_t k = 0; k < got.size(); ++k) differ += got[k] != w.real(k);
+            CHECK(differ == 0);
+            ++tensors;
+        }
+        CHECK(tensors == m.layers.size());
+    }
+}
+
 TEST_CASE("FP32: the six synthetic topologies equal the naive reference within 1e-4 relative") {
     test::single_thread one;
     for (const auto& name : models::topology_names()) {

@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "qint8/model.hpp"
+#include "qint8/session.hpp"
 
 namespace qint8 {
 

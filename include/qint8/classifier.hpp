@@ -14,7 +14,7 @@
 #include "qint8/graph.hpp"
 #include "qint8/io/manifest.hpp"
 #include "qint8/kernels/vector.hpp"
-#include "qint8/model.hpp"
+#include "qint8/session.hpp"
 
 namespace qint8 {
 
@@ -218,11 +218,15 @@ classifier load(const std::string& manifest_path, const classifier_options& opt 
     ro.verify_checksums = opt.verify_checksums;
     model_desc m = read_manifest(manifest_path, ro);
     model_desc expected;
+#if QINT8_EXCEPTIONS
     try {
         expected = Topology::structure(Topology::params_from(m));
     } catch (const error& e) {
         detail::fail(errc::topology, manifest_path + ": cannot be a " + Topology::name + ": " + e.what());
     }
+#else
+    expected = Topology::structure(Topology::params_from(m));  // a failure reports its own cause
+#endif
     check_topology(m, expected, manifest_path);
     return classifier(std::move(m), opt, manifest_path);
 }

@@ -10,7 +10,7 @@
 #include <cstdlib>
 #include <string>
 
-#include <qint8/model.hpp>
+#include <qint8/session.hpp>
 
 namespace qint8::fuzz {
 

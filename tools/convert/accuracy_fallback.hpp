@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include <qint8/model.hpp>
+#include <qint8/session.hpp>
 
 #include "convert/convert.hpp"
 #include "convert/fallback_speed.hpp"

@@ -24,7 +24,7 @@
 
 #include <qint8/calibrate.hpp>
 #include <qint8/io/manifest.hpp>
-#include <qint8/model.hpp>
+#include <qint8/session.hpp>
 #include <qint8/version.hpp>
 
 #include "common/dataset.hpp"

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include <qint8/model.hpp>
+#include <qint8/session.hpp>
 #include <qint8/models/synthetic.hpp>
 
 namespace qint8::convert {

@@ -35,12 +35,10 @@ inline dnnl::cpu_isa to_cpu_isa(const std::string& n) {
 /// Caps oneDNN at the named path (qint8::isa names, which are oneDNN's cpu_isa names), or lifts
 /// every cap for nullptr.
 inline void set_max_isa(const char* name) {
-    try {
-        dnnl::set_max_cpu_isa(to_cpu_isa(name ? name : ""));
-    } catch (const dnnl::error&) {
-        // Already fixed by an earlier oneDNN call in this process (e.g. ONEDNN_MAX_CPU_ISA or
-        // another library); isa_allowed() then tells which paths oneDNN really takes.
-    }
+    // The C call reports through its status instead of throwing. It fails when the cap was
+    // already fixed by an earlier oneDNN call in this process (e.g. ONEDNN_MAX_CPU_ISA or another
+    // library); isa_allowed() then tells which paths oneDNN really takes.
+    (void)dnnl_set_max_cpu_isa(static_cast<dnnl_cpu_isa_t>(to_cpu_isa(name ? name : "")));
 }
 
 /// Does oneDNN's effective cap admit the named path? (oneDNN's cpu_isa values are feature bit
@@ -124,5 +122,14 @@ inline dnnl::reorder::primitive_desc reorder_pd(const dnnl::engine& eng, const d
 }
 
 inline std::string impl_name(const dnnl::primitive_desc_base& pd) { return pd.impl_info_str(); }
+
+/// Is `md` a "choose the layout for me" descriptor (format `any`)?
+inline bool is_format_any(const dnnl::memory::desc& md) { return md.data.format_kind == dnnl_format_kind_any; }
+
+/// `md` with another data type, same dims and layout (the bytes are read as that type).
+inline dnnl::memory::desc with_data_type(dnnl::memory::desc md, dt t) {
+    md.data.data_type = static_cast<dnnl_data_type_t>(t);
+    return md;
+}
 
 }  // namespace qint8::backend

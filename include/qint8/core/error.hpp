@@ -1,8 +1,20 @@
 #pragma once
 /// @file error.hpp  The one exception type qint8 throws.
 
+#include <cstdio>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
+
+/// QINT8_EXCEPTIONS is 1 when qint8 reports failures by throwing qint8::error, 0 when it prints
+/// the same message to stderr and aborts: define QINT8_NO_EXCEPTIONS, or build with
+/// -fno-exceptions (as nlohmann/json and oneDNN do in that case). oneDNN then reports its own
+/// failures by printing and trapping; nlohmann/json aborts.
+#if defined(QINT8_NO_EXCEPTIONS) || !(defined(__cpp_exceptions) || defined(__EXCEPTIONS))
+#define QINT8_EXCEPTIONS 0
+#else
+#define QINT8_EXCEPTIONS 1
+#endif
 
 namespace qint8 {
 
@@ -73,7 +85,15 @@ private:
 };
 
 namespace detail {
-[[noreturn]] inline void fail(errc code, const std::string& message) { throw error(code, message); }
+/// Reports a failure: throws qint8::error, or without exceptions prints its message and aborts.
+[[noreturn]] inline void fail(errc code, const std::string& message) {
+#if QINT8_EXCEPTIONS
+    throw error(code, message);
+#else
+    std::fprintf(stderr, "%s\n", error(code, message).what());
+    std::abort();
+#endif
+}
 }  // namespace detail
 
 }  // namespace qint8

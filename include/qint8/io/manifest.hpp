@@ -322,12 +322,21 @@ inline model_desc read_manifest(const std::string& json_path, const read_options
         std::ifstream in(json_path, std::ios::binary);
         if (!in) fail(errc::io, json_path + ": cannot open for reading (" + std::strerror(errno) + ")");
         json_path_tracker where;
+        const auto track = [&where](int, json::parse_event_t e, json& v) { return where.on_event(e, v); };
+#if QINT8_EXCEPTIONS
         try {
-            j = json::parse(in, [&where](int, json::parse_event_t e, json& v) { return where.on_event(e, v); });
+            j = json::parse(in, track);
         } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e400
             const std::string p = where.path();
             fail(errc::manifest_parse, json_path + ": " + (p.empty() ? "" : p + ": ") + "not valid JSON: " + e.what());
         }
+#else
+        j = json::parse(in, track, /*allow_exceptions=*/false);  // a discarded value on error, no detail
+        if (j.is_discarded()) {
+            const std::string p = where.path();
+            fail(errc::manifest_parse, json_path + ": " + (p.empty() ? "" : p + ": ") + "not valid JSON");
+        }
+#endif
     }
     field_reader root(j, json_path, "");
     model_desc m;

@@ -28,7 +28,7 @@
 
 #include "qint8/builder.hpp"
 #include "qint8/kernels/vector.hpp"
-#include "qint8/model.hpp"
+#include "qint8/session.hpp"
 #include "qint8/validate.hpp"
 
 namespace qint8::models {

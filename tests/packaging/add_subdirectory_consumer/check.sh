@@ -11,7 +11,7 @@ cmake -S "$src_dir/tests/packaging/add_subdirectory_consumer" -B "$work/build" -
   { cat "$work/configure.log"; exit 1; }
 cmake --build "$work/build" > "$work/build.log" || { cat "$work/build.log"; exit 1; }
 # qint8 as a subproject builds no tests and no tools of its own
-[ ! -e "$work/build/bin/qint8_tests" ] && [ ! -e "$work/build/qint8/tests" ] || { echo "qint8's tests were built in a consumer"; exit 1; }
+[ ! -e "$work/build/bin/qint8_runtime_tests" ] && [ ! -e "$work/build/qint8/tests" ] || { echo "qint8's tests were built in a consumer"; exit 1; }
 out=$("$work/build/consumer" "$work/model/model.json")
 echo "$out"
 [ "$(grep -c '^class [0-9]*: 0\.[0-9]*$' <<<"$out")" = 5 ] && echo "add_subdirectory consumer: 5 predictions"

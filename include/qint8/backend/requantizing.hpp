@@ -1,0 +1,99 @@
+#pragma once
+/// @file requantizing.hpp  The backend at the level the compiler thinks in: a convolution or inner
+/// product that reads integer (or f32) activations, accumulates in int32 and writes its result
+/// requantized to the destination's scale and zero point, with ReLU/clip and a residual sum fused.
+/// A port to another oneDNN major version changes this file and dnnl_compat.hpp only.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "qint8/backend/dnnl_compat.hpp"
+
+namespace qint8::backend {
+
+/// How int32 accumulators become destination values: dst = out_scales[c] * (acc over (src -
+/// src_zp)) + dst_zp. Empty out_scales: an f32 primitive (no requantization).
+struct requant {
+    std::vector<float> out_scales;  ///< one per output channel, or one for all
+    int32_t src_zp = 0;
+    int32_t dst_zp = 0;
+};
+
+/// An element-wise step fused after the requantization, in destination units.
+struct fused_op {
+    enum class kind_t { relu, clip, sum } kind = kind_t::relu;
+    float lo = 0.f, hi = 0.f;  ///< clip bounds
+    float sum_scale = 1.f;     ///< sum: dst += sum_scale * (prior dst contents - sum_zp)
+    int32_t sum_zp = 0;
+    dt sum_type = dt::f32;  ///< sum: the type the prior destination bytes are read as
+
+    static fused_op relu() { return {}; }
+    static fused_op clip(float lo, float hi) { return {kind_t::clip, lo, hi}; }
+    static fused_op sum(float scale, int32_t zp, dt type) { return {kind_t::sum, 0.f, 0.f, scale, zp, type}; }
+};
+
+/// Convolution geometry (2-D): strides and padding before/after.
+struct conv_geometry {
+    dims strides, pad_l, pad_r;
+};
+
+/// A created primitive with the layouts it chose and what the profile shows of it.
+struct made_primitive {
+    dnnl::primitive prim;
+    dnnl::memory::desc src, weights, dst;
+    std::string impl;
+    std::size_t scratchpad_bytes = 0;
+};
+
+inline dnnl::primitive_attr requant_attr(const requant& rq, const std::vector<fused_op>& ops) {
+    dnnl::primitive_attr attr = base_attr();
+    if (!rq.out_scales.empty()) {
+        set_zero_point(attr, DNNL_ARG_SRC, rq.src_zp);
+        set_output_scales(attr, rq.out_scales);
+        set_zero_point(attr, DNNL_ARG_DST, rq.dst_zp);
+    }
+    dnnl::post_ops po;
+    for (const fused_op& o : ops) {
+        if (o.kind == fused_op::kind_t::relu) append_relu(po);
+        else if (o.kind == fused_op::kind_t::clip) append_clip(po, o.lo, o.hi);
+        else append_sum(po, o.sum_scale, o.sum_zp, o.sum_type);
+    }
+    attr.set_post_ops(po);
+    return attr;
+}
+
+template <class PD, class Prim>
+made_primitive made_from(const PD& pd) {
+    return {Prim(pd), pd.src_desc(), pd.weights_desc(), pd.dst_desc(), impl_name(pd), pd.scratchpad_desc().get_size()};
+}
+
+/// A requantizing convolution; `src`, `weights` and `dst` may be format `any`.
+inline made_primitive requantizing_conv(const dnnl::engine& eng, const dnnl::memory::desc& src, const dnnl::memory::desc& weights,
+                                        const dnnl::memory::desc& bias, const dnnl::memory::desc& dst, const conv_geometry& g,
+                                        const requant& rq, const std::vector<fused_op>& ops) {
+    auto pd = conv_pd(eng, src, weights, &bias, dst, g.strides, g.pad_l, g.pad_r, requant_attr(rq, ops));
+    return made_from<dnnl::convolution_forward::primitive_desc, dnnl::convolution_forward>(pd);
+}
+
+/// A requantizing inner product (oneDNN 2.x has no source or destination zero point here: the
+/// caller folds them; rq.src_zp and rq.dst_zp must be 0).
+inline made_primitive requantizing_ip(const dnnl::engine& eng, const dnnl::memory::desc& src, const dnnl::memory::desc& weights,
+                                      const dnnl::memory::desc& bias, const dnnl::memory::desc& dst, const requant& rq,
+                                      const std::vector<fused_op>& ops) {
+    auto pd = ip_pd(eng, src, weights, &bias, dst, requant_attr(rq, ops));
+    return made_from<dnnl::inner_product_forward::primitive_desc, dnnl::inner_product_forward>(pd);
+}
+
+/// Packs plain weights (`plain`, bytes at `data`) once into the layout a primitive chose.
+inline dnnl::memory pack_weights(const dnnl::engine& eng, dnnl::stream& st, const dnnl::memory::desc& plain, const void* data,
+                                 const dnnl::memory::desc& packed_md) {
+    dnnl::memory user(plain, eng, const_cast<void*>(data));
+    dnnl::memory packed(packed_md, eng);
+    dnnl::reorder(reorder_pd(eng, plain, packed_md, 1.f, 0, 0, nullptr, false)).execute(st, user, packed);
+    st.wait();
+    return packed;
+}
+
+}  // namespace qint8::backend

@@ -1,0 +1,9 @@
+#pragma once
+/// @file compile.hpp  The whole compiler: compiler.hpp (bookkeeping) and one file per kind of op.
+
+#include "qint8/compile/compiler.hpp"
+#include "qint8/compile/conv.hpp"
+#include "qint8/compile/depthwise.hpp"
+#include "qint8/compile/eltwise.hpp"
+#include "qint8/compile/output.hpp"
+#include "qint8/compile/pool.hpp"

@@ -1,0 +1,241 @@
+#pragma once
+/// @file compiler.hpp  The compiler's state and bookkeeping: which slot holds each tensor, in which
+/// type and quantization, and the conversions ("need") between forms. One instance per
+/// compilation. The per-op parts are in conv.hpp, depthwise.hpp, pool.hpp, eltwise.hpp and
+/// output.hpp; compile.hpp includes them all.
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "qint8/backend/requantizing.hpp"
+#include "qint8/backend/status.hpp"
+#include "qint8/backend/types.hpp"
+#include "qint8/compile/program.hpp"
+#include "qint8/detail/pair_sums.hpp"
+#include "qint8/dispatch/isa.hpp"
+#include "qint8/graph.hpp"
+
+namespace qint8::detail {
+
+class compiler {
+public:
+    compiler(program& c, const std::string& origin) : c_(c), origin_(origin) {}
+
+    /// Compiles c.desc (validated) into c's slots, constants and steps.
+    void run();
+
+private:
+    /// Where a tensor is during compilation: its slot, type and quantization.
+    struct where {
+        int slot;
+        dtype type;
+        std::optional<quant_params> q;
+    };
+    /// A residual fused into a layer as a sum post-op: the residual tensor is first copied into
+    /// the layer's destination buffer, read there as `read_as`, and added as scale * (v - zero_point).
+    struct residual_sum {
+        std::string tensor;
+        float scale;
+        int32_t zero_point;
+        dtype read_as;
+    };
+
+    program& c_;
+    std::string origin_;
+    int qmax_u8_ = 127;
+    bool s8_src_as_u8_ = false;
+    std::vector<layer> layers_;  ///< the description's layers, activations as stored on this path
+    std::map<std::string, std::vector<const layer*>> consumers_;
+    std::map<std::string, backend::dims> dims_;
+    std::map<std::string, where> at_;
+    dnnl::stream compile_stream_{c_.eng};
+
+    // compiler.hpp: bookkeeping
+    void store_s8_as_u8();
+    void plan_input();
+    void compile_layer(const layer& l);
+    void compile_op(const layer& l);
+    precision eff_prec(const layer& l) const { return c_.opt.force_fp32 ? precision::fp32 : l.prec; }
+    backend::dims batch_dims(const std::vector<int64_t>& s) const;
+    int new_slot(const dnnl::memory::desc& d, int alias = -1);
+    int new_const(dnnl::memory m);
+    int new_const(const dnnl::memory::desc& d, const void* data);
+    void put(const std::string& name, int slot, dtype t, std::optional<quant_params> q) { at_[name] = {slot, t, q}; }
+    bool needs_int(const std::string& t) const;
+    dtype out_type(const layer& l) const;
+    void track(std::size_t scratchpad_bytes) { c_.scratchpad_bytes = std::max(c_.scratchpad_bytes, scratchpad_bytes); }
+    void add_step(dnnl::primitive p, std::vector<operand> args, std::string layer, std::string what);
+    void reorder(int src, int dst, float scale, int32_t szp, int32_t dzp, const std::string& why);
+    int need(const std::string& name, dtype t, const dnnl::memory::desc& want, const std::optional<quant_params>& tq,
+             const std::string& reader);
+    std::vector<backend::fused_op> fused_ops(const layer& l, dtype dst_t, const std::vector<residual_sum>& sums) const;
+
+    // conv.hpp: conv2d, grouped conv and fc through oneDNN
+    void weighted(const layer& l);
+    std::vector<residual_sum> plan_residuals(const layer& l, dtype dst_t) const;
+    void wire_residuals(const layer& l, int dst, const dnnl::memory::desc& dst_md, const std::vector<residual_sum>& sums);
+    pair_geometry pair_geometry_of(const layer& l, const backend::dims& in_d, const quant_params& qin) const;
+    // depthwise.hpp: qint8's own depthwise kernels
+    bool own_depthwise(const layer& l) const;
+    void depthwise(const layer& l);
+    // pool.hpp, eltwise.hpp, output.hpp
+    void pool(const layer& l);
+    void add(const layer& l);
+    void softmax(const layer& l);
+    void finish_output();
+};
+
+inline void compiler::run() {
+    c_.path = active_isa();
+    qmax_u8_ = has_int8_dot(c_.path) ? 127 : 63;
+    // oneDNN halves s8 x s8 weights where it has no 512-bit vpdpbusd; see weighted().
+    s8_src_as_u8_ = qmax_u8_ < 127 || c_.path == isa::avx2_vnni;
+    layers_ = c_.desc.layers;
+    if (s8_src_as_u8_) store_s8_as_u8();
+    for (const layer& l : layers_) {
+        for (const auto& i : l.inputs) consumers_[i].push_back(&l);
+        for (const auto& p : l.post_ops)
+            if (p.kind == post_op::sum) consumers_[p.input].push_back(&l);
+    }
+    plan_input();
+    for (const layer& l : layers_) compile_layer(l);
+    finish_output();
+    for (const auto& [name, w] : at_) c_.tensors[name] = {w.slot, w.type, w.q};
+}
+
+/// Every int8 reader would convert an s8 tensor to u8 (a reorder per inference), so layers store
+/// it as u8 in the first place: q_u8 = q_s8 + 128 with zero point z + 128 is the same value,
+/// saturation bounds included. (fc keeps s8: its zero point is folded in f32, see weighted().)
+inline void compiler::store_s8_as_u8() {
+    for (layer& l : layers_)
+        if (l.act && l.act->type == dtype::s8 && l.kind != op::fc && !c_.opt.force_fp32)
+            l.act = quant_params{dtype::u8, l.act->scale, l.act->zero_point + 128};
+}
+
+/// The input: quantized by the vector kernel if any int8 layer reads it.
+inline void compiler::plan_input() {
+    const model_desc& m = c_.desc;
+    dims_[m.input.name] = batch_dims(m.input.shape);
+    const bool int_in = m.input.act && needs_int(m.input.name);
+    c_.input_is_int = int_in;
+    if (int_in) c_.input_q = *m.input.act;
+    const dtype t = int_in ? m.input.act->type : dtype::f32;
+    c_.input_slot = new_slot(backend::make_desc(dims_[m.input.name], t, true));
+    put(m.input.name, c_.input_slot, t, m.input.act);
+    c_.input_elems = element_count(m.input.shape, "input");
+}
+
+inline void compiler::compile_layer(const layer& l) {
+    dims_[l.name] = batch_dims(l.out_shape);
+    backend::guarded([&] { compile_op(l); },
+                     [&] { return origin_ + ": layer '" + l.name + "' (" + to_string(l.kind) + ", " + to_string(eff_prec(l)) + ")"; });
+}
+
+inline void compiler::compile_op(const layer& l) {
+    switch (l.kind) {
+        case op::conv2d:
+        case op::depthwise_conv2d:
+        case op::fc: weighted(l); break;
+        case op::max_pool2d:
+        case op::avg_pool2d:
+        case op::global_avg_pool2d: pool(l); break;
+        case op::add: add(l); break;
+        case op::softmax: softmax(l); break;
+    }
+}
+
+inline backend::dims compiler::batch_dims(const std::vector<int64_t>& s) const {
+    backend::dims d{c_.opt.batch};
+    d.insert(d.end(), s.begin(), s.end());
+    return d;
+}
+
+inline int compiler::new_slot(const dnnl::memory::desc& d, int alias) {
+    c_.slots.push_back({d, alias});
+    return static_cast<int>(c_.slots.size()) - 1;
+}
+
+inline int compiler::new_const(dnnl::memory m) {
+    c_.consts.push_back(std::move(m));
+    return static_cast<int>(c_.consts.size()) - 1;
+}
+
+inline int compiler::new_const(const dnnl::memory::desc& d, const void* data) {
+    dnnl::memory m(d, c_.eng);
+    std::memcpy(m.get_data_handle(), data, d.get_size());
+    return new_const(std::move(m));
+}
+
+/// Is tensor `t` read by an int8 layer (so it is worth storing in 8 bits)?
+inline bool compiler::needs_int(const std::string& t) const {
+    if (c_.opt.force_fp32) return false;
+    auto it = consumers_.find(t);
+    if (it == consumers_.end()) return false;
+    for (const layer* l : it->second)
+        if (l->prec == precision::int8 && l->kind != op::softmax) return true;
+    return false;
+}
+
+/// The type a layer stores its output in.
+inline dtype compiler::out_type(const layer& l) const {
+    return (eff_prec(l) == precision::int8 && l.act && needs_int(l.name)) ? l.act->type : dtype::f32;
+}
+
+inline void compiler::add_step(dnnl::primitive p, std::vector<operand> args, std::string layer, std::string what) {
+    step s;
+    s.p = std::move(p);
+    s.args = std::move(args);
+    s.info = {std::move(layer), std::move(what)};
+    c_.steps.push_back(std::move(s));
+}
+
+/// Emits dst = scale * (src - szp) + dzp from one slot into another.
+inline void compiler::reorder(int src, int dst, float scale, int32_t szp, int32_t dzp, const std::string& why) {
+    auto pd = backend::reorder_pd(c_.eng, c_.slots[src].md, c_.slots[dst].md, scale, szp, dzp);
+    track(pd.scratchpad_desc().get_size());
+    add_step(dnnl::reorder(pd), {operand::slot(DNNL_ARG_FROM, src), operand::slot(DNNL_ARG_TO, dst)}, why,
+             "reorder " + backend::impl_name(pd));
+}
+
+/// A slot holding tensor `name` as type `t` with layout `want` (layout of `want` ignored if it is
+/// format `any`), converting (and requantizing to `tq` for integer types) if needed.
+inline int compiler::need(const std::string& name, dtype t, const dnnl::memory::desc& want, const std::optional<quant_params>& tq,
+                          const std::string& reader) {
+    const where w = at_.at(name);
+    const dnnl::memory::desc& have = c_.slots[w.slot].md;
+    dnnl::memory::desc target = want;
+    if (backend::is_format_any(target)) target = backend::make_desc(have.dims(), t, true);
+    const bool same_q = (t == dtype::f32 && w.type == dtype::f32) || (t == w.type && w.q && tq && *w.q == *tq);
+    if (same_q && have == target) return w.slot;
+    float scale = 1.f;
+    int32_t szp = 0, dzp = 0;
+    if (w.type != dtype::f32) { scale *= w.q->scale; szp = w.q->zero_point; }
+    if (t != dtype::f32) { scale /= tq->scale; dzp = tq->zero_point; }
+    if (w.type != dtype::f32 && t != dtype::f32 && *w.q == *tq) scale = 1.f;
+    const int s = new_slot(target);
+    reorder(w.slot, s, scale, szp, dzp, reader);
+    return s;
+}
+
+/// The layer's ReLU/clip and residual sums, in the units of the stored result: real for f32,
+/// quantized for an integer destination.
+inline std::vector<backend::fused_op> compiler::fused_ops(const layer& l, dtype dst_t, const std::vector<residual_sum>& sums) const {
+    std::vector<backend::fused_op> ops;
+    const float k = dst_t == dtype::f32 ? 1.f : 1.f / l.act->scale;
+    std::size_t si = 0;
+    for (const auto& p : l.post_ops) {
+        if (p.kind == post_op::relu) ops.push_back(backend::fused_op::relu());
+        else if (p.kind == post_op::clip) ops.push_back(backend::fused_op::clip(p.lo * k, p.hi * k));
+        else {
+            const residual_sum& s = sums.at(si++);
+            ops.push_back(backend::fused_op::sum(s.scale, s.zero_point, backend::to_dnnl(s.read_as)));
+        }
+    }
+    return ops;
+}
+
+}  // namespace qint8::detail

@@ -1,0 +1,148 @@
+#pragma once
+/// @file conv.hpp  conv2d, grouped conv2d and fc through oneDNN: scale planning, primitive
+/// creation, weight packing and residual wiring, each in its own function.
+
+#include "qint8/compile/compiler.hpp"
+#include "qint8/compile/int8_plan.hpp"
+#include "qint8/detail/pair_sums.hpp"
+#include "qint8/detail/quantize_weights.hpp"
+#include "qint8/io/bias_correction.hpp"
+
+namespace qint8::detail {
+
+/// Where int16 pair sums are possible (no VNNI): one output channel's weight geometry and the
+/// largest input code, for quantize_weights_paired.
+inline pair_geometry compiler::pair_geometry_of(const layer& l, const backend::dims& in_d, const quant_params& qin) const {
+    pair_geometry g;
+    g.c = in_d[1] / (l.kind == op::fc ? 1 : l.groups);
+    g.kh = l.kind == op::fc ? (in_d.size() == 4 ? in_d[2] : 1) : l.kernel[0];
+    g.kw = l.kind == op::fc ? (in_d.size() == 4 ? in_d[3] : 1) : l.kernel[1];
+    g.max_code = max_input_code(layers_, l.inputs[0], qin.scale, qin.zero_point);
+    return g;
+}
+
+/// The residuals of `l`'s sum post-ops and how the destination buffer reads each.
+inline std::vector<compiler::residual_sum> compiler::plan_residuals(const layer& l, dtype dst_t) const {
+    std::vector<residual_sum> sums;
+    for (const auto& p : l.post_ops) {
+        if (p.kind != post_op::sum) continue;
+        const where& r = at_.at(p.input);
+        if (dst_t == dtype::f32) sums.push_back({p.input, 1.f, 0, dtype::f32});
+        // Same byte size: the output buffer is read as the residual's own type and scale.
+        else if (r.type != dtype::f32) sums.push_back({p.input, r.q->scale / l.act->scale, r.q->zero_point, r.type});
+        else sums.push_back({p.input, 1.f, l.act->zero_point, dst_t});
+    }
+    return sums;
+}
+
+/// Copies each residual into the destination buffer (through an alias slot of the residual's
+/// read type) before the layer's primitive runs and adds to it.
+inline void compiler::wire_residuals(const layer& l, int dst, const dnnl::memory::desc& dst_md, const std::vector<residual_sum>& sums) {
+    for (const residual_sum& s : sums) {
+        const int alias = new_slot(backend::with_type(dst_md, s.read_as), dst);
+        const where r = at_.at(s.tensor);
+        float scale = 1.f;
+        int32_t szp = 0, dzp = 0;
+        if (r.type != dtype::f32 && s.read_as == dtype::f32) { scale = r.q->scale; szp = r.q->zero_point; }
+        if (r.type == dtype::f32 && s.read_as != dtype::f32) { scale = 1.f / l.act->scale; dzp = l.act->zero_point; }
+        reorder(r.slot, alias, scale, szp, dzp, l.name);
+    }
+}
+
+/// The weights' dims as the primitive sees them: [O, C(, H, W)] for fc, OIHW, or GOIHW for groups.
+inline backend::dims weight_dims(const layer& l, const backend::dims& in_d) {
+    const int64_t o = l.out_channels;
+    if (l.kind == op::fc) {
+        backend::dims wd{o};
+        wd.insert(wd.end(), in_d.begin() + 1, in_d.end());
+        return wd;
+    }
+    if (l.groups == 1) return {o, in_d[1], l.kernel[0], l.kernel[1]};
+    return {l.groups, o / l.groups, in_d[1] / l.groups, l.kernel[0], l.kernel[1]};
+}
+
+inline void compiler::weighted(const layer& l) {
+    if (own_depthwise(l)) return depthwise(l);
+    const model_desc& m = c_.desc;
+    const bool i8 = eff_prec(l) == precision::int8, is_fc = l.kind == op::fc;
+    const std::string& in = l.inputs[0];
+    const backend::dims in_d = dims_.at(in), od = dims_.at(l.name), wd = weight_dims(l, in_d);
+    const tensor& w = m.tensors.at(l.name + ".weight");
+    const tensor* ws = m.tensors.count(l.name + ".weight.scales") ? &m.tensors.at(l.name + ".weight.scales") : nullptr;
+    const tensor* b = m.tensors.count(l.name + ".bias") ? &m.tensors.at(l.name + ".bias") : nullptr;
+    const int64_t o = l.out_channels;
+    tensor corrected_bias;
+    if (i8) b = int8_bias(m, l.name, b, o, corrected_bias);  // the converter's INT8-only bias correction
+
+    std::optional<quant_params> qin = at_.at(in).q;
+    if (i8 && qin->type == dtype::s8 && s8_src_as_u8_) {
+        // Without AVX-512 VNNI, oneDNN's s8 x s8 path may halve the weights (its scale_adjust); on
+        // avx2_vnni that is not documented either way, so it is avoided there too. An s8
+        // activation with zero point z is exactly a u8 activation with zero point z + 128.
+        qin = quant_params{dtype::u8, qin->scale, qin->zero_point + 128};
+    }
+    const dtype src_t = i8 ? qin->type : dtype::f32, dst_t = out_type(l);
+    // oneDNN 2.6's inner product has no destination zero point: compute in f32 (already in
+    // destination units) and let a reorder add the zero point and round, which is the same
+    // arithmetic in the same order.
+    const bool split_zp = is_fc && dst_t != dtype::f32 && l.act->zero_point != 0;
+    const std::vector<residual_sum> sums = plan_residuals(l, dst_t);
+    if (split_zp && !sums.empty())
+        fail(errc::unsupported, origin_ + ": layer '" + l.name + "': fc with a residual sum and an output zero point is not supported");
+    const dtype prim_dst_t = split_zp ? dtype::f32 : dst_t;
+
+    // Weights, bias and requantization.
+    backend::requant rq;
+    std::vector<int8_t> wq;
+    std::vector<float> wf, bf;
+    std::vector<int32_t> b32;
+    if (i8) {
+        // Depthwise kernels widen every product to int32 (no int16 pair sums), so they keep full
+        // 8-bit weights on every path; see dispatch/isa.hpp.
+        const bool paired = src_t == dtype::u8 && l.kind != op::depthwise_conv2d && qmax_u8_ < 127;
+        int8_plan p = plan_int8(paired ? quantize_weights_paired(w, ws, pair_geometry_of(l, in_d, *qin)) : quantize_weights(w, ws, 127), b,
+                                qin->scale, dst_t == dtype::f32 ? 1.f : l.act->scale);
+        if (is_fc) fold_source_zero_point(p, qin->zero_point);
+        else rq.src_zp = qin->zero_point;
+        rq.out_scales = std::move(p.out_scales);
+        if (dst_t != dtype::f32 && !split_zp) rq.dst_zp = l.act->zero_point;
+        wq = std::move(p.weights);
+        b32 = std::move(p.bias);
+    } else {
+        wf = real_weights(w, ws);
+        bf.assign(static_cast<std::size_t>(o), 0.f);
+        if (b) for (std::size_t c = 0; c < bf.size(); ++c) bf[c] = load_f32(b->data, c);
+    }
+
+    const dnnl::memory::desc src_any = backend::make_desc(in_d, src_t, false), dst_any = backend::make_desc(od, prim_dst_t, false);
+    const dnnl::memory::desc wei_any = backend::make_desc(wd, i8 ? dtype::s8 : dtype::f32, false);
+    const dnnl::memory::desc bias_md = backend::make_desc({o}, i8 ? dtype::s32 : dtype::f32, true);
+    const std::vector<backend::fused_op> ops = fused_ops(l, dst_t, sums);
+    const backend::made_primitive made =
+        is_fc ? backend::requantizing_ip(c_.eng, src_any, wei_any, bias_md, dst_any, rq, ops)
+              : backend::requantizing_conv(c_.eng, src_any, wei_any, bias_md, dst_any,
+                                           {{l.stride[0], l.stride[1]}, {l.pad[0], l.pad[1]}, {l.pad[2], l.pad[3]}}, rq, ops);
+    track(made.scratchpad_bytes);
+
+    // Weights packed once into the primitive's preferred layout.
+    const void* wdata = i8 ? static_cast<const void*>(wq.data()) : static_cast<const void*>(wf.data());
+    const int wconst = new_const(backend::pack_weights(c_.eng, compile_stream_, backend::make_desc(wd, i8 ? dtype::s8 : dtype::f32, true), wdata, made.weights));
+    const int bconst = i8 ? new_const(bias_md, b32.data()) : new_const(bias_md, bf.data());
+
+    const int src = need(in, src_t, made.src, qin, l.name);
+    const int dst = new_slot(made.dst);
+    wire_residuals(l, dst, made.dst, sums);
+    add_step(made.prim,
+             {operand::slot(DNNL_ARG_SRC, src), operand::constant(DNNL_ARG_WEIGHTS, wconst), operand::constant(DNNL_ARG_BIAS, bconst),
+              operand::slot(DNNL_ARG_DST, dst)},
+             l.name, std::string(to_string(l.kind)) + " " + to_string(eff_prec(l)) + " " + to_string(src_t) + "->" + to_string(prim_dst_t) + " " + made.impl);
+    if (split_zp) {
+        const int q = new_slot(backend::with_type(made.dst, dst_t));
+        reorder(dst, q, 1.f, 0, l.act->zero_point, l.name);
+        put(l.name, q, dst_t, l.act);
+    } else {
+        put(l.name, dst, dst_t, l.act);
+    }
+}
+
+}  // namespace qint8::detail

@@ -1,0 +1,86 @@
+#pragma once
+/// @file depthwise.hpp  Depthwise layers run by qint8's own kernels (kernels/depthwise.hpp),
+/// packed once here. NHWC in, NHWC out: oneDNN's int8 convolutions around them read and write
+/// NHWC too, so no reorder runs between them.
+
+#include <cstdlib>
+#include <memory>
+
+#include "qint8/compile/compiler.hpp"
+#include "qint8/compile/int8_plan.hpp"
+#include "qint8/io/bias_correction.hpp"
+
+namespace qint8::detail {
+
+/// Does qint8's own depthwise kernel take this layer? Integer in and out, one channel per group,
+/// no residual sum (MobileNets' depthwise layers), unless QINT8_DEPTHWISE=onednn.
+inline bool compiler::own_depthwise(const layer& l) const {
+    if (l.kind != op::depthwise_conv2d || eff_prec(l) != precision::int8) return false;
+    if (const char* e = std::getenv("QINT8_DEPTHWISE"); e && std::string(e) == "onednn") return false;
+    const where& w = at_.at(l.inputs[0]);
+    const backend::dims& in_d = dims_.at(l.inputs[0]);
+    if (w.type == dtype::f32 || !w.q || out_type(l) == dtype::f32 || in_d.size() != 4) return false;
+    if (l.groups != in_d[1] || l.out_channels != in_d[1] || l.kernel[0] * l.kernel[1] > kernels::dw_max_taps) return false;
+    for (const auto& p : l.post_ops)
+        if (p.kind == post_op::sum) return false;
+    return kernels::dw_variant_runs(kernels::dw_variant_for(c_.path), detected_cpu().features);
+}
+
+/// The kernel's problem description: shapes, signedness, zero points and the fused clamp.
+inline kernels::dw_problem dw_problem_of(const layer& l, const backend::dims& in_d, const backend::dims& od, const quant_params& qin,
+                                         dtype src_t, dtype dst_t) {
+    kernels::dw_clamp clamp;
+    const float k = 1.f / l.act->scale;  // post-op bounds in destination units, as compiler::fused_ops
+    for (const auto& p : l.post_ops) {
+        if (p.kind == post_op::relu) clamp.relu();
+        else if (p.kind == post_op::clip) clamp.clip(p.lo * k, p.hi * k);
+    }
+    kernels::dw_problem pr;
+    pr.n = in_d[0]; pr.c = in_d[1]; pr.h = in_d[2]; pr.w = in_d[3]; pr.oh = od[2]; pr.ow = od[3];
+    pr.kh = static_cast<int>(l.kernel[0]); pr.kw = static_cast<int>(l.kernel[1]);
+    pr.sh = static_cast<int>(l.stride[0]); pr.sw = static_cast<int>(l.stride[1]);
+    pr.pt = static_cast<int>(l.pad[0]); pr.pl = static_cast<int>(l.pad[1]);
+    pr.src_signed = src_t == dtype::s8;
+    pr.dst_signed = dst_t == dtype::s8;
+    pr.src_zp = qin.zero_point;
+    pr.dst_zp = l.act->zero_point;
+    pr.lo = clamp.lo;
+    pr.hi = clamp.hi;
+    return pr;
+}
+
+inline void compiler::depthwise(const layer& l) {
+    const model_desc& m = c_.desc;
+    const std::string& in = l.inputs[0];
+    const where src_w = at_.at(in);
+    const quant_params qin = *src_w.q;
+    const backend::dims in_d = dims_.at(in), od = dims_.at(l.name);
+    const tensor& w = m.tensors.at(l.name + ".weight");
+    const tensor* ws = m.tensors.count(l.name + ".weight.scales") ? &m.tensors.at(l.name + ".weight.scales") : nullptr;
+    const tensor* b = m.tensors.count(l.name + ".bias") ? &m.tensors.at(l.name + ".bias") : nullptr;
+    tensor corrected_bias;
+    b = int8_bias(m, l.name, b, l.out_channels, corrected_bias);  // the converter's INT8-only bias correction, as weighted()
+    const dtype dst_t = out_type(l);
+    // 8-bit weights: the kernels multiply in int16 pairs summed exactly into int32.
+    const int8_plan p = plan_int8(quantize_weights(w, ws, 127), b, qin.scale, l.act->scale);
+
+    auto job = std::make_shared<dw_job>();
+    job->variant = kernels::dw_variant_for(c_.path);
+    job->pr = dw_problem_of(l, in_d, od, qin, src_w.type, dst_t);
+    const kernels::dw_problem& pr = job->pr;
+    job->pk = kernels::dw_pack(p.weights.data(), p.bias.data(), p.out_scales.data(), pr.c, pr.kh, pr.kw, kernels::dw_block(job->variant),
+                               pr.src_zp, pr.src_signed);
+
+    step s;
+    s.kind = step::depthwise;
+    s.src = need(in, src_w.type, dnnl::memory::desc(in_d, backend::to_dnnl(src_w.type), backend::tag::nhwc), qin, l.name);
+    s.dst = new_slot(dnnl::memory::desc(od, backend::to_dnnl(dst_t), backend::tag::nhwc));
+    s.info = {l.name, std::string("depthwise_conv2d int8 ") + to_string(src_w.type) + "->" + to_string(dst_t) + " qint8_dw:" +
+                          kernels::to_string(job->variant)};
+    s.dw = std::move(job);
+    const int dst = s.dst;
+    c_.steps.push_back(std::move(s));
+    put(l.name, dst, dst_t, l.act);
+}
+
+}  // namespace qint8::detail

@@ -1,0 +1,48 @@
+#pragma once
+/// @file int8_plan.hpp  Scale planning for a weighted layer on the INT8 path: its integer weights,
+/// its bias in accumulator units and the factors that requantize int32 accumulators to the
+/// destination. Plain arithmetic, no oneDNN; the naive reference (ref/) does the same.
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "qint8/detail/quantize_weights.hpp"
+
+namespace qint8::detail {
+
+/// A weighted layer's integer parameters.
+struct int8_plan {
+    std::vector<int8_t> weights;    ///< [O, K] plain
+    std::vector<int32_t> bias;      ///< accumulator units
+    std::vector<float> out_scales;  ///< per output channel: s_src * s_w[c] / s_dst
+};
+
+/// `q`: the layer's integer weights; `b`: its (possibly corrected) real bias or null;
+/// `dst_scale`: 1 for an f32 destination.
+inline int8_plan plan_int8(int8_weights q, const tensor* b, float src_scale, float dst_scale) {
+    int8_plan p;
+    p.bias = quantize_bias(b, q.scale, src_scale);
+    p.out_scales.resize(q.scale.size());
+    for (std::size_t c = 0; c < q.scale.size(); ++c) p.out_scales[c] = src_scale * q.scale[c] / dst_scale;
+    p.weights = std::move(q.q);
+    return p;
+}
+
+/// For an fc layer, whose oneDNN 2.x primitive reads no source zero point: with no padding,
+/// sum_k w*(x - zp) = sum_k w*x - zp*sum_k w exactly, so zp*sum_k w leaves the bias (saturated
+/// to int32; |zp| <= 255 and |sum_k w| <= 127*K keep the int64 difference exact).
+inline void fold_source_zero_point(int8_plan& p, int32_t zp) {
+    if (zp == 0) return;
+    const std::size_t o = p.bias.size(), k = p.weights.size() / o;
+    for (std::size_t c = 0; c < o; ++c) {
+        int64_t sw = 0;
+        for (std::size_t i = 0; i < k; ++i) sw += p.weights[c * k + i];
+        const int64_t v = int64_t(p.bias[c]) - int64_t(zp) * sw;
+        p.bias[c] = static_cast<int32_t>(std::min<int64_t>(std::numeric_limits<int32_t>::max(),
+                                                           std::max<int64_t>(std::numeric_limits<int32_t>::min(), v)));
+    }
+}
+
+}  // namespace qint8::detail

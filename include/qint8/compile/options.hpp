@@ -1,0 +1,27 @@
+#pragma once
+/// @file options.hpp  How a model description is compiled, and what each compiled step reports.
+
+#include <cstdint>
+#include <string>
+
+namespace qint8 {
+
+/// How a description is compiled.
+struct compile_options {
+    int64_t batch = 1;        ///< images per run(); primitives are specialised for it
+    bool force_fp32 = false;  ///< run every layer in f32 (dequantized weights): the FP32 baseline
+    /// OpenMP threads the model is compiled for and runs with (0: the process default,
+    /// omp_get_max_threads()). oneDNN splits work for the thread count it sees when a primitive
+    /// is created, so this is the model's one thread setting: every session runs with it. More
+    /// threads than the processors OpenMP may use (omp_get_num_procs()) only share cores, so the
+    /// count is lowered to that; model::threads() reports the count in use.
+    int threads = 0;
+};
+
+/// One executed step, for profiles and diagnostics.
+struct step_info {
+    std::string layer;  ///< layer name, or "" for glue (input quantization, output conversion)
+    std::string what;   ///< e.g. "conv2d int8 u8->u8 brg:avx512_core_vnni" or "reorder"
+};
+
+}  // namespace qint8

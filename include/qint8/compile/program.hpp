@@ -1,0 +1,83 @@
+#pragma once
+/// @file program.hpp  What compilation produces: buffers ("slots"), constants and the step list a
+/// session executes. Built once by the compiler (compile/compiler.hpp), then read-only.
+
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "qint8/backend/dnnl_compat.hpp"
+#include "qint8/compile/options.hpp"
+#include "qint8/dispatch/isa.hpp"
+#include "qint8/graph.hpp"
+#include "qint8/kernels/depthwise.hpp"
+
+namespace qint8::detail {
+
+/// A buffer of a session. Every slot has its own bytes, except an alias: the destination of a
+/// convolution with a fused residual sum is first filled with the residual through an alias
+/// slot that views the same bytes with the residual's data type.
+struct slot_desc {
+    dnnl::memory::desc md;
+    int alias_of = -1;  ///< the slot whose bytes this one views, or -1
+};
+
+/// One argument of a primitive step: a session buffer or a compiled constant (packed weights, bias).
+struct operand {
+    enum class from_t { slot, constant };
+    int arg;      ///< DNNL_ARG_*
+    from_t from;  ///< where `index` points
+    int index;    ///< into program::slots or program::consts
+
+    static operand slot(int arg, int s) { return {arg, from_t::slot, s}; }
+    static operand constant(int arg, int c) { return {arg, from_t::constant, c}; }
+};
+
+/// A depthwise layer run by qint8's own kernel (kernels/depthwise.hpp): packed once at compilation.
+struct dw_job {
+    kernels::dw_problem pr;
+    kernels::dw_packed pk;
+    kernels::dw_variant variant = kernels::dw_variant::avx2;
+};
+
+/// One executed step: a oneDNN primitive or one of qint8's own kernels.
+struct step {
+    enum kind_t { prim, dequantize_output, softmax, copy_output, depthwise } kind = prim;
+    dnnl::primitive p;                 ///< prim
+    std::vector<operand> args;         ///< prim
+    std::shared_ptr<const dw_job> dw;  ///< depthwise
+    int src = -1, dst = -1;            ///< kernels: slots read and written
+    std::size_t rows = 0, cols = 0;    ///< softmax and output steps: images x values per image
+    quant_params q;                    ///< dequantize_output
+    step_info info;
+};
+
+/// Where a tensor ends up after a run (its final form), for session::read().
+struct tensor_loc {
+    int slot;
+    dtype type;
+    std::optional<quant_params> q;
+};
+
+/// A compiled model.
+struct program {
+    dnnl::engine eng{dnnl::engine::kind::cpu, 0};
+    model_desc desc;
+    compile_options opt;
+    int threads = 1;  ///< OpenMP threads the primitives were created for and every run uses
+    isa path = isa::avx2;
+    std::vector<slot_desc> slots;
+    std::vector<dnnl::memory> consts;
+    std::vector<step> steps;
+    std::size_t scratchpad_bytes = 0;
+    int input_slot = -1;
+    bool input_is_int = false;
+    quant_params input_q;
+    std::size_t input_elems = 0, output_elems = 0;  ///< per image
+    std::map<std::string, tensor_loc> tensors;
+};
+
+}  // namespace qint8::detail

@@ -1,0 +1,176 @@
+#pragma once
+/// @file session.hpp  Per-thread execution state of a model: the activation buffers and the
+/// scratchpad, and the loop that runs the compiled steps.
+
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "qint8/backend/status.hpp"
+#include "qint8/backend/types.hpp"
+#include "qint8/compile/threads.hpp"
+#include "qint8/kernels/depthwise.hpp"
+#include "qint8/kernels/vector.hpp"
+#include "qint8/model.hpp"
+
+namespace qint8 {
+
+struct session_options {
+    /// Kept for source compatibility: a session always runs with the model's thread count
+    /// (compile_options::threads, fixed when the primitives were built). 0 means "the model's";
+    /// any other value must equal compile_options::threads or model::threads(), or the session
+    /// is refused: set the count once, in compile_options.
+    int threads = 0;
+    bool profile = false;  ///< time every step (adds a stream wait per step)
+};
+
+/// Per-thread execution state for one model: activation buffers and scratchpad.
+class session {
+public:
+    explicit session(const model& m, const session_options& opt = {}) : c_(m.impl_), opt_(opt), stream_(c_->eng) {
+        check_threads();
+        backend::guarded([&] { allocate(); }, [&] { return "session: allocating " + std::to_string(c_->slots.size()) + " buffers"; });
+        for (const auto& s : c_->steps) args_.push_back(bind(s));
+        times_.assign(c_->steps.size(), 0.0);
+    }
+
+    /// Runs one batch. `src`: batch x C x H x W floats (NCHW, preprocessed as the manifest says);
+    /// `dst`: batch x output_size() floats.
+    void run(const float* src, float* dst) {
+        detail::omp_threads_scope threads(c_->threads);
+        load_input(src);
+        for (std::size_t i = 0; i < c_->steps.size(); ++i) {
+            const detail::step& s = c_->steps[i];
+            const auto t0 = std::chrono::steady_clock::now();
+            if (s.kind == detail::step::prim) {
+                backend::guarded([&] { s.p.execute(stream_, args_[i]); },
+                                 [&] { return "session::run: step " + std::to_string(i) + " ('" + s.info.layer + "', " + s.info.what + ")"; });
+            } else {
+                stream_.wait();  // qint8's own kernels read what the primitives before them wrote
+                run_kernel(s, dst);
+            }
+            if (opt_.profile) {
+                stream_.wait();
+                times_[i] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+            }
+        }
+        stream_.wait();
+        ++runs_;
+    }
+
+    /// Convenience: runs `src` (exactly batch x input_size() floats) and returns the output.
+    std::vector<float> run(const std::vector<float>& src) {
+        const std::size_t want = c_->input_elems * static_cast<std::size_t>(c_->opt.batch);
+        if (src.size() != want)
+            detail::fail(errc::invalid_argument, "session::run: expected " + std::to_string(want) + " input floats (batch " +
+                                                     std::to_string(c_->opt.batch) + " x " + std::to_string(c_->input_elems) + "), found " + std::to_string(src.size()));
+        std::vector<float> out(c_->output_elems * static_cast<std::size_t>(c_->opt.batch));
+        run(src.data(), out.data());
+        return out;
+    }
+
+    /// Any tensor of the last run() (the input or a layer's output), as real values in plain
+    /// NCHW (or NC) order: for calibration, debugging and per-layer error reports. Not for the
+    /// hot path: it creates a reorder on each call.
+    std::vector<float> read(const std::string& tensor) const {
+        auto it = c_->tensors.find(tensor);
+        if (it == c_->tensors.end()) detail::fail(errc::invalid_argument, "session::read: no tensor named '" + tensor + "'");
+        const detail::tensor_loc& loc = it->second;
+        const dnnl::memory& src = mem_[static_cast<std::size_t>(loc.slot)];
+        const dnnl::memory::desc smd = src.get_desc();
+        const dnnl::memory::desc plain = backend::make_desc(smd.dims(), dtype::f32, true);
+        std::vector<float> out(plain.get_size() / sizeof(float));
+        dnnl::memory dst(plain, c_->eng, out.data());
+        const bool q = loc.type != dtype::f32;
+        auto pd = backend::reorder_pd(c_->eng, smd, plain, q ? loc.q->scale : 1.f, q ? loc.q->zero_point : 0, 0, nullptr, false);
+        dnnl::stream st(c_->eng);
+        dnnl::reorder(pd).execute(st, const_cast<dnnl::memory&>(src), dst);
+        st.wait();
+        return out;
+    }
+
+    /// Accumulated milliseconds per step (profile mode), aligned with model::steps().
+    const std::vector<double>& step_times_ms() const { return times_; }
+    std::size_t runs() const { return runs_; }
+
+private:
+    void check_threads() const {
+        const int t = opt_.threads;
+        if (t == 0 || t == c_->threads || t == c_->opt.threads) return;
+        detail::fail(errc::invalid_argument,
+                     "session_options::threads: the model was compiled for " + std::to_string(c_->threads) +
+                         " OpenMP thread(s) (compile_options::threads = " + std::to_string(c_->opt.threads) +
+                         ") and runs with exactly that many, found " + std::to_string(t) +
+                         "; set compile_options::threads = " + std::to_string(t) + " and compile again, or leave session_options::threads at 0");
+    }
+
+    /// One buffer per slot (aliases view their target's bytes) and the scratchpad.
+    void allocate() {
+        mem_.resize(c_->slots.size());
+        for (std::size_t i = 0; i < c_->slots.size(); ++i)
+            if (c_->slots[i].alias_of < 0) mem_[i] = dnnl::memory(c_->slots[i].md, c_->eng);
+        for (std::size_t i = 0; i < c_->slots.size(); ++i)
+            if (c_->slots[i].alias_of >= 0)
+                mem_[i] = dnnl::memory(c_->slots[i].md, c_->eng, mem_[static_cast<std::size_t>(c_->slots[i].alias_of)].get_data_handle());
+        const auto sp_bytes = static_cast<dnnl::memory::dim>(std::max<std::size_t>(c_->scratchpad_bytes, 1));
+        scratch_ = dnnl::memory(backend::make_desc({sp_bytes}, dtype::u8, true), c_->eng);
+    }
+
+    /// A primitive step's arguments, bound once to this session's buffers.
+    std::unordered_map<int, dnnl::memory> bind(const detail::step& s) const {
+        std::unordered_map<int, dnnl::memory> a;
+        for (const detail::operand& o : s.args)
+            a[o.arg] = o.from == detail::operand::from_t::slot ? mem_[static_cast<std::size_t>(o.index)] : c_->consts[static_cast<std::size_t>(o.index)];
+        if (s.kind == detail::step::prim) a[DNNL_ARG_SCRATCHPAD] = scratch_;
+        return a;
+    }
+
+    void* data(int slot) const { return mem_[static_cast<std::size_t>(slot)].get_data_handle(); }
+
+    /// The input, quantized by the vector kernel or copied.
+    void load_input(const float* src) {
+        const std::size_t n = c_->input_elems * static_cast<std::size_t>(c_->opt.batch);
+        void* in = data(c_->input_slot);
+        const quant_params& q = c_->input_q;
+        if (!c_->input_is_int) std::memcpy(in, src, n * sizeof(float));
+        else if (q.type == dtype::u8) kernels::quantize(src, static_cast<uint8_t*>(in), n, 1.f / q.scale, q.zero_point);
+        else kernels::quantize(src, static_cast<int8_t*>(in), n, 1.f / q.scale, q.zero_point);
+    }
+
+    /// A step of qint8's own kernels; the output steps write `dst`.
+    void run_kernel(const detail::step& s, float* dst) {
+        const std::size_t n = s.rows * s.cols;
+        switch (s.kind) {
+            case detail::step::prim: break;
+            case detail::step::softmax: {
+                const auto* a = static_cast<const float*>(data(s.src));
+                auto* b = static_cast<float*>(data(s.dst));
+                for (std::size_t r = 0; r < s.rows; ++r) kernels::softmax(a + r * s.cols, b + r * s.cols, s.cols);
+                break;
+            }
+            case detail::step::copy_output: std::memcpy(dst, data(s.src), n * sizeof(float)); break;
+            case detail::step::dequantize_output:
+                if (s.q.type == dtype::u8) kernels::dequantize(static_cast<const uint8_t*>(data(s.src)), dst, n, s.q.scale, s.q.zero_point);
+                else kernels::dequantize(static_cast<const int8_t*>(data(s.src)), dst, n, s.q.scale, s.q.zero_point);
+                break;
+            case detail::step::depthwise:
+                kernels::depthwise_run(s.dw->variant, s.dw->pr, s.dw->pk, static_cast<const uint8_t*>(data(s.src)), static_cast<uint8_t*>(data(s.dst)),
+                                       c_->threads);
+                break;
+        }
+    }
+
+    std::shared_ptr<const detail::program> c_;
+    session_options opt_;
+    dnnl::stream stream_;
+    std::vector<dnnl::memory> mem_;
+    dnnl::memory scratch_;
+    std::vector<std::unordered_map<int, dnnl::memory>> args_;
+    std::vector<double> times_;
+    std::size_t runs_ = 0;
+};
+
+}  // namespace qint8
