@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <limits>
+#include <map>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -114,140 +116,126 @@ inline std::vector<int64_t> window_out(const layer& l, const std::vector<int64_t
     return out;
 }
 
-}  // namespace detail
+/// Shapes and activation quantizations of the tensors produced so far (the input, then layers).
+using shape_map = std::map<std::string, std::vector<int64_t>>;
+using act_map = std::map<std::string, const std::optional<quant_params>*>;
 
-/// Validates `m` in place: fills every layer's `out_shape` (checking any shape already there) and
-/// throws qint8::error naming `origin` (usually the manifest path) on the first problem.
-inline void validate(model_desc& m, const std::string& origin) {
-    using namespace detail;
+inline void check_model_input(const model_desc& m, const std::string& origin) {
     if (m.layers.empty()) fail(errc::manifest_field, origin + ": layers: expected at least one layer, found none");
     if (m.input.shape.size() != 3)
         fail(errc::shape_mismatch, origin + ": input.shape: expected [C,H,W], found " + shape_str(m.input.shape));
     element_count(m.input.shape, origin + ": input.shape");
     if (m.input.act) check_quant(*m.input.act, origin + ": input.activation");
+}
 
-    std::map<std::string, std::vector<int64_t>> shapes{{m.input.name, m.input.shape}};
-    std::map<std::string, const std::optional<quant_params>*> acts{{m.input.name, &m.input.act}};
-    std::set<std::string> used;
+/// A unique non-empty name, the op's number of inputs, each produced by an earlier layer.
+inline void check_layer_inputs(const layer& l, std::size_t li, const shape_map& shapes, const std::string& origin, const std::string& where) {
+    if (l.name.empty()) fail(errc::manifest_field, origin + ": layers[" + std::to_string(li) + "].name: expected a non-empty name");
+    if (shapes.count(l.name)) fail(errc::manifest_field, where + ": name is used twice");
+    const std::size_t want_inputs = l.kind == op::add ? 2 : 1;
+    if (l.inputs.size() != want_inputs)
+        fail(errc::manifest_field, where + ".inputs: expected " + std::to_string(want_inputs) + " input(s), found " + std::to_string(l.inputs.size()));
+    for (const auto& in : l.inputs)
+        if (!shapes.count(in)) fail(errc::manifest_field, where + ".inputs: tensor '" + in + "' is not produced by an earlier layer");
+}
 
-    for (std::size_t li = 0; li < m.layers.size(); ++li) {
-        layer& l = m.layers[li];
-        const std::string where = origin + ": layers[" + std::to_string(li) + "] '" + l.name + "'";
-        if (l.name.empty()) fail(errc::manifest_field, origin + ": layers[" + std::to_string(li) + "].name: expected a non-empty name");
-        if (shapes.count(l.name)) fail(errc::manifest_field, where + ": name is used twice");
-        const std::size_t want_inputs = l.kind == op::add ? 2 : 1;
-        if (l.inputs.size() != want_inputs)
-            fail(errc::manifest_field, where + ".inputs: expected " + std::to_string(want_inputs) + " input(s), found " + std::to_string(l.inputs.size()));
-        for (const auto& in : l.inputs)
-            if (!shapes.count(in)) fail(errc::manifest_field, where + ".inputs: tensor '" + in + "' is not produced by an earlier layer");
-        const auto& in = shapes.at(l.inputs[0]);
-        if (l.act) check_quant(*l.act, where + ".activation");
-
-        std::vector<int64_t> out;
-        switch (l.kind) {
-            case op::conv2d:
-            case op::depthwise_conv2d: {
-                if (in.size() != 3) fail(errc::shape_mismatch, where + ": expected a [C,H,W] input, found " + shape_str(in));
-                const int64_t c = in[0];
-                if (l.kind == op::depthwise_conv2d) {
-                    if (l.out_channels != c)
-                        fail(errc::shape_mismatch, where + ".out_channels: depthwise expects " + std::to_string(c) + ", found " + std::to_string(l.out_channels));
-                    l.groups = c;
-                }
-                if (l.out_channels <= 0 || l.groups <= 0 || c % l.groups || l.out_channels % l.groups)
-                    fail(errc::manifest_field, where + ": groups (" + std::to_string(l.groups) + ") must divide input channels (" +
-                                                   std::to_string(c) + ") and out_channels (" + std::to_string(l.out_channels) + ")");
-                out = window_out(l, in, l.out_channels, where);
-                break;
-            }
-            case op::max_pool2d:
-            case op::avg_pool2d:
-                out = window_out(l, in, in.at(0), where);
-                break;
-            case op::global_avg_pool2d:
-                if (in.size() != 3) fail(errc::shape_mismatch, where + ": expected a [C,H,W] input, found " + shape_str(in));
-                out = {in[0], 1, 1};
-                break;
-            case op::fc:
-                if (l.out_channels <= 0) fail(errc::manifest_field, where + ".out_channels: expected a positive number");
-                out = {l.out_channels};
-                break;
-            case op::add:
-                if (shapes.at(l.inputs[1]) != in)
-                    fail(errc::shape_mismatch, where + ": inputs must have equal shapes, found " + shape_str(in) + " and " + shape_str(shapes.at(l.inputs[1])));
-                out = in;
-                break;
-            case op::softmax:
-                out = in;
-                if (l.prec != precision::fp32) l.prec = precision::fp32;  // computed in f32 by definition
-                break;
-        }
-        element_count(out, where + ": output shape");
-        if (!l.out_shape.empty() && l.out_shape != out)
-            fail(errc::shape_mismatch, where + ".output_shape: expected " + shape_str(out) + ", found " + shape_str(l.out_shape));
-        l.out_shape = out;
-
-        for (const auto& p : l.post_ops) {
-            if (p.kind == post_op::sum) {
-                if (!shapes.count(p.input)) fail(errc::manifest_field, where + ".post_ops: sum input '" + p.input + "' is not produced by an earlier layer");
-                if (shapes.at(p.input) != out)
-                    fail(errc::shape_mismatch, where + ".post_ops: sum input '" + p.input + "' has shape " + shape_str(shapes.at(p.input)) + ", expected " + shape_str(out));
-                if (l.kind != op::conv2d && l.kind != op::depthwise_conv2d && l.kind != op::fc)
-                    fail(errc::unsupported, where + ".post_ops: sum is supported after conv2d, depthwise_conv2d and fc only");
-                if (l.prec == precision::int8 && !*acts.at(p.input))
-                    fail(errc::manifest_field, where + ".post_ops: sum input '" + p.input + "' has no activation quantization, which an int8 layer needs");
-            } else if (p.kind == post_op::clip) {
-                if (!std::isfinite(p.lo) || !std::isfinite(p.hi) || !(p.lo < p.hi))
-                    fail(errc::manifest_field, where + ".post_ops: clip needs finite min < max, found " + std::to_string(p.lo) + ", " + std::to_string(p.hi));
-            }
-        }
-        if (l.kind == op::softmax && !l.post_ops.empty()) fail(errc::manifest_field, where + ".post_ops: softmax takes none");
-        // The backend and the reference apply no post-ops after pooling: refuse rather than ignore them.
-        if ((l.kind == op::max_pool2d || l.kind == op::avg_pool2d || l.kind == op::global_avg_pool2d) && !l.post_ops.empty())
-            fail(errc::unsupported, where + ".post_ops: pooling layers take none, found " + std::to_string(l.post_ops.size()));
-
-        if (l.prec == precision::int8) {
-            for (const auto& i : l.inputs)
-                if (!*acts.at(i))
-                    fail(errc::manifest_field, where + ": int8 layer reads '" + i + "', which has no activation quantization (scale, zero point)");
-        }
-
-        if (has_weights(l.kind)) {
-            const int64_t k_in = l.kind == op::fc ? static_cast<int64_t>(element_count(in, where))
-                                                  : in[0] / l.groups;
-            std::vector<int64_t> wshape = l.kind == op::fc ? std::vector<int64_t>{l.out_channels, k_in}
-                                                           : std::vector<int64_t>{l.out_channels, k_in, l.kernel[0], l.kernel[1]};
-            const std::string wn = l.name + ".weight", sn = l.name + ".weight.scales", bn = l.name + ".bias";
-            const tensor& w = need_tensor(m, wn, l.name, origin);
-            check_tensor(w, wn, wshape, {dtype::f32, dtype::s8}, origin);
-            used.insert(wn);
-            if (l.prec == precision::int8) check_accumulator_range(w, where);
-            if (w.type == dtype::s8) {
-                const tensor& s = need_tensor(m, sn, l.name, origin);
-                check_tensor(s, sn, {l.out_channels}, {dtype::f32}, origin);
-                check_f32_values(s, sn, true, origin);
-                used.insert(sn);
-            } else {
-                check_f32_values(w, wn, false, origin);
-            }
-            if (m.tensors.count(bn)) {
-                const tensor& b = m.tensors.at(bn);
-                check_tensor(b, bn, {l.out_channels}, {dtype::f32}, origin);
-                check_f32_values(b, bn, false, origin);
-                used.insert(bn);
-            }
-            if (const std::string cn = int8_bias_correction_name(l.name); m.tensors.count(cn)) {  // added to the bias in INT8 only
-                check_tensor(m.tensors.at(cn), cn, {l.out_channels}, {dtype::f32}, origin);
-                check_f32_values(m.tensors.at(cn), cn, false, origin);
-                used.insert(cn);
-            }
-        }
-        // Pooling does not change the scale: a pool without its own quantization inherits its input's.
-        if (!l.act && (l.kind == op::max_pool2d || l.kind == op::avg_pool2d || l.kind == op::global_avg_pool2d) && *acts.at(l.inputs[0]))
-            l.act = *acts.at(l.inputs[0]);
-        shapes[l.name] = out;
-        acts[l.name] = &l.act;
+inline std::vector<int64_t> conv_out_shape(layer& l, const std::vector<int64_t>& in, const std::string& where) {
+    if (in.size() != 3) fail(errc::shape_mismatch, where + ": expected a [C,H,W] input, found " + shape_str(in));
+    const int64_t c = in[0];
+    if (l.kind == op::depthwise_conv2d) {
+        if (l.out_channels != c)
+            fail(errc::shape_mismatch, where + ".out_channels: depthwise expects " + std::to_string(c) + ", found " + std::to_string(l.out_channels));
+        l.groups = c;
     }
+    if (l.out_channels <= 0 || l.groups <= 0 || c % l.groups || l.out_channels % l.groups)
+        fail(errc::manifest_field, where + ": groups (" + std::to_string(l.groups) + ") must divide input channels (" +
+                                       std::to_string(c) + ") and out_channels (" + std::to_string(l.out_channels) + ")");
+    return window_out(l, in, l.out_channels, where);
+}
+
+/// The layer's output shape from its input shape `in` (a depthwise layer's groups are set here;
+/// softmax is computed in f32 whatever the manifest says).
+inline std::vector<int64_t> layer_out_shape(layer& l, const std::vector<int64_t>& in, const shape_map& shapes, const std::string& where) {
+    switch (l.kind) {
+        case op::conv2d:
+        case op::depthwise_conv2d: return conv_out_shape(l, in, where);
+        case op::max_pool2d:
+        case op::avg_pool2d: return window_out(l, in, in.at(0), where);
+        case op::global_avg_pool2d:
+            if (in.size() != 3) fail(errc::shape_mismatch, where + ": expected a [C,H,W] input, found " + shape_str(in));
+            return {in[0], 1, 1};
+        case op::fc:
+            if (l.out_channels <= 0) fail(errc::manifest_field, where + ".out_channels: expected a positive number");
+            return {l.out_channels};
+        case op::add:
+            if (shapes.at(l.inputs[1]) != in)
+                fail(errc::shape_mismatch, where + ": inputs must have equal shapes, found " + shape_str(in) + " and " + shape_str(shapes.at(l.inputs[1])));
+            return in;
+        case op::softmax:
+            if (l.prec != precision::fp32) l.prec = precision::fp32;  // computed in f32 by definition
+            return in;
+    }
+    return {};
+}
+
+inline bool is_pooling(op k) { return k == op::max_pool2d || k == op::avg_pool2d || k == op::global_avg_pool2d; }
+
+inline void check_post_ops(const layer& l, const std::vector<int64_t>& out, const shape_map& shapes, const act_map& acts, const std::string& where) {
+    for (const auto& p : l.post_ops) {
+        if (p.kind == post_op::sum) {
+            if (!shapes.count(p.input)) fail(errc::manifest_field, where + ".post_ops: sum input '" + p.input + "' is not produced by an earlier layer");
+            if (shapes.at(p.input) != out)
+                fail(errc::shape_mismatch, where + ".post_ops: sum input '" + p.input + "' has shape " + shape_str(shapes.at(p.input)) + ", expected " + shape_str(out));
+            if (l.kind != op::conv2d && l.kind != op::depthwise_conv2d && l.kind != op::fc)
+                fail(errc::unsupported, where + ".post_ops: sum is supported after conv2d, depthwise_conv2d and fc only");
+            if (l.prec == precision::int8 && !*acts.at(p.input))
+                fail(errc::manifest_field, where + ".post_ops: sum input '" + p.input + "' has no activation quantization, which an int8 layer needs");
+        } else if (p.kind == post_op::clip) {
+            if (!std::isfinite(p.lo) || !std::isfinite(p.hi) || !(p.lo < p.hi))
+                fail(errc::manifest_field, where + ".post_ops: clip needs finite min < max, found " + std::to_string(p.lo) + ", " + std::to_string(p.hi));
+        }
+    }
+    if (l.kind == op::softmax && !l.post_ops.empty()) fail(errc::manifest_field, where + ".post_ops: softmax takes none");
+    // The backend and the reference apply no post-ops after pooling: refuse rather than ignore them.
+    if (is_pooling(l.kind) && !l.post_ops.empty())
+        fail(errc::unsupported, where + ".post_ops: pooling layers take none, found " + std::to_string(l.post_ops.size()));
+}
+
+/// An optional per-output-channel f32 tensor (bias, bias correction), checked when present.
+inline void check_optional_channel_tensor(const model_desc& m, const std::string& name, int64_t out_channels, std::set<std::string>& used,
+                                          const std::string& origin) {
+    if (!m.tensors.count(name)) return;
+    const tensor& b = m.tensors.at(name);
+    check_tensor(b, name, {out_channels}, {dtype::f32}, origin);
+    check_f32_values(b, name, false, origin);
+    used.insert(name);
+}
+
+/// The weight (and its scales when s8), bias and bias correction of a conv or fc layer.
+inline void check_layer_weights(const model_desc& m, const layer& l, const std::vector<int64_t>& in, std::set<std::string>& used,
+                                const std::string& origin, const std::string& where) {
+    const int64_t k_in = l.kind == op::fc ? static_cast<int64_t>(element_count(in, where)) : in[0] / l.groups;
+    std::vector<int64_t> wshape = l.kind == op::fc ? std::vector<int64_t>{l.out_channels, k_in}
+                                                   : std::vector<int64_t>{l.out_channels, k_in, l.kernel[0], l.kernel[1]};
+    const std::string wn = l.name + ".weight", sn = l.name + ".weight.scales", bn = l.name + ".bias";
+    const tensor& w = need_tensor(m, wn, l.name, origin);
+    check_tensor(w, wn, wshape, {dtype::f32, dtype::s8}, origin);
+    used.insert(wn);
+    if (l.prec == precision::int8) check_accumulator_range(w, where);
+    if (w.type == dtype::s8) {
+        const tensor& s = need_tensor(m, sn, l.name, origin);
+        check_tensor(s, sn, {l.out_channels}, {dtype::f32}, origin);
+        check_f32_values(s, sn, true, origin);
+        used.insert(sn);
+    } else {
+        check_f32_values(w, wn, false, origin);
+    }
+    check_optional_channel_tensor(m, bn, l.out_channels, used, origin);
+    check_optional_channel_tensor(m, int8_bias_correction_name(l.name), l.out_channels, used, origin);  // added to the bias in INT8 only
+}
+
+/// Every tensor used, the output layer named, classes.count equal to the output's size.
+inline void check_model_output(const model_desc& m, const shape_map& shapes, const std::set<std::string>& used, const std::string& origin) {
     for (const auto& kv : m.tensors)
         if (!used.count(kv.first))
             fail(errc::tensor_extra, origin + ": tensor '" + kv.first + "' is not used by any layer");
@@ -257,6 +245,44 @@ inline void validate(model_desc& m, const std::string& origin) {
     if (m.classes.count != 0 && static_cast<int64_t>(element_count(oshape, "output")) != m.classes.count)
         fail(errc::shape_mismatch, origin + ": classes.count: expected " + std::to_string(element_count(oshape, "output")) +
                                        " (the output layer's size), found " + std::to_string(m.classes.count));
+}
+
+}  // namespace detail
+
+/// Validates `m` in place: fills every layer's `out_shape` (checking any shape already there) and
+/// throws qint8::error naming `origin` (usually the manifest path) on the first problem.
+inline void validate(model_desc& m, const std::string& origin) {
+    using namespace detail;
+    check_model_input(m, origin);
+    shape_map shapes{{m.input.name, m.input.shape}};
+    act_map acts{{m.input.name, &m.input.act}};
+    std::set<std::string> used;
+
+    for (std::size_t li = 0; li < m.layers.size(); ++li) {
+        layer& l = m.layers[li];
+        const std::string where = origin + ": layers[" + std::to_string(li) + "] '" + l.name + "'";
+        check_layer_inputs(l, li, shapes, origin, where);
+        const auto& in = shapes.at(l.inputs[0]);
+        if (l.act) check_quant(*l.act, where + ".activation");
+
+        const std::vector<int64_t> out = layer_out_shape(l, in, shapes, where);
+        element_count(out, where + ": output shape");
+        if (!l.out_shape.empty() && l.out_shape != out)
+            fail(errc::shape_mismatch, where + ".output_shape: expected " + shape_str(out) + ", found " + shape_str(l.out_shape));
+        l.out_shape = out;
+        check_post_ops(l, out, shapes, acts, where);
+        if (l.prec == precision::int8) {
+            for (const auto& i : l.inputs)
+                if (!*acts.at(i))
+                    fail(errc::manifest_field, where + ": int8 layer reads '" + i + "', which has no activation quantization (scale, zero point)");
+        }
+        if (has_weights(l.kind)) check_layer_weights(m, l, in, used, origin, where);
+        // Pooling does not change the scale: a pool without its own quantization inherits its input's.
+        if (!l.act && is_pooling(l.kind) && *acts.at(l.inputs[0])) l.act = *acts.at(l.inputs[0]);
+        shapes[l.name] = out;
+        acts[l.name] = &l.act;
+    }
+    check_model_output(m, shapes, used, origin);
 }
 
 }  // namespace qint8

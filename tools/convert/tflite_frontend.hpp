@@ -202,6 +202,54 @@ private:
         return q;
     }
 
+    /// The integer elements of `b` (UINT8, INT8, INT32 or INT64) into c.i.
+    static void read_ints(constant& c, tfl::tensor_type type, const tfl::byte_view& b, std::size_t n) {
+        c.floating = false;
+        c.elem = type == tfl::tensor_type::uint8 ? "uint8" : type == tfl::tensor_type::int8 ? "int8" : type == tfl::tensor_type::int32 ? "int32" : "int64";
+        c.i.resize(n);
+        for (std::size_t k = 0; k < n; ++k) {
+            if (type == tfl::tensor_type::uint8) c.i[k] = b.data[k];
+            else if (type == tfl::tensor_type::int8) c.i[k] = static_cast<int8_t>(b.data[k]);
+            else if (type == tfl::tensor_type::int32) {
+                int32_t v;
+                std::memcpy(&v, b.data + 4 * k, 4);
+                c.i[k] = v;
+            } else {
+                int64_t v;
+                std::memcpy(&v, b.data + 8 * k, 8);
+                c.i[k] = v;
+            }
+        }
+    }
+
+    /// Quantized integer data: real = scale * (q - zero_point), per tensor or per slice along
+    /// quantized_dimension, into c.f; the integers stay in c.i.
+    void dequantize(constant& c, const tfl::tensor& t, std::size_t n, const std::string& where) const {
+        const auto& qp = t.quantization;
+        const bool per_axis = qp.scale.size() > 1;
+        const int axis = per_axis ? qp.quantized_dimension : -1;
+        if (per_axis && (axis < 0 || static_cast<std::size_t>(axis) >= c.shape.size() || static_cast<std::size_t>(c.shape[static_cast<std::size_t>(axis)]) != qp.scale.size()))
+            detail::fail(errc::tflite, where + ": " + std::to_string(qp.scale.size()) + " scales along quantized_dimension " + std::to_string(axis) +
+                                                     " do not fit shape " + dims(t.shape));
+        if (!qp.zero_point.empty() && qp.zero_point.size() != qp.scale.size() && qp.zero_point.size() != 1)
+            detail::fail(errc::tflite, where + ": " + std::to_string(qp.zero_point.size()) + " zero points for " + std::to_string(qp.scale.size()) + " scales");
+        quantization q;
+        q.type = t.type == tfl::tensor_type::uint8 ? dtype::u8 : dtype::s8;  // int32 biases: the type is not used
+        q.scale = qp.scale;
+        for (int64_t z : qp.zero_point) q.zero_point.push_back(static_cast<int32_t>(z));
+        q.axis = axis;
+        for (std::size_t s = 0; s < q.scale.size(); ++s)
+            if (!(q.scale[s] >= 0.f) || !std::isfinite(q.scale[s]))
+                detail::fail(errc::tflite, where + ": scale " + std::to_string(q.scale[s]) + " (expected a finite number >= 0)");
+        c.f.resize(n);
+        for (std::size_t k = 0; k < n; ++k) {
+            const std::size_t s = slice_of(c.shape, axis, k);
+            c.f[k] = q.sc(s) * static_cast<float>(c.i[k] - q.zp(s));
+        }
+        c.floating = true;
+        c.quant = q;
+    }
+
     /// The elements of a constant tensor as a neutral constant (shape as in the file). Quantized
     /// integer data is dequantized into `f` and kept in `i`.
     constant read_const(int idx, const std::string& what) const {
@@ -240,53 +288,11 @@ private:
             case tfl::tensor_type::uint8:
             case tfl::tensor_type::int8:
             case tfl::tensor_type::int32:
-            case tfl::tensor_type::int64: {
-                c.floating = false;
-                c.elem = t.type == tfl::tensor_type::uint8 ? "uint8" : t.type == tfl::tensor_type::int8 ? "int8" : t.type == tfl::tensor_type::int32 ? "int32" : "int64";
-                c.i.resize(n);
-                for (std::size_t k = 0; k < n; ++k) {
-                    if (t.type == tfl::tensor_type::uint8) c.i[k] = b.data[k];
-                    else if (t.type == tfl::tensor_type::int8) c.i[k] = static_cast<int8_t>(b.data[k]);
-                    else if (t.type == tfl::tensor_type::int32) {
-                        int32_t v;
-                        std::memcpy(&v, b.data + 4 * k, 4);
-                        c.i[k] = v;
-                    } else {
-                        int64_t v;
-                        std::memcpy(&v, b.data + 8 * k, 8);
-                        c.i[k] = v;
-                    }
-                }
-                break;
-            }
+            case tfl::tensor_type::int64: read_ints(c, t.type, b, n); break;
             default: detail::fail(errc::unsupported, where + ": element type " + tfl::type_name(t.type) + " is not supported");
         }
-        const auto& qp = t.quantization;
-        if (!t.has_quantization || qp.scale.empty()) return c;  // plain integers (shapes, axes, paddings)
-        // Quantized data: real = scale * (q - zero_point), per tensor or per slice along
-        // quantized_dimension.
-        const bool per_axis = qp.scale.size() > 1;
-        const int axis = per_axis ? qp.quantized_dimension : -1;
-        if (per_axis && (axis < 0 || static_cast<std::size_t>(axis) >= c.shape.size() || static_cast<std::size_t>(c.shape[static_cast<std::size_t>(axis)]) != qp.scale.size()))
-            detail::fail(errc::tflite, where + ": " + std::to_string(qp.scale.size()) + " scales along quantized_dimension " + std::to_string(axis) +
-                                                     " do not fit shape " + dims(t.shape));
-        if (!qp.zero_point.empty() && qp.zero_point.size() != qp.scale.size() && qp.zero_point.size() != 1)
-            detail::fail(errc::tflite, where + ": " + std::to_string(qp.zero_point.size()) + " zero points for " + std::to_string(qp.scale.size()) + " scales");
-        quantization q;
-        q.type = t.type == tfl::tensor_type::uint8 ? dtype::u8 : dtype::s8;  // int32 biases: the type is not used
-        q.scale = qp.scale;
-        for (int64_t z : qp.zero_point) q.zero_point.push_back(static_cast<int32_t>(z));
-        q.axis = axis;
-        for (std::size_t s = 0; s < q.scale.size(); ++s)
-            if (!(q.scale[s] >= 0.f) || !std::isfinite(q.scale[s]))
-                detail::fail(errc::tflite, where + ": scale " + std::to_string(q.scale[s]) + " (expected a finite number >= 0)");
-        c.f.resize(n);
-        for (std::size_t k = 0; k < n; ++k) {
-            const std::size_t s = slice_of(c.shape, axis, k);
-            c.f[k] = q.sc(s) * static_cast<float>(c.i[k] - q.zp(s));
-        }
-        c.floating = true;
-        c.quant = q;
+        if (!t.has_quantization || t.quantization.scale.empty()) return c;  // plain integers (shapes, axes, paddings)
+        dequantize(c, t, n, where);
         return c;
     }
 
@@ -410,6 +416,315 @@ private:
         return v;
     }
 
+    /// A conv or depthwise filter in OIHW and the op's window settings.
+    struct conv_form {
+        constant wt;
+        int64_t O = 0;
+        int32_t group = 1;
+        tfl::padding pad{};
+        int32_t sh = 0, sw = 0, dh = 0, dw = 0;
+        tfl::activation act{};
+    };
+
+    /// CONV_2D: the filter is OHWI, groups follow from the input channels.
+    conv_form conv_filter(const tfl::op& o, const constant& w, int64_t cin) {
+        const auto opt = options_of<tfl::conv2d_options>(o, "Conv2DOptions");
+        conv_form f;
+        const int64_t kh = w.shape[1], kw = w.shape[2];
+        f.O = w.shape[0];
+        const int64_t I = w.shape[3];
+        if (I < 1 || cin % I) invalid_op("filter " + detail::shape_str(w.shape) + " does not fit an input of " + std::to_string(cin) + " channels");
+        f.group = static_cast<int32_t>(cin / I);
+        if (w.quant && w.quant->axis > 0) bad_op("filter quantized along dimension " + std::to_string(w.quant->axis) + " (expected 0, the output channels)");
+        f.wt = permuted(w, {f.O, I, kh, kw}, [&](std::size_t e) {  // OHWI -> OIHW
+            const std::size_t i = e % I, r = e / I, xw = r % kw, r2 = r / kw, yh = r2 % kh, oo = r2 / kh;
+            return ((oo * I + i) * kh + yh) * kw + xw;
+        });
+        f.pad = opt.pad;
+        f.sh = opt.stride_h, f.sw = opt.stride_w, f.dh = opt.dilation_h_factor, f.dw = opt.dilation_w_factor;
+        f.act = opt.fused_activation_function;
+        return f;
+    }
+
+    /// DEPTHWISE_CONV_2D: the filter is 1HWO, one group per input channel.
+    conv_form depthwise_filter(const tfl::op& o, const constant& w, int64_t cin) {
+        const auto opt = options_of<tfl::depthwise_conv2d_options>(o, "DepthwiseConv2DOptions");
+        conv_form f;
+        const int64_t kh = w.shape[1], kw = w.shape[2];
+        if (w.shape[0] != 1) invalid_op("filter: expected [1, H, W, O], found " + detail::shape_str(w.shape));
+        const int64_t O = w.shape[3];
+        f.O = O;
+        if (O % cin) invalid_op("filter " + detail::shape_str(w.shape) + ": " + std::to_string(O) + " outputs are not a multiple of " + std::to_string(cin) + " input channels");
+        f.group = static_cast<int32_t>(cin);
+        if (w.quant && w.quant->axis >= 0 && w.quant->axis != 3) bad_op("filter quantized along dimension " + std::to_string(w.quant->axis) + " (expected 3, the output channels)");
+        f.wt = permuted(w, {O, 1, kh, kw}, [&](std::size_t e) {  // 1HWO -> O1HW
+            const std::size_t oo = e % O, r = e / O, xw = r % kw, yh = r / kw;
+            return (oo * kh + yh) * kw + xw;
+        });
+        f.pad = opt.pad;
+        f.sh = opt.stride_h, f.sw = opt.stride_w, f.dh = opt.dilation_h_factor, f.dw = opt.dilation_w_factor;
+        f.act = opt.fused_activation_function;
+        return f;
+    }
+
+    void conv_op(const tfl::op& o, int out, const std::vector<int64_t>&) {  // CONV_2D, DEPTHWISE_CONV_2D
+        const int x = act_input(o, 0);
+        const auto& xs = tensor_at(x, "input").shape;
+        if (xs.size() != 4) bad_op("expected a 4-D NHWC input, found " + dims(xs));
+        if (o.inputs.size() < 2 || o.inputs[1] < 0 || !is_const(o.inputs[1])) bad_op("the filter must be a constant tensor");
+        const constant w = read_const(o.inputs[1], "filter");
+        if (w.shape.size() != 4) invalid_op("filter: expected 4-D, found " + detail::shape_str(w.shape));
+        conv_form f = o.builtin == tfl::builtin::DEPTHWISE_CONV_2D ? depthwise_filter(o, w, xs[3]) : conv_filter(o, w, xs[3]);
+        if (f.wt.quant && f.wt.quant->axis >= 0) f.wt.quant->axis = 0;
+        if (f.dh < 1 || f.dw < 1) invalid_op("dilation must be >= 1");
+        node n;
+        n.kind = op_kind::conv;
+        n.inputs = {name_of(x), add_weight(std::move(f.wt), name_of(o.inputs[1]) + ":oihw"), add_bias(o.inputs.size() > 2 ? o.inputs[2] : -1, f.O)};
+        if (n.inputs[2].empty()) n.inputs.pop_back();
+        n.set_ints("kernel_shape", {w.shape[1], w.shape[2]});
+        n.set_ints("strides", strides(f.sh, f.sw));
+        n.set_ints("dilations", {f.dh, f.dw});
+        n.set_ints("group", {f.group});
+        n.set_string("auto_pad", f.pad == tfl::padding::same ? "SAME_UPPER" : "VALID");
+        emit(std::move(n), out, f.act, true);
+    }
+
+    void pool_op(const tfl::op& o, int out, const std::vector<int64_t>&) {  // AVERAGE_POOL_2D, MAX_POOL_2D
+        const auto opt = options_of<tfl::pool2d_options>(o, "Pool2DOptions");
+        const int x = act_input(o, 0);
+        const auto& xs = tensor_at(x, "input").shape;
+        if (xs.size() != 4) bad_op("expected a 4-D NHWC input, found " + dims(xs));
+        if (opt.filter_height < 1 || opt.filter_width < 1) invalid_op("filter size must be >= 1");
+        const bool avg = o.builtin == tfl::builtin::AVERAGE_POOL_2D;
+        node n;
+        n.inputs = {name_of(x)};
+        if (avg && opt.pad == tfl::padding::valid && opt.filter_height == xs[1] && opt.filter_width == xs[2]) {
+            n.kind = op_kind::global_avg_pool;  // one window over the whole image
+        } else {
+            n.kind = avg ? op_kind::avg_pool : op_kind::max_pool;
+            n.set_ints("kernel_shape", {opt.filter_height, opt.filter_width});
+            n.set_ints("strides", strides(opt.stride_h, opt.stride_w));
+            n.set_string("auto_pad", opt.pad == tfl::padding::same ? "SAME_UPPER" : "VALID");
+            n.set_ints("count_include_pad", {0});  // TF averages over the valid pixels only
+        }
+        emit(std::move(n), out, opt.fused_activation_function, false);
+    }
+
+    void mean_op(const tfl::op& o, int out, const std::vector<int64_t>&) {
+        const auto opt = options_of<tfl::reducer_options>(o, "ReducerOptions");
+        const int x = act_input(o, 0);
+        const auto& xs = tensor_at(x, "input").shape;
+        if (xs.size() != 4) bad_op("expected a 4-D NHWC input, found " + dims(xs));
+        std::vector<int64_t> axes;
+        for (int32_t a : int_values(o.inputs.size() > 1 ? o.inputs[1] : -1, "the axes")) {
+            if (a < -4 || a > 3) invalid_op("axis " + std::to_string(a) + " outside a rank-4 tensor");
+            const int32_t nhwc_axis = a < 0 ? a + 4 : a;
+            static const int64_t to_nchw[4] = {0, 2, 3, 1};
+            axes.push_back(to_nchw[nhwc_axis]);
+        }
+        node n;
+        n.kind = op_kind::reduce_mean;
+        n.inputs = {name_of(x)};
+        n.set_ints("axes", axes);
+        n.set_ints("keepdims", {opt.keep_dims ? 1 : 0});
+        emit(std::move(n), out, tfl::activation::none, false);
+    }
+
+    /// RESHAPE and SQUEEZE: an identity, or a flatten of an image to [N, K] (whose (h, w, c)
+    /// column order is remembered for the FULLY_CONNECTED that reads it).
+    void reshape_op(const tfl::op& o, int out, const std::vector<int64_t>& out_shape) {
+        const int x = act_input(o, 0);
+        const auto& xs = tensor_at(x, "input").shape;
+        const std::vector<int64_t> in_nchw = nchw(xs);
+        int64_t elems_in = 1, elems_out = 1;
+        for (int64_t d : in_nchw) elems_in *= d;
+        for (int64_t d : out_shape) elems_out *= d;
+        if (elems_in != elems_out) invalid_op("reshapes " + dims(xs) + " to " + dims(tensor_at(out, "output").shape) + " (element counts differ)");
+        node n;
+        n.inputs = {name_of(x)};
+        if (out_shape == in_nchw) {
+            n.kind = op_kind::identity;
+        } else if (out_shape.size() == 2) {
+            n.kind = op_kind::flatten;
+            n.set_ints("axis", {1});
+            if (xs.size() == 4 && int64_t(xs[1]) * xs[2] > 1) nhwc_flat_[name_of(out)] = {xs[1], xs[2], xs[3]};
+        } else {
+            bad_op("reshapes " + dims(xs) + " to " + dims(tensor_at(out, "output").shape) + ": only flattening an image tensor to [N, K] is supported");
+        }
+        emit(std::move(n), out, tfl::activation::none, false);
+    }
+
+    /// TFLite flattens a FULLY_CONNECTED input itself; qint8 wants an explicit flatten node.
+    /// Returns the flattened tensor's name.
+    std::string flatten_input(const std::string& xin) {
+        node f;
+        f.kind = op_kind::flatten;
+        f.name = xin + ":flatten";
+        f.source_op = op_name_ + " input flatten";
+        f.inputs = {xin};
+        f.outputs = {xin + ":flat"};
+        f.set_ints("axis", {1});
+        g_.nodes.push_back(f);
+        return f.outputs[0];
+    }
+
+    void fully_connected_op(const tfl::op& o, int out, const std::vector<int64_t>&) {
+        const auto opt = options_of<tfl::fully_connected_options>(o, "FullyConnectedOptions");
+        if (opt.weights_format != 0) bad_op("shuffled weights (weights_format " + std::to_string(opt.weights_format) + ") are not supported");
+        const int x = act_input(o, 0);
+        const auto& xs = tensor_at(x, "input").shape;
+        if (o.inputs.size() < 2 || o.inputs[1] < 0 || !is_const(o.inputs[1])) bad_op("the weights must be a constant tensor");
+        constant w = read_const(o.inputs[1], "weights");
+        if (w.shape.size() != 2) invalid_op("weights: expected [O, K], found " + detail::shape_str(w.shape));
+        if (w.quant && w.quant->axis > 0) bad_op("weights quantized along dimension " + std::to_string(w.quant->axis) + " (expected 0)");
+        const int64_t O = w.shape[0], K = w.shape[1];
+        std::string xin = name_of(x);
+        int64_t elems = 1;
+        for (int32_t d : xs) elems *= d;
+        if (xs.empty() || elems / std::max<int64_t>(xs[0], 1) != K)
+            invalid_op("input " + dims(xs) + " does not fit weights " + detail::shape_str(w.shape));
+        auto hwc_it = nhwc_flat_.find(xin);
+        std::vector<int64_t> hwc = hwc_it == nhwc_flat_.end() ? std::vector<int64_t>{} : hwc_it->second;
+        if (xs.size() != 2) {
+            if (xs.size() == 4 && int64_t(xs[1]) * xs[2] > 1) hwc = {xs[1], xs[2], xs[3]};
+            xin = flatten_input(xin);
+        }
+        if (!hwc.empty()) {
+            // Columns in (h, w, c) order -> (c, h, w), as qint8 flattens NCHW.
+            const std::size_t H = static_cast<std::size_t>(hwc[0]), W = static_cast<std::size_t>(hwc[1]), C = static_cast<std::size_t>(hwc[2]);
+            w = permuted(w, w.shape, [&](std::size_t e) {
+                const std::size_t oo = e / K, col = e % K, c = col % C, r = col / C, ww = r % W, hh = r / W;
+                return oo * K + (c * H + hh) * W + ww;
+            });
+        }
+        node n;
+        n.kind = op_kind::gemm;
+        n.inputs = {xin, add_weight(std::move(w), name_of(o.inputs[1]) + ":ok"), add_bias(o.inputs.size() > 2 ? o.inputs[2] : -1, O)};
+        if (n.inputs[2].empty()) n.inputs.pop_back();
+        n.set_ints("transB", {1});
+        emit(std::move(n), out, opt.fused_activation_function, true);
+        // keep_num_dims: the file declares [.., 1, O] (e.g. [1, 1, 1, O] after a MEAN that
+        // kept its dimensions); the values are the same [N, O].
+        if (opt.keep_num_dims) declared_.erase(name_of(out));
+    }
+
+    void softmax_op(const tfl::op& o, int out, const std::vector<int64_t>&) {
+        const auto opt = options_of<tfl::softmax_options>(o, "SoftmaxOptions");
+        if (opt.beta != 1.f) bad_op("beta " + std::to_string(opt.beta) + " (only beta = 1 is supported)");
+        const int x = act_input(o, 0);
+        node n;
+        n.kind = op_kind::softmax;
+        n.inputs = {name_of(x)};
+        n.set_ints("axis", {1});  // NHWC's last axis is NCHW's channel axis
+        n.set_ints("coerce_2d", {0});
+        emit(std::move(n), out, tfl::activation::none, false);
+    }
+
+    void pad_op(const tfl::op& o, int out, const std::vector<int64_t>&) {
+        const int x = act_input(o, 0);
+        const auto& xs = tensor_at(x, "input").shape;
+        if (xs.size() != 4) bad_op("expected a 4-D NHWC input, found " + dims(xs));
+        const auto p = int_values(o.inputs.size() > 1 ? o.inputs[1] : -1, "the paddings");
+        if (p.size() != 8) invalid_op("paddings: expected [4, 2] values, found " + std::to_string(p.size()));
+        if (p[0] || p[1] || p[6] || p[7]) bad_op("padding of the batch or channel dimension is not supported");
+        for (int32_t v : p)
+            if (v < 0) invalid_op("negative padding");
+        node n;
+        n.kind = op_kind::pad;
+        n.inputs = {name_of(x)};
+        n.set_ints("pads", {p[2], p[4], p[3], p[5]});  // [top, left, bottom, right]
+        n.set_string("mode", "constant");
+        n.set_float("value", 0.f);  // quantized: the zero point, i.e. real 0
+        emit(std::move(n), out, tfl::activation::none, false);
+    }
+
+    void add_op(const tfl::op& o, int out, const std::vector<int64_t>&) {
+        const auto opt = options_of<tfl::add_options>(o, "AddOptions");
+        if (o.inputs.size() != 2) invalid_op("expected 2 inputs, found " + std::to_string(o.inputs.size()));
+        node n;
+        n.kind = op_kind::add;
+        for (int s = 0; s < 2; ++s) {
+            const int t = o.inputs[static_cast<std::size_t>(s)];
+            tensor_at(t, "input");
+            if (is_const(t)) {
+                constant c = read_const(t, "addend");
+                if (!c.floating) bad_op("constant addend '" + name_of(t) + "' holds integers without a quantization scale");
+                // An NHWC per-channel vector [C] / [1,1,1,C] is NCHW's [C, 1, 1] broadcast.
+                g_.constants[name_of(t)] = std::move(c);
+            }
+            n.inputs.push_back(name_of(t));
+        }
+        emit(std::move(n), out, opt.fused_activation_function, true);
+    }
+
+    void relu_op(const tfl::op& o, int out, const std::vector<int64_t>&) {  // RELU, RELU6, RELU_N1_TO_1
+        const int x = act_input(o, 0);
+        node n;
+        n.kind = o.builtin == tfl::builtin::RELU ? op_kind::relu : op_kind::clip;
+        if (o.builtin == tfl::builtin::RELU6) n.set_float("min", 0.f), n.set_float("max", 6.f);
+        if (o.builtin == tfl::builtin::RELU_N1_TO_1) n.set_float("min", -1.f), n.set_float("max", 1.f);
+        n.inputs = {name_of(x)};
+        emit(std::move(n), out, tfl::activation::none, false);
+    }
+
+    void transpose_op(const tfl::op& o, int out, const std::vector<int64_t>&) {
+        const int x = act_input(o, 0);
+        if (!nchw_input_ || name_of(x) != g_.input)
+            bad_op("only a TRANSPOSE of the NCHW graph input to NHWC (perm [0, 2, 3, 1], its only reader) is supported, found perm " +
+                   detail::shape_str(transpose_perm(o)) + " on '" + name_of(x) + "'");
+        node n;
+        n.kind = op_kind::identity;  // qint8 is NCHW already
+        n.inputs = {name_of(x)};
+        emit(std::move(n), out, tfl::activation::none, false);
+    }
+
+    /// QUANTIZE / DEQUANTIZE of an activation: an identity whose quantization emit() records.
+    /// DEQUANTIZE of a constant (float16 or int8 weights) becomes a float constant.
+    void quantize_op(const tfl::op& o, int out, const std::vector<int64_t>&) {
+        if (o.inputs.empty() || o.inputs[0] < 0) invalid_op("input 0 is missing");
+        const int x = o.inputs[0];
+        tensor_at(x, "input");
+        if (is_const(x)) {
+            if (o.builtin == tfl::builtin::QUANTIZE) bad_op("QUANTIZE of a constant");
+            constant c = read_const(x, "dequantized constant");
+            if (!c.floating) bad_op("'" + name_of(x) + "' holds integers without a quantization scale");
+            c.elem = "float32";
+            g_.constants[name_of(out)] = std::move(c);
+            return;
+        }
+        node n;
+        n.kind = op_kind::identity;
+        n.inputs = {name_of(x)};
+        emit(std::move(n), out, tfl::activation::none, false);
+    }
+
+    /// A handler gets the op, its output tensor and that tensor's NCHW shape.
+    using op_handler = void (builder::*)(const tfl::op&, int, const std::vector<int64_t>&);
+
+    /// builtin code -> handler; a code missing here is not supported.
+    static const std::map<int32_t, op_handler>& op_handlers() {
+        static const std::map<int32_t, op_handler> table = {
+            {tfl::builtin::CONV_2D, &builder::conv_op},
+            {tfl::builtin::DEPTHWISE_CONV_2D, &builder::conv_op},
+            {tfl::builtin::AVERAGE_POOL_2D, &builder::pool_op},
+            {tfl::builtin::MAX_POOL_2D, &builder::pool_op},
+            {tfl::builtin::MEAN, &builder::mean_op},
+            {tfl::builtin::RESHAPE, &builder::reshape_op},
+            {tfl::builtin::SQUEEZE, &builder::reshape_op},
+            {tfl::builtin::FULLY_CONNECTED, &builder::fully_connected_op},
+            {tfl::builtin::SOFTMAX, &builder::softmax_op},
+            {tfl::builtin::PAD, &builder::pad_op},
+            {tfl::builtin::ADD, &builder::add_op},
+            {tfl::builtin::RELU, &builder::relu_op},
+            {tfl::builtin::RELU6, &builder::relu_op},
+            {tfl::builtin::RELU_N1_TO_1, &builder::relu_op},
+            {tfl::builtin::TRANSPOSE, &builder::transpose_op},
+            {tfl::builtin::QUANTIZE, &builder::quantize_op},
+            {tfl::builtin::DEQUANTIZE, &builder::quantize_op},
+        };
+        return table;
+    }
+
     void map_op(std::size_t k) {
         const tfl::op& o = sg_->ops[k];
         op_index_ = k;
@@ -422,264 +737,9 @@ private:
         const int out = o.outputs[0];
         tensor_at(out, "output");
         const std::vector<int64_t> out_shape = nchw(tensor_at(out, "output").shape);
-        node n;
-        switch (o.builtin) {
-            case tfl::builtin::CONV_2D:
-            case tfl::builtin::DEPTHWISE_CONV_2D: {
-                const bool dw = o.builtin == tfl::builtin::DEPTHWISE_CONV_2D;
-                const int x = act_input(o, 0);
-                const auto& xs = tensor_at(x, "input").shape;
-                if (xs.size() != 4) bad_op("expected a 4-D NHWC input, found " + dims(xs));
-                if (o.inputs.size() < 2 || o.inputs[1] < 0 || !is_const(o.inputs[1])) bad_op("the filter must be a constant tensor");
-                const constant w = read_const(o.inputs[1], "filter");
-                if (w.shape.size() != 4) invalid_op("filter: expected 4-D, found " + detail::shape_str(w.shape));
-                const int64_t cin = xs[3];
-                int64_t O, kh = w.shape[1], kw = w.shape[2];
-                constant wt;
-                tfl::padding pad;
-                int32_t sh, sw, dh, dw_, group;
-                tfl::activation act;
-                if (!dw) {
-                    const auto opt = options_of<tfl::conv2d_options>(o, "Conv2DOptions");
-                    O = w.shape[0];
-                    const int64_t I = w.shape[3];
-                    if (I < 1 || cin % I) invalid_op("filter " + detail::shape_str(w.shape) + " does not fit an input of " + std::to_string(cin) + " channels");
-                    group = static_cast<int32_t>(cin / I);
-                    if (w.quant && w.quant->axis > 0) bad_op("filter quantized along dimension " + std::to_string(w.quant->axis) + " (expected 0, the output channels)");
-                    wt = permuted(w, {O, I, kh, kw}, [&](std::size_t e) {  // OHWI -> OIHW
-                        const std::size_t i = e % I, r = e / I, xw = r % kw, r2 = r / kw, yh = r2 % kh, oo = r2 / kh;
-                        return ((oo * I + i) * kh + yh) * kw + xw;
-                    });
-                    pad = opt.pad;
-                    sh = opt.stride_h, sw = opt.stride_w, dh = opt.dilation_h_factor, dw_ = opt.dilation_w_factor;
-                    act = opt.fused_activation_function;
-                } else {
-                    const auto opt = options_of<tfl::depthwise_conv2d_options>(o, "DepthwiseConv2DOptions");
-                    if (w.shape[0] != 1) invalid_op("filter: expected [1, H, W, O], found " + detail::shape_str(w.shape));
-                    O = w.shape[3];
-                    if (O % cin) invalid_op("filter " + detail::shape_str(w.shape) + ": " + std::to_string(O) + " outputs are not a multiple of " + std::to_string(cin) + " input channels");
-                    group = static_cast<int32_t>(cin);
-                    if (w.quant && w.quant->axis >= 0 && w.quant->axis != 3) bad_op("filter quantized along dimension " + std::to_string(w.quant->axis) + " (expected 3, the output channels)");
-                    wt = permuted(w, {O, 1, kh, kw}, [&](std::size_t e) {  // 1HWO -> O1HW
-                        const std::size_t oo = e % O, r = e / O, xw = r % kw, yh = r / kw;
-                        return (oo * kh + yh) * kw + xw;
-                    });
-                    pad = opt.pad;
-                    sh = opt.stride_h, sw = opt.stride_w, dh = opt.dilation_h_factor, dw_ = opt.dilation_w_factor;
-                    act = opt.fused_activation_function;
-                }
-                if (wt.quant && wt.quant->axis >= 0) wt.quant->axis = 0;
-                if (dh < 1 || dw_ < 1) invalid_op("dilation must be >= 1");
-                n.kind = op_kind::conv;
-                n.inputs = {name_of(x), add_weight(std::move(wt), name_of(o.inputs[1]) + ":oihw"),
-                            add_bias(o.inputs.size() > 2 ? o.inputs[2] : -1, O)};
-                if (n.inputs[2].empty()) n.inputs.pop_back();
-                n.set_ints("kernel_shape", {kh, kw});
-                n.set_ints("strides", strides(sh, sw));
-                n.set_ints("dilations", {dh, dw_});
-                n.set_ints("group", {group});
-                n.set_string("auto_pad", pad == tfl::padding::same ? "SAME_UPPER" : "VALID");
-                emit(std::move(n), out, act, true);
-                return;
-            }
-            case tfl::builtin::AVERAGE_POOL_2D:
-            case tfl::builtin::MAX_POOL_2D: {
-                const auto opt = options_of<tfl::pool2d_options>(o, "Pool2DOptions");
-                const int x = act_input(o, 0);
-                const auto& xs = tensor_at(x, "input").shape;
-                if (xs.size() != 4) bad_op("expected a 4-D NHWC input, found " + dims(xs));
-                if (opt.filter_height < 1 || opt.filter_width < 1) invalid_op("filter size must be >= 1");
-                const bool avg = o.builtin == tfl::builtin::AVERAGE_POOL_2D;
-                n.inputs = {name_of(x)};
-                if (avg && opt.pad == tfl::padding::valid && opt.filter_height == xs[1] && opt.filter_width == xs[2]) {
-                    n.kind = op_kind::global_avg_pool;  // one window over the whole image
-                } else {
-                    n.kind = avg ? op_kind::avg_pool : op_kind::max_pool;
-                    n.set_ints("kernel_shape", {opt.filter_height, opt.filter_width});
-                    n.set_ints("strides", strides(opt.stride_h, opt.stride_w));
-                    n.set_string("auto_pad", opt.pad == tfl::padding::same ? "SAME_UPPER" : "VALID");
-                    n.set_ints("count_include_pad", {0});  // TF averages over the valid pixels only
-                }
-                emit(std::move(n), out, opt.fused_activation_function, false);
-                return;
-            }
-            case tfl::builtin::MEAN: {
-                const auto opt = options_of<tfl::reducer_options>(o, "ReducerOptions");
-                const int x = act_input(o, 0);
-                const auto& xs = tensor_at(x, "input").shape;
-                if (xs.size() != 4) bad_op("expected a 4-D NHWC input, found " + dims(xs));
-                std::vector<int64_t> axes;
-                for (int32_t a : int_values(o.inputs.size() > 1 ? o.inputs[1] : -1, "the axes")) {
-                    if (a < -4 || a > 3) invalid_op("axis " + std::to_string(a) + " outside a rank-4 tensor");
-                    const int32_t nhwc_axis = a < 0 ? a + 4 : a;
-                    static const int64_t to_nchw[4] = {0, 2, 3, 1};
-                    axes.push_back(to_nchw[nhwc_axis]);
-                }
-                n.kind = op_kind::reduce_mean;
-                n.inputs = {name_of(x)};
-                n.set_ints("axes", axes);
-                n.set_ints("keepdims", {opt.keep_dims ? 1 : 0});
-                emit(std::move(n), out, tfl::activation::none, false);
-                return;
-            }
-            case tfl::builtin::RESHAPE:
-            case tfl::builtin::SQUEEZE: {
-                const int x = act_input(o, 0);
-                const auto& xs = tensor_at(x, "input").shape;
-                const std::vector<int64_t> in_nchw = nchw(xs);
-                int64_t elems_in = 1, elems_out = 1;
-                for (int64_t d : in_nchw) elems_in *= d;
-                for (int64_t d : out_shape) elems_out *= d;
-                if (elems_in != elems_out) invalid_op("reshapes " + dims(xs) + " to " + dims(tensor_at(out, "output").shape) + " (element counts differ)");
-                n.inputs = {name_of(x)};
-                if (out_shape == in_nchw) {
-                    n.kind = op_kind::identity;
-                } else if (out_shape.size() == 2) {
-                    n.kind = op_kind::flatten;
-                    n.set_ints("axis", {1});
-                    if (xs.size() == 4 && int64_t(xs[1]) * xs[2] > 1) nhwc_flat_[name_of(out)] = {xs[1], xs[2], xs[3]};
-                } else {
-                    bad_op("reshapes " + dims(xs) + " to " + dims(tensor_at(out, "output").shape) + ": only flattening an image tensor to [N, K] is supported");
-                }
-                emit(std::move(n), out, tfl::activation::none, false);
-                return;
-            }
-            case tfl::builtin::FULLY_CONNECTED: {
-                const auto opt = options_of<tfl::fully_connected_options>(o, "FullyConnectedOptions");
-                if (opt.weights_format != 0) bad_op("shuffled weights (weights_format " + std::to_string(opt.weights_format) + ") are not supported");
-                const int x = act_input(o, 0);
-                const auto& xs = tensor_at(x, "input").shape;
-                if (o.inputs.size() < 2 || o.inputs[1] < 0 || !is_const(o.inputs[1])) bad_op("the weights must be a constant tensor");
-                constant w = read_const(o.inputs[1], "weights");
-                if (w.shape.size() != 2) invalid_op("weights: expected [O, K], found " + detail::shape_str(w.shape));
-                if (w.quant && w.quant->axis > 0) bad_op("weights quantized along dimension " + std::to_string(w.quant->axis) + " (expected 0)");
-                const int64_t O = w.shape[0], K = w.shape[1];
-                std::string xin = name_of(x);
-                int64_t elems = 1;
-                for (int32_t d : xs) elems *= d;
-                if (xs.empty() || elems / std::max<int64_t>(xs[0], 1) != K)
-                    invalid_op("input " + dims(xs) + " does not fit weights " + detail::shape_str(w.shape));
-                auto hwc_it = nhwc_flat_.find(xin);
-                std::vector<int64_t> hwc = hwc_it == nhwc_flat_.end() ? std::vector<int64_t>{} : hwc_it->second;
-                if (xs.size() != 2) {
-                    // TFLite flattens the input itself; qint8 wants an explicit flatten.
-                    if (xs.size() == 4 && int64_t(xs[1]) * xs[2] > 1) hwc = {xs[1], xs[2], xs[3]};
-                    node f;
-                    f.kind = op_kind::flatten;
-                    f.name = xin + ":flatten";
-                    f.source_op = op_name_ + " input flatten";
-                    f.inputs = {xin};
-                    f.outputs = {xin + ":flat"};
-                    f.set_ints("axis", {1});
-                    g_.nodes.push_back(f);
-                    xin = f.outputs[0];
-                }
-                if (!hwc.empty()) {
-                    // Columns in (h, w, c) order -> (c, h, w), as qint8 flattens NCHW.
-                    const std::size_t H = static_cast<std::size_t>(hwc[0]), W = static_cast<std::size_t>(hwc[1]), C = static_cast<std::size_t>(hwc[2]);
-                    w = permuted(w, w.shape, [&](std::size_t e) {
-                        const std::size_t oo = e / K, col = e % K, c = col % C, r = col / C, ww = r % W, hh = r / W;
-                        return oo * K + (c * H + hh) * W + ww;
-                    });
-                }
-                n.kind = op_kind::gemm;
-                n.inputs = {xin, add_weight(std::move(w), name_of(o.inputs[1]) + ":ok"), add_bias(o.inputs.size() > 2 ? o.inputs[2] : -1, O)};
-                if (n.inputs[2].empty()) n.inputs.pop_back();
-                n.set_ints("transB", {1});
-                emit(std::move(n), out, opt.fused_activation_function, true);
-                // keep_num_dims: the file declares [.., 1, O] (e.g. [1, 1, 1, O] after a MEAN that
-                // kept its dimensions); the values are the same [N, O].
-                if (opt.keep_num_dims) declared_.erase(name_of(out));
-                return;
-            }
-            case tfl::builtin::SOFTMAX: {
-                const auto opt = options_of<tfl::softmax_options>(o, "SoftmaxOptions");
-                if (opt.beta != 1.f) bad_op("beta " + std::to_string(opt.beta) + " (only beta = 1 is supported)");
-                const int x = act_input(o, 0);
-                n.kind = op_kind::softmax;
-                n.inputs = {name_of(x)};
-                n.set_ints("axis", {1});  // NHWC's last axis is NCHW's channel axis
-                n.set_ints("coerce_2d", {0});
-                emit(std::move(n), out, tfl::activation::none, false);
-                return;
-            }
-            case tfl::builtin::PAD: {
-                const int x = act_input(o, 0);
-                const auto& xs = tensor_at(x, "input").shape;
-                if (xs.size() != 4) bad_op("expected a 4-D NHWC input, found " + dims(xs));
-                const auto p = int_values(o.inputs.size() > 1 ? o.inputs[1] : -1, "the paddings");
-                if (p.size() != 8) invalid_op("paddings: expected [4, 2] values, found " + std::to_string(p.size()));
-                if (p[0] || p[1] || p[6] || p[7]) bad_op("padding of the batch or channel dimension is not supported");
-                for (int32_t v : p)
-                    if (v < 0) invalid_op("negative padding");
-                n.kind = op_kind::pad;
-                n.inputs = {name_of(x)};
-                n.set_ints("pads", {p[2], p[4], p[3], p[5]});  // [top, left, bottom, right]
-                n.set_string("mode", "constant");
-                n.set_float("value", 0.f);  // quantized: the zero point, i.e. real 0
-                emit(std::move(n), out, tfl::activation::none, false);
-                return;
-            }
-            case tfl::builtin::ADD: {
-                const auto opt = options_of<tfl::add_options>(o, "AddOptions");
-                if (o.inputs.size() != 2) invalid_op("expected 2 inputs, found " + std::to_string(o.inputs.size()));
-                n.kind = op_kind::add;
-                for (int s = 0; s < 2; ++s) {
-                    const int t = o.inputs[static_cast<std::size_t>(s)];
-                    tensor_at(t, "input");
-                    if (is_const(t)) {
-                        constant c = read_const(t, "addend");
-                        if (!c.floating) bad_op("constant addend '" + name_of(t) + "' holds integers without a quantization scale");
-                        // An NHWC per-channel vector [C] / [1,1,1,C] is NCHW's [C, 1, 1] broadcast.
-                        g_.constants[name_of(t)] = std::move(c);
-                    }
-                    n.inputs.push_back(name_of(t));
-                }
-                emit(std::move(n), out, opt.fused_activation_function, true);
-                return;
-            }
-            case tfl::builtin::RELU:
-            case tfl::builtin::RELU6:
-            case tfl::builtin::RELU_N1_TO_1: {
-                const int x = act_input(o, 0);
-                n.kind = o.builtin == tfl::builtin::RELU ? op_kind::relu : op_kind::clip;
-                if (o.builtin == tfl::builtin::RELU6) n.set_float("min", 0.f), n.set_float("max", 6.f);
-                if (o.builtin == tfl::builtin::RELU_N1_TO_1) n.set_float("min", -1.f), n.set_float("max", 1.f);
-                n.inputs = {name_of(x)};
-                emit(std::move(n), out, tfl::activation::none, false);
-                return;
-            }
-            case tfl::builtin::TRANSPOSE: {
-                const int x = act_input(o, 0);
-                if (!nchw_input_ || name_of(x) != g_.input)
-                    bad_op("only a TRANSPOSE of the NCHW graph input to NHWC (perm [0, 2, 3, 1], its only reader) is supported, found perm " +
-                           detail::shape_str(transpose_perm(o)) + " on '" + name_of(x) + "'");
-                n.kind = op_kind::identity;  // qint8 is NCHW already
-                n.inputs = {name_of(x)};
-                emit(std::move(n), out, tfl::activation::none, false);
-                return;
-            }
-            case tfl::builtin::QUANTIZE:
-            case tfl::builtin::DEQUANTIZE: {
-                if (o.inputs.empty() || o.inputs[0] < 0) invalid_op("input 0 is missing");
-                const int x = o.inputs[0];
-                tensor_at(x, "input");
-                if (is_const(x)) {
-                    if (o.builtin == tfl::builtin::QUANTIZE) bad_op("QUANTIZE of a constant");
-                    constant c = read_const(x, "dequantized constant");
-                    if (!c.floating) bad_op("'" + name_of(x) + "' holds integers without a quantization scale");
-                    c.elem = "float32";
-                    g_.constants[name_of(out)] = std::move(c);
-                    return;
-                }
-                n.kind = op_kind::identity;
-                n.inputs = {name_of(x)};
-                emit(std::move(n), out, tfl::activation::none, false);
-                return;
-            }
-            default:
-                bad_op(std::string("not supported; qint8 maps ") + supported_ops());
-        }
+        const auto h = op_handlers().find(o.builtin);
+        if (h == op_handlers().end()) bad_op(std::string("not supported; qint8 maps ") + supported_ops());
+        (this->*(h->second))(o, out, out_shape);
     }
 
     /// The file's declared output shapes must agree with what the ops compute.

@@ -42,6 +42,7 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -740,100 +741,147 @@ inline quantization_params read_quantization(flatbuffer& fb, const flatbuffer::t
     return r;
 }
 
-inline options read_options(flatbuffer& fb, uint8_t type, const flatbuffer::table& t, const std::string& where) {
-    auto pad = [&](int slot) { return static_cast<padding>(fb.scalar<int8_t>(t, slot, 0, where, "padding")); };
-    auto act = [&](int slot) {
+/// One options table being read: the fields' readers with the table and the place named.
+struct options_fields {
+    flatbuffer& fb;
+    const flatbuffer::table& t;
+    const std::string& where;
+
+    padding pad(int slot) const { return static_cast<padding>(fb.scalar<int8_t>(t, slot, 0, where, "padding")); }
+    activation act(int slot) const {
         return static_cast<activation>(fb.scalar<int8_t>(t, slot, 0, where, "fused_activation_function"));
-    };
-    auto i32 = [&](int slot, int32_t def, const char* what) { return fb.scalar<int32_t>(t, slot, def, where, what); };
-    switch (type) {
-        case options_type::Conv2DOptions: {
-            conv2d_options o;
-            o.pad = pad(0);
-            o.stride_w = i32(1, 0, "stride_w");
-            o.stride_h = i32(2, 0, "stride_h");
-            o.fused_activation_function = act(3);
-            o.dilation_w_factor = i32(4, 1, "dilation_w_factor");
-            o.dilation_h_factor = i32(5, 1, "dilation_h_factor");
-            o.quantized_bias_type = static_cast<tensor_type>(fb.scalar<int8_t>(t, 6, 0, where, "quantized_bias_type"));
-            return o;
-        }
-        case options_type::DepthwiseConv2DOptions: {
-            depthwise_conv2d_options o;
-            o.pad = pad(0);
-            o.stride_w = i32(1, 0, "stride_w");
-            o.stride_h = i32(2, 0, "stride_h");
-            o.depth_multiplier = i32(3, 0, "depth_multiplier");
-            o.fused_activation_function = act(4);
-            o.dilation_w_factor = i32(5, 1, "dilation_w_factor");
-            o.dilation_h_factor = i32(6, 1, "dilation_h_factor");
-            return o;
-        }
-        case options_type::Pool2DOptions: {
-            pool2d_options o;
-            o.pad = pad(0);
-            o.stride_w = i32(1, 0, "stride_w");
-            o.stride_h = i32(2, 0, "stride_h");
-            o.filter_width = i32(3, 0, "filter_width");
-            o.filter_height = i32(4, 0, "filter_height");
-            o.fused_activation_function = act(5);
-            return o;
-        }
-        case options_type::FullyConnectedOptions: {
-            fully_connected_options o;
-            o.fused_activation_function = act(0);
-            o.weights_format = fb.scalar<int8_t>(t, 1, 0, where, "weights_format");
-            o.keep_num_dims = fb.boolean(t, 2, false, where, "keep_num_dims");
-            o.asymmetric_quantize_inputs = fb.boolean(t, 3, false, where, "asymmetric_quantize_inputs");
-            o.quantized_bias_type = static_cast<tensor_type>(fb.scalar<int8_t>(t, 4, 0, where, "quantized_bias_type"));
-            return o;
-        }
-        case options_type::SoftmaxOptions: {
-            softmax_options o;
-            o.beta = fb.scalar<float>(t, 0, 0.f, where, "beta");
-            return o;
-        }
-        case options_type::ConcatenationOptions: {
-            concatenation_options o;
-            o.axis = i32(0, 0, "axis");
-            o.fused_activation_function = act(1);
-            return o;
-        }
-        case options_type::AddOptions: {
-            add_options o;
-            o.fused_activation_function = act(0);
-            o.pot_scale_int16 = fb.boolean(t, 1, true, where, "pot_scale_int16");
-            return o;
-        }
-        case options_type::ReshapeOptions: {
-            reshape_options o;
-            o.has_new_shape = fb.field(t, 0, 4, where, "new_shape") != flatbuffer::absent;
-            o.new_shape = fb.scalars<int32_t>(t, 0, where, "new_shape");
-            return o;
-        }
-        case options_type::MulOptions: {
-            mul_options o;
-            o.fused_activation_function = act(0);
-            return o;
-        }
-        case options_type::ReducerOptions: {
-            reducer_options o;
-            o.keep_dims = fb.boolean(t, 0, false, where, "keep_dims");
-            return o;
-        }
-        case options_type::SubOptions: {
-            sub_options o;
-            o.fused_activation_function = act(0);
-            o.pot_scale_int16 = fb.boolean(t, 1, true, where, "pot_scale_int16");
-            return o;
-        }
-        case options_type::SqueezeOptions: {
-            squeeze_options o;
-            o.squeeze_dims = fb.scalars<int32_t>(t, 0, where, "squeeze_dims");
-            return o;
-        }
-        default: return std::monostate{};
     }
+    int32_t i32(int slot, int32_t def, const char* what) const { return fb.scalar<int32_t>(t, slot, def, where, what); }
+    bool boolean(int slot, bool def, const char* what) const { return fb.boolean(t, slot, def, where, what); }
+    tensor_type bias_type(int slot) const {
+        return static_cast<tensor_type>(fb.scalar<int8_t>(t, slot, 0, where, "quantized_bias_type"));
+    }
+};
+
+// One reader per decoded options table; the slots are the schema's field order.
+
+inline options read_conv2d_options(const options_fields& f) {
+    conv2d_options o;
+    o.pad = f.pad(0);
+    o.stride_w = f.i32(1, 0, "stride_w");
+    o.stride_h = f.i32(2, 0, "stride_h");
+    o.fused_activation_function = f.act(3);
+    o.dilation_w_factor = f.i32(4, 1, "dilation_w_factor");
+    o.dilation_h_factor = f.i32(5, 1, "dilation_h_factor");
+    o.quantized_bias_type = f.bias_type(6);
+    return o;
+}
+
+inline options read_depthwise_conv2d_options(const options_fields& f) {
+    depthwise_conv2d_options o;
+    o.pad = f.pad(0);
+    o.stride_w = f.i32(1, 0, "stride_w");
+    o.stride_h = f.i32(2, 0, "stride_h");
+    o.depth_multiplier = f.i32(3, 0, "depth_multiplier");
+    o.fused_activation_function = f.act(4);
+    o.dilation_w_factor = f.i32(5, 1, "dilation_w_factor");
+    o.dilation_h_factor = f.i32(6, 1, "dilation_h_factor");
+    return o;
+}
+
+inline options read_pool2d_options(const options_fields& f) {
+    pool2d_options o;
+    o.pad = f.pad(0);
+    o.stride_w = f.i32(1, 0, "stride_w");
+    o.stride_h = f.i32(2, 0, "stride_h");
+    o.filter_width = f.i32(3, 0, "filter_width");
+    o.filter_height = f.i32(4, 0, "filter_height");
+    o.fused_activation_function = f.act(5);
+    return o;
+}
+
+inline options read_fully_connected_options(const options_fields& f) {
+    fully_connected_options o;
+    o.fused_activation_function = f.act(0);
+    o.weights_format = f.fb.scalar<int8_t>(f.t, 1, 0, f.where, "weights_format");
+    o.keep_num_dims = f.boolean(2, false, "keep_num_dims");
+    o.asymmetric_quantize_inputs = f.boolean(3, false, "asymmetric_quantize_inputs");
+    o.quantized_bias_type = f.bias_type(4);
+    return o;
+}
+
+inline options read_softmax_options(const options_fields& f) {
+    softmax_options o;
+    o.beta = f.fb.scalar<float>(f.t, 0, 0.f, f.where, "beta");
+    return o;
+}
+
+inline options read_concatenation_options(const options_fields& f) {
+    concatenation_options o;
+    o.axis = f.i32(0, 0, "axis");
+    o.fused_activation_function = f.act(1);
+    return o;
+}
+
+inline options read_add_options(const options_fields& f) {
+    add_options o;
+    o.fused_activation_function = f.act(0);
+    o.pot_scale_int16 = f.boolean(1, true, "pot_scale_int16");
+    return o;
+}
+
+inline options read_reshape_options(const options_fields& f) {
+    reshape_options o;
+    o.has_new_shape = f.fb.field(f.t, 0, 4, f.where, "new_shape") != flatbuffer::absent;
+    o.new_shape = f.fb.scalars<int32_t>(f.t, 0, f.where, "new_shape");
+    return o;
+}
+
+inline options read_mul_options(const options_fields& f) {
+    mul_options o;
+    o.fused_activation_function = f.act(0);
+    return o;
+}
+
+inline options read_reducer_options(const options_fields& f) {
+    reducer_options o;
+    o.keep_dims = f.boolean(0, false, "keep_dims");
+    return o;
+}
+
+inline options read_sub_options(const options_fields& f) {
+    sub_options o;
+    o.fused_activation_function = f.act(0);
+    o.pot_scale_int16 = f.boolean(1, true, "pot_scale_int16");
+    return o;
+}
+
+inline options read_squeeze_options(const options_fields& f) {
+    squeeze_options o;
+    o.squeeze_dims = f.fb.scalars<int32_t>(f.t, 0, f.where, "squeeze_dims");
+    return o;
+}
+
+using options_reader = options (*)(const options_fields&);
+
+/// BuiltinOptions type -> its reader; types missing here are kept undecoded.
+inline const std::map<uint8_t, options_reader>& options_readers() {
+    static const std::map<uint8_t, options_reader> table = {
+        {options_type::Conv2DOptions, read_conv2d_options},
+        {options_type::DepthwiseConv2DOptions, read_depthwise_conv2d_options},
+        {options_type::Pool2DOptions, read_pool2d_options},
+        {options_type::FullyConnectedOptions, read_fully_connected_options},
+        {options_type::SoftmaxOptions, read_softmax_options},
+        {options_type::ConcatenationOptions, read_concatenation_options},
+        {options_type::AddOptions, read_add_options},
+        {options_type::ReshapeOptions, read_reshape_options},
+        {options_type::MulOptions, read_mul_options},
+        {options_type::ReducerOptions, read_reducer_options},
+        {options_type::SubOptions, read_sub_options},
+        {options_type::SqueezeOptions, read_squeeze_options},
+    };
+    return table;
+}
+
+inline options read_options(flatbuffer& fb, uint8_t type, const flatbuffer::table& t, const std::string& where) {
+    const auto r = options_readers().find(type);
+    if (r == options_readers().end()) return std::monostate{};
+    return r->second(options_fields{fb, t, where});
 }
 
 inline bool decoded_options_type(uint8_t type) {
@@ -879,16 +927,11 @@ inline options default_options(uint8_t type) {
 // parse / read
 // ------------------------------------------------------------------------------------------------
 
-/// Parse the bytes of a .tflite file. `origin` names the file in messages. Throws qint8::error.
-inline model parse(std::vector<uint8_t> bytes, const std::string& origin) {
-    using detail_tflite::flatbuffer;
-    using detail_tflite::hex;
-    model m;
-    m.origin = origin;
-    m.bytes = std::move(bytes);
-    flatbuffer fb(m.bytes.data(), m.bytes.size(), m.origin);
-    const std::size_t n = m.bytes.size();
+namespace detail_tflite {
 
+/// At least 8 bytes, and "TFL3" at byte 4 (shown escaped when it is something else).
+inline void check_identifier(const flatbuffer& fb, const model& m) {
+    const std::size_t n = m.bytes.size();
     if (n < 8)
         fb.fail(errc::tflite, "",
                 "file of " + std::to_string(n) +
@@ -906,152 +949,188 @@ inline model parse(std::vector<uint8_t> bytes, const std::string& origin) {
         }
         fb.fail(errc::tflite, "", "file identifier is \"" + id + "\", expected \"TFL3\": not a TFLite model");
     }
+}
 
-    const flatbuffer::table root = fb.open_table(fb.follow(0, "", "root table"), "model", "root Model");
-    m.version = fb.scalar<uint32_t>(root, 0, 0, "model", "version");
-    if (m.version != 3)
-        fb.fail(errc::tflite, "model",
-                "schema version " + std::to_string(m.version) + ", this reader knows version 3");
+/// Model.operator_codes (slot 1).
+inline void read_operator_codes(flatbuffer& fb, const flatbuffer::table& root, model& m) {
+    const auto codes = fb.vector(root, 1, 4, "model", "operator_codes");
+    if (!codes) return;
+    for (uint32_t i = 0; i < codes->count; ++i) {
+        const std::string where = "operator code " + std::to_string(i);
+        fb.spend(sizeof(operator_code), where);
+        const auto t = fb.element(*codes, i, where, "OperatorCode");
+        operator_code c;
+        c.deprecated_builtin_code = fb.scalar<int8_t>(t, 0, 0, where, "deprecated_builtin_code");
+        c.custom_code = fb.string(t, 1, where, "custom_code");
+        c.version = fb.scalar<int32_t>(t, 2, 1, where, "version");
+        c.builtin_code = fb.scalar<int32_t>(t, 3, 0, where, "builtin_code");
+        c.builtin = std::max<int32_t>(c.deprecated_builtin_code, c.builtin_code);
+        m.operator_codes.push_back(std::move(c));
+    }
+}
 
-    // operator_codes (slot 1)
-    if (const auto codes = fb.vector(root, 1, 4, "model", "operator_codes")) {
-        for (uint32_t i = 0; i < codes->count; ++i) {
-            const std::string where = "operator code " + std::to_string(i);
-            fb.spend(sizeof(operator_code), where);
-            const auto t = fb.element(*codes, i, where, "OperatorCode");
-            operator_code c;
-            c.deprecated_builtin_code = fb.scalar<int8_t>(t, 0, 0, where, "deprecated_builtin_code");
-            c.custom_code = fb.string(t, 1, where, "custom_code");
-            c.version = fb.scalar<int32_t>(t, 2, 1, where, "version");
-            c.builtin_code = fb.scalar<int32_t>(t, 3, 0, where, "builtin_code");
-            c.builtin = std::max<int32_t>(c.deprecated_builtin_code, c.builtin_code);
-            m.operator_codes.push_back(std::move(c));
+/// Model.buffers (slot 4): inside the FlatBuffer, or (offset > 1) beside it in the same file.
+inline void read_buffers(flatbuffer& fb, const flatbuffer::table& root, model& m) {
+    const std::size_t n = m.bytes.size();
+    const auto bufs = fb.vector(root, 4, 4, "model", "buffers");
+    if (!bufs) return;
+    for (uint32_t i = 0; i < bufs->count; ++i) {
+        const std::string where = "buffer " + std::to_string(i);
+        fb.spend(sizeof(buffer), where);
+        const auto t = fb.element(*bufs, i, where, "Buffer");
+        buffer b;
+        if (const auto d = fb.vector(t, 0, 1, where, "data")) {
+            b.offset = d->data();
+            b.size = d->count;
+        }
+        const uint64_t off = fb.scalar<uint64_t>(t, 1, 0, where, "offset");
+        const uint64_t size = fb.scalar<uint64_t>(t, 2, 0, where, "size");
+        if (off > 1) {  // data outside the FlatBuffer, relative to the start of the file
+            if (off > n || size > n - off)
+                fb.fail(errc::tflite, where,
+                        "external data at offset " + hex(static_cast<std::size_t>(std::min<uint64_t>(off, SIZE_MAX))) +
+                            " of " + std::to_string(size) + " bytes " + fb.past_end());
+            b.offset = static_cast<std::size_t>(off);
+            b.size = static_cast<std::size_t>(size);
+            b.external = true;
+        }
+        m.buffers.push_back(b);
+    }
+}
+
+[[noreturn]] inline void bad_buffer_index(const flatbuffer& fb, const model& m, uint32_t index, const std::string& where) {
+    fb.fail(errc::tflite, where,
+            "buffer index " + std::to_string(index) + " out of range (model has " + std::to_string(m.buffers.size()) + " buffers)");
+}
+
+inline tensor read_tensor(flatbuffer& fb, const flatbuffer::table& t, const model& m, const std::string& where) {
+    tensor x;
+    x.shape = fb.scalars<int32_t>(t, 0, where, "shape");
+    x.type = static_cast<tensor_type>(fb.scalar<int8_t>(t, 1, 0, where, "type"));
+    x.buffer = fb.scalar<uint32_t>(t, 2, 0, where, "buffer");
+    x.name = fb.string(t, 3, where, "name");
+    if (x.buffer >= m.buffers.size()) bad_buffer_index(fb, m, x.buffer, where);
+    if (const auto q = fb.sub_table(t, 4, where, "quantization")) {
+        x.has_quantization = true;
+        x.quantization = read_quantization(fb, *q, x.shape, where);
+    }
+    x.is_variable = fb.boolean(t, 5, false, where, "is_variable");
+    x.is_sparse = fb.target(t, 6, where, "sparsity").has_value();
+    x.shape_signature = fb.scalars<int32_t>(t, 7, where, "shape_signature");
+    return x;
+}
+
+/// Operator.builtin_options: decoded for the types qint8 reads, else only bounds-checked.
+inline void read_operator_options(flatbuffer& fb, const flatbuffer::table& t, op& o, const std::string& where) {
+    o.options_type = fb.scalar<uint8_t>(t, 3, 0, where, "builtin_options_type");
+    if (decoded_options_type(o.options_type)) {
+        const std::string what = options_type_name(o.options_type);
+        if (const auto ot = fb.sub_table(t, 4, where, what)) {
+            o.has_options_table = true;
+            o.opts = read_options(fb, o.options_type, *ot, where);
+        } else {
+            o.opts = default_options(o.options_type);
+        }
+    } else if (o.options_type != 0) {
+        // recorded raw; the table is only checked to lie inside the file
+        o.has_options_table = fb.target(t, 4, where, "builtin_options").has_value();
+    }
+}
+
+/// One Operator of a subgraph with `nt` tensors.
+inline op read_operator(flatbuffer& fb, const flatbuffer::table& t, const model& m, std::size_t nt, std::string where) {
+    op o;
+    o.opcode_index = fb.scalar<uint32_t>(t, 0, 0, where, "opcode_index");
+    if (o.opcode_index >= m.operator_codes.size())
+        fb.fail(errc::tflite, where,
+                "opcode index " + std::to_string(o.opcode_index) + " out of range (model has " +
+                    std::to_string(m.operator_codes.size()) + " operator codes)");
+    o.builtin = m.operator_codes[o.opcode_index].builtin;
+    where += std::string(" (") + builtin_name(o.builtin) + ")";
+    o.inputs = fb.scalars<int32_t>(t, 1, where, "inputs");
+    o.outputs = fb.scalars<int32_t>(t, 2, where, "outputs");
+    check_indices(fb, o.inputs, nt, true, where, "input");
+    check_indices(fb, o.outputs, nt, true, where, "output");
+    read_operator_options(fb, t, o, where);
+    if (const auto co = fb.vector(t, 5, 1, where, "custom_options")) o.custom_options = {co->data(), co->count};
+    o.intermediates = fb.scalars<int32_t>(t, 8, where, "intermediates");
+    check_indices(fb, o.intermediates, nt, false, where, "intermediate");
+    return o;
+}
+
+/// One SubGraph: tensors, inputs and outputs, operators, name (in that order of checks).
+inline subgraph read_subgraph(flatbuffer& fb, const flatbuffer::table& st, const model& m, const std::string& sw) {
+    subgraph g;
+    if (const auto ts = fb.vector(st, 0, 4, sw, "tensors")) {
+        for (uint32_t i = 0; i < ts->count; ++i) {
+            const std::string where = sw + " tensor " + std::to_string(i);
+            fb.spend(sizeof(tensor), where);
+            g.tensors.push_back(read_tensor(fb, fb.element(*ts, i, where, "Tensor"), m, where));
         }
     }
-
-    m.description = fb.string(root, 3, "model", "description");
-
-    // buffers (slot 4)
-    if (const auto bufs = fb.vector(root, 4, 4, "model", "buffers")) {
-        for (uint32_t i = 0; i < bufs->count; ++i) {
-            const std::string where = "buffer " + std::to_string(i);
-            fb.spend(sizeof(buffer), where);
-            const auto t = fb.element(*bufs, i, where, "Buffer");
-            buffer b;
-            if (const auto d = fb.vector(t, 0, 1, where, "data")) {
-                b.offset = d->data();
-                b.size = d->count;
-            }
-            const uint64_t off = fb.scalar<uint64_t>(t, 1, 0, where, "offset");
-            const uint64_t size = fb.scalar<uint64_t>(t, 2, 0, where, "size");
-            if (off > 1) {  // data outside the FlatBuffer, relative to the start of the file
-                if (off > n || size > n - off)
-                    fb.fail(errc::tflite, where,
-                            "external data at offset " + hex(static_cast<std::size_t>(std::min<uint64_t>(off, SIZE_MAX))) +
-                                " of " + std::to_string(size) + " bytes " + fb.past_end());
-                b.offset = static_cast<std::size_t>(off);
-                b.size = static_cast<std::size_t>(size);
-                b.external = true;
-            }
-            m.buffers.push_back(b);
+    const std::size_t nt = g.tensors.size();
+    g.inputs = fb.scalars<int32_t>(st, 1, sw, "inputs");
+    g.outputs = fb.scalars<int32_t>(st, 2, sw, "outputs");
+    check_indices(fb, g.inputs, nt, false, sw, "input");
+    check_indices(fb, g.outputs, nt, false, sw, "output");
+    if (const auto ops = fb.vector(st, 3, 4, sw, "operators")) {
+        for (uint32_t i = 0; i < ops->count; ++i) {
+            const std::string where = sw + " operator " + std::to_string(i);
+            fb.spend(sizeof(op), where);
+            g.ops.push_back(read_operator(fb, fb.element(*ops, i, where, "Operator"), m, nt, where));
         }
     }
+    g.name = fb.string(st, 4, sw, "name");
+    return g;
+}
 
-    // subgraphs (slot 2)
+/// Model.subgraphs (slot 2): at least one.
+inline void read_subgraphs(flatbuffer& fb, const flatbuffer::table& root, model& m) {
     const auto sgs = fb.vector(root, 2, 4, "model", "subgraphs");
     if (!sgs || sgs->count == 0) fb.fail(errc::tflite, "model", "has no subgraphs");
     for (uint32_t s = 0; s < sgs->count; ++s) {
         const std::string sw = "subgraph " + std::to_string(s);
         fb.spend(sizeof(subgraph), sw);
-        const auto st = fb.element(*sgs, s, sw, "SubGraph");
-        subgraph g;
-
-        if (const auto ts = fb.vector(st, 0, 4, sw, "tensors")) {
-            for (uint32_t i = 0; i < ts->count; ++i) {
-                const std::string where = sw + " tensor " + std::to_string(i);
-                fb.spend(sizeof(tensor), where);
-                const auto t = fb.element(*ts, i, where, "Tensor");
-                tensor x;
-                x.shape = fb.scalars<int32_t>(t, 0, where, "shape");
-                x.type = static_cast<tensor_type>(fb.scalar<int8_t>(t, 1, 0, where, "type"));
-                x.buffer = fb.scalar<uint32_t>(t, 2, 0, where, "buffer");
-                x.name = fb.string(t, 3, where, "name");
-                if (x.buffer >= m.buffers.size())
-                    fb.fail(errc::tflite, where,
-                            "buffer index " + std::to_string(x.buffer) + " out of range (model has " +
-                                std::to_string(m.buffers.size()) + " buffers)");
-                if (const auto q = fb.sub_table(t, 4, where, "quantization")) {
-                    x.has_quantization = true;
-                    x.quantization = detail_tflite::read_quantization(fb, *q, x.shape, where);
-                }
-                x.is_variable = fb.boolean(t, 5, false, where, "is_variable");
-                x.is_sparse = fb.target(t, 6, where, "sparsity").has_value();
-                x.shape_signature = fb.scalars<int32_t>(t, 7, where, "shape_signature");
-                g.tensors.push_back(std::move(x));
-            }
-        }
-        const std::size_t nt = g.tensors.size();
-        g.inputs = fb.scalars<int32_t>(st, 1, sw, "inputs");
-        g.outputs = fb.scalars<int32_t>(st, 2, sw, "outputs");
-        detail_tflite::check_indices(fb, g.inputs, nt, false, sw, "input");
-        detail_tflite::check_indices(fb, g.outputs, nt, false, sw, "output");
-
-        if (const auto ops = fb.vector(st, 3, 4, sw, "operators")) {
-            for (uint32_t i = 0; i < ops->count; ++i) {
-                std::string where = sw + " operator " + std::to_string(i);
-                fb.spend(sizeof(op), where);
-                const auto t = fb.element(*ops, i, where, "Operator");
-                op o;
-                o.opcode_index = fb.scalar<uint32_t>(t, 0, 0, where, "opcode_index");
-                if (o.opcode_index >= m.operator_codes.size())
-                    fb.fail(errc::tflite, where,
-                            "opcode index " + std::to_string(o.opcode_index) + " out of range (model has " +
-                                std::to_string(m.operator_codes.size()) + " operator codes)");
-                o.builtin = m.operator_codes[o.opcode_index].builtin;
-                where += std::string(" (") + builtin_name(o.builtin) + ")";
-                o.inputs = fb.scalars<int32_t>(t, 1, where, "inputs");
-                o.outputs = fb.scalars<int32_t>(t, 2, where, "outputs");
-                detail_tflite::check_indices(fb, o.inputs, nt, true, where, "input");
-                detail_tflite::check_indices(fb, o.outputs, nt, true, where, "output");
-                o.options_type = fb.scalar<uint8_t>(t, 3, 0, where, "builtin_options_type");
-                if (detail_tflite::decoded_options_type(o.options_type)) {
-                    const std::string what = options_type_name(o.options_type);
-                    if (const auto ot = fb.sub_table(t, 4, where, what)) {
-                        o.has_options_table = true;
-                        o.opts = detail_tflite::read_options(fb, o.options_type, *ot, where);
-                    } else {
-                        o.opts = detail_tflite::default_options(o.options_type);
-                    }
-                } else if (o.options_type != 0) {
-                    // recorded raw; the table is only checked to lie inside the file
-                    o.has_options_table = fb.target(t, 4, where, "builtin_options").has_value();
-                }
-                if (const auto co = fb.vector(t, 5, 1, where, "custom_options")) o.custom_options = {co->data(), co->count};
-                o.intermediates = fb.scalars<int32_t>(t, 8, where, "intermediates");
-                detail_tflite::check_indices(fb, o.intermediates, nt, false, where, "intermediate");
-                g.ops.push_back(std::move(o));
-            }
-        }
-        g.name = fb.string(st, 4, sw, "name");
-        m.subgraphs.push_back(std::move(g));
+        m.subgraphs.push_back(read_subgraph(fb, fb.element(*sgs, s, sw, "SubGraph"), m, sw));
     }
+}
 
-    // metadata (slot 6)
-    if (const auto md = fb.vector(root, 6, 4, "model", "metadata")) {
-        for (uint32_t i = 0; i < md->count; ++i) {
-            const std::string where = "metadata " + std::to_string(i);
-            fb.spend(sizeof(metadata_entry), where);
-            const auto t = fb.element(*md, i, where, "Metadata");
-            metadata_entry e;
-            e.name = fb.string(t, 0, where, "name");
-            e.buffer = fb.scalar<uint32_t>(t, 1, 0, where, "buffer");
-            if (e.buffer >= m.buffers.size())
-                fb.fail(errc::tflite, where,
-                        "buffer index " + std::to_string(e.buffer) + " out of range (model has " +
-                            std::to_string(m.buffers.size()) + " buffers)");
-            m.metadata.push_back(std::move(e));
-        }
+/// Model.metadata (slot 6).
+inline void read_metadata(flatbuffer& fb, const flatbuffer::table& root, model& m) {
+    const auto md = fb.vector(root, 6, 4, "model", "metadata");
+    if (!md) return;
+    for (uint32_t i = 0; i < md->count; ++i) {
+        const std::string where = "metadata " + std::to_string(i);
+        fb.spend(sizeof(metadata_entry), where);
+        const auto t = fb.element(*md, i, where, "Metadata");
+        metadata_entry e;
+        e.name = fb.string(t, 0, where, "name");
+        e.buffer = fb.scalar<uint32_t>(t, 1, 0, where, "buffer");
+        if (e.buffer >= m.buffers.size()) bad_buffer_index(fb, m, e.buffer, where);
+        m.metadata.push_back(std::move(e));
     }
+}
+
+}  // namespace detail_tflite
+
+/// Parse the bytes of a .tflite file. `origin` names the file in messages. Throws qint8::error.
+inline model parse(std::vector<uint8_t> bytes, const std::string& origin) {
+    using detail_tflite::flatbuffer;
+    model m;
+    m.origin = origin;
+    m.bytes = std::move(bytes);
+    flatbuffer fb(m.bytes.data(), m.bytes.size(), m.origin);
+    detail_tflite::check_identifier(fb, m);
+    const flatbuffer::table root = fb.open_table(fb.follow(0, "", "root table"), "model", "root Model");
+    m.version = fb.scalar<uint32_t>(root, 0, 0, "model", "version");
+    if (m.version != 3)
+        fb.fail(errc::tflite, "model",
+                "schema version " + std::to_string(m.version) + ", this reader knows version 3");
+    detail_tflite::read_operator_codes(fb, root, m);
+    m.description = fb.string(root, 3, "model", "description");
+    detail_tflite::read_buffers(fb, root, m);
+    detail_tflite::read_subgraphs(fb, root, m);
+    detail_tflite::read_metadata(fb, root, m);
     return m;
 }
 

@@ -313,33 +313,34 @@ inline void check_no_overlap(std::vector<byte_range>& r, const std::string& json
 
 }  // namespace detail
 
-/// Reads `json_path` and the weights file it names, checks both, and returns the description.
-/// Throws qint8::error naming the file, the field or tensor, what was expected and what was found.
-inline model_desc read_manifest(const std::string& json_path, const read_options& opt = {}) {
-    using namespace detail;
+namespace detail {
+
+/// The manifest's JSON; a syntax error names the JSON path where parsing stopped.
+inline json parse_manifest_json(const std::string& json_path) {
     json j;
-    {
-        std::ifstream in(json_path, std::ios::binary);
-        if (!in) fail(errc::io, json_path + ": cannot open for reading (" + std::strerror(errno) + ")");
-        json_path_tracker where;
-        const auto track = [&where](int, json::parse_event_t e, json& v) { return where.on_event(e, v); };
+    std::ifstream in(json_path, std::ios::binary);
+    if (!in) fail(errc::io, json_path + ": cannot open for reading (" + std::strerror(errno) + ")");
+    json_path_tracker where;
+    const auto track = [&where](int, json::parse_event_t e, json& v) { return where.on_event(e, v); };
 #if QINT8_EXCEPTIONS
-        try {
-            j = json::parse(in, track);
-        } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e400
-            const std::string p = where.path();
-            fail(errc::manifest_parse, json_path + ": " + (p.empty() ? "" : p + ": ") + "not valid JSON: " + e.what());
-        }
-#else
-        j = json::parse(in, track, /*allow_exceptions=*/false);  // a discarded value on error, no detail
-        if (j.is_discarded()) {
-            const std::string p = where.path();
-            fail(errc::manifest_parse, json_path + ": " + (p.empty() ? "" : p + ": ") + "not valid JSON");
-        }
-#endif
+    try {
+        j = json::parse(in, track);
+    } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e400
+        const std::string p = where.path();
+        fail(errc::manifest_parse, json_path + ": " + (p.empty() ? "" : p + ": ") + "not valid JSON: " + e.what());
     }
-    field_reader root(j, json_path, "");
-    model_desc m;
+#else
+    j = json::parse(in, track, /*allow_exceptions=*/false);  // a discarded value on error, no detail
+    if (j.is_discarded()) {
+        const std::string p = where.path();
+        fail(errc::manifest_parse, json_path + ": " + (p.empty() ? "" : p + ": ") + "not valid JSON");
+    }
+#endif
+    return j;
+}
+
+/// format, format_version, architecture, variant, producer, attributes.
+inline void read_identity(const field_reader& root, model_desc& m, const std::string& json_path) {
     if (root.str("format") != "qint8.manifest")
         fail(errc::manifest_parse, json_path + ": format: expected \"qint8.manifest\", found \"" + root.str("format") + "\"");
     const int64_t v = root.integer("format_version", 1, INT64_MAX);
@@ -358,108 +359,157 @@ inline model_desc read_manifest(const std::string& json_path, const read_options
             m.attributes[it.key()] = it->is_string() ? it->get<std::string>() : it->dump();
         }
     }
+}
 
+/// input.preprocess: either "known": false and nothing else, or the values, one mean and std
+/// per input channel.
+inline void read_preprocess(const field_reader& in, model_desc& m) {
+    field_reader pp = in.obj("preprocess");
+    m.input.preprocess.known = pp.boolean("known", true);
+    if (!m.input.preprocess.known) {
+        for (const char* k : {"mean", "std", "color_order", "resize_short", "crop_fraction"})
+            if (pp.has(k)) pp.bad(k, "no value when \"known\" is false", pp.raw(k));
+        return;
+    }
+    const auto c = static_cast<std::size_t>(m.input.shape[0]);
+    if (pp.has("mean")) m.input.preprocess.mean = pp.floats("mean", c);
+    if (pp.has("std")) m.input.preprocess.std = pp.floats("std", c);
+    for (float s : m.input.preprocess.std)
+        if (!(s > 0)) pp.bad("std", "positive numbers", pp.raw("std"));
+    m.input.preprocess.color_order = pp.str("color_order", "rgb");
+    if (m.input.preprocess.color_order != "rgb" && m.input.preprocess.color_order != "bgr")
+        pp.bad("color_order", "\"rgb\" or \"bgr\"", pp.raw("color_order"));
+    m.input.preprocess.resize_short = pp.integer("resize_short", 0, 65536, 256);
+    m.input.preprocess.crop_fraction = pp.number("crop_fraction", 0.0);
+    if (!(m.input.preprocess.crop_fraction >= 0 && m.input.preprocess.crop_fraction <= 1))
+        pp.bad("crop_fraction", "a number in 0..1", pp.raw("crop_fraction"));
+}
+
+inline void read_input_desc(const field_reader& root, model_desc& m) {
     field_reader in = root.obj("input");
     m.input.name = in.str("name", "input");
     m.input.shape = in.ints("shape", 3, 3, 1, int64_t{1} << 24);
     if (in.has("activation")) m.input.act = read_quant(in.obj("activation"));
-    if (in.has("preprocess")) {
-        field_reader pp = in.obj("preprocess");
-        m.input.preprocess.known = pp.boolean("known", true);
-        if (!m.input.preprocess.known) {
-            for (const char* k : {"mean", "std", "color_order", "resize_short", "crop_fraction"})
-                if (pp.has(k)) pp.bad(k, "no value when \"known\" is false", pp.raw(k));
-        }
+    if (in.has("preprocess")) read_preprocess(in, m);
+}
+
+inline void read_classes(const field_reader& root, model_desc& m, const std::string& json_path) {
+    if (!root.has("classes")) return;
+    field_reader c = root.obj("classes");
+    m.classes.count = c.integer("count", 1, int64_t{1} << 24);
+    m.classes.background_class = c.boolean("background_class", false);
+    m.classes.labels = c.str("labels", "");
+    if (!m.classes.labels.empty() && !safe_relative_path(m.classes.labels))
+        fail(errc::manifest_field, json_path + ": classes.labels: expected a path inside the manifest's directory, found \"" + m.classes.labels + "\"");
+}
+
+/// The weights file a manifest names, loaded whole, its header decoded.
+struct weights_source {
+    std::string path;
+    loaded_file file;
+    q8w_header header;
+    const std::byte* payload() const { return file.bytes.get() + q8w_header_bytes; }
+};
+
+/// Loads the weights file and checks it against the manifest's "weights" block: the pair id,
+/// the payload size and (when asked) the payload's CRC-32.
+inline weights_source read_weights_source(const field_reader& root, const std::string& json_path, const read_options& opt) {
+    field_reader wr = root.obj("weights");
+    const std::string wfile = wr.str("file");
+    if (!safe_relative_path(wfile))
+        fail(errc::manifest_field, json_path + ": weights.file: expected a relative path inside the manifest's directory, found \"" + wfile + "\"");
+    weights_source w;
+    w.path = dir_of(json_path) + wfile;
+    w.file = read_whole_file(w.path);
+    w.header = decode_header(w.file, w.path);
+    const q8w_header& h = w.header;
+    const std::string pair = wr.str("pair_id");
+    if (pair != hex_bytes(h.pair_id, 16))
+        fail(errc::weights_file, json_path + ": weights.pair_id: the weights file " + w.path + " belongs to another manifest (expected pair id " +
+                                     pair + ", file has " + hex_bytes(h.pair_id, 16) + ")");
+    const int64_t declared = wr.integer("payload_bytes", 0, INT64_MAX);
+    if (static_cast<uint64_t>(declared) != h.payload_bytes)
+        fail(errc::weights_file, json_path + ": weights.payload_bytes: manifest says " + std::to_string(declared) + ", " + w.path + " has " + std::to_string(h.payload_bytes));
+    if (opt.verify_checksums && wr.has("crc32")) {
+        std::string want = wr.str("crc32");
+        std::string got = crc32_hex(crc32(w.payload(), h.payload_bytes));
+        if (want != got) fail(errc::checksum, w.path + ": payload CRC-32 is " + got + ", manifest weights.crc32 says " + want);
     }
-    if (in.has("preprocess") && m.input.preprocess.known) {
-        field_reader pp = in.obj("preprocess");
-        const auto c = static_cast<std::size_t>(m.input.shape[0]);
-        if (pp.has("mean")) m.input.preprocess.mean = pp.floats("mean", c);
-        if (pp.has("std")) m.input.preprocess.std = pp.floats("std", c);
-        for (float s : m.input.preprocess.std)
-            if (!(s > 0)) pp.bad("std", "positive numbers", pp.raw("std"));
-        m.input.preprocess.color_order = pp.str("color_order", "rgb");
-        if (m.input.preprocess.color_order != "rgb" && m.input.preprocess.color_order != "bgr")
-            pp.bad("color_order", "\"rgb\" or \"bgr\"", pp.raw("color_order"));
-        m.input.preprocess.resize_short = pp.integer("resize_short", 0, 65536, 256);
-        m.input.preprocess.crop_fraction = pp.number("crop_fraction", 0.0);
-        if (!(m.input.preprocess.crop_fraction >= 0 && m.input.preprocess.crop_fraction <= 1))
-            pp.bad("crop_fraction", "a number in 0..1", pp.raw("crop_fraction"));
+    return w;
+}
+
+/// One entry of "tensors": dtype, shape, and bytes that lie aligned inside the payload.
+inline tensor read_tensor_entry(const field_reader& tr, const weights_source& w, const std::string& json_path, const read_options& opt,
+                                byte_range& range) {
+    tensor t;
+    const std::string dt = tr.str("dtype");
+    auto d = parse_dtype(dt);
+    if (!d || *d == dtype::u8 || *d == dtype::s32)
+        fail(errc::dtype_mismatch, json_path + ": " + tr.sub("dtype") + ": expected \"f32\" or \"s8\", found \"" + dt + "\"");
+    t.type = *d;
+    t.shape = tr.ints("shape", 1, 4, 1, int64_t{1} << 40);
+    const std::size_t want = checked_mul(element_count(t.shape, json_path + ": " + tr.sub("shape")), dtype_size(t.type), tr.sub("shape"));
+    const int64_t off = tr.integer("offset", 0, INT64_MAX);
+    const int64_t nb = tr.integer("bytes", 0, INT64_MAX);
+    const uint64_t payload_bytes = w.header.payload_bytes;
+    if (static_cast<std::size_t>(nb) != want)
+        fail(errc::shape_mismatch, json_path + ": " + tr.sub("bytes") + ": shape " + shape_str(t.shape) + " of " + dt + " needs " +
+                                       std::to_string(want) + " bytes, found " + std::to_string(nb));
+    if (off % q8w_alignment != 0)
+        fail(errc::weights_file, json_path + ": " + tr.sub("offset") + ": expected a multiple of " + std::to_string(q8w_alignment) + ", found " + std::to_string(off));
+    if (static_cast<uint64_t>(off) > payload_bytes || static_cast<uint64_t>(nb) > payload_bytes - static_cast<uint64_t>(off))
+        fail(errc::weights_file, json_path + ": " + tr.sub("offset") + ": bytes " + std::to_string(off) + ".." +
+                                     std::to_string(static_cast<uint64_t>(off) + static_cast<uint64_t>(nb)) +
+                                     " run past the end of " + w.path + " (payload " + std::to_string(payload_bytes) + " bytes)");
+    t.owner = w.file.bytes;
+    t.data = w.payload() + off;
+    t.bytes = want;
+    if (opt.verify_checksums) {
+        const std::string want_crc = tr.str("crc32");
+        const std::string got = crc32_hex(crc32(t.data, t.bytes));
+        if (want_crc != got) fail(errc::checksum, json_path + ": " + tr.sub("crc32") + ": expected " + want_crc + ", the bytes in " + w.path + " give " + got);
     }
-    if (root.has("classes")) {
-        field_reader c = root.obj("classes");
-        m.classes.count = c.integer("count", 1, int64_t{1} << 24);
-        m.classes.background_class = c.boolean("background_class", false);
-        m.classes.labels = c.str("labels", "");
-        if (!m.classes.labels.empty() && !safe_relative_path(m.classes.labels))
-            fail(errc::manifest_field, json_path + ": classes.labels: expected a path inside the manifest's directory, found \"" + m.classes.labels + "\"");
+    range = {static_cast<uint64_t>(off), static_cast<uint64_t>(nb), ""};
+    return t;
+}
+
+/// "tensors": as many as the weights file's header says, each in its own bytes.
+inline void read_tensors(const field_reader& root, model_desc& m, const weights_source& w, const std::string& json_path, const read_options& opt) {
+    const json& tj = root.raw("tensors");
+    if (!tj.is_object()) root.bad_type("tensors", "an object mapping names to tensors", tj);
+    std::vector<byte_range> ranges;
+    if (tj.size() != w.header.tensor_count)
+        fail(errc::weights_file, json_path + ": tensors: manifest lists " + std::to_string(tj.size()) + " tensors, " + w.path + " header says " +
+                                     std::to_string(w.header.tensor_count));
+    for (auto it = tj.begin(); it != tj.end(); ++it) {
+        byte_range r;
+        tensor t = read_tensor_entry(field_reader(*it, json_path, "tensors." + it.key()), w, json_path, opt, r);
+        r.tensor = it.key();
+        m.tensors.emplace(it.key(), std::move(t));
+        ranges.push_back(std::move(r));
     }
+    check_no_overlap(ranges, json_path, w.path);
+}
+
+}  // namespace detail
+
+/// Reads `json_path` and the weights file it names, checks both, and returns the description.
+/// Throws qint8::error naming the file, the field or tensor, what was expected and what was found.
+inline model_desc read_manifest(const std::string& json_path, const read_options& opt = {}) {
+    using namespace detail;
+    const json j = parse_manifest_json(json_path);
+    field_reader root(j, json_path, "");
+    model_desc m;
+    read_identity(root, m, json_path);
+    read_input_desc(root, m);
+    read_classes(root, m, json_path);
     const json& lj = root.raw("layers");
     if (!lj.is_array()) root.bad_type("layers", "an array of layers", lj);
     for (std::size_t i = 0; i < lj.size(); ++i)
         m.layers.push_back(read_layer(field_reader(lj[i], json_path, "layers[" + std::to_string(i) + "]")));
     m.output = root.str("output", "");
-
-    // Weights file.
-    field_reader wr = root.obj("weights");
-    const std::string wfile = wr.str("file");
-    if (!safe_relative_path(wfile))
-        fail(errc::manifest_field, json_path + ": weights.file: expected a relative path inside the manifest's directory, found \"" + wfile + "\"");
-    const std::string wpath = dir_of(json_path) + wfile;
-    loaded_file f = read_whole_file(wpath);
-    q8w_header h = decode_header(f, wpath);
-    const std::string pair = wr.str("pair_id");
-    if (pair != hex_bytes(h.pair_id, 16))
-        fail(errc::weights_file, json_path + ": weights.pair_id: the weights file " + wpath + " belongs to another manifest (expected pair id " +
-                                     pair + ", file has " + hex_bytes(h.pair_id, 16) + ")");
-    const int64_t declared = wr.integer("payload_bytes", 0, INT64_MAX);
-    if (static_cast<uint64_t>(declared) != h.payload_bytes)
-        fail(errc::weights_file, json_path + ": weights.payload_bytes: manifest says " + std::to_string(declared) + ", " + wpath + " has " + std::to_string(h.payload_bytes));
-    const std::byte* payload = f.bytes.get() + q8w_header_bytes;
-    if (opt.verify_checksums && wr.has("crc32")) {
-        std::string want = wr.str("crc32");
-        std::string got = crc32_hex(crc32(payload, h.payload_bytes));
-        if (want != got) fail(errc::checksum, wpath + ": payload CRC-32 is " + got + ", manifest weights.crc32 says " + want);
-    }
-
-    const json& tj = root.raw("tensors");
-    if (!tj.is_object()) root.bad_type("tensors", "an object mapping names to tensors", tj);
-    std::vector<byte_range> ranges;
-    if (tj.size() != h.tensor_count)
-        fail(errc::weights_file, json_path + ": tensors: manifest lists " + std::to_string(tj.size()) + " tensors, " + wpath + " header says " + std::to_string(h.tensor_count));
-    for (auto it = tj.begin(); it != tj.end(); ++it) {
-        field_reader tr(*it, json_path, "tensors." + it.key());
-        tensor t;
-        const std::string dt = tr.str("dtype");
-        auto d = parse_dtype(dt);
-        if (!d || *d == dtype::u8 || *d == dtype::s32)
-            fail(errc::dtype_mismatch, json_path + ": " + tr.sub("dtype") + ": expected \"f32\" or \"s8\", found \"" + dt + "\"");
-        t.type = *d;
-        t.shape = tr.ints("shape", 1, 4, 1, int64_t{1} << 40);
-        const std::size_t want = checked_mul(element_count(t.shape, json_path + ": " + tr.sub("shape")), dtype_size(t.type), tr.sub("shape"));
-        const int64_t off = tr.integer("offset", 0, INT64_MAX);
-        const int64_t nb = tr.integer("bytes", 0, INT64_MAX);
-        if (static_cast<std::size_t>(nb) != want)
-            fail(errc::shape_mismatch, json_path + ": " + tr.sub("bytes") + ": shape " + shape_str(t.shape) + " of " + dt + " needs " +
-                                           std::to_string(want) + " bytes, found " + std::to_string(nb));
-        if (off % q8w_alignment != 0)
-            fail(errc::weights_file, json_path + ": " + tr.sub("offset") + ": expected a multiple of " + std::to_string(q8w_alignment) + ", found " + std::to_string(off));
-        if (static_cast<uint64_t>(off) > h.payload_bytes || static_cast<uint64_t>(nb) > h.payload_bytes - static_cast<uint64_t>(off))
-            fail(errc::weights_file, json_path + ": " + tr.sub("offset") + ": bytes " + std::to_string(off) + ".." +
-                                         std::to_string(static_cast<uint64_t>(off) + static_cast<uint64_t>(nb)) +
-                                         " run past the end of " + wpath + " (payload " + std::to_string(h.payload_bytes) + " bytes)");
-        t.owner = f.bytes;
-        t.data = payload + off;
-        t.bytes = want;
-        if (opt.verify_checksums) {
-            const std::string want_crc = tr.str("crc32");
-            const std::string got = crc32_hex(crc32(t.data, t.bytes));
-            if (want_crc != got) fail(errc::checksum, json_path + ": " + tr.sub("crc32") + ": expected " + want_crc + ", the bytes in " + wpath + " give " + got);
-        }
-        m.tensors.emplace(it.key(), std::move(t));
-        ranges.push_back({static_cast<uint64_t>(off), static_cast<uint64_t>(nb), it.key()});
-    }
-    check_no_overlap(ranges, json_path, wpath);
+    const weights_source w = read_weights_source(root, json_path, opt);
+    read_tensors(root, m, w, json_path, opt);
     validate(m, json_path);
     return m;
 }
@@ -503,6 +553,109 @@ inline std::string base_name(const std::string& p) {
     return s == std::string::npos ? p : p.substr(s + 1);
 }
 
+/// The weights payload (tensors in name order, each aligned) and the manifest's tensor table.
+struct weights_payload {
+    std::string bytes;
+    json table = json::object();
+    uint32_t crc = 0;  ///< CRC-32 of `bytes`
+};
+
+inline weights_payload build_payload(const model_desc& m) {
+    weights_payload w;
+    for (const auto& kv : m.tensors) {  // std::map: sorted by name, so output is deterministic
+        const tensor& t = kv.second;
+        w.bytes.resize((w.bytes.size() + q8w_alignment - 1) / q8w_alignment * q8w_alignment, '\0');
+        const std::size_t off = w.bytes.size();
+        w.bytes.append(reinterpret_cast<const char*>(t.data), t.bytes);
+        w.table[kv.first] = {{"dtype", to_string(t.type)}, {"shape", t.shape}, {"offset", off}, {"bytes", t.bytes},
+                             {"crc32", crc32_hex(crc32(t.data, t.bytes))}};
+    }
+    w.crc = crc32(w.bytes.data(), w.bytes.size());
+    return w;
+}
+
+/// The weights file's header. The pair id ties the two files together; derived from content so
+/// conversions are reproducible.
+inline q8w_header payload_header(const model_desc& m, const weights_payload& w) {
+    q8w_header h;
+    h.tensor_count = static_cast<uint32_t>(m.tensors.size());
+    h.payload_bytes = w.bytes.size();
+    const uint32_t c1 = w.crc;
+    const std::string table = w.table.dump();
+    const uint32_t c2 = crc32(table.data(), table.size());
+    const uint32_t c3 = crc32(table.data(), table.size(), c1 ^ 0x5a5a5a5au);
+    const uint64_t n = w.bytes.size();
+    put_u32(h.pair_id, c1);
+    put_u32(h.pair_id + 4, c2);
+    put_u32(h.pair_id + 8, c3);
+    put_u32(h.pair_id + 12, static_cast<uint32_t>(n ^ (n >> 32)));
+    return h;
+}
+
+inline json input_json(const model_desc& m) {
+    json in = {{"name", m.input.name}, {"shape", m.input.shape}};
+    if (m.input.act) in["activation"] = write_quant(*m.input.act);
+    const auto& pp = m.input.preprocess;
+    if (pp.known)
+        in["preprocess"] = {{"mean", pp.mean}, {"std", pp.std}, {"color_order", pp.color_order},
+                            {"resize_short", pp.resize_short}, {"crop_fraction", pp.crop_fraction}};
+    else
+        in["preprocess"] = {{"known", false}};
+    return in;
+}
+
+inline json post_ops_json(const layer& l) {
+    json po = json::array();
+    for (const auto& p : l.post_ops) {
+        if (p.kind == post_op::relu) po.push_back({{"op", "relu"}});
+        else if (p.kind == post_op::clip && p.lo == 0.f && p.hi == 6.f) po.push_back({{"op", "relu6"}});
+        else if (p.kind == post_op::clip) po.push_back({{"op", "clip"}, {"min", p.lo}, {"max", p.hi}});
+        else po.push_back({{"op", "sum"}, {"input", p.input}});
+    }
+    return po;
+}
+
+inline json layer_json(const layer& l) {
+    json lj = {{"name", l.name}, {"op", to_string(l.kind)}, {"inputs", l.inputs}};
+    if (has_weights(l.kind)) lj["out_channels"] = l.out_channels;
+    if (l.kind == op::conv2d || l.kind == op::depthwise_conv2d || l.kind == op::max_pool2d || l.kind == op::avg_pool2d) {
+        lj["kernel"] = l.kernel;
+        lj["stride"] = l.stride;
+        lj["pad"] = l.pad;
+    }
+    if (l.kind == op::conv2d) lj["groups"] = l.groups;
+    if (l.kind == op::avg_pool2d) lj["count_include_pad"] = l.count_include_pad;
+    if (!l.post_ops.empty()) lj["post_ops"] = post_ops_json(l);
+    lj["precision"] = to_string(l.prec);
+    if (l.act) lj["activation"] = write_quant(*l.act);
+    lj["output_shape"] = l.out_shape;
+    return lj;
+}
+
+/// The manifest's JSON, naming weights file `wfile` with header `h`.
+inline json manifest_json(const model_desc& m, const weights_payload& w, const q8w_header& h, const std::string& wfile) {
+    json j;
+    j["format"] = "qint8.manifest";
+    j["format_version"] = model_desc::current_format_version;
+    j["architecture"] = m.architecture;
+    if (!m.variant.empty()) j["variant"] = m.variant;
+    if (!m.producer.empty()) j["producer"] = m.producer;
+    if (!m.attributes.empty()) j["attributes"] = m.attributes;
+    j["input"] = input_json(m);
+    if (m.classes.count) {
+        j["classes"] = {{"count", m.classes.count}, {"background_class", m.classes.background_class}};
+        if (!m.classes.labels.empty()) j["classes"]["labels"] = m.classes.labels;
+    }
+    json layers = json::array();
+    for (const layer& l : m.layers) layers.push_back(layer_json(l));
+    j["layers"] = layers;
+    if (!m.output.empty()) j["output"] = m.output;
+    j["weights"] = {{"file", wfile}, {"payload_bytes", w.bytes.size()}, {"alignment", q8w_alignment},
+                    {"crc32", crc32_hex(w.crc)}, {"pair_id", hex_bytes(h.pair_id, 16)}};
+    j["tensors"] = w.table;
+    return j;
+}
+
 }  // namespace detail
 
 /// Writes `m` as `json_path` plus a weights file beside it (same stem, `.q8w`), both atomically.
@@ -515,86 +668,14 @@ inline void write_manifest(model_desc m, const std::string& json_path) {
     if (stem.size() > 5 && stem.compare(stem.size() - 5, 5, ".json") == 0) stem.resize(stem.size() - 5);
     const std::string wfile = stem + ".q8w";
 
-    std::string payload;
-    json tj = json::object();
-    for (const auto& kv : m.tensors) {  // std::map: sorted by name, so output is deterministic
-        const tensor& t = kv.second;
-        payload.resize((payload.size() + q8w_alignment - 1) / q8w_alignment * q8w_alignment, '\0');
-        const std::size_t off = payload.size();
-        payload.append(reinterpret_cast<const char*>(t.data), t.bytes);
-        tj[kv.first] = {{"dtype", to_string(t.type)}, {"shape", t.shape}, {"offset", off}, {"bytes", t.bytes},
-                        {"crc32", crc32_hex(crc32(t.data, t.bytes))}};
-    }
-    q8w_header h;
-    h.tensor_count = static_cast<uint32_t>(m.tensors.size());
-    h.payload_bytes = payload.size();
-    // The pair id ties the two files together; derived from content so conversions are reproducible.
-    const uint32_t c1 = crc32(payload.data(), payload.size());
-    const std::string table = tj.dump();
-    const uint32_t c2 = crc32(table.data(), table.size());
-    const uint32_t c3 = crc32(table.data(), table.size(), c1 ^ 0x5a5a5a5au);
-    const uint64_t n = payload.size();
-    put_u32(h.pair_id, c1);
-    put_u32(h.pair_id + 4, c2);
-    put_u32(h.pair_id + 8, c3);
-    put_u32(h.pair_id + 12, static_cast<uint32_t>(n ^ (n >> 32)));
+    const weights_payload w = build_payload(m);
+    const q8w_header h = payload_header(m, w);
     unsigned char hdr[q8w_header_bytes];
     encode_header(h, hdr);
-
-    json j;
-    j["format"] = "qint8.manifest";
-    j["format_version"] = model_desc::current_format_version;
-    j["architecture"] = m.architecture;
-    if (!m.variant.empty()) j["variant"] = m.variant;
-    if (!m.producer.empty()) j["producer"] = m.producer;
-    if (!m.attributes.empty()) j["attributes"] = m.attributes;
-    json in = {{"name", m.input.name}, {"shape", m.input.shape}};
-    if (m.input.act) in["activation"] = write_quant(*m.input.act);
-    const auto& pp = m.input.preprocess;
-    if (pp.known)
-        in["preprocess"] = {{"mean", pp.mean}, {"std", pp.std}, {"color_order", pp.color_order},
-                            {"resize_short", pp.resize_short}, {"crop_fraction", pp.crop_fraction}};
-    else
-        in["preprocess"] = {{"known", false}};
-    j["input"] = in;
-    if (m.classes.count) {
-        j["classes"] = {{"count", m.classes.count}, {"background_class", m.classes.background_class}};
-        if (!m.classes.labels.empty()) j["classes"]["labels"] = m.classes.labels;
-    }
-    json layers = json::array();
-    for (const layer& l : m.layers) {
-        json lj = {{"name", l.name}, {"op", to_string(l.kind)}, {"inputs", l.inputs}};
-        if (has_weights(l.kind)) lj["out_channels"] = l.out_channels;
-        if (l.kind == op::conv2d || l.kind == op::depthwise_conv2d || l.kind == op::max_pool2d || l.kind == op::avg_pool2d) {
-            lj["kernel"] = l.kernel;
-            lj["stride"] = l.stride;
-            lj["pad"] = l.pad;
-        }
-        if (l.kind == op::conv2d) lj["groups"] = l.groups;
-        if (l.kind == op::avg_pool2d) lj["count_include_pad"] = l.count_include_pad;
-        if (!l.post_ops.empty()) {
-            json po = json::array();
-            for (const auto& p : l.post_ops) {
-                if (p.kind == post_op::relu) po.push_back({{"op", "relu"}});
-                else if (p.kind == post_op::clip && p.lo == 0.f && p.hi == 6.f) po.push_back({{"op", "relu6"}});
-                else if (p.kind == post_op::clip) po.push_back({{"op", "clip"}, {"min", p.lo}, {"max", p.hi}});
-                else po.push_back({{"op", "sum"}, {"input", p.input}});
-            }
-            lj["post_ops"] = po;
-        }
-        lj["precision"] = to_string(l.prec);
-        if (l.act) lj["activation"] = write_quant(*l.act);
-        lj["output_shape"] = l.out_shape;
-        layers.push_back(lj);
-    }
-    j["layers"] = layers;
-    if (!m.output.empty()) j["output"] = m.output;
-    j["weights"] = {{"file", wfile}, {"payload_bytes", payload.size()}, {"alignment", q8w_alignment},
-                    {"crc32", crc32_hex(c1)}, {"pair_id", hex_bytes(h.pair_id, 16)}};
-    j["tensors"] = tj;
+    const json j = manifest_json(m, w, h, wfile);
 
     std::string wdata(reinterpret_cast<const char*>(hdr), q8w_header_bytes);
-    wdata += payload;
+    wdata += w.bytes;
     // Both files are written completely before either appears, so a failure (disk full, a
     // file-size limit, a kill) leaves neither; only the two renames are left at the end.
     const std::string text = j.dump(1) + "\n";
