@@ -74,8 +74,19 @@ private:
              const std::string& reader);
     std::vector<backend::fused_op> fused_ops(const layer& l, dtype dst_t, const std::vector<residual_sum>& sums) const;
 
+    /// A conv/fc layer's weights (s8 or f32), bias (s32 or f32) and requantization.
+    struct layer_params {
+        backend::requant rq;
+        std::vector<int8_t> wq;
+        std::vector<float> wf, bf;
+        std::vector<int32_t> b32;
+    };
+
     // conv.hpp: conv2d, grouped conv and fc through oneDNN
     void weighted(const layer& l);
+    layer_params int8_params(const layer& l, const tensor& w, const tensor* ws, const tensor* b, const backend::dims& in_d,
+                             const quant_params& qin, dtype dst_t, bool split_zp) const;
+    layer_params fp32_params(const layer& l, const tensor& w, const tensor* ws, const tensor* b) const;
     std::vector<residual_sum> plan_residuals(const layer& l, dtype dst_t) const;
     void wire_residuals(const layer& l, int dst, const dnnl::memory::desc& dst_md, const std::vector<residual_sum>& sums);
     pair_geometry pair_geometry_of(const layer& l, const backend::dims& in_d, const quant_params& qin) const;

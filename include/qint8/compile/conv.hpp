@@ -61,6 +61,33 @@ inline backend::dims weight_dims(const layer& l, const backend::dims& in_d) {
     return {l.groups, o / l.groups, in_d[1] / l.groups, l.kernel[0], l.kernel[1]};
 }
 
+/// Weights, bias and requantization of an INT8 conv/fc layer reading `qin`.
+inline compiler::layer_params compiler::int8_params(const layer& l, const tensor& w, const tensor* ws, const tensor* b,
+                                                    const backend::dims& in_d, const quant_params& qin, dtype dst_t, bool split_zp) const {
+    // Depthwise kernels widen every product to int32 (no int16 pair sums), so they keep full
+    // 8-bit weights on every path; see dispatch/isa.hpp.
+    const bool paired = qin.type == dtype::u8 && l.kind != op::depthwise_conv2d && qmax_u8_ < 127;
+    int8_plan p = plan_int8(paired ? quantize_weights_paired(w, ws, pair_geometry_of(l, in_d, qin)) : quantize_weights(w, ws, 127), b,
+                            qin.scale, dst_t == dtype::f32 ? 1.f : l.act->scale);
+    layer_params r;
+    if (l.kind == op::fc) fold_source_zero_point(p, qin.zero_point);
+    else r.rq.src_zp = qin.zero_point;
+    r.rq.out_scales = std::move(p.out_scales);
+    if (dst_t != dtype::f32 && !split_zp) r.rq.dst_zp = l.act->zero_point;
+    r.wq = std::move(p.weights);
+    r.b32 = std::move(p.bias);
+    return r;
+}
+
+/// Real weights and bias of an FP32 conv/fc layer (dequantized if stored as s8).
+inline compiler::layer_params compiler::fp32_params(const layer& l, const tensor& w, const tensor* ws, const tensor* b) const {
+    layer_params r;
+    r.wf = real_weights(w, ws);
+    r.bf.assign(static_cast<std::size_t>(l.out_channels), 0.f);
+    if (b) for (std::size_t c = 0; c < r.bf.size(); ++c) r.bf[c] = load_f32(b->data, c);
+    return r;
+}
+
 inline void compiler::weighted(const layer& l) {
     if (own_depthwise(l)) return depthwise(l);
     const model_desc& m = c_.desc;
@@ -91,43 +118,21 @@ inline void compiler::weighted(const layer& l) {
         fail(errc::unsupported, origin_ + ": layer '" + l.name + "': fc with a residual sum and an output zero point is not supported");
     const dtype prim_dst_t = split_zp ? dtype::f32 : dst_t;
 
-    // Weights, bias and requantization.
-    backend::requant rq;
-    std::vector<int8_t> wq;
-    std::vector<float> wf, bf;
-    std::vector<int32_t> b32;
-    if (i8) {
-        // Depthwise kernels widen every product to int32 (no int16 pair sums), so they keep full
-        // 8-bit weights on every path; see dispatch/isa.hpp.
-        const bool paired = src_t == dtype::u8 && l.kind != op::depthwise_conv2d && qmax_u8_ < 127;
-        int8_plan p = plan_int8(paired ? quantize_weights_paired(w, ws, pair_geometry_of(l, in_d, *qin)) : quantize_weights(w, ws, 127), b,
-                                qin->scale, dst_t == dtype::f32 ? 1.f : l.act->scale);
-        if (is_fc) fold_source_zero_point(p, qin->zero_point);
-        else rq.src_zp = qin->zero_point;
-        rq.out_scales = std::move(p.out_scales);
-        if (dst_t != dtype::f32 && !split_zp) rq.dst_zp = l.act->zero_point;
-        wq = std::move(p.weights);
-        b32 = std::move(p.bias);
-    } else {
-        wf = real_weights(w, ws);
-        bf.assign(static_cast<std::size_t>(o), 0.f);
-        if (b) for (std::size_t c = 0; c < bf.size(); ++c) bf[c] = load_f32(b->data, c);
-    }
-
+    const layer_params lp = i8 ? int8_params(l, w, ws, b, in_d, *qin, dst_t, split_zp) : fp32_params(l, w, ws, b);
     const dnnl::memory::desc src_any = backend::make_desc(in_d, src_t, false), dst_any = backend::make_desc(od, prim_dst_t, false);
     const dnnl::memory::desc wei_any = backend::make_desc(wd, i8 ? dtype::s8 : dtype::f32, false);
     const dnnl::memory::desc bias_md = backend::make_desc({o}, i8 ? dtype::s32 : dtype::f32, true);
     const std::vector<backend::fused_op> ops = fused_ops(l, dst_t, sums);
     const backend::made_primitive made =
-        is_fc ? backend::requantizing_ip(c_.eng, src_any, wei_any, bias_md, dst_any, rq, ops)
+        is_fc ? backend::requantizing_ip(c_.eng, src_any, wei_any, bias_md, dst_any, lp.rq, ops)
               : backend::requantizing_conv(c_.eng, src_any, wei_any, bias_md, dst_any,
-                                           {{l.stride[0], l.stride[1]}, {l.pad[0], l.pad[1]}, {l.pad[2], l.pad[3]}}, rq, ops);
+                                           {{l.stride[0], l.stride[1]}, {l.pad[0], l.pad[1]}, {l.pad[2], l.pad[3]}}, lp.rq, ops);
     track(made.scratchpad_bytes);
 
     // Weights packed once into the primitive's preferred layout.
-    const void* wdata = i8 ? static_cast<const void*>(wq.data()) : static_cast<const void*>(wf.data());
+    const void* wdata = i8 ? static_cast<const void*>(lp.wq.data()) : static_cast<const void*>(lp.wf.data());
     const int wconst = new_const(backend::pack_weights(c_.eng, compile_stream_, backend::make_desc(wd, i8 ? dtype::s8 : dtype::f32, true), wdata, made.weights));
-    const int bconst = i8 ? new_const(bias_md, b32.data()) : new_const(bias_md, bf.data());
+    const int bconst = i8 ? new_const(bias_md, lp.b32.data()) : new_const(bias_md, lp.bf.data());
 
     const int src = need(in, src_t, made.src, qin, l.name);
     const int dst = new_slot(made.dst);
