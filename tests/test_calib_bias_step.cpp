@@ -109,7 +109,7 @@ TEST_CASE("bias step: through ReLU6 it closes the mean gap the plain difference 
     CAPTURE(gap_plain);
     CAPTURE(gap_step);
     CHECK(gap_plain > 0.25 * std::fabs(want - got));  // the plain difference under-corrects
-    CHECK(gap_step < 0.1 * gap_plain);
+    CHECK(gap_step < 0.2 * gap_plain);  // what is left is second order (the slope changes along the step)
     CHECK(step == doctest::Approx(plain / share));
     // An (almost) always clipped channel: the share is too small to divide by.
     CHECK(bias_step(1.0, 0.9, 0.01) == doctest::Approx(0.1));
@@ -156,9 +156,9 @@ TEST_CASE("bias correction: INT8 channel means of the naive reference meet FP32'
     CAPTURE(g0);
     CAPTURE(g_plain);
     CAPTURE(g_step);
-    CHECK(g0 > 0.01);  // there was something to correct
+    CHECK(g0 > 0.001);  // there was something to correct (a tenth of an output step)
     CHECK(g_step < 0.25 * g0);
-    CHECK(g_step < g_plain);
+    CHECK(g_step < 0.5 * g_plain);
     // FP32 stays the source model.
     CHECK(ref_channel_means(m, img, n, true, "a") == want);
 }
