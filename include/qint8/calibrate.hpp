@@ -4,7 +4,9 @@
 /// the input and of every layer (u8 with zero point 0 for tensors that never go negative, s8
 /// with zero point 0 otherwise).
 ///
-/// Thresholds: abs_max (the largest |x| seen), percentile (that percentile of |x|), or kl (the
+/// Thresholds: abs_max (the largest |x| seen), mse (the threshold with the least expected
+/// squared quantization error over the histogram, rounding inside plus clipping beyond),
+/// percentile (that percentile of |x|), or kl (the
 /// threshold whose quantized histogram loses the least information, Kullback-Leibler
 /// divergence over 2048 bins, the entropy method of TensorRT and Paddle's post-training
 /// quantization; like Paddle's, the search covers 70%..100% of the largest value seen). Pooling layers take their input's quantization (they do not widen a range);
@@ -23,7 +25,7 @@
 
 namespace qint8 {
 
-enum class calibration_method { abs_max, percentile, kl };
+enum class calibration_method { abs_max, percentile, kl, mse };
 
 struct calibration_options {
     calibration_method method = calibration_method::abs_max;
@@ -78,6 +80,39 @@ inline int kl_threshold_bin(const std::vector<double>& hist, int levels, int fir
         }
         if (kl < best) {
             best = kl;
+            best_i = i;
+        }
+    }
+    return best_i;
+}
+
+/// Threshold (in bins, the clip point at the end of that bin) minimising the expected squared
+/// error of quantizing values distributed as `hist` (bin k holds |x| in [k w, (k + 1) w)) to
+/// `levels` uniform steps up to the threshold T: values below T get rounding noise of variance
+/// step^2 / 12 with step = T / levels, values above T the clipping error (x - T)^2, x taken at
+/// its bin's centre. Searched over every bin (no lower bound: the clipping term itself keeps T
+/// away from the bulk of the values).
+inline int mse_threshold_bin(const std::vector<double>& hist, int levels) {
+    const int n = static_cast<int>(hist.size());
+    // Suffix sums of count, count * centre and count * centre^2 (centres in bin units) make
+    // each candidate's clipping error O(1).
+    std::vector<double> c0(static_cast<std::size_t>(n) + 1, 0.0), c1(c0), c2(c0);
+    for (int k = n - 1; k >= 0; --k) {
+        const double h = hist[static_cast<std::size_t>(k)], x = k + 0.5;
+        c0[static_cast<std::size_t>(k)] = c0[static_cast<std::size_t>(k) + 1] + h;
+        c1[static_cast<std::size_t>(k)] = c1[static_cast<std::size_t>(k) + 1] + h * x;
+        c2[static_cast<std::size_t>(k)] = c2[static_cast<std::size_t>(k) + 1] + h * x * x;
+    }
+    double best = INFINITY;
+    int best_i = n;
+    for (int i = 1; i <= n; ++i) {
+        const double t = i, step = t / levels;
+        const std::size_t u = static_cast<std::size_t>(i);
+        const double inside = c0[0] - c0[u];
+        const double clipped = c2[u] - 2 * t * c1[u] + t * t * c0[u];
+        const double err = inside * step * step / 12.0 + clipped;
+        if (err < best) {
+            best = err;
             best_i = i;
         }
     }
@@ -167,6 +202,8 @@ inline std::map<std::string, tensor_range> calibrate(model_desc& m, const float*
                     if (acc >= total * opt.percentile / 100.0) break;
                 }
                 thr = (static_cast<float>(std::min(i, detail::calib_bins - 1)) + 1.f) * w;
+            } else if (opt.method == calibration_method::mse) {
+                thr = static_cast<float>(detail::mse_threshold_bin(h, non_negative ? 255 : 127)) * w;
             } else {
                 // Searched over 70%..100% of the largest value, as Paddle's post-training
                 // quantization does: below that, KL trades the rare large activations (edges,

@@ -57,7 +57,7 @@ done
 fm=$src/models/fashion_mnist/mobilenet_v1/mobilenet_v1_fp32.onnx
 expect 1 "--input is required" "$bin/qint8-convert" --output conv/model.json
 expect 1 "--precision: .*not in \{int8,fp32\}|--precision: .*int8" "$bin/qint8-convert" --input "$fm" --output conv/model.json --precision fp16
-expect 1 "--calib-method: expected abs_max, kl or percentile" "$bin/qint8-convert" --input "$fm" --output conv/model.json --calib-method nope
+expect 1 "--calib-method: expected abs_max, mse, kl or percentile" "$bin/qint8-convert" --input "$fm" --output conv/model.json --calib-method nope
 expect 1 "--output: expected a path ending in .json" "$bin/qint8-convert" --input "$fm" --output conv/model.bin --precision fp32
 expect 2 "not a valid ONNX model" "$bin/qint8-convert" --input labels.idx --output conv/model.json --precision fp32
 expect 2 "cannot open" "$bin/qint8-convert" --input no-such.onnx --output conv/model.json --precision fp32
