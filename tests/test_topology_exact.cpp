@@ -55,6 +55,27 @@ both_runs run_both(const model_desc& m, int64_t batch, bool fp32) {
     return {s.run(in), ref::run(m, in, batch, test::ref_options(fp32))};
 }
 
+/// Runs `m` on `in` and checks that session::read of every layer's output equals the
+/// reference's value bit for bit; returns how many layers were compared.
+std::size_t check_every_read(const model_desc& m, const std::vector<float>& in, const compile_options& co) {
+    model net(m, co, "topology");
+    session s(net);
+    (void)s.run(in);
+    const auto want = ref::run_all(m, in, co.batch, test::ref_options(false));
+    std::size_t tensors = 0;
+    for (const layer& l : m.layers) {
+        CAPTURE(l.name);
+        const std::vector<float> got = s.read(l.name);
+        const ref::value& w = want.at(l.name);
+        REQUIRE(got.size() == w.size());
+        std::size_t differ = 0;
+        for (std::size_t k = 0; k < got.size(); ++k) differ += got[k] != w.real(k);
+        CHECK(differ == 0);
+        ++tensors;
+    }
+    return tensors;
+}
+
 }  // namespace
 
 TEST_SUITE("models") {
@@ -94,22 +115,7 @@ TEST_CASE("INT8: session::read gives every intermediate tensor of the six topolo
         const std::vector<float> in = models::synthetic_images(m, 2, 78);
         compile_options co;
         co.batch = 2;
-        model net(m, co, "topology");
-        session s(net);
-        (void)s.run(in);
-        const auto want = ref::run_all(m, in, 2, test::ref_options(false));
-        std::size_t tensors = 0;
-        for (const layer& l : m.layers) {
-            CAPTURE(l.name);
-            const std::vector<float> got = s.read(l.name);
-            const ref::value& w = want.at(l.name);
-            REQUIRE(got.size() == w.size());
-            std::size_t differ = 0;
-            for (std::size_t k = 0; k < got.size(); ++k) differ += got[k] != w.real(k);
-            CHECK(differ == 0);
-            ++tensors;
-        }
-        CHECK(tensors == m.layers.size());
+        CHECK(check_every_read(m, in, co) == m.layers.size());
     }
 }
 
@@ -130,20 +136,7 @@ TEST_CASE("session::read of a signed 7x7 tensor with 64 channels equals the refe
     const model_desc m = models::synthesize(std::move(d), 3, {});
     REQUIRE(m.layers.front().act);
     CHECK(m.layers.front().act->type == dtype::s8);  // the case under test: a signed activation
-    const std::vector<float> in = models::synthetic_images(m, 1, 5);
-    model net(m);
-    session s(net);
-    (void)s.run(in);
-    const auto want = ref::run_all(m, in, 1, test::ref_options(false));
-    for (const layer& l : m.layers) {
-        CAPTURE(l.name);
-        const std::vector<float> got = s.read(l.name);
-        const ref::value& w = want.at(l.name);
-        REQUIRE(got.size() == w.size());
-        std::size_t differ = 0;
-        for (std::size_t k = 0; k < got.size(); ++k) differ += got[k] != w.real(k);
-        CHECK(differ == 0);
-    }
+    CHECK(check_every_read(m, models::synthetic_images(m, 1, 5), {}) == m.layers.size());
 }
 
 TEST_CASE("FP32: the six synthetic topologies equal the naive reference within 1e-4 relative") {
