@@ -1,4 +1,4 @@
-// The converter's accuracy-aware fallback (tools/convert/accuracy_fallback.hpp) on a model built
+// The converter's accuracy-aware fallback (include/qint8/convert/accuracy_fallback.hpp) on a model built
 // so that one layer quantizes badly: conv2's weights have one huge value per output channel (on an
 // input channel that is always 0, so FP32 is unaffected), so per-channel 8-bit (or 7-bit) weights
 // round all its other weights to a step or two. The labels
@@ -11,7 +11,7 @@
 
 #include <qint8/calibrate.hpp>
 
-#include "convert/accuracy_fallback.hpp"
+#include <qint8/convert/accuracy_fallback.hpp>
 #include "support/builder.hpp"
 
 using namespace qint8;

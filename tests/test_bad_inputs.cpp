@@ -23,7 +23,7 @@
 
 #include "common/dataset.hpp"
 #include "common/image.hpp"
-#include "convert/convert.hpp"
+#include <qint8/convert/convert.hpp>
 #include "support/builder.hpp"
 #include "support/scratch.hpp"
 #include "support/small_sources.hpp"

@@ -14,7 +14,7 @@
 #include <qint8/io/bias_correction.hpp>
 #include <qint8/ref/reference.hpp>
 
-#include "convert/convert.hpp"
+#include <qint8/convert/convert.hpp>
 #include "support/builder.hpp"
 #include "support/compare.hpp"
 

@@ -24,7 +24,7 @@
 #include <qint8/mobilenet_v2.hpp>
 #include <qint8/resnet50.hpp>
 
-#include "convert/convert.hpp"
+#include <qint8/convert/convert.hpp>
 #include "support/scratch.hpp"
 #include "support/builder.hpp"
 

@@ -11,7 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "convert/convert.hpp"
+#include <qint8/convert/convert.hpp>
 #include "support/fashion_mnist.hpp"
 
 using namespace qint8;

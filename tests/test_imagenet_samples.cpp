@@ -21,7 +21,7 @@
 #include <qint8/session.hpp>
 
 #include "common/image.hpp"
-#include "convert/convert.hpp"
+#include <qint8/convert/convert.hpp>
 #include "support/shared_data.hpp"
 
 using namespace qint8;

@@ -12,7 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "convert/convert.hpp"
+#include <qint8/convert/convert.hpp>
 #include "support/fixture_io.hpp"
 #include "support/compare.hpp"
 

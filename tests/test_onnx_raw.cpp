@@ -17,7 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "convert/convert.hpp"
+#include <qint8/convert/convert.hpp>
 #include "support/fixture_io.hpp"
 #include "support/fashion_mnist.hpp"
 

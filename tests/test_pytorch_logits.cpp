@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "convert/convert.hpp"
+#include <qint8/convert/convert.hpp>
 #include "support/fashion_mnist.hpp"
 
 using namespace qint8;

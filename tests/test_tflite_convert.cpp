@@ -1,4 +1,4 @@
-// TFLite front end (tools/convert/tflite_frontend.hpp): small models are built as FlatBuffers in
+// TFLite front end (include/qint8/convert/tflite/frontend.hpp): small models are built as FlatBuffers in
 // the test, converted with the same pipeline as qint8-convert, and run by qint8. The oracle is a
 // naive NHWC interpreter written here from TFLite's operator definitions (TF "SAME" padding,
 // OHWI / 1HWO filters, dequantized weights, quantized outputs saturating at their range), so the
@@ -17,7 +17,7 @@
 #include <qint8/session.hpp>
 #include <qint8/ref/reference.hpp>
 
-#include "convert/convert.hpp"
+#include <qint8/convert/convert.hpp>
 #include "support/builder.hpp"
 #include "support/compare.hpp"
 #include "support/scratch.hpp"

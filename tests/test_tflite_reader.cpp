@@ -1,4 +1,4 @@
-// TFLite reader (tools/convert/tflite_reader.hpp): models are built in memory with a tiny
+// TFLite reader (include/qint8/convert/tflite/reader.hpp): models are built in memory with a tiny
 // FlatBuffer builder below, read back field by field, then broken on purpose - wrong identifier,
 // truncation at every length, offsets pointing out of the file, indices out of range, random byte
 // flips - and each broken file must give a qint8::error (never a crash or another exception).
@@ -21,11 +21,11 @@
 
 #include <qint8/core/error.hpp>
 
-#include "../tools/convert/tflite_reader.hpp"
+#include "../include/qint8/convert/tflite/reader.hpp"
 #include "support/shared_data.hpp"
 #include "support/tflite_builder.hpp"
 
-namespace tfl = qint8::tools::tflite;
+namespace tfl = qint8::convert::tflite;
 
 namespace {
 

@@ -16,8 +16,8 @@
 
 #include "common/app.hpp"
 #include "common/progress.hpp"
-#include "convert/accuracy_fallback.hpp"
-#include "convert/convert.hpp"
+#include <qint8/convert/accuracy_fallback.hpp>
+#include <qint8/convert/convert.hpp>
 
 using namespace qint8;
 using namespace qint8::tools;

@@ -11,7 +11,7 @@
 
 #include <onnx/onnx_pb.h>
 
-#include "convert/convert.hpp"
+#include <qint8/convert/convert.hpp>
 #include "fuzz_common.hpp"
 
 extern "C" size_t LLVMFuzzerMutate(uint8_t* data, size_t size, size_t max_size);

@@ -76,7 +76,7 @@ inline onnx::ModelProto small_onnx() {
 }
 
 namespace tb = test::tflite_build;
-namespace tfl = qint8::tools::tflite;
+namespace tfl = qint8::convert::tflite;
 
 /// input [1,4,4,3] float -> RESHAPE to [1,48] -> SOFTMAX.
 inline tb::t_model small_tflite() {

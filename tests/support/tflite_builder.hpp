@@ -12,11 +12,11 @@
 #include <variant>
 #include <vector>
 
-#include "convert/tflite_reader.hpp"
+#include <qint8/convert/tflite/reader.hpp>
 
 namespace qint8::test::tflite_build {
 
-namespace tfl = qint8::tools::tflite;
+namespace tfl = qint8::convert::tflite;
 
 // ------------------------------------------------------------------------------------------------
 // A minimal FlatBuffer builder. Like the real one it builds back to front: children first, each

@@ -28,12 +28,12 @@
 #include <qint8/version.hpp>
 
 #include "common/dataset.hpp"
-#include "convert/bias_correction_step.hpp"
-#include "convert/import_graph.hpp"
-#include "convert/onnx_frontend.hpp"
-#include "convert/passes.hpp"
-#include "convert/recognize.hpp"
-#include "convert/tflite_frontend.hpp"
+#include <qint8/convert/bias_correction_step.hpp>
+#include <qint8/convert/import_graph.hpp>
+#include <qint8/convert/onnx/frontend.hpp>
+#include <qint8/convert/passes.hpp>
+#include <qint8/convert/recognize.hpp>
+#include <qint8/convert/tflite/frontend.hpp>
 
 namespace qint8::convert {
 

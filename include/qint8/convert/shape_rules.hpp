@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "convert/import_graph.hpp"
+#include <qint8/convert/import_graph.hpp>
 
 namespace qint8::convert {
 

@@ -374,4 +374,4 @@ inline int64_t window_out(int64_t in, int64_t k, int64_t s, int64_t d, int64_t p
 }  // namespace qint8::convert
 
 // Shape inference (infer_shapes), one rule per op kind; every user of the graph calls it.
-#include "convert/shape_rules.hpp"
+#include <qint8/convert/shape_rules.hpp>

@@ -15,8 +15,8 @@
 
 #include <qint8/session.hpp>
 
-#include "convert/convert.hpp"
-#include "convert/fallback_speed.hpp"
+#include <qint8/convert/convert.hpp>
+#include <qint8/convert/fallback_speed.hpp>
 
 namespace qint8::convert {
 

@@ -19,10 +19,10 @@
 
 #include <onnx/onnx_pb.h>
 
-#include "convert/float16.hpp"
-#include "convert/import_graph.hpp"
-#include "convert/onnx_fold.hpp"
-#include "convert/onnx_ops.hpp"
+#include <qint8/convert/float16.hpp>
+#include <qint8/convert/import_graph.hpp>
+#include <qint8/convert/onnx/fold.hpp>
+#include <qint8/convert/onnx/ops.hpp>
 
 namespace qint8::convert::onnx_frontend {
 

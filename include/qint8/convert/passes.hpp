@@ -35,7 +35,7 @@
 #include <qint8/graph.hpp>
 #include <qint8/models/synthetic.hpp>
 
-#include "convert/import_graph.hpp"
+#include <qint8/convert/import_graph.hpp>
 
 namespace qint8::convert {
 

@@ -21,8 +21,8 @@
 
 #include <onnx/onnx_pb.h>
 
-#include "convert/const_eval.hpp"
-#include "convert/import_graph.hpp"
+#include <qint8/convert/const_eval.hpp>
+#include <qint8/convert/import_graph.hpp>
 
 namespace qint8::convert::onnx_fold {
 

@@ -13,7 +13,7 @@
 
 #include <onnx/onnx_pb.h>
 
-#include "convert/import_graph.hpp"
+#include <qint8/convert/import_graph.hpp>
 
 namespace qint8::convert::onnx_frontend {
 

@@ -38,13 +38,13 @@
 
 #include <qint8/core/error.hpp>
 
-#include "convert/float16.hpp"
-#include "convert/import_graph.hpp"
-#include "convert/tflite_reader.hpp"
+#include <qint8/convert/float16.hpp>
+#include <qint8/convert/import_graph.hpp>
+#include <qint8/convert/tflite/reader.hpp>
 
 namespace qint8::convert::tflite_frontend {
 
-namespace tfl = qint8::tools::tflite;
+namespace tfl = qint8::convert::tflite;
 
 /// The builtin ops the front end maps (for --help and messages).
 inline const char* supported_ops() {
@@ -757,13 +757,13 @@ private:
 }  // namespace detail_tfl
 
 /// The neutral graph of a parsed TFLite model (main subgraph).
-inline import_graph from_model(const tools::tflite::model& m) {
+inline import_graph from_model(const tfl::model& m) {
     detail_tfl::builder b(m);
     return b.build();
 }
 
 /// Reads and maps a .tflite file. Throws qint8::error naming the file (and the operator).
-inline import_graph load(const std::string& path) { return from_model(tools::tflite::read(path)); }
+inline import_graph load(const std::string& path) { return from_model(tfl::read(path)); }
 
 /// True when the file starts like a TFLite FlatBuffer (identifier "TFL3" at byte 4).
 inline bool looks_like_tflite(const std::string& path) {

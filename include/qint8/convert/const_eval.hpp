@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "convert/import_graph.hpp"
+#include <qint8/convert/import_graph.hpp>
 
 namespace qint8::convert::const_eval {
 

@@ -56,7 +56,7 @@
 #error "tflite_reader.hpp reads FlatBuffers (little-endian) with plain loads: little-endian hosts only"
 #endif
 
-namespace qint8::tools::tflite {
+namespace qint8::convert::tflite {
 
 // ------------------------------------------------------------------------------------------------
 // Enums of the schema
@@ -1148,4 +1148,4 @@ inline model read(const std::string& path) {
     return parse(std::move(bytes), path);
 }
 
-}  // namespace qint8::tools::tflite
+}  // namespace qint8::convert::tflite
