@@ -213,7 +213,7 @@ void write_json(const std::string& path, const std::vector<result>& results, con
         j["roofline"] = {{"int8_gmacs_per_core", peaks.int8.gmacs}, {"int8_instructions", peaks.int8.how},
                          {"fp32_gmacs_per_core", peaks.fp32.gmacs}, {"fp32_instructions", peaks.fp32.how}, {"probe_ms", peaks.probe_ms}};
     try {
-        qint8::detail::write_file_atomically(path, j.dump(2) + "\n");
+        qint8::io::write_file_atomically(path, j.dump(2) + "\n");
     } catch (const qint8::error& e) {
         throw qint8::tools::output_error(e.what());
     }

@@ -19,10 +19,10 @@ namespace qint8::bench {
 /// shape rules (validate.hpp) need weights; a structure without weights is counted too.
 inline std::vector<int64_t> out_shape_of(const layer& l, const std::vector<int64_t>& in) {
     switch (l.kind) {
-        case op::conv2d: return detail::window_out(l, in, l.out_channels, l.name);
+        case op::conv2d: return window_shape(l, in, l.out_channels);
         case op::depthwise_conv2d:
         case op::max_pool2d:
-        case op::avg_pool2d: return detail::window_out(l, in, in.at(0), l.name);
+        case op::avg_pool2d: return window_shape(l, in, in.at(0));
         case op::global_avg_pool2d: return {in.at(0), 1, 1};
         case op::fc: return {l.out_channels};
         default: return in;  // add, softmax

@@ -13,3 +13,9 @@ if(NOT DEFINED QINT8_USE_XSIMD OR QINT8_USE_XSIMD)
   find_package(xtl CONFIG REQUIRED)
   find_package(xsimd CONFIG REQUIRED)
 endif()
+if(QINT8_WITH_ONNX)
+  # The converter's optional ONNX front end (qint8::convert_onnx): Debian's ONNX targets (onnx,
+  # onnx_proto; ONNX_NAMESPACE=onnx, ONNX_ML=1) link protobuf::libprotobuf, found first.
+  find_package(Protobuf REQUIRED)
+  find_package(ONNX CONFIG REQUIRED)
+endif()

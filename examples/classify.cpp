@@ -35,7 +35,7 @@ struct classify_args {
 /// whose file leaves the background out. Any other length is an error, not "class N".
 std::vector<std::string> read_labels(const std::string& path, std::size_t outputs, bool background) {
     std::ifstream f(path);
-    if (!f) qint8::detail::fail(qint8::errc::io, path + ": --labels: cannot open the label file");
+    if (!f) qint8::fail(qint8::errc::io, path + ": --labels: cannot open the label file");
     std::vector<std::string> labels;
     for (std::string line; std::getline(f, line);) {
         if (!line.empty() && line.back() == '\r') line.pop_back();
@@ -44,7 +44,7 @@ std::vector<std::string> read_labels(const std::string& path, std::size_t output
     while (!labels.empty() && labels.back().empty()) labels.pop_back();
     if (background && labels.size() + 1 == outputs) labels.insert(labels.begin(), "background");
     if (labels.size() != outputs)
-        qint8::detail::fail(qint8::errc::invalid_argument,
+        qint8::fail(qint8::errc::invalid_argument,
                             path + ": labels: expected " + std::to_string(outputs) + " lines, one per model output" +
                                 (background ? " (or " + std::to_string(outputs - 1) + " without the background class)" : "") + ", found " +
                                 std::to_string(labels.size()));
@@ -55,7 +55,7 @@ std::vector<std::string> read_labels(const std::string& path, std::size_t output
 preprocess_spec spec_of(const qint8::model_desc& d, const classify_args& a) {
     const auto& pp = d.input.preprocess;
     if (d.input.shape.size() != 3 || d.input.shape[1] != d.input.shape[2])
-        qint8::detail::fail(qint8::errc::unsupported, a.model + ": input: expected a square C x H x W input, found " + qint8::detail::shape_str(d.input.shape));
+        qint8::fail(qint8::errc::unsupported, a.model + ": input: expected a square C x H x W input, found " + qint8::shape_str(d.input.shape));
     if (!pp.known && (a.mean.empty() || a.std.empty()))
         throw usage_error(a.model + ": input.preprocess is unknown (the converter could not tell how this model wants its pixels): give "
                           "--mean and --std, and --resize-short or --crop-fraction if it is not a plain resize; or record them once "

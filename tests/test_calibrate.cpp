@@ -42,6 +42,7 @@ TEST_CASE("session::read returns every intermediate tensor as the reference comp
     compile_options co;
     co.batch = 2;
     co.force_fp32 = true;
+    co.keep_intermediates = true;
     model net(m, co);
     session s(net);
     s.run(in);

@@ -660,14 +660,14 @@ TEST_CASE("--quantized-ops and --fp32-layers choose each layer's precision") {
     f.fp32_layers = {"dw", "pool"};
     CHECK(precisions(f) == "conv:int8 dw:fp32 pool:fp32 fc:int8 ");
     f.fp32_layers = {"nope"};
-    CHECK(error_of([&] { precisions(f); }).find("--fp32-layers: no layer named 'nope'") != std::string::npos);
+    CHECK(error_of([&] { precisions(f); }).find("options.fp32_layers: no layer named 'nope'") != std::string::npos);
     options bad;
     bad.quantized_ops = {"lstm"};
-    CHECK(error_of([&] { precisions(bad); }).find("--quantized-ops") != std::string::npos);
+    CHECK(error_of([&] { precisions(bad); }).find("options.quantized_ops") != std::string::npos);
     // Without calibration data an FP32 graph cannot become INT8.
     options none;
     none.arch = "custom";
-    CHECK(error_of([&] { convert_with(om, none); }).find("--precision fp32") != std::string::npos);
+    CHECK(error_of([&] { convert_with(om, none); }).find("options.fp32") != std::string::npos);
 }
 
 TEST_CASE("Gemm with transB 1 or 0 and MatMul plus Add become fc layers with [O x K] weights") {
@@ -819,7 +819,7 @@ TEST_CASE("recognition: ResNet-50 and MobileNetV2 built as ONNX convert and load
         v.output = dir / "vgg/model.json";
         const std::string e = error_of([&] { run(v); });
         CHECK(e.find("[qint8.topology]") != std::string::npos);
-        CHECK(e.find("--arch vgg16: the model does not fit: vgg16 (vgg16): layer 0 'features.0'") != std::string::npos);
+        CHECK(e.find("options.arch = vgg16: the model does not fit: vgg16 (vgg16): layer 0 'features.0'") != std::string::npos);
         CHECK_FALSE(fs::exists(dir / "vgg"));
     }
     {
@@ -905,7 +905,7 @@ TEST_CASE("a failed conversion leaves no files behind") {
     // Fails before writing: nothing is created either.
     o.mean = {0.f};
     o.fp32 = false;
-    CHECK(error_of([&] { run(o); }).find("--calib-data") != std::string::npos);
+    CHECK(error_of([&] { run(o); }).find("options.images") != std::string::npos);
     CHECK_FALSE(fs::exists(dir / "a"));
     // Succeeds: manifest, weights and labels.
     o.fp32 = true;
@@ -963,7 +963,7 @@ TEST_CASE("an ONNX conversion records the preprocessing only when told: unknown 
     // Half told is an error, not a guess.
     o.output = dir / "half.json";
     o.std.clear();
-    CHECK(error_of([&] { run(o); }).find("--mean/--std: both are needed") != std::string::npos);
+    CHECK(error_of([&] { run(o); }).find("options.mean and options.std: both are needed") != std::string::npos);
     CHECK_FALSE(fs::exists(dir / "half.json"));
 }
 

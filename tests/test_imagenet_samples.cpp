@@ -114,7 +114,7 @@ convert::result convert_file(const std::string& file, const std::vector<float>* 
         o.images = calib;
         o.calib_images = calib_images;
     }
-    return convert::convert_graph(convert::load_source(o.input), o);
+    return convert::convert_graph(convert::import_file(o.input), o);
 }
 
 }  // namespace
@@ -155,7 +155,7 @@ TEST_CASE("the float TFLite MobileNet-V1 0.25: FP32 matches the reference and po
     convert::options fo;
     fo.input = *data_dir() + "/tflite/" + file;
     fo.fp32 = true;
-    const convert::result f = convert::convert_graph(convert::load_source(fo.input), fo);
+    const convert::result f = convert::convert_graph(convert::import_file(fo.input), fo);
     const accuracy fa = evaluate(f.m, data, true);
     MESSAGE(std::string(file) << ": FP32 top-1 " << fa.top1 << " top-5 " << fa.top5 << " (reference 57.3 / 81.2)");
     CHECK(std::fabs(fa.top1 - 57.3) <= 1.0);
@@ -167,11 +167,11 @@ TEST_CASE("the float TFLite MobileNet-V1 0.25: FP32 matches the reference and po
     qo.images = &calib;
     qo.calib_images = 500;
     qo.bias_correction = false;
-    const convert::result plain = convert::convert_graph(convert::load_source(qo.input), qo);
+    const convert::result plain = convert::convert_graph(convert::import_file(qo.input), qo);
     CHECK_FALSE(plain.qat);
     CHECK(plain.calibration_images == 500);
     qo.bias_correction = true;
-    const convert::result corrected = convert::convert_graph(convert::load_source(qo.input), qo);
+    const convert::result corrected = convert::convert_graph(convert::import_file(qo.input), qo);
     CHECK(corrected.bias_corrected == 28);  // every conv layer (27) and the 1x1 classifier
     const accuracy held_f = evaluate(f.m, data, true, 0, 500), held_plain = evaluate(plain.m, data, false, 0, 500),
                    held_bc = evaluate(corrected.m, data, false, 0, 500);

@@ -728,7 +728,7 @@ TEST_CASE("a float TFLite model converts to FP32 exactly and to INT8 by calibrat
     }
     // Without calibration images an INT8 conversion says what is missing.
     CHECK(contains(error_of(k.bytes()), "no quantization (float tensors)"));
-    CHECK(contains(error_of(k.bytes()), "--calib-data"));
+    CHECK(contains(error_of(k.bytes()), "options.images"));
     std::vector<float> calib;
     for (int img = 0; img < 32; ++img) {
         const std::vector<float> x = r.floats(8 * 8 * 3, -1.f, 1.f);
@@ -992,7 +992,40 @@ TEST_CASE("bias correction removes the mean INT8 error of a calibrated model and
     convert::options qo;
     qo.images = &qcalib;
     qo.bias_correction = true;
-    CHECK(contains(error_of(q.bytes(), qo), "--bias-correction is for calibrated models"));
+    CHECK(contains(error_of(q.bytes(), qo), "options.bias_correction is for calibrated models"));
 }
 
 }  // TEST_SUITE
+
+TEST_CASE("a flattened H x W x C image read by anything but FULLY_CONNECTED is refused, not reordered silently") {
+    // TFLite flattens (h, w, c), qint8 (c, h, w): FULLY_CONNECTED permutes its weight columns to
+    // match, but a SOFTMAX (or the output) after such a flatten would see the values reordered.
+    convert::options fp32;
+    fp32.fp32 = true;
+    for (const std::vector<int32_t>& in_shape : {std::vector<int32_t>{1, 2, 2, 3}, std::vector<int32_t>{1, 1, 1, 12}}) {
+        for (bool softmax : {true, false}) {
+            CAPTURE(softmax);
+            maker k;
+            const int32_t x = k.tensor("input", in_shape, tt::float32);
+            const int32_t f = k.tensor("flat", {1, 12}, tt::float32);
+            k.op(tfl::builtin::RESHAPE, {x}, f, tfl::options_type::ReshapeOptions, tfl::reshape_options{});
+            int32_t y = f;
+            if (softmax) {
+                tfl::softmax_options so;
+                so.beta = 1.f;
+                y = k.tensor("prob", {1, 12}, tt::float32);
+                k.op(tfl::builtin::SOFTMAX, {f}, y, tfl::options_type::SoftmaxOptions, so);
+            }
+            k.m.inputs = {x};
+            k.m.outputs = {y};
+            const std::string e = error_of(k.bytes(), fp32);
+            if (in_shape[1] * in_shape[2] == 1) {
+                CHECK(e == "(no error)");  // 1 x 1 x C: both orders are the same
+            } else {
+                CHECK(contains(e, "[qint8.unsupported] test.tflite: "));
+                CHECK(contains(e, "'flat', an image of 2 x 2 x 3 (H x W x C) flattened in TFLite's (h, w, c) order"));
+                CHECK(contains(e, softmax ? "operator 1 (SOFTMAX): reads" : "the output tensor is"));
+            }
+        }
+    }
+}

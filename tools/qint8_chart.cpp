@@ -20,17 +20,17 @@ namespace {
 
 nlohmann::json read_json(const std::string& path, const std::string& option) {
     std::ifstream f(path);
-    if (!f) detail::fail(errc::io, path + ": " + option + ": cannot open");
+    if (!f) qint8::fail(errc::io, path + ": " + option + ": cannot open");
     try {
         return nlohmann::json::parse(f);
     } catch (const nlohmann::json::exception& e) {
-        detail::fail(errc::invalid_argument, path + ": " + option + ": expected JSON, found a parse error (" + e.what() + ")");
+        qint8::fail(errc::invalid_argument, path + ": " + option + ": expected JSON, found a parse error (" + e.what() + ")");
     }
 }
 
 void write_svg(const std::string& path, const std::string& svg) {
     try {
-        detail::write_file_atomically(path, svg);
+        qint8::io::write_file_atomically(path, svg);
     } catch (const qint8::error& e) {
         throw output_error(e.what());
     }
@@ -46,7 +46,7 @@ void speed(const speed_args& a) {
     const nlohmann::json p = a.peers.empty() ? nlohmann::json() : read_json(a.peers, "--peers");
     const nlohmann::json l = a.limits.empty() ? nlohmann::json() : read_json(a.limits, "--limits");
     const auto groups = chart::speed_groups(q, a.qint8, p, a.peers, l, a.limits);
-    if (groups.empty()) detail::fail(errc::invalid_argument, a.qint8 + ": results: expected at least one result, found none");
+    if (groups.empty()) qint8::fail(errc::invalid_argument, a.qint8 + ": results: expected at least one result, found none");
     std::string sub = a.subtitle;
     if (sub.empty()) {
         const auto& r0 = q["results"][0];
@@ -76,7 +76,7 @@ void accuracy(const accuracy_args& a) {
     for (const auto& f : a.files) {
         const nlohmann::json j = read_json(f, "accuracy file");
         if (!j.contains("pytorch") || !j.contains("model"))
-            detail::fail(errc::invalid_argument, f + ": expected an accuracy.json of models/fashion_mnist (fields model, pytorch), found neither");
+            qint8::fail(errc::invalid_argument, f + ": expected an accuracy.json of models/fashion_mnist (fields model, pytorch), found neither");
         chart::accuracy_row r{j["model"].get<std::string>(), {}};
         if (j.contains("width") && j["width"].is_number()) {
             char w[32];

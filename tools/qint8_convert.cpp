@@ -3,10 +3,13 @@
 //   qint8-convert --input model.onnx --output out/model.json --calib-data calib.bin
 //   qint8-convert --input model_qat.onnx --output out/model.json --report --calib-data test.bin
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -14,10 +17,11 @@
 
 #include <unistd.h>
 
+#include <qint8/convert.hpp>
+
 #include "common/app.hpp"
+#include "common/dataset.hpp"
 #include "common/progress.hpp"
-#include <qint8/convert/accuracy_fallback.hpp>
-#include <qint8/convert/convert.hpp>
 
 using namespace qint8;
 using namespace qint8::tools;
@@ -83,12 +87,19 @@ convert::options to_options(const convert_args& a) {
     o.input = a.input;
     o.output = a.output;
     o.arch = a.arch;
-    o.calib_data = a.calib_data;
+    if (!a.calib_data.empty()) o.read_images = [path = a.calib_data](std::size_t image_floats, std::size_t limit) {
+        dataset_reader d(path, image_floats);
+        const std::size_t n = std::min(d.size(), limit);
+        if (n == 0) qint8::fail(errc::data, path + ": --calib-data: expected at least one image, found none");
+        std::vector<float> v(n * image_floats);
+        d.read(0, n, v.data());
+        return v;
+    };
     o.calib_images = a.calib_images;
     try {
         convert::parse_method(a.calib_method, o);
     } catch (const qint8::error& e) {
-        throw usage_error(e.what());
+        throw usage_error(std::string("--calib-method: ") + e.what());
     }
     if (!(a.quantized_ops.size() == 1 && a.quantized_ops[0] == "all")) o.quantized_ops = a.quantized_ops;
     o.fp32_layers = a.fp32_layers;
@@ -108,10 +119,36 @@ convert::options to_options(const convert_args& a) {
     return o;
 }
 
+/// The library names its options "options.<field>"; here they are the flags that set them.
+std::string in_flags(std::string s) {
+    static const std::map<std::string, std::string> special = {
+        {"images", "--calib-data FILE"}, {"read_images", "--calib-data FILE"}, {"fp32", "--precision fp32"}, {"method", "--calib-method"}};
+    const std::string key = "options.";
+    for (std::size_t at = s.find(key); at != std::string::npos; at = s.find(key, at)) {
+        std::size_t end = at + key.size();
+        while (end < s.size() && (std::isalnum(static_cast<unsigned char>(s[end])) || s[end] == '_')) ++end;
+        const std::string field = s.substr(at + key.size(), end - at - key.size());
+        std::string flag;
+        if (field == "bias_correction" && s.compare(end, 8, " = false") == 0) {
+            flag = "--no-bias-correction";
+            end += 8;
+        } else if (special.count(field)) {
+            flag = special.at(field);
+        } else {
+            flag = "--" + field;
+            std::replace(flag.begin(), flag.end(), '_', '-');
+        }
+        if (field == "arch" && s.compare(end, 3, " = ") == 0) end += 2;  // "options.arch = vgg16" -> "--arch vgg16"
+        s.replace(at, end - at, flag);
+        at += flag.size();
+    }
+    return s;
+}
+
 /// Notes and a progress bar on stderr unless --quiet.
 void attach_progress(convert::options& o, bool quiet) {
     if (quiet) return;
-    o.note = [](const std::string& s) { std::fprintf(stderr, "qint8-convert: %s\n", s.c_str()); };
+    o.note = [](const std::string& s) { std::fprintf(stderr, "qint8-convert: %s\n", in_flags(s).c_str()); };
     auto bar = std::make_shared<std::unique_ptr<progress>>();
     auto last = std::make_shared<std::size_t>(0);
     o.progress = [bar, last](std::size_t done, std::size_t total) {
@@ -138,7 +175,7 @@ void print_summary(const convert::result& r, const convert::options& o) {
     std::printf("converted:    %s -> %s\n", o.input.c_str(), o.output.c_str());
     std::printf("model:        %s%s, %zu layers (%zu int8), input %s, %lld outputs\n", r.family.c_str(),
                 r.m.variant.empty() ? "" : (" (" + r.m.variant + ")").c_str(), r.m.layers.size(), int8,
-                qint8::detail::shape_str(r.m.input.shape).c_str(), static_cast<long long>(r.m.classes.count));
+                qint8::shape_str(r.m.input.shape).c_str(), static_cast<long long>(r.m.classes.count));
     std::printf("quantization: %s%s%s\n", o.fp32 ? "none (fp32)" : r.qat ? "from the model (QDQ pairs / quantized tensors)" : "calibrated",
                 r.calibrated && r.qat ? (", " + std::to_string(r.calibrated) + " tensors calibrated").c_str() : "",
                 r.bias_corrected ? (", biases of " + std::to_string(r.bias_corrected) + " layers corrected").c_str() : "");
@@ -175,19 +212,31 @@ void check_output_location(const std::string& output) {
         throw output_error("--output " + output + ": cannot write to directory " + dir.string() + " (" + std::strerror(errno) + ")");
 }
 
+/// Up to `limit` labelled images of an --accuracy-data file, for a model of `image_floats` per image.
+convert::labelled_images read_labelled(const std::string& path, std::size_t image_floats, std::size_t limit) {
+    dataset_reader d(path, image_floats);
+    convert::labelled_images v;
+    const std::size_t n = std::min(d.size(), limit);
+    if (n == 0) qint8::fail(errc::data, path + ": --accuracy-data: expected at least one image, found none");
+    v.images.resize(n * image_floats);
+    d.read(0, n, v.images.data());
+    for (std::size_t i = 0; i < n; ++i) v.labels.push_back(d.label(i));
+    return v;
+}
+
 void convert_model(const convert_args& a) {
     convert::options o = to_options(a);
     attach_progress(o, a.quiet);
     check_output_location(o.output);
-    if (o.fp32 && !o.calib_data.empty() && !o.report && !a.quiet)
+    if (o.fp32 && o.read_images && !o.report && !a.quiet)
         std::fprintf(stderr, "qint8-convert: note: --calib-data is not used with --precision fp32\n");
     if (!a.quiet) std::fprintf(stderr, "qint8-convert: reading %s\n", o.input.c_str());
-    convert::result r = convert::convert_graph(convert::load_source(o.input), o);
+    convert::result r = convert::convert_graph(convert::import_file(o.input), o);
     std::optional<convert::fallback_result> fb;
     if (!a.accuracy_data.empty()) {
         const std::size_t per = static_cast<std::size_t>(r.m.input.shape[0] * r.m.input.shape[1] * r.m.input.shape[2]);
-        const convert::labelled_images v = convert::read_labelled(a.accuracy_data, per, a.accuracy_images);
-        const std::vector<float> report_images = convert::detail_conv::have_images(o) ? convert::detail_conv::load_images(o, per) : v.images;
+        const convert::labelled_images v = read_labelled(a.accuracy_data, per, a.accuracy_images);
+        const std::vector<float> report_images = o.read_images ? o.read_images(per, o.calib_images) : v.images;
         fb = convert::accuracy_fallback(r.m, v, a.max_top1_loss, report_images, o);
     }
     convert::write_result(r, o);  // errc::output on failure: exit status 4
@@ -209,5 +258,12 @@ int main(int argc, char** argv) {
     convert_args a;
     declare_sources(app, a);
     declare_quantization(app, a);
-    return run(app, argc, argv, [&] { convert_model(a); });
+    return run(app, argc, argv, [&] {
+        try {
+            convert_model(a);
+        } catch (const qint8::error& e) {  // the same error, in the command line's words
+            const std::string what = e.what(), message = what.substr(what.find("] ") + 2);
+            throw qint8::error(e.code(), in_flags(message));
+        }
+    });
 }

@@ -103,7 +103,7 @@ void run_eval(const eval_args& a) {
     dataset_reader data(a.data, in_floats);
     std::size_t n = data.size();
     if (a.iterations > 0) n = std::min<std::size_t>(n, static_cast<std::size_t>(a.iterations) * static_cast<std::size_t>(a.batch));
-    if (n == 0) detail::fail(errc::invalid_argument, a.data + ": --data: expected at least one image, found none");
+    if (n == 0) qint8::fail(errc::invalid_argument, a.data + ": --data: expected at least one image, found none");
     int64_t batch = a.batch;
     if (static_cast<std::size_t>(batch) > n) {
         batch = static_cast<int64_t>(n);  // a larger batch would time padding, not images
@@ -149,7 +149,7 @@ void run_eval(const eval_args& a) {
                             {"latency_ms_p99", p99}, {"batches", r.batches}, {"isa", to_string(net.code_path())}, {"label_offset", offset}};
         if (a.profile) j["profile"] = prof;
         try {
-            detail::write_file_atomically(a.json, j.dump(2) + "\n");
+            qint8::io::write_file_atomically(a.json, j.dump(2) + "\n");
         } catch (const qint8::error& e) {
             throw output_error(e.what());
         }

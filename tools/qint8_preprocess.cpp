@@ -96,7 +96,7 @@ void from_idx(const prep_args& a, const preprocess_spec& s) {
     const std::vector<uint8_t> img = read_idx(a.idx_images, di);
     const std::vector<uint8_t> lab = read_idx(a.idx_labels, dl);
     if (di.size() != 3 || dl.size() != 1 || di[0] != dl[0])
-        detail::fail(errc::data, a.idx_images + ": expected N x H x W images and N labels, found " + std::to_string(di.size()) +
+        qint8::fail(errc::data, a.idx_images + ": expected N x H x W images and N labels, found " + std::to_string(di.size()) +
                                                  "-d images and " + std::to_string(dl.size()) + "-d labels of different counts");
     const auto [first, n] = slice(a, di[0], a.idx_images);
     const std::size_t pad = static_cast<std::size_t>(a.pad), H = di[1], W = di[2], OH = H + 2 * pad, OW = W + 2 * pad;
@@ -121,7 +121,7 @@ void from_idx(const prep_args& a, const preprocess_spec& s) {
 
 std::vector<std::pair<std::string, int64_t>> read_list(const std::string& path) {
     std::ifstream list(path);
-    if (!list) detail::fail(errc::io, path + ": --label-list: cannot open");
+    if (!list) qint8::fail(errc::io, path + ": --label-list: cannot open");
     std::vector<std::pair<std::string, int64_t>> items;
     std::string line;
     std::size_t lineno = 0;
@@ -133,10 +133,10 @@ std::vector<std::pair<std::string, int64_t>> read_list(const std::string& path) 
         std::string rel, extra;
         long long label = -1;
         if (!(ls >> rel >> label) || (ls >> extra) || label < 0)
-            detail::fail(errc::data, path + ":" + std::to_string(lineno) + ": expected \"relative/path LABEL\" with a label >= 0, found \"" + line + "\"");
+            qint8::fail(errc::data, path + ":" + std::to_string(lineno) + ": expected \"relative/path LABEL\" with a label >= 0, found \"" + line + "\"");
         items.emplace_back(rel, label);
     }
-    if (items.empty()) detail::fail(errc::data, path + ": --label-list: expected lines \"relative/path LABEL\", found no images listed");
+    if (items.empty()) qint8::fail(errc::data, path + ": --label-list: expected lines \"relative/path LABEL\", found no images listed");
     return items;
 }
 
@@ -158,7 +158,7 @@ void from_list(const prep_args& a, const preprocess_spec& s) {
         }
         bar.tick();
     }
-    if (out.count() == 0) detail::fail(errc::data, a.label_list + ": no image could be read (" + std::to_string(bad) + " skipped)");
+    if (out.count() == 0) qint8::fail(errc::data, a.label_list + ": no image could be read (" + std::to_string(bad) + " skipped)");
     out.finish();
     bar.done();
     if (!a.quiet)

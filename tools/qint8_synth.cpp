@@ -81,7 +81,7 @@ void synth(const CLI::App& app, const synth_args& a) {
     so.calibration_images = a.calibration_images;
     so.progress = say;
     const uint32_t seed = static_cast<uint32_t>(a.seed);
-    say("built " + a.model + ": " + std::to_string(s.layers.size()) + " layers, input " + qint8::detail::shape_str(s.input.shape) + ", " +
+    say("built " + a.model + ": " + std::to_string(s.layers.size()) + " layers, input " + qint8::shape_str(s.input.shape) + ", " +
         std::to_string(s.classes.count) + " outputs");
     qint8::model_desc m = qint8::models::synthesize(std::move(s), seed, so);
     m.producer = std::string("qint8-synth ") + qint8::version_string + " (seed " + std::to_string(seed) + ")";

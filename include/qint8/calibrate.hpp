@@ -135,6 +135,7 @@ inline std::map<std::string, tensor_range> calibrate(model_desc& m, const float*
     co.batch = batch;
     co.force_fp32 = true;
     co.threads = opt.threads;
+    co.keep_intermediates = true;  // every activation is read back
     model net(f, co, "calibrate");
     session s(net);
     const std::size_t per = net.input_size();

@@ -79,6 +79,9 @@ public:
         auto it = c_->tensors.find(tensor);
         if (it == c_->tensors.end()) detail::fail(errc::invalid_argument, "session::read: no tensor named '" + tensor + "'");
         const detail::tensor_loc& loc = it->second;
+        if (!loc.overwritten_by.empty())
+            detail::fail(errc::invalid_argument, "session::read: tensor '" + tensor + "' is not kept: layer '" + loc.overwritten_by +
+                                                     "' adds it as a residual in place, in its buffer; compile with compile_options::keep_intermediates = true to read it");
         const dnnl::memory& src = mem_[static_cast<std::size_t>(loc.slot)];
         const dnnl::memory::desc smd = src.get_desc();
         const dnnl::memory::desc plain = backend::make_desc(smd.dims(), dtype::f32, true);

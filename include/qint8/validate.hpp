@@ -249,6 +249,13 @@ inline void check_model_output(const model_desc& m, const shape_map& shapes, con
 
 }  // namespace detail
 
+/// The [C,H,W] output of a window layer (convolution, depthwise or pool) with `c_out` channels,
+/// from its [C,H,W] input: the shape rule validate() applies, for programs that count work or
+/// plan buffers from a structure without weights.
+inline std::vector<int64_t> window_shape(const layer& l, const std::vector<int64_t>& in, int64_t c_out) {
+    return detail::window_out(l, in, c_out, l.name);
+}
+
 /// Validates `m` in place: fills every layer's `out_shape` (checking any shape already there) and
 /// throws qint8::error naming `origin` (usually the manifest path) on the first problem.
 inline void validate(model_desc& m, const std::string& origin) {

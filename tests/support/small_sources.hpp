@@ -78,7 +78,7 @@ inline onnx::ModelProto small_onnx() {
 namespace tb = test::tflite_build;
 namespace tfl = qint8::convert::tflite;
 
-/// input [1,4,4,3] float -> RESHAPE to [1,48] -> SOFTMAX.
+/// input [1,1,1,48] float -> RESHAPE to [1,48] -> SOFTMAX.
 inline tb::t_model small_tflite() {
     tb::t_model m;
     m.buffers.resize(1);  // buffer 0: empty, as the converter writes it
@@ -86,7 +86,7 @@ inline tb::t_model small_tflite() {
     m.codes[0].builtin = static_cast<int32_t>(tfl::builtin::RESHAPE);
     m.codes[1].builtin = static_cast<int32_t>(tfl::builtin::SOFTMAX);
     const char* names[] = {"input", "flat", "prob"};
-    const std::vector<int32_t> shapes[] = {{1, 4, 4, 3}, {1, 48}, {1, 48}};
+    const std::vector<int32_t> shapes[] = {{1, 1, 1, 48}, {1, 48}, {1, 48}};
     for (int k = 0; k < 3; ++k) {
         tb::t_tensor t;
         t.name = names[k];

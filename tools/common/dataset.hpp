@@ -31,7 +31,7 @@ public:
     }
 
     void add(const std::vector<float>& chw, int64_t label) {
-        if (chw.size() != image_floats_) detail::fail(errc::data, path_ + ": image of " + std::to_string(chw.size()) + " floats, expected " + std::to_string(image_floats_));
+        if (chw.size() != image_floats_) qint8::fail(errc::data, path_ + ": image of " + std::to_string(chw.size()) + " floats, expected " + std::to_string(image_floats_));
         file_.write(chw.data(), chw.size() * sizeof(float));
         labels_.push_back(label);
     }
@@ -46,7 +46,7 @@ public:
 
 private:
     std::string path_;
-    detail::atomic_file file_;
+    qint8::io::atomic_file file_;
     std::size_t image_floats_;
     std::vector<int64_t> labels_;
 };
@@ -56,15 +56,15 @@ class dataset_reader {
 public:
     dataset_reader(const std::string& path, std::size_t image_floats) : path_(path), image_floats_(image_floats) {
         f_.reset(std::fopen(path.c_str(), "rb"));
-        if (!f_) detail::fail(errc::io, path + ": cannot open for reading (" + std::strerror(errno) + ")");
+        if (!f_) qint8::fail(errc::io, path + ": cannot open for reading (" + std::strerror(errno) + ")");
         expect_data_file(path, "data file");  // an image or a model given by mistake
         struct stat st {};
-        if (::fstat(::fileno(f_.get()), &st) != 0) detail::fail(errc::io, path + ": cannot stat");
-        if (!S_ISREG(st.st_mode)) detail::fail(errc::io, path + ": not a regular file (a data file from qint8-preprocess expected)");
+        if (::fstat(::fileno(f_.get()), &st) != 0) qint8::fail(errc::io, path + ": cannot stat");
+        if (!S_ISREG(st.st_mode)) qint8::fail(errc::io, path + ": not a regular file (a data file from qint8-preprocess expected)");
         const uint64_t size = static_cast<uint64_t>(st.st_size);
         int64_t n = -1;
         if (size < 8 || std::fread(&n, 8, 1, f_.get()) != 1)
-            detail::fail(errc::data, path + ": too short for a data file (needs an int64 image count first)");
+            qint8::fail(errc::data, path + ": too short for a data file (needs an int64 image count first)");
         const uint64_t per = static_cast<uint64_t>(image_floats) * 4 + 8;
         if (n < 0 || static_cast<uint64_t>(n) > (size - 8) / per || 8 + static_cast<uint64_t>(n) * per != size) {
             std::string msg = path + ": size " + std::to_string(size) + " bytes does not match its header (N = " + std::to_string(n) +
@@ -75,13 +75,13 @@ public:
                 msg += "; the file holds about " + std::to_string(static_cast<long long>(floats)) + " floats per image";
             else
                 msg += "; N cannot be right for a file of this size: not a data file from qint8-preprocess?";
-            detail::fail(errc::data, msg);
+            qint8::fail(errc::data, msg);
         }
         n_ = static_cast<std::size_t>(n);
         labels_.resize(n_);
         if (n_) {
             std::fseek(f_.get(), static_cast<long>(8 + n_ * image_floats * 4), SEEK_SET);
-            if (std::fread(labels_.data(), 8, n_, f_.get()) != n_) detail::fail(errc::io, path + ": cannot read the labels");
+            if (std::fread(labels_.data(), 8, n_, f_.get()) != n_) qint8::fail(errc::io, path + ": cannot read the labels");
         }
     }
     dataset_reader(const dataset_reader&) = delete;
@@ -91,9 +91,9 @@ public:
     int64_t label(std::size_t i) const { return labels_.at(i); }
     /// Reads images [first, first + count) into dst (count * image_floats floats).
     void read(std::size_t first, std::size_t count, float* dst) {
-        if (first + count > n_) detail::fail(errc::data, path_ + ": images " + std::to_string(first) + ".." + std::to_string(first + count) + " past N = " + std::to_string(n_));
+        if (first + count > n_) qint8::fail(errc::data, path_ + ": images " + std::to_string(first) + ".." + std::to_string(first + count) + " past N = " + std::to_string(n_));
         std::fseek(f_.get(), static_cast<long>(8 + first * image_floats_ * 4), SEEK_SET);
-        if (std::fread(dst, 4, count * image_floats_, f_.get()) != count * image_floats_) detail::fail(errc::io, path_ + ": read failed");
+        if (std::fread(dst, 4, count * image_floats_, f_.get()) != count * image_floats_) qint8::fail(errc::io, path_ + ": read failed");
     }
 
 private:

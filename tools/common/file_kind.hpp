@@ -48,7 +48,7 @@ inline void expect_manifest(const std::string& path, const std::string& option) 
         hint = "; convert it first: qint8-convert --input " + path + " --output DIR/model.json";
     else if (k == "a qint8 weights file")
         hint = "; give the .json file beside it";
-    detail::fail(errc::model_file, path + ": " + option + ": expected a qint8 manifest (model.json), found " + k + hint);
+    qint8::fail(errc::model_file, path + ": " + option + ": expected a qint8 manifest (model.json), found " + k + hint);
 }
 
 /// Fails (errc::data, naming `option`) when `path` is recognisably not a data file
@@ -56,7 +56,7 @@ inline void expect_manifest(const std::string& path, const std::string& option) 
 inline void expect_data_file(const std::string& path, const std::string& option) {
     const std::string k = file_kind(path);
     if (k.empty()) return;
-    detail::fail(errc::data, path + ": " + option + ": expected a data file from qint8-preprocess (int64 N, N float32 CHW images, "
+    qint8::fail(errc::data, path + ": " + option + ": expected a data file from qint8-preprocess (int64 N, N float32 CHW images, "
                                                                 "N int64 labels), found " + k +
                                              "; make one with qint8-preprocess (see qint8-preprocess --help)");
 }

@@ -17,10 +17,10 @@ namespace qint8::tools {
 /// Reads an MNIST-style IDX file (optionally gzip-compressed): big-endian magic, dims, then u8 data.
 inline std::vector<uint8_t> read_idx(const std::string& path, std::vector<uint32_t>& dims) {
     gzFile f = gzopen(path.c_str(), "rb");
-    if (!f) qint8::detail::fail(errc::io, path + ": cannot open");
+    if (!f) qint8::fail(errc::io, path + ": cannot open");
     auto be32 = [&](const char* what) {
         unsigned char b[4];
-        if (gzread(f, b, 4) != 4) { gzclose(f); qint8::detail::fail(errc::data, path + ": truncated IDX header (" + what + ")"); }
+        if (gzread(f, b, 4) != 4) { gzclose(f); qint8::fail(errc::data, path + ": truncated IDX header (" + what + ")"); }
         return uint32_t(b[0]) << 24 | uint32_t(b[1]) << 16 | uint32_t(b[2]) << 8 | b[3];
     };
     const uint32_t magic = be32("magic");
@@ -28,14 +28,14 @@ inline std::vector<uint8_t> read_idx(const std::string& path, std::vector<uint32
         gzclose(f);
         char hex[16];
         std::snprintf(hex, sizeof hex, "0x%08x", static_cast<unsigned>(magic));
-        qint8::detail::fail(errc::data, path + ": not an unsigned-byte IDX file: expected magic 0x000008NN (NN = 1..4 dimensions), found " + hex);
+        qint8::fail(errc::data, path + ": not an unsigned-byte IDX file: expected magic 0x000008NN (NN = 1..4 dimensions), found " + hex);
     }
     std::size_t n = 1;
     dims.clear();
     for (uint32_t i = 0; i < (magic & 0xff); ++i) {
         dims.push_back(be32("dimension"));
         n *= dims.back();
-        if (n > (std::size_t{1} << 34)) { gzclose(f); qint8::detail::fail(errc::data, path + ": dimensions too large"); }
+        if (n > (std::size_t{1} << 34)) { gzclose(f); qint8::fail(errc::data, path + ": dimensions too large"); }
     }
     std::vector<uint8_t> data(n);
     std::size_t got = 0;
@@ -46,7 +46,7 @@ inline std::vector<uint8_t> read_idx(const std::string& path, std::vector<uint32
         got += static_cast<std::size_t>(r);
     }
     gzclose(f);
-    if (got != n) qint8::detail::fail(errc::data, path + ": truncated: expected " + std::to_string(n) + " data bytes, found " + std::to_string(got));
+    if (got != n) qint8::fail(errc::data, path + ": truncated: expected " + std::to_string(n) + " data bytes, found " + std::to_string(got));
     return data;
 }
 

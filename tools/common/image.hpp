@@ -35,7 +35,7 @@ inline void check_pnm_size(const std::string& path, int w, int h, int c) {
     if (size < 2 || !f.read(magic, 2) || magic[0] != 'P' || (magic[1] != '5' && magic[1] != '6')) return;
     const int64_t need = int64_t{w} * h * c * (stbi_is_16_bit(path.c_str()) ? 2 : 1);
     if (size < need)
-        detail::fail(errc::image, path + ": truncated PNM: " + std::to_string(w) + " x " + std::to_string(h) + " pixels need " + std::to_string(need) +
+        qint8::fail(errc::image, path + ": truncated PNM: " + std::to_string(w) + " x " + std::to_string(h) + " pixels need " + std::to_string(need) +
                                       " bytes, the file has " + std::to_string(size));
 }
 
@@ -48,9 +48,9 @@ inline rgb_image load_rgb(const std::string& path) {
         // stb_image's PNM reader accepts a header without a height, and wraps a width of 20
         // digits into a negative int (fuzz_image): both are refused before any arithmetic.
         if (w < 1 || h < 1)
-            detail::fail(errc::image, path + ": image of " + std::to_string(w) + " x " + std::to_string(h) + " pixels: expected at least 1 x 1");
+            qint8::fail(errc::image, path + ": image of " + std::to_string(w) + " x " + std::to_string(h) + " pixels: expected at least 1 x 1");
         if (static_cast<int64_t>(w) * h > max_image_pixels)
-            detail::fail(errc::image, path + ": image of " + std::to_string(w) + " x " + std::to_string(h) + " pixels: expected at most " +
+            qint8::fail(errc::image, path + ": image of " + std::to_string(w) + " x " + std::to_string(h) + " pixels: expected at most " +
                                        std::to_string(max_image_pixels) + " pixels");
         check_pnm_size(path, w, h, c);
     }
@@ -60,15 +60,15 @@ inline rgb_image load_rgb(const std::string& path) {
     unsigned char* p = stbi_load(path.c_str(), &w, &h, &c, 0);
     if (!p) {
         const char* why = stbi_failure_reason();
-        detail::fail(errc::image, path + ": cannot decode image (" + std::string(why ? why : "unknown reason") + ")");
+        qint8::fail(errc::image, path + ": cannot decode image (" + std::string(why ? why : "unknown reason") + ")");
     }
     if (w < 1 || h < 1) {  // stb_image's PNM reader accepts a header with no height
         stbi_image_free(p);
-        detail::fail(errc::image, path + ": image of " + std::to_string(w) + " x " + std::to_string(h) + " pixels: expected at least 1 x 1");
+        qint8::fail(errc::image, path + ": image of " + std::to_string(w) + " x " + std::to_string(h) + " pixels: expected at least 1 x 1");
     }
     if (c < 1 || c > 4) {
         stbi_image_free(p);
-        detail::fail(errc::image, path + ": " + std::to_string(c) + " channels: expected 1 to 4");
+        qint8::fail(errc::image, path + ": " + std::to_string(c) + " channels: expected 1 to 4");
     }
     rgb_image r;
     r.w = w;
@@ -183,7 +183,7 @@ inline std::vector<float> preprocess(const rgb_image& img, const preprocess_spec
     } else {
         const double k = static_cast<double>(s.resize_short) / std::min(img.w, img.h);
         if (std::max(img.w, img.h) * k > static_cast<double>(max_image_pixels))  // keeps the sizes below in int
-            detail::fail(errc::image, "image of " + std::to_string(img.w) + " x " + std::to_string(img.h) + " pixels: resizing its short side to " +
+            qint8::fail(errc::image, "image of " + std::to_string(img.w) + " x " + std::to_string(img.h) + " pixels: resizing its short side to " +
                                        std::to_string(s.resize_short) + " gives a long side above " + std::to_string(max_image_pixels) + " pixels");
         const int w = std::max(s.crop, static_cast<int>(std::lround(img.w * k)));
         const int h = std::max(s.crop, static_cast<int>(std::lround(img.h * k)));

@@ -34,6 +34,7 @@ private:
         int slot;
         dtype type;
         std::optional<quant_params> q;
+        std::string overwritten_by;  ///< a later layer wrote its result into this buffer (in place)
     };
     /// A residual fused into a layer as a sum post-op: the residual tensor is first copied into
     /// the layer's destination buffer, read there as `read_as`, and added as scale * (v - zero_point).
@@ -64,7 +65,7 @@ private:
     int new_slot(const dnnl::memory::desc& d, int alias = -1);
     int new_const(dnnl::memory m);
     int new_const(const dnnl::memory::desc& d, const void* data);
-    void put(const std::string& name, int slot, dtype t, std::optional<quant_params> q) { at_[name] = {slot, t, q}; }
+    void put(const std::string& name, int slot, dtype t, std::optional<quant_params> q) { at_[name] = {slot, t, q, {}}; }
     bool needs_int(const std::string& t) const;
     dtype out_type(const layer& l) const;
     void track(std::size_t scratchpad_bytes) { c_.scratchpad_bytes = std::max(c_.scratchpad_bytes, scratchpad_bytes); }
@@ -89,6 +90,11 @@ private:
     layer_params fp32_params(const layer& l, const tensor& w, const tensor* ws, const tensor* b) const;
     std::vector<residual_sum> plan_residuals(const layer& l, dtype dst_t) const;
     void wire_residuals(const layer& l, int dst, const dnnl::memory::desc& dst_md, const std::vector<residual_sum>& sums);
+    int in_place_residual(const layer& l, const dnnl::memory::desc& dst_md, const std::vector<residual_sum>& sums);
+    bool read_after(const std::string& tensor, const layer& l) const;
+    template <class Make>
+    backend::made_primitive in_input_layout(backend::made_primitive made, const std::string& in, dtype src_t, const std::optional<quant_params>& q,
+                                            const Make& make) const;
     pair_geometry pair_geometry_of(const layer& l, const backend::dims& in_d, const quant_params& qin) const;
     // depthwise.hpp: qint8's own depthwise kernels
     bool own_depthwise(const layer& l) const;
@@ -115,7 +121,7 @@ inline void compiler::run() {
     plan_input();
     for (const layer& l : layers_) compile_layer(l);
     finish_output();
-    for (const auto& [name, w] : at_) c_.tensors[name] = {w.slot, w.type, w.q};
+    for (const auto& [name, w] : at_) c_.tensors[name] = {w.slot, w.type, w.q, w.overwritten_by};
 }
 
 /// Every int8 reader would convert an s8 tensor to u8 (a reorder per inference), so layers store

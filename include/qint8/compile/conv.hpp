@@ -49,6 +49,53 @@ inline void compiler::wire_residuals(const layer& l, int dst, const dnnl::memory
     }
 }
 
+/// Is `tensor` read by a layer after `l`, or is it the model's output?
+inline bool compiler::read_after(const std::string& tensor, const layer& l) const {
+    if (tensor == c_.desc.output_name()) return true;
+    const std::ptrdiff_t at = &l - layers_.data();
+    auto it = consumers_.find(tensor);
+    if (it == consumers_.end()) return false;
+    for (const layer* r : it->second)
+        if (r - layers_.data() > at) return true;
+    return false;
+}
+
+/// The slot of a residual whose buffer `l` can write its result into and add to in place, or -1.
+/// That takes one residual, stored as the sum reads it (same type, same layout: the copy would
+/// be plain), read by nothing after `l`, not the model's input, and a compilation that need not
+/// keep every tensor readable. It saves the copy of the residual on every inference.
+inline int compiler::in_place_residual(const layer& l, const dnnl::memory::desc& dst_md, const std::vector<residual_sum>& sums) {
+    if (c_.opt.keep_intermediates || sums.size() != 1) return -1;
+    const residual_sum& s = sums[0];
+    const where& r = at_.at(s.tensor);
+    if (r.type != s.read_as || r.slot == c_.input_slot || read_after(s.tensor, l)) return -1;
+    if (!(c_.slots[static_cast<std::size_t>(r.slot)].md == backend::with_type(dst_md, s.read_as))) return -1;
+    at_.at(s.tensor).overwritten_by = l.name;
+    return r.slot;
+}
+
+/// `made`, or the same primitive reading its input in the layout that input already has, when
+/// oneDNN offers the same implementation for it: no reorder before the layer on every run (the
+/// FP32 classifier after a pool in a blocked layout). Only a layout can differ: a conversion of
+/// type or quantization stays a reorder. Without exceptions the alternative is not tried (a
+/// refusal would abort).
+template <class Make>
+backend::made_primitive compiler::in_input_layout(backend::made_primitive made, const std::string& in, dtype src_t, const std::optional<quant_params>& q,
+                                                  const Make& make) const {
+    const where& w = at_.at(in);
+    const dnnl::memory::desc& have = c_.slots[static_cast<std::size_t>(w.slot)].md;
+    const bool same_q = src_t == dtype::f32 ? w.type == dtype::f32 : (w.type == src_t && w.q && q && *w.q == *q);
+    if (!same_q || made.src == have) return made;
+#if QINT8_EXCEPTIONS
+    try {
+        backend::made_primitive alt = make(have);
+        if (alt.impl == made.impl) return alt;
+    } catch (const dnnl::error&) {
+    }
+#endif
+    return made;
+}
+
 /// The weights' dims as the primitive sees them: [O, C(, H, W)] for fc, OIHW, or GOIHW for groups.
 inline backend::dims weight_dims(const layer& l, const backend::dims& in_d) {
     const int64_t o = l.out_channels;
@@ -123,10 +170,12 @@ inline void compiler::weighted(const layer& l) {
     const dnnl::memory::desc wei_any = backend::make_desc(wd, i8 ? dtype::s8 : dtype::f32, false);
     const dnnl::memory::desc bias_md = backend::make_desc({o}, i8 ? dtype::s32 : dtype::f32, true);
     const std::vector<backend::fused_op> ops = fused_ops(l, dst_t, sums);
-    const backend::made_primitive made =
-        is_fc ? backend::requantizing_ip(c_.eng, src_any, wei_any, bias_md, dst_any, lp.rq, ops)
-              : backend::requantizing_conv(c_.eng, src_any, wei_any, bias_md, dst_any,
-                                           {{l.stride[0], l.stride[1]}, {l.pad[0], l.pad[1]}, {l.pad[2], l.pad[3]}}, lp.rq, ops);
+    const auto make = [&](const dnnl::memory::desc& src_md) {
+        return is_fc ? backend::requantizing_ip(c_.eng, src_md, wei_any, bias_md, dst_any, lp.rq, ops)
+                     : backend::requantizing_conv(c_.eng, src_md, wei_any, bias_md, dst_any,
+                                                  {{l.stride[0], l.stride[1]}, {l.pad[0], l.pad[1]}, {l.pad[2], l.pad[3]}}, lp.rq, ops);
+    };
+    const backend::made_primitive made = in_input_layout(make(src_any), in, src_t, qin, make);
     track(made.scratchpad_bytes);
 
     // Weights packed once into the primitive's preferred layout.
@@ -135,8 +184,9 @@ inline void compiler::weighted(const layer& l) {
     const int bconst = i8 ? new_const(bias_md, lp.b32.data()) : new_const(bias_md, lp.bf.data());
 
     const int src = need(in, src_t, made.src, qin, l.name);
-    const int dst = new_slot(made.dst);
-    wire_residuals(l, dst, made.dst, sums);
+    const int in_place = in_place_residual(l, made.dst, sums);
+    const int dst = new_slot(made.dst, in_place);
+    if (in_place < 0) wire_residuals(l, dst, made.dst, sums);
     add_step(made.prim,
              {operand::slot(DNNL_ARG_SRC, src), operand::constant(DNNL_ARG_WEIGHTS, wconst), operand::constant(DNNL_ARG_BIAS, bconst),
               operand::slot(DNNL_ARG_DST, dst)},

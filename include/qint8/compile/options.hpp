@@ -16,6 +16,12 @@ struct compile_options {
     /// threads than the processors OpenMP may use (omp_get_num_procs()) only share cores, so the
     /// count is lowered to that; model::threads() reports the count in use.
     int threads = 0;
+    /// Keep every layer's output readable through session::read after a run. Off (the default),
+    /// a convolution that adds a residual writes its result into the residual's own buffer when
+    /// nothing reads the residual afterwards, instead of first copying it there (one reorder per
+    /// ResNet or MobileNet-V2 block on every inference); session::read then refuses that residual.
+    /// Calibration, bias correction and per-layer reports turn it on.
+    bool keep_intermediates = false;
 };
 
 /// One executed step, for profiles and diagnostics.

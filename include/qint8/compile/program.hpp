@@ -60,6 +60,7 @@ struct tensor_loc {
     int slot;
     dtype type;
     std::optional<quant_params> q;
+    std::string overwritten_by;  ///< the layer that reuses this tensor's buffer in place, if any
 };
 
 /// A compiled model.

@@ -95,7 +95,7 @@ inline std::string worst_layer(const model_desc& m, const std::vector<report_row
 /// uses `report_images` (the calibration images). `say` receives one line per step.
 inline fallback_result accuracy_fallback(model_desc& m, const labelled_images& v, double max_loss, const std::vector<float>& report_images,
                                          const options& o) {
-    if (v.labels.empty()) detail::fail(errc::invalid_argument, "--accuracy-data: no images");
+    if (v.labels.empty()) detail::fail(errc::invalid_argument, "accuracy fallback: expected labelled images, found none");
     fallback_result r;
     const model_desc start = m;
     r.top1_fp32 = detail_fallback::top1(m, v, true);
@@ -122,18 +122,6 @@ inline fallback_result accuracy_fallback(model_desc& m, const labelled_images& v
         detail_conv::say(o, line);
     }
     return r;
-}
-
-/// Reads up to `limit` labelled images of a data file for a model with `image_floats` per image.
-inline labelled_images read_labelled(const std::string& path, std::size_t image_floats, std::size_t limit) {
-    tools::dataset_reader d(path, image_floats);
-    labelled_images v;
-    const std::size_t n = std::min(d.size(), limit);
-    if (n == 0) detail::fail(errc::invalid_argument, path + ": no images");
-    v.images.resize(n * image_floats);
-    d.read(0, n, v.images.data());
-    for (std::size_t i = 0; i < n; ++i) v.labels.push_back(d.label(i));
-    return v;
 }
 
 }  // namespace qint8::convert

@@ -1,8 +1,8 @@
 #pragma once
-// qint8-convert's pipeline as a library (the command line in tools/qint8_convert.cpp is a thin
-// shell around it, and tests/test_convert.cpp drives it directly):
+/// @file convert.hpp  The conversion pipeline (qint8::convert; qint8-convert is a thin command
+/// line around it):
 //
-//   front end (onnx_frontend.hpp)  ->  graph passes 1-4 (passes.hpp)  ->  lowering 5-7
+//   front end (source.hpp: tflite/, onnx/)  ->  graph passes 1-4 (passes.hpp)  ->  lowering 5-7
 //   ->  recognition (recognize.hpp)  ->  per-layer precision  ->  activation quantization from
 //   the graph (QAT) and/or calibration (qint8/calibrate.hpp)  ->  optional INT8-vs-FP32 report
 //   ->  manifest + weights, written atomically.
@@ -27,22 +27,29 @@
 #include <qint8/session.hpp>
 #include <qint8/version.hpp>
 
-#include "common/dataset.hpp"
 #include <qint8/convert/bias_correction_step.hpp>
 #include <qint8/convert/import_graph.hpp>
-#include <qint8/convert/onnx/frontend.hpp>
 #include <qint8/convert/passes.hpp>
 #include <qint8/convert/recognize.hpp>
-#include <qint8/convert/tflite/frontend.hpp>
+#include <qint8/convert/source.hpp>
 
 namespace qint8::convert {
 
+/// Calibration images on demand: given the model's floats per image and the most images wanted,
+/// returns up to that many images (n x image_floats floats, preprocessed as the model expects).
+using image_loader = std::function<std::vector<float>(std::size_t image_floats, std::size_t max_images)>;
+
+/// What a conversion does. Messages that concern an option name it as "options.<field>".
 struct options {
     std::string input;   ///< the source model (.onnx, or .tflite: recognised by its content)
     std::string output;  ///< the manifest to write (.json); the weights go beside it
     std::string arch;    ///< "": recognise; a family name: require it; "custom": do not recognise
-    std::string calib_data;                  ///< labelled data file (tools/common/dataset.hpp)
-    std::size_t calib_images = 500;          ///< at most this many images of calib_data
+    /// Calibration images, in memory: n x C x H x W floats, preprocessed as the model expects.
+    const std::vector<float>* images = nullptr;
+    /// Or on demand (e.g. streamed from a file): called when images are first needed, with the
+    /// model's floats per image and the most images wanted; returns up to that many images.
+    image_loader read_images;
+    std::size_t calib_images = 500;          ///< at most this many calibration images
     calibration_method method = calibration_method::abs_max;
     double percentile = 99.99;
     std::vector<std::string> quantized_ops;  ///< op kinds computed in int8 (empty: all)
@@ -68,7 +75,6 @@ struct options {
     double crop_fraction = -1;               ///< -1: default
     note_fn note;                            ///< warnings and notes (may be empty)
     std::function<void(std::size_t, std::size_t)> progress;  ///< calibration / report progress (images)
-    const std::vector<float>* images = nullptr;  ///< in-memory calibration images instead of calib_data
 };
 
 /// One row of the INT8-vs-FP32 report: the layer's output in the INT8 model against the same
@@ -86,7 +92,7 @@ struct result {
     std::size_t calibrated = 0;       ///< tensors whose quantization calibration set
     std::size_t calibration_images = 0;
     std::vector<report_row> report;   ///< worst first
-    std::size_t bias_corrected = 0;   ///< layers whose bias --bias-correction shifted
+    std::size_t bias_corrected = 0;   ///< layers whose bias the bias correction shifted
 };
 
 /// "abs_max", "mse", "kl", "percentile" or "percentile=99.9".
@@ -101,10 +107,10 @@ inline void parse_method(const std::string& s, options& o) {
             const std::string v = s.substr(s[10] == '=' ? 11 : 10);
             o.percentile = std::strtod(v.c_str(), &end);
             if (s[10] != '=' || v.empty() || *end || !(o.percentile > 0 && o.percentile <= 100))
-                detail::fail(errc::invalid_argument, "--calib-method: expected percentile=P with P in (0, 100], found \"" + s + "\"");
+                detail::fail(errc::invalid_argument, "calibration method: expected percentile=P with P in (0, 100], found \"" + s + "\"");
         }
     } else {
-        detail::fail(errc::invalid_argument, "--calib-method: expected abs_max, mse, kl or percentile[=P], found \"" + s + "\"");
+        detail::fail(errc::invalid_argument, "calibration method: expected abs_max, mse, kl or percentile[=P], found \"" + s + "\"");
     }
 }
 
@@ -113,6 +119,9 @@ namespace detail_conv {
 inline void say(const options& o, const std::string& s) {
     if (o.note) o.note(s);
 }
+
+/// The source's name in messages: the path it was read from, else what the front end called it.
+inline std::string origin_of(const options& o, const import_graph& g) { return o.input.empty() ? g.origin : o.input; }
 
 /// The mean and std (of [0, 1] pixels) under which raw 8-bit pixels are exactly the codes of a
 /// quantized input: a quantized TFLite classifier takes the camera's bytes as they are.
@@ -142,7 +151,7 @@ inline void record_preprocess(model_desc& m, const import_graph& g, const option
         pp = preprocess_desc{};
         pp.known = false;
         say(o, "note: " + g.format + " files do not record how pixels are prepared: input.preprocess is written as unknown "
-                   "(give --mean and --std, and --resize-short or --crop-fraction, to record it; classify asks for them until then)");
+                   "(set options.mean and options.std, and options.resize_short or options.crop_fraction, to record it; classify asks for them until then)");
         return;
     }
     pp.known = true;
@@ -154,24 +163,24 @@ inline void record_preprocess(model_desc& m, const import_graph& g, const option
         pp.crop_fraction = 0.875;  // TF-slim / Keras evaluation crop; the quantization says nothing about it
         if (!given)
             say(o, "note: preprocessing from the input quantization (raw 8-bit pixels): mean " + std::to_string(mean) + ", std " +
-                       std::to_string(std) + "; centre crop 0.875 of the short side is the TF-slim convention (override with --mean, "
-                       "--std, --resize-short, --crop-fraction)");
+                       std::to_string(std) + "; centre crop 0.875 of the short side is the TF-slim convention (override with options.mean, "
+                       "options.std, options.resize_short, options.crop_fraction)");
     } else if (o.mean.empty() || o.std.empty()) {
-        detail::fail(errc::invalid_argument, "--mean/--std: both are needed to record the preprocessing of " + o.input);
+        detail::fail(errc::invalid_argument, "options.mean and options.std: both are needed to record the preprocessing of " + origin_of(o, g));
     }
     if (!o.mean.empty()) pp.mean.assign(ch, o.mean[0]);
     if (!o.std.empty()) pp.std.assign(ch, o.std[0]);
     if (o.mean.size() > 1) pp.mean = o.mean;
     if (o.std.size() > 1) pp.std = o.std;
     if (pp.mean.size() != ch || pp.std.size() != ch)
-        detail::fail(errc::invalid_argument, "--mean/--std: expected 1 or " + std::to_string(ch) + " values (one per input channel)");
+        detail::fail(errc::invalid_argument, "options.mean and options.std: expected 1 or " + std::to_string(ch) + " values (one per input channel)");
     if (o.resize_short >= 0) pp.resize_short = o.resize_short;
     if (o.crop_fraction >= 0) pp.crop_fraction = o.crop_fraction;
 }
 
 inline bool is_pool(op k) { return k == op::max_pool2d || k == op::avg_pool2d || k == op::global_avg_pool2d; }
 
-/// The op kinds a --quantized-ops name selects.
+/// The op kinds the names in options.quantized_ops select.
 inline std::set<op> parse_quantized_ops(const std::vector<std::string>& names) {
     std::set<op> s;
     if (names.empty()) return {op::conv2d, op::depthwise_conv2d, op::fc, op::max_pool2d, op::avg_pool2d, op::global_avg_pool2d, op::add};
@@ -182,7 +191,7 @@ inline std::set<op> parse_quantized_ops(const std::vector<std::string>& names) {
         else if (n == "fc") s.insert(op::fc);
         else if (n == "pool2d") s.insert({op::max_pool2d, op::avg_pool2d, op::global_avg_pool2d});
         else if (n == "add" || n == "elementwise_add") s.insert(op::add);
-        else detail::fail(errc::invalid_argument, "--quantized-ops: expected a list of conv2d, depthwise_conv2d, fc, pool2d, add (or all), found \"" + n + "\"");
+        else detail::fail(errc::invalid_argument, "options.quantized_ops: expected a list of conv2d, depthwise_conv2d, fc, pool2d, add (or all), found \"" + n + "\"");
     }
     return s;
 }
@@ -210,7 +219,7 @@ inline std::vector<std::pair<std::string, std::string>> unquantized_reads(const 
     return r;
 }
 
-/// The calibration images: opt.images, or the first calib_images of calib_data.
+/// The calibration images: o.images, or what o.read_images returns; at most o.calib_images.
 inline std::vector<float> load_images(const options& o, std::size_t image_floats) {
     if (o.images) {
         if (o.images->empty() || o.images->size() % image_floats)
@@ -219,15 +228,14 @@ inline std::vector<float> load_images(const options& o, std::size_t image_floats
         const std::size_t n = std::min(o.images->size() / image_floats, o.calib_images);
         return {o.images->begin(), o.images->begin() + static_cast<std::ptrdiff_t>(n * image_floats)};
     }
-    tools::dataset_reader d(o.calib_data, image_floats);
-    const std::size_t n = std::min(d.size(), o.calib_images);
-    if (n == 0) detail::fail(errc::invalid_argument, o.calib_data + ": no images");
-    std::vector<float> v(n * image_floats);
-    d.read(0, n, v.data());
+    std::vector<float> v = o.read_images(image_floats, o.calib_images);
+    if (v.empty() || v.size() % image_floats || v.size() / image_floats > o.calib_images)
+        detail::fail(errc::invalid_argument, "calibration images (options.read_images): expected 1 to " + std::to_string(o.calib_images) + " images of " +
+                                                 std::to_string(image_floats) + " floats, found " + std::to_string(v.size()) + " floats");
     return v;
 }
 
-inline bool have_images(const options& o) { return o.images != nullptr || !o.calib_data.empty(); }
+inline bool have_images(const options& o) { return o.images != nullptr || static_cast<bool>(o.read_images); }
 
 /// Per-channel output statistics (channel_stats) of every listed layer over `n` images.
 inline std::map<std::string, channel_stats> layer_channel_stats(const model& net, const std::vector<std::string>& layers, const model_desc& m, const float* images,
@@ -267,6 +275,7 @@ inline std::size_t correct_biases(model_desc& m, const std::vector<float>& image
         if ((l.kind == op::conv2d || l.kind == op::depthwise_conv2d || l.kind == op::fc) && l.prec == precision::int8) targets.push_back(l.name);
     compile_options cf, ci;
     cf.batch = ci.batch = batch;
+    cf.keep_intermediates = ci.keep_intermediates = true;  // layer outputs are read back
     cf.force_fp32 = true;
     const auto want = layer_channel_stats(model(m, cf, "bias correction (fp32)"), targets, m, images.data(), n, batch);
     std::string path;
@@ -296,6 +305,7 @@ inline std::vector<report_row> make_report(const model_desc& m, const std::vecto
     const int64_t batch = static_cast<int64_t>(std::min<std::size_t>(n, 16));
     compile_options ci, cf;
     ci.batch = cf.batch = batch;
+    ci.keep_intermediates = cf.keep_intermediates = true;  // every layer's output is read back
     cf.force_fp32 = true;
     model mi(m, ci, "report (int8)"), mf(m, cf, "report (fp32)");
     session si(mi), sf(mf);
@@ -340,35 +350,41 @@ inline std::vector<report_row> make_report(const model_desc& m, const std::vecto
 
 }  // namespace detail_conv
 
-/// Converts a parsed graph (the front end's output) as `o` says. Writes nothing.
-inline result convert_graph(import_graph g, const options& o) {
-    using namespace detail_conv;
-    result res;
-    res.qat = run_graph_passes(g, o.note);
+namespace detail_conv {
+
+/// The lowered model after recognition, with the names the user may give in options.fp32_layers.
+struct named_model {
+    model_desc m;
+    std::map<std::string, std::string> name_of;  ///< any name a layer had (source node, tensor, final) -> final name
+    std::set<std::string> quantized_by_graph;    ///< tensors whose quantization the source itself gives (QAT)
+};
+
+/// Lowers the graph and recognises its family. Recognition renames layers, so every earlier name
+/// of a layer is remembered for options.fp32_layers.
+inline named_model lower_and_recognize(const import_graph& g, const options& o, result& res) {
     lower_options lo;
     lo.weights_s8 = o.weights_s8.value_or(res.qat && !o.fp32);
     lowered lw = lower(g, lo, o.note);
-    model_desc& m = lw.m;
-
-    // Recognition renames layers; remember every name a layer had for --fp32-layers.
-    std::map<std::string, std::string> name_of;  // any known name -> final layer name
+    named_model nm{std::move(lw.m), {}, lw.quantized_by_graph};
     for (const auto& [layer_name, sources] : lw.origin) {
-        name_of[layer_name] = layer_name;
-        for (const auto& s : sources) name_of[s] = layer_name;
+        nm.name_of[layer_name] = layer_name;
+        for (const auto& s : sources) nm.name_of[s] = layer_name;
     }
-    std::set<std::string> graph_q = lw.quantized_by_graph;
-    const recognition rec = recognize(m, o.arch, o.input.empty() ? g.origin : o.input);
+    const recognition rec = recognize(nm.m, o.arch, origin_of(o, g));
     res.family = rec.family;
     res.mismatch = rec.mismatch;
     if (rec.family != "custom") {
-        for (auto& [k, v] : name_of) v = rec.renamed.at(v);
+        for (auto& [k, v] : nm.name_of) v = rec.renamed.at(v);
         std::set<std::string> q;
-        for (const auto& t : graph_q) q.insert(rec.renamed.count(t) ? rec.renamed.at(t) : t);
-        graph_q = q;
+        for (const auto& t : nm.quantized_by_graph) q.insert(rec.renamed.count(t) ? rec.renamed.at(t) : t);
+        nm.quantized_by_graph = q;
     }
-    for (const auto& l : m.layers) name_of[l.name] = l.name;
+    for (const auto& l : nm.m.layers) nm.name_of[l.name] = l.name;
+    return nm;
+}
 
-    // Precision per layer.
+/// Each layer's precision: INT8 for the chosen op kinds, FP32 for the named layers and softmax.
+inline void assign_precisions(model_desc& m, const std::map<std::string, std::string>& name_of, const options& o) {
     const std::set<op> int8_ops = parse_quantized_ops(o.quantized_ops);
     std::set<std::string> fp32_names;
     for (const auto& n : o.fp32_layers) {
@@ -376,7 +392,7 @@ inline result convert_graph(import_graph g, const options& o) {
         if (it == name_of.end()) {
             std::string some;
             for (std::size_t k = 0; k < m.layers.size() && k < 4; ++k) some += (k ? ", '" : "'") + m.layers[k].name + "'";
-            detail::fail(errc::invalid_argument, "--fp32-layers: no layer named '" + n + "' (the converted model's layers are " + some + ", ...)");
+            detail::fail(errc::invalid_argument, "options.fp32_layers: no layer named '" + n + "' (the converted model's layers are " + some + ", ...)");
         }
         fp32_names.insert(it->second);
     }
@@ -385,67 +401,84 @@ inline result convert_graph(import_graph g, const options& o) {
         l.prec = int8 ? precision::int8 : precision::fp32;
         if (l.kind == op::softmax) l.act.reset();
     }
+}
 
-    // Activation quantization: the graph's (QAT), calibration for the rest.
-    std::vector<float> images;
+/// A QAT source without calibration images: the layers that read a tensor the source computes in
+/// float (e.g. PyTorch FX puts no fake-quant between a conv and the pool before view()) stay
+/// FP32, as there.
+inline void keep_float_readers_fp32(model_desc& m, const options& o) {
+    for (auto missing = unquantized_reads(m); !missing.empty(); missing = unquantized_reads(m))
+        for (const auto& [tensor, reader] : missing)
+            for (auto& l : m.layers)
+                if (l.name == reader) {
+                    l.prec = precision::fp32;
+                    say(o, "note: layer '" + reader + "' stays FP32: its input '" + tensor + "' is not quantized in the model (give calibration images, options.images, to quantize it)");
+                }
+}
+
+/// Tensors INT8 layers read without quantization and no images to calibrate them: an error that
+/// says which, and what to give.
+[[noreturn]] inline void fail_unquantized(const std::vector<std::pair<std::string, std::string>>& missing, const import_graph& g, const options& o, bool qat) {
+    const std::string first = "'" + missing[0].first + "' (read by int8 layer '" + missing[0].second + "')";
+    if (!qat)
+        detail::fail(errc::invalid_argument, origin_of(o, g) + ": the model has no quantization (" + (g.format == "tflite" ? std::string("float tensors") : std::string("no QuantizeLinear/DequantizeLinear")) + "): INT8 needs "
+                                                           "calibration images (options.images), or convert it with options.fp32");
+    detail::fail(errc::invalid_argument, origin_of(o, g) + ": " + std::to_string(missing.size()) + " tensor(s) read by int8 layers have no quantization in the model, first " +
+                                             first + ": give calibration images (options.images) to calibrate them, or keep their readers fp32 (options.fp32_layers)");
+}
+
+/// Calibrates on `images` and takes calibration's quantization for every tensor the graph does
+/// not quantize itself. Pools without their own quantization inherit their input's (they do not
+/// change the range).
+inline void take_calibration(model_desc& m, const std::set<std::string>& graph_q, const std::vector<float>& images, const options& o, result& res) {
     const std::size_t per = static_cast<std::size_t>(m.input.shape[0] * m.input.shape[1] * m.input.shape[2]);
+    res.calibration_images = images.size() / per;
+    calibration_options co;
+    co.method = o.method;
+    co.percentile = o.percentile;
+    co.progress = o.progress;
+    model_desc c = m;
+    calibrate(c, images.data(), images.size() / per, co);
+    if (!graph_q.count(m.input.name) && !m.input.act) {
+        m.input.act = c.input.act;
+        ++res.calibrated;
+    }
+    for (std::size_t k = 0; k < m.layers.size(); ++k) {
+        layer& l = m.layers[k];
+        if (l.kind == op::softmax || graph_q.count(l.name)) continue;
+        if (is_pool(l.kind)) {
+            l.act.reset();
+            continue;
+        }
+        l.act = c.layers[k].act;
+        ++res.calibrated;
+    }
+    if (res.qat) say(o, "note: calibrated " + std::to_string(res.calibrated) + " tensor(s) the graph does not quantize, on " +
+                            std::to_string(res.calibration_images) + " images");
+}
+
+/// Activation quantization: none for FP32; the graph's (QAT), calibration for the rest. Returns
+/// the calibration images when it loaded them (bias correction and the report reuse them).
+inline std::vector<float> quantize_activations(model_desc& m, const std::set<std::string>& graph_q, const import_graph& g, const options& o, result& res) {
     if (o.fp32) {
         m.input.act.reset();
         for (auto& l : m.layers) l.act.reset();
-    } else {
-        auto missing = unquantized_reads(m);
-        if (!missing.empty() && res.qat && !have_images(o)) {
-            // The source computes these tensors in float (e.g. PyTorch FX puts no fake-quant
-            // between a conv and the pool before view()): their readers stay FP32, as there.
-            for (; !missing.empty(); missing = unquantized_reads(m))
-                for (const auto& [tensor, reader] : missing)
-                    for (auto& l : m.layers)
-                        if (l.name == reader) {
-                            l.prec = precision::fp32;
-                            say(o, "note: layer '" + reader + "' stays FP32: its input '" + tensor + "' is not quantized in the model (give --calib-data to quantize it)");
-                        }
-        }
-        if (!missing.empty()) {
-            if (!have_images(o)) {
-                const std::string first = "'" + missing[0].first + "' (read by int8 layer '" + missing[0].second + "')";
-                if (!res.qat)
-                    detail::fail(errc::invalid_argument, o.input + ": the model has no quantization (" + (g.format == "tflite" ? std::string("float tensors") : std::string("no QuantizeLinear/DequantizeLinear")) + "): INT8 needs "
-                                                                   "calibration images (--calib-data FILE), or convert it with --precision fp32");
-                detail::fail(errc::invalid_argument, o.input + ": " + std::to_string(missing.size()) + " tensor(s) read by int8 layers have no quantization in the model, first " +
-                                                         first + ": give --calib-data FILE to calibrate them, or keep their readers fp32 (--fp32-layers)");
-            }
-            images = load_images(o, per);
-            res.calibration_images = images.size() / per;
-            calibration_options co;
-            co.method = o.method;
-            co.percentile = o.percentile;
-            co.progress = o.progress;
-            model_desc c = m;
-            calibrate(c, images.data(), images.size() / per, co);
-            // Keep what the graph says; take calibration's for everything else. Pools without
-            // their own quantization inherit their input's (they do not change the range).
-            if (!graph_q.count(m.input.name) && !m.input.act) {
-                m.input.act = c.input.act;
-                ++res.calibrated;
-            }
-            for (std::size_t k = 0; k < m.layers.size(); ++k) {
-                layer& l = m.layers[k];
-                if (l.kind == op::softmax || graph_q.count(l.name)) continue;
-                if (is_pool(l.kind)) {
-                    l.act.reset();
-                    continue;
-                }
-                l.act = c.layers[k].act;
-                ++res.calibrated;
-            }
-            if (res.qat) say(o, "note: calibrated " + std::to_string(res.calibrated) + " tensor(s) the graph does not quantize, on " +
-                                    std::to_string(res.calibration_images) + " images");
-        }
+        return {};
     }
+    if (res.qat && !have_images(o)) keep_float_readers_fp32(m, o);
+    const auto missing = unquantized_reads(m);
+    if (missing.empty()) return {};
+    if (!have_images(o)) fail_unquantized(missing, g, o, res.qat);
+    const std::size_t per = static_cast<std::size_t>(m.input.shape[0] * m.input.shape[1] * m.input.shape[2]);
+    std::vector<float> images = load_images(o, per);
+    take_calibration(m, graph_q, images, o, res);
+    return images;
+}
 
-    // Metadata.
+/// Producer, preprocessing and class count.
+inline void record_metadata(model_desc& m, const import_graph& g, const options& o) {
     m.producer = std::string("qint8-convert ") + version_string + " from " + g.format + (g.producer.empty() ? "" : " (" + g.producer + ")");
-    detail_conv::record_preprocess(m, g, o);
+    record_preprocess(m, g, o);
     if (m.classes.count == 0) {
         const layer* out = m.find_layer(m.output_name());
         int64_t c = 1;
@@ -453,30 +486,49 @@ inline result convert_graph(import_graph g, const options& o) {
         m.classes.count = c;
         m.classes.background_class = c == 1001;
     }
-    validate(m, o.output.empty() ? "converted model" : o.output);
-    // Default: on for calibrated float models (nothing to correct in FP32 or in a quantized source).
+}
+
+/// Bias correction (on by default for calibrated float models) and the INT8-vs-FP32 report, both
+/// on the calibration images (loaded here if calibration did not need them).
+inline void correct_and_report(model_desc& m, std::vector<float>& images, const import_graph& g, const options& o, result& res) {
+    const std::size_t per = static_cast<std::size_t>(m.input.shape[0] * m.input.shape[1] * m.input.shape[2]);
     const bool calibrated = res.calibrated > 0 && !res.qat;
     if (o.bias_correction.value_or(calibrated && !o.fp32)) {
-        if (o.fp32) detail::fail(errc::invalid_argument, "--bias-correction corrects INT8 layers; it does not apply to --precision fp32");
+        if (o.fp32) detail::fail(errc::invalid_argument, "options.bias_correction corrects INT8 layers; it does not apply to options.fp32");
         // A quantized source is its own reference: its FP32 form omits the clamps its quantized
         // ranges imply, so "correcting" towards it undoes what training learned (MobileNet-V2
         // QAT: 89.0% -> 54.2%).
-        if (res.qat) detail::fail(errc::invalid_argument, o.input + ": --bias-correction is for calibrated models; this one carries its own quantization");
-        if (!have_images(o)) detail::fail(errc::invalid_argument, "--bias-correction needs images: give --calib-data FILE");
+        if (res.qat) detail::fail(errc::invalid_argument, origin_of(o, g) + ": options.bias_correction is for calibrated models; this one carries its own quantization");
+        if (!have_images(o)) detail::fail(errc::invalid_argument, "options.bias_correction needs images: give calibration images (options.images)");
         if (images.empty()) images = load_images(o, per);
-        say(o, "note: bias correction (INT8 only; --no-bias-correction to skip): INT8 vs FP32, layer by layer, on " +
+        say(o, "note: bias correction (INT8 only; options.bias_correction = false to skip): INT8 vs FP32, layer by layer, on " +
                    std::to_string(std::min(images.size() / per, o.bias_correction_images)) + " images");
         res.bias_corrected = correct_biases(m, images, o);
     }
-
     if (o.report) {
-        if (o.fp32) detail::fail(errc::invalid_argument, "--report compares INT8 with FP32; it does not apply to --precision fp32");
+        if (o.fp32) detail::fail(errc::invalid_argument, "options.report compares INT8 with FP32; it does not apply to options.fp32");
         if (images.empty()) {
-            if (!have_images(o)) detail::fail(errc::invalid_argument, "--report needs images: give --calib-data FILE");
+            if (!have_images(o)) detail::fail(errc::invalid_argument, "options.report needs images: give calibration images (options.images)");
             images = load_images(o, per);
         }
-        res.report = detail_conv::make_report(m, images, o);
+        res.report = make_report(m, images, o);
     }
+}
+
+}  // namespace detail_conv
+
+/// Converts a parsed graph (the front end's output) as `o` says. Writes nothing.
+inline result convert_graph(import_graph g, const options& o) {
+    using namespace detail_conv;
+    result res;
+    res.qat = run_graph_passes(g, o.note);
+    named_model nm = lower_and_recognize(g, o, res);
+    model_desc& m = nm.m;
+    assign_precisions(m, nm.name_of, o);
+    std::vector<float> images = quantize_activations(m, nm.quantized_by_graph, g, o, res);
+    record_metadata(m, g, o);
+    validate(m, o.output.empty() ? "converted model" : o.output);
+    correct_and_report(m, images, g, o, res);
     res.m = std::move(m);
     return res;
 }
@@ -486,7 +538,7 @@ inline result convert_graph(import_graph g, const options& o) {
 inline void write_result(result& r, const options& o) {
     namespace fs = std::filesystem;
     const fs::path out(o.output);
-    if (out.extension() != ".json") detail::fail(errc::invalid_argument, "--output: expected a path ending in .json, found \"" + o.output + "\"");
+    if (out.extension() != ".json") detail::fail(errc::invalid_argument, "options.output: expected a path ending in .json, found \"" + o.output + "\"");
     const fs::path dir = out.parent_path();
     std::string labels_text, labels_name;
     if (!o.labels.empty()) {
@@ -528,18 +580,12 @@ inline void write_result(result& r, const options& o) {
     }
 }
 
-/// Reads a source model: a TFLite FlatBuffer (by its file identifier) or an ONNX protobuf.
-inline import_graph load_source(const std::string& path) {
-    if (tflite_frontend::looks_like_tflite(path)) return tflite_frontend::load(path);
-    return onnx_frontend::load(path);
-}
-
 /// The whole conversion: reads o.input, converts, writes o.output.
 inline result run(const options& o) {
-    if (o.input.empty() || o.output.empty()) detail::fail(errc::invalid_argument, "--input and --output are required (see --help)");
+    if (o.input.empty() || o.output.empty()) detail::fail(errc::invalid_argument, "options.input and options.output are required");
     if (std::filesystem::path(o.output).extension() != ".json")
-        detail::fail(errc::invalid_argument, "--output: expected a path ending in .json, found \"" + o.output + "\"");
-    result r = convert_graph(load_source(o.input), o);
+        detail::fail(errc::invalid_argument, "options.output: expected a path ending in .json, found \"" + o.output + "\"");
+    result r = convert_graph(import_file(o.input), o);
     write_result(r, o);
     return r;
 }

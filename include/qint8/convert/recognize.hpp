@@ -274,7 +274,7 @@ inline recognition recognize(model_desc& m, const std::string& force, const std:
     if (!force.empty() && std::find(family_names().begin(), family_names().end(), force) == family_names().end()) {
         std::string all;
         for (const auto& f : family_names()) all += f + ", ";
-        detail::fail(errc::invalid_argument, "--arch: expected one of " + all + "or custom, found \"" + force + "\"");
+        detail::fail(errc::invalid_argument, "options.arch: expected one of " + all + "or custom, found \"" + force + "\"");
     }
     validate(m, origin);
     std::size_t best_progress = 0;
@@ -307,7 +307,7 @@ inline recognition recognize(model_desc& m, const std::string& force, const std:
         if (cands.empty() && (best_mismatch.empty() || !force.empty()))
             best_mismatch = family + ": the model cannot be one (no relu/relu6 after its first layer, no weighted layer, or an input under 32x32)";
     }
-    if (!force.empty()) detail::fail(errc::topology, origin + ": --arch " + force + ": the model does not fit: " + best_mismatch);
+    if (!force.empty()) detail::fail(errc::topology, origin + ": options.arch = " + force + ": the model does not fit: " + best_mismatch);
     res.mismatch = best_mismatch;
     return res;
 }

@@ -84,8 +84,9 @@ private:
     errc code_;
 };
 
-namespace detail {
-/// Reports a failure: throws qint8::error, or without exceptions prints its message and aborts.
+/// Reports a failure the way qint8 itself does: throws qint8::error, or in a build without
+/// exceptions (QINT8_NO_EXCEPTIONS, -fno-exceptions) prints its message and aborts. Public so that
+/// programs built on qint8 (its own tools among them) report their input errors in the same form.
 [[noreturn]] inline void fail(errc code, const std::string& message) {
 #if QINT8_EXCEPTIONS
     throw error(code, message);
@@ -94,6 +95,9 @@ namespace detail {
     std::abort();
 #endif
 }
+
+namespace detail {
+using qint8::fail;
 }  // namespace detail
 
 }  // namespace qint8

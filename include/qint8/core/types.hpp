@@ -77,11 +77,16 @@ inline std::size_t element_count(const std::vector<int64_t>& shape, const std::s
     return n;
 }
 
+}  // namespace detail
+
+/// A shape as messages print it: "[3,224,224]".
 inline std::string shape_str(const std::vector<int64_t>& s) {
     std::string r = "[";
     for (std::size_t i = 0; i < s.size(); ++i) r += (i ? "," : "") + std::to_string(s[i]);
     return r + "]";
 }
 
+namespace detail {
+using qint8::shape_str;
 }  // namespace detail
 }  // namespace qint8

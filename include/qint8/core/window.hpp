@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-namespace qint8::detail {
+namespace qint8 {
 
 /// Windows of `kernel` taps at `stride` that fit in `in + pad_begin + pad_end` pixels (floor
 /// rounding, as oneDNN and PyTorch by default), or -1 when even one does not fit.
@@ -24,4 +24,9 @@ constexpr int64_t same_padding_total(int64_t in, int64_t kernel, int64_t stride)
     return total > 0 ? total : 0;
 }
 
-}  // namespace qint8::detail
+namespace detail {
+using qint8::same_padding_total;
+using qint8::window_output_size;
+}  // namespace detail
+
+}  // namespace qint8

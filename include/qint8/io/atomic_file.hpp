@@ -19,7 +19,7 @@
 
 #include "qint8/core/error.hpp"
 
-namespace qint8::detail {
+namespace qint8::io {
 
 class atomic_file {
 public:
@@ -106,4 +106,9 @@ inline void write_file_atomically(const std::string& path, const std::string& da
     f.commit();
 }
 
+}  // namespace qint8::io
+
+namespace qint8::detail {
+using io::atomic_file;
+using io::write_file_atomically;
 }  // namespace qint8::detail

@@ -353,6 +353,18 @@ inline import_graph from_model(const onnx::ModelProto& mp, const std::string& or
     return g;
 }
 
+/// Parses and converts an ONNX model held in memory; `origin` names it in messages.
+inline import_graph from_bytes(const void* data, std::size_t size, const std::string& origin) {
+    if (size == 0) detail::fail(errc::onnx, origin + ": the file is empty, expected an ONNX model");
+    if (size > static_cast<std::size_t>(INT32_MAX))
+        detail::fail(errc::unsupported, origin + ": " + std::to_string(size) + " bytes: models over 2 GB must keep their weights as ONNX external data");
+    onnx::ModelProto mp;
+    if (!mp.ParseFromArray(data, static_cast<int>(size)))
+        detail::fail(errc::onnx, origin + ": not a valid ONNX model: its " + std::to_string(size) +
+                                     " bytes do not parse as an onnx.ModelProto (the file is truncated, damaged, or not ONNX)");
+    return from_model(mp, origin);
+}
+
 /// Reads and converts an ONNX file. Errors name the file: unreadable, empty, not protobuf,
 /// truncated (a cut inside a field fails to parse; a cut between fields leaves the graph or
 /// opset list missing or a tensor short, which the checks above report).
@@ -366,14 +378,7 @@ inline import_graph load(const std::string& path) {
     ss << f.rdbuf();
     if (f.bad()) detail::fail(errc::io, path + ": read failed (" + std::strerror(errno) + ")");
     const std::string bytes = ss.str();
-    if (bytes.empty()) detail::fail(errc::onnx, path + ": the file is empty, expected an ONNX model");
-    onnx::ModelProto mp;
-    if (bytes.size() > static_cast<std::size_t>(INT32_MAX))
-        detail::fail(errc::unsupported, path + ": " + std::to_string(bytes.size()) + " bytes: models over 2 GB must keep their weights as ONNX external data");
-    if (!mp.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
-        detail::fail(errc::onnx, path + ": not a valid ONNX model: its " + std::to_string(bytes.size()) +
-                                                 " bytes do not parse as an onnx.ModelProto (the file is truncated, damaged, or not ONNX)");
-    return from_model(mp, path);
+    return from_bytes(bytes.data(), bytes.size(), path);
 }
 
 }  // namespace qint8::convert::onnx_frontend

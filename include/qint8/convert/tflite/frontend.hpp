@@ -95,6 +95,7 @@ public:
         }
         g_.output = names_[static_cast<std::size_t>(sg_->outputs[0])];
         for (std::size_t k = 0; k < sg_->ops.size(); ++k) map_op(k);
+        if (nhwc_flat_.count(g_.output)) fail_model("the output tensor is " + flat_order_problem(g_.output));
         infer_shapes(g_);
         check_shapes();
         return std::move(g_);
@@ -739,7 +740,20 @@ private:
         const std::vector<int64_t> out_shape = nchw(tensor_at(out, "output").shape);
         const auto h = op_handlers().find(o.builtin);
         if (h == op_handlers().end()) bad_op(std::string("not supported; qint8 maps ") + supported_ops());
+        if (o.builtin != tfl::builtin::FULLY_CONNECTED)
+            for (int i : o.inputs)
+                if (i >= 0 && nhwc_flat_.count(name_of(i))) bad_op("reads " + flat_order_problem(name_of(i)));
         (this->*(h->second))(o, out, out_shape);
+    }
+
+    /// A flattened H x W x C image (H x W > 1) is in TFLite's (h, w, c) order, qint8's flatten in
+    /// (c, h, w) order. FULLY_CONNECTED permutes its weight columns to match; any other reader (or
+    /// the model's output) would see the values in another order, a silently wrong answer.
+    std::string flat_order_problem(const std::string& t) const {
+        const auto& hwc = nhwc_flat_.at(t);
+        return "'" + t + "', an image of " + std::to_string(hwc[0]) + " x " + std::to_string(hwc[1]) + " x " + std::to_string(hwc[2]) +
+               " (H x W x C) flattened in TFLite's (h, w, c) order; qint8 flattens in (c, h, w) order, so only a FULLY_CONNECTED "
+               "layer (whose weight columns are permuted to match) may read it";
     }
 
     /// The file's declared output shapes must agree with what the ops compute.
