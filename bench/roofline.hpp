@@ -11,7 +11,8 @@
 /// The inputs of the integer sequences pass through an empty `asm volatile` each time, so the
 /// compiler can neither hoist the products nor fold the chains (a plain asm with the same input
 /// is pure to GCC: it merged all of them into one product outside the loop, and the probe timed
-/// vpaddd alone); the accumulators stay in registers.
+/// vpaddd alone); the accumulators stay in registers. They start from the setzero intrinsics:
+/// written `= {}`, GCC 12 proved the FP32 chains equal and merged them into one (a latency probe).
 /// One thread; run it on an otherwise idle core for a meaningful peak. Build it optimized as the
 /// project builds (Release, -O3): at -O2 GCC 12 stores the FP32 accumulators to the stack on
 /// every iteration, and the probe measures those stores (a third of the peak).
@@ -20,7 +21,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include <qint8/dispatch/isa.hpp>
 
@@ -34,6 +37,19 @@ struct probe_result {
 };
 
 namespace roofline_detail {
+
+/// The sum of every lane of the accumulators, read as `Lane` (int32_t or float): what checksum
+/// reports. Copied out with memcpy, so this needs no instruction set of its own.
+template <class Lane, class Vec, std::size_t N>
+inline double lane_sum(const Vec (&acc)[N]) {
+    double sum = 0;
+    for (const Vec& x : acc) {
+        Lane v[sizeof(Vec) / sizeof(Lane)];
+        std::memcpy(v, &x, sizeof x);
+        for (Lane e : v) sum += e;
+    }
+    return sum;
+}
 
 __attribute__((target("avx2,fma"))) inline double int8_avx2(int64_t iters) {
     const __m256i a = _mm256_set1_epi8(1), b = _mm256_set1_epi8(1), ones = _mm256_set1_epi16(1);
@@ -50,13 +66,7 @@ __attribute__((target("avx2,fma"))) inline double int8_avx2(int64_t iters) {
             __m256i p = _mm256_maddubs_epi16(u, b);
             x = _mm256_add_epi32(x, _mm256_madd_epi16(p, ones));
         }
-    double sum = 0;
-    for (auto& x : acc) {
-        alignas(32) int32_t v[8];
-        _mm256_store_si256(reinterpret_cast<__m256i*>(v), x);
-        for (int32_t e : v) sum += e;
-    }
-    return sum;
+    return lane_sum<int32_t>(acc);
 }
 
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline double int8_vnni(int64_t iters) {
@@ -70,13 +80,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline double int8_vnni(i
             __asm__ volatile("" : "+v"(u));
             x = _mm512_dpbusd_epi32(x, u, b);  // 64 u8 x s8 MACs
         }
-    double sum = 0;
-    for (auto& x : acc) {
-        alignas(64) int32_t v[16];
-        _mm512_store_si512(v, x);
-        for (int32_t e : v) sum += e;
-    }
-    return sum;
+    return lane_sum<int32_t>(acc);
 }
 
 __attribute__((target("avx2,fma"))) inline double fp32_avx2(int64_t iters) {
@@ -88,13 +92,7 @@ __attribute__((target("avx2,fma"))) inline double fp32_avx2(int64_t iters) {
         for (auto& x : acc) {
             x = _mm256_fmadd_ps(a, b, x);  // not folded: float addition is not reassociated
         }
-    double sum = 0;
-    for (auto& x : acc) {
-        alignas(32) float v[8];
-        _mm256_store_ps(v, x);
-        for (float e : v) sum += e;
-    }
-    return sum;
+    return lane_sum<float>(acc);
 }
 
 __attribute__((target("avx512f"))) inline double fp32_avx512(int64_t iters) {
@@ -106,13 +104,7 @@ __attribute__((target("avx512f"))) inline double fp32_avx512(int64_t iters) {
         for (auto& x : acc) {
             x = _mm512_fmadd_ps(a, b, x);
         }
-    double sum = 0;
-    for (auto& x : acc) {
-        alignas(64) float v[16];
-        _mm512_store_ps(v, x);
-        for (float e : v) sum += e;
-    }
-    return sum;
+    return lane_sum<float>(acc);
 }
 
 /// Best of `repeats` timed calls of f(iters), as GMAC/s for `macs` MACs per call.

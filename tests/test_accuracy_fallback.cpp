@@ -13,19 +13,14 @@
 
 #include <qint8/convert/accuracy_fallback.hpp>
 #include "support/builder.hpp"
+#include "support/layers.hpp"
 
 using namespace qint8;
 
 namespace {
 
 layer conv(const std::string& name, const std::string& in, int64_t o) {
-    layer l;
-    l.name = name;
-    l.kind = op::conv2d;
-    l.inputs = {in};
-    l.out_channels = o;
-    l.kernel = {3, 3};
-    l.pad = {1, 1, 1, 1};
+    layer l = test::conv_layer(name, in, o, 3, 1);
     l.post_ops = {post_op::make_relu()};
     return l;
 }
@@ -46,16 +41,9 @@ model_desc badly_quantizable(test::rng& r) {
     std::vector<float> w = r.floats(8 * 8 * 9, -0.5f, 0.5f);
     for (std::size_t o = 0; o < 8; ++o) w[o * 72 + 4] = 60.f;
     m.tensors["conv2.weight"] = tensor::from_vector(dtype::f32, {8, 8, 3, 3}, w);
-    layer gap;
-    gap.name = "gap";
-    gap.kind = op::global_avg_pool2d;
-    gap.inputs = {"conv2"};
+    layer gap = test::make_layer(op::global_avg_pool2d, "gap", {"conv2"});
     m.layers.push_back(gap);
-    layer fc;
-    fc.name = "fc";
-    fc.kind = op::fc;
-    fc.inputs = {"gap"};
-    fc.out_channels = 6;
+    layer fc = test::fc_layer("fc", "gap", 6);
     m.layers.push_back(fc);
     test::add_weights(m, "fc", {6, 8}, r, false, 63, false);
     return m;

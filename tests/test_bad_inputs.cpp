@@ -25,6 +25,7 @@
 #include "common/image.hpp"
 #include <qint8/convert/convert.hpp>
 #include "support/builder.hpp"
+#include "support/layers.hpp"
 #include "support/scratch.hpp"
 #include "support/small_sources.hpp"
 
@@ -544,26 +545,29 @@ TEST_CASE("image: a text file") {
 
 // --- manifests: limits on what loading allocates ------------------------------------------------
 
-TEST_CASE("manifest: two tensors overlapping in the weights file") {
-    scratch_dir d;
-    test::rng r(4);
+namespace {
+
+/// Writes {d}/m.json and m.q8w: an FP32 global average pool over a 3x8x8 input, then an fc with
+/// `outputs` outputs (f32 weights of seed `seed`, and a bias); returns the manifest's JSON to break.
+nlohmann::json written_gap_fc(const scratch_dir& d, int64_t outputs, uint32_t seed) {
+    test::rng r(seed);
     model_desc m = test::input_only({3, 8, 8}, std::nullopt);
-    layer gap;
-    gap.name = "gap";
-    gap.kind = op::global_avg_pool2d;
-    gap.inputs = {"input"};
+    layer gap = test::make_layer(op::global_avg_pool2d, "gap", {"input"});
     gap.prec = precision::fp32;
-    layer fc;
-    fc.name = "fc";
-    fc.kind = op::fc;
-    fc.inputs = {"gap"};
-    fc.out_channels = 16;
+    layer fc = test::fc_layer("fc", "gap", outputs);
     fc.prec = precision::fp32;
     m.layers = {gap, fc};
-    test::add_weights(m, "fc", {16, 3}, r, false);
+    test::add_weights(m, "fc", {outputs, 3}, r, false);
     write_manifest(m, d / "m.json");
     std::ifstream in(d / "m.json");
-    nlohmann::json j = nlohmann::json::parse(in);
+    return nlohmann::json::parse(in);
+}
+
+}  // namespace
+
+TEST_CASE("manifest: two tensors overlapping in the weights file") {
+    scratch_dir d;
+    nlohmann::json j = written_gap_fc(d, 16, 4);
     // fc.bias (64 bytes at 0) and fc.weight (192 bytes at 64): the weight moved onto the bias,
     // its CRC then matching the first 192 bytes (checksums off: the overlap check stands alone).
     j["tensors"]["fc.weight"]["offset"] = 0;
@@ -576,24 +580,7 @@ TEST_CASE("manifest: two tensors overlapping in the weights file") {
 
 TEST_CASE("manifest: a tensor claiming 2^40 bytes is refused before anything is allocated for it") {
     scratch_dir d;
-    test::rng r(3);
-    model_desc m = test::input_only({3, 8, 8}, std::nullopt);
-    layer gap;
-    gap.name = "gap";
-    gap.kind = op::global_avg_pool2d;
-    gap.inputs = {"input"};
-    gap.prec = precision::fp32;
-    layer fc;
-    fc.name = "fc";
-    fc.kind = op::fc;
-    fc.inputs = {"gap"};
-    fc.out_channels = 4;
-    fc.prec = precision::fp32;
-    m.layers = {gap, fc};
-    test::add_weights(m, "fc", {4, 3}, r, false);
-    write_manifest(m, d / "m.json");
-    std::ifstream in(d / "m.json");
-    nlohmann::json j = nlohmann::json::parse(in);
+    nlohmann::json j = written_gap_fc(d, 4, 3);
     j["tensors"]["fc.weight"]["shape"] = {int64_t{1} << 20, int64_t{1} << 18};
     j["tensors"]["fc.weight"]["bytes"] = int64_t{1} << 40;
     write_bytes(d / "m.json", j.dump());
@@ -663,11 +650,7 @@ TEST_CASE("manifest: loading a 32 MiB weights file needs at most its size plus 1
     model_desc m = test::input_only({4096, 1, 1}, std::nullopt);
     m.input.preprocess.mean.assign(4096, 0.f);
     m.input.preprocess.std.assign(4096, 1.f);
-    layer fc;
-    fc.name = "fc";
-    fc.kind = op::fc;
-    fc.inputs = {"input"};
-    fc.out_channels = 2048;
+    layer fc = test::fc_layer("fc", "input", 2048);
     fc.prec = precision::fp32;
     m.layers = {fc};
     test::add_weights(m, "fc", {2048, 4096}, r, false);

@@ -9,6 +9,8 @@
 
 #include <qint8/models/registry.hpp>
 
+#include "support/layers.hpp"
+
 #include "../bench/macs.hpp"
 
 using namespace qint8;
@@ -18,36 +20,17 @@ TEST_SUITE("kernels") {
 TEST_CASE("layer MACs of a small graph, counted by hand") {
     model_desc m;
     m.input.shape = {3, 10, 10};
-    layer c;  // 3 -> 8 channels, 3x3, pad 1: 8 x 10 x 10 outputs of 3 x 9 taps
-    c.name = "c";
-    c.inputs = {"input"};
-    c.out_channels = 8;
-    c.kernel = {3, 3};
-    c.pad = {1, 1, 1, 1};
-    layer d;  // depthwise 3x3 stride 2, pad 1: 8 x 5 x 5 outputs of 9 taps
-    d.name = "d";
-    d.kind = op::depthwise_conv2d;
-    d.inputs = {"c"};
-    d.out_channels = 8;
-    d.kernel = {3, 3};
-    d.stride = {2, 2};
-    d.pad = {1, 1, 1, 1};
-    layer g;  // grouped 1x1, 4 groups: 8 x 5 x 5 outputs of 2 taps
-    g.name = "g";
-    g.inputs = {"d"};
-    g.out_channels = 8;
+    // 3 -> 8 channels, 3x3, pad 1: 8 x 10 x 10 outputs of 3 x 9 taps
+    layer c = test::conv_layer("c", "input", 8, 3, 1);
+    // depthwise 3x3 stride 2, pad 1: 8 x 5 x 5 outputs of 9 taps
+    layer d = test::depthwise_layer("d", "c", 8, 3, 1, 2);
+    // grouped 1x1, 4 groups: 8 x 5 x 5 outputs of 2 taps
+    layer g = test::conv_layer("g", "d", 8);
     g.groups = 4;
-    layer p;  // max pool 2x2 stride 2 (no MACs): 8 x 2 x 2
-    p.name = "p";
-    p.kind = op::max_pool2d;
-    p.inputs = {"g"};
-    p.kernel = {2, 2};
-    p.stride = {2, 2};
-    layer f;  // fc 32 -> 4
-    f.name = "f";
-    f.kind = op::fc;
-    f.inputs = {"p"};
-    f.out_channels = 4;
+    // max pool 2x2 stride 2 (no MACs): 8 x 2 x 2
+    layer p = test::window_layer(op::max_pool2d, "p", "g", 2, 0, 2);
+    // fc 32 -> 4
+    layer f = test::fc_layer("f", "p", 4);
     m.layers = {c, d, g, p, f};
     const auto macs = bench::layer_macs(m);
     CHECK(macs.size() == 4);

@@ -17,6 +17,7 @@
 #include <qint8/convert/convert.hpp>
 #include "support/builder.hpp"
 #include "support/compare.hpp"
+#include "support/layers.hpp"
 
 using namespace qint8;
 using namespace qint8::convert::detail_conv;
@@ -118,13 +119,7 @@ TEST_CASE("bias step: through ReLU6 it closes the mean gap the plain difference 
 TEST_CASE("bias correction: INT8 channel means of the naive reference meet FP32's, and closer than the plain difference") {
     test::rng r(11);
     model_desc m = test::input_only({3, 8, 8}, std::nullopt);
-    layer a;
-    a.name = "a";
-    a.kind = op::conv2d;
-    a.inputs = {"input"};
-    a.out_channels = 8;
-    a.kernel = {3, 3};
-    a.pad = {1, 1, 1, 1};
+    layer a = test::conv_layer("a", "input", 8, 3, 1);
     a.post_ops = {post_op::make_relu6()};
     m.layers = {a};
     test::add_weights(m, "a", {8, 3, 3, 3}, r, false);

@@ -11,6 +11,7 @@
 #include <qint8/calibrate.hpp>
 
 #include "support/builder.hpp"
+#include "support/layers.hpp"
 
 using namespace qint8;
 
@@ -84,19 +85,9 @@ TEST_CASE("mse threshold: a uniform distribution keeps (nearly) its whole range"
 TEST_CASE("calibrate with mse: thresholds within the range seen, scale = threshold / levels") {
     test::rng r(3);
     model_desc m = test::input_only({2, 6, 6}, std::nullopt);
-    layer a;
-    a.name = "a";
-    a.kind = op::conv2d;
-    a.inputs = {"input"};
-    a.out_channels = 4;
-    a.kernel = {3, 3};
-    a.pad = {1, 1, 1, 1};
+    layer a = test::conv_layer("a", "input", 4, 3, 1);
     a.post_ops = {post_op::make_relu()};
-    layer f;
-    f.name = "fc";
-    f.kind = op::fc;
-    f.inputs = {"a"};
-    f.out_channels = 3;
+    layer f = test::fc_layer("fc", "a", 3);
     m.layers = {a, f};
     test::add_weights(m, "a", {4, 2, 3, 3}, r, false);
     test::add_weights(m, "fc", {3, 4 * 6 * 6}, r, false);

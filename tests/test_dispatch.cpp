@@ -15,6 +15,7 @@
 #include <cpuinfo.h>
 
 #include "support/builder.hpp"
+#include "support/layers.hpp"
 
 using namespace qint8;
 
@@ -162,13 +163,7 @@ TEST_CASE("ISA names round-trip; best means uncapped") {
 TEST_CASE("compiled primitives run on the chosen path (oneDNN implementation names)") {
     test::rng r(5);
     model_desc m = test::input_only({16, 8, 8}, quant_params{dtype::u8, 0.01f, 0});
-    layer l;
-    l.name = "conv";
-    l.kind = op::conv2d;
-    l.inputs = {"input"};
-    l.out_channels = 16;
-    l.kernel = {3, 3};
-    l.pad = {1, 1, 1, 1};
+    layer l = test::conv_layer("conv", "input", 16, 3, 1);
     m.layers.push_back(l);
     test::add_weights(m, "conv", {16, 16, 3, 3}, r, true);
     model net(m);
@@ -193,12 +188,7 @@ TEST_CASE("the u8 path stays within rounding of exact 8-bit arithmetic on every 
     // integer result with 8-bit weights: identical on VNNI, within 7-bit weight rounding elsewhere.
     test::rng r(77);
     model_desc m = test::input_only({32, 6, 6}, quant_params{dtype::u8, 1.f / 255.f, 0});
-    layer l;
-    l.name = "conv";
-    l.kind = op::conv2d;
-    l.inputs = {"input"};
-    l.out_channels = 8;
-    l.kernel = {3, 3};
+    layer l = test::conv_layer("conv", "input", 8, 3);
     m.layers.push_back(l);
     std::vector<int8_t> w(8 * 32 * 9);
     for (std::size_t i = 0; i < w.size(); ++i) w[i] = static_cast<int8_t>((i / 2) % 2 ? 127 : 126);  // same sign: sums add up
@@ -231,14 +221,8 @@ TEST_CASE("depthwise conv keeps exact 8-bit weights on every ISA (no int16 satur
     // arithmetic on every path, not just within 7-bit rounding.
     test::rng r(78);
     model_desc m = test::input_only({32, 6, 6}, quant_params{dtype::u8, 1.f / 255.f, 3});
-    layer l;
-    l.name = "dw";
-    l.kind = op::depthwise_conv2d;
-    l.inputs = {"input"};
-    l.out_channels = 32;
+    layer l = test::depthwise_layer("dw", "input", 32);
     l.groups = 32;
-    l.kernel = {3, 3};
-    l.pad = {1, 1, 1, 1};
     l.act = quant_params{dtype::s8, 0.05f, -7};
     m.layers.push_back(l);
     std::vector<int8_t> w(32 * 9);

@@ -10,6 +10,7 @@
 #include <qint8/io/bias_correction.hpp>
 
 #include "support/compare.hpp"
+#include "support/layers.hpp"
 
 using namespace qint8;
 
@@ -18,23 +19,14 @@ TEST_SUITE("ops") {
 TEST_CASE("int8 bias correction on a depthwise layer (own kernels) and a conv: equal to the reference, and it takes effect") {
     test::rng r(21);
     model_desc m = test::input_only({8, 10, 10}, quant_params{dtype::u8, 2.f / 255.f, 128});
-    layer pre;  // an int8 producer, so the depthwise layer reads and writes integers (own kernels)
-    pre.name = "pre";
-    pre.kind = op::conv2d;
-    pre.inputs = {"input"};
-    pre.out_channels = 8;
+    // an int8 producer, so the depthwise layer reads and writes integers (own kernels)
+    layer pre = test::conv_layer("pre", "input", 8);
     pre.act = quant_params{dtype::u8, 0.02f, 0};
     pre.post_ops = {post_op::make_relu()};
     m.layers.push_back(pre);
     test::add_weights(m, "pre", {8, 8, 1, 1}, r, true, 63);
-    layer dw;
-    dw.name = "dw";
-    dw.kind = op::depthwise_conv2d;
-    dw.inputs = {"pre"};
-    dw.out_channels = 8;
+    layer dw = test::depthwise_layer("dw", "pre", 8);
     dw.groups = 8;
-    dw.kernel = {3, 3};
-    dw.pad = {1, 1, 1, 1};
     dw.act = quant_params{dtype::u8, 0.03f, 10};
     dw.post_ops = {post_op::make_relu6()};
     m.layers.push_back(dw);

@@ -24,6 +24,7 @@
 #include <qint8/model.hpp>
 
 #include "support/builder.hpp"
+#include "support/layers.hpp"
 #include "support/scratch.hpp"
 
 namespace doctest {
@@ -75,35 +76,19 @@ model_desc small_model(uint32_t seed = 1) {
     m.classes.count = 10;
     m.classes.labels = "labels.txt";
 
-    layer conv;
-    conv.name = "conv";
-    conv.kind = op::conv2d;
-    conv.inputs = {"input"};
-    conv.out_channels = 4;
-    conv.kernel = {3, 3};
-    conv.pad = {1, 1, 1, 1};
+    layer conv = conv_layer("conv", "input", 4, 3, 1);
     conv.post_ops = {post_op::make_relu()};
     conv.act = quant_params{dtype::u8, 0.05f, 0};
     add_weights(m, "conv", {4, 3, 3, 3}, r, true);
 
-    layer gap;
-    gap.name = "gap";
-    gap.kind = op::global_avg_pool2d;
-    gap.inputs = {"conv"};
+    layer gap = make_layer(op::global_avg_pool2d, "gap", {"conv"});
     gap.act = quant_params{dtype::u8, 0.05f, 0};
 
-    layer fc;
-    fc.name = "fc";
-    fc.kind = op::fc;
-    fc.inputs = {"gap"};
-    fc.out_channels = 10;
+    layer fc = fc_layer("fc", "gap", 10);
     fc.act = quant_params{dtype::s8, 0.1f, 0};
     add_weights(m, "fc", {10, 4}, r, true);
 
-    layer prob;
-    prob.name = "prob";
-    prob.kind = op::softmax;
-    prob.inputs = {"fc"};
+    layer prob = make_layer(op::softmax, "prob", {"fc"});
     prob.prec = precision::fp32;
 
     m.layers = {conv, gap, fc, prob};
@@ -126,10 +111,7 @@ model_desc every_op_model() {
     m.classes.background_class = true;
     const quant_params u8a{dtype::u8, 0.05f, 0}, s8a{dtype::s8, 0.06f, -3};
 
-    layer c1;  // [8,4,4]
-    c1.name = "c1";
-    c1.kind = op::conv2d;
-    c1.inputs = {"input"};
+    layer c1 = make_layer(op::conv2d, "c1", {"input"});  // [8,4,4]
     c1.out_channels = 8;
     c1.kernel = {3, 3};
     c1.stride = {2, 2};
@@ -139,68 +121,35 @@ model_desc every_op_model() {
     c1.act = u8a;
     add_weights(m, "c1", {8, 2, 3, 3}, r, true);
 
-    layer dw;
-    dw.name = "dw";
-    dw.kind = op::depthwise_conv2d;
-    dw.inputs = {"c1"};
-    dw.out_channels = 8;
-    dw.kernel = {3, 3};
-    dw.pad = {1, 1, 1, 1};
+    layer dw = depthwise_layer("dw", "c1", 8);
     dw.post_ops = {post_op::make_clip(0.f, 4.f)};
     dw.act = u8a;
     add_weights(m, "dw", {8, 1, 3, 3}, r, true);
 
-    layer c2;
-    c2.name = "c2";
-    c2.kind = op::conv2d;
-    c2.inputs = {"dw"};
-    c2.out_channels = 8;
+    layer c2 = conv_layer("c2", "dw", 8);
     c2.post_ops = {post_op::make_sum("c1"), post_op::make_relu()};
     c2.act = s8a;
     add_weights(m, "c2", {8, 8, 1, 1}, r, true);
 
-    layer mp;  // [8,2,2], an extra output nobody reads
-    mp.name = "mp";
-    mp.kind = op::max_pool2d;
-    mp.inputs = {"c2"};
-    mp.kernel = {2, 2};
-    mp.stride = {2, 2};
+    layer mp = window_layer(op::max_pool2d, "mp", "c2", 2, 0, 2);  // [8,2,2], an extra output nobody reads
     mp.act = s8a;
 
-    layer ap;
-    ap.name = "ap";
-    ap.kind = op::avg_pool2d;
-    ap.inputs = {"c2"};
-    ap.kernel = {3, 3};
-    ap.pad = {1, 1, 1, 1};
+    layer ap = window_layer(op::avg_pool2d, "ap", "c2", 3, 1);
     ap.count_include_pad = true;
     ap.prec = precision::fp32;
     ap.act = s8a;
 
-    layer add;
-    add.name = "add";
-    add.kind = op::add;
-    add.inputs = {"c2", "ap"};
+    layer add = make_layer(op::add, "add", {"c2", "ap"});
     add.post_ops = {post_op::make_relu()};
     add.act = quant_params{dtype::u8, 0.1f, 10};
 
-    layer gap;
-    gap.name = "gap";
-    gap.kind = op::global_avg_pool2d;
-    gap.inputs = {"add"};
+    layer gap = make_layer(op::global_avg_pool2d, "gap", {"add"});
     gap.act = quant_params{dtype::u8, 0.1f, 10};
 
-    layer fc;
-    fc.name = "fc";
-    fc.kind = op::fc;
-    fc.inputs = {"gap"};
-    fc.out_channels = 10;
+    layer fc = fc_layer("fc", "gap", 10);
     add_weights(m, "fc", {10, 8}, r, false, 63, false);
 
-    layer prob;
-    prob.name = "prob";
-    prob.kind = op::softmax;
-    prob.inputs = {"fc"};
+    layer prob = make_layer(op::softmax, "prob", {"fc"});
     prob.prec = precision::fp32;
 
     m.layers = {c1, dw, c2, mp, ap, add, gap, fc, prob};

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include "support/compare.hpp"
+#include "support/layers.hpp"
 
 using namespace qint8;
 using namespace qint8::test;
@@ -43,20 +44,13 @@ model_desc conv_model(const conv_case& k, uint32_t seed) {
     quant_params qa{k.src, 0.02f, k.zp_src};
     {
         // A first 1x1 conv turns the input into an activation of the requested type and zero point.
-        layer l;
-        l.name = "pre";
-        l.kind = op::conv2d;
-        l.inputs = {"input"};
-        l.out_channels = k.c;
+        layer l = conv_layer("pre", "input", k.c);
         l.act = qa;
         m.layers.push_back(l);
         add_weights(m, "pre", {k.c, k.c, 1, 1}, r, true, 63);
         src = "pre";
     }
-    layer l;
-    l.name = "conv";
-    l.kind = k.depthwise ? op::depthwise_conv2d : op::conv2d;
-    l.inputs = {src};
+    layer l = make_layer(k.depthwise ? op::depthwise_conv2d : op::conv2d, "conv", {src});
     l.out_channels = k.depthwise ? k.c : k.o;
     l.kernel = {k.kh, k.kw};
     l.stride = {k.sh, k.sw};
@@ -66,10 +60,8 @@ model_desc conv_model(const conv_case& k, uint32_t seed) {
     if (k.post == 1) l.post_ops.push_back(post_op::make_relu());
     if (k.post == 2) l.post_ops.push_back(post_op::make_relu6());
     if (k.post == 3) {
-        layer rl;  // the residual branch: another conv producing the same shape
-        rl.name = "residual";
-        rl.kind = op::conv2d;
-        rl.inputs = {src};
+        // the residual branch: another conv producing the same shape
+        layer rl = make_layer(op::conv2d, "residual", {src});
         rl.out_channels = l.out_channels;
         rl.kernel = {k.kh, k.kw};
         rl.stride = {k.sh, k.sw};
@@ -84,11 +76,7 @@ model_desc conv_model(const conv_case& k, uint32_t seed) {
     add_weights(m, "conv", {l.out_channels, k.c / l.groups, k.kh, k.kw}, r, k.int_weights, k.wmax);
     m.layers.push_back(l);
     if (k.dst != dtype::f32) {
-        layer p;
-        p.name = "identity";
-        p.kind = op::max_pool2d;
-        p.inputs = {"conv"};
-        p.kernel = {1, 1};
+        layer p = window_layer(op::max_pool2d, "identity", "conv", 1);
         m.layers.push_back(p);
     }
     (void)oh;
@@ -218,11 +206,7 @@ model_desc single(layer l, std::vector<int64_t> chw, quant_params qa, uint32_t s
                   std::vector<int64_t> w_shape = {}) {
     rng r(seed);
     model_desc m = input_only(chw, quant_params{dtype::u8, 2.f / 255.f, 128});
-    layer pre;
-    pre.name = "pre";
-    pre.kind = op::conv2d;
-    pre.inputs = {"input"};
-    pre.out_channels = chw[0];
+    layer pre = conv_layer("pre", "input", chw[0]);
     pre.act = qa;
     m.layers.push_back(pre);
     add_weights(m, "pre", {chw[0], chw[0], 1, 1}, r, true, 63);
@@ -232,9 +216,7 @@ model_desc single(layer l, std::vector<int64_t> chw, quant_params qa, uint32_t s
     m.layers.push_back(l);
     if (int_reader && l.act) {
         // An int8 reader keeps the result stored in 8 bits, so it is compared integer for integer.
-        layer p;
-        p.name = "reader";
-        p.inputs = {name};
+        layer p = make_layer(op::conv2d, "reader", {name});
         if (l.kind == op::fc) {
             p.kind = op::fc;
             p.out_channels = 3;
@@ -269,10 +251,7 @@ TEST_CASE("max_pool2d: 3x3 stride 2 pad 1 (ResNet) / 2x2 stride 2 / odd sizes / 
     for (int zp = 0; zp < 2; ++zp)
         for (int variant = 0; variant < 3; ++variant)
             for (int64_t batch : {1, 3}) {
-                layer l;
-                l.name = "pool";
-                l.kind = op::max_pool2d;
-                l.inputs = {"x"};
+                layer l = make_layer(op::max_pool2d, "pool", {"x"});
                 l.kernel = variant == 1 ? std::array<int64_t, 2>{2, 2} : std::array<int64_t, 2>{3, 3};
                 l.stride = {2, 2};
                 l.pad = variant == 0 ? std::array<int64_t, 4>{1, 1, 1, 1} : variant == 1 ? std::array<int64_t, 4>{0, 0, 0, 0} : std::array<int64_t, 4>{0, 0, 1, 1};
@@ -289,33 +268,19 @@ TEST_CASE("avg_pool2d: exclude and include padding / zero points / global averag
     const double tol = cpu_info().chosen == isa::avx2 ? 0.0 : 1.0;
     for (int zp = 0; zp < 2; ++zp)
         for (bool include : {false, true}) {
-            layer l;
-            l.name = "pool";
-            l.kind = op::avg_pool2d;
-            l.inputs = {"x"};
-            l.kernel = {3, 3};
-            l.stride = {2, 2};
-            l.pad = {1, 1, 1, 1};
+            layer l = window_layer(op::avg_pool2d, "pool", "x", 3, 1, 2);
             l.count_include_pad = include;
             l.act = quant_params{dtype::u8, 0.02f, zp ? 10 : 0};
             CAPTURE(zp); CAPTURE(include);
             check_exact(single(l, {17, 9, 9}, *l.act, 950), 2, 32, tol);
         }
-    layer g;
-    g.name = "gap";
-    g.kind = op::global_avg_pool2d;
-    g.inputs = {"x"};
+    layer g = make_layer(op::global_avg_pool2d, "gap", {"x"});
     g.act = quant_params{dtype::u8, 0.02f, 0};
     check_exact(single(g, {37, 7, 7}, *g.act, 960), 2, 33, tol);
 }
 
 TEST_CASE("pool with a declared output quantization different from its input's requantizes") {
-    layer l;
-    l.name = "pool";
-    l.kind = op::max_pool2d;
-    l.inputs = {"x"};
-    l.kernel = {2, 2};
-    l.stride = {2, 2};
+    layer l = window_layer(op::max_pool2d, "pool", "x", 2, 0, 2);
     l.act = quant_params{dtype::u8, 0.05f, 3};
     model_desc m = single(l, {8, 6, 6}, quant_params{dtype::u8, 0.02f, 0}, 970);
     check_exact(m, 1, 34);
@@ -324,11 +289,7 @@ TEST_CASE("pool with a declared output quantization different from its input's r
 TEST_CASE("fc: 4D input flattened in C/H/W order / 2D input / zero points folded / f32 and int8 output") {
     for (int zp = 0; zp < 2; ++zp)
         for (bool int_out : {false, true}) {
-            layer l;
-            l.name = "fc";
-            l.kind = op::fc;
-            l.inputs = {"x"};
-            l.out_channels = 10;
+            layer l = fc_layer("fc", "x", 10);
             if (int_out) l.act = quant_params{dtype::s8, 0.1f, 1};
             CAPTURE(zp); CAPTURE(int_out);
             check_exact(single(l, {6, 3, 5}, quant_params{dtype::u8, 0.02f, zp ? 12 : 0}, 980, true, {10, 6 * 3 * 5}), 2, 35);

@@ -13,6 +13,7 @@
 #include <qint8/ref/reference.hpp>
 
 #include "support/builder.hpp"
+#include "support/layers.hpp"
 
 using namespace qint8;
 
@@ -29,10 +30,7 @@ int sign_of(int64_t o, int64_t c, int64_t t) {
 /// A weighted layer reading `input` [c, h, w] u8 codes (scale 1/255), with weights 127 * sign_of.
 model_desc edge_model(op kind, int64_t c, int64_t hw, int64_t k) {
     model_desc m = test::input_only({c, hw, hw}, quant_params{dtype::u8, 1.f / 255.f, 0});
-    layer l;
-    l.name = "l";
-    l.kind = kind;
-    l.inputs = {"input"};
+    layer l = test::make_layer(kind, "l", {"input"});
     l.out_channels = 6;
     if (kind != op::fc) {
         l.kernel = {k, k};
@@ -194,12 +192,7 @@ TEST_CASE("weights beyond the u8 pair limit are exact after a ReLU6 that bounds 
     // 8-bit weights of one sign (127 * 254 = 32258 fits in int16; with codes up to 255 it would not).
     test::rng r(9);
     model_desc m = test::input_only({8, 6, 6}, quant_params{dtype::u8, 1.f / 255.f, 0});
-    layer a;
-    a.name = "a";
-    a.kind = op::conv2d;
-    a.inputs = {"input"};
-    a.out_channels = 32;
-    a.kernel = {1, 1};
+    layer a = test::conv_layer("a", "input", 32);
     a.post_ops = {post_op::make_relu6()};
     a.act = quant_params{dtype::u8, 6.f / 127.f, 0};
     m.layers.push_back(a);
@@ -208,12 +201,7 @@ TEST_CASE("weights beyond the u8 pair limit are exact after a ReLU6 that bounds 
     for (auto& v : wa) v = static_cast<int8_t>(r.integer(20, 63));
     m.tensors["a.weight"] = tensor::from_vector(dtype::s8, {32, 8, 1, 1}, wa);
     m.tensors["a.weight.scales"] = tensor::from_vector(dtype::f32, {32}, std::vector<float>(32, 0.05f));
-    layer b;
-    b.name = "b";
-    b.kind = op::conv2d;
-    b.inputs = {"a"};
-    b.out_channels = 4;
-    b.kernel = {1, 1};
+    layer b = test::conv_layer("b", "a", 4);
     m.layers.push_back(b);
     std::vector<int8_t> wb(4 * 32);
     for (auto& v : wb) v = static_cast<int8_t>(r.integer(120, 127));

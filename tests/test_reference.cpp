@@ -10,6 +10,7 @@
 #include <qint8/ref/reference.hpp>
 
 #include "support/builder.hpp"
+#include "support/layers.hpp"
 
 using namespace qint8;
 
@@ -18,11 +19,7 @@ namespace {
 /// One fc layer of `k` inputs (a [k, 1, 1] input) with s8 weights all equal to `w`.
 model_desc wide_fc(int64_t k, int8_t w, precision prec = precision::int8) {
     model_desc m = test::input_only({k, 1, 1}, quant_params{dtype::u8, 0.01f, 128});
-    layer l;
-    l.name = "fc";
-    l.kind = op::fc;
-    l.inputs = {"input"};
-    l.out_channels = 2;
+    layer l = test::fc_layer("fc", "input", 2);
     l.prec = prec;
     m.layers.push_back(l);
     m.tensors["fc.weight"] = tensor::from_vector(dtype::s8, {2, k}, std::vector<int8_t>(std::size_t(2 * k), w));

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <initializer_list>
 #include <random>
 #include <set>
 #include <string>
@@ -133,12 +134,23 @@ uint32_t rd32(const std::vector<uint8_t>& b, std::size_t at) {
 }
 void wr32(std::vector<uint8_t>& b, std::size_t at, uint32_t v) { std::memcpy(b.data() + at, &v, 4); }
 void wr64(std::vector<uint8_t>& b, std::size_t at, uint64_t v) { std::memcpy(b.data() + at, &v, 8); }
+/// A copy of `b` with the u32 at `at` replaced by `v`.
+std::vector<uint8_t> with_u32(std::vector<uint8_t> b, std::size_t at, uint32_t v) {
+    wr32(b, at, v);
+    return b;
+}
+
+/// Absolute position of the vtable of the table at `table` (a table starts with its signed
+/// offset back to the vtable).
+std::size_t vtable_at(const std::vector<uint8_t>& b, std::size_t table) {
+    int32_t so;
+    std::memcpy(&so, b.data() + table, 4);
+    return static_cast<std::size_t>(static_cast<int64_t>(table) - so);
+}
 
 /// Absolute position of field `slot` of the table at `table` (the field must be present).
 std::size_t field_at(const std::vector<uint8_t>& b, std::size_t table, int slot) {
-    int32_t so;
-    std::memcpy(&so, b.data() + table, 4);
-    const std::size_t vt = static_cast<std::size_t>(static_cast<int64_t>(table) - so);
+    const std::size_t vt = vtable_at(b, table);
     uint16_t vo;
     std::memcpy(&vo, b.data() + vt + 4 + 2 * static_cast<std::size_t>(slot), 2);
     REQUIRE(vo != 0);
@@ -178,6 +190,15 @@ outcome try_parse(std::vector<uint8_t> bytes, const std::string& origin = "model
 }
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+/// Parses `bytes`, which must fail with a TFLite error whose message holds each of `parts`.
+void check_rejected(std::vector<uint8_t> bytes, std::initializer_list<std::string> parts) {
+    const outcome o = try_parse(std::move(bytes));
+    INFO(o.what);
+    REQUIRE(o.threw);
+    CHECK(o.code == qint8::errc::tflite);
+    for (const std::string& part : parts) CHECK(contains(o.what, part));
+}
 
 }  // namespace
 
@@ -321,21 +342,13 @@ TEST_CASE("read from a file and report a missing file") {
 TEST_CASE("wrong file identifier and short files") {
     t_model spec = sample_model();
     spec.ident = "TFL2";
-    const outcome o = try_parse(build(spec));
-    REQUIRE(o.threw);
-    CHECK(o.code == qint8::errc::tflite);
-    CHECK(contains(o.what, "model.tflite: file identifier is \"TFL2\", expected \"TFL3\""));
+    check_rejected(build(spec), {"model.tflite: file identifier is \"TFL2\", expected \"TFL3\""});
 
-    const outcome s = try_parse({0x08, 0, 0, 0, 'T', 'F', 'L'});
-    REQUIRE(s.threw);
-    CHECK(contains(s.what, "too short"));
+    check_rejected({0x08, 0, 0, 0, 'T', 'F', 'L'}, {"too short"});
 
     spec = sample_model();
     spec.version = 2;
-    const outcome v = try_parse(build(spec));
-    REQUIRE(v.threw);
-    CHECK(v.code == qint8::errc::tflite);
-    CHECK(contains(v.what, "schema version 2"));
+    check_rejected(build(spec), {"schema version 2"});
 }
 
 TEST_CASE("truncation at every length gives an error") {
@@ -358,119 +371,67 @@ TEST_CASE("offsets out of range give clear errors") {
     const uint32_t far = 0x40000000u;
 
     SUBCASE("root offset") {
-        auto b = good;
-        wr32(b, 0, static_cast<uint32_t>(b.size()) + 8);
-        const outcome o = try_parse(b);
-        REQUIRE(o.threw);
-        CHECK(o.code == qint8::errc::tflite);
-        CHECK(contains(o.what, "model.tflite: root table offset at 0x0 points to"));
-        CHECK(contains(o.what, "past the end of the file (size " + std::to_string(b.size()) + ")"));
+        check_rejected(with_u32(good, 0, static_cast<uint32_t>(good.size()) + 8),
+                       {"model.tflite: root table offset at 0x0 points to", "past the end of the file (size " + std::to_string(good.size()) + ")"});
     }
     SUBCASE("vtable offset") {
-        auto b = good;
-        const std::size_t root = root_table(b);
-        wr32(b, root, static_cast<uint32_t>(-0x100000));  // vtable far past the end
-        const outcome o = try_parse(b);
-        REQUIRE(o.threw);
-        CHECK(contains(o.what, "model: root Model table at"));
-        CHECK(contains(o.what, "vtable offset"));
-        CHECK(contains(o.what, "points outside the file"));
+        const std::size_t root = root_table(good);
+        // the vtable far past the end
+        check_rejected(with_u32(good, root, static_cast<uint32_t>(-0x100000)), {"model: root Model table at", "vtable offset", "points outside the file"});
     }
     SUBCASE("vtable size") {
         auto b = good;
-        const std::size_t t = tensor_table(b, 5);
-        int32_t so;
-        std::memcpy(&so, b.data() + t, 4);
-        const std::size_t vt = static_cast<std::size_t>(static_cast<int64_t>(t) - so);
+        const std::size_t vt = vtable_at(b, tensor_table(b, 5));
         const uint16_t bad = 3;
         std::memcpy(b.data() + vt, &bad, 2);
-        const outcome o = try_parse(b);
-        REQUIRE(o.threw);
-        CHECK(contains(o.what, "subgraph 0 tensor"));  // vtables may be shared: any tensor using it
-        CHECK(contains(o.what, "invalid size (3 bytes)"));
+        // vtables may be shared: any tensor using it
+        check_rejected(b, {"subgraph 0 tensor", "invalid size (3 bytes)"});
     }
     SUBCASE("field outside its table") {
         auto b = good;
-        const std::size_t t = tensor_table(b, 2);
-        int32_t so;
-        std::memcpy(&so, b.data() + t, 4);
-        const std::size_t vt = static_cast<std::size_t>(static_cast<int64_t>(t) - so);
+        const std::size_t vt = vtable_at(b, tensor_table(b, 2));
         const uint16_t bad = 0x7ff0;  // voffset of the shape field, far past the inline size
         std::memcpy(b.data() + vt + 4, &bad, 2);
-        const outcome o = try_parse(b);
-        REQUIRE(o.threw);
-        CHECK(contains(o.what, "shape field (slot 0)"));
-        CHECK(contains(o.what, "lies outside its table"));
+        check_rejected(b, {"shape field (slot 0)", "lies outside its table"});
     }
     SUBCASE("vector offset") {
-        auto b = good;
-        wr32(b, field_at(b, tensor_table(b, 12), 0), far);
-        const outcome o = try_parse(b);
-        REQUIRE(o.threw);
-        CHECK(contains(o.what, "model.tflite: subgraph 0 tensor 12: shape offset at"));
-        CHECK(contains(o.what, "past the end of the file"));
+        check_rejected(with_u32(good, field_at(good, tensor_table(good, 12), 0), far),
+                       {"model.tflite: subgraph 0 tensor 12: shape offset at", "past the end of the file"});
     }
     SUBCASE("vector length") {
-        auto b = good;
-        const std::size_t shape = deref(b, field_at(b, tensor_table(b, 12), 0));
-        wr32(b, shape, 0x3fffffffu);
-        const outcome o = try_parse(b);
-        REQUIRE(o.threw);
+        const std::size_t shape = deref(good, field_at(good, tensor_table(good, 12), 0));
         char at[32];
         std::snprintf(at, sizeof at, "0x%zx", shape);
-        CHECK(contains(o.what, std::string("model.tflite: subgraph 0 tensor 12: shape vector at offset ") + at +
-                                   " with 1073741823 elements of 4 bytes runs past the end of the file (size " +
-                                   std::to_string(b.size()) + ")"));
+        check_rejected(with_u32(good, shape, 0x3fffffffu),
+                       {std::string("model.tflite: subgraph 0 tensor 12: shape vector at offset ") + at +
+                        " with 1073741823 elements of 4 bytes runs past the end of the file (size " + std::to_string(good.size()) + ")"});
     }
     SUBCASE("vector length overflowing the multiplication") {
-        auto b = good;
-        const std::size_t zp = deref(b, field_at(b, deref(b, field_at(b, tensor_table(b, 1), 4)), 3));
-        wr32(b, zp, 0xffffffffu);  // 2^32-1 int64 elements: more than 2^32 bytes
-        const outcome o = try_parse(b);
-        REQUIRE(o.threw);
-        CHECK(contains(o.what, "subgraph 0 tensor 1: quantization zero_point vector"));
-        CHECK(contains(o.what, "4294967295 elements of 8 bytes"));
+        const std::size_t zp = deref(good, field_at(good, deref(good, field_at(good, tensor_table(good, 1), 4)), 3));
+        // 2^32-1 int64 elements: more than 2^32 bytes
+        check_rejected(with_u32(good, zp, 0xffffffffu), {"subgraph 0 tensor 1: quantization zero_point vector", "4294967295 elements of 8 bytes"});
     }
     SUBCASE("string") {
-        auto b = good;
-        const std::size_t name = deref(b, field_at(b, tensor_table(b, 3), 3));
-        wr32(b, name, 0x7ffffff0u);
-        const outcome o = try_parse(b);
-        REQUIRE(o.threw);
-        CHECK(contains(o.what, "subgraph 0 tensor 3: name string at offset"));
-        CHECK(contains(o.what, "runs past the end of the file"));
+        const std::size_t name = deref(good, field_at(good, tensor_table(good, 3), 3));
+        check_rejected(with_u32(good, name, 0x7ffffff0u), {"subgraph 0 tensor 3: name string at offset", "runs past the end of the file"});
     }
     SUBCASE("string without its NUL") {
         auto b = good;
         const std::size_t name = deref(b, field_at(b, tensor_table(b, 3), 3));
         b[name + 4 + rd32(b, name)] = 'x';
-        const outcome o = try_parse(b);
-        REQUIRE(o.threw);
-        CHECK(contains(o.what, "subgraph 0 tensor 3: name string at offset"));
-        CHECK(contains(o.what, "is not NUL-terminated"));
+        check_rejected(b, {"subgraph 0 tensor 3: name string at offset", "is not NUL-terminated"});
     }
     SUBCASE("nested table") {
-        auto b = good;
-        wr32(b, field_at(b, tensor_table(b, 4), 4), far);
-        const outcome o = try_parse(b);
-        REQUIRE(o.threw);
-        CHECK(contains(o.what, "subgraph 0 tensor 4: quantization offset at"));
-        CHECK(contains(o.what, "past the end of the file"));
+        check_rejected(with_u32(good, field_at(good, tensor_table(good, 4), 4), far),
+                       {"subgraph 0 tensor 4: quantization offset at", "past the end of the file"});
     }
     SUBCASE("options table") {
-        auto b = good;
-        wr32(b, field_at(b, op_table(b, 0), 4), far);
-        const outcome o = try_parse(b);
-        REQUIRE(o.threw);
-        CHECK(contains(o.what, "subgraph 0 operator 0 (CONV_2D): Conv2DOptions offset at"));
+        check_rejected(with_u32(good, field_at(good, op_table(good, 0), 4), far),
+                       {"subgraph 0 operator 0 (CONV_2D): Conv2DOptions offset at"});
     }
     SUBCASE("zero offset") {
-        auto b = good;
-        wr32(b, field_at(b, op_table(b, 2), 1), 0);
-        const outcome o = try_parse(b);
-        REQUIRE(o.threw);
-        CHECK(contains(o.what, "subgraph 0 operator 2 (ADD): inputs offset at"));
-        CHECK(contains(o.what, "is invalid (0)"));
+        check_rejected(with_u32(good, field_at(good, op_table(good, 2), 1), 0),
+                       {"subgraph 0 operator 2 (ADD): inputs offset at", "is invalid (0)"});
     }
 }
 
@@ -478,48 +439,33 @@ TEST_CASE("indices out of range give clear errors") {
     SUBCASE("operator tensor index") {
         t_model spec = sample_model();
         spec.ops[3].inputs = {99};
-        const outcome o = try_parse(build(spec));
-        REQUIRE(o.threw);
-        CHECK(o.code == qint8::errc::tflite);
-        CHECK(contains(o.what, "model.tflite: subgraph 0 operator 3 (AVERAGE_POOL_2D): input 0: tensor index 99 "
-                               "out of range (subgraph has 13 tensors)"));
+        check_rejected(build(spec), {"model.tflite: subgraph 0 operator 3 (AVERAGE_POOL_2D): input 0: tensor index 99 "
+                                     "out of range (subgraph has 13 tensors)"});
     }
     SUBCASE("operator output index below -1") {
         t_model spec = sample_model();
         spec.ops[6].outputs = {-2};
-        const outcome o = try_parse(build(spec));
-        REQUIRE(o.threw);
-        CHECK(contains(o.what, "subgraph 0 operator 6 (SOFTMAX): output 0: tensor index -2 out of range"));
+        check_rejected(build(spec), {"subgraph 0 operator 6 (SOFTMAX): output 0: tensor index -2 out of range"});
     }
     SUBCASE("subgraph input index") {
         t_model spec = sample_model();
         spec.inputs = {13};
-        const outcome o = try_parse(build(spec));
-        REQUIRE(o.threw);
-        CHECK(contains(o.what, "subgraph 0: input 0: tensor index 13 out of range"));
+        check_rejected(build(spec), {"subgraph 0: input 0: tensor index 13 out of range"});
     }
     SUBCASE("tensor buffer index") {
         t_model spec = sample_model();
         spec.tensors[10].buffer = 6;
-        const outcome o = try_parse(build(spec));
-        REQUIRE(o.threw);
-        CHECK(o.code == qint8::errc::tflite);
-        CHECK(contains(o.what, "subgraph 0 tensor 10: buffer index 6 out of range (model has 6 buffers)"));
+        check_rejected(build(spec), {"subgraph 0 tensor 10: buffer index 6 out of range (model has 6 buffers)"});
     }
     SUBCASE("opcode index") {
         t_model spec = sample_model();
         spec.ops[5].opcode = 10;
-        const outcome o = try_parse(build(spec));
-        REQUIRE(o.threw);
-        CHECK(o.code == qint8::errc::tflite);
-        CHECK(contains(o.what, "subgraph 0 operator 5: opcode index 10 out of range (model has 10 operator codes)"));
+        check_rejected(build(spec), {"subgraph 0 operator 5: opcode index 10 out of range (model has 10 operator codes)"});
     }
     SUBCASE("per-axis quantization against the shape") {
         t_model spec = sample_model();
         spec.tensors[1].quantized_dimension = 1;  // dim 1 has 3 entries, 4 scales
-        const outcome o = try_parse(build(spec));
-        REQUIRE(o.threw);
-        CHECK(contains(o.what, "subgraph 0 tensor 1: per-axis quantization has 4 scales but dimension 1 has size 3"));
+        check_rejected(build(spec), {"subgraph 0 tensor 1: per-axis quantization has 4 scales but dimension 1 has size 3"});
         spec.tensors[1].quantized_dimension = 4;
         CHECK(contains(try_parse(build(spec)).what, "quantized_dimension 4 out of range for a tensor of rank 4"));
         spec.tensors[1].quantized_dimension = 0;
@@ -549,10 +495,7 @@ TEST_CASE("external buffers in the offset and size form") {
 
     auto bad = b;
     wr64(bad, field_at(bad, t, 2), ext.size() + 1);
-    const outcome o = try_parse(bad);
-    REQUIRE(o.threw);
-    CHECK(contains(o.what, "buffer 6: external data at offset"));
-    CHECK(contains(o.what, "of 41 bytes runs past the end of the file"));
+    check_rejected(bad, {"buffer 6: external data at offset", "of 41 bytes runs past the end of the file"});
 
     wr64(bad, field_at(bad, t, 1), ~uint64_t{0} - 3);
     wr64(bad, field_at(bad, t, 2), 8);  // offset + size wraps around
@@ -693,10 +636,7 @@ TEST_CASE("shared tables cannot blow up the decoded size") {
     b.add_offset(2, sgs);
     b.add_offset(4, bufs);
     const auto root = b.end_table();
-    const outcome o = try_parse(b.finish(root));
-    REQUIRE(o.threw);
-    CHECK(o.code == qint8::errc::tflite);
-    CHECK(contains(o.what, "refers to more data than its size allows"));
+    check_rejected(b.finish(root), {"refers to more data than its size allows"});
 }
 
 TEST_CASE("real MobileNet tflite files when present") {

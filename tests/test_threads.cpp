@@ -15,6 +15,7 @@
 #include <qint8/session.hpp>
 
 #include "support/builder.hpp"
+#include "support/layers.hpp"
 
 using namespace qint8;
 
@@ -30,13 +31,7 @@ double cpu_seconds(clockid_t clock) {
 model_desc busy_conv() {
     test::rng r(11);
     model_desc m = test::input_only({32, 56, 56}, quant_params{dtype::u8, 0.02f, 0});
-    layer l;
-    l.name = "conv";
-    l.kind = op::conv2d;
-    l.inputs = {"input"};
-    l.out_channels = 64;
-    l.kernel = {3, 3};
-    l.pad = {1, 1, 1, 1};
+    layer l = test::conv_layer("conv", "input", 64, 3, 1);
     l.act = quant_params{dtype::u8, 0.05f, 0};
     m.layers.push_back(l);
     test::add_weights(m, "conv", {64, 32, 3, 3}, r, true);

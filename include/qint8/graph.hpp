@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "qint8/core/types.hpp"
@@ -95,10 +96,11 @@ struct tensor {
     std::size_t elements() const { return bytes / dtype_size(type); }
     template <class T> const T* as() const { return reinterpret_cast<const T*>(data); }
 
-    /// A tensor owning a copy of `values`.
+    /// A tensor owning `values`: moved in when the caller passes an rvalue (weights of big
+    /// models are hundreds of MB), copied otherwise.
     template <class T>
-    static tensor from_vector(dtype t, std::vector<int64_t> shape, const std::vector<T>& values) {
-        auto buf = std::make_shared<std::vector<T>>(values);
+    static tensor from_vector(dtype t, std::vector<int64_t> shape, std::vector<T> values) {
+        auto buf = std::make_shared<std::vector<T>>(std::move(values));
         tensor r;
         r.type = t;
         r.shape = std::move(shape);

@@ -11,8 +11,7 @@
 
 #include <onnx/onnx_pb.h>
 
-#include <qint8/convert/convert.hpp>
-#include "fuzz_common.hpp"
+#include "fuzz_convert.hpp"
 
 extern "C" size_t LLVMFuzzerMutate(uint8_t* data, size_t size, size_t max_size);
 
@@ -133,16 +132,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     onnx::ModelProto mp;
     if (!mp.ParseFromArray(data, static_cast<int>(size))) return 0;  // the protobuf library's own job
     try {
-        const qint8::convert::import_graph g = qint8::convert::onnx_frontend::from_model(mp, "fuzz.onnx");
-        for (bool fp32 : {true, false}) {
-            qint8::convert::options o;
-            o.fp32 = fp32;
-            o.arch = "custom";
-            try {
-                qint8::fuzz::compile_if_small(qint8::convert::convert_graph(g, o).m);
-            } catch (const qint8::error&) {
-            }
-        }
+        qint8::fuzz::convert_both_ways(qint8::convert::onnx_frontend::from_model(mp, "fuzz.onnx"));
     } catch (const qint8::error&) {
     }
     return 0;

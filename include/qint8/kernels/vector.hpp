@@ -49,46 +49,57 @@ inline void softmax(const float* src, float* dst, std::size_t n) {
 
 }  // namespace scalar
 
+#if defined(QINT8_HAVE_XSIMD) && QINT8_HAVE_XSIMD
+namespace simd {
+
+using batch = xsimd::batch<float>;
+
+/// Calls f(i) at i = 0, w, 2w, ... for every whole batch of w = batch::size elements in n;
+/// returns where the scalar tail starts.
+template <class F>
+inline std::size_t each_batch(std::size_t n, F&& f) {
+    std::size_t i = 0;
+    for (; i + batch::size <= n; i += batch::size) f(i);
+    return i;
+}
+
+}  // namespace simd
+#endif
+
 /// dst[i] = saturate(round(src[i] * inv_scale) + zero_point), for T = uint8_t or int8_t.
 template <class T>
 inline void quantize(const float* src, T* dst, std::size_t n, float inv_scale, int32_t zero_point) {
+    std::size_t done = 0;
 #if defined(QINT8_HAVE_XSIMD) && QINT8_HAVE_XSIMD
-    using b = xsimd::batch<float>;
-    constexpr std::size_t w = b::size;
+    using b = simd::batch;
     const b vinv(inv_scale), vzp(static_cast<float>(zero_point));
     const b lo(static_cast<float>(std::is_same<T, uint8_t>::value ? 0 : -128));
     const b hi(static_cast<float>(std::is_same<T, uint8_t>::value ? 255 : 127));
-    alignas(64) int32_t tmp[w];
-    std::size_t i = 0;
-    for (; i + w <= n; i += w) {
+    done = simd::each_batch(n, [&](std::size_t i) {
         b v = xsimd::nearbyint(b::load_unaligned(src + i) * vinv) + vzp;
         v = xsimd::min(hi, xsimd::max(lo, v));
+        alignas(64) int32_t tmp[b::size];
         xsimd::nearbyint_as_int(v).store_aligned(tmp);  // already integral: exact
-        for (std::size_t k = 0; k < w; ++k) dst[i + k] = static_cast<T>(tmp[k]);
-    }
-    scalar::quantize(src + i, dst + i, n - i, inv_scale, zero_point);
-#else
-    scalar::quantize(src, dst, n, inv_scale, zero_point);
+        for (std::size_t k = 0; k < b::size; ++k) dst[i + k] = static_cast<T>(tmp[k]);
+    });
 #endif
+    scalar::quantize(src + done, dst + done, n - done, inv_scale, zero_point);
 }
 
 /// dst[i] = scale * (src[i] - zero_point).
 template <class T>
 inline void dequantize(const T* src, float* dst, std::size_t n, float scale, int32_t zero_point) {
+    std::size_t done = 0;
 #if defined(QINT8_HAVE_XSIMD) && QINT8_HAVE_XSIMD
-    using b = xsimd::batch<float>;
-    constexpr std::size_t w = b::size;
+    using b = simd::batch;
     const b vs(scale), vzp(static_cast<float>(zero_point));
-    alignas(64) float tmp[w];
-    std::size_t i = 0;
-    for (; i + w <= n; i += w) {
-        for (std::size_t k = 0; k < w; ++k) tmp[k] = static_cast<float>(src[i + k]);
+    done = simd::each_batch(n, [&](std::size_t i) {
+        alignas(64) float tmp[b::size];
+        for (std::size_t k = 0; k < b::size; ++k) tmp[k] = static_cast<float>(src[i + k]);
         (vs * (b::load_aligned(tmp) - vzp)).store_unaligned(dst + i);
-    }
-    scalar::dequantize(src + i, dst + i, n - i, scale, zero_point);
-#else
-    scalar::dequantize(src, dst, n, scale, zero_point);
+    });
 #endif
+    scalar::dequantize(src + done, dst + done, n - done, scale, zero_point);
 }
 
 /// Numerically stable softmax of one row (src and dst may be the same array).

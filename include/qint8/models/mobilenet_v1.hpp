@@ -21,15 +21,7 @@ struct mobilenet_v1_params : common_params {
 };
 
 inline model_desc mobilenet_v1(const mobilenet_v1_params& p = {}) {
-    detail::check_common(p, "mobilenet_v1");
-    if (!(p.width > 0.0 && p.width <= 4.0))
-        qint8::detail::fail(errc::invalid_argument, "mobilenet_v1: width: expected a multiplier in (0, 4], found " + detail::format_number(p.width));
-    model_desc m;
-    m.architecture = "mobilenet_v1";
-    m.variant = "mobilenet_v1_" + detail::format_width(p.width);  // as TF names them: mobilenet_v1_1.0, _0.75
-    detail::record_common(m, p);
-    m.attributes["width_multiplier"] = detail::format_number(p.width);
-    m.attributes["padding"] = p.same_padding ? "same" : "symmetric";
+    model_desc m = detail::mobilenet_start(p);
 
     auto depth = [&](int64_t c) { return detail::scaled_channels(c, p.width); };
     // (stride, pointwise channels) of the 13 depthwise-separable blocks: Table 1 of the paper.
@@ -50,18 +42,7 @@ inline model_desc mobilenet_v1(const mobilenet_v1_params& p = {}) {
     return m;
 }
 
-inline mobilenet_v1_params mobilenet_v1_params_from(const model_desc& m) {
-    mobilenet_v1_params p;
-    detail::read_common(m, p);
-    detail::attribute_reader a(m);
-    p.width = a.number("width_multiplier", 1.0);
-    const std::string pad = a.str("padding", "symmetric");
-    if (pad != "same" && pad != "symmetric") a.bad("padding", "\"symmetric\" or \"same\"", pad);
-    p.same_padding = pad == "same";
-    return p;
-}
-
 /// qint8::mobilenet_v1.
-using mobilenet_v1_topology = mobilenet_topology<mobilenet_v1_params, mobilenet_v1, mobilenet_v1_params_from>;
+using mobilenet_v1_topology = mobilenet_topology<mobilenet_v1_params, mobilenet_v1>;
 
 }  // namespace qint8::models

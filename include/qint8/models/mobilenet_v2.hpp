@@ -31,15 +31,7 @@ inline int64_t make_divisible(double v, int64_t divisor = 8) {
 }
 
 inline model_desc mobilenet_v2(const mobilenet_v2_params& p = {}) {
-    detail::check_common(p, "mobilenet_v2");
-    if (!(p.width > 0.0 && p.width <= 4.0))
-        qint8::detail::fail(errc::invalid_argument, "mobilenet_v2: width: expected a multiplier in (0, 4], found " + detail::format_number(p.width));
-    model_desc m;
-    m.architecture = "mobilenet_v2";
-    m.variant = "mobilenet_v2_" + detail::format_width(p.width);  // as TF names them: mobilenet_v2_1.0, _0.75
-    detail::record_common(m, p);
-    m.attributes["width_multiplier"] = detail::format_number(p.width);
-    m.attributes["padding"] = p.same_padding ? "same" : "symmetric";
+    model_desc m = detail::mobilenet_start(p);
 
     // t (expansion), c (channels), n (repeats), s (first stride): Table 2 of the paper.
     struct stage { int64_t t, c, n, s; };
@@ -73,18 +65,7 @@ inline model_desc mobilenet_v2(const mobilenet_v2_params& p = {}) {
     return m;
 }
 
-inline mobilenet_v2_params mobilenet_v2_params_from(const model_desc& m) {
-    mobilenet_v2_params p;
-    detail::read_common(m, p);
-    detail::attribute_reader a(m);
-    p.width = a.number("width_multiplier", 1.0);
-    const std::string pad = a.str("padding", "symmetric");
-    if (pad != "same" && pad != "symmetric") a.bad("padding", "\"symmetric\" or \"same\"", pad);
-    p.same_padding = pad == "same";
-    return p;
-}
-
 /// qint8::mobilenet_v2.
-using mobilenet_v2_topology = mobilenet_topology<mobilenet_v2_params, mobilenet_v2, mobilenet_v2_params_from>;
+using mobilenet_v2_topology = mobilenet_topology<mobilenet_v2_params, mobilenet_v2>;
 
 }  // namespace qint8::models

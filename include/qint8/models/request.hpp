@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <string>
 
 #include "qint8/builder.hpp"
 
@@ -35,6 +36,12 @@ namespace detail {
 /// int(c * w), at least 8.
 inline int64_t scaled_channels(int64_t c, double width) {
     return std::max<int64_t>(static_cast<int64_t>(static_cast<double>(c) * width), 8);
+}
+
+/// Every family's width multiplier must lie in (0, 4].
+inline void check_width(double width, const char* family) {
+    if (!(width > 0.0 && width <= 4.0))
+        qint8::detail::fail(errc::invalid_argument, std::string(family) + ": width: expected a multiplier in (0, 4], found " + format_number(width));
 }
 
 /// The request's fields every family shares, written into `p` (whose defaults stay otherwise).

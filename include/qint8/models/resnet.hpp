@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "qint8/models/request.hpp"
+#include "qint8/models/family_topology.hpp"
 
 namespace qint8::models {
 
@@ -43,8 +43,7 @@ inline model_desc resnet(const resnet_params& p = {}) {
         qint8::detail::fail(errc::invalid_argument, "resnet: blocks: expected 4 stages, found " + std::to_string(p.blocks.size()));
     for (int64_t n : p.blocks)
         if (n < 1 || n > 1000) qint8::detail::fail(errc::invalid_argument, "resnet: blocks: expected 1..1000 per stage, found " + std::to_string(n));
-    if (!(p.width > 0.0 && p.width <= 4.0))
-        qint8::detail::fail(errc::invalid_argument, "resnet: width: expected a multiplier in (0, 4], found " + detail::format_number(p.width));
+    detail::check_width(p.width, "resnet");
     model_desc m;
     m.architecture = "resnet";
     m.variant = resnet_variant(p.blocks);
@@ -91,39 +90,28 @@ inline resnet_params resnet_params_from(const model_desc& m) {
     return p;
 }
 
+namespace detail {
+
+template <int64_t B1, int64_t B2, int64_t B3, int64_t B4>
+void pin_blocks(resnet_params& p) {
+    p.blocks = {B1, B2, B3, B4};
+}
+
+inline void apply_resnet(const topology_request& r, resnet_params& p) {
+    p.width = r.width;
+    p.stride_at = r.stride_at;
+}
+
+}  // namespace detail
+
 /// A bottleneck ResNet with B1..B4 blocks per stage, ready for qint8::load (qint8::resnet50 is
 /// resnet_topology<3, 4, 6, 3>). Any input size, class count, width and stride placement load as
-/// it; the block counts are its identity.
+/// it; the block counts are its identity. The defaults are v1.5 (stride in the 3x3), relu.
 template <int64_t B1, int64_t B2, int64_t B3, int64_t B4>
-struct resnet_topology {
-    using params_type = resnet_params;
+struct resnet_topology
+    : family_topology<resnet_params, resnet, resnet_params_from, detail::pin_blocks<B1, B2, B3, B4>, detail::apply_resnet> {
     static constexpr const char* name = resnet_name(B1, B2, B3, B4);
     static constexpr const char* architecture = "resnet";
-
-    /// 224x224 RGB, 1000 classes, v1.5 (stride in the 3x3), relu.
-    static params_type defaults() {
-        params_type p;
-        p.blocks = {B1, B2, B3, B4};
-        return p;
-    }
-    /// The parameters `m` was built with (from its input, classes and attributes), blocks forced to this topology's.
-    static params_type params_from(const model_desc& m) {
-        params_type p = resnet_params_from(m);
-        p.blocks = {B1, B2, B3, B4};
-        return p;
-    }
-    static params_type params_for(const topology_request& r) {
-        params_type p = defaults();
-        detail::apply_common(r, p);
-        p.width = r.width;
-        p.stride_at = r.stride_at;
-        return p;
-    }
-    /// The layers for `p`, its block counts overridden by this topology's.
-    static model_desc structure(params_type p = defaults()) {
-        p.blocks = {B1, B2, B3, B4};
-        return resnet(p);
-    }
 };
 
 }  // namespace qint8::models

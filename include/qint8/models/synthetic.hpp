@@ -64,14 +64,7 @@ inline uint64_t name_seed(uint32_t seed, const std::string& name) {
 /// A tensor that takes ownership of `v` (no copy: weights of big models are hundreds of MB).
 template <class T>
 tensor owned_tensor(dtype t, std::vector<int64_t> shape, std::vector<T>&& v) {
-    auto buf = std::make_shared<std::vector<T>>(std::move(v));
-    tensor r;
-    r.type = t;
-    r.shape = std::move(shape);
-    r.data = reinterpret_cast<const std::byte*>(buf->data());
-    r.bytes = buf->size() * sizeof(T);
-    r.owner = std::shared_ptr<const void>(buf, buf->data());
-    return r;
+    return tensor::from_vector(t, std::move(shape), std::move(v));
 }
 
 inline bool ends_non_negative(const layer& l) {
@@ -262,6 +255,17 @@ inline float absmax(const std::vector<float>& v) {
     return a;
 }
 
+/// An observer that records each layer's abs-max in `seen` and reports progress every 16 of
+/// the model's `layers` layers (and at the last).
+inline layer_observer absmax_recorder(std::map<std::string, float>& seen, std::size_t layers, const synth_options& opt) {
+    auto done = std::make_shared<std::size_t>(0);  // the observer is copied into std::function
+    return [&seen, &opt, layers, done](const layer& l, const std::vector<float>& v) {
+        seen[l.name] = absmax(v);
+        if (opt.progress && (++*done % 16 == 0 || *done == layers))
+            opt.progress("calibrating: " + std::to_string(*done) + "/" + std::to_string(layers) + " layers");
+    };
+}
+
 /// Sets the input's and every layer's activation quantization from observed abs-max values:
 /// u8 (zero point 0) where the layer ends in relu/relu6, s8 otherwise, pools as their input,
 /// softmax none (it is computed and returned in f32).
@@ -368,12 +372,7 @@ inline void run_layerwise_fp32(const model_desc& desc, const std::vector<float>&
 /// model that already has its weights.
 inline void calibrate(model_desc& m, const std::vector<float>& images, int64_t n, const synth_options& opt = {}) {
     std::map<std::string, float> seen;
-    std::size_t done = 0;
-    run_layerwise_fp32(m, images, n, [&](const layer& l, const std::vector<float>& v) {
-        seen[l.name] = detail::absmax(v);
-        if (opt.progress && (++done % 16 == 0 || done == m.layers.size()))
-            opt.progress("calibrating: " + std::to_string(done) + "/" + std::to_string(m.layers.size()) + " layers");
-    });
+    run_layerwise_fp32(m, images, n, detail::absmax_recorder(seen, m.layers.size(), opt));
     const bool non_negative = std::all_of(images.begin(), images.end(), [](float v) { return v >= 0.f; });
     detail::assign_activations(m, seen, detail::absmax(images), non_negative);
 }
@@ -403,15 +402,10 @@ inline model_desc synthesize(model_desc structure, uint32_t seed, const synth_op
     const layer* cls = detail::find_classifier(m);
     const std::string cls_name = cls ? cls->name : std::string();
     std::map<std::string, float> seen;
-    std::size_t done = 0;
     auto adjust = [&](model_desc& mm, const layer& l, std::vector<float>& pre) {
         if (l.name == cls_name) detail::center_and_scale(mm, l, pre, static_cast<std::size_t>(n), 3.f);
     };
-    detail::layerwise(m, images, n, adjust, [&](const layer& l, const std::vector<float>& v) {
-        seen[l.name] = detail::absmax(v);
-        if (opt.progress && (++done % 16 == 0 || done == m.layers.size()))
-            opt.progress("calibrating: " + std::to_string(done) + "/" + std::to_string(m.layers.size()) + " layers");
-    });
+    detail::layerwise(m, images, n, adjust, detail::absmax_recorder(seen, m.layers.size(), opt));
     detail::assign_activations(m, seen, detail::absmax(images), false);
 
     m.producer = "qint8::models::synthesize";

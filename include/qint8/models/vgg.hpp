@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "qint8/models/request.hpp"
+#include "qint8/models/family_topology.hpp"
 
 namespace qint8::models {
 
@@ -47,8 +47,7 @@ inline model_desc vgg(const vgg_params& p = {}) {
     }
     if (p.hidden < 1 || p.hidden > (int64_t{1} << 20))
         qint8::detail::fail(errc::invalid_argument, "vgg: hidden: expected 1..1048576, found " + std::to_string(p.hidden));
-    if (!(p.width > 0.0 && p.width <= 4.0))
-        qint8::detail::fail(errc::invalid_argument, "vgg: width: expected a multiplier in (0, 4], found " + detail::format_number(p.width));
+    detail::check_width(p.width, "vgg");
     model_desc m;
     m.architecture = "vgg";
     m.variant = vgg_name(p.depth);
@@ -94,38 +93,27 @@ inline vgg_params vgg_params_from(const model_desc& m) {
     return p;
 }
 
+namespace detail {
+
+template <int Depth>
+void pin_depth(vgg_params& p) {
+    p.depth = Depth;
+}
+
+inline void apply_vgg(const topology_request& r, vgg_params& p) {
+    p.width = r.width;
+    p.hidden = r.hidden;
+}
+
+}  // namespace detail
+
 /// VGG of `Depth` weight layers, ready for qint8::load (qint8::vgg16 is vgg_topology<16>). Any
 /// input size, class count, width and classifier width load as it; the depth is its identity.
+/// The defaults have a hidden width of 4096 and relu.
 template <int Depth>
-struct vgg_topology {
-    using params_type = vgg_params;
+struct vgg_topology : family_topology<vgg_params, vgg, vgg_params_from, detail::pin_depth<Depth>, detail::apply_vgg> {
     static constexpr const char* name = vgg_name(Depth);
     static constexpr const char* architecture = "vgg";
-
-    /// 224x224 RGB, 1000 classes, hidden width 4096, relu.
-    static params_type defaults() {
-        params_type p;
-        p.depth = Depth;
-        return p;
-    }
-    /// The parameters `m` was built with (from its input, classes and attributes), depth forced to this topology's.
-    static params_type params_from(const model_desc& m) {
-        params_type p = vgg_params_from(m);
-        p.depth = Depth;
-        return p;
-    }
-    static params_type params_for(const topology_request& r) {
-        params_type p = defaults();
-        detail::apply_common(r, p);
-        p.width = r.width;
-        p.hidden = r.hidden;
-        return p;
-    }
-    /// The layers for `p`, its depth overridden by this topology's.
-    static model_desc structure(params_type p = defaults()) {
-        p.depth = Depth;
-        return vgg(p);
-    }
 };
 
 }  // namespace qint8::models

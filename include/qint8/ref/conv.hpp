@@ -27,25 +27,20 @@ inline value conv2d(const value& src, int32_t zp_src, const weights& w, int64_t 
     const int64_t O = out_channels, OH = out_height(H, g), OW = out_width(W, g);
     const int64_t CG = C / groups, OG = O / groups;
     value out = st.make_output({N, O, OH, OW});
-    for (int64_t n = 0; n < N; ++n)
-        for (int64_t o = 0; o < O; ++o)
-            for (int64_t oy = 0; oy < OH; ++oy)
-                for (int64_t ox = 0; ox < OW; ++ox) {
-                    int64_t acc = 0;
-                    double accf = 0;
-                    for (int64_t ci = 0; ci < CG; ++ci)
-                        for (int64_t ky = 0; ky < g.kh; ++ky)
-                            for (int64_t kx = 0; kx < g.kw; ++kx) {
-                                const int64_t iy = oy * g.sh - g.pad[0] + ky, ix = ox * g.sw - g.pad[1] + kx;
-                                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
-                                const int64_t c = (o / OG) * CG + ci;
-                                const std::size_t si = std::size_t(((n * C + c) * H + iy) * W + ix);
-                                const std::size_t wi = std::size_t(((o * CG + ci) * g.kh + ky) * g.kw + kx);
-                                if (st.int8) acc += int64_t(src.i[si] - zp_src) * w.q[wi];
-                                else accf += double(src.f[si]) * w.real[wi];
-                            }
-                    st.store(out, std::size_t(((n * O + o) * OH + oy) * OW + ox), o, acc, accf);
-                }
+    for_each_index({N, O, OH, OW}, [&](int64_t n, int64_t o, int64_t oy, int64_t ox) {
+        int64_t acc = 0;
+        double accf = 0;
+        for (int64_t ci = 0; ci < CG; ++ci) {
+            const int64_t c = (o / OG) * CG + ci;
+            for_each_tap(g, H, W, oy, ox, [&](int64_t ky, int64_t kx, int64_t iy, int64_t ix) {
+                const std::size_t si = std::size_t(((n * C + c) * H + iy) * W + ix);
+                const std::size_t wi = std::size_t(((o * CG + ci) * g.kh + ky) * g.kw + kx);
+                if (st.int8) acc += int64_t(src.i[si] - zp_src) * w.q[wi];
+                else accf += double(src.f[si]) * w.real[wi];
+            });
+        }
+        st.store(out, std::size_t(((n * O + o) * OH + oy) * OW + ox), o, acc, accf);
+    });
     return out;
 }
 

@@ -24,23 +24,17 @@ inline value depthwise_conv2d(const value& src, int32_t zp_src, const weights& w
     const int64_t N = src.dims[0], C = src.dims[1], H = src.dims[2], W = src.dims[3];
     const int64_t OH = out_height(H, g), OW = out_width(W, g);
     value out = st.make_output({N, C, OH, OW});
-    for (int64_t n = 0; n < N; ++n)
-        for (int64_t c = 0; c < C; ++c)
-            for (int64_t oy = 0; oy < OH; ++oy)
-                for (int64_t ox = 0; ox < OW; ++ox) {
-                    int64_t acc = 0;
-                    double accf = 0;
-                    for (int64_t ky = 0; ky < g.kh; ++ky)
-                        for (int64_t kx = 0; kx < g.kw; ++kx) {
-                            const int64_t iy = oy * g.sh - g.pad[0] + ky, ix = ox * g.sw - g.pad[1] + kx;
-                            if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
-                            const std::size_t si = std::size_t(((n * C + c) * H + iy) * W + ix);
-                            const std::size_t wi = std::size_t((c * g.kh + ky) * g.kw + kx);
-                            if (st.int8) acc += int64_t(src.i[si] - zp_src) * w.q[wi];
-                            else accf += double(src.f[si]) * w.real[wi];
-                        }
-                    st.store(out, std::size_t(((n * C + c) * OH + oy) * OW + ox), c, acc, accf);
-                }
+    for_each_index({N, C, OH, OW}, [&](int64_t n, int64_t c, int64_t oy, int64_t ox) {
+        int64_t acc = 0;
+        double accf = 0;
+        for_each_tap(g, H, W, oy, ox, [&](int64_t ky, int64_t kx, int64_t iy, int64_t ix) {
+            const std::size_t si = std::size_t(((n * C + c) * H + iy) * W + ix);
+            const std::size_t wi = std::size_t((c * g.kh + ky) * g.kw + kx);
+            if (st.int8) acc += int64_t(src.i[si] - zp_src) * w.q[wi];
+            else accf += double(src.f[si]) * w.real[wi];
+        });
+        st.store(out, std::size_t(((n * C + c) * OH + oy) * OW + ox), c, acc, accf);
+    });
     return out;
 }
 
@@ -57,28 +51,28 @@ inline std::vector<uint8_t> depthwise_nhwc(const std::vector<uint8_t>& src, int6
                                            const std::vector<dw_post_op>& post, bool dst_signed, int32_t dst_zp) {
     std::vector<uint8_t> dst(static_cast<std::size_t>(n * oh * ow * c));
     auto in = [&](std::size_t i) { return src_signed ? int32_t(static_cast<int8_t>(src[i])) : int32_t(src[i]); };
-    for (int64_t b = 0; b < n; ++b)
-        for (int64_t y = 0; y < oh; ++y)
-            for (int64_t x = 0; x < ow; ++x)
-                for (int64_t ch = 0; ch < c; ++ch) {
-                    int64_t acc = 0;
-                    for (int ky = 0; ky < kh; ++ky)
-                        for (int kx = 0; kx < kw; ++kx) {
-                            const int64_t iy = y * sh - pt + ky, ix = x * sw - pl + kx;
-                            if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;  // padding: contributes 0
-                            const int32_t q = in(static_cast<std::size_t>(((b * h + iy) * w + ix) * c + ch));
-                            acc += int64_t(q - src_zp) * weights[static_cast<std::size_t>((ch * kh + ky) * kw + kx)];
-                        }
-                    float v = (float(acc) + float(bias[static_cast<std::size_t>(ch)])) * os[static_cast<std::size_t>(ch)];
-                    for (const auto& p : post) v = p.relu ? std::max(v, 0.f) : std::min(std::max(v, p.lo), p.hi);
-                    // The product is rounded to float before the zero point is added (as oneDNN does):
-                    // the store keeps the compiler from fusing multiply and add into one FMA.
-                    volatile float rounded = v;
-                    const float r = std::nearbyint(rounded + float(dst_zp));
-                    const float qlo = dst_signed ? -128.f : 0.f, qhi = dst_signed ? 127.f : 255.f;
-                    const int32_t q = static_cast<int32_t>(std::min(qhi, std::max(qlo, r)));
-                    dst[static_cast<std::size_t>(((b * oh + y) * ow + x) * c + ch)] = static_cast<uint8_t>(q);
-                }
+    window g;
+    g.kh = kh;
+    g.kw = kw;
+    g.sh = sh;
+    g.sw = sw;
+    g.pad = {pt, pl, 0, 0};  // only the leading padding places a tap; oh and ow are given
+    for_each_index({n, oh, ow, c}, [&](int64_t b, int64_t y, int64_t x, int64_t ch) {
+        int64_t acc = 0;
+        for_each_tap(g, h, w, y, x, [&](int64_t ky, int64_t kx, int64_t iy, int64_t ix) {
+            const int32_t q = in(static_cast<std::size_t>(((b * h + iy) * w + ix) * c + ch));
+            acc += int64_t(q - src_zp) * weights[static_cast<std::size_t>((ch * kh + ky) * kw + kx)];
+        });
+        float v = (float(acc) + float(bias[static_cast<std::size_t>(ch)])) * os[static_cast<std::size_t>(ch)];
+        for (const auto& p : post) v = p.relu ? std::max(v, 0.f) : std::min(std::max(v, p.lo), p.hi);
+        // The product is rounded to float before the zero point is added (as oneDNN does):
+        // the store keeps the compiler from fusing multiply and add into one FMA.
+        volatile float rounded = v;
+        const float r = std::nearbyint(rounded + float(dst_zp));
+        const float qlo = dst_signed ? -128.f : 0.f, qhi = dst_signed ? 127.f : 255.f;
+        const int32_t q = static_cast<int32_t>(std::min(qhi, std::max(qlo, r)));
+        dst[static_cast<std::size_t>(((b * oh + y) * ow + x) * c + ch)] = static_cast<uint8_t>(q);
+    });
     return dst;
 }
 

@@ -23,30 +23,24 @@ inline value pool2d(const value& src, pool_kind kind, const window& g, bool coun
     const int64_t N = src.dims[0], C = src.dims[1], H = src.dims[2], W = src.dims[3];
     const int64_t OH = out_height(H, g), OW = out_width(W, g);
     value out = make_value({N, C, OH, OW}, src.is_int, src.q);
-    for (int64_t n = 0; n < N; ++n)
-        for (int64_t c = 0; c < C; ++c)
-            for (int64_t oy = 0; oy < OH; ++oy)
-                for (int64_t ox = 0; ox < OW; ++ox) {
-                    double best = -INFINITY, sum = 0;
-                    int64_t cnt = 0;
-                    for (int64_t ky = 0; ky < g.kh; ++ky)
-                        for (int64_t kx = 0; kx < g.kw; ++kx) {
-                            const int64_t iy = oy * g.sh - g.pad[0] + ky, ix = ox * g.sw - g.pad[1] + kx;
-                            if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
-                            const std::size_t si = std::size_t(((n * C + c) * H + iy) * W + ix);
-                            const double v = src.is_int ? double(src.i[si]) : double(src.f[si]);
-                            best = std::max(best, v);
-                            sum += v;
-                            ++cnt;
-                        }
-                    if (kind == pool_kind::avg && count_include_pad) {
-                        const int64_t y0 = oy * g.sh - g.pad[0], x0 = ox * g.sw - g.pad[1];
-                        cnt = (std::min(y0 + g.kh, H + g.pad[2]) - y0) * (std::min(x0 + g.kw, W + g.pad[3]) - x0);
-                    }
-                    const std::size_t oi = std::size_t(((n * C + c) * OH + oy) * OW + ox);
-                    if (src.is_int) out.i[oi] = kind == pool_kind::max ? int32_t(best) : saturate_round(float(sum) / float(cnt), src.q.type);
-                    else out.f[oi] = float(kind == pool_kind::max ? best : sum / double(cnt));
-                }
+    for_each_index({N, C, OH, OW}, [&](int64_t n, int64_t c, int64_t oy, int64_t ox) {
+        double best = -INFINITY, sum = 0;
+        int64_t cnt = 0;
+        for_each_tap(g, H, W, oy, ox, [&](int64_t, int64_t, int64_t iy, int64_t ix) {
+            const std::size_t si = std::size_t(((n * C + c) * H + iy) * W + ix);
+            const double v = src.is_int ? double(src.i[si]) : double(src.f[si]);
+            best = std::max(best, v);
+            sum += v;
+            ++cnt;
+        });
+        if (kind == pool_kind::avg && count_include_pad) {
+            const int64_t y0 = oy * g.sh - g.pad[0], x0 = ox * g.sw - g.pad[1];
+            cnt = (std::min(y0 + g.kh, H + g.pad[2]) - y0) * (std::min(x0 + g.kw, W + g.pad[3]) - x0);
+        }
+        const std::size_t oi = std::size_t(((n * C + c) * OH + oy) * OW + ox);
+        if (src.is_int) out.i[oi] = kind == pool_kind::max ? int32_t(best) : saturate_round(float(sum) / float(cnt), src.q.type);
+        else out.f[oi] = float(kind == pool_kind::max ? best : sum / double(cnt));
+    });
     return out;
 }
 
