@@ -374,117 +374,141 @@ TEST_CASE("BatchNormalization folds into the conv: FP32 output equals conv then 
     }
 }
 
+namespace {
+
+/// One form of QDQ model: activation type, zero points, weight granularity, and whether weights
+/// come as float initializers fake-quantized or as int8 initializers.
+struct qdq_variant { bool u8_act, with_zp, per_channel, int8_initializer; };
+
+/// What the QDQ model was built from, to check the converted manifest against.
+struct qdq_source {
+    float s_in = 0.02f, s_conv = 0.05f, s_fc = 0.1f;
+    int zp_in = 0;
+    std::vector<float> ws;           ///< conv weight scales (one, or per output channel)
+    std::vector<int8_t> wq;          ///< conv weight integers
+    std::vector<int32_t> bq{-40, 7, 0, 1234};
+    std::vector<float> bs{0.001f, 0.002f, 0.003f, 0.0005f};
+    std::vector<uint8_t> fq{10, 200, 128, 0, 255, 77, 128, 129};  ///< fc weights, zero point 128, scale 0.03
+};
+
+/// The conv's weights: a float initializer fake-quantized (QuantizeLinear -> DequantizeLinear),
+/// or int8 integers -> DequantizeLinear; per output channel or per tensor. Returns the tensor.
+std::string qdq_conv_weights(onnx_model& om, const qdq_variant& v, qdq_source& src, int64_t o) {
+    test::rng r(3);
+    const std::vector<float> w = r.floats(static_cast<std::size_t>(o * 2 * 9), -1.f, 1.f);
+    src.ws.assign(v.per_channel ? static_cast<std::size_t>(o) : 1, 0.f);
+    for (std::size_t c = 0; c < src.ws.size(); ++c) src.ws[c] = 0.01f * static_cast<float>(c + 1);
+    std::vector<int8_t> wz(src.ws.size(), 0);
+    src.wq.resize(w.size());
+    for (std::size_t e = 0; e < w.size(); ++e)
+        src.wq[e] = static_cast<int8_t>(std::max(-128.0, std::min(127.0, std::nearbyint(double(w[e]) / src.ws[v.per_channel ? e / 18 : 0]))));
+    const std::string sc = om.init_f("w_scale", {static_cast<int64_t>(src.ws.size())}, src.ws);
+    std::vector<int64_t> sshape = v.per_channel ? std::vector<int64_t>{o} : std::vector<int64_t>{};
+    if (!v.per_channel) om.g->mutable_initializer(om.g->initializer_size() - 1)->clear_dims();
+    const std::string zp = om.init_i8("w_zp", sshape, wz);
+    if (v.int8_initializer) {
+        auto* dq = om.node("DequantizeLinear", {om.init_i8("w_q", {o, 2, 3, 3}, src.wq), sc, zp}, "w_dq");
+        attr_i(dq, "axis", 0);
+        return om.out(dq);
+    }
+    auto* q = om.node("QuantizeLinear", {om.init_f("w", {o, 2, 3, 3}, w), sc, zp}, "w_q");
+    attr_i(q, "axis", 0);
+    auto* dq = om.node("DequantizeLinear", {om.out(q), sc, zp}, "w_dq");
+    attr_i(dq, "axis", 0);
+    return om.out(dq);
+}
+
+/// QDQ input -> Conv 3x3 (+ bias) -> Relu -> QDQ -> GlobalAveragePool -> Flatten -> Gemm with
+/// uint8 weights -> QDQ.
+void build_qdq_model(onnx_model& om, const qdq_variant& v, qdq_source& src) {
+    const int64_t o = 4;
+    // Input: u8 with zero point 128, or s8 with zero point -3 (or no zero point: uint8 0).
+    src.zp_in = v.with_zp ? (v.u8_act ? 128 : -3) : 0;
+    std::string x = om.qdq("x", src.s_in, src.zp_in, v.u8_act || !v.with_zp, v.with_zp);
+    const std::string wdq = qdq_conv_weights(om, v, src, o);
+    // The bias: float, or (with int8 initializers) int32 -> DequantizeLinear as QDQ exporters write it.
+    std::string bias = om.random_f("cb", {o}, -0.1f, 0.1f);
+    if (v.int8_initializer) {
+        auto* bdq = om.node("DequantizeLinear", {om.init_i32("cb_q", src.bq), om.init_f("cb_s", {o}, src.bs)}, "cb_dq");
+        attr_i(bdq, "axis", 0);
+        bias = om.out(bdq);
+    }
+    auto* conv = om.node("Conv", {x, wdq, bias}, "/conv/Conv");
+    attr_ints(conv, "pads", {1, 1, 1, 1});
+    auto* relu = om.node("Relu", {om.out(conv)}, "/conv/Relu");
+    // The relu output: u8 zero point 0, or s8 zero point -128 (the same grid).
+    x = om.qdq(om.out(relu), src.s_conv, v.u8_act ? 0 : -128, v.u8_act, v.with_zp || !v.u8_act);
+    x = om.out(om.node("GlobalAveragePool", {x}, "/gap/GlobalAveragePool"));
+    x = om.out(om.node("Flatten", {x}, "/flatten/Flatten"));
+    const std::string fw = om.out(om.node("DequantizeLinear", {om.init_u8("fw", {2, 4}, src.fq), om.init_f("fws", {}, {0.03f}), om.init_u8("fwz", {}, {128})}, "fw_dq"));
+    auto* gemm = om.node("Gemm", {x, fw, om.init_f("fb", {2}, {0.5f, -0.5f})}, "/fc/Gemm");
+    attr_i(gemm, "transB", 1);
+    x = om.qdq(om.out(gemm), src.s_fc, v.u8_act ? 100 : 5, v.u8_act);
+    om.output(x);
+}
+
+/// Every fake-quant node gone, the scales on the right layers, the weights exactly scale * q.
+void check_qdq_manifest(const result& res, const qdq_variant& v, const qdq_source& src) {
+    const model_desc& m = res.m;
+    CHECK(res.qat);
+    CHECK(res.calibrated == 0);
+    REQUIRE(m.layers.size() == 3);  // conv, global pool, fc
+    CHECK(m.layers[0].kind == op::conv2d);
+    CHECK(m.layers[1].kind == op::global_avg_pool2d);
+    CHECK(m.layers[2].kind == op::fc);
+    CHECK(m.layers[0].name == "conv");
+    REQUIRE(m.input.act);
+    CHECK(m.input.act->type == ((v.u8_act || !v.with_zp) ? dtype::u8 : dtype::s8));
+    CHECK(m.input.act->scale == src.s_in);
+    CHECK(m.input.act->zero_point == src.zp_in);
+    // Relu output: u8 either way (s8 zero point -128 is u8 zero point 0).
+    REQUIRE(m.layers[0].act);
+    CHECK(m.layers[0].act->type == dtype::u8);
+    CHECK(m.layers[0].act->scale == src.s_conv);
+    CHECK(m.layers[0].act->zero_point == 0);
+    CHECK(m.layers[1].act == m.layers[0].act);  // the pool inherits the conv's quantization
+    REQUIRE(m.layers[2].act);
+    CHECK(m.layers[2].act->scale == src.s_fc);
+    CHECK(m.layers[2].act->type == (v.u8_act ? dtype::u8 : dtype::s8));
+    for (const auto& l : m.layers) CHECK(l.prec == precision::int8);
+    const auto cw = tensor_values(m, "conv.weight");
+    for (std::size_t e = 0; e < cw.size(); ++e) REQUIRE(cw[e] == src.ws[v.per_channel ? e / 18 : 0] * static_cast<float>(src.wq[e]));
+    if (v.int8_initializer) {
+        const auto cb = tensor_values(m, "conv.bias");
+        for (std::size_t c = 0; c < cb.size(); ++c) REQUIRE(cb[c] == src.bs[c] * static_cast<float>(src.bq[c]));
+    }
+    const auto fcw = tensor_values(m, m.layers[2].name + ".weight");
+    for (std::size_t e = 0; e < fcw.size(); ++e) REQUIRE(fcw[e] == 0.03f * static_cast<float>(int(src.fq[e]) - 128));
+}
+
+}  // namespace
+
 TEST_CASE("QDQ pairs: activation scales land on the right layers and weights are dequantized exactly") {
     single_thread one;
-    struct variant { bool u8_act, with_zp, per_channel, int8_initializer; };
-    for (const variant v : {variant{true, true, true, false}, variant{false, true, true, false}, variant{true, false, false, false},
-                            variant{false, true, false, true}, variant{true, true, true, true}}) {
+    for (const qdq_variant v : {qdq_variant{true, true, true, false}, qdq_variant{false, true, true, false}, qdq_variant{true, false, false, false},
+                                qdq_variant{false, true, false, true}, qdq_variant{true, true, true, true}}) {
         CAPTURE(v.u8_act);
         CAPTURE(v.with_zp);
         CAPTURE(v.per_channel);
         CAPTURE(v.int8_initializer);
         onnx_model om({2, 6, 6});
-        const int64_t o = 4;
-        // Input: u8 with zero point 128, or s8 with zero point -3 (or no zero point: uint8 0).
-        const float s_in = 0.02f, s_conv = 0.05f, s_fc = 0.1f;
-        const int zp_in = v.with_zp ? (v.u8_act ? 128 : -3) : 0;
-        std::string x = om.qdq("x", s_in, zp_in, v.u8_act || !v.with_zp, v.with_zp);
-        // Conv weights: a float initializer fake-quantized (QuantizeLinear -> DequantizeLinear),
-        // or int8 integers -> DequantizeLinear; per output channel or per tensor.
-        test::rng r(3);
-        const std::vector<float> w = r.floats(static_cast<std::size_t>(o * 2 * 9), -1.f, 1.f);
-        std::vector<float> ws(v.per_channel ? o : 1);
-        for (std::size_t c = 0; c < ws.size(); ++c) ws[c] = 0.01f * static_cast<float>(c + 1);
-        std::vector<int8_t> wz(ws.size(), 0);
-        std::vector<int8_t> wq(w.size());
-        for (std::size_t e = 0; e < w.size(); ++e) wq[e] = static_cast<int8_t>(std::max(-128.0, std::min(127.0, std::nearbyint(double(w[e]) / ws[v.per_channel ? e / 18 : 0]))));
-        std::string wdq;
-        {
-            const std::string sc = om.init_f("w_scale", {static_cast<int64_t>(ws.size())}, ws);
-            std::vector<int64_t> sshape = v.per_channel ? std::vector<int64_t>{o} : std::vector<int64_t>{};
-            if (!v.per_channel) om.g->mutable_initializer(om.g->initializer_size() - 1)->clear_dims();
-            const std::string zp = om.init_i8("w_zp", sshape, wz);
-            if (v.int8_initializer) {
-                auto* dq = om.node("DequantizeLinear", {om.init_i8("w_q", {o, 2, 3, 3}, wq), sc, zp}, "w_dq");
-                attr_i(dq, "axis", 0);
-                wdq = om.out(dq);
-            } else {
-                auto* q = om.node("QuantizeLinear", {om.init_f("w", {o, 2, 3, 3}, w), sc, zp}, "w_q");
-                attr_i(q, "axis", 0);
-                auto* dq = om.node("DequantizeLinear", {om.out(q), sc, zp}, "w_dq");
-                attr_i(dq, "axis", 0);
-                wdq = om.out(dq);
-            }
-        }
-        // The bias: float, or (with int8 initializers) int32 -> DequantizeLinear as QDQ exporters write it.
-        const std::vector<int32_t> bq{-40, 7, 0, 1234};
-        const std::vector<float> bs{0.001f, 0.002f, 0.003f, 0.0005f};
-        std::string bias = om.random_f("cb", {o}, -0.1f, 0.1f);
-        if (v.int8_initializer) {
-            auto* bdq = om.node("DequantizeLinear", {om.init_i32("cb_q", bq), om.init_f("cb_s", {o}, bs)}, "cb_dq");
-            attr_i(bdq, "axis", 0);
-            bias = om.out(bdq);
-        }
-        auto* conv = om.node("Conv", {x, wdq, bias}, "/conv/Conv");
-        attr_ints(conv, "pads", {1, 1, 1, 1});
-        auto* relu = om.node("Relu", {om.out(conv)}, "/conv/Relu");
-        // The relu output: u8 zero point 0, or s8 zero point -128 (the same grid).
-        x = om.qdq(om.out(relu), s_conv, v.u8_act ? 0 : -128, v.u8_act, v.with_zp || !v.u8_act);
-        x = om.out(om.node("GlobalAveragePool", {x}, "/gap/GlobalAveragePool"));
-        x = om.out(om.node("Flatten", {x}, "/flatten/Flatten"));
-        // fc weights: uint8 with a zero point, per tensor.
-        const std::vector<uint8_t> fq{10, 200, 128, 0, 255, 77, 128, 129};
-        const std::string fw = om.out(om.node("DequantizeLinear", {om.init_u8("fw", {2, 4}, fq), om.init_f("fws", {}, {0.03f}), om.init_u8("fwz", {}, {128})}, "fw_dq"));
-        auto* gemm = om.node("Gemm", {x, fw, om.init_f("fb", {2}, {0.5f, -0.5f})}, "/fc/Gemm");
-        attr_i(gemm, "transB", 1);
-        x = om.qdq(om.out(gemm), s_fc, v.u8_act ? 100 : 5, v.u8_act);
-        om.output(x);
-
+        qdq_source src;
+        build_qdq_model(om, v, src);
         options o_;
         o_.arch = "custom";
         const result res = convert_with(om, o_);
-        const model_desc& m = res.m;
-        CHECK(res.qat);
-        CHECK(res.calibrated == 0);
-        REQUIRE(m.layers.size() == 3);  // conv, global pool, fc: every fake-quant node is gone
-        CHECK(m.layers[0].kind == op::conv2d);
-        CHECK(m.layers[1].kind == op::global_avg_pool2d);
-        CHECK(m.layers[2].kind == op::fc);
-        CHECK(m.layers[0].name == "conv");
-        REQUIRE(m.input.act);
-        CHECK(m.input.act->type == ((v.u8_act || !v.with_zp) ? dtype::u8 : dtype::s8));
-        CHECK(m.input.act->scale == s_in);
-        CHECK(m.input.act->zero_point == zp_in);
-        // Relu output: u8 either way (s8 zero point -128 is u8 zero point 0).
-        REQUIRE(m.layers[0].act);
-        CHECK(m.layers[0].act->type == dtype::u8);
-        CHECK(m.layers[0].act->scale == s_conv);
-        CHECK(m.layers[0].act->zero_point == 0);
-        CHECK(m.layers[1].act == m.layers[0].act);  // the pool inherits the conv's quantization
-        REQUIRE(m.layers[2].act);
-        CHECK(m.layers[2].act->scale == s_fc);
-        CHECK(m.layers[2].act->type == (v.u8_act ? dtype::u8 : dtype::s8));
-        for (const auto& l : m.layers) CHECK(l.prec == precision::int8);
-        // Weights: exactly scale * q.
-        const auto cw = tensor_values(m, "conv.weight");
-        for (std::size_t e = 0; e < cw.size(); ++e) REQUIRE(cw[e] == ws[v.per_channel ? e / 18 : 0] * static_cast<float>(wq[e]));
-        if (v.int8_initializer) {
-            const auto cb = tensor_values(m, "conv.bias");
-            for (std::size_t c = 0; c < cb.size(); ++c) REQUIRE(cb[c] == bs[c] * static_cast<float>(bq[c]));
-        }
-        const auto fcw = tensor_values(m, m.layers[2].name + ".weight");
-        for (std::size_t e = 0; e < fcw.size(); ++e) REQUIRE(fcw[e] == 0.03f * static_cast<float>(int(fq[e]) - 128));
+        check_qdq_manifest(res, v, src);
         // An s8 manifest keeps the trained integers of the conv as they are.
         options s8 = o_;
         s8.weights_s8 = true;
         const result r8 = convert_with(om, s8);
         const tensor& q = r8.m.tensors.at("conv.weight");
         REQUIRE(q.type == dtype::s8);
-        for (std::size_t e = 0; e < wq.size(); ++e) REQUIRE(q.as<int8_t>()[e] == wq[e]);
+        for (std::size_t e = 0; e < src.wq.size(); ++e) REQUIRE(q.as<int8_t>()[e] == src.wq[e]);
         const tensor& qs = r8.m.tensors.at("conv.weight.scales");
-        for (int64_t c = 0; c < o; ++c) REQUIRE(qs.as<float>()[c] == ws[v.per_channel ? static_cast<std::size_t>(c) : 0]);
+        for (std::size_t c = 0; c < 4; ++c) REQUIRE(qs.as<float>()[c] == src.ws[v.per_channel ? c : 0]);
         // And the model compiles and runs in INT8.
-        const auto y = run_model(m, test::rng(5).floats(2 * 6 * 6, -1.f, 1.f), false);
+        const auto y = run_model(res.m, test::rng(5).floats(2 * 6 * 6, -1.f, 1.f), false);
         CHECK(y.size() == 2);
     }
 }
