@@ -19,6 +19,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "qint8/session.hpp"
@@ -119,17 +120,182 @@ inline int mse_threshold_bin(const std::vector<double>& hist, int levels) {
     return best_i;
 }
 
+/// The tensors calibration measures: the input and every layer's output but a softmax's (a
+/// softmax stays FP32 and is never quantized).
+inline std::vector<std::string> calibrated_tensors(const model_desc& m) {
+    std::vector<std::string> names{m.input.name};
+    for (const auto& l : m.layers)
+        if (l.kind != op::softmax) names.push_back(l.name);
+    return names;
+}
+
+/// What the runs over the images gather: each tensor's range (pass 0) and, for methods other than
+/// abs_max, a histogram of |x| over [0, abs_max] (pass 1, once the range is known).
+struct calibration_stats {
+    std::map<std::string, tensor_range> ranges;
+    std::map<std::string, std::vector<double>> hist;
+};
+
+/// Widens a tensor's range to the values `v` of one batch.
+inline void add_to_range(tensor_range& tr, const std::vector<float>& v) {
+    for (float x : v) {
+        tr.min = std::min(tr.min, x);
+        tr.max = std::max(tr.max, x);
+        tr.abs_max = std::max(tr.abs_max, std::fabs(x));
+    }
+}
+
+/// Counts the non-zero |x| of one batch into `h`, calib_bins bins over [0, tr.abs_max].
+inline void add_to_histogram(std::vector<double>& h, const tensor_range& tr, const std::vector<float>& v) {
+    h.resize(calib_bins, 0.0);
+    const float w = tr.abs_max / calib_bins;
+    // Exact zeros (most of a ReLU output) are represented exactly at any threshold;
+    // counted, they swamp the first bin and drive KL towards tiny thresholds.
+    if (w > 0)
+        for (float x : v)
+            if (x != 0.f) h[static_cast<std::size_t>(std::min<float>(calib_bins - 1, std::fabs(x) / w))] += 1;
+}
+
+/// Copies images [first, first + cnt) into the batch buffer; a short last batch repeats its
+/// first image (duplicates do not change ranges).
+inline void fill_batch(std::vector<float>& buf, const float* images, std::size_t per, std::size_t first, std::size_t cnt, int64_t batch) {
+    std::copy(images + first * per, images + (first + cnt) * per, buf.begin());
+    for (std::size_t k = cnt; k < static_cast<std::size_t>(batch); ++k)
+        std::copy(images + first * per, images + (first + 1) * per, buf.begin() + static_cast<std::ptrdiff_t>(k * per));
+}
+
+/// The FP32 network calibration runs and where it reads the images: one object so that each
+/// pass over the images is a function of it.
+struct calibration_run {
+    qint8::session& s;
+    const float* images;
+    std::size_t n;         ///< images
+    std::size_t per;       ///< floats per image
+    int64_t batch;         ///< images per run
+    int passes;            ///< 1 (ranges) or 2 (ranges, then histograms)
+    std::vector<float> buf, out;
+};
+
+/// One pass over all images, batch by batch: pass 0 records ranges, pass 1 histograms.
+inline void calibration_pass(calibration_run& run, const std::vector<std::string>& names, int pass, calibration_stats& st,
+                             const calibration_options& opt) {
+    const std::size_t n = run.n, batch = static_cast<std::size_t>(run.batch);
+    for (std::size_t first = 0; first < n; first += batch) {
+        const std::size_t cnt = std::min<std::size_t>(batch, n - first);
+        fill_batch(run.buf, run.images, run.per, first, cnt, run.batch);
+        run.s.run(run.buf.data(), run.out.data());
+        for (const auto& t : names) {
+            const std::vector<float> v = run.s.read(t);
+            tensor_range& tr = st.ranges[t];
+            if (pass == 0) add_to_range(tr, v);
+            else add_to_histogram(st.hist[t], tr, v);
+        }
+        if (opt.progress) opt.progress((pass * n + first + cnt) / static_cast<std::size_t>(run.passes), n);
+    }
+}
+
+/// Tensors that keep their full range whatever the method: the model input (bounded by
+/// preprocessing; clipping bright pixels costs more than finer steps gain) and the class
+/// scores (clipping the largest logits ties the top classes: on Fashion-MNIST VGG-16, KL
+/// thresholds there cost 5 pt of top-1).
+inline std::set<std::string> full_range_tensors(const model_desc& m) {
+    std::set<std::string> full_range{m.input.name};
+    if (const layer* out = m.find_layer(m.output_name())) {
+        full_range.insert(out->name);
+        if (out->kind == op::softmax) full_range.insert(out->inputs[0]);
+    }
+    return full_range;
+}
+
+/// The bin (counted from 1) where the histogram's cumulative count first reaches `percentile`
+/// percent of the total, clamped to the last bin.
+inline int percentile_threshold_bins(const std::vector<double>& h, double percentile) {
+    double total = 0, acc = 0;
+    for (double c : h) total += c;
+    int i = 0;
+    for (; i < calib_bins; ++i) {
+        acc += h[static_cast<std::size_t>(i)];
+        if (acc >= total * percentile / 100.0) break;
+    }
+    return std::min(i, calib_bins - 1);
+}
+
+/// The clipping threshold `opt.method` picks from a tensor's histogram (bins of width
+/// abs_max / calib_bins), never above the largest value seen.
+inline float histogram_threshold(const tensor_range& tr, const std::vector<double>& h, const calibration_options& opt) {
+    const bool non_negative = tr.min >= 0.f;
+    const float w = tr.abs_max / calib_bins;
+    float thr = tr.abs_max;
+    if (opt.method == calibration_method::percentile) {
+        thr = (static_cast<float>(percentile_threshold_bins(h, opt.percentile)) + 1.f) * w;
+    } else if (opt.method == calibration_method::mse) {
+        thr = static_cast<float>(mse_threshold_bin(h, non_negative ? 255 : 127)) * w;
+    } else {
+        // Searched over 70%..100% of the largest value, as Paddle's post-training
+        // quantization does: below that, KL trades the rare large activations (edges,
+        // which carry the class) for the dense small ones. Unbounded, KL clipped the
+        // first VGG-16 layer on Fashion-MNIST at 15% of its range and lost 5 pt of top-1.
+        const int first = static_cast<int>(0.7 * (calib_bins - 1));
+        thr = (static_cast<float>(kl_threshold_bin(h, non_negative ? 255 : 127, first)) + 0.5f) * w;
+    }
+    return std::min(thr, tr.abs_max);
+}
+
+/// Sets every tensor's threshold: abs_max, or the method's choice from its histogram (not for
+/// the full-range tensors, nor an all-zero one).
+inline void set_thresholds(const model_desc& m, calibration_stats& st, const calibration_options& opt, bool need_hist) {
+    const std::set<std::string> full_range = full_range_tensors(m);
+    for (auto& [t, tr] : st.ranges) {
+        float thr = tr.abs_max;
+        if (need_hist && tr.abs_max > 0 && !full_range.count(t)) thr = histogram_threshold(tr, st.hist[t], opt);
+        tr.threshold = thr;
+    }
+}
+
+/// Symmetric quantization (zero point 0) up to the threshold: u8 for a tensor never negative,
+/// s8 otherwise.
+inline quant_params quant_for_range(const tensor_range& tr) {
+    quant_params q;
+    q.type = tr.min >= 0.f ? dtype::u8 : dtype::s8;
+    const float levels = q.type == dtype::u8 ? 255.f : 127.f;
+    q.scale = tr.threshold > 0 ? tr.threshold / levels : 1.f / levels;  // an all-zero tensor: any scale works
+    q.zero_point = 0;
+    return q;
+}
+
+/// Sets the input's and every layer's activation quantization from the ranges; pools take
+/// their input's (they do not widen a range), softmax none.
+inline void assign_activation_quant(model_desc& m, const std::map<std::string, tensor_range>& r) {
+    m.input.act = quant_for_range(r.at(m.input.name));
+    for (auto& l : m.layers) {
+        if (l.kind == op::softmax) continue;
+        if (l.kind == op::max_pool2d || l.kind == op::avg_pool2d || l.kind == op::global_avg_pool2d) {
+            const layer* src = m.find_layer(l.inputs[0]);
+            l.act = src ? src->act : m.input.act;
+            if (!l.act) l.act = quant_for_range(r.at(l.name));
+        } else {
+            l.act = quant_for_range(r.at(l.name));
+        }
+    }
+}
+
+/// The model as calibration runs it: all FP32 (it may not be quantized yet), validated; `m`
+/// takes the output shapes validation worked out.
+inline model_desc fp32_copy_for_calibration(model_desc& m) {
+    model_desc f = m;
+    for (auto& l : f.layers) l.prec = precision::fp32;
+    validate(f, "calibrate");
+    for (std::size_t i = 0; i < m.layers.size(); ++i) m.layers[i].out_shape = f.layers[i].out_shape;
+    return f;
+}
+
 }  // namespace detail
 
 /// Calibrates `m` (weights present, FP32 or not) on `n` images of m.input.shape each (NCHW
 /// floats, preprocessed as the model expects). Returns the ranges seen, by tensor name.
 inline std::map<std::string, tensor_range> calibrate(model_desc& m, const float* images, std::size_t n, const calibration_options& opt = {}) {
     if (n == 0) detail::fail(errc::invalid_argument, "calibrate: no images");
-    // The model may not be quantized yet: validate and compile an all-FP32 copy.
-    model_desc f = m;
-    for (auto& l : f.layers) l.prec = precision::fp32;
-    validate(f, "calibrate");
-    for (std::size_t i = 0; i < m.layers.size(); ++i) m.layers[i].out_shape = f.layers[i].out_shape;
+    const model_desc f = detail::fp32_copy_for_calibration(m);
     const int64_t batch = std::max<int64_t>(1, std::min<int64_t>(opt.batch, static_cast<int64_t>(n)));
     compile_options co;
     co.batch = batch;
@@ -138,107 +304,18 @@ inline std::map<std::string, tensor_range> calibrate(model_desc& m, const float*
     co.keep_intermediates = true;  // every activation is read back
     model net(f, co, "calibrate");
     session s(net);
-    const std::size_t per = net.input_size();
-    std::vector<std::string> names{m.input.name};
-    for (const auto& l : m.layers)
-        if (l.kind != op::softmax) names.push_back(l.name);
-
-    std::map<std::string, tensor_range> r;
-    std::map<std::string, std::vector<double>> hist;
     const bool need_hist = opt.method != calibration_method::abs_max;
-    std::vector<float> buf(per * static_cast<std::size_t>(batch));
-    std::vector<float> out(net.output_size() * static_cast<std::size_t>(batch));
-    for (int pass = 0; pass < (need_hist ? 2 : 1); ++pass) {
-        for (std::size_t first = 0; first < n; first += static_cast<std::size_t>(batch)) {
-            const std::size_t cnt = std::min<std::size_t>(static_cast<std::size_t>(batch), n - first);
-            std::copy(images + first * per, images + (first + cnt) * per, buf.begin());
-            // A short last batch repeats its first image: duplicates do not change ranges.
-            for (std::size_t k = cnt; k < static_cast<std::size_t>(batch); ++k) std::copy(images + first * per, images + (first + 1) * per, buf.begin() + static_cast<std::ptrdiff_t>(k * per));
-            s.run(buf.data(), out.data());
-            for (const auto& t : names) {
-                const std::vector<float> v = s.read(t);
-                tensor_range& tr = r[t];
-                if (pass == 0) {
-                    for (float x : v) {
-                        tr.min = std::min(tr.min, x);
-                        tr.max = std::max(tr.max, x);
-                        tr.abs_max = std::max(tr.abs_max, std::fabs(x));
-                    }
-                } else {
-                    auto& h = hist[t];
-                    h.resize(detail::calib_bins, 0.0);
-                    const float w = tr.abs_max / detail::calib_bins;
-                    // Exact zeros (most of a ReLU output) are represented exactly at any threshold;
-                    // counted, they swamp the first bin and drive KL towards tiny thresholds.
-                    if (w > 0)
-                        for (float x : v)
-                            if (x != 0.f) h[static_cast<std::size_t>(std::min<float>(detail::calib_bins - 1, std::fabs(x) / w))] += 1;
-                }
-            }
-            if (opt.progress) opt.progress((pass * n + first + cnt) / (need_hist ? 2 : 1), n);
-        }
-    }
-
-    // Tensors that keep their full range whatever the method: the model input (bounded by
-    // preprocessing; clipping bright pixels costs more than finer steps gain) and the class
-    // scores (clipping the largest logits ties the top classes: on Fashion-MNIST VGG-16, KL
-    // thresholds there cost 5 pt of top-1).
-    std::set<std::string> full_range{m.input.name};
-    if (const layer* out = m.find_layer(m.output_name())) {
-        full_range.insert(out->name);
-        if (out->kind == op::softmax) full_range.insert(out->inputs[0]);
-    }
-    for (auto& [t, tr] : r) {
-        const bool non_negative = tr.min >= 0.f;
-        float thr = tr.abs_max;
-        if (need_hist && tr.abs_max > 0 && !full_range.count(t)) {
-            const auto& h = hist[t];
-            const float w = tr.abs_max / detail::calib_bins;
-            if (opt.method == calibration_method::percentile) {
-                double total = 0, acc = 0;
-                for (double c : h) total += c;
-                int i = 0;
-                for (; i < detail::calib_bins; ++i) {
-                    acc += h[static_cast<std::size_t>(i)];
-                    if (acc >= total * opt.percentile / 100.0) break;
-                }
-                thr = (static_cast<float>(std::min(i, detail::calib_bins - 1)) + 1.f) * w;
-            } else if (opt.method == calibration_method::mse) {
-                thr = static_cast<float>(detail::mse_threshold_bin(h, non_negative ? 255 : 127)) * w;
-            } else {
-                // Searched over 70%..100% of the largest value, as Paddle's post-training
-                // quantization does: below that, KL trades the rare large activations (edges,
-                // which carry the class) for the dense small ones. Unbounded, KL clipped the
-                // first VGG-16 layer on Fashion-MNIST at 15% of its range and lost 5 pt of top-1.
-                const int first = static_cast<int>(0.7 * (detail::calib_bins - 1));
-                thr = (static_cast<float>(detail::kl_threshold_bin(h, non_negative ? 255 : 127, first)) + 0.5f) * w;
-            }
-            thr = std::min(thr, tr.abs_max);
-        }
-        tr.threshold = thr;
-    }
-    auto quant_for = [&](const std::string& t) {
-        const tensor_range& tr = r.at(t);
-        quant_params q;
-        q.type = tr.min >= 0.f ? dtype::u8 : dtype::s8;
-        const float levels = q.type == dtype::u8 ? 255.f : 127.f;
-        q.scale = tr.threshold > 0 ? tr.threshold / levels : 1.f / levels;  // an all-zero tensor: any scale works
-        q.zero_point = 0;
-        return q;
-    };
-    m.input.act = quant_for(m.input.name);
-    for (auto& l : m.layers) {
-        if (l.kind == op::softmax) continue;
-        if (l.kind == op::max_pool2d || l.kind == op::avg_pool2d || l.kind == op::global_avg_pool2d) {
-            const layer* src = m.find_layer(l.inputs[0]);
-            l.act = src ? src->act : m.input.act;
-            if (!l.act) l.act = quant_for(l.name);
-        } else {
-            l.act = quant_for(l.name);
-        }
-    }
+    const std::size_t per = net.input_size();
+    detail::calibration_run run{s, images, n, per, batch, need_hist ? 2 : 1,
+                                std::vector<float>(per * static_cast<std::size_t>(batch)),
+                                std::vector<float>(net.output_size() * static_cast<std::size_t>(batch))};
+    const std::vector<std::string> names = detail::calibrated_tensors(m);
+    detail::calibration_stats st;
+    for (int pass = 0; pass < run.passes; ++pass) detail::calibration_pass(run, names, pass, st, opt);
+    detail::set_thresholds(m, st, opt, need_hist);
+    detail::assign_activation_quant(m, st.ranges);
     validate(m, "calibrate");
-    return r;
+    return std::move(st.ranges);
 }
 
 }  // namespace qint8

@@ -591,208 +591,325 @@ inline void put_weights(model_desc& m, const std::string& layer_name, const cons
     }
 }
 
-}  // namespace detail_pass
+/// What lowering keeps while it walks the nodes in order. One object rather than loose locals so
+/// that each node kind lowers in a function of its own.
+struct lower_state {
+    lower_state(const import_graph& graph, lowered& out, const note_fn& n) : g(graph), r(out), m(out.m), note(n) {}
+    const import_graph& g;
+    lowered& r;
+    model_desc& m;
+    const note_fn& note;
+    std::map<std::string, std::string> alias;       ///< source tensor -> qint8 tensor
+    std::set<std::string> flat;                      ///< qint8 tensors the source has flattened to [N, K]
+    std::set<std::string> names;                     ///< layer names taken (and the input's)
+    std::map<std::string, std::string> act_source;  ///< qint8 tensor -> the source tensor its quantization came from
+};
 
-/// Passes 5-7: maps the fused graph to qint8 layers with weights and activation quantization.
-inline lowered lower(const import_graph& g, const lower_options& opt = {}, const note_fn& note = {}) {
-    using namespace detail_pass;
-    lowered r;
-    model_desc& m = r.m;
-    m.architecture = "custom";
-    m.input.name = g.input;
-    m.input.shape = {g.input_shape[1], g.input_shape[2], g.input_shape[3]};
-    std::map<std::string, std::string> alias{{g.input, g.input}};  // source tensor -> qint8 tensor
-    std::set<std::string> flat;                                     // qint8 tensors the source has flattened to [N, K]
-    std::set<std::string> names{g.input};
-    std::map<std::string, std::string> act_source;  // qint8 tensor -> the source tensor its quantization came from
+/// A node's first input as lowering sees it: the qint8 tensor it reads and its source shape
+/// (both empty for a node without inputs).
+struct node_input {
+    std::string name;
+    std::vector<int64_t> shape;
+};
 
-    auto qname = [&](const node& n, std::size_t idx) -> std::string {
-        const std::string& t = n.inputs.at(idx);
-        auto it = alias.find(t);
-        if (it == alias.end()) invalid(g, n, "reads '" + t + "', which is neither the input nor computed by a supported node");
-        return it->second;
-    };
-    // Quantization from the graph for a qint8 tensor, from the source tensor `src`.
-    auto take_quant = [&](const std::string& q, const std::string& src) {
-        auto it = g.act_quant.find(src);
-        if (it == g.act_quant.end()) return;
-        const quant_params p = to_params(it->second);
-        std::optional<quant_params>* slot = nullptr;
-        if (q == m.input.name) slot = &m.input.act;
-        else
-            for (auto& l : m.layers)
-                if (l.name == q) slot = &l.act;
-        if (!slot) return;
-        if (!*slot) {
-            *slot = p;
-            act_source[q] = src;
-            r.quantized_by_graph.insert(q);
-        } else if (**slot != p) {
-            say(note, "note: '" + src + "' (held as '" + q + "') is quantized again with other parameters; keeping those of '" + act_source[q] + "'");
-        }
-    };
-    take_quant(g.input, g.input);
+/// The qint8 tensor a node's input `idx` is, or an error: every source tensor a node reads must
+/// be the graph input or the output of a node already lowered.
+inline std::string lowered_input(const lower_state& st, const node& n, std::size_t idx) {
+    const std::string& t = n.inputs.at(idx);
+    auto it = st.alias.find(t);
+    if (it == st.alias.end()) invalid(st.g, n, "reads '" + t + "', which is neither the input nor computed by a supported node");
+    return it->second;
+}
 
-    for (const node& n : g.nodes) {
-        layer l;
-        l.prec = precision::fp32;  // the driver picks each layer's precision once quantization is known
-        l.name = layer_name_for(n);
-        for (int dup = 2; names.count(l.name); ++dup) l.name = layer_name_for(n) + "_" + std::to_string(dup);
-        const std::string in0 = n.inputs.empty() ? std::string() : qname(n, 0);
-        const std::vector<int64_t> in_shape = n.inputs.empty() ? std::vector<int64_t>{} : g.shapes.at(n.inputs[0]);
-        auto need_chw = [&]() {
-            if (flat.count(in0) || in_shape.size() != 4)
-                unsupported(g, n, "reads '" + n.inputs[0] + "' of shape " + detail::shape_str(in_shape) + ", expected a 4-D NCHW tensor");
-        };
-        auto aliased = [&](bool is_flat) {
-            alias[n.outputs[0]] = in0;
-            if (is_flat) flat.insert(in0);
-            take_quant(in0, n.outputs[0]);
-        };
-        switch (n.kind) {
-            case op_kind::identity:
-                aliased(flat.count(in0) != 0);
-                continue;
-            case op_kind::flatten:
-            case op_kind::reshape:
-            case op_kind::squeeze: {
-                const auto& out = g.shapes.at(n.outputs[0]);
-                if (out == in_shape) {
-                    aliased(flat.count(in0) != 0);
-                    continue;
-                }
-                if (out.size() != 2)
-                    unsupported(g, n, "reshapes " + detail::shape_str(in_shape) + " to " + detail::shape_str(out) +
-                                          ": only flattening to [N, K] (read by Gemm/MatMul/Softmax) is supported");
-                aliased(true);
-                continue;
-            }
-            case op_kind::relu:
-            case op_kind::clip: {
-                const int pi = g.producer_of(n.inputs[0]);
-                unsupported(g, n, std::string("cannot be fused: qint8 applies activations as post-ops of Conv, Gemm and Add only, and its input comes from ") +
-                                      (pi >= 0 ? describe(g.nodes[static_cast<std::size_t>(pi)]) : "the graph input") +
-                                      (pi >= 0 && g.use_count(n.inputs[0]) > 1 ? " and has other readers" : ""));
-            }
-            case op_kind::batch_norm:
-            case op_kind::mul:
-            case op_kind::pad:
-            case op_kind::quantize:
-            case op_kind::dequantize:
-            case op_kind::matmul:
-                invalid(g, n, "left over after the passes (internal error)");
-            case op_kind::conv: {
-                need_chw();
-                const constant& w = weight_input(g, n, 1, "the weight");
-                const constant* b = n.inputs.size() > 2 && !n.inputs[2].empty() ? &const_input(g, n, 2, "the bias") : nullptr;
-                const int64_t groups = n.i("group", 1), c = in_shape[1], o = w.shape[0];
-                l.kind = groups == 1 ? op::conv2d : (groups == c && o == c ? op::depthwise_conv2d : op::conv2d);
-                l.groups = l.kind == op::depthwise_conv2d ? c : groups;
-                l.out_channels = o;
-                const auto k = n.ints("kernel_shape"), s = n.ints("strides", {1, 1});
-                l.kernel = {k[0], k[1]};
-                l.stride = {s[0], s[1]};
-                l.pad = resolve_pads(g, n, in_shape[2], in_shape[3]);
-                put_weights(m, l.name, w, b, w.shape, opt.weights_s8);
-                break;
-            }
-            case op_kind::gemm: {
-                const constant& w = weight_input(g, n, 1, "the weight");
-                const constant* b = n.inputs.size() > 2 && !n.inputs[2].empty() ? &const_input(g, n, 2, "the bias") : nullptr;
-                l.kind = op::fc;
-                l.out_channels = w.shape[0];
-                put_weights(m, l.name, w, b, w.shape, opt.weights_s8);
-                break;
-            }
-            case op_kind::max_pool:
-            case op_kind::avg_pool: {
-                need_chw();
-                const auto k = n.ints("kernel_shape"), s = n.ints("strides", {1, 1});
-                l.kind = n.kind == op_kind::max_pool ? op::max_pool2d : op::avg_pool2d;
-                l.kernel = {k[0], k[1]};
-                l.stride = {s[0], s[1]};
-                l.pad = resolve_pads(g, n, in_shape[2], in_shape[3]);
-                l.count_include_pad = n.i("count_include_pad", 0) != 0;
-                const auto& out = g.shapes.at(n.outputs[0]);
-                for (int a = 0; a < 2; ++a) {
-                    // ceil_mode: extra padding at the end that makes the floor formula give the
-                    // same size; only where every window still starts inside the input.
-                    const auto ua = static_cast<std::size_t>(a);
-                    const int64_t in = in_shape[2 + ua], want = out[2 + ua];
-                    const int64_t extra = (want - 1) * l.stride[ua] + l.kernel[ua] - (in + l.pad[ua] + l.pad[2 + ua]);
-                    if (extra <= 0) continue;
-                    if ((want - 1) * l.stride[ua] - l.pad[ua] >= in)
-                        unsupported(g, n, "ceil_mode: the last window starts past the input; qint8 cannot reproduce that output size");
-                    if (l.kind == op::avg_pool2d && l.count_include_pad)
-                        unsupported(g, n, "ceil_mode with count_include_pad: the extra windows' divisor differs from qint8's");
-                    l.pad[2 + ua] += extra;
-                }
-                if (r.non_negative.count(in0)) r.non_negative.insert(l.name);
-                break;
-            }
-            case op_kind::global_avg_pool:
-            case op_kind::reduce_mean:
-                need_chw();
-                l.kind = op::global_avg_pool2d;
-                if (r.non_negative.count(in0)) r.non_negative.insert(l.name);
-                if (n.kind == op_kind::reduce_mean && !n.i("keepdims", 1)) flat.insert(l.name);
-                break;
-            case op_kind::softmax: {
-                const auto axes = n.ints("axes");
-                for (std::size_t d = 1; d < in_shape.size(); ++d)
-                    if (in_shape[d] != 1 && std::find(axes.begin(), axes.end(), static_cast<int64_t>(d)) == axes.end())
-                        unsupported(g, n, "normalises over axes " + detail::shape_str(axes) + " of " + detail::shape_str(in_shape) +
-                                              "; qint8's softmax covers the whole per-image tensor");
-                l.kind = op::softmax;
-                l.prec = precision::fp32;
-                break;
-            }
-            case op_kind::add: {
-                l.kind = op::add;
-                const std::string in1 = qname(n, 1);
-                if (flat.count(in0) != flat.count(in1)) unsupported(g, n, "adds a flattened tensor to an unflattened one");
-                l.inputs = {in0, in1};
-                if (flat.count(in0)) flat.insert(l.name);
-                break;
-            }
-        }
-        if (l.inputs.empty()) l.inputs = {in0};
-        for (post_op p : n.post_ops) {
-            if (p.kind == post_op::sum) {
-                auto it = alias.find(p.input);
-                if (it == alias.end()) invalid(g, n, "fused residual '" + p.input + "' is not available");
-                p.input = it->second;
-            }
-            l.post_ops.push_back(p);
-        }
-        if (!l.post_ops.empty()) {
-            const post_op& last = l.post_ops.back();
-            if (last.kind == post_op::relu || (last.kind == post_op::clip && last.lo >= 0.f)) r.non_negative.insert(l.name);
-        }
-        if (l.kind == op::fc) flat.insert(l.name);
-        names.insert(l.name);
-        alias[n.outputs[0]] = l.name;
-        r.origin[l.name] = {n.name};
-        for (const auto& f : n.fused) r.origin[l.name].push_back(f);
-        m.layers.push_back(std::move(l));
-        if (m.layers.back().kind != op::softmax) take_quant(m.layers.back().name, n.outputs[0]);
+/// Sets the activation quantization of qint8 tensor `q` from the graph's quantization of source
+/// tensor `src`, if it has one; the first one wins (a tensor quantized twice, e.g. through an
+/// alias, keeps the first parameters and the user is told).
+inline void take_quant(lower_state& st, const std::string& q, const std::string& src) {
+    auto it = st.g.act_quant.find(src);
+    if (it == st.g.act_quant.end()) return;
+    const quant_params p = to_params(it->second);
+    std::optional<quant_params>* slot = nullptr;
+    if (q == st.m.input.name) slot = &st.m.input.act;
+    else
+        for (auto& l : st.m.layers)
+            if (l.name == q) slot = &l.act;
+    if (!slot) return;
+    if (!*slot) {
+        *slot = p;
+        st.act_source[q] = src;
+        st.r.quantized_by_graph.insert(q);
+    } else if (**slot != p) {
+        say(st.note, "note: '" + src + "' (held as '" + q + "') is quantized again with other parameters; keeping those of '" + st.act_source[q] + "'");
     }
-    if (m.layers.empty()) detail::fail(errc::unsupported, g.origin + ": nothing to convert: the graph has no conv, pool, gemm or add");
-    const std::string out = alias.at(g.output);
-    if (out == m.input.name) detail::fail(errc::unsupported, g.origin + ": the graph output is its input");
-    if (out != m.layers.back().name) m.output = out;
+}
 
-    // Pass 7: u8 for non-negative tensors (an s8 grid with zero point z is the u8 grid with
-    // z + 128, exactly, so nothing changes but the type the int8 kernels see).
+/// The model's input, as the first qint8 tensor every later node may read.
+inline void lower_graph_input(lower_state& st) {
+    const import_graph& g = st.g;
+    st.m.architecture = "custom";
+    st.m.input.name = g.input;
+    st.m.input.shape = {g.input_shape[1], g.input_shape[2], g.input_shape[3]};
+    st.alias[g.input] = g.input;
+    st.names.insert(g.input);
+    take_quant(st, g.input, g.input);
+}
+
+/// A layer name no earlier layer (nor the input) has: the node's, with _2, _3, ... appended on
+/// a clash.
+inline std::string unique_layer_name(const lower_state& st, const node& n) {
+    std::string name = layer_name_for(n);
+    for (int dup = 2; st.names.count(name); ++dup) name = layer_name_for(n) + "_" + std::to_string(dup);
+    return name;
+}
+
+/// Convolutions and pools run on NCHW images; a flattened or non-4-D input cannot be one.
+inline void require_chw(const lower_state& st, const node& n, const node_input& in) {
+    if (st.flat.count(in.name) || in.shape.size() != 4)
+        unsupported(st.g, n, "reads '" + n.inputs[0] + "' of shape " + detail::shape_str(in.shape) + ", expected a 4-D NCHW tensor");
+}
+
+/// A node that only renames its input (identity, a no-op or flattening reshape) makes no layer:
+/// its output is the input's qint8 tensor, flattened or not.
+inline void alias_output(lower_state& st, const node& n, const std::string& in0, bool is_flat) {
+    st.alias[n.outputs[0]] = in0;
+    if (is_flat) st.flat.insert(in0);
+    take_quant(st, in0, n.outputs[0]);
+}
+
+/// Flatten / Reshape / Squeeze: an alias of the input when the shape is unchanged or flattened to
+/// [N, K]; qint8 has no other reshapes.
+inline void lower_reshape(lower_state& st, const node& n, const node_input& in) {
+    const auto& out = st.g.shapes.at(n.outputs[0]);
+    if (out == in.shape) return alias_output(st, n, in.name, st.flat.count(in.name) != 0);
+    if (out.size() != 2)
+        unsupported(st.g, n, "reshapes " + detail::shape_str(in.shape) + " to " + detail::shape_str(out) +
+                                 ": only flattening to [N, K] (read by Gemm/MatMul/Softmax) is supported");
+    alias_output(st, n, in.name, true);
+}
+
+/// A Relu or Clip that pass 3 could not fuse: qint8 has no stand-alone activation layer, so the
+/// error says why the fusion failed.
+[[noreturn]] inline void reject_unfused_activation(const import_graph& g, const node& n) {
+    const int pi = g.producer_of(n.inputs[0]);
+    unsupported(g, n, std::string("cannot be fused: qint8 applies activations as post-ops of Conv, Gemm and Add only, and its input comes from ") +
+                          (pi >= 0 ? describe(g.nodes[static_cast<std::size_t>(pi)]) : "the graph input") +
+                          (pi >= 0 && g.use_count(n.inputs[0]) > 1 ? " and has other readers" : ""));
+}
+
+/// The optional bias input (2) of a Conv or Gemm.
+inline const constant* bias_input(const import_graph& g, const node& n) {
+    return n.inputs.size() > 2 && !n.inputs[2].empty() ? &const_input(g, n, 2, "the bias") : nullptr;
+}
+
+/// Conv: conv2d, or depthwise_conv2d when every channel is its own group; weights written.
+inline void lower_conv(lower_state& st, const node& n, const node_input& in, layer& l, bool weights_s8) {
+    require_chw(st, n, in);
+    const constant& w = weight_input(st.g, n, 1, "the weight");
+    const constant* b = bias_input(st.g, n);
+    const int64_t groups = n.i("group", 1), c = in.shape[1], o = w.shape[0];
+    l.kind = groups == 1 ? op::conv2d : (groups == c && o == c ? op::depthwise_conv2d : op::conv2d);
+    l.groups = l.kind == op::depthwise_conv2d ? c : groups;
+    l.out_channels = o;
+    const auto k = n.ints("kernel_shape"), s = n.ints("strides", {1, 1});
+    l.kernel = {k[0], k[1]};
+    l.stride = {s[0], s[1]};
+    l.pad = resolve_pads(st.g, n, in.shape[2], in.shape[3]);
+    put_weights(st.m, l.name, w, b, w.shape, weights_s8);
+}
+
+/// Gemm (canonical after pass 2: weight [O, K], transB): an fc layer; weights written.
+inline void lower_gemm(lower_state& st, const node& n, layer& l, bool weights_s8) {
+    const constant& w = weight_input(st.g, n, 1, "the weight");
+    const constant* b = bias_input(st.g, n);
+    l.kind = op::fc;
+    l.out_channels = w.shape[0];
+    put_weights(st.m, l.name, w, b, w.shape, weights_s8);
+}
+
+/// ceil_mode: extra padding at the end that makes the floor formula give the source's output
+/// size; only where every window still starts inside the input.
+inline void pad_for_ceil_mode(const import_graph& g, const node& n, const node_input& in, layer& l) {
+    const auto& out = g.shapes.at(n.outputs[0]);
+    for (int a = 0; a < 2; ++a) {
+        const auto ua = static_cast<std::size_t>(a);
+        const int64_t size = in.shape[2 + ua], want = out[2 + ua];
+        const int64_t extra = (want - 1) * l.stride[ua] + l.kernel[ua] - (size + l.pad[ua] + l.pad[2 + ua]);
+        if (extra <= 0) continue;
+        if ((want - 1) * l.stride[ua] - l.pad[ua] >= size)
+            unsupported(g, n, "ceil_mode: the last window starts past the input; qint8 cannot reproduce that output size");
+        if (l.kind == op::avg_pool2d && l.count_include_pad)
+            unsupported(g, n, "ceil_mode with count_include_pad: the extra windows' divisor differs from qint8's");
+        l.pad[2 + ua] += extra;
+    }
+}
+
+/// MaxPool / AveragePool; a pool of a non-negative tensor is non-negative.
+inline void lower_pool(lower_state& st, const node& n, const node_input& in, layer& l) {
+    require_chw(st, n, in);
+    const auto k = n.ints("kernel_shape"), s = n.ints("strides", {1, 1});
+    l.kind = n.kind == op_kind::max_pool ? op::max_pool2d : op::avg_pool2d;
+    l.kernel = {k[0], k[1]};
+    l.stride = {s[0], s[1]};
+    l.pad = resolve_pads(st.g, n, in.shape[2], in.shape[3]);
+    l.count_include_pad = n.i("count_include_pad", 0) != 0;
+    pad_for_ceil_mode(st.g, n, in, l);
+    if (st.r.non_negative.count(in.name)) st.r.non_negative.insert(l.name);
+}
+
+/// GlobalAveragePool, or ReduceMean over H and W (flattened unless keepdims).
+inline void lower_global_pool(lower_state& st, const node& n, const node_input& in, layer& l) {
+    require_chw(st, n, in);
+    l.kind = op::global_avg_pool2d;
+    if (st.r.non_negative.count(in.name)) st.r.non_negative.insert(l.name);
+    if (n.kind == op_kind::reduce_mean && !n.i("keepdims", 1)) st.flat.insert(l.name);
+}
+
+/// Softmax: qint8's covers the whole per-image tensor, so the source's axes must span every
+/// dimension that is not 1. Always FP32.
+inline void lower_softmax(const import_graph& g, const node& n, const node_input& in, layer& l) {
+    const auto axes = n.ints("axes");
+    for (std::size_t d = 1; d < in.shape.size(); ++d)
+        if (in.shape[d] != 1 && std::find(axes.begin(), axes.end(), static_cast<int64_t>(d)) == axes.end())
+            unsupported(g, n, "normalises over axes " + detail::shape_str(axes) + " of " + detail::shape_str(in.shape) +
+                                  "; qint8's softmax covers the whole per-image tensor");
+    l.kind = op::softmax;
+    l.prec = precision::fp32;
+}
+
+/// Add of two computed tensors of the same layout (a constant Add was made a bias in pass 3).
+inline void lower_add(lower_state& st, const node& n, const node_input& in, layer& l) {
+    l.kind = op::add;
+    const std::string in1 = lowered_input(st, n, 1);
+    if (st.flat.count(in.name) != st.flat.count(in1)) unsupported(st.g, n, "adds a flattened tensor to an unflattened one");
+    l.inputs = {in.name, in1};
+    if (st.flat.count(in.name)) st.flat.insert(l.name);
+}
+
+/// Fills `l` from node `n` by kind. Returns false when the node makes no layer (its output is an
+/// alias of its input); node kinds the passes should have removed are an internal error.
+inline bool lower_by_kind(lower_state& st, const node& n, const node_input& in, layer& l, bool weights_s8) {
+    switch (n.kind) {
+        case op_kind::identity:
+            alias_output(st, n, in.name, st.flat.count(in.name) != 0);
+            return false;
+        case op_kind::flatten:
+        case op_kind::reshape:
+        case op_kind::squeeze:
+            lower_reshape(st, n, in);
+            return false;
+        case op_kind::relu:
+        case op_kind::clip:
+            reject_unfused_activation(st.g, n);
+        case op_kind::batch_norm:
+        case op_kind::mul:
+        case op_kind::pad:
+        case op_kind::quantize:
+        case op_kind::dequantize:
+        case op_kind::matmul:
+            invalid(st.g, n, "left over after the passes (internal error)");
+        case op_kind::conv:
+            lower_conv(st, n, in, l, weights_s8);
+            break;
+        case op_kind::gemm:
+            lower_gemm(st, n, l, weights_s8);
+            break;
+        case op_kind::max_pool:
+        case op_kind::avg_pool:
+            lower_pool(st, n, in, l);
+            break;
+        case op_kind::global_avg_pool:
+        case op_kind::reduce_mean:
+            lower_global_pool(st, n, in, l);
+            break;
+        case op_kind::softmax:
+            lower_softmax(st.g, n, in, l);
+            break;
+        case op_kind::add:
+            lower_add(st, n, in, l);
+            break;
+    }
+    return true;
+}
+
+/// The node's fused post-ops, a residual sum reading the qint8 tensor of its source input; a
+/// layer ending in ReLU (or a clip at or above 0) is non-negative.
+inline void attach_post_ops(lower_state& st, const node& n, layer& l) {
+    for (post_op p : n.post_ops) {
+        if (p.kind == post_op::sum) {
+            auto it = st.alias.find(p.input);
+            if (it == st.alias.end()) invalid(st.g, n, "fused residual '" + p.input + "' is not available");
+            p.input = it->second;
+        }
+        l.post_ops.push_back(p);
+    }
+    if (!l.post_ops.empty()) {
+        const post_op& last = l.post_ops.back();
+        if (last.kind == post_op::relu || (last.kind == post_op::clip && last.lo >= 0.f)) st.r.non_negative.insert(l.name);
+    }
+}
+
+/// Appends the finished layer: its output becomes the node's, its origin the node and what was
+/// folded into it, and its quantization the graph's for the node's output (softmax stays FP32).
+inline void append_layer(lower_state& st, const node& n, layer&& l) {
+    if (l.kind == op::fc) st.flat.insert(l.name);
+    st.names.insert(l.name);
+    st.alias[n.outputs[0]] = l.name;
+    st.r.origin[l.name] = {n.name};
+    for (const auto& f : n.fused) st.r.origin[l.name].push_back(f);
+    st.m.layers.push_back(std::move(l));
+    if (st.m.layers.back().kind != op::softmax) take_quant(st, st.m.layers.back().name, n.outputs[0]);
+}
+
+/// Pass 5 for one node: a qint8 layer (pass 6 writes its weights), or an alias of its input.
+inline void lower_node(lower_state& st, const node& n, bool weights_s8) {
+    layer l;
+    l.prec = precision::fp32;  // the driver picks each layer's precision once quantization is known
+    l.name = unique_layer_name(st, n);
+    node_input in;
+    if (!n.inputs.empty()) {
+        in.name = lowered_input(st, n, 0);
+        in.shape = st.g.shapes.at(n.inputs[0]);
+    }
+    if (!lower_by_kind(st, n, in, l, weights_s8)) return;
+    if (l.inputs.empty()) l.inputs = {in.name};
+    attach_post_ops(st, n, l);
+    append_layer(st, n, std::move(l));
+}
+
+/// The model output: the last layer unless the graph's output is an earlier one.
+inline void set_output(lower_state& st) {
+    const import_graph& g = st.g;
+    if (st.m.layers.empty()) detail::fail(errc::unsupported, g.origin + ": nothing to convert: the graph has no conv, pool, gemm or add");
+    const std::string out = st.alias.at(g.output);
+    if (out == st.m.input.name) detail::fail(errc::unsupported, g.origin + ": the graph output is its input");
+    if (out != st.m.layers.back().name) st.m.output = out;
+}
+
+/// Pass 7: u8 for non-negative tensors (an s8 grid with zero point z is the u8 grid with
+/// z + 128, exactly, so nothing changes but the type the int8 kernels see).
+inline void unsigned_where_non_negative(lowered& r) {
     auto to_u8 = [&](std::optional<quant_params>& q, const std::string& t) {
         if (q && q->type == dtype::s8 && r.non_negative.count(t)) {
             q->type = dtype::u8;
             q->zero_point += 128;
         }
     };
-    to_u8(m.input.act, m.input.name);
-    for (auto& l : m.layers) to_u8(l.act, l.name);
-    validate(m, g.origin);
+    to_u8(r.m.input.act, r.m.input.name);
+    for (auto& l : r.m.layers) to_u8(l.act, l.name);
+}
+
+}  // namespace detail_pass
+
+/// Passes 5-7: maps the fused graph to qint8 layers with weights and activation quantization.
+inline lowered lower(const import_graph& g, const lower_options& opt = {}, const note_fn& note = {}) {
+    using namespace detail_pass;
+    lowered r;
+    lower_state st(g, r, note);
+    lower_graph_input(st);
+    for (const node& n : g.nodes) lower_node(st, n, opt.weights_s8);
+    set_output(st);
+    unsigned_where_non_negative(r);
+    validate(r.m, g.origin);
     return r;
 }
 
