@@ -81,44 +81,6 @@ void declare_quantization(CLI::App& app, convert_args& a) {
     app.add_flag("--quiet,-q", a.quiet, "no notes or progress on stderr");
 }
 
-/// The converter's options; contradictions on the command line are usage errors.
-convert::options to_options(const convert_args& a) {
-    convert::options o;
-    o.input = a.input;
-    o.output = a.output;
-    o.arch = a.arch;
-    if (!a.calib_data.empty()) o.read_images = [path = a.calib_data](std::size_t image_floats, std::size_t limit) {
-        dataset_reader d(path, image_floats);
-        const std::size_t n = std::min(d.size(), limit);
-        if (n == 0) qint8::fail(errc::data, path + ": --calib-data: expected at least one image, found none");
-        std::vector<float> v(n * image_floats);
-        d.read(0, n, v.data());
-        return v;
-    };
-    o.calib_images = a.calib_images;
-    try {
-        convert::parse_method(a.calib_method, o);
-    } catch (const qint8::error& e) {
-        throw usage_error(std::string("--calib-method: ") + e.what());
-    }
-    if (!(a.quantized_ops.size() == 1 && a.quantized_ops[0] == "all")) o.quantized_ops = a.quantized_ops;
-    o.fp32_layers = a.fp32_layers;
-    o.fp32 = a.precision == "fp32";
-    if (a.weights != "auto") o.weights_s8 = a.weights == "s8";
-    o.report = a.report;
-    if (a.bias_correction && a.no_bias_correction) throw usage_error("--bias-correction and --no-bias-correction contradict each other");
-    if (a.bias_correction) o.bias_correction = true;
-    if (a.no_bias_correction) o.bias_correction = false;
-    if (!a.accuracy_data.empty() && o.fp32) throw usage_error("--accuracy-data chooses INT8 layers; it does not apply to --precision fp32");
-    if (std::filesystem::path(o.output).extension() != ".json") throw usage_error("--output: expected a path ending in .json, found \"" + o.output + "\"");
-    o.labels = a.labels;
-    o.mean = a.mean;
-    o.std = a.std;
-    o.resize_short = a.resize_short;
-    o.crop_fraction = a.crop_fraction;
-    return o;
-}
-
 /// The library names its options "options.<field>"; here they are the flags that set them.
 std::string in_flags(std::string s) {
     static const std::map<std::string, std::string> special = {
@@ -143,6 +105,45 @@ std::string in_flags(std::string s) {
         at += flag.size();
     }
     return s;
+}
+
+/// The converter's options; contradictions on the command line are usage errors.
+convert::options to_options(const convert_args& a) {
+    convert::options o;
+    o.input = a.input;
+    o.output = a.output;
+    o.arch = a.arch;
+    if (!a.calib_data.empty()) o.read_images = [path = a.calib_data](std::size_t image_floats, std::size_t limit) {
+        dataset_reader d(path, image_floats);
+        const std::size_t n = std::min(d.size(), limit);
+        if (n == 0) qint8::fail(errc::data, path + ": --calib-data: expected at least one image, found none");
+        std::vector<float> v(n * image_floats);
+        d.read(0, n, v.data());
+        return v;
+    };
+    o.calib_images = a.calib_images;
+    try {
+        convert::parse_method(a.calib_method, o);
+    } catch (const qint8::error& e) {
+        const std::string what = e.what();
+        throw usage_error(in_flags(what.substr(what.find("] ") + 2)));
+    }
+    if (!(a.quantized_ops.size() == 1 && a.quantized_ops[0] == "all")) o.quantized_ops = a.quantized_ops;
+    o.fp32_layers = a.fp32_layers;
+    o.fp32 = a.precision == "fp32";
+    if (a.weights != "auto") o.weights_s8 = a.weights == "s8";
+    o.report = a.report;
+    if (a.bias_correction && a.no_bias_correction) throw usage_error("--bias-correction and --no-bias-correction contradict each other");
+    if (a.bias_correction) o.bias_correction = true;
+    if (a.no_bias_correction) o.bias_correction = false;
+    if (!a.accuracy_data.empty() && o.fp32) throw usage_error("--accuracy-data chooses INT8 layers; it does not apply to --precision fp32");
+    if (std::filesystem::path(o.output).extension() != ".json") throw usage_error("--output: expected a path ending in .json, found \"" + o.output + "\"");
+    o.labels = a.labels;
+    o.mean = a.mean;
+    o.std = a.std;
+    o.resize_short = a.resize_short;
+    o.crop_fraction = a.crop_fraction;
+    return o;
 }
 
 /// Notes and a progress bar on stderr unless --quiet.

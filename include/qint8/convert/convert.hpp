@@ -107,10 +107,10 @@ inline void parse_method(const std::string& s, options& o) {
             const std::string v = s.substr(s[10] == '=' ? 11 : 10);
             o.percentile = std::strtod(v.c_str(), &end);
             if (s[10] != '=' || v.empty() || *end || !(o.percentile > 0 && o.percentile <= 100))
-                detail::fail(errc::invalid_argument, "calibration method: expected percentile=P with P in (0, 100], found \"" + s + "\"");
+                detail::fail(errc::invalid_argument, "options.method: expected percentile=P with P in (0, 100], found \"" + s + "\"");
         }
     } else {
-        detail::fail(errc::invalid_argument, "calibration method: expected abs_max, mse, kl or percentile[=P], found \"" + s + "\"");
+        detail::fail(errc::invalid_argument, "options.method: expected abs_max, mse, kl or percentile[=P], found \"" + s + "\"");
     }
 }
 
