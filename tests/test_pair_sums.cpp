@@ -230,3 +230,51 @@ TEST_CASE("weights beyond the u8 pair limit are exact after a ReLU6 that bounds 
 }
 
 }  // TEST_SUITE
+
+namespace {
+
+/// The largest qmax in [64, 127] whose weights fit, found by trying each from 127 down (else 63):
+/// the plain search that quantize_weights_paired's bisection must agree with.
+detail::int8_weights paired_by_linear_search(const tensor& w, const tensor* scales, const detail::pair_geometry& g) {
+    const std::size_t n = w.elements(), o = static_cast<std::size_t>(w.shape[0]), k = n / o;
+    detail::int8_weights r;
+    r.q.resize(n);
+    r.scale.resize(o);
+    for (std::size_t c = 0; c < o; ++c) {
+        int8_t* out = r.q.data() + c * k;
+        int qmax = 127;
+        for (; qmax > 63; --qmax) {
+            r.scale[c] = detail::quantize_channel(w, scales, c, k, qmax, out);
+            if (detail::pairs_fit_int16(out, g)) break;
+        }
+        if (qmax == 63) r.scale[c] = detail::quantize_channel(w, scales, c, k, 63, out);
+    }
+    return r;
+}
+
+}  // namespace
+
+TEST_CASE("the bisection for each channel's weight range gives what trying every range gives") {
+    test::rng r(21);
+    for (int max_code : {255, 200, 130, 64}) {
+        for (const detail::pair_geometry g : {detail::pair_geometry{16, 3, 3, max_code}, detail::pair_geometry{7, 1, 1, max_code},
+                                              detail::pair_geometry{3, 3, 3, max_code}}) {
+            CAPTURE(max_code);
+            CAPTURE(g.c);
+            const std::size_t o = 24, k = static_cast<std::size_t>(g.c * g.kh * g.kw);
+            std::vector<float> wf = r.floats(o * k, -1.f, 1.f);
+            for (std::size_t c = 0; c < o; c += 3)  // some channels dominated by a few large positive weights
+                for (std::size_t i = 0; i < k; i += 5) wf[c * k + i] = 1.f + 0.01f * static_cast<float>(i);
+            const tensor tf = tensor::from_vector(dtype::f32, {static_cast<int64_t>(o), g.c, g.kh, g.kw}, wf);
+            std::vector<int8_t> wq(o * k);
+            for (std::size_t i = 0; i < wq.size(); ++i) wq[i] = static_cast<int8_t>(std::lround(wf[i] * 120.f));
+            const tensor tq = tensor::from_vector(dtype::s8, {static_cast<int64_t>(o), g.c, g.kh, g.kw}, wq);
+            const tensor s = tensor::from_vector(dtype::f32, {static_cast<int64_t>(o)}, std::vector<float>(o, 0.01f));
+            for (const tensor* t : {&tf, &tq}) {
+                const detail::int8_weights want = paired_by_linear_search(*t, &s, g), got = detail::quantize_weights_paired(*t, &s, g);
+                CHECK(got.q == want.q);
+                CHECK(got.scale == want.scale);
+            }
+        }
+    }
+}
