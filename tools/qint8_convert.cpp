@@ -235,7 +235,7 @@ void convert_model(const convert_args& a) {
     convert::result r = convert::convert_graph(convert::import_file(o.input), o);
     std::optional<convert::fallback_result> fb;
     if (!a.accuracy_data.empty()) {
-        const std::size_t per = static_cast<std::size_t>(r.m.input.shape[0] * r.m.input.shape[1] * r.m.input.shape[2]);
+        const std::size_t per = convert::image_floats(r.m);
         const convert::labelled_images v = read_labelled(a.accuracy_data, per, a.accuracy_images);
         const std::vector<float> report_images = o.read_images ? o.read_images(per, o.calib_images) : v.images;
         fb = convert::accuracy_fallback(r.m, v, a.max_top1_loss, report_images, o);

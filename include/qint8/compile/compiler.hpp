@@ -36,8 +36,9 @@ private:
         std::optional<quant_params> q;
         std::string overwritten_by;  ///< a later layer wrote its result into this buffer (in place)
     };
-    /// A residual fused into a layer as a sum post-op: the residual tensor is first copied into
-    /// the layer's destination buffer, read there as `read_as`, and added as scale * (v - zero_point).
+    /// A residual fused into a layer as a sum post-op: the residual is in the layer's destination
+    /// buffer (copied there, or already there when added in place), read there as `read_as`, and
+    /// added as scale * (v - zero_point).
     struct residual_sum {
         std::string tensor;
         float scale;
@@ -66,6 +67,10 @@ private:
     int new_const(dnnl::memory m);
     int new_const(const dnnl::memory::desc& d, const void* data);
     void put(const std::string& name, int slot, dtype t, std::optional<quant_params> q) { at_[name] = {slot, t, q, {}}; }
+    /// Does tensor `w` already hold the values as type `t` with quantization `tq` (no conversion)?
+    static bool same_values(const where& w, dtype t, const std::optional<quant_params>& tq) {
+        return (t == dtype::f32 && w.type == dtype::f32) || (t == w.type && w.q && tq && *w.q == *tq);
+    }
     bool needs_int(const std::string& t) const;
     dtype out_type(const layer& l) const;
     void track(std::size_t scratchpad_bytes) { c_.scratchpad_bytes = std::max(c_.scratchpad_bytes, scratchpad_bytes); }
@@ -226,8 +231,7 @@ inline int compiler::need(const std::string& name, dtype t, const dnnl::memory::
     const dnnl::memory::desc& have = c_.slots[w.slot].md;
     dnnl::memory::desc target = want;
     if (backend::is_format_any(target)) target = backend::make_desc(have.dims(), t, true);
-    const bool same_q = (t == dtype::f32 && w.type == dtype::f32) || (t == w.type && w.q && tq && *w.q == *tq);
-    if (same_q && have == target) return w.slot;
+    if (same_values(w, t, tq) && have == target) return w.slot;
     float scale = 1.f;
     int32_t szp = 0, dzp = 0;
     if (w.type != dtype::f32) { scale *= w.q->scale; szp = w.q->zero_point; }

@@ -84,8 +84,7 @@ backend::made_primitive compiler::in_input_layout(backend::made_primitive made, 
                                                   const Make& make) const {
     const where& w = at_.at(in);
     const dnnl::memory::desc& have = c_.slots[static_cast<std::size_t>(w.slot)].md;
-    const bool same_q = src_t == dtype::f32 ? w.type == dtype::f32 : (w.type == src_t && w.q && q && *w.q == *q);
-    if (!same_q || made.src == have) return made;
+    if (!same_values(w, src_t, q) || made.src == have) return made;
 #if QINT8_EXCEPTIONS
     try {
         backend::made_primitive alt = make(have);

@@ -43,7 +43,7 @@ namespace detail_fallback {
 
 /// Top-1 (percent) of `m` on `d`; `fp32` runs the FP32 path of the same manifest.
 inline double top1(const model_desc& m, const labelled_images& d, bool fp32) {
-    const std::size_t per = static_cast<std::size_t>(m.input.shape[0] * m.input.shape[1] * m.input.shape[2]);
+    const std::size_t per = image_floats(m);
     const std::size_t n = d.labels.size();
     const int64_t batch = static_cast<int64_t>(std::min<std::size_t>(n, 50));
     compile_options co;

@@ -114,6 +114,11 @@ inline void parse_method(const std::string& s, options& o) {
     }
 }
 
+/// Floats per input image of `m` (C x H x W): the size calibration and report images must have.
+inline std::size_t image_floats(const model_desc& m) {
+    return static_cast<std::size_t>(m.input.shape[0] * m.input.shape[1] * m.input.shape[2]);
+}
+
 namespace detail_conv {
 
 inline void say(const options& o, const std::string& s) {
@@ -266,7 +271,7 @@ inline std::map<std::string, channel_stats> layer_channel_stats(const model& net
 /// where int16 pair sums cannot saturate): the manifest records which (attributes
 /// "int8_bias_correction" and "int8_bias_correction_weights"). Returns the layers corrected.
 inline std::size_t correct_biases(model_desc& m, const std::vector<float>& images, const options& o) {
-    const std::size_t per = static_cast<std::size_t>(m.input.shape[0] * m.input.shape[1] * m.input.shape[2]);
+    const std::size_t per = image_floats(m);
     const int64_t batch = 10;
     const std::size_t n = std::min(images.size() / per, o.bias_correction_images) / static_cast<std::size_t>(batch) * static_cast<std::size_t>(batch);
     if (n == 0) return 0;
@@ -300,7 +305,7 @@ inline std::size_t correct_biases(model_desc& m, const std::vector<float>& image
 /// Per-layer INT8-vs-FP32 error: both models run the same images; every layer's output is
 /// read back (qint8::session::read) and compared.
 inline std::vector<report_row> make_report(const model_desc& m, const std::vector<float>& images, const options& o) {
-    const std::size_t per = static_cast<std::size_t>(m.input.shape[0] * m.input.shape[1] * m.input.shape[2]);
+    const std::size_t per = image_floats(m);
     const std::size_t n = images.size() / per;
     const int64_t batch = static_cast<int64_t>(std::min<std::size_t>(n, 16));
     compile_options ci, cf;
@@ -431,7 +436,7 @@ inline void keep_float_readers_fp32(model_desc& m, const options& o) {
 /// not quantize itself. Pools without their own quantization inherit their input's (they do not
 /// change the range).
 inline void take_calibration(model_desc& m, const std::set<std::string>& graph_q, const std::vector<float>& images, const options& o, result& res) {
-    const std::size_t per = static_cast<std::size_t>(m.input.shape[0] * m.input.shape[1] * m.input.shape[2]);
+    const std::size_t per = image_floats(m);
     res.calibration_images = images.size() / per;
     calibration_options co;
     co.method = o.method;
@@ -469,7 +474,7 @@ inline std::vector<float> quantize_activations(model_desc& m, const std::set<std
     const auto missing = unquantized_reads(m);
     if (missing.empty()) return {};
     if (!have_images(o)) fail_unquantized(missing, g, o, res.qat);
-    const std::size_t per = static_cast<std::size_t>(m.input.shape[0] * m.input.shape[1] * m.input.shape[2]);
+    const std::size_t per = image_floats(m);
     std::vector<float> images = load_images(o, per);
     take_calibration(m, graph_q, images, o, res);
     return images;
@@ -491,7 +496,7 @@ inline void record_metadata(model_desc& m, const import_graph& g, const options&
 /// Bias correction (on by default for calibrated float models) and the INT8-vs-FP32 report, both
 /// on the calibration images (loaded here if calibration did not need them).
 inline void correct_and_report(model_desc& m, std::vector<float>& images, const import_graph& g, const options& o, result& res) {
-    const std::size_t per = static_cast<std::size_t>(m.input.shape[0] * m.input.shape[1] * m.input.shape[2]);
+    const std::size_t per = image_floats(m);
     const bool calibrated = res.calibrated > 0 && !res.qat;
     if (o.bias_correction.value_or(calibrated && !o.fp32)) {
         if (o.fp32) detail::fail(errc::invalid_argument, "options.bias_correction corrects INT8 layers; it does not apply to options.fp32");
