@@ -17,6 +17,10 @@
 #include <string>
 #include <vector>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "qint8/graph.hpp"
 
 namespace qint8::detail {
@@ -32,23 +36,76 @@ inline bool pair_fits(int a, int b, int max_code) {
     return max_code * pos <= 32767 && max_code * neg >= -32768;
 }
 
-/// True when no int16 pair sum of this channel's weights can saturate, in any of the three orders.
-inline bool pairs_fit_int16(const int8_t* q, const pair_geometry& g) {
-    const int64_t taps = g.kh * g.kw, k = g.c * taps;
-    auto at = [&](int64_t c, int64_t t) { return c < g.c ? int(q[c * taps + t]) : 0; };
-    for (int64_t t = 0; t < taps; ++t)  // channels (2j, 2j + 1) at one tap; also [kh][kw][c] when c is even
-        for (int64_t c = 0; c < g.c; c += 2)
-            if (!pair_fits(at(c, t), at(c + 1, t), g.max_code)) return false;
-    for (int64_t i = 0; i < k; i += 2)  // [c][kh][kw]
-        if (!pair_fits(q[i], i + 1 < k ? q[i + 1] : 0, g.max_code)) return false;
-    if (g.c % 2 == 1 && taps > 1)  // [kh][kw][c] with an odd channel count pairs across taps
-        for (int64_t i = 0; i < k; i += 2) {
-            const int64_t j = i + 1;
-            const int a = at(i % g.c, i / g.c), b = j < k ? at(j % g.c, j / g.c) : 0;
-            if (!pair_fits(a, b, g.max_code)) return false;
-        }
-    return true;
+/// The largest sum of positive parts and the smallest sum of negative parts over every pair of
+/// one channel's weights, in all three orders: what pair_fits needs to know of all of them.
+struct pair_extremes {
+    int pos = 0, neg = 0;
+};
+
+inline bool fits_int16(const pair_extremes& e, int max_code) { return max_code * e.pos <= 32767 && max_code * e.neg >= -32768; }
+
+namespace pair_detail {
+
+/// Pairs (a[i], b[i]) for i < n (b null: zero partners). Branch-free, so it vectorizes.
+inline void extend(pair_extremes& e, const int8_t* a, const int8_t* b, int64_t n) {
+    int pos = e.pos, neg = e.neg;
+    for (int64_t i = 0; i < n; ++i) {
+        const int x = a[i], y = b ? b[i] : 0;
+        pos = std::max(pos, std::max(x, 0) + std::max(y, 0));
+        neg = std::min(neg, std::min(x, 0) + std::min(y, 0));
+    }
+    e.pos = pos, e.neg = neg;
 }
+
+/// Neighbours (q[2j], q[2j + 1]) of k values, the last one paired with zero when k is odd.
+/// Sixteen bytes at a time with SSE2: each int16 lane holds one pair, split by shifts.
+inline void extend_adjacent(pair_extremes& e, const int8_t* q, int64_t k) {
+    int pos = e.pos, neg = e.neg;
+    int64_t i = 0;
+#if defined(__SSE2__)
+    __m128i vpos = _mm_setzero_si128(), vneg = _mm_setzero_si128();
+    const __m128i zero = _mm_setzero_si128();
+    for (; i + 16 <= k; i += 16) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + i));
+        const __m128i a = _mm_srai_epi16(_mm_slli_epi16(v, 8), 8), b = _mm_srai_epi16(v, 8);  // q[2j], q[2j + 1] as int16
+        vpos = _mm_max_epi16(vpos, _mm_add_epi16(_mm_max_epi16(a, zero), _mm_max_epi16(b, zero)));
+        vneg = _mm_min_epi16(vneg, _mm_add_epi16(_mm_min_epi16(a, zero), _mm_min_epi16(b, zero)));
+    }
+    alignas(16) int16_t lp[8], ln[8];
+    _mm_store_si128(reinterpret_cast<__m128i*>(lp), vpos);
+    _mm_store_si128(reinterpret_cast<__m128i*>(ln), vneg);
+    for (int j = 0; j < 8; ++j) pos = std::max<int>(pos, lp[j]), neg = std::min<int>(neg, ln[j]);
+#endif
+    for (; i + 1 < k; i += 2) {
+        pos = std::max(pos, std::max<int>(q[i], 0) + std::max<int>(q[i + 1], 0));
+        neg = std::min(neg, std::min<int>(q[i], 0) + std::min<int>(q[i + 1], 0));
+    }
+    if (k % 2 == 1) pos = std::max<int>(pos, q[k - 1]), neg = std::min<int>(neg, q[k - 1]);
+    e.pos = pos, e.neg = neg;
+}
+
+}  // namespace pair_detail
+
+inline pair_extremes pair_sum_extremes(const int8_t* q, const pair_geometry& g) {
+    const int64_t taps = g.kh * g.kw, k = g.c * taps;
+    pair_extremes e;
+    pair_detail::extend_adjacent(e, q, k);  // [c][kh][kw]; for 1x1 these are the channel pairs below too
+    if (taps > 1)
+        for (int64_t c = 0; c < g.c; c += 2)  // channels (2j, 2j + 1) at one tap; also [kh][kw][c] when c is even
+            pair_detail::extend(e, q + c * taps, c + 1 < g.c ? q + (c + 1) * taps : nullptr, taps);
+    if (g.c % 2 == 1 && taps > 1) {  // [kh][kw][c] with an odd channel count pairs across taps
+        auto at = [&](int64_t i) { return i < k ? int(q[(i % g.c) * taps + i / g.c]) : 0; };
+        for (int64_t i = 0; i < k; i += 2) {
+            const int a = at(i), b = at(i + 1);
+            e.pos = std::max(e.pos, std::max(a, 0) + std::max(b, 0));
+            e.neg = std::min(e.neg, std::min(a, 0) + std::min(b, 0));
+        }
+    }
+    return e;
+}
+
+/// True when no int16 pair sum of this channel's weights can saturate, in any of the three orders.
+inline bool pairs_fit_int16(const int8_t* q, const pair_geometry& g) { return fits_int16(pair_sum_extremes(q, g), g.max_code); }
 
 /// The largest u8 code tensor `name` can hold when stored with (scale, zero_point): 255, or less
 /// when the layer writing it ends in a clip (ReLU6) after its last residual sum, looking through

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "qint8/detail/pair_sums.hpp"
+#include "qint8/detail/quantize_row.hpp"
 #include "qint8/graph.hpp"
 
 namespace qint8::detail {
@@ -47,30 +48,51 @@ inline std::vector<float> real_weights(const tensor& w, const tensor* scales) {
     return r;
 }
 
-/// Channel `c` of `w` as integers of at most `qmax` in magnitude, into `out` (k values); returns its scale.
-/// s8 weights within qmax are kept as they are; otherwise the channel is requantized to qmax.
-inline float quantize_channel(const tensor& w, const tensor* scales, std::size_t c, std::size_t k, int qmax, int8_t* out) {
+/// One output channel's weights as quantization reads them: k floats, or k s8 codes with their
+/// scale, and the largest magnitude among them (found once, whatever qmax is tried).
+struct weight_channel {
+    const std::byte* f32 = nullptr;  ///< k floats (any alignment), or null for s8
+    const int8_t* s8 = nullptr;      ///< k codes when f32 is null
+    float scale = 1.f;               ///< the codes' scale (s8)
+    std::size_t k = 0;
+    float absmax = 0.f;              ///< max |w| (float) or max |code| (s8)
+};
+
+inline weight_channel channel_of(const tensor& w, const tensor* scales, std::size_t c, std::size_t k) {
+    weight_channel ch;
+    ch.k = k;
     if (w.type == dtype::s8) {
-        const auto* q = reinterpret_cast<const int8_t*>(w.data) + c * k;
+        ch.s8 = reinterpret_cast<const int8_t*>(w.data) + c * k;
+        ch.scale = load_f32(scales->data, c);
         int mx = 0;
-        for (std::size_t i = 0; i < k; ++i) mx = std::max(mx, std::abs(static_cast<int>(q[i])));
-        const float s = load_f32(scales->data, c);
-        if (mx <= qmax) {
-            std::copy(q, q + k, out);
-            return s;
+        for (std::size_t i = 0; i < k; ++i) mx = std::max(mx, std::abs(static_cast<int>(ch.s8[i])));
+        ch.absmax = static_cast<float>(mx);
+    } else {
+        ch.f32 = w.data + c * k * sizeof(float);
+        ch.absmax = abs_max_f32(ch.f32, k);
+    }
+    return ch;
+}
+
+/// The channel as integers of at most `qmax` in magnitude, into `out` (k values); returns its scale.
+/// s8 weights within qmax are kept as they are; otherwise the channel is requantized to qmax.
+inline float quantize_at(const weight_channel& ch, int qmax, int8_t* out) {
+    if (ch.s8) {
+        if (ch.absmax <= static_cast<float>(qmax)) {
+            std::copy(ch.s8, ch.s8 + ch.k, out);
+            return ch.scale;
         }
-        const float f = static_cast<float>(qmax) / static_cast<float>(mx);
-        for (std::size_t i = 0; i < k; ++i) out[i] = static_cast<int8_t>(std::nearbyint(static_cast<float>(q[i]) * f));
-        return s * static_cast<float>(mx) / static_cast<float>(qmax);
+        round_mul_s8(ch.s8, ch.k, static_cast<float>(qmax) / ch.absmax, qmax, out);
+        return ch.scale * ch.absmax / static_cast<float>(qmax);
     }
-    float mx = 0.f;
-    for (std::size_t i = 0; i < k; ++i) mx = std::max(mx, std::fabs(load_f32(w.data, c * k + i)));
-    const float s = mx > 0.f ? mx / static_cast<float>(qmax) : 1.f;
-    for (std::size_t i = 0; i < k; ++i) {
-        const float v = std::nearbyint(load_f32(w.data, c * k + i) / s);
-        out[i] = static_cast<int8_t>(std::min<float>(qmax, std::max<float>(-qmax, v)));
-    }
+    const float s = ch.absmax > 0.f ? ch.absmax / static_cast<float>(qmax) : 1.f;
+    round_div_f32(ch.f32, ch.k, s, qmax, out);
     return s;
+}
+
+/// Channel `c` of `w` (k values per channel) quantized to at most `qmax`, into `out`; returns its scale.
+inline float quantize_channel(const tensor& w, const tensor* scales, std::size_t c, std::size_t k, int qmax, int8_t* out) {
+    return quantize_at(channel_of(w, scales, c, k), qmax, out);
 }
 
 inline int8_weights quantize_weights(const tensor& w, const tensor* scales, int qmax) {
@@ -82,33 +104,46 @@ inline int8_weights quantize_weights(const tensor& w, const tensor* scales, int 
     return r;
 }
 
+/// The largest qmax in [64, 127] whose codes for `ch` pass the int16 pair-sum proof, else 63
+/// (always safe for u8 codes: 63 + 63 codes x 255 <= 32767); its codes go to `out`, `trial` is
+/// scratch of k bytes. Every |q| grows with qmax (round(w * qmax / max|w|) is monotone), so
+/// whether the pairs fit is monotone too, and any search that keeps "lo fits, hi + 1 does not"
+/// finds the same qmax as trying each from 127 down. The first try is 127 (most channels on
+/// most models); after that, the pair sums scale nearly in proportion to qmax, so the largest
+/// sum at 127 predicts the answer to within a step or two, and the search walks from that guess
+/// (bisecting if the walk is long). Loading ResNet-50 on the avx2 path spent seconds here when
+/// it tried each qmax in turn.
+inline float quantize_paired_channel(const weight_channel& ch, const pair_geometry& g, int8_t* out, int8_t* trial) {
+    const float s127 = quantize_at(ch, 127, out);
+    const pair_extremes e = pair_sum_extremes(out, g);
+    if (fits_int16(e, g.max_code)) return s127;
+    const double worst = std::max(static_cast<double>(g.max_code) * e.pos / 32767.0, static_cast<double>(g.max_code) * -e.neg / 32768.0);
+    int guess = static_cast<int>(127.0 / worst);
+    int lo = 63, hi = 126;  // lo fits; every qmax above hi does not
+    float s = 0.f;
+    bool have_lo = false;
+    for (int probes = 0; lo < hi; ++probes) {
+        const int m = probes < 3 ? std::clamp(guess, lo + 1, hi) : (lo + hi + 1) / 2;
+        const float sm = quantize_at(ch, m, trial);
+        if (fits_int16(pair_sum_extremes(trial, g), g.max_code)) {
+            lo = m, guess = m + 1, s = sm, have_lo = true;
+            std::copy(trial, trial + ch.k, out);
+        } else {
+            hi = m - 1, guess = m - 1;
+        }
+    }
+    return have_lo ? s : quantize_at(ch, lo, out);
+}
+
 /// 8-bit weights where int16 pair sums provably cannot saturate (pair_sums.hpp), and per output
-/// channel the largest qmax in [64, 127] for which they cannot, else 63 (always safe for u8 codes).
+/// channel the largest qmax in [64, 127] for which they cannot, else 63.
 inline int8_weights quantize_weights_paired(const tensor& w, const tensor* scales, const pair_geometry& g) {
     const std::size_t n = w.elements(), o = static_cast<std::size_t>(w.shape[0]), k = n / o;
     int8_weights r;
     r.q.resize(n);
     r.scale.resize(o);
-    for (std::size_t c = 0; c < o; ++c) {
-        int8_t* out = r.q.data() + c * k;
-        auto fits = [&](int qmax) {
-            quantize_channel(w, scales, c, k, qmax, out);
-            return pairs_fit_int16(out, g);
-        };
-        // Every |q| grows with qmax (round(w * qmax / max|w|) is monotone), so whether the pairs
-        // fit is monotone too: the largest qmax that fits is found by bisection, after a first
-        // try at 127 (most channels). 7 quantizations at most instead of up to 65: loading
-        // ResNet-50 on the avx2 path spent seconds here.
-        int lo = 63, hi = 127;  // qmax 63 always fits (63 + 63 codes x 255 <= 32767)
-        if (fits(hi)) lo = hi;
-        else --hi;
-        while (lo < hi) {
-            const int mid = (lo + hi + 1) / 2;
-            if (fits(mid)) lo = mid;
-            else hi = mid - 1;
-        }
-        r.scale[c] = quantize_channel(w, scales, c, k, lo, out);
-    }
+    std::vector<int8_t> trial(k);
+    for (std::size_t c = 0; c < o; ++c) r.scale[c] = quantize_paired_channel(channel_of(w, scales, c, k), g, r.q.data() + c * k, trial.data());
     return r;
 }
 

@@ -296,6 +296,8 @@ namespace detail {
 struct byte_range {
     uint64_t offset, bytes;
     std::string tensor;
+    uint32_t crc = 0;      ///< CRC-32 of the bytes (when checksums are verified)
+    std::string want_crc;  ///< what the manifest says it is
 };
 
 /// Tensors may not share bytes: each is its own data (a writer never overlaps them, so an overlap
@@ -408,6 +410,7 @@ struct weights_source {
     std::string path;
     loaded_file file;
     q8w_header header;
+    std::string want_crc;  ///< weights.crc32, empty when absent or not verified
     const std::byte* payload() const { return file.bytes.get() + q8w_header_bytes; }
 };
 
@@ -430,11 +433,7 @@ inline weights_source read_weights_source(const field_reader& root, const std::s
     const int64_t declared = wr.integer("payload_bytes", 0, INT64_MAX);
     if (static_cast<uint64_t>(declared) != h.payload_bytes)
         fail(errc::weights_file, json_path + ": weights.payload_bytes: manifest says " + std::to_string(declared) + ", " + w.path + " has " + std::to_string(h.payload_bytes));
-    if (opt.verify_checksums && wr.has("crc32")) {
-        std::string want = wr.str("crc32");
-        std::string got = crc32_hex(crc32(w.payload(), h.payload_bytes));
-        if (want != got) fail(errc::checksum, w.path + ": payload CRC-32 is " + got + ", manifest weights.crc32 says " + want);
-    }
+    if (opt.verify_checksums && wr.has("crc32")) w.want_crc = wr.str("crc32");  // checked with the tensors' (verify_checksums)
     return w;
 }
 
@@ -464,13 +463,31 @@ inline tensor read_tensor_entry(const field_reader& tr, const weights_source& w,
     t.owner = w.file.bytes;
     t.data = w.payload() + off;
     t.bytes = want;
+    range = {static_cast<uint64_t>(off), static_cast<uint64_t>(nb), "", 0, {}};
     if (opt.verify_checksums) {
-        const std::string want_crc = tr.str("crc32");
-        const std::string got = crc32_hex(crc32(t.data, t.bytes));
-        if (want_crc != got) fail(errc::checksum, json_path + ": " + tr.sub("crc32") + ": expected " + want_crc + ", the bytes in " + w.path + " give " + got);
+        range.want_crc = tr.str("crc32");
+        range.crc = crc32(t.data, t.bytes);
     }
-    range = {static_cast<uint64_t>(off), static_cast<uint64_t>(nb), ""};
     return t;
+}
+
+/// weights.crc32 against the payload's CRC, put together from the tensors' CRCs (`sorted` by
+/// offset, not overlapping) and the bytes between them, so the payload is read once.
+inline void check_payload_crc(const std::vector<byte_range>& sorted, const weights_source& w) {
+    if (w.want_crc.empty()) return;
+    uint32_t crc = 0;
+    uint64_t at = 0;
+    auto add = [&](uint32_t part, uint64_t bytes) { crc = crc32_concat(crc, part, bytes); };
+    for (const byte_range& r : sorted) {
+        if (r.bytes == 0) continue;
+        if (r.offset > at) add(crc32(w.payload() + at, r.offset - at), r.offset - at);
+        add(r.crc, r.bytes);
+        at = r.offset + r.bytes;
+    }
+    const uint64_t end = w.header.payload_bytes;
+    if (end > at) add(crc32(w.payload() + at, end - at), end - at);
+    const std::string got = crc32_hex(crc);
+    if (got != w.want_crc) fail(errc::checksum, w.path + ": payload CRC-32 is " + got + ", manifest weights.crc32 says " + w.want_crc);
 }
 
 /// "tensors": as many as the weights file's header says, each in its own bytes.
@@ -488,7 +505,13 @@ inline void read_tensors(const field_reader& root, model_desc& m, const weights_
         m.tensors.emplace(it.key(), std::move(t));
         ranges.push_back(std::move(r));
     }
+    std::vector<byte_range> in_order = ranges;
     check_no_overlap(ranges, json_path, w.path);
+    if (!opt.verify_checksums) return;
+    check_payload_crc(ranges, w);
+    for (const byte_range& r : in_order)
+        if (crc32_hex(r.crc) != r.want_crc)
+            fail(errc::checksum, json_path + ": tensors." + r.tensor + ".crc32: expected " + r.want_crc + ", the bytes in " + w.path + " give " + crc32_hex(r.crc));
 }
 
 }  // namespace detail

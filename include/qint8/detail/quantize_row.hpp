@@ -1,0 +1,124 @@
+#pragma once
+/// @file quantize_row.hpp  The inner loops of weight quantization, four values at a time with
+/// SSE2 (part of every x86-64 CPU, so no dispatch and no target attribute): the largest |w| of
+/// a channel, and round(w / s) or round(q * f) clamped to +-qmax.
+///
+/// They give exactly what the scalar loops give (tests/test_quantize_row.cpp): the same IEEE
+/// division or product, the same clamp, and cvtps2dq rounds in the current rounding mode, ties
+/// to even by default, as std::nearbyint does. Clamping before rounding instead of after changes
+/// nothing, since +-qmax are integers. The scalar loops were most of the time it took to load a
+/// model on paths with 7-bit weights, which quantize each channel several times.
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+namespace qint8::detail {
+
+namespace scalar_row {
+
+inline float abs_max(const std::byte* p, std::size_t from, std::size_t n, float mx) {
+    for (std::size_t i = from; i < n; ++i) {
+        float v;
+        std::memcpy(&v, p + i * sizeof v, sizeof v);
+        mx = std::max(mx, std::fabs(v));
+    }
+    return mx;
+}
+
+inline void round_div(const std::byte* p, std::size_t from, std::size_t n, float s, int qmax, int8_t* out) {
+    for (std::size_t i = from; i < n; ++i) {
+        float v;
+        std::memcpy(&v, p + i * sizeof v, sizeof v);
+        out[i] = static_cast<int8_t>(std::min<float>(float(qmax), std::max<float>(-float(qmax), std::nearbyint(v / s))));
+    }
+}
+
+inline void round_mul(const int8_t* q, std::size_t from, std::size_t n, float f, int qmax, int8_t* out) {
+    for (std::size_t i = from; i < n; ++i)
+        out[i] = static_cast<int8_t>(std::min<float>(float(qmax), std::max<float>(-float(qmax), std::nearbyint(float(q[i]) * f))));
+}
+
+}  // namespace scalar_row
+
+#if defined(__SSE2__)
+namespace sse2_row {
+
+/// Clamps to +-qmax (NaN becomes -qmax, as in the scalar loop: max/min return their second
+/// operand on NaN) and rounds to int32.
+inline __m128i clamp_round(__m128 v, __m128 lo, __m128 hi) { return _mm_cvtps_epi32(_mm_min_ps(_mm_max_ps(v, lo), hi)); }
+
+/// Packs 16 int32 (each within +-127) into 16 bytes.
+inline void store16(int8_t* out, __m128i a, __m128i b, __m128i c, __m128i d) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm_packs_epi16(_mm_packs_epi32(a, b), _mm_packs_epi32(c, d)));
+}
+
+inline __m128 load4(const std::byte* p, std::size_t i) { return _mm_loadu_ps(reinterpret_cast<const float*>(p + i * sizeof(float))); }
+
+/// The 16 bytes at q + i as four vectors of floats.
+inline void widen16(const int8_t* q, std::size_t i, __m128 f[4]) {
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + i));
+    const __m128i lo = _mm_srai_epi16(_mm_unpacklo_epi8(b, b), 8), hi = _mm_srai_epi16(_mm_unpackhi_epi8(b, b), 8);
+    f[0] = _mm_cvtepi32_ps(_mm_srai_epi32(_mm_unpacklo_epi16(lo, lo), 16));
+    f[1] = _mm_cvtepi32_ps(_mm_srai_epi32(_mm_unpackhi_epi16(lo, lo), 16));
+    f[2] = _mm_cvtepi32_ps(_mm_srai_epi32(_mm_unpacklo_epi16(hi, hi), 16));
+    f[3] = _mm_cvtepi32_ps(_mm_srai_epi32(_mm_unpackhi_epi16(hi, hi), 16));
+}
+
+}  // namespace sse2_row
+#endif
+
+/// max(mx, max_i |p[i]|) over n floats at p (any alignment).
+inline float abs_max_f32(const std::byte* p, std::size_t n) {
+    std::size_t i = 0;
+    float mx = 0.f;
+#if defined(__SSE2__)
+    const __m128 mask = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
+    __m128 a = _mm_setzero_ps(), b = _mm_setzero_ps();
+    for (; i + 8 <= n; i += 8) {  // max(x, acc) keeps acc when x is NaN, as the scalar loop does
+        a = _mm_max_ps(_mm_and_ps(sse2_row::load4(p, i), mask), a);
+        b = _mm_max_ps(_mm_and_ps(sse2_row::load4(p, i + 4), mask), b);
+    }
+    alignas(16) float lanes[4];
+    _mm_store_ps(lanes, _mm_max_ps(a, b));
+    mx = std::max(std::max(lanes[0], lanes[1]), std::max(lanes[2], lanes[3]));
+#endif
+    return scalar_row::abs_max(p, i, n, mx);
+}
+
+/// out[i] = clamp(nearbyint(p[i] / s), -qmax, qmax) for n floats at p (any alignment), qmax <= 127.
+inline void round_div_f32(const std::byte* p, std::size_t n, float s, int qmax, int8_t* out) {
+    std::size_t i = 0;
+#if defined(__SSE2__)
+    const __m128 vs = _mm_set1_ps(s), lo = _mm_set1_ps(-float(qmax)), hi = _mm_set1_ps(float(qmax));
+    using sse2_row::clamp_round, sse2_row::load4;
+    for (; i + 16 <= n; i += 16)
+        sse2_row::store16(out + i, clamp_round(_mm_div_ps(load4(p, i), vs), lo, hi), clamp_round(_mm_div_ps(load4(p, i + 4), vs), lo, hi),
+                          clamp_round(_mm_div_ps(load4(p, i + 8), vs), lo, hi), clamp_round(_mm_div_ps(load4(p, i + 12), vs), lo, hi));
+#endif
+    scalar_row::round_div(p, i, n, s, qmax, out);
+}
+
+/// out[i] = clamp(nearbyint(float(q[i]) * f), -qmax, qmax) for n codes, qmax <= 127.
+inline void round_mul_s8(const int8_t* q, std::size_t n, float f, int qmax, int8_t* out) {
+    std::size_t i = 0;
+#if defined(__SSE2__)
+    const __m128 vf = _mm_set1_ps(f), lo = _mm_set1_ps(-float(qmax)), hi = _mm_set1_ps(float(qmax));
+    using sse2_row::clamp_round;
+    for (; i + 16 <= n; i += 16) {
+        __m128 v[4];
+        sse2_row::widen16(q, i, v);
+        sse2_row::store16(out + i, clamp_round(_mm_mul_ps(v[0], vf), lo, hi), clamp_round(_mm_mul_ps(v[1], vf), lo, hi),
+                          clamp_round(_mm_mul_ps(v[2], vf), lo, hi), clamp_round(_mm_mul_ps(v[3], vf), lo, hi));
+    }
+#endif
+    scalar_row::round_mul(q, i, n, f, qmax, out);
+}
+
+}  // namespace qint8::detail

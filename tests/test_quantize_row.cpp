@@ -1,0 +1,111 @@
+// Weight quantization's vector loops (detail/quantize_row.hpp) against plain scalar loops written
+// here, and the runtime's per-channel weights (detail/quantize_weights.hpp) against the
+// reference's independent version (ref/weights.hpp), including the search for 7-bit paths.
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include <qint8/detail/quantize_row.hpp>
+#include <qint8/detail/quantize_weights.hpp>
+#include <qint8/ref/weights.hpp>
+
+#include "support/builder.hpp"
+
+using namespace qint8;
+
+namespace {
+
+int8_t naive_div(float v, float s, int qmax) {
+    const float r = std::nearbyint(v / s);
+    return static_cast<int8_t>(r > qmax ? qmax : (r < -qmax ? -qmax : r));
+}
+
+/// Values that stress rounding: exact ties (k + 0.5) * s of both signs, the neighbours of
+/// ties, +-qmax and beyond it, signed zeros, denormals, then random values.
+std::vector<float> hard_values(float s, int qmax, std::size_t n, test::rng& r) {
+    std::vector<float> v;
+    for (int k = -qmax - 2; k <= qmax + 1; ++k) {
+        const float t = (static_cast<float>(k) + 0.5f) * s;
+        v.insert(v.end(), {t, std::nextafter(t, 1e9f), std::nextafter(t, -1e9f), static_cast<float>(k) * s});
+    }
+    v.insert(v.end(), {0.f, -0.f, std::numeric_limits<float>::denorm_min(), -1e-40f, 1e30f, -1e30f});
+    while (v.size() < n) v.push_back(r.uniform(-1.2f, 1.2f) * s * static_cast<float>(qmax));
+    return v;
+}
+
+}  // namespace
+
+TEST_SUITE("kernels") {
+
+TEST_CASE("weight rounding four at a time equals nearbyint(w / s) clamped (ties to even, any alignment and length)") {
+    test::rng r(5);
+    for (int qmax : {127, 100, 64, 63}) {
+        const float s = 0.0123f;
+        const std::vector<float> v = hard_values(s, qmax, 1000, r);
+        for (std::size_t offset : {0u, 1u, 3u}) {
+            for (std::size_t n : {v.size(), v.size() - 7, std::size_t(15), std::size_t(1)}) {
+                std::vector<std::byte> raw((n + offset) * sizeof(float) + 1);
+                std::memcpy(raw.data() + offset, v.data(), n * sizeof(float));  // misaligned by `offset` bytes
+                std::vector<int8_t> got(n);
+                detail::round_div_f32(raw.data() + offset, n, s, qmax, got.data());
+                float want_max = 0.f;
+                for (std::size_t i = 0; i < n; ++i) {
+                    CAPTURE(i);
+                    CHECK(int(got[i]) == int(naive_div(v[i], s, qmax)));
+                    want_max = std::max(want_max, std::fabs(v[i]));
+                }
+                CHECK(detail::abs_max_f32(raw.data() + offset, n) == want_max);
+            }
+        }
+    }
+}
+
+TEST_CASE("s8 codes rescaled four at a time equal nearbyint(q * f) clamped") {
+    std::vector<int8_t> q;
+    for (int i = -128; i <= 127; ++i) q.push_back(static_cast<int8_t>(i));
+    for (int i = 0; i < 37; ++i) q.push_back(static_cast<int8_t>((i * 37) % 256 - 128));
+    for (int qmax : {127, 100, 64, 63}) {
+        const float f = static_cast<float>(qmax) / 128.f;  // 0.5 * f ties appear for odd codes
+        std::vector<int8_t> got(q.size());
+        detail::round_mul_s8(q.data(), q.size(), f, qmax, got.data());
+        for (std::size_t i = 0; i < q.size(); ++i) {
+            CAPTURE(i);
+            const float want = std::fmin(float(qmax), std::fmax(-float(qmax), std::nearbyint(float(q[i]) * f)));
+            CHECK(int(got[i]) == int(want));
+        }
+    }
+}
+
+TEST_CASE("per-channel weights equal the reference's, with and without the 7-bit pair search") {
+    test::rng r(8);
+    for (const detail::pair_geometry g : {detail::pair_geometry{16, 3, 3, 255}, detail::pair_geometry{37, 1, 1, 255},
+                                          detail::pair_geometry{3, 3, 3, 255}, detail::pair_geometry{8, 3, 3, 140}}) {
+        CAPTURE(g.c);
+        CAPTURE(g.max_code);
+        const std::size_t o = 40, k = static_cast<std::size_t>(g.c * g.kh * g.kw);
+        std::vector<float> wf = r.floats(o * k, -1.f, 1.f);
+        for (std::size_t c = 0; c < o; c += 4)  // channels whose largest weights sit side by side
+            for (std::size_t i = 0; i + 1 < k; i += 7) wf[c * k + i] = wf[c * k + i + 1] = 0.9f + 0.001f * float(i % 50);
+        for (std::size_t c = 1; c < o; c += 9) std::fill(wf.begin() + std::ptrdiff_t(c * k), wf.begin() + std::ptrdiff_t((c + 1) * k), 0.f);
+        std::vector<int8_t> wq(o * k);
+        for (std::size_t i = 0; i < wq.size(); ++i) wq[i] = static_cast<int8_t>(std::lround(wf[i] * 127.f));
+        const std::vector<int64_t> shape{static_cast<int64_t>(o), g.c, g.kh, g.kw};
+        const tensor tf = tensor::from_vector(dtype::f32, shape, wf), tq = tensor::from_vector(dtype::s8, shape, wq);
+        const tensor s = tensor::from_vector(dtype::f32, {static_cast<int64_t>(o)}, r.floats(o, 0.001f, 0.02f));
+        for (const tensor* t : {&tf, &tq}) {
+            const ref::weights plain = ref::weights_int(*t, &s, 127), paired = ref::weights_int_paired(*t, &s, 63, g);
+            const detail::int8_weights got_plain = detail::quantize_weights(*t, &s, 127), got_paired = detail::quantize_weights_paired(*t, &s, g);
+            CHECK(std::vector<int32_t>(got_plain.q.begin(), got_plain.q.end()) == plain.q);
+            CHECK(got_plain.scale == plain.s);
+            CHECK(std::vector<int32_t>(got_paired.q.begin(), got_paired.q.end()) == paired.q);
+            CHECK(got_paired.scale == paired.s);
+        }
+    }
+}
+
+}  // TEST_SUITE
