@@ -91,7 +91,7 @@ private:
     // conv.hpp: conv2d, grouped conv and fc through oneDNN
     void weighted(const layer& l);
     layer_params int8_params(const layer& l, const tensor& w, const tensor* ws, const tensor* b, const backend::dims& in_d,
-                             const quant_params& qin, dtype dst_t, bool split_zp) const;
+                             const quant_params& qin, dtype dst_t, bool split_zp, bool ip) const;
     layer_params fp32_params(const layer& l, const tensor& w, const tensor* ws, const tensor* b) const;
     std::vector<residual_sum> plan_residuals(const layer& l, dtype dst_t) const;
     void wire_residuals(const layer& l, int dst, const dnnl::memory::desc& dst_md, const std::vector<residual_sum>& sums);
