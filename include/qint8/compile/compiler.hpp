@@ -21,6 +21,8 @@
 
 namespace qint8::detail {
 
+struct fc_conv_view;  // conv.hpp
+
 class compiler {
 public:
     compiler(program& c, const std::string& origin) : c_(c), origin_(origin) {}
@@ -90,6 +92,9 @@ private:
 
     // conv.hpp: conv2d, grouped conv and fc through oneDNN
     void weighted(const layer& l);
+    int weighted_src(const std::string& in, dtype src_t, const dnnl::memory::desc& want, const std::optional<quant_params>& q, const layer& l,
+                     const fc_conv_view& cv);
+    void put_weighted(const layer& l, int dst, const dnnl::memory::desc& dst_md, dtype dst_t, bool as_conv, bool split_zp);
     layer_params int8_params(const layer& l, const tensor& w, const tensor* ws, const tensor* b, const backend::dims& in_d,
                              const quant_params& qin, dtype dst_t, bool split_zp, bool ip) const;
     layer_params fp32_params(const layer& l, const tensor& w, const tensor* ws, const tensor* b) const;

@@ -137,13 +137,45 @@ inline compiler::layer_params compiler::fp32_params(const layer& l, const tensor
     return r;
 }
 
-/// An INT8 fc reading one pixel per image (after a global pool) runs as a 1x1 convolution: on
-/// the avx2 path oneDNN's int8 inner product at batch 1 is a gemm at 6-9 GMAC/s, its 1x1
-/// convolution ran the same MobileNet-V2 classifier 3.3x faster (0.066 against 0.215 ms).
-/// Same integers: the convolution subtracts the source zero point where the inner product has
-/// it folded into the bias (fold_source_zero_point), and both sums are exact.
-inline bool fc_as_1x1(const layer& l, bool i8, const backend::dims& in_d, bool has_sums) {
-    return l.kind == op::fc && i8 && !has_sums && in_d.size() == 4 && in_d[2] == 1 && in_d[3] == 1;
+/// An INT8 fc runs as a convolution whose kernel covers its whole input (1x1 on one pixel per
+/// image or on a [N, C] input, 7x7 on VGG's pooled 7x7): on the avx2 path oneDNN's int8 inner
+/// product at batch 1 is a gemm at 2-9 GMAC/s, its convolution ran the MobileNet-V2
+/// classifier 3.3x faster (0.066 against 0.215 ms). Same integers: the convolution subtracts
+/// the source zero point where the inner product had it folded into the bias
+/// (fold_source_zero_point), and both sums are exact. Its output [N, O, 1, 1] channels-last has
+/// the bytes of the fc's plain [N, O].
+struct fc_conv_view {
+    bool on = false;
+    backend::dims src, weights;  ///< [N, C, H, W] and [O, C, H, W]
+};
+
+inline fc_conv_view fc_as_conv(const layer& l, bool i8, const backend::dims& in_d, bool has_sums) {
+    if (l.kind != op::fc || !i8 || has_sums || (in_d.size() != 4 && in_d.size() != 2)) return {};
+    const backend::dims src = in_d.size() == 4 ? in_d : backend::dims{in_d[0], in_d[1], 1, 1};
+    return {true, src, {l.out_channels, src[1], src[2], src[3]}};
+}
+
+/// The slot the primitive reads: `in` converted as `want` asks, or for an fc run as a
+/// convolution on a [N, C] tensor, a [N, C, 1, 1] channels-last view of its plain bytes.
+inline int compiler::weighted_src(const std::string& in, dtype src_t, const dnnl::memory::desc& want, const std::optional<quant_params>& q,
+                                  const layer& l, const fc_conv_view& cv) {
+    if (!cv.on || dims_.at(in).size() == 4) return need(in, src_t, want, q, l.name);
+    const int flat = need(in, src_t, backend::make_desc(dims_.at(in), src_t, true), q, l.name);
+    return new_slot(want, flat);
+}
+
+/// Records where layer `l`'s result is: the primitive's destination `dst`, viewed as [N, O] for
+/// an fc run as a convolution, or requantized by a reorder that adds the zero point (split_zp).
+inline void compiler::put_weighted(const layer& l, int dst, const dnnl::memory::desc& dst_md, dtype dst_t, bool as_conv, bool split_zp) {
+    if (as_conv) {
+        put(l.name, new_slot(backend::make_desc(dims_.at(l.name), dst_t, true), dst), dst_t, l.act);
+    } else if (split_zp) {
+        const int q = new_slot(backend::with_type(dst_md, dst_t));
+        reorder(dst, q, 1.f, 0, l.act->zero_point, l.name);
+        put(l.name, q, dst_t, l.act);
+    } else {
+        put(l.name, dst, dst_t, l.act);
+    }
 }
 
 inline void compiler::weighted(const layer& l) {
@@ -151,7 +183,7 @@ inline void compiler::weighted(const layer& l) {
     const model_desc& m = c_.desc;
     const bool i8 = eff_prec(l) == precision::int8, is_fc = l.kind == op::fc;
     const std::string& in = l.inputs[0];
-    const backend::dims in_d = dims_.at(in), od = dims_.at(l.name), wd = weight_dims(l, in_d);
+    const backend::dims in_d = dims_.at(in), od = dims_.at(l.name);
     const tensor& w = m.tensors.at(l.name + ".weight");
     const tensor* ws = m.tensors.count(l.name + ".weight.scales") ? &m.tensors.at(l.name + ".weight.scales") : nullptr;
     const tensor* b = m.tensors.count(l.name + ".bias") ? &m.tensors.at(l.name + ".bias") : nullptr;
@@ -167,21 +199,22 @@ inline void compiler::weighted(const layer& l) {
         qin = quant_params{dtype::u8, qin->scale, qin->zero_point + 128};
     }
     const dtype src_t = i8 ? qin->type : dtype::f32, dst_t = out_type(l);
+    const std::vector<residual_sum> sums = plan_residuals(l, dst_t);
+    const fc_conv_view cv = fc_as_conv(l, i8, in_d, !sums.empty());
+    const bool ip = is_fc && !cv.on;
     // oneDNN 2.6's inner product has no destination zero point: compute in f32 (already in
     // destination units) and let a reorder add the zero point and round, which is the same
     // arithmetic in the same order.
-    const std::vector<residual_sum> sums = plan_residuals(l, dst_t);
-    const bool as_1x1 = fc_as_1x1(l, i8, in_d, !sums.empty()), ip = is_fc && !as_1x1;
     const bool split_zp = ip && dst_t != dtype::f32 && l.act->zero_point != 0;
     if (split_zp && !sums.empty())
         fail(errc::unsupported, origin_ + ": layer '" + l.name + "': fc with a residual sum and an output zero point is not supported");
     const dtype prim_dst_t = split_zp ? dtype::f32 : dst_t;
+    const backend::dims wd = cv.on ? cv.weights : weight_dims(l, in_d);
 
     const layer_params lp = i8 ? int8_params(l, w, ws, b, in_d, *qin, dst_t, split_zp, ip) : fp32_params(l, w, ws, b);
-    // A 1x1 convolution writes [N, O, 1, 1] channels-last: the bytes of the fc's plain [N, O].
-    const dnnl::memory::desc src_any = backend::make_desc(in_d, src_t, false);
-    const dnnl::memory::desc dst_any = as_1x1 ? dnnl::memory::desc({od[0], od[1], 1, 1}, backend::to_dnnl(prim_dst_t), backend::tag::nhwc)
-                                              : backend::make_desc(od, prim_dst_t, false);
+    const auto nhwc = [](const backend::dims& d, dtype t) { return dnnl::memory::desc(d, backend::to_dnnl(t), backend::tag::nhwc); };
+    const dnnl::memory::desc src_any = !cv.on ? backend::make_desc(in_d, src_t, false) : in_d.size() == 2 ? nhwc(cv.src, src_t) : backend::make_desc(cv.src, src_t, false);
+    const dnnl::memory::desc dst_any = cv.on ? nhwc({od[0], od[1], 1, 1}, prim_dst_t) : backend::make_desc(od, prim_dst_t, false);
     const dnnl::memory::desc wei_any = backend::make_desc(wd, i8 ? dtype::s8 : dtype::f32, false);
     const dnnl::memory::desc bias_md = backend::make_desc({o}, i8 ? dtype::s32 : dtype::f32, true);
     const std::vector<backend::fused_op> ops = fused_ops(l, dst_t, sums);
@@ -191,7 +224,7 @@ inline void compiler::weighted(const layer& l) {
                                                : backend::conv_geometry{{l.stride[0], l.stride[1]}, {l.pad[0], l.pad[1]}, {l.pad[2], l.pad[3]}};
         return backend::requantizing_conv(c_.eng, src_md, wei_any, bias_md, dst_any, g, lp.rq, ops);
     };
-    const backend::made_primitive made = in_input_layout(make(src_any), in, src_t, qin, make);
+    const backend::made_primitive made = cv.on && in_d.size() == 2 ? make(src_any) : in_input_layout(make(src_any), in, src_t, qin, make);
     track(made.scratchpad_bytes);
 
     // Weights packed once into the primitive's preferred layout.
@@ -199,7 +232,7 @@ inline void compiler::weighted(const layer& l) {
     const int wconst = new_const(backend::pack_weights(c_.eng, compile_stream_, backend::make_desc(wd, i8 ? dtype::s8 : dtype::f32, true), wdata, made.weights));
     const int bconst = i8 ? new_const(bias_md, lp.b32.data()) : new_const(bias_md, lp.bf.data());
 
-    const int src = need(in, src_t, made.src, qin, l.name);
+    const int src = weighted_src(in, src_t, made.src, qin, l, cv);
     const int in_place = in_place_residual(l, made.dst, sums);
     const int dst = new_slot(made.dst, in_place);
     if (in_place < 0) wire_residuals(l, dst, made.dst, sums);
@@ -207,16 +240,8 @@ inline void compiler::weighted(const layer& l) {
              {operand::slot(DNNL_ARG_SRC, src), operand::constant(DNNL_ARG_WEIGHTS, wconst), operand::constant(DNNL_ARG_BIAS, bconst),
               operand::slot(DNNL_ARG_DST, dst)},
              l.name, std::string(to_string(l.kind)) + " " + to_string(eff_prec(l)) + " " + to_string(src_t) + "->" + to_string(prim_dst_t) + " " +
-                         (as_1x1 ? "1x1 conv " : "") + made.impl);
-    if (as_1x1) {
-        put(l.name, new_slot(backend::make_desc(od, dst_t, true), dst), dst_t, l.act);  // [N, O] viewing the same bytes
-    } else if (split_zp) {
-        const int q = new_slot(backend::with_type(made.dst, dst_t));
-        reorder(dst, q, 1.f, 0, l.act->zero_point, l.name);
-        put(l.name, q, dst_t, l.act);
-    } else {
-        put(l.name, dst, dst_t, l.act);
-    }
+                         (cv.on ? "as conv " : "") + made.impl);
+    put_weighted(l, dst, made.dst, dst_t, cv.on, split_zp);
 }
 
 }  // namespace qint8::detail
