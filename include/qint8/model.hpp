@@ -12,6 +12,8 @@
 #include "qint8/compile/program.hpp"
 #include "qint8/compile/threads.hpp"
 #include "qint8/io/manifest.hpp"
+#include "qint8/session.hpp"
+#include "qint8/tune/tuned_compile.hpp"
 #include "qint8/validate.hpp"
 
 namespace qint8 {
@@ -25,17 +27,13 @@ public:
             detail::fail(errc::invalid_argument, origin + ": batch: expected 1..65536, found " + std::to_string(opt.batch));
         if (opt.threads < 0 || opt.threads > 4096)
             detail::fail(errc::invalid_argument, origin + ": threads: expected 0..4096, found " + std::to_string(opt.threads));
-        auto c = std::make_shared<detail::program>();
-        c->threads = detail::resolve_threads(opt.threads);
-        detail::omp_threads_scope threads(c->threads);
+        const int threads = detail::resolve_threads(opt.threads);
+        detail::omp_threads_scope scope(threads);
         // The FP32 baseline needs no quantization parameters: an unquantized model compiles too.
         if (opt.force_fp32)
             for (auto& l : desc.layers) l.prec = precision::fp32;
         validate(desc, origin);
-        c->desc = std::move(desc);
-        c->opt = opt;
-        detail::compiler(*c, origin).run();
-        impl_ = std::move(c);
+        impl_ = detail::compile_tuned(std::move(desc), opt, threads, origin);
     }
 
     /// Reads a manifest and its weights file and compiles them.
@@ -58,10 +56,15 @@ public:
         for (const auto& s : impl_->steps) r.push_back(s.info);
         return r;
     }
+    /// Every layer with more than one implementation: which it runs with and why (default, tuning
+    /// cache or measured); see compile_options::tune.
+    const std::vector<tuning_choice>& tuning_choices() const { return impl_->choices; }
 
 private:
     friend class session;  // runs the program
     std::shared_ptr<const detail::program> impl_;
 };
+
+inline session::session(const model& m, const session_options& opt) : session(m.impl_, opt) {}
 
 }  // namespace qint8

@@ -11,12 +11,17 @@
 
 #include "qint8/backend/status.hpp"
 #include "qint8/backend/types.hpp"
+#include "qint8/compile/program.hpp"
 #include "qint8/compile/threads.hpp"
 #include "qint8/kernels/depthwise.hpp"
 #include "qint8/kernels/vector.hpp"
-#include "qint8/model.hpp"
 
 namespace qint8 {
+
+class model;
+namespace detail {
+class session_access;  // tune/time_layers.hpp
+}  // namespace detail
 
 struct session_options {
     /// Kept for source compatibility: a session always runs with the model's thread count
@@ -30,13 +35,19 @@ struct session_options {
 /// Per-thread execution state for one model: activation buffers and scratchpad.
 class session {
 public:
-    explicit session(const model& m, const session_options& opt = {}) : c_(m.impl_), opt_(opt), stream_(c_->eng) {
+    /// Defined in model.hpp (which this file includes at its end): a model holds its program.
+    explicit session(const model& m, const session_options& opt = {});
+
+private:
+    friend class detail::session_access;
+    session(std::shared_ptr<const detail::program> p, const session_options& opt) : c_(std::move(p)), opt_(opt), stream_(c_->eng) {
         check_threads();
         backend::guarded([&] { allocate(); }, [&] { return "session: allocating " + std::to_string(c_->slots.size()) + " buffers"; });
         for (const auto& s : c_->steps) args_.push_back(bind(s));
         times_.assign(c_->steps.size(), 0.0);
     }
 
+public:
     /// Runs one batch. `src`: batch x C x H x W floats (NCHW, preprocessed as the manifest says);
     /// `dst`: batch x output_size() floats.
     void run(const float* src, float* dst) {
@@ -184,3 +195,5 @@ private:
 };
 
 }  // namespace qint8
+
+#include "qint8/model.hpp"  // session(const model&) and model itself

@@ -81,6 +81,8 @@ private:
     int need(const std::string& name, dtype t, const dnnl::memory::desc& want, const std::optional<quant_params>& tq,
              const std::string& reader);
     std::vector<backend::fused_op> fused_ops(const layer& l, dtype dst_t, const std::vector<residual_sum>& sums) const;
+    // choice.hpp: which implementation a layer with several gets
+    std::string choose(const layer& l, const std::string& signature, const std::vector<std::string>& candidates);
 
     /// A conv/fc layer's weights (s8 or f32), bias (s32 or f32) and requantization.
     struct layer_params {
@@ -107,7 +109,7 @@ private:
                                             const Make& make) const;
     pair_geometry pair_geometry_of(const layer& l, const backend::dims& in_d, const quant_params& qin) const;
     // depthwise.hpp: qint8's own depthwise kernels
-    bool own_depthwise(const layer& l) const;
+    bool own_depthwise(const layer& l);
     void depthwise(const layer& l);
     // pool.hpp, eltwise.hpp, output.hpp
     void pool(const layer& l);

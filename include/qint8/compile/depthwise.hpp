@@ -6,24 +6,42 @@
 #include <cstdlib>
 #include <memory>
 
+#include "qint8/compile/choice.hpp"
 #include "qint8/compile/compiler.hpp"
 #include "qint8/compile/int8_plan.hpp"
 #include "qint8/io/bias_correction.hpp"
 
 namespace qint8::detail {
 
-/// Does qint8's own depthwise kernel take this layer? Integer in and out, one channel per group,
-/// no residual sum (MobileNets' depthwise layers), unless QINT8_DEPTHWISE=onednn.
-inline bool compiler::own_depthwise(const layer& l) const {
+/// The candidates for a depthwise layer, the path's default first. oneDNN's depthwise
+/// (brdgmm) beat qint8's kernel on every VNNI and AMX CPU measured (Zen 5: MobileNet-V2 525-557
+/// against 425-465 img/s; Xeon with AMX: 402-407 against 317-347; docs/performance.md); qint8's
+/// is the default where it was measured faster, on AVX2, and where nothing was measured.
+inline std::vector<std::string> dw_candidates(isa path) {
+    if (has_int8_dot(path) && path != isa::avx2_vnni) return {"onednn", "qint8_dw"};
+    return {"qint8_dw", "onednn"};
+}
+
+/// Does qint8's own depthwise kernel take this layer? It can when the layer is integer in and
+/// out, one channel per group, without a residual sum (MobileNets' depthwise layers); whether it
+/// does is the tuning's choice (choice.hpp), or QINT8_DEPTHWISE=onednn|qint8 forces it.
+inline bool compiler::own_depthwise(const layer& l) {
     if (l.kind != op::depthwise_conv2d || eff_prec(l) != precision::int8) return false;
-    if (const char* e = std::getenv("QINT8_DEPTHWISE"); e && std::string(e) == "onednn") return false;
     const where& w = at_.at(l.inputs[0]);
     const backend::dims& in_d = dims_.at(l.inputs[0]);
     if (w.type == dtype::f32 || !w.q || out_type(l) == dtype::f32 || in_d.size() != 4) return false;
     if (l.groups != in_d[1] || l.out_channels != in_d[1] || l.kernel[0] * l.kernel[1] > kernels::dw_max_taps) return false;
     for (const auto& p : l.post_ops)
         if (p.kind == post_op::sum) return false;
-    return kernels::dw_variant_runs(kernels::dw_variant_for(c_.path), detected_cpu().features);
+    if (!kernels::dw_variant_runs(kernels::dw_variant_for(c_.path), detected_cpu().features)) return false;
+    if (const char* e = std::getenv("QINT8_DEPTHWISE"); e && *e) {
+        const std::string v(e);
+        if (v != "onednn" && v != "qint8")
+            fail(errc::invalid_argument, "environment variable QINT8_DEPTHWISE: expected onednn or qint8, found \"" + v + "\"");
+        return v == "qint8";
+    }
+    const std::string sig = layer_signature(l, precision::int8, w.type, out_type(l), in_d, dims_.at(l.name), c_.threads);
+    return choose(l, sig, dw_candidates(c_.path)) == "qint8_dw";
 }
 
 /// The kernel's problem description: shapes, signedness, zero points and the fused clamp.

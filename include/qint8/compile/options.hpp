@@ -3,8 +3,18 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace qint8 {
+
+/// Where a layer with more than one implementation (qint8's depthwise kernel or oneDNN's, an fc
+/// as a convolution or as an inner product) takes its choice from; every candidate computes the
+/// same integers (tune/choices.hpp, docs/performance.md "Tuning cache").
+enum class tuning {
+    off,      ///< the built-in defaults only: the choice measured best on each path so far
+    cache,    ///< the defaults, overridden by the tuning cache's entries for this CPU, path and version
+    measure,  ///< time the candidates of every layer the cache lacks, keep the fastest, add it to the cache
+};
 
 /// How a description is compiled.
 struct compile_options {
@@ -22,12 +32,26 @@ struct compile_options {
     /// ResNet or MobileNet-V2 block on every inference); session::read then refuses that residual.
     /// Calibration, bias correction and per-layer reports turn it on.
     bool keep_intermediates = false;
+    tuning tune = tuning::cache;  ///< see qint8::tuning
+    /// The tuning cache file: a path, or empty for the environment variable QINT8_TUNING_CACHE
+    /// (neither: no cache; `measure` then still picks the fastest, for this compilation only).
+    std::string tuning_cache;
 };
 
 /// One executed step, for profiles and diagnostics.
 struct step_info {
     std::string layer;  ///< layer name, or "" for glue (input quantization, output conversion)
     std::string what;   ///< e.g. "conv2d int8 u8->u8 brg:avx512_core_vnni" or "reorder"
+};
+
+/// One layer's choice between implementations, for diagnostics (model::tuning_choices()).
+struct tuning_choice {
+    std::string layer;                    ///< layer name
+    std::string signature;                ///< what the choice depends on: op, shapes, types, threads
+    std::vector<std::string> candidates;  ///< e.g. {"onednn", "qint8_dw"}; the first is the default
+    std::string chosen;
+    std::string source;  ///< "default", "cache" or "measured"
+    std::vector<double> ms;  ///< with "measured": each candidate's best time per run, in candidates' order
 };
 
 }  // namespace qint8

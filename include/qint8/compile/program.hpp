@@ -63,6 +63,15 @@ struct tensor_loc {
     std::string overwritten_by;  ///< the layer that reuses this tensor's buffer in place, if any
 };
 
+class tuning_cache;  // tune/cache.hpp
+
+/// What a compilation takes its implementation choices from besides the defaults (compile/choice.hpp).
+struct tuning_inputs {
+    std::map<std::string, std::string> forced;      ///< layer -> the candidate being timed (tune/tuned_compile.hpp)
+    std::map<std::string, tuning_choice> measured;  ///< layer -> what timing its candidates chose
+    const tuning_cache* cache = nullptr;            ///< entries for this CPU, path and version apply
+};
+
 /// A compiled model.
 struct program {
     dnnl::engine eng{dnnl::engine::kind::cpu, 0};
@@ -79,6 +88,8 @@ struct program {
     quant_params input_q;
     std::size_t input_elems = 0, output_elems = 0;  ///< per image
     std::map<std::string, tensor_loc> tensors;
+    tuning_inputs tuner;                ///< during compilation only
+    std::vector<tuning_choice> choices;  ///< every layer with more than one implementation
 };
 
 }  // namespace qint8::detail

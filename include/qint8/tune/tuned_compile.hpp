@@ -1,0 +1,110 @@
+#pragma once
+/// @file tuned_compile.hpp  Compiles a description with its implementation choices taken from the
+/// defaults, the tuning cache, or measurement (compile_options::tune).
+///
+/// Measuring compiles the model once per candidate index (every layer that lacks a cache entry
+/// takes its k-th candidate in the k-th compilation), runs each compilation on the same
+/// synthetic input, rounds alternating between them, and keeps for each layer the candidate
+/// with the smallest time per run (its steps' time, reorders it needs included). Its best time
+/// over the rounds counts, as one preemption only ever makes a run slower. The default is kept
+/// unless another candidate is faster by more than `margin`, so that noise does not flip it.
+
+#include <algorithm>
+#include <cstdlib>
+#include <limits>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "qint8/compile/compile.hpp"
+#include "qint8/compile/program.hpp"
+#include "qint8/tune/cache.hpp"
+#include "qint8/tune/time_layers.hpp"
+#include "qint8/version.hpp"
+
+namespace qint8::detail {
+
+/// The tuning cache file a compilation uses: compile_options::tuning_cache, else
+/// QINT8_TUNING_CACHE, else none ("").
+inline std::string tuning_cache_path(const compile_options& opt) {
+    if (!opt.tuning_cache.empty()) return opt.tuning_cache;
+    if (const char* e = std::getenv("QINT8_TUNING_CACHE"); e && *e) return e;
+    return {};
+}
+
+inline std::shared_ptr<program> compile_program(model_desc desc, const compile_options& opt, int threads, const std::string& origin,
+                                                tuning_inputs tuner) {
+    auto c = std::make_shared<program>();
+    c->threads = threads;
+    c->desc = std::move(desc);
+    c->opt = opt;
+    c->tuner = std::move(tuner);
+    compiler(*c, origin).run();
+    c->tuner = {};
+    return c;
+}
+
+/// Picks each measured layer's candidate from the times of the compilations (index k ran every
+/// such layer's k-th candidate).
+inline std::map<std::string, tuning_choice> pick_candidates(const std::vector<tuning_choice>& todo,
+                                                            const std::vector<std::map<std::string, double>>& times, double margin) {
+    std::map<std::string, tuning_choice> picked;
+    for (tuning_choice ch : todo) {
+        ch.ms.assign(ch.candidates.size(), std::numeric_limits<double>::infinity());
+        for (std::size_t k = 0; k < ch.candidates.size() && k < times.size(); ++k)
+            if (auto t = times[k].find(ch.layer); t != times[k].end()) ch.ms[k] = t->second;
+        std::size_t best = 0;
+        for (std::size_t k = 1; k < ch.ms.size(); ++k)
+            if (ch.ms[k] < ch.ms[best] * (1.0 - margin)) best = k;
+        ch.chosen = ch.candidates[best];
+        ch.source = "measured";
+        picked[ch.layer] = ch;
+    }
+    return picked;
+}
+
+/// Times the candidates of the layers in `todo` and returns what each chose.
+inline std::map<std::string, tuning_choice> measure_choices(const model_desc& desc, const compile_options& opt, int threads,
+                                                            const std::string& origin, const std::vector<tuning_choice>& todo,
+                                                            std::shared_ptr<const program> first) {
+    std::size_t most = 0;
+    for (const auto& ch : todo) most = std::max(most, ch.candidates.size());
+    std::vector<std::shared_ptr<const program>> progs{std::move(first)};
+    for (std::size_t k = 1; k < most; ++k) {
+        tuning_inputs t;
+        for (const auto& ch : todo)
+            if (k < ch.candidates.size()) t.forced[ch.layer] = ch.candidates[k];
+        progs.push_back(compile_program(desc, opt, threads, origin, std::move(t)));
+    }
+    return pick_candidates(todo, time_layers(progs, 7), 0.03);
+}
+
+/// Compiles `desc` as `opt.tune` says; `desc` is validated.
+inline std::shared_ptr<const program> compile_tuned(model_desc desc, const compile_options& opt, int threads, const std::string& origin) {
+    const std::string path = opt.tune == tuning::off ? std::string() : tuning_cache_path(opt);
+    tuning_cache cache = path.empty() ? tuning_cache() : tuning_cache::load(path);
+    tuning_inputs in;
+    in.cache = opt.tune == tuning::off ? nullptr : &cache;
+    if (opt.tune != tuning::measure) return compile_program(std::move(desc), opt, threads, origin, std::move(in));
+
+    std::shared_ptr<const program> first = compile_program(desc, opt, threads, origin, in);
+    std::vector<tuning_choice> todo;
+    for (const auto& ch : first->choices)
+        if (ch.source != "cache") todo.push_back(ch);
+    if (todo.empty()) return first;
+    in.measured = measure_choices(desc, opt, threads, origin, todo, std::move(first));
+    if (!path.empty()) {
+        const std::string cpu = detected_cpu().cpu_name;
+        for (const auto& [name, ch] : in.measured) {
+            tuning_entry e;
+            e.choice = ch.chosen;
+            for (std::size_t k = 0; k < ch.candidates.size(); ++k) e.ms[ch.candidates[k]] = ch.ms[k];
+            cache.put({cpu, to_string(active_isa()), version_string, ch.signature}, std::move(e));
+        }
+        cache.save(path);
+    }
+    return compile_program(std::move(desc), opt, threads, origin, std::move(in));
+}
+
+}  // namespace qint8::detail

@@ -1,0 +1,235 @@
+// The tuning cache (compile_options::tune, tune/): every candidate of a choice computes the same
+// integers as the naive reference; the defaults per path; measuring fills the cache and a later
+// load takes its choices without measuring; entries for another CPU, path or version are ignored;
+// a damaged cache file is refused naming the file and the field.
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <qint8/models/registry.hpp>
+#include <qint8/models/synthetic.hpp>
+#include <qint8/ref/reference.hpp>
+#include <qint8/session.hpp>
+#include <qint8/tune/cache.hpp>
+#include <qint8/version.hpp>
+
+#include "support/compare.hpp"
+#include "support/scratch.hpp"
+
+using namespace qint8;
+
+namespace {
+
+/// MobileNet-V2 at 32x32, a quarter of the width: depthwise layers and a classifier, the two
+/// kinds of layer with more than one implementation.
+model_desc small_mobilenet_v2() {
+    models::topology_request r;
+    r.input_size = 32;
+    r.classes = 10;
+    r.width = 0.25;
+    models::synth_options o;
+    o.int8_weights = true;
+    o.calibration_images = 4;
+    return models::synthesize(models::structure_by_name("mobilenet_v2", r), 5, o);
+}
+
+std::vector<float> run(const model& net, const std::vector<float>& in) {
+    session s(net);
+    return s.run(in);
+}
+
+/// A cache that gives every choice of `net` its last candidate (the one the default is not).
+std::string cache_with_alternatives(const model& net, const test::scratch_dir& dir) {
+    detail::tuning_cache c;
+    for (const tuning_choice& ch : net.tuning_choices())
+        c.put({detail::detected_cpu().cpu_name, to_string(net.code_path()), version_string, ch.signature}, {ch.candidates.back(), {}});
+    const std::string path = dir / "alt.json";
+    c.save(path);
+    return path;
+}
+
+std::size_t count_steps_with(const model& net, const std::string& what) {
+    std::size_t n = 0;
+    for (const auto& s : net.steps()) n += s.what.find(what) != std::string::npos;
+    return n;
+}
+
+void write_text(const std::string& path, const std::string& text) {
+    std::ofstream(path, std::ios::binary) << text;
+}
+
+std::string error_of(const model_desc& m, const compile_options& co) {
+    try {
+        model net(m, co, "m");
+    } catch (const error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+}  // namespace
+
+TEST_CASE("tuning: every candidate computes the reference's integers") {
+    test::single_thread one;
+    test::scratch_dir dir;
+    const model_desc m = small_mobilenet_v2();
+    const std::vector<float> in = models::synthetic_images(m, 2, 9);
+    compile_options co;
+    co.batch = 2;
+    co.tune = tuning::off;
+    const model by_default(m, co, "default");
+    REQUIRE(by_default.tuning_choices().size() >= 2);  // 17 depthwise layers and the classifier
+
+    co.tune = tuning::cache;
+    co.tuning_cache = cache_with_alternatives(by_default, dir);
+    const model alternative(m, co, "alternative");
+    REQUIRE(alternative.tuning_choices().size() == by_default.tuning_choices().size());
+    for (std::size_t i = 0; i < alternative.tuning_choices().size(); ++i) {
+        const tuning_choice& a = alternative.tuning_choices()[i];
+        const tuning_choice& d = by_default.tuning_choices()[i];
+        CHECK(a.source == "cache");
+        CHECK(d.source == "default");
+        CHECK(a.chosen == d.candidates.back());
+        CHECK(a.chosen != d.chosen);
+    }
+    // The choices really changed the code that runs: qint8's depthwise kernel in one of the two.
+    CHECK(count_steps_with(by_default, "qint8_dw") + count_steps_with(alternative, "qint8_dw") == 17);
+
+    const std::vector<float> want = ref::run(m, in, 2, test::ref_options(false));
+    const std::vector<float> a = run(by_default, in), b = run(alternative, in);
+    REQUIRE(a.size() == want.size());
+    REQUIRE(b.size() == want.size());
+    for (std::size_t i = 0; i < want.size(); ++i) {
+        CHECK(a[i] == want[i]);
+        CHECK(b[i] == want[i]);
+    }
+}
+
+TEST_CASE("tuning: the default depthwise is oneDNN's on VNNI and AMX paths, qint8's elsewhere") {
+    // Measured: oneDNN's was faster on AVX-512 VNNI (Zen 5) and AMX (Xeon); qint8's on AVX2.
+    CHECK(detail::dw_candidates(isa::avx2).front() == "qint8_dw");
+    CHECK(detail::dw_candidates(isa::avx2_vnni).front() == "qint8_dw");
+    CHECK(detail::dw_candidates(isa::avx512_core).front() == "qint8_dw");
+    CHECK(detail::dw_candidates(isa::avx512_core_vnni).front() == "onednn");
+    CHECK(detail::dw_candidates(isa::avx512_core_bf16).front() == "onednn");
+    CHECK(detail::dw_candidates(isa::avx512_core_amx).front() == "onednn");
+
+    test::single_thread one;
+    compile_options co;
+    co.tune = tuning::off;
+    const model net(small_mobilenet_v2(), co, "m");
+    const isa p = net.code_path();
+    const bool onednn_first = has_int8_dot(p) && p != isa::avx2_vnni;
+    INFO("path " << to_string(p));
+    CHECK(count_steps_with(net, "qint8_dw") == (onednn_first ? 0u : 17u));
+}
+
+TEST_CASE("tuning: measuring fills the cache; a later load takes its choices without measuring") {
+    test::single_thread one;
+    test::scratch_dir dir;
+    const model_desc m = small_mobilenet_v2();
+    compile_options co;
+    co.tune = tuning::measure;
+    co.tuning_cache = dir / "cache.json";
+    const model measured(m, co, "m");
+    std::set<std::string> signatures;
+    for (const tuning_choice& ch : measured.tuning_choices()) {
+        CHECK(ch.source == "measured");
+        REQUIRE(ch.ms.size() == ch.candidates.size());
+        for (double t : ch.ms) CHECK((std::isfinite(t) && t > 0.0));
+        signatures.insert(ch.signature);
+    }
+    const detail::tuning_cache written = detail::tuning_cache::load(co.tuning_cache);
+    CHECK(written.size() == signatures.size());
+
+    co.tune = tuning::cache;
+    const model cached(m, co, "m");
+    REQUIRE(cached.tuning_choices().size() == measured.tuning_choices().size());
+    for (std::size_t i = 0; i < cached.tuning_choices().size(); ++i) {
+        const tuning_choice& c = cached.tuning_choices()[i];
+        CHECK(c.source == "cache");
+        const auto e = written.find({detail::detected_cpu().cpu_name, to_string(cached.code_path()), version_string, c.signature});
+        REQUIRE(e.has_value());
+        CHECK(c.chosen == e->choice);
+    }
+
+    // Measuring again with a complete cache times nothing and leaves the file as it was.
+    co.tune = tuning::measure;
+    const model again(m, co, "m");
+    for (const tuning_choice& c : again.tuning_choices()) CHECK(c.source == "cache");
+}
+
+TEST_CASE("tuning: entries of another CPU, path or version are ignored; the environment names the cache") {
+    test::single_thread one;
+    test::scratch_dir dir;
+    const model_desc m = small_mobilenet_v2();
+    compile_options co;
+    co.tune = tuning::off;
+    const model plain(m, co, "m");
+    detail::tuning_cache c;
+    for (const tuning_choice& ch : plain.tuning_choices()) {
+        const std::string cpu = detail::detected_cpu().cpu_name, path = to_string(plain.code_path());
+        c.put({cpu + " (another)", path, version_string, ch.signature}, {ch.candidates.back(), {}});
+        c.put({cpu, path == std::string("avx2") ? "avx512_core_amx" : "avx2", version_string, ch.signature}, {ch.candidates.back(), {}});
+        c.put({cpu, path, "0.0.0-other", ch.signature}, {ch.candidates.back(), {}});
+        c.put({cpu, path, version_string, ch.signature + " (another shape)"}, {ch.candidates.back(), {}});
+    }
+    const std::string file = dir / "others.json";
+    c.save(file);
+    ::setenv("QINT8_TUNING_CACHE", file.c_str(), 1);
+    co.tune = tuning::cache;
+    const model net(m, co, "m");
+    ::unsetenv("QINT8_TUNING_CACHE");
+    REQUIRE(net.tuning_choices().size() == plain.tuning_choices().size());
+    for (std::size_t i = 0; i < net.tuning_choices().size(); ++i) {
+        CHECK(net.tuning_choices()[i].source == "default");
+        CHECK(net.tuning_choices()[i].chosen == plain.tuning_choices()[i].chosen);
+    }
+
+    // Through the environment, a cache's entry is used.
+    const std::string alt = cache_with_alternatives(plain, dir);
+    ::setenv("QINT8_TUNING_CACHE", alt.c_str(), 1);
+    const model through_env(m, co, "m");
+    ::unsetenv("QINT8_TUNING_CACHE");
+    for (const tuning_choice& ch : through_env.tuning_choices()) CHECK(ch.source == "cache");
+}
+
+TEST_CASE("tuning: a damaged cache file is refused naming the file and the field; off reads no file") {
+    test::single_thread one;
+    test::scratch_dir dir;
+    const model_desc m = small_mobilenet_v2();
+    compile_options co;
+    co.tune = tuning::cache;
+    co.tuning_cache = dir / "bad.json";
+    const auto refused = [&](const std::string& text, const std::string& expect) {
+        write_text(co.tuning_cache, text);
+        const std::string e = error_of(m, co);
+        INFO(e);
+        CHECK(e.find(co.tuning_cache) != std::string::npos);
+        CHECK(e.find(expect) != std::string::npos);
+    };
+    refused("{not json", "expected a JSON object");
+    refused(R"({"format": "something else", "format_version": 1, "entries": []})", "format: expected \"qint8-tuning-cache\"");
+    refused(R"({"format": "qint8-tuning-cache", "format_version": 7, "entries": []})", "format_version: expected 1, found 7");
+    refused(R"({"format": "qint8-tuning-cache", "format_version": 1})", "entries: expected an array");
+    refused(R"({"format": "qint8-tuning-cache", "format_version": 1, "entries": [{"cpu": "x", "path": "avx2", "qint8": "0", "layer": 3, "choice": "onednn"}]})",
+            "entries[0].layer: expected a string, found number");
+    refused(R"({"format": "qint8-tuning-cache", "format_version": 1, "entries": [7]})", "entries[0]: expected an object");
+
+    co.tuning_cache = dir.path;  // a directory
+    CHECK(error_of(m, co).find("expected a regular file") != std::string::npos);
+
+    co.tuning_cache = dir / "missing.json";  // no file yet: the defaults, and nothing written
+    CHECK(error_of(m, co).empty());
+    CHECK(dir.list() == std::vector<std::string>{"bad.json"});
+
+    co.tune = tuning::off;  // off reads no file at all
+    co.tuning_cache = dir / "bad.json";
+    CHECK(error_of(m, co).empty());
+}
