@@ -68,16 +68,35 @@ inline void append_sum(dnnl::post_ops& po, float scale, int32_t zp, dt type) { p
 inline void append_relu(dnnl::post_ops& po) { po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f); }
 inline void append_clip(dnnl::post_ops& po, float lo, float hi) { po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, lo, hi); }
 
+inline dnnl::convolution_forward::desc conv_desc(const dnnl::memory::desc& src, const dnnl::memory::desc& wei, const dnnl::memory::desc* bias,
+                                                 const dnnl::memory::desc& dst, const dims& strides, const dims& pad_l, const dims& pad_r) {
+    using namespace dnnl;
+    return bias ? convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct, src, wei, *bias, dst, strides, pad_l,
+                                            pad_r)
+                : convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct, src, wei, dst, strides, pad_l, pad_r);
+}
+
+/// oneDNN's first implementation. Its next_impl() must not be called once this returns: the
+/// iterator behind it refers to the operation and attributes, which lived in this call only
+/// (for_each_conv_impl iterates).
 inline dnnl::convolution_forward::primitive_desc conv_pd(const dnnl::engine& eng, const dnnl::memory::desc& src,
                                                          const dnnl::memory::desc& wei, const dnnl::memory::desc* bias,
                                                          const dnnl::memory::desc& dst, const dims& strides, const dims& pad_l,
                                                          const dims& pad_r, const dnnl::primitive_attr& attr) {
-    using namespace dnnl;
-    auto d = bias ? convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct, src, wei, *bias, dst,
-                                              strides, pad_l, pad_r)
-                  : convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct, src, wei, dst,
-                                              strides, pad_l, pad_r);
-    return convolution_forward::primitive_desc(d, attr, eng);
+    return dnnl::convolution_forward::primitive_desc(conv_desc(src, wei, bias, dst, strides, pad_l, pad_r), attr, eng);
+}
+
+/// Calls f(pd) for each implementation oneDNN offers for the convolution, in its order of
+/// preference, until f returns true; the operation and attributes stay alive meanwhile.
+template <class F>
+void for_each_conv_impl(const dnnl::engine& eng, const dnnl::memory::desc& src, const dnnl::memory::desc& wei, const dnnl::memory::desc* bias,
+                        const dnnl::memory::desc& dst, const dims& strides, const dims& pad_l, const dims& pad_r, const dnnl::primitive_attr& attr,
+                        F f) {
+    const dnnl::convolution_forward::desc d = conv_desc(src, wei, bias, dst, strides, pad_l, pad_r);
+    dnnl::convolution_forward::primitive_desc pd(d, attr, eng);
+    do {
+        if (f(pd)) return;
+    } while (pd.next_impl());
 }
 
 inline dnnl::inner_product_forward::primitive_desc ip_pd(const dnnl::engine& eng, const dnnl::memory::desc& src,

@@ -4,6 +4,7 @@
 /// requantized to the destination's scale and zero point, with ReLU/clip and a residual sum fused.
 /// A port to another oneDNN major version changes this file and dnnl_compat.hpp only.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -69,12 +70,49 @@ made_primitive made_from(const PD& pd) {
     return {Prim(pd), pd.src_desc(), pd.weights_desc(), pd.dst_desc(), impl_name(pd), pd.scratchpad_desc().get_size()};
 }
 
-/// A requantizing convolution; `src`, `weights` and `dst` may be format `any`.
+/// A requantizing convolution; `src`, `weights` and `dst` may be format `any`. `impl` names one
+/// of the implementations conv_impls() lists; empty (or not offered): oneDNN's first choice.
 inline made_primitive requantizing_conv(const dnnl::engine& eng, const dnnl::memory::desc& src, const dnnl::memory::desc& weights,
                                         const dnnl::memory::desc& bias, const dnnl::memory::desc& dst, const conv_geometry& g,
-                                        const requant& rq, const std::vector<fused_op>& ops) {
-    auto pd = conv_pd(eng, src, weights, &bias, dst, g.strides, g.pad_l, g.pad_r, requant_attr(rq, ops));
-    return made_from<dnnl::convolution_forward::primitive_desc, dnnl::convolution_forward>(pd);
+                                        const requant& rq, const std::vector<fused_op>& ops, const std::string& impl = {}) {
+    using pd_t = dnnl::convolution_forward::primitive_desc;
+    const dnnl::primitive_attr attr = requant_attr(rq, ops);
+    if (impl.empty()) return made_from<pd_t, dnnl::convolution_forward>(conv_pd(eng, src, weights, &bias, dst, g.strides, g.pad_l, g.pad_r, attr));
+    made_primitive made;
+    bool first = true;
+    for_each_conv_impl(eng, src, weights, &bias, dst, g.strides, g.pad_l, g.pad_r, attr, [&](const pd_t& pd) {
+        const bool match = impl_name(pd) == impl;
+        if (first || match) made = made_from<pd_t, dnnl::convolution_forward>(pd);
+        first = false;
+        return match;
+    });
+    return made;
+}
+
+/// The implementations oneDNN offers for a requantizing convolution, its first choice first,
+/// keeping those that read and write the layouts the first one does: choosing among them changes
+/// nothing for the layers around (no reorder appears or disappears). The reference ("ref")
+/// implementations are left out: they are never faster, and measuring one on a large layer
+/// takes seconds.
+inline std::vector<std::string> conv_impls(const dnnl::engine& eng, const dnnl::memory::desc& src, const dnnl::memory::desc& weights,
+                                           const dnnl::memory::desc& bias, const dnnl::memory::desc& dst, const conv_geometry& g,
+                                           const requant& rq, const std::vector<fused_op>& ops) {
+    std::vector<std::string> names;
+    dnnl::memory::desc src0, dst0;
+    for_each_conv_impl(eng, src, weights, &bias, dst, g.strides, g.pad_l, g.pad_r, requant_attr(rq, ops),
+                       [&](const dnnl::convolution_forward::primitive_desc& pd) {
+                           const std::string n = impl_name(pd);
+                           if (names.empty()) {
+                               src0 = pd.src_desc();
+                               dst0 = pd.dst_desc();
+                           } else if (n.rfind("ref", 0) == 0 || !(pd.src_desc() == src0 && pd.dst_desc() == dst0) ||
+                                      std::find(names.begin(), names.end(), n) != names.end()) {
+                               return false;
+                           }
+                           names.push_back(n);
+                           return false;
+                       });
+    return names;
 }
 
 /// A requantizing inner product (oneDNN 2.x has no source or destination zero point here: the

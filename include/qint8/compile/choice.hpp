@@ -31,24 +31,26 @@ inline std::string layer_signature(const layer& l, precision p, dtype src_t, dty
     return s + " threads " + std::to_string(threads);
 }
 
-/// The implementation layer `l` runs with, among `candidates` (the path's default first).
-inline std::string compiler::choose(const layer& l, const std::string& signature, const std::vector<std::string>& candidates) {
+/// The implementation layer `l` runs with, among `candidates` (the path's default first), for the
+/// choice `what` ("depthwise", "fc", "impl").
+inline std::string compiler::choose(const layer& l, const std::string& what, const std::string& signature, const std::vector<std::string>& candidates) {
     tuning_choice ch;
     ch.layer = l.name;
-    ch.signature = signature;
+    ch.what = what;
+    ch.signature = what + ": " + signature;
     ch.candidates = candidates;
     ch.chosen = candidates.front();
     ch.source = "default";
     const auto known = [&](const std::string& c) { return std::find(candidates.begin(), candidates.end(), c) != candidates.end(); };
-    if (auto f = c_.tuner.forced.find(l.name); f != c_.tuner.forced.end() && known(f->second)) {
+    if (auto f = c_.tuner.forced.find(ch.key()); f != c_.tuner.forced.end() && known(f->second)) {
         ch.chosen = f->second;
         ch.source = "measuring";
-    } else if (auto m = c_.tuner.measured.find(l.name); m != c_.tuner.measured.end() && known(m->second.chosen)) {
+    } else if (auto m = c_.tuner.measured.find(ch.key()); m != c_.tuner.measured.end() && known(m->second.chosen)) {
         ch = m->second;
     } else if (c_.tuner.cache) {
         // A cached choice this version does not offer for the layer (another version wrote it, or
         // the layer no longer qualifies) is ignored rather than trusted.
-        const tuning_key k{detected_cpu().cpu_name, to_string(c_.path), version_string, signature};
+        const tuning_key k{detected_cpu().cpu_name, to_string(c_.path), version_string, ch.signature};
         if (auto e = c_.tuner.cache->find(k); e && known(e->choice)) {
             ch.chosen = e->choice;
             ch.source = "cache";
@@ -56,6 +58,13 @@ inline std::string compiler::choose(const layer& l, const std::string& signature
     }
     c_.choices.push_back(ch);
     return ch.chosen;
+}
+
+/// Are oneDNN's implementations of each convolution worth listing? Only when a choice can come
+/// of it: measuring, or a cache with entries (listing them costs every load a little time).
+inline bool compiler::impl_choices() const {
+    return c_.opt.tune == tuning::measure || !c_.tuner.forced.empty() || !c_.tuner.measured.empty() ||
+           (c_.opt.tune == tuning::cache && c_.tuner.cache && c_.tuner.cache->size() > 0);
 }
 
 }  // namespace qint8::detail

@@ -82,7 +82,8 @@ private:
              const std::string& reader);
     std::vector<backend::fused_op> fused_ops(const layer& l, dtype dst_t, const std::vector<residual_sum>& sums) const;
     // choice.hpp: which implementation a layer with several gets
-    std::string choose(const layer& l, const std::string& signature, const std::vector<std::string>& candidates);
+    std::string choose(const layer& l, const std::string& what, const std::string& signature, const std::vector<std::string>& candidates);
+    bool impl_choices() const;
 
     /// A conv/fc layer's weights (s8 or f32), bias (s32 or f32) and requantization.
     struct layer_params {

@@ -203,7 +203,8 @@ inline void compiler::weighted(const layer& l) {
     const std::vector<residual_sum> sums = plan_residuals(l, dst_t);
     fc_conv_view cv = fc_as_conv(l, i8, in_d, !sums.empty());
     // As a convolution by default (measured faster on AVX2); the tuning may measure otherwise.
-    if (cv.on && choose(l, layer_signature(l, precision::int8, src_t, dst_t, in_d, od, c_.threads), {"conv", "inner_product"}) != "conv") cv = {};
+    const std::string sig = layer_signature(l, eff_prec(l), src_t, dst_t, in_d, od, c_.threads);
+    if (cv.on && choose(l, "fc", sig, {"conv", "inner_product"}) != "conv") cv = {};
     const bool ip = is_fc && !cv.on;
     // oneDNN 2.6's inner product has no destination zero point: compute in f32 (already in
     // destination units) and let a reorder add the zero point and round, which is the same
@@ -221,13 +222,22 @@ inline void compiler::weighted(const layer& l) {
     const dnnl::memory::desc wei_any = backend::make_desc(wd, i8 ? dtype::s8 : dtype::f32, false);
     const dnnl::memory::desc bias_md = backend::make_desc({o}, i8 ? dtype::s32 : dtype::f32, true);
     const std::vector<backend::fused_op> ops = fused_ops(l, dst_t, sums);
+    const backend::conv_geometry g = is_fc ? backend::conv_geometry{{1, 1}, {0, 0}, {0, 0}}
+                                           : backend::conv_geometry{{l.stride[0], l.stride[1]}, {l.pad[0], l.pad[1]}, {l.pad[2], l.pad[3]}};
     const auto make = [&](const dnnl::memory::desc& src_md) {
         if (ip) return backend::requantizing_ip(c_.eng, src_md, wei_any, bias_md, dst_any, lp.rq, ops);
-        const backend::conv_geometry g = is_fc ? backend::conv_geometry{{1, 1}, {0, 0}, {0, 0}}
-                                               : backend::conv_geometry{{l.stride[0], l.stride[1]}, {l.pad[0], l.pad[1]}, {l.pad[2], l.pad[3]}};
         return backend::requantizing_conv(c_.eng, src_md, wei_any, bias_md, dst_any, g, lp.rq, ops);
     };
-    const backend::made_primitive made = cv.on && in_d.size() == 2 ? make(src_any) : in_input_layout(make(src_any), in, src_t, qin, make);
+    backend::made_primitive made = cv.on && in_d.size() == 2 ? make(src_any) : in_input_layout(make(src_any), in, src_t, qin, make);
+    // oneDNN's implementation of a convolution: its first choice, or one the tuning measured
+    // faster, among those that use the same layouts (oneDNN lists them only for fixed layouts).
+    if (!ip && l.kind == op::conv2d && impl_choices()) {
+        const std::vector<std::string> impls = backend::conv_impls(c_.eng, made.src, wei_any, bias_md, made.dst, g, lp.rq, ops);
+        if (impls.size() > 1) {
+            const std::string impl = choose(l, "impl", sig, impls);
+            if (impl != made.impl) made = backend::requantizing_conv(c_.eng, made.src, wei_any, bias_md, made.dst, g, lp.rq, ops, impl);
+        }
+    }
     track(made.scratchpad_bytes);
 
     // Weights packed once into the primitive's preferred layout.

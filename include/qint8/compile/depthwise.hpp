@@ -41,7 +41,7 @@ inline bool compiler::own_depthwise(const layer& l) {
         return v == "qint8";
     }
     const std::string sig = layer_signature(l, precision::int8, w.type, out_type(l), in_d, dims_.at(l.name), c_.threads);
-    return choose(l, sig, dw_candidates(c_.path)) == "qint8_dw";
+    return choose(l, "depthwise", sig, dw_candidates(c_.path)) == "qint8_dw";
 }
 
 /// The kernel's problem description: shapes, signedness, zero points and the fused clamp.

@@ -67,8 +67,8 @@ class tuning_cache;  // tune/cache.hpp
 
 /// What a compilation takes its implementation choices from besides the defaults (compile/choice.hpp).
 struct tuning_inputs {
-    std::map<std::string, std::string> forced;      ///< layer -> the candidate being timed (tune/tuned_compile.hpp)
-    std::map<std::string, tuning_choice> measured;  ///< layer -> what timing its candidates chose
+    std::map<std::string, std::string> forced;      ///< tuning_choice::key() -> the candidate being timed (tune/tuned_compile.hpp)
+    std::map<std::string, tuning_choice> measured;  ///< tuning_choice::key() -> what timing its candidates chose
     const tuning_cache* cache = nullptr;            ///< entries for this CPU, path and version apply
 };
 

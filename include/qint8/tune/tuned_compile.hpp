@@ -59,7 +59,7 @@ inline std::map<std::string, tuning_choice> pick_candidates(const std::vector<tu
             if (ch.ms[k] < ch.ms[best] * (1.0 - margin)) best = k;
         ch.chosen = ch.candidates[best];
         ch.source = "measured";
-        picked[ch.layer] = ch;
+        picked[ch.key()] = ch;
     }
     return picked;
 }
@@ -74,7 +74,7 @@ inline std::map<std::string, tuning_choice> measure_choices(const model_desc& de
     for (std::size_t k = 1; k < most; ++k) {
         tuning_inputs t;
         for (const auto& ch : todo)
-            if (k < ch.candidates.size()) t.forced[ch.layer] = ch.candidates[k];
+            if (k < ch.candidates.size()) t.forced[ch.key()] = ch.candidates[k];
         progs.push_back(compile_program(desc, opt, threads, origin, std::move(t)));
     }
     return pick_candidates(todo, time_layers(progs, 7), 0.03);
