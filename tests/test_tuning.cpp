@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -44,15 +45,19 @@ std::vector<float> run(const model& net, const std::vector<float>& in) {
     return s.run(in);
 }
 
-/// A cache that gives every choice of `net` its last candidate (the one the default is not).
-std::string cache_with_alternatives(const model& net, const test::scratch_dir& dir) {
+/// A cache that gives every choice of `net` its k-th candidate, or its last where it has fewer.
+std::string cache_with_candidate(const model& net, std::size_t k, const test::scratch_dir& dir) {
     detail::tuning_cache c;
     for (const tuning_choice& ch : net.tuning_choices())
-        c.put({detail::detected_cpu().cpu_name, to_string(net.code_path()), version_string, ch.signature}, {ch.candidates.back(), {}});
-    const std::string path = dir / "alt.json";
+        c.put({detail::detected_cpu().cpu_name, to_string(net.code_path()), version_string, ch.signature},
+              {ch.candidates[std::min(k, ch.candidates.size() - 1)], {}});
+    const std::string path = dir / ("candidate" + std::to_string(k) + ".json");
     c.save(path);
     return path;
 }
+
+/// The last candidate of every choice.
+std::string cache_with_alternatives(const model& net, const test::scratch_dir& dir) { return cache_with_candidate(net, 1000, dir); }
 
 std::size_t count_steps_with(const model& net, const std::string& what) {
     std::size_t n = 0;
@@ -76,39 +81,45 @@ std::string error_of(const model_desc& m, const compile_options& co) {
 }  // namespace
 
 TEST_CASE("tuning: every candidate computes the reference's integers") {
+    // Each compilation k gives every layer its k-th candidate: qint8's depthwise kernel or
+    // oneDNN's, the classifier as a convolution or an inner product, and each of oneDNN's
+    // implementations of every convolution (AMX, VNNI, AVX2, SSE4.1 kernels, gemm).
     test::single_thread one;
     test::scratch_dir dir;
     const model_desc m = small_mobilenet_v2();
     const std::vector<float> in = models::synthetic_images(m, 2, 9);
+    const std::vector<float> want = ref::run(m, in, 2, test::ref_options(false));
     compile_options co;
     co.batch = 2;
-    co.tune = tuning::off;
+    co.tuning_cache = dir / "none.json";  // a cache file in use: oneDNN's implementations are listed too
     const model by_default(m, co, "default");
-    REQUIRE(by_default.tuning_choices().size() >= 2);  // 17 depthwise layers and the classifier
-
-    co.tune = tuning::cache;
-    co.tuning_cache = cache_with_alternatives(by_default, dir);
-    const model alternative(m, co, "alternative");
-    REQUIRE(alternative.tuning_choices().size() == by_default.tuning_choices().size());
-    for (std::size_t i = 0; i < alternative.tuning_choices().size(); ++i) {
-        const tuning_choice& a = alternative.tuning_choices()[i];
-        const tuning_choice& d = by_default.tuning_choices()[i];
-        CHECK(a.source == "cache");
-        CHECK(d.source == "default");
-        CHECK(a.chosen == d.candidates.back());
-        CHECK(a.chosen != d.chosen);
+    REQUIRE(by_default.tuning_choices().size() >= 18);  // 17 depthwise layers, the classifier, convolutions
+    std::size_t most = 0;
+    for (const tuning_choice& ch : by_default.tuning_choices()) {
+        CHECK(ch.source == "default");
+        CHECK(ch.chosen == ch.candidates.front());
+        most = std::max(most, ch.candidates.size());
     }
-    // The choices really changed the code that runs: qint8's depthwise kernel in one of the two.
-    CHECK(count_steps_with(by_default, "qint8_dw") + count_steps_with(alternative, "qint8_dw") == 17);
-
-    const std::vector<float> want = ref::run(m, in, 2, test::ref_options(false));
-    const std::vector<float> a = run(by_default, in), b = run(alternative, in);
-    REQUIRE(a.size() == want.size());
-    REQUIRE(b.size() == want.size());
-    for (std::size_t i = 0; i < want.size(); ++i) {
-        CHECK(a[i] == want[i]);
-        CHECK(b[i] == want[i]);
+    MESSAGE(by_default.tuning_choices().size() << " choices, up to " << most << " candidates each, path " << std::string(to_string(by_default.code_path())));
+    std::size_t own_dw = 0;
+    for (std::size_t k = 0; k < most; ++k) {
+        co.tuning_cache = cache_with_candidate(by_default, k, dir);
+        const model net(m, co, "candidate " + std::to_string(k));
+        REQUIRE(net.tuning_choices().size() == by_default.tuning_choices().size());
+        for (std::size_t i = 0; i < net.tuning_choices().size(); ++i) {
+            const tuning_choice& c = net.tuning_choices()[i];
+            const tuning_choice& d = by_default.tuning_choices()[i];
+            CHECK(c.source == "cache");
+            CHECK(c.chosen == d.candidates[std::min(k, d.candidates.size() - 1)]);
+        }
+        own_dw += count_steps_with(net, "qint8_dw");
+        const std::vector<float> got = run(net, in);
+        REQUIRE(got.size() == want.size());
+        INFO("candidate " << k);
+        for (std::size_t i = 0; i < want.size(); ++i) CHECK(got[i] == want[i]);
     }
+    CHECK(own_dw >= 17);  // qint8's depthwise kernel ran in at least one of the compilations
+    CHECK(run(by_default, in) == want);
 }
 
 TEST_CASE("tuning: the default depthwise is oneDNN's on VNNI and AMX paths, qint8's elsewhere") {
@@ -170,8 +181,9 @@ TEST_CASE("tuning: entries of another CPU, path or version are ignored; the envi
     test::scratch_dir dir;
     const model_desc m = small_mobilenet_v2();
     compile_options co;
-    co.tune = tuning::off;
+    co.tuning_cache = dir / "none.json";  // no such file: the defaults, with every choice listed
     const model plain(m, co, "m");
+    co.tuning_cache.clear();
     detail::tuning_cache c;
     for (const tuning_choice& ch : plain.tuning_choices()) {
         const std::string cpu = detail::detected_cpu().cpu_name, path = to_string(plain.code_path());

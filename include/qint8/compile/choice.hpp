@@ -61,10 +61,9 @@ inline std::string compiler::choose(const layer& l, const std::string& what, con
 }
 
 /// Are oneDNN's implementations of each convolution worth listing? Only when a choice can come
-/// of it: measuring, or a cache with entries (listing them costs every load a little time).
+/// of it: measuring, or a tuning cache file in use (listing them costs a load a few ms).
 inline bool compiler::impl_choices() const {
-    return c_.opt.tune == tuning::measure || !c_.tuner.forced.empty() || !c_.tuner.measured.empty() ||
-           (c_.opt.tune == tuning::cache && c_.tuner.cache && c_.tuner.cache->size() > 0);
+    return c_.opt.tune == tuning::measure || c_.tuner.cache || !c_.tuner.forced.empty() || !c_.tuner.measured.empty();
 }
 
 }  // namespace qint8::detail

@@ -232,7 +232,14 @@ inline void compiler::weighted(const layer& l) {
     // oneDNN's implementation of a convolution: its first choice, or one the tuning measured
     // faster, among those that use the same layouts (oneDNN lists them only for fixed layouts).
     if (!ip && l.kind == op::conv2d && impl_choices()) {
-        const std::vector<std::string> impls = backend::conv_impls(c_.eng, made.src, wei_any, bias_md, made.dst, g, lp.rq, ops);
+        std::vector<std::string> impls = backend::conv_impls(c_.eng, made.src, wei_any, bias_md, made.dst, g, lp.rq, ops);
+        // With 8-bit weights only kernels that sum u8 x s8 products in int32 are exact: those of
+        // oneDNN's AVX2 and SSE4.1 kernels sum pairs into int16 (vpmaddubsw) and saturate
+        // (tests/test_tuning.cpp caught it). 7-bit paths chose weights whose pair sums fit.
+        if (i8 && qmax_u8_ == 127)
+            impls.erase(std::remove_if(impls.begin() + 1, impls.end(),
+                                       [](const std::string& n) { return n.find("vnni") == std::string::npos && n.find("amx") == std::string::npos; }),
+                        impls.end());
         if (impls.size() > 1) {
             const std::string impl = choose(l, "impl", sig, impls);
             if (impl != made.impl) made = backend::requantizing_conv(c_.eng, made.src, wei_any, bias_md, made.dst, g, lp.rq, ops, impl);

@@ -85,7 +85,7 @@ inline std::shared_ptr<const program> compile_tuned(model_desc desc, const compi
     const std::string path = opt.tune == tuning::off ? std::string() : tuning_cache_path(opt);
     tuning_cache cache = path.empty() ? tuning_cache() : tuning_cache::load(path);
     tuning_inputs in;
-    in.cache = opt.tune == tuning::off ? nullptr : &cache;
+    in.cache = path.empty() ? nullptr : &cache;
     if (opt.tune != tuning::measure) return compile_program(std::move(desc), opt, threads, origin, std::move(in));
 
     std::shared_ptr<const program> first = compile_program(desc, opt, threads, origin, in);
