@@ -175,7 +175,11 @@ int main(int argc, char** argv) {
         ->check(one_of({"int8", "fp32"}));
     app.add_option("--label-offset", a.label_offset,
                    "added to data labels before comparing with model outputs; auto: 1 for models with a background class, else 0")
-        ->check(one_of({"auto"}) | in_range(-1000000, 1000000));
+        ->check(CLI::Validator(
+            [](std::string& t) -> std::string {
+                return t == "auto" || in_range(-1000000, 1000000)(t).empty() ? "" : "expected auto or a whole number from -1000000 to 1000000, found \"" + t + "\"";
+            },
+            "auto|-1000000..1000000"));
     app.add_option("--warmup", a.warmup, "untimed runs on zeros before timing")->check(in_range(0, 1000));
     app.add_option("--json", a.json, "also write the results to this JSON file (its directory is created)");
     app.add_flag("--profile,--use_profile", a.profile, "print time per layer");

@@ -27,6 +27,7 @@ expect 1 "--iterations: expected a whole number from 1 to 1000000, found \"-1\""
 expect_not "[0-9]{40}" "$bin/qint8-eval" --model model/model.json --data data.bin --iterations -1
 expect 1 "--iterations: expected a whole number >= 0, found \"-1\"" "$bin/qint8-eval" --model model/model.json --data data.bin --iterations -1
 expect 1 "--batch-size: expected a whole number from 1 to 65536, found \"abc\"" "$bin/qint8-eval" --model model/model.json --data data.bin --batch-size abc
+expect 1 "--label-offset: expected auto or a whole number from -1000000 to 1000000, found \"abc\"" "$bin/qint8-eval" --model model/model.json --data data.bin --label-offset abc
 expect 1 "--batch: expected a whole number from 1 to 4096, found \"2.5\"" "$bin/bench_models" --batch 2.5
 expect 1 "--precision: expected one of fp32, int8, both, found \"int4\"" "$bin/bench_models" --precision int4
 expect 0 "--precision TEXT:fp32\|int8\|both" "$bin/bench_models" --help

@@ -74,7 +74,7 @@ struct options {
     int64_t resize_short = -1;               ///< -1: default
     double crop_fraction = -1;               ///< -1: default
     note_fn note;                            ///< warnings and notes (may be empty)
-    std::function<void(std::size_t, std::size_t)> progress;  ///< calibration / report progress (images)
+    std::function<void(std::size_t, std::size_t)> progress;  ///< progress of calibration and report (images), bias correction (layers)
     /// Progress naming its phase ("calibration images", "bias correction layers", "report
     /// images"): the count restarts with each phase. When set, it is called instead of `progress`.
     std::function<void(const std::string& phase, std::size_t done, std::size_t total)> phase_progress;
