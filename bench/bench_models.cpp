@@ -3,63 +3,43 @@
 //   bench_models --model=mobilenet_v2 --threads=2 --precision=both
 //   bench_models --model=all --threads=1 --json=results.json
 //   bench_models --model=resnet50 --roofline --profile     (share of the hardware limit, per layer)
+//   bench_models --model=mobilenet_v2 --duration=10 --csv=r.csv   (timed runs for 10 s; one CSV row per precision)
 
 #include <qint8/models/registry.hpp>
 #include <qint8/models/synthetic.hpp>
 #include <qint8/qint8.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <cstdlib>
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <optional>
-#include <thread>
-
-#include <nlohmann/json.hpp>
 
 #include "common/app.hpp"
 #include "common/file_kind.hpp"
 #include "common/progress.hpp"
-#include "common/stats.hpp"
+#include "common/threads.hpp"
+#include "latency.hpp"
 #include "macs.hpp"
-#include "memory.hpp"
-#include "profile.hpp"
-#include "roofline.hpp"
+#include "machine.hpp"
+#include "report_files.hpp"
 
 namespace {
 
-using qint8::tools::percentile;
+using namespace qint8::bench;
 using clock_type = std::chrono::steady_clock;
 
 double ms_since(clock_type::time_point t0) { return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count(); }
 
 struct bench_args {
-    std::string model = "all", manifest, precision = "fp32,int8", json;
+    std::string model = "all", manifest, precision = "fp32,int8", json, csv;
     int threads = 1, warmup = 3, iterations = 20;
+    double duration_s = 0;  ///< > 0: timed runs until this many seconds have passed, instead of --iterations
     int64_t batch = 1, input_size = 224, classes = 1000;
     long long seed = 1;
     bool quiet = false, roofline = false, profile = false;
-};
-
-/// The machine's one-core peaks (--roofline); zero when not measured.
-struct machine_peaks {
-    qint8::bench::probe_result int8, fp32;
-    double probe_ms = 0;
-    double for_precision(bool fp32_run) const { return fp32_run ? fp32.gmacs : int8.gmacs; }
-};
-
-struct result {
-    std::string model, precision, isa;
-    int threads = 1;
-    int64_t batch = 1;
-    double images_per_s = 0, p50 = 0, p99 = 0, mean = 0;
-    int iterations = 0;
-    double read_ms = 0, compile_ms = 0, first_run_ms = 0;  ///< loading: manifest read, model compilation, first run
-    qint8::bench::peak_memory memory;
-    double macs = 0, limit_images_per_s = 0, share = 0;   ///< per image; limit and share with --roofline
-    std::vector<qint8::bench::profile_row> profile;
 };
 
 /// A model to measure: its description and, for a manifest, the time reading it took.
@@ -69,23 +49,56 @@ struct loaded {
     double read_ms = 0;
 };
 
-/// Milliseconds of each of `iterations` timed runs.
-std::vector<double> time_runs(qint8::session& s, const std::vector<float>& in, std::vector<float>& out, int iterations, const std::string& label, bool quiet) {
+/// Milliseconds of each timed run: --iterations runs, or as many as fit in --duration seconds.
+std::vector<double> time_runs(qint8::session& s, const std::vector<float>& in, std::vector<float>& out, const bench_args& a, const std::string& label) {
     std::vector<double> ms;
-    qint8::tools::progress bar(label, static_cast<std::size_t>(iterations), quiet);
-    for (int i = 0; i < iterations; ++i) {
+    const bool timed = a.duration_s > 0;
+    // With --duration the progress counts seconds; the number of runs is not known in advance.
+    qint8::tools::progress bar(label + (timed ? " (seconds)" : ""), timed ? static_cast<std::size_t>(std::ceil(a.duration_s))
+                                                                          : static_cast<std::size_t>(a.iterations), a.quiet);
+    const auto start = clock_type::now();
+    std::size_t seconds = 0;
+    for (int i = 0; timed || i < a.iterations; ++i) {
         const auto t0 = clock_type::now();
         s.run(in.data(), out.data());
         ms.push_back(ms_since(t0));
-        bar.tick();
+        if (!timed) {
+            bar.tick();
+            continue;
+        }
+        const double elapsed = ms_since(start) / 1000.0;
+        const std::size_t whole = static_cast<std::size_t>(std::min(elapsed, a.duration_s));
+        if (whole > seconds) bar.tick(whole - seconds);
+        seconds = std::max(seconds, whole);
+        if (elapsed >= a.duration_s) break;
     }
     bar.done();
     return ms;
 }
 
-/// Compiles and times one model in one precision (plus its profile with --profile).
+/// Images/s, the limit of the hardware (with --roofline) and the per-step profile (with --profile).
+void add_rates(result& r, const qint8::model& net, const loaded& ld, const bench_args& a, const machine_peaks& peaks, const std::vector<float>& in) {
+    r.images_per_s = 1000.0 * static_cast<double>(a.batch) / r.latency.p50;  // the median: robust on a shared machine
+    const std::map<std::string, double> macs = layer_macs(ld.desc);
+    for (const auto& [layer, n] : macs) r.macs += n;
+    // One probe per core: the limit of N threads is taken as N times one core's peak.
+    const double limit_gmacs = peaks.for_precision(r.precision == "fp32") * r.threads;
+    if (limit_gmacs > 0 && r.macs > 0) {
+        r.limit_images_per_s = limit_gmacs * 1e9 / r.macs;
+        r.share = r.images_per_s / r.limit_images_per_s;
+    }
+    if (a.profile) {
+        qint8::session_options po;
+        po.profile = true;
+        qint8::session ps(net, po);
+        const int runs = a.duration_s > 0 ? 20 : std::max(1, std::min(a.iterations, 20));
+        r.profile = profile_steps(net, ps, in, runs, macs, limit_gmacs);
+    }
+}
+
+/// Compiles and times one model in one precision.
 result measure(const loaded& ld, bool fp32, const bench_args& a, int threads, const machine_peaks& peaks) {
-    const bool reset = qint8::bench::reset_peak_memory();
+    const bool reset = reset_peak_memory();
     result r;
     auto t0 = clock_type::now();
     qint8::compile_options co;
@@ -102,34 +115,15 @@ result measure(const loaded& ld, bool fp32, const bench_args& a, int threads, co
     s.run(in.data(), out.data());
     r.first_run_ms = ms_since(t0);
     for (int i = 1; i < a.warmup; ++i) s.run(in.data(), out.data());
-    const std::vector<double> ms = time_runs(s, in, out, a.iterations, ld.name + " " + (fp32 ? "fp32" : "int8") + " timed runs", a.quiet);
     r.model = ld.name;
     r.precision = fp32 ? "fp32" : "int8";
+    r.ms = time_runs(s, in, out, a, ld.name + " " + r.precision + " timed runs");
+    r.latency = summarize(r.ms);
     r.isa = qint8::to_string(net.code_path());
     r.threads = net.threads();
     r.batch = a.batch;
-    r.p50 = percentile(ms, 0.5);
-    r.p99 = percentile(ms, 0.99);
-    double sum = 0;
-    for (double m : ms) sum += m;
-    r.mean = sum / static_cast<double>(ms.size());
-    r.images_per_s = 1000.0 * static_cast<double>(a.batch) / r.p50;  // the median: robust on a shared machine
-    r.iterations = a.iterations;
-    const std::map<std::string, double> macs = qint8::bench::layer_macs(ld.desc);
-    for (const auto& [layer, n] : macs) r.macs += n;
-    // One probe per core: the limit of N threads is taken as N times one core's peak.
-    const double limit_gmacs = peaks.for_precision(fp32) * r.threads;
-    if (limit_gmacs > 0 && r.macs > 0) {
-        r.limit_images_per_s = limit_gmacs * 1e9 / r.macs;
-        r.share = r.images_per_s / r.limit_images_per_s;
-    }
-    r.memory = qint8::bench::read_peak_memory(reset);  // before the profiled session adds its buffers
-    if (a.profile) {
-        qint8::session_options po;
-        po.profile = true;
-        qint8::session ps(net, po);
-        r.profile = qint8::bench::profile_steps(net, ps, in, std::max(1, std::min(a.iterations, 20)), macs, limit_gmacs);
-    }
+    r.memory = read_peak_memory(reset);  // before the profiled session adds its buffers
+    add_rates(r, net, ld, a, peaks, in);
     return r;
 }
 
@@ -183,49 +177,13 @@ loaded load(const bench_args& a, const std::string& name) {
     return ld;
 }
 
-nlohmann::json to_json(const result& r) {
-    nlohmann::json j = {{"model", r.model}, {"precision", r.precision}, {"threads", r.threads}, {"batch", r.batch},
-                        {"images_per_s", r.images_per_s}, {"latency_ms_p50", r.p50}, {"latency_ms_p99", r.p99},
-                        {"latency_ms_mean", r.mean}, {"iterations", r.iterations}, {"isa", r.isa},
-                        {"macs_per_image", r.macs},
-                        {"load", {{"manifest_read_ms", r.read_ms}, {"compile_ms", r.compile_ms}, {"first_run_ms", r.first_run_ms},
-                                  {"load_and_first_run_over_steady", (r.read_ms + r.compile_ms + r.first_run_ms) / r.p50}}},
-                        {"peak_resident_mib", r.memory.mib}, {"peak_resident_is_per_model", r.memory.since_reset}};
-    if (r.limit_images_per_s > 0) {
-        j["limit_images_per_s"] = r.limit_images_per_s;
-        j["share_of_limit"] = r.share;
-    }
-    if (!r.profile.empty()) {
-        j["profile"] = nlohmann::json::array();
-        for (const auto& p : r.profile)
-            j["profile"].push_back({{"layer", p.layer}, {"implementation", p.what}, {"ms", p.ms}, {"macs", p.macs}, {"gmacs_per_s", p.gmacs}, {"share_of_limit", p.share}});
-    }
-    return j;
-}
-
-void write_json(const std::string& path, const std::vector<result>& results, const machine_peaks& peaks) {
-    nlohmann::json j;
-    j["results"] = nlohmann::json::array();
-    for (const auto& r : results) j["results"].push_back(to_json(r));
-    const qint8::cpu_info_t ci = qint8::cpu_info();
-    j["machine"] = {{"cpu", ci.cpu_name}, {"hardware_threads", std::thread::hardware_concurrency()}, {"detected_isa", qint8::to_string(ci.detected)}};
-    if (peaks.int8.gmacs > 0)
-        j["roofline"] = {{"int8_gmacs_per_core", peaks.int8.gmacs}, {"int8_instructions", peaks.int8.how},
-                         {"fp32_gmacs_per_core", peaks.fp32.gmacs}, {"fp32_instructions", peaks.fp32.how}, {"probe_ms", peaks.probe_ms}};
+/// Writes `text` to `path` atomically; a failure is an output error (exit status 4).
+void write_output(const std::string& path, const std::string& text) {
     try {
-        qint8::io::write_file_atomically(path, j.dump(2) + "\n");
+        qint8::io::write_file_atomically(path, text);
     } catch (const qint8::error& e) {
         throw qint8::tools::output_error(e.what());
     }
-}
-
-/// The thread count to run with: --threads, lowered to the processors OpenMP may use.
-int usable_threads(int asked) {
-    const int procs = omp_get_num_procs();
-    if (asked <= procs) return asked;
-    std::fprintf(stderr, "warning: --threads=%d exceeds the %d processors this process may use; running with %d threads "
-                         "(more threads than processors only share cores)\n", asked, procs, procs);
-    return procs;
 }
 
 /// Two or more threads on a machine already busy: spinning OpenMP threads then wait at every
@@ -241,90 +199,152 @@ void warn_if_shared(int threads) {
 machine_peaks probe_peaks() {
     machine_peaks p;
     const auto t0 = clock_type::now();
-    p.int8 = qint8::bench::int8_peak();
-    p.fp32 = qint8::bench::fp32_peak();
+    p.int8 = int8_peak();
+    p.fp32 = fp32_peak();
     p.probe_ms = ms_since(t0);
     std::printf("roofline (one core, %.0f ms probe): INT8 %.1f GMAC/s (%s), FP32 %.1f GMAC/s (%s)\n", p.probe_ms, p.int8.gmacs, p.int8.how,
                 p.fp32.gmacs, p.fp32.how);
     return p;
 }
 
-void print_header(bool roofline) {
-    std::printf("%-14s %-18s %7s %5s %11s %11s %9s %17s %17s", "model", "isa", "threads", "batch", "fp32 img/s", "int8 img/s", "int8/fp32",
-                "fp32 p50/p99 ms", "int8 p50/p99 ms");
-    if (roofline) std::printf(" %8s %10s %10s", "GMAC/img", "fp32 limit", "int8 limit");
-    std::printf(" %10s %8s\n", "load+1st", "peak MiB");
-}
+/// The table of images/s, one line per model, printed as each model finishes. The header waits
+/// for the first line, so a run that fails before any model is measured prints no empty table,
+/// and the model column is as wide as the longest name.
+class speed_table {
+public:
+    speed_table(bool roofline, std::size_t name_width) : roofline_(roofline), w_(static_cast<int>(std::max<std::size_t>(name_width, 5))) {}
 
-/// One line per model; `f` and `q` are null for a precision not run.
-void print_line(const result* f, const result* q, bool roofline) {
-    const result& any = q ? *q : *f;
-    char fs[32] = "-", qs[32] = "-", ratio[32] = "-", fl[40] = "-", ql[40] = "-", fr[32] = "-", qr[32] = "-";
-    if (f) { std::snprintf(fs, sizeof fs, "%.2f", f->images_per_s); std::snprintf(fl, sizeof fl, "%.2f/%.2f", f->p50, f->p99); }
-    if (q) { std::snprintf(qs, sizeof qs, "%.2f", q->images_per_s); std::snprintf(ql, sizeof ql, "%.2f/%.2f", q->p50, q->p99); }
-    if (f && q) std::snprintf(ratio, sizeof ratio, "%.2fx", q->images_per_s / f->images_per_s);
-    std::printf("%-14s %-18s %7d %5lld %11s %11s %9s %17s %17s", any.model.c_str(), any.isa.c_str(), any.threads,
-                static_cast<long long>(any.batch), fs, qs, ratio, fl, ql);
-    if (roofline) {
-        if (f) std::snprintf(fr, sizeof fr, "%.0f%%", 100 * f->share);
-        if (q) std::snprintf(qr, sizeof qr, "%.0f%%", 100 * q->share);
-        std::printf(" %8.3f %10s %10s", any.macs / 1e9, fr, qr);
+    /// One line; `f` and `q` are null for a precision not run.
+    void line(const result* f, const result* q) {
+        if (!header_done_) header();
+        const result& any = q ? *q : *f;
+        std::printf("%-*s %-18s %7d %5lld %11s %11s %9s %17s %17s", w_, any.model.c_str(), any.isa.c_str(), any.threads,
+                    static_cast<long long>(any.batch), fmt(f, "%.2f", f ? f->images_per_s : 0).c_str(), fmt(q, "%.2f", q ? q->images_per_s : 0).c_str(),
+                    f && q ? fmt(q, "%.2fx", q->images_per_s / f->images_per_s).c_str() : "-", p50_p99(f).c_str(), p50_p99(q).c_str());
+        if (roofline_)
+            std::printf(" %8.3f %10s %10s", any.macs / 1e9, fmt(f, "%.0f%%", f ? 100 * f->share : 0).c_str(),
+                        fmt(q, "%.0f%%", q ? 100 * q->share : 0).c_str());
+        // Loading (manifest read + compilation) and the first run, in steady-state runs; peak memory.
+        std::printf(" %9s %9s %8s %8s\n", fmt(f, "%.1fx", f ? f->load_over_steady() : 0).c_str(), fmt(q, "%.1fx", q ? q->load_over_steady() : 0).c_str(),
+                    fmt(f, "%.0f", f ? f->memory.mib : 0).c_str(), fmt(q, "%.0f", q ? q->memory.mib : 0).c_str());
+        std::fflush(stdout);
     }
-    // Loading (manifest read + compilation) and the first run, in steady-state runs.
-    std::printf(" %9.1fx %8.0f\n", (any.read_ms + any.compile_ms + any.first_run_ms) / any.p50, any.memory.mib);
-    std::fflush(stdout);
+
+private:
+    void header() {
+        header_done_ = true;
+        std::printf("%-*s %-18s %7s %5s %11s %11s %9s %17s %17s", w_, "model", "isa", "threads", "batch", "fp32 img/s", "int8 img/s", "int8/fp32",
+                    "fp32 p50/p99 ms", "int8 p50/p99 ms");
+        if (roofline_) std::printf(" %8s %10s %10s", "GMAC/img", "fp32 limit", "int8 limit");
+        std::printf(" %9s %9s %8s %8s\n", "fp32 load", "int8 load", "fp32 MiB", "int8 MiB");
+    }
+    static std::string fmt(const result* r, const char* f, double v) {
+        if (!r) return "-";
+        char b[40];
+        std::snprintf(b, sizeof b, f, v);
+        return b;
+    }
+    static std::string p50_p99(const result* r) {
+        if (!r) return "-";
+        char b[48];
+        std::snprintf(b, sizeof b, "%.2f/%.2f", r->latency.p50, r->latency.p99);
+        return b;
+    }
+    bool roofline_, header_done_ = false;
+    int w_;
+};
+
+/// Every result's run-time summary, after the speed table (the figures benchmark tools print).
+void print_latency(const std::vector<result>& results) {
+    if (results.empty()) return;
+    std::size_t w = 5;
+    for (const auto& r : results) w = std::max(w, r.model.size());
+    const int wi = static_cast<int>(w);
+    std::printf("\nms per run (batch %lld):\n%-*s %-4s %6s %9s %9s %9s %9s %9s %9s %9s %9s\n", static_cast<long long>(results[0].batch), wi, "model", "prec", "runs", "min", "mean", "stddev", "p50", "p90", "p95", "p99", "max");
+    for (const auto& r : results) {
+        const latency_summary& l = r.latency;
+        std::printf("%-*s %-4s %6zu %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f\n", wi, r.model.c_str(), r.precision.c_str(), l.runs, l.min,
+                    l.mean, l.stddev, l.p50, l.p90, l.p95, l.p99, l.max);
+    }
 }
 
-void bench(const bench_args& a) {
+/// The longest name the table will show: the topology names, or for a manifest its model name.
+std::size_t name_width(const std::vector<std::string>& names, const bench_args& a) {
+    std::size_t w = 0;
+    for (const auto& n : names) w = std::max(w, a.manifest.empty() ? n.size() : std::size_t{0});
+    return w;
+}
+
+void bench(const bench_args& a, const provenance& prov) {
     if (!a.json.empty()) qint8::tools::prepare_output(a.json, "--json");
+    if (!a.csv.empty()) qint8::tools::prepare_output(a.csv, "--csv");
     const std::vector<std::string> precisions = precisions_of(a.precision);
-    const int threads = usable_threads(a.threads);
+    const int threads = qint8::tools::usable_threads(a.threads, "bench_models");
     warn_if_shared(threads);
     const std::vector<std::string> names = names_of(a);
     const machine_peaks peaks = a.roofline ? probe_peaks() : machine_peaks{};
+    if (!a.quiet) std::fprintf(stderr, "cpu: %s; qint8 %s, oneDNN %s\n", prov.cpu.c_str(), qint8::version_string, onednn_version().c_str());
     std::vector<result> results;
-    print_header(a.roofline);
+    std::optional<speed_table> table;
     for (const auto& name : names) {
         const loaded ld = load(a, name);
+        if (!table) table.emplace(a.roofline, std::max(name_width(names, a), ld.name.size()));
         std::optional<result> f, q;
         for (const auto& p : precisions) {
             if (!a.quiet) std::fprintf(stderr, "%s %s: compiling, %d warm-up runs...\n", ld.name.c_str(), p.c_str(), a.warmup);
             (p == "fp32" ? f : q) = measure(ld, p == "fp32", a, threads, peaks);
             results.push_back(p == "fp32" ? *f : *q);
         }
-        print_line(f ? &*f : nullptr, q ? &*q : nullptr, a.roofline);
+        table->line(f ? &*f : nullptr, q ? &*q : nullptr);
         for (const auto* r : {f ? &*f : nullptr, q ? &*q : nullptr})
             if (r && !r->profile.empty())
-                qint8::bench::print_profile(r->model + " " + r->precision + " (" + r->isa + ", " + std::to_string(r->threads) + " thread(s), batch " +
-                                                std::to_string(r->batch) + "), per step:", r->profile);
+                print_profile(r->model + " " + r->precision + " (" + r->isa + ", " + std::to_string(r->threads) + " thread(s), batch " +
+                                  std::to_string(r->batch) + "), per step:", r->profile, a.roofline);
     }
-    if (!a.json.empty()) write_json(a.json, results, peaks);
+    print_latency(results);
+    std::printf("\ncpu: %s; qint8 %s, oneDNN %s\n", prov.cpu.c_str(), qint8::version_string, onednn_version().c_str());
+    if (!a.json.empty()) write_output(a.json, results_json(results, peaks, prov));
+    if (!a.csv.empty()) write_output(a.csv, results_csv(results, prov));
+}
+
+/// The options; kept apart from main() so that adding one is one line here.
+void declare_options(CLI::App& app, bench_args& a) {
+    using qint8::tools::in_range;
+    auto* model = app.add_option("--model", a.model, qint8::models::topology_list() + ", a comma list, or all");
+    auto* manifest = app.add_option("--manifest", a.manifest, "benchmark this converted model (model.json) instead of synthetic ones");
+    model->excludes(manifest);
+    app.add_option("--threads,--num_threads", a.threads, "threads each model is built and run with (at most the processors available)")->check(in_range(1, 1024));
+    app.add_option("--batch,--batch_size", a.batch, "images per run")->check(in_range(int64_t{1}, int64_t{4096}));
+    app.add_option("--precision", a.precision, "precisions to run: fp32, int8, or both (also written fp32,int8)")
+        ->check(qint8::tools::one_of({"fp32", "int8", "both"}, {"fp32,int8", "int8,fp32"}))
+        ->default_str("both");
+    app.add_option("--warmup", a.warmup, "untimed runs before timing (at least one is made: it is reported as the first run)")->check(in_range(0, 100000));
+    auto* iterations = app.add_option("--iterations,--iters", a.iterations, "timed runs (images/s is from the median run)")->check(in_range(1, 1000000));
+    app.add_option("--duration", a.duration_s, "instead of --iterations: timed runs until this many seconds have passed (at least one run)")
+        ->check(in_range(0.001, 86400.0))
+        ->excludes(iterations);
+    auto* size = app.add_option("--input-size", a.input_size, "input height and width of synthetic models")->check(in_range(int64_t{32}, int64_t{4096}));
+    auto* classes = app.add_option("--classes", a.classes, "classes of synthetic models")->check(in_range(int64_t{1}, int64_t{1} << 20));
+    auto* seed = app.add_option("--seed", a.seed, "seed of the synthetic weights")->check(in_range(0LL, 0xffffffffLL));
+    for (auto* o : {size, classes, seed}) o->excludes(manifest);
+    app.add_flag("--roofline", a.roofline, "probe this core's INT8 and FP32 peak at start-up and print each model's share of its limit");
+    app.add_flag("--profile", a.profile, "per-step time, GMAC/s, share of the limit (with --roofline) and implementation");
+    app.add_option("--json", a.json, "also write the results to this JSON file: versions, command line, time, CPU, every run's time "
+                                     "(its directory is created)");
+    app.add_option("--csv", a.csv, "also write one CSV line per model and precision to this file (its directory is created)");
+    app.add_flag("--quiet,-q", a.quiet, "no progress on stderr");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app("Measures FP32 and INT8 images/s of qint8 models and their ratio. Models use deterministic synthetic\n"
-                 "weights (as qint8-synth makes them) unless --manifest names a converted model.",
+    CLI::App app("Measures FP32 and INT8 images/s of qint8 models and their ratio, and the time per run (min, mean,\n"
+                 "stddev, p50/p90/p95/p99, max). Models use deterministic synthetic weights (as qint8-synth makes them)\n"
+                 "unless --manifest names a converted model.",
                  "bench_models");
     qint8::tools::conventions(app, "bench_models --model resnet50,mobilenet_v2 --threads 1 --precision both --roofline --json results/qint8.json");
     bench_args a;
-    auto* model = app.add_option("--model", a.model, qint8::models::topology_list() + ", a comma list, or all");
-    auto* manifest = app.add_option("--manifest", a.manifest, "benchmark this converted model (model.json) instead of synthetic ones");
-    model->excludes(manifest);
-    app.add_option("--threads,--num_threads", a.threads, "threads each model is built and run with (at most the processors available)")->check(CLI::Range(1, 1024));
-    app.add_option("--batch,--batch_size", a.batch, "images per run")->check(CLI::Range(int64_t{1}, int64_t{4096}));
-    app.add_option("--precision", a.precision, "precisions to run: fp32, int8, or both (also written fp32,int8)")
-        ->check(CLI::IsMember({"fp32", "int8", "both", "fp32,int8", "int8,fp32"}));
-    app.add_option("--warmup", a.warmup, "untimed runs before timing (at least one is made: it is reported as the first run)")->check(CLI::Range(0, 100000));
-    app.add_option("--iterations,--iters", a.iterations, "timed runs (images/s is from the median run)")->check(CLI::Range(1, 1000000));
-    auto* size = app.add_option("--input-size", a.input_size, "input height and width of synthetic models")->check(CLI::Range(int64_t{32}, int64_t{4096}));
-    auto* classes = app.add_option("--classes", a.classes, "classes of synthetic models")->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
-    auto* seed = app.add_option("--seed", a.seed, "seed of the synthetic weights")->check(CLI::Range(0LL, 0xffffffffLL));
-    for (auto* o : {size, classes, seed}) o->excludes(manifest);
-    app.add_flag("--roofline", a.roofline, "probe this core's INT8 and FP32 peak at start-up and print each model's share of its limit");
-    app.add_flag("--profile", a.profile, "per-step time, GMAC/s, share of the limit (with --roofline) and implementation");
-    app.add_option("--json", a.json, "also write the results to this JSON file (its directory is created)");
-    app.add_flag("--quiet,-q", a.quiet, "no progress on stderr");
-    return qint8::tools::run(app, argc, argv, [&] { bench(a); });
+    declare_options(app, a);
+    const provenance prov{command_line(argc, argv), utc_timestamp(), cpu_name()};
+    return qint8::tools::run(app, argc, argv, [&] { bench(a, prov); });
 }

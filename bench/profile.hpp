@@ -54,21 +54,25 @@ inline std::vector<profile_row> profile_steps(const model& m, session& s, const 
     return rows;
 }
 
-/// Prints the rows as a table, with totals (the sum of the steps' medians).
-inline void print_profile(const std::string& title, const std::vector<profile_row>& rows) {
-    std::printf("\n%s\n%-34s %9s %9s %7s  %s\n", title.c_str(), "layer", "ms", "GMAC/s", "limit", "implementation");
+/// Prints the rows as a table, with totals (the sum of the steps' medians). The share of the
+/// limit is a column only when the limit was measured (`with_limit`, bench_models --roofline).
+inline void print_profile(const std::string& title, const std::vector<profile_row>& rows, bool with_limit) {
+    int w = 34;  // long layer names (a converted model's source names) widen the column instead of shifting the row
+    for (const auto& r : rows) w = std::max(w, static_cast<int>(r.layer.size()));
+    std::printf("\n%s\n%-*s %9s %9s %7s  %s\n", title.c_str(), w, "layer", "ms", "GMAC/s", with_limit ? "limit" : "", "implementation");
     double ms = 0, macs = 0;
     for (const auto& r : rows) {
         ms += r.ms;
         macs += r.macs;
-        char g[16] = "-", sh[16] = "-";
+        char g[16] = "-", sh[16] = "";
+        if (with_limit) sh[0] = '-';
         if (r.macs > 0) {
             std::snprintf(g, sizeof g, "%.1f", r.gmacs);
-            std::snprintf(sh, sizeof sh, "%.0f%%", 100 * r.share);
+            if (with_limit) std::snprintf(sh, sizeof sh, "%.0f%%", 100 * r.share);
         }
-        std::printf("%-34s %9.3f %9s %7s  %s\n", r.layer.empty() ? "(glue)" : r.layer.c_str(), r.ms, g, sh, r.what.c_str());
+        std::printf("%-*s %9.3f %9s %7s  %s\n", w, r.layer.empty() ? "(glue)" : r.layer.c_str(), r.ms, g, sh, r.what.c_str());
     }
-    std::printf("%-34s %9.3f %9.1f\n", "total", ms, ms > 0 ? macs / ms / 1e6 : 0.0);
+    std::printf("%-*s %9.3f %9.1f\n", w, "total", ms, ms > 0 ? macs / ms / 1e6 : 0.0);
 }
 
 }  // namespace qint8::bench

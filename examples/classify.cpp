@@ -3,13 +3,15 @@
 // Images are prepared as the manifest's input.preprocess says (mean/std, TF- or torchvision-
 // style crop); --mean, --std, --resize-short and --crop-fraction override it. Labels: one per
 // line, in model-output order (line 0 = "background" for 1001-class models, or the 1000 classes
-// alone); by default the file the manifest names in classes.labels. An image that cannot be read
-// is reported and the others are still classified (exit status 2 at the end).
+// alone); by default the file the manifest names in classes.labels (missing: a warning, and class
+// numbers are printed). The background output is never listed: --top N lists real classes. An
+// image that cannot be read is reported and the others are still classified (exit status 2 at the end).
 
 #include <qint8/mobilenet_v1.hpp>
 #include <qint8/mobilenet_v2.hpp>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -33,9 +35,11 @@ struct classify_args {
 
 /// The label of each model output: `outputs` lines, or one fewer for a background-class model
 /// whose file leaves the background out. Any other length is an error, not "class N".
-std::vector<std::string> read_labels(const std::string& path, std::size_t outputs, bool background) {
+/// `source` says where the path came from ("--labels", or the manifest's classes.labels).
+std::vector<std::string> read_labels(const std::string& path, const std::string& source, std::size_t outputs, bool background) {
+    expect_regular_file(path, source);
     std::ifstream f(path);
-    if (!f) qint8::fail(qint8::errc::io, path + ": --labels: cannot open the label file");
+    if (!f) qint8::fail(qint8::errc::io, path + ": " + source + ": cannot open the label file");
     std::vector<std::string> labels;
     for (std::string line; std::getline(f, line);) {
         if (!line.empty() && line.back() == '\r') line.pop_back();
@@ -44,7 +48,7 @@ std::vector<std::string> read_labels(const std::string& path, std::size_t output
     while (!labels.empty() && labels.back().empty()) labels.pop_back();
     if (background && labels.size() + 1 == outputs) labels.insert(labels.begin(), "background");
     if (labels.size() != outputs)
-        qint8::fail(qint8::errc::invalid_argument,
+        qint8::fail(qint8::errc::data,
                             path + ": labels: expected " + std::to_string(outputs) + " lines, one per model output" +
                                 (background ? " (or " + std::to_string(outputs - 1) + " without the background class)" : "") + ", found " +
                                 std::to_string(labels.size()));
@@ -89,6 +93,21 @@ qint8::classifier load(const classify_args& a) {
                                                  : qint8::classifier::load(a.model, opt);
 }
 
+/// The labels: --labels (an error if unusable), else the file the manifest names beside it. A
+/// missing file the manifest names only costs the names: a warning, and "class N" is printed.
+std::vector<std::string> labels_of(const classify_args& a, const qint8::model_desc& d, std::size_t outputs) {
+    if (!a.labels.empty()) return read_labels(a.labels, "--labels", outputs, d.classes.background_class);
+    if (d.classes.labels.empty()) return {};
+    const auto slash = a.model.find_last_of('/');
+    const std::string path = (slash == std::string::npos ? "" : a.model.substr(0, slash + 1)) + d.classes.labels;
+    if (!std::filesystem::exists(path)) {
+        std::fprintf(stderr, "classify: warning: %s: the label file %s's classes.labels names is missing; printing class numbers "
+                             "(give --labels FILE for names)\n", path.c_str(), a.model.c_str());
+        return {};
+    }
+    return read_labels(path, a.model + " classes.labels", outputs, d.classes.background_class);
+}
+
 /// Classifies every image; returns how many could not be read.
 int classify_all(const classify_args& a) {
     for (const auto* v : {&a.mean, &a.std})
@@ -97,15 +116,12 @@ int classify_all(const classify_args& a) {
         if (!(s > 0)) throw usage_error("--std: expected positive numbers");
     qint8::classifier net = load(a);
     const auto& d = net.desc();
-    std::string labels_path = a.labels;
-    if (labels_path.empty() && !d.classes.labels.empty()) {
-        const auto slash = a.model.find_last_of('/');
-        labels_path = (slash == std::string::npos ? "" : a.model.substr(0, slash + 1)) + d.classes.labels;
-    }
-    const std::vector<std::string> labels = labels_path.empty() ? std::vector<std::string>{}
-                                                                : read_labels(labels_path, net.num_outputs(), d.classes.background_class);
+    const std::vector<std::string> labels = labels_of(a, d, net.num_outputs());
     const preprocess_spec spec = spec_of(d, a);
-    const std::size_t k = std::min<std::size_t>(static_cast<std::size_t>(a.top), net.num_outputs());
+    // The background output of a 1001-class model is no class: it is never listed, so --top N
+    // lists at most the N most probable of the real classes.
+    const std::size_t background = d.classes.background_class ? 1 : 0;
+    const std::size_t k = std::min<std::size_t>(static_cast<std::size_t>(a.top) + background, net.num_outputs());
     int failed = 0;
     for (const auto& path : a.images) {
         std::vector<float> x;
@@ -117,7 +133,10 @@ int classify_all(const classify_args& a) {
             continue;
         }
         std::printf("%s:\n", path.c_str());
+        std::size_t listed = 0;
         for (const auto& p : net.classify(x, k)) {
+            if (p.class_id < 0 || listed == static_cast<std::size_t>(a.top)) continue;
+            ++listed;
             const std::size_t li = static_cast<std::size_t>(p.index);
             const std::string name = li < labels.size() ? labels[li] : "class " + std::to_string(p.class_id);
             std::printf("  %6.2f%%  %s\n", 100.0 * p.probability, name.c_str());
@@ -134,9 +153,9 @@ int main(int argc, char** argv) {
     classify_args a;
     app.add_option("--model", a.model, "manifest (model.json)")->required();
     app.add_option("--labels", a.labels, "label file, one per model output (default: the file the manifest names)");
-    app.add_option("--top", a.top, "how many labels to print per image")->check(CLI::Range(1, 100000));
+    app.add_option("--top", a.top, "how many labels to print per image")->check(in_range(1, 100000));
     app.add_flag("--fp32", a.fp32, "run the FP32 baseline instead of INT8");
-    app.add_option("--threads", a.threads, "threads the model is built and run with")->check(CLI::Range(1, 1024));
+    app.add_option("--threads", a.threads, "threads the model is built and run with")->check(in_range(1, 1024));
     add_preprocess_options(app, a.mean, a.std, a.resize_short, a.crop_fraction, "override the manifest's", "from the manifest");
     app.add_option("images", a.images, "images to classify (JPEG, PNG, BMP, GIF, TGA, PNM)")->required();
     int failed = 0;

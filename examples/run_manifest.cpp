@@ -16,10 +16,15 @@ int main(int argc, char** argv) {
     std::string path;
     bool fp32 = false;
     int threads = 1;
-    app.add_option("model,--model", path, "manifest (model.json)")->required();
+    // One option, two spellings: the positional is the one --help shows; --model (hidden) is
+    // accepted as the other tools spell it. A single "model,--model" option would be listed twice,
+    // both times as required.
+    auto* positional = app.add_option("model", path, "manifest (model.json)");
+    app.add_option("--model", path, "manifest (model.json)")->group("")->excludes(positional);
     app.add_flag("--fp32", fp32, "compile the FP32 baseline instead of INT8");
-    app.add_option("--threads", threads, "threads the model is built and run with")->check(CLI::Range(1, 1024));
+    app.add_option("--threads", threads, "threads the model is built and run with")->check(qint8::tools::in_range(1, 1024));
     return qint8::tools::run(app, argc, argv, [&] {
+        if (path.empty()) throw qint8::tools::usage_error("model: the manifest to run is required (run_manifest model.json)");
         qint8::tools::expect_manifest(path, "model");
         qint8::compile_options opt;
         opt.force_fp32 = fp32;

@@ -9,12 +9,12 @@
 #   --models   committed models under models/fashion_mnist/ (default: all six)
 #   --images   evaluate on the first N test images (default: all 10000; env QINT8_QUICKSTART_IMAGES)
 #   --threads  threads for evaluation and benchmark (default: 1)
-#   --build    the build directory holding bin/ (default: build)
-#   --out      where converted models, data and results go (default: quickstart-out)
+#   --build    the build directory holding bin/ (default: build/ of this checkout, wherever it is run from)
+#   --out      where converted models, data and results go (default: quickstart-out in the current directory)
 # Exit status: 0 done, 1 usage, 2 a step failed (its output is shown).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-models=all images=${QINT8_QUICKSTART_IMAGES:-10000} threads=1 build=build out=quickstart-out
+models=all images=${QINT8_QUICKSTART_IMAGES:-10000} threads=1 build=$root/build out=quickstart-out
 while [ $# -gt 0 ]; do
   a=$1; shift
   case "$a" in  # --flag=v and --flag v, as the tools take them
@@ -34,12 +34,16 @@ while [ $# -gt 0 ]; do
 done
 [[ $images =~ ^[1-9][0-9]*$ ]] || { echo "quickstart: --images: expected a positive integer, found '$images'" >&2; exit 1; }
 [[ $threads =~ ^[1-9][0-9]*$ ]] || { echo "quickstart: --threads: expected a positive integer, found '$threads'" >&2; exit 1; }
+[ "$models" = all ] && models=mobilenet_v1,mobilenet_v2,resnet50,resnet101,vgg16,vgg19
+for m in ${models//,/ }; do  # every name checked before the first minute of work
+  [ -f "$root/models/fashion_mnist/$m/${m}_fp32.onnx" ] ||
+    { echo "quickstart: --models: no committed model '$m' (models/fashion_mnist/ has mobilenet_v1, mobilenet_v2, resnet50, resnet101, vgg16, vgg19)" >&2; exit 1; }
+done
 case "$build" in /*) ;; *) build=$PWD/$build ;; esac
 bin=$build/bin
 [ -x "$bin/qint8-eval" ] || { echo "quickstart: $bin/qint8-eval not found: build first (cmake -S . -B build && cmake --build build -j2)" >&2; exit 1; }
 fm=/usr/share/datasets/fashion-mnist
 [ -f "$fm/t10k-images-idx3-ubyte.gz" ] || { echo "quickstart: $fm not found: install the dataset-fashion-mnist package (bash scripts/install-deps.sh)" >&2; exit 1; }
-[ "$models" = all ] && models=mobilenet_v1,mobilenet_v2,resnet50,resnet101,vgg16,vgg19
 mkdir -p "$out"
 
 log=$out/quickstart.log; : > "$log"
@@ -65,7 +69,6 @@ step "qint8-preprocess -> $out/fmnist_test.bin" "$bin/qint8-preprocess" \
 rows=()
 for m in ${models//,/ }; do
   src=$root/models/fashion_mnist/$m/$m
-  [ -f "${src}_fp32.onnx" ] || { echo "quickstart: no committed model '$m' (models/fashion_mnist/ has mobilenet_v1, mobilenet_v2, resnet50, resnet101, vgg16, vgg19)" >&2; exit 1; }
   echo "quickstart: $m" >&2
   d=$out/$m
   # --mean/--std are recorded in the manifests, so that classify prepares photos the same way.

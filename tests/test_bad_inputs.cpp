@@ -7,6 +7,8 @@
 
 #include <doctest/doctest.h>
 
+#include <sys/stat.h>
+
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -150,6 +152,14 @@ TEST_CASE("onnx: a directory passed as the model") {
     scratch_dir d;
     std::filesystem::create_directory(d / "m.onnx");
     expect_rejected(d, convert_to(d, d / "m.onnx"), errc::io, "{d}/m.onnx: is a directory, expected an ONNX or TFLite model file");
+}
+
+TEST_CASE("onnx: an endless file passed as the model (/dev/zero, a FIFO)") {
+    // Read whole, either would grow memory until the process is killed (1 GB in 8 s).
+    scratch_dir d;
+    REQUIRE(::mkfifo((d / "m.onnx").c_str(), 0600) == 0);
+    expect_rejected(d, convert_to(d, d / "m.onnx"), errc::io, "{d}/m.onnx: not a regular file (a device, FIFO or socket), expected an ONNX or TFLite model file");
+    expect_rejected(d, convert_to(d, "/dev/zero"), errc::io, "/dev/zero: not a regular file (a device, FIFO or socket), expected an ONNX or TFLite model file");
 }
 
 TEST_CASE("onnx: not protobuf (text)") {

@@ -2,6 +2,7 @@
 //   qint8-chart speed --qint8 qint8.json [--peers peers.json] [--limits limits.json] --output speed.svg
 //   qint8-chart accuracy --eval-dir quickstart-out models/fashion_mnist/*/accuracy.json --output accuracy.svg
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -24,16 +25,21 @@ nlohmann::json read_json(const std::string& path, const std::string& option) {
     try {
         return nlohmann::json::parse(f);
     } catch (const nlohmann::json::exception& e) {
-        qint8::fail(errc::invalid_argument, path + ": " + option + ": expected JSON, found a parse error (" + e.what() + ")");
+        qint8::fail(errc::data, path + ": " + option + ": expected JSON, found a parse error (" + e.what() + ")");
     }
 }
 
-void write_svg(const std::string& path, const std::string& svg) {
+bool quiet = false;  // --quiet
+
+/// Writes the chart and says so: a tool that succeeds without a word leaves the user looking for
+/// what it did.
+void write_svg(const std::string& path, const std::string& svg, const std::string& what) {
     try {
         qint8::io::write_file_atomically(path, svg);
     } catch (const qint8::error& e) {
         throw output_error(e.what());
     }
+    if (!quiet) std::fprintf(stderr, "qint8-chart: wrote %s (%s)\n", path.c_str(), what.c_str());
 }
 
 struct speed_args {
@@ -46,7 +52,7 @@ void speed(const speed_args& a) {
     const nlohmann::json p = a.peers.empty() ? nlohmann::json() : read_json(a.peers, "--peers");
     const nlohmann::json l = a.limits.empty() ? nlohmann::json() : read_json(a.limits, "--limits");
     const auto groups = chart::speed_groups(q, a.qint8, p, a.peers, l, a.limits);
-    if (groups.empty()) qint8::fail(errc::invalid_argument, a.qint8 + ": results: expected at least one result, found none");
+    if (groups.empty()) qint8::fail(errc::data, a.qint8 + ": results: expected at least one result, found none");
     std::string sub = a.subtitle;
     if (sub.empty()) {
         const auto& r0 = q["results"][0];
@@ -54,7 +60,7 @@ void speed(const speed_args& a) {
         sub = m.value("cpu", std::string("unknown CPU")) + ", qint8 " + r0.value("isa", std::string("?")) + " path, " +
               std::to_string(r0.value("threads", 1)) + " thread(s), batch " + std::to_string(r0.value("batch", 1));
     }
-    write_svg(a.output, chart::speed_chart(groups, a.title, sub, !l.is_null()));
+    write_svg(a.output, chart::speed_chart(groups, a.title, sub, !l.is_null()), count_of(groups.size(), "model"));
 }
 
 struct accuracy_args {
@@ -76,7 +82,7 @@ void accuracy(const accuracy_args& a) {
     for (const auto& f : a.files) {
         const nlohmann::json j = read_json(f, "accuracy file");
         if (!j.contains("pytorch") || !j.contains("model"))
-            qint8::fail(errc::invalid_argument, f + ": expected an accuracy.json of models/fashion_mnist (fields model, pytorch), found neither");
+            qint8::fail(errc::data, f + ": expected an accuracy.json of models/fashion_mnist (fields model, pytorch), found neither");
         chart::accuracy_row r{j["model"].get<std::string>(), {}};
         if (j.contains("width") && j["width"].is_number()) {
             char w[32];
@@ -93,7 +99,7 @@ void accuracy(const accuracy_args& a) {
         if (!a.eval_dir.empty() && eval_top1(dir + "eval_int8.json", t)) r.points.push_back({"qint8 INT8 (QAT)", t});
         rows.push_back(std::move(r));
     }
-    write_svg(a.output, chart::accuracy_chart(rows, a.title, a.subtitle));
+    write_svg(a.output, chart::accuracy_chart(rows, a.title, a.subtitle), count_of(rows.size(), "model"));
 }
 
 }  // namespace
@@ -102,6 +108,8 @@ int main(int argc, char** argv) {
     CLI::App app("Draws the SVG charts of docs/performance.md and docs/accuracy.md from the tools' JSON output.", "qint8-chart");
     conventions(app, "qint8-chart speed --qint8 r/qint8.json --peers r/peers.json --limits docs/results/limits-avx2-1thread.json --output docs/charts/speed.svg");
     app.require_subcommand(1);
+    app.add_flag("--quiet,-q", quiet, "do not say which file was written");
+    app.fallthrough();  // -q after the subcommand too
     speed_args s;
     auto* sp = app.add_subcommand("speed", "bar chart of images/s: qint8 FP32 and INT8 per model, peers beside, share of the hardware limit");
     sp->add_option("--qint8", s.qint8, "bench_models --json output")->required();

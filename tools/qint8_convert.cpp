@@ -21,6 +21,7 @@
 
 #include "common/app.hpp"
 #include "common/dataset.hpp"
+#include "common/file_kind.hpp"
 #include "common/progress.hpp"
 
 using namespace qint8;
@@ -44,7 +45,7 @@ void declare_sources(CLI::App& app, convert_args& a) {
     app.add_option("--input,--model,--onnx", a.input, "model to convert: .onnx, or .tflite (recognised by content)")->required();
     app.add_option("--output", a.output, "manifest to write (PATH.json; PATH.q8w goes beside it; the directory is created)")->required();
     app.add_option("--arch", a.arch, "require a family: mobilenet_v1, mobilenet_v2, resnet50, resnet101, vgg16, vgg19, or custom (no recognition)")
-        ->check(CLI::IsMember({"", "mobilenet_v1", "mobilenet_v2", "resnet50", "resnet101", "vgg16", "vgg19", "custom"}))
+        ->check(one_of({"mobilenet_v1", "mobilenet_v2", "resnet50", "resnet101", "vgg16", "vgg19", "custom"}, {""}))
         ->default_str("recognise");
     app.add_option("--labels", a.labels, "label file (one class per line), copied beside the manifest as <manifest name>.labels.txt");
     add_preprocess_options(app, a.mean, a.std, a.resize_short, a.crop_fraction, "input.preprocess", "0 when --mean/--std are given");
@@ -54,17 +55,17 @@ void declare_quantization(CLI::App& app, convert_args& a) {
     app.add_option("--calib-data,--calib_data,--infer_data", a.calib_data,
                    "calibration images: a data file from qint8-preprocess (int64 N, N float32 CHW images, N int64 labels)");
     app.add_option("--calib-images,--calib_images,--warmup_batch_size", a.calib_images, "use at most this many calibration images")
-        ->check(CLI::Range(1, 1000000));
+        ->check(in_range(1, 1000000));
     app.add_option("--calib-method,--calib_method,--algo", a.calib_method, "abs_max (default) | mse (least squared error) | kl | percentile[=99.99]");
     app.add_option("--quantized-ops,--quantized_ops", a.quantized_ops, "op kinds computed in INT8: conv2d,depthwise_conv2d,fc,pool2d,add (others FP32)")
         ->delimiter(',');
     app.add_option("--fp32-layers,--fp32_layers", a.fp32_layers,
                    "layers kept in FP32 (converted names, or the source's node / output tensor names), comma-separated")
         ->delimiter(',');
-    app.add_option("--precision", a.precision, "int8, or fp32 for an all-FP32 manifest of the same model")->check(CLI::IsMember({"int8", "fp32"}));
+    app.add_option("--precision", a.precision, "int8, or fp32 for an all-FP32 manifest of the same model")->check(one_of({"int8", "fp32"}));
     app.add_option("--weights", a.weights, "s8 (s8 + per-channel scales in the file), f32 (quantized per channel at load), or auto: s8 for "
                                            "quantized sources converted to INT8, else f32")
-        ->check(CLI::IsMember({"auto", "s8", "f32"}));
+        ->check(one_of({"auto", "s8", "f32"}));
     app.add_flag("--bias-correction", a.bias_correction, "calibrated models: on by default (this flag only makes it explicit)");
     app.add_flag("--no-bias-correction", a.no_bias_correction,
                  "calibrated models: skip the default INT8-only bias correction (each int8 conv/fc layer's mean per-channel\n"
@@ -74,9 +75,9 @@ void declare_quantization(CLI::App& app, convert_args& a) {
     app.add_option("--accuracy-data", a.accuracy_data,
                    "labelled data file for the accuracy-aware fallback: while INT8 top-1 on it loses more than --max-top1-loss\n"
                    "against FP32, the layer adding the most error moves to FP32, one at a time");
-    app.add_option("--accuracy-images", a.accuracy_images, "use at most this many images of --accuracy-data")->check(CLI::Range(1, 1000000000));
+    app.add_option("--accuracy-images", a.accuracy_images, "use at most this many images of --accuracy-data")->check(in_range(1, 1000000000));
     app.add_option("--max-top1-loss", a.max_top1_loss, "with --accuracy-data: the largest INT8 top-1 loss against FP32 to accept, in points")
-        ->check(CLI::Range(0.0, 100.0));
+        ->check(in_range(0.0, 100.0));
     app.add_flag("--report", a.report, "print each layer's INT8-vs-FP32 error (cosine, max abs) on the calibration images, worst first");
     app.add_flag("--quiet,-q", a.quiet, "no notes or progress on stderr");
 }
@@ -138,6 +139,7 @@ convert::options to_options(const convert_args& a) {
     if (a.no_bias_correction) o.bias_correction = false;
     if (!a.accuracy_data.empty() && o.fp32) throw usage_error("--accuracy-data chooses INT8 layers; it does not apply to --precision fp32");
     if (std::filesystem::path(o.output).extension() != ".json") throw usage_error("--output: expected a path ending in .json, found \"" + o.output + "\"");
+    if (!a.labels.empty()) expect_regular_file(a.labels, "--labels");
     o.labels = a.labels;
     o.mean = a.mean;
     o.std = a.std;
@@ -150,16 +152,24 @@ convert::options to_options(const convert_args& a) {
 void attach_progress(convert::options& o, bool quiet) {
     if (quiet) return;
     o.note = [](const std::string& s) { std::fprintf(stderr, "qint8-convert: %s\n", in_flags(s).c_str()); };
-    auto bar = std::make_shared<std::unique_ptr<progress>>();
-    auto last = std::make_shared<std::size_t>(0);
-    o.progress = [bar, last](std::size_t done, std::size_t total) {
-        if (!*bar || done < *last) *bar = std::make_unique<progress>("images", total);
-        (*bar)->tick(done - *last);
-        *last = done;
+    // One progress line per phase, named after it ("calibration images: 120/500").
+    struct state {
+        std::unique_ptr<progress> bar;
+        std::string phase;
+        std::size_t last = 0;
+    };
+    auto st = std::make_shared<state>();
+    o.phase_progress = [st](const std::string& phase, std::size_t done, std::size_t total) {
+        if (!st->bar || phase != st->phase || done < st->last) {
+            st->bar = std::make_unique<progress>(phase, total);
+            st->phase = phase;
+            st->last = 0;
+        }
+        st->bar->tick(done - st->last);
+        st->last = done;
         if (done == total) {
-            (*bar)->done();
-            bar->reset();
-            *last = 0;
+            st->bar->done();
+            st->bar.reset();
         }
     };
 }
@@ -192,8 +202,8 @@ void print_fallback(const convert::fallback_result& fb, double max_loss) {
     for (std::size_t k = 1; k < fb.steps.size(); ++k)
         std::printf("  moved to FP32: %-40s INT8 top-1 %.2f\n", fb.steps[k].moved.c_str(), fb.steps[k].top1_int8);
     if (fb.steps.size() > 1 && fb.speed.before > 0)
-        std::printf("speed:        %.1f images/s before the moves, %.1f after (%+.1f%%; %s path, 1 thread, batch %lld, median of %d runs)\n",
-                    fb.speed.before, fb.speed.after, 100.0 * (fb.speed.after / fb.speed.before - 1.0), fb.speed.isa.c_str(),
+        std::printf("speed:        %.1f images/s before the moves, %.1f after (%s; %s path, 1 thread, batch %lld, median of %d runs)\n",
+                    fb.speed.before, fb.speed.after, convert::change_text(fb.speed).c_str(), fb.speed.isa.c_str(),
                     static_cast<long long>(fb.speed.batch), fb.speed.runs);
 }
 
@@ -231,6 +241,7 @@ void convert_model(const convert_args& a) {
     check_output_location(o.output);
     if (o.fp32 && o.read_images && !o.report && !a.quiet)
         std::fprintf(stderr, "qint8-convert: note: --calib-data is not used with --precision fp32\n");
+    expect_source_model(o.input, "--input");
     if (!a.quiet) std::fprintf(stderr, "qint8-convert: reading %s\n", o.input.c_str());
     convert::result r = convert::convert_graph(convert::import_file(o.input), o);
     std::optional<convert::fallback_result> fb;

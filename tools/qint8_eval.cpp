@@ -16,6 +16,7 @@
 #include "common/file_kind.hpp"
 #include "common/progress.hpp"
 #include "common/stats.hpp"
+#include "common/threads.hpp"
 
 using namespace qint8;
 using namespace qint8::tools;
@@ -103,23 +104,24 @@ void run_eval(const eval_args& a) {
     dataset_reader data(a.data, in_floats);
     std::size_t n = data.size();
     if (a.iterations > 0) n = std::min<std::size_t>(n, static_cast<std::size_t>(a.iterations) * static_cast<std::size_t>(a.batch));
-    if (n == 0) qint8::fail(errc::invalid_argument, a.data + ": --data: expected at least one image, found none");
+    if (n == 0) qint8::fail(errc::data, a.data + ": --data: expected at least one image, found none");
     int64_t batch = a.batch;
     if (static_cast<std::size_t>(batch) > n) {
         batch = static_cast<int64_t>(n);  // a larger batch would time padding, not images
         if (!a.quiet) std::fprintf(stderr, "qint8-eval: note: --batch-size %lld is larger than the %s to evaluate; using %lld\n",
                                    static_cast<long long>(a.batch), count_of(n, "image").c_str(), static_cast<long long>(batch));
     }
+    const int threads = usable_threads(a.threads, "qint8-eval");
     compile_options co;
     co.batch = batch;
     co.force_fp32 = a.precision == "fp32";
-    co.threads = a.threads;
+    co.threads = threads;
     if (!a.quiet) std::fprintf(stderr, "qint8-eval: compiling %s...\n", a.model.c_str());
     const model net(desc, co, a.model);
     const int64_t offset = a.label_offset == "auto" ? (net.desc().classes.background_class ? 1 : 0) : std::stoll(a.label_offset);
 
     session_options so;
-    so.threads = a.threads;
+    so.threads = threads;
     so.profile = a.profile;
     session s(net, so);
     {
@@ -136,7 +138,7 @@ void run_eval(const eval_args& a) {
     const double ips = 1000.0 * static_cast<double>(n) / r.total_ms;
     const double p50 = percentile(r.latency_ms, 0.5), p99 = percentile(r.latency_ms, 0.99);
     std::printf("model:        %s (%s, %s path, %d thread%s, batch %lld)\n", a.model.c_str(), a.precision.c_str(), to_string(net.code_path()),
-                a.threads, a.threads == 1 ? "" : "s", static_cast<long long>(batch));
+                net.threads(), net.threads() == 1 ? "" : "s", static_cast<long long>(batch));
     std::printf("images:       %zu\n", n);
     std::printf("top-1:        %.4f (%.2f%%)\n", t1, 100 * t1);
     std::printf("top-5:        %.4f (%.2f%%)\n", t5, 100 * t5);
@@ -145,7 +147,7 @@ void run_eval(const eval_args& a) {
     nlohmann::json prof = a.profile ? print_profile(net, s, before, r.batches) : nlohmann::json::array();
     if (!a.json.empty()) {
         nlohmann::json j = {{"model", a.model}, {"precision", a.precision}, {"top1", t1}, {"top5", t5}, {"images", n},
-                            {"images_per_s", ips}, {"batch", batch}, {"threads", a.threads}, {"latency_ms_p50", p50},
+                            {"images_per_s", ips}, {"batch", batch}, {"threads", net.threads()}, {"latency_ms_p50", p50},
                             {"latency_ms_p99", p99}, {"batches", r.batches}, {"isa", to_string(net.code_path())}, {"label_offset", offset}};
         if (a.profile) j["profile"] = prof;
         try {
@@ -166,15 +168,19 @@ int main(int argc, char** argv) {
     eval_args a;
     app.add_option("--model,--infer_model", a.model, "manifest (model.json)")->required();
     app.add_option("--data,--infer_data", a.data, "data file: int64 N, N float32 CHW images, N int64 labels")->required();
-    app.add_option("--batch-size,--batch_size", a.batch, "images per run (at most the images evaluated)")->check(CLI::Range(1, 65536));
-    app.add_option("--iterations", a.iterations, "batches to run (0: the whole file)")->check(CLI::NonNegativeNumber);
-    app.add_option("--threads,--num_threads", a.threads, "threads the model is built and run with")->check(CLI::Range(1, 1024));
+    app.add_option("--batch-size,--batch_size", a.batch, "images per run (at most the images evaluated)")->check(in_range(1, 65536));
+    app.add_option("--iterations", a.iterations, "batches to run (0: the whole file)")->check(at_least(0LL));
+    app.add_option("--threads,--num_threads", a.threads, "threads the model is built and run with")->check(in_range(1, 1024));
     app.add_option("--precision", a.precision, "int8 (as the manifest quantizes it) or fp32 (the same model in f32)")
-        ->check(CLI::IsMember({"int8", "fp32"}));
+        ->check(one_of({"int8", "fp32"}));
     app.add_option("--label-offset", a.label_offset,
                    "added to data labels before comparing with model outputs; auto: 1 for models with a background class, else 0")
-        ->check(CLI::IsMember({"auto"}) | CLI::Range(-1000000, 1000000));
-    app.add_option("--warmup", a.warmup, "untimed runs on zeros before timing")->check(CLI::Range(0, 1000));
+        ->check(CLI::Validator(
+            [](std::string& t) -> std::string {
+                return t == "auto" || in_range(-1000000, 1000000)(t).empty() ? "" : "expected auto or a whole number from -1000000 to 1000000, found \"" + t + "\"";
+            },
+            "auto|-1000000..1000000"));
+    app.add_option("--warmup", a.warmup, "untimed runs on zeros before timing")->check(in_range(0, 1000));
     app.add_option("--json", a.json, "also write the results to this JSON file (its directory is created)");
     app.add_flag("--profile,--use_profile", a.profile, "print time per layer");
     app.add_flag("--with_accuracy_layer", a.with_accuracy_layer, "accepted for compatibility (accuracy is always computed)");

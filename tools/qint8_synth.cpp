@@ -5,13 +5,18 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <tuple>
 #include <utility>
+#include <vector>
+
+#include <unistd.h>
 
 #include <qint8/io/manifest.hpp>
 #include <qint8/models/registry.hpp>
 #include <qint8/models/synthetic.hpp>
+#include <qint8/validate.hpp>
 #include <qint8/version.hpp>
 
 #include "common/app.hpp"
@@ -65,10 +70,59 @@ qint8::model_desc structure(const CLI::App& app, const synth_args& a) {
     return qint8::models::structure_by_name(a.model, r);
 }
 
+/// Floats of the model's weights and of all its activations for one image, from the shapes.
+std::pair<double, double> floats_of(const qint8::model_desc& m) {
+    std::map<std::string, std::vector<int64_t>> shape{{m.input.name, m.input.shape}};
+    double weights = 0, acts = 0;
+    for (const auto& l : m.layers) {
+        const std::vector<int64_t>& in = shape.at(l.inputs.at(0));
+        double in_elems = 1;
+        for (int64_t d : in) in_elems *= static_cast<double>(d);
+        std::vector<int64_t> out = in;
+        const double taps = static_cast<double>(l.kernel[0] * l.kernel[1]);
+        switch (l.kind) {
+            case qint8::op::conv2d:
+                out = qint8::window_shape(l, in, l.out_channels);
+                weights += static_cast<double>(l.out_channels) * static_cast<double>(in.at(0) / l.groups) * taps;
+                break;
+            case qint8::op::depthwise_conv2d: out = qint8::window_shape(l, in, in.at(0)); weights += static_cast<double>(in.at(0)) * taps; break;
+            case qint8::op::max_pool2d:
+            case qint8::op::avg_pool2d: out = qint8::window_shape(l, in, in.at(0)); break;
+            case qint8::op::global_avg_pool2d: out = {in.at(0), 1, 1}; break;
+            case qint8::op::fc: out = {l.out_channels}; weights += in_elems * static_cast<double>(l.out_channels); break;
+            default: break;
+        }
+        double out_elems = 1;
+        for (int64_t d : out) out_elems *= static_cast<double>(d);
+        acts += out_elems;
+        shape[l.name] = out;
+    }
+    return {weights, acts};
+}
+
+/// A model this machine cannot hold is refused before any allocation, naming the options that
+/// made it so large; otherwise it would end, minutes later, as "out of memory" (or the OOM killer).
+void check_memory(const qint8::model_desc& m, const synth_args& a) {
+    const auto [weights, acts] = floats_of(m);
+    // f32 weights, their quantized copy, and every activation of the calibration images in f32.
+    const double need = 4 * weights * 2 + 4 * acts * a.calibration_images;
+    const double have = static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGESIZE));
+    if (have <= 0 || need <= have) return;
+    const double gib = 1024.0 * 1024 * 1024;
+    const std::string hidden = qint8::models::architecture_of(a.model) == "vgg" ? ", --hidden " + std::to_string(a.hidden) : "";
+    char b[512];
+    std::snprintf(b, sizeof b, "--model %s with --input-size %s, --width %g, --classes %lld%s: needs about %.1f GiB (weights %.1f GiB, activations "
+                               "of %d calibration images %.1f GiB), more than this machine's %.1f GiB of memory",
+                  a.model.c_str(), a.input_size.c_str(), a.width, a.classes, hidden.c_str(),
+                  need / gib, 8 * weights / gib, a.calibration_images, 4 * acts * a.calibration_images / gib, have / gib);
+    throw usage_error(b);
+}
+
 void synth(const CLI::App& app, const synth_args& a) {
     if (a.output.size() < 6 || a.output.compare(a.output.size() - 5, 5, ".json") != 0)
         throw usage_error("--output: expected a path ending in .json, found \"" + a.output + "\"");
     qint8::model_desc s = structure(app, a);  // option errors first, before touching the disk
+    check_memory(s, a);
     qint8::tools::prepare_output(a.output, "--output");
     const auto t0 = std::chrono::steady_clock::now();
     auto say = [&](const std::string& msg) {
@@ -99,23 +153,23 @@ int main(int argc, char** argv) {
     qint8::tools::conventions(app, "qint8-synth --model resnet50 --width 0.25 --input-size 64 --classes 10 --output r50/model.json");
     synth_args a;
     app.add_option("--model", a.model, "topology")->required()
-        ->check(CLI::IsMember(qint8::models::topology_names()));
+        ->check(qint8::tools::one_of(qint8::models::topology_names()));
     app.add_option("--output", a.output, "manifest to write, PATH.json (the weights go beside it; the directory is created)")->required();
     app.add_option("--input-size", a.input_size, "input height and width: N or HxW, sides >= 32");
-    app.add_option("--classes", a.classes, "number of classes")->check(CLI::Range(1LL, 1LL << 20));
+    app.add_option("--classes", a.classes, "number of classes")->check(qint8::tools::in_range(1LL, 1LL << 20));
     app.add_option("--width", a.width, "width multiplier: MobileNets max(int(c * W), 8) channels (0.25, 0.5, 0.75, 1.0 as published); "
                                       "ResNet and VGG scale every conv the same way")
-        ->check(CLI::Range(0.001, 4.0));
-    app.add_option("--seed", a.seed, "random seed")->check(CLI::Range(0LL, 0xffffffffLL));
+        ->check(qint8::tools::in_range(0.001, 4.0));
+    app.add_option("--seed", a.seed, "random seed")->check(qint8::tools::in_range(0LL, 0xffffffffLL));
     app.add_flag("--background-class", a.background_class, "add a background output at index 0 (TF-slim's 1001 classes)");
-    app.add_option("--classifier", a.classifier, "how the classifier layer is implemented")->check(CLI::IsMember({"fc", "conv1x1"}));
+    app.add_option("--classifier", a.classifier, "how the classifier layer is implemented")->check(qint8::tools::one_of({"fc", "conv1x1"}));
     app.add_flag("--softmax", a.softmax, "end the model with a softmax layer");
-    app.add_option("--activation", a.activation, "relu or relu6 (default: relu6 for MobileNets, relu otherwise)")->check(CLI::IsMember({"relu", "relu6"}));
-    app.add_option("--padding", a.padding, "MobileNets: symmetric (torchvision) or same (TF \"SAME\")")->check(CLI::IsMember({"symmetric", "same"}));
-    app.add_option("--stride-in", a.stride_in, "ResNets: 3x3 (v1.5, torchvision) or 1x1 (v1)")->check(CLI::IsMember({"3x3", "1x1"}));
-    app.add_option("--hidden", a.hidden, "VGGs: classifier width")->check(CLI::Range(1LL, 1LL << 20));
+    app.add_option("--activation", a.activation, "relu or relu6 (default: relu6 for MobileNets, relu otherwise)")->check(qint8::tools::one_of({"relu", "relu6"}));
+    app.add_option("--padding", a.padding, "MobileNets: symmetric (torchvision) or same (TF \"SAME\")")->check(qint8::tools::one_of({"symmetric", "same"}));
+    app.add_option("--stride-in", a.stride_in, "ResNets: 3x3 (v1.5, torchvision) or 1x1 (v1)")->check(qint8::tools::one_of({"3x3", "1x1"}));
+    app.add_option("--hidden", a.hidden, "VGGs: classifier width")->check(qint8::tools::in_range(1LL, 1LL << 20));
     app.add_flag("--int8-weights", a.int8_weights, "store s8 weights with per-channel scales instead of f32");
-    app.add_option("--calibration-images", a.calibration_images, "synthetic images for calibration")->check(CLI::Range(1, 1024));
+    app.add_option("--calibration-images", a.calibration_images, "synthetic images for calibration")->check(qint8::tools::in_range(1, 1024));
     app.add_flag("--quiet,-q", a.quiet, "no progress on stderr");
     return qint8::tools::run(app, argc, argv, [&] { synth(app, a); });
 }

@@ -56,10 +56,10 @@ done
 # --- qint8-convert -------------------------------------------------------------------------
 fm=$src/models/fashion_mnist/mobilenet_v1/mobilenet_v1_fp32.onnx
 expect 1 "--input is required" "$bin/qint8-convert" --output conv/model.json
-expect 1 "--precision: .*not in \{int8,fp32\}|--precision: .*int8" "$bin/qint8-convert" --input "$fm" --output conv/model.json --precision fp16
+expect 1 "--precision: expected one of int8, fp32, found \"fp16\"" "$bin/qint8-convert" --input "$fm" --output conv/model.json --precision fp16
 expect 1 "--calib-method: expected abs_max, mse, kl or percentile" "$bin/qint8-convert" --input "$fm" --output conv/model.json --calib-method nope
 expect 1 "--output: expected a path ending in .json" "$bin/qint8-convert" --input "$fm" --output conv/model.bin --precision fp32
-expect 2 "not a valid ONNX model" "$bin/qint8-convert" --input labels.idx --output conv/model.json --precision fp32
+expect 2 "labels.idx: --input: expected an ONNX .* found an IDX file" "$bin/qint8-convert" --input labels.idx --output conv/model.json --precision fp32
 expect 2 "cannot open" "$bin/qint8-convert" --input no-such.onnx --output conv/model.json --precision fp32
 checks=$((checks + 1)); [ ! -e conv ] || { fails=$((fails + 1)); echo "FAIL: a failed conversion left conv/ behind"; }
 # An ONNX model says nothing about its preprocessing: recorded as unknown, and classify asks
@@ -77,10 +77,10 @@ expect_file new1/deeper/model.json
 expect_file new1/deeper/model.q8w
 expect 0 "" "$bin/qint8-synth" --model vgg16 --width 0.125 --hidden 16 --input-size 32 --classes 4 --output new2/model.json -q
 expect_file new2/model.json
-expect 1 "--model: resnet5 not in" "$bin/qint8-synth" --model resnet5 --output no/such/dir/model.json
+expect 1 "--model: expected one of mobilenet_v1, .*, found \"resnet5\"" "$bin/qint8-synth" --model resnet5 --output no/such/dir/model.json
 [ ! -e no ] || { fails=$((fails + 1)); echo "FAIL: a refused command line created no/"; }
 expect 1 "--hidden does not apply to resnet50" "$bin/qint8-synth" --model resnet50 --hidden 8 --output x/model.json
-expect 1 "--width: Value 0 not in range" "$bin/qint8-synth" --model resnet50 --width 0 --output x/model.json
+expect 1 "--width: expected a number from 0.001 to 4, found \"0\"" "$bin/qint8-synth" --model resnet50 --width 0 --output x/model.json
 expect 1 "--output: expected a path ending in .json" "$bin/qint8-synth" --model resnet50 --output x/model.txt
 expect 1 "--model is required" "$bin/qint8-synth" --output x/model.json
 touch blocker
@@ -96,7 +96,7 @@ expect 0 "wrote pp/one.bin: 1 image of 3x32x32" "$bin/qint8-preprocess" --idx-im
 expect 1 "--skip 6: images.idx has only 6 images" "$bin/qint8-preprocess" --idx-images images.idx --idx-labels labels.idx --skip 6 --output pp/x.bin
 expect 1 "--crop does not apply to IDX input" "$bin/qint8-preprocess" --idx-images images.idx --idx-labels labels.idx --crop 28 --output pp/x.bin
 expect 1 "--pad does not apply to image files" "$bin/qint8-preprocess" --data-dir . --label-list list.txt --pad 2 --crop 32 --output pp/x.bin
-expect 1 "--mean: expected three comma-separated numbers" "$bin/qint8-preprocess" --idx-images images.idx --idx-labels labels.idx --mean 0.5,x,1 --output pp/x.bin
+expect 1 "--mean: expected one number or three comma-separated numbers" "$bin/qint8-preprocess" --idx-images images.idx --idx-labels labels.idx --mean 0.5,x,1 --output pp/x.bin
 expect 0 "wrote pp/img/d.bin: 1 image of 3x32x32" "$bin/qint8-preprocess" --data_dir . --label_list list.txt --crop 32 --resize-short 36 --output_file pp/img/d.bin
 expect 2 "cannot open" "$bin/qint8-preprocess" --idx-images missing.idx --idx-labels labels.idx --output pp/x.bin
 
@@ -112,8 +112,8 @@ expect 4 "--json blocker/r.json: cannot create directory blocker" "$bin/qint8-ev
 expect 2 "photo.jpg: --data: expected a data file from qint8-preprocess .* found a JPEG image" "$bin/qint8-eval" --model model/model.json --data photo.jpg
 expect 2 "--model: expected a qint8 manifest \(model.json\), found an ONNX model; convert it first: qint8-convert --input" "$bin/qint8-eval" --model "$onnx" --data data.bin
 expect 2 "found a qint8 weights file; give the .json file" "$bin/qint8-eval" --model model/model.q8w --data data.bin
-expect 1 "--precision: int4 not in" "$bin/qint8-eval" --model model/model.json --data data.bin --precision int4
-expect 1 "--batch-size: Value 0 not in range" "$bin/qint8-eval" --model model/model.json --data data.bin --batch-size 0
+expect 1 "--precision: expected one of int8, fp32, found \"int4\"" "$bin/qint8-eval" --model model/model.json --data data.bin --precision int4
+expect 1 "--batch-size: expected a whole number from 1 to 65536, found \"0\"" "$bin/qint8-eval" --model model/model.json --data data.bin --batch-size 0
 expect 2 "missing.json" "$bin/qint8-eval" --model missing.json --data data.bin
 
 # --- bench_models --------------------------------------------------------------------------
@@ -123,7 +123,7 @@ expect 0 "mobilenet_v1 .* - +- " "${b[@]}" --model=mobilenet_v1 --precision int8
 expect_file bm/new/r.json
 expect 1 "--model excludes --manifest" "$bin/bench_models" --model resnet50 --manifest model/model.json
 expect 1 "--manifest excludes --input-size" "$bin/bench_models" --manifest model/model.json --input-size 64
-expect 1 "--precision: int4 not in" "$bin/bench_models" --precision int4
+expect 1 "--precision: expected one of fp32, int8, both, found \"int4\"" "$bin/bench_models" --precision int4
 expect 1 "--model: expected all or a comma list" "${b[@]}" --model resnet5
 expect 0 "int8/fp32" "$bin/bench_models" --manifest=model/model.json --iterations 2 --warmup 0 --threads 1 -q
 expect 2 "found an ONNX model" "$bin/bench_models" --manifest "$onnx"
@@ -131,10 +131,10 @@ expect 2 "found an ONNX model" "$bin/bench_models" --manifest "$onnx"
 # --- classify ------------------------------------------------------------------------------
 expect 0 "label [0-9]" "$bin/classify" --model model/model.json --labels labels10.txt --top 2 --threads 1 photo.ppm
 expect 0 "label [0-9]" "$bin/classify" --model=model/model.json --labels=labels10.txt --top=2 --threads=1 photo.ppm
-expect 1 "--top: Value abc not in range" "$bin/classify" --model model/model.json --top abc photo.ppm
-expect 1 "--top: Value -1 not in range" "$bin/classify" --model model/model.json --top -1 photo.ppm
+expect 1 "--top: expected a whole number from 1 to 100000, found \"abc\"" "$bin/classify" --model model/model.json --top abc photo.ppm
+expect 1 "--top: expected a whole number from 1 to 100000, found \"-1\"" "$bin/classify" --model model/model.json --top -1 photo.ppm
 expect 1 "not expected: --modelX" "$bin/classify" --modelX model/model.json photo.ppm
-expect 1 "--threads: Value 0 not in range" "$bin/classify" --model model/model.json --threads 0 photo.ppm
+expect 1 "--threads: expected a whole number from 1 to 1024, found \"0\"" "$bin/classify" --model model/model.json --threads 0 photo.ppm
 head -9 labels10.txt > labels9.txt
 expect 2 "labels9.txt: labels: expected 10 lines, one per model output, found 9" "$bin/classify" --model model/model.json --labels labels9.txt photo.ppm
 # one unreadable image: reported, the others classified, exit status 2

@@ -35,7 +35,7 @@ inline const std::vector<std::vector<std::string>>& engines() {
 }
 
 inline double number_at(const nlohmann::json& j, const char* key, const std::string& file) {
-    if (!j.contains(key) || !j[key].is_number()) qint8::fail(errc::invalid_argument, file + ": " + key + ": expected a number");
+    if (!j.contains(key) || !j[key].is_number()) qint8::fail(errc::data, file + ": " + key + ": expected a number");
     return j[key].get<double>();
 }
 
@@ -43,7 +43,7 @@ inline double number_at(const nlohmann::json& j, const char* key, const std::str
 inline std::vector<speed_group> speed_groups(const nlohmann::json& q, const std::string& qfile, const nlohmann::json& peers,
                                              const std::string& pfile, const nlohmann::json& limits, const std::string& lfile) {
     if (!q.contains("results") || !q["results"].is_array())
-        qint8::fail(errc::invalid_argument, qfile + ": results: expected the array bench_models --json writes");
+        qint8::fail(errc::data, qfile + ": results: expected the array bench_models --json writes");
     std::vector<speed_group> g;
     auto group_of = [&](const std::string& m) -> speed_group& {
         for (auto& x : g)
@@ -53,7 +53,7 @@ inline std::vector<speed_group> speed_groups(const nlohmann::json& q, const std:
     };
     auto add = [&](const nlohmann::json& r, const std::string& engine, const std::string& file) {
         const std::string prec = r.value("precision", "");
-        if (prec != "fp32" && prec != "int8") qint8::fail(errc::invalid_argument, file + ": precision: expected fp32 or int8, found \"" + prec + "\"");
+        if (prec != "fp32" && prec != "int8") qint8::fail(errc::data, file + ": precision: expected fp32 or int8, found \"" + prec + "\"");
         speed_group& s = group_of(r.value("model", "?"));
         (prec == "fp32" ? s.fp32 : s.int8).push_back({engine, number_at(r, "images_per_s", file)});
     };

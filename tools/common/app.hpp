@@ -20,6 +20,7 @@
 #include <qint8/version.hpp>
 
 #include "exit_codes.hpp"
+#include "validators.hpp"
 
 namespace qint8::tools {
 
@@ -117,17 +118,22 @@ template <class Int>
 void add_preprocess_options(CLI::App& app, std::vector<float>& mean, std::vector<float>& std_, Int& resize_short, double& crop_fraction,
                             const std::string& role, const std::string& dflt) {
     app.add_option("--mean", mean, role + " mean of [0, 1] pixels: one value for all channels, or one per channel (comma-separated)")
-        ->delimiter(',');
-    app.add_option("--std", std_, role + " std: one value for all channels, or one per channel (comma-separated)")->delimiter(',');
+        ->delimiter(',')
+        ->check(finite_number());
+    app.add_option("--std", std_, role + " std: one value for all channels, or one per channel (comma-separated)")
+        ->delimiter(',')
+        ->check(finite_number());
     app.add_option("--resize-short", resize_short, role + " resize_short (0: resize the whole image to the input size)")
-        ->check(CLI::Range(0, 65536))
+        ->check(in_range(0, 65536))
         ->default_str(dflt);
-    app.add_option("--crop-fraction", crop_fraction, role + " crop_fraction (0: none)")->check(CLI::Range(0.0, 1.0))->default_str(dflt);
+    app.add_option("--crop-fraction", crop_fraction, role + " crop_fraction (0: none)")->check(in_range(0.0, 1.0))->default_str(dflt);
 }
 
-/// "1 image", "2 images".
+/// "1 image", "2 images", "10 batches".
 inline std::string count_of(std::size_t n, const std::string& noun) {
-    return std::to_string(n) + " " + noun + (n == 1 ? "" : "s");
+    if (n == 1) return "1 " + noun;
+    auto ends = [&](const char* e) { const std::string x(e); return noun.size() >= x.size() && noun.compare(noun.size() - x.size(), x.size(), x) == 0; };
+    return std::to_string(n) + " " + noun + (ends("ch") || ends("sh") || ends("s") || ends("x") ? "es" : "s");
 }
 
 }  // namespace qint8::tools

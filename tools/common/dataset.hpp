@@ -4,6 +4,7 @@
 // little-endian, no padding. The image size is not stored: it comes from the model.
 
 #include <cerrno>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -94,9 +95,24 @@ public:
         if (first + count > n_) qint8::fail(errc::data, path_ + ": images " + std::to_string(first) + ".." + std::to_string(first + count) + " past N = " + std::to_string(n_));
         std::fseek(f_.get(), static_cast<long>(8 + first * image_floats_ * 4), SEEK_SET);
         if (std::fread(dst, 4, count * image_floats_, f_.get()) != count * image_floats_) qint8::fail(errc::io, path_ + ": read failed");
+        check_finite(first, count, dst);
     }
 
 private:
+    /// NaN or an infinity in an image would flow through the model into a meaningless class
+    /// (top-k of NaN scores) or a calibration range of infinity: refused, naming the image.
+    void check_finite(std::size_t first, std::size_t count, const float* v) const {
+        const std::size_t n = count * image_floats_;
+        bool all = true;
+        for (std::size_t i = 0; i < n; ++i) all &= std::isfinite(v[i]);  // branch-free: the common case is fast
+        if (all) return;
+        for (std::size_t i = 0; i < n; ++i)
+            if (!std::isfinite(v[i]))
+                qint8::fail(errc::data, path_ + ": image " + std::to_string(first + i / image_floats_) + " (counting from 0), value " +
+                                            std::to_string(i % image_floats_) + ": expected finite numbers, found " +
+                                            (std::isnan(v[i]) ? "NaN" : v[i] > 0 ? "+infinity" : "-infinity"));
+    }
+
     std::string path_;
     std::size_t image_floats_;
     std::unique_ptr<std::FILE, int (*)(std::FILE*)> f_{nullptr, &std::fclose};  // closed on every exit, a throwing constructor too

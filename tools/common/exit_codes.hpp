@@ -22,9 +22,12 @@ inline const char* exit_codes_help() {
            "5 internal error.";
 }
 
-/// The exit status for a library error: what the user has to fix.
+/// The exit status for a library error: what the user has to fix. errc::invalid_argument is an
+/// option the library found wrong (--fp32-layers naming no layer, --mean without --std, ...): the
+/// command line, as the README's table says; errors in files use the file's errc.
 inline int exit_code_of(errc c) {
     switch (c) {
+        case errc::invalid_argument: return exit_usage;
         case errc::unsupported:
         case errc::topology:
         case errc::backend: return exit_unsupported;

@@ -3,8 +3,11 @@
 // wrong option (a JPEG as --data, an ONNX model as --model) is reported as such, with the
 // command that makes the right file, instead of as a parser's complaint about its contents.
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <string>
+#include <sys/stat.h>
 
 #include <qint8/core/error.hpp>
 
@@ -36,6 +39,27 @@ inline std::string file_kind(const std::string& path) {
     while (i < n && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t')) ++i;
     if (i < n && b[i] == '{') return "a JSON file";
     return "";
+}
+
+/// Fails (errc::io, naming `option`) unless `path` is a regular file: /dev/zero, a FIFO or a
+/// terminal never ends, and reading one whole would grow memory until the process is killed.
+inline void expect_regular_file(const std::string& path, const std::string& option) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) qint8::fail(errc::io, path + ": " + option + ": cannot open for reading (" + std::strerror(errno) + ")");
+    if (S_ISDIR(st.st_mode)) qint8::fail(errc::io, path + ": " + option + ": is a directory, expected a file");
+    if (!S_ISREG(st.st_mode))
+        qint8::fail(errc::io, path + ": " + option + ": not a regular file (a device, FIFO or socket may never end), expected a file");
+}
+
+/// Fails (errc::model_file, naming `option`) unless `path` can be a source model of
+/// qint8-convert (ONNX or TFLite): an image, a data file or a manifest is named as what it is.
+inline void expect_source_model(const std::string& path, const std::string& option) {
+    expect_regular_file(path, option);
+    const std::string k = file_kind(path);
+    if (k.empty() || k == "an ONNX model" || k == "a TFLite model") return;  // the model readers give the details
+    std::string hint;
+    if (k == "a JSON file" || k == "a qint8 weights file") hint = " (a qint8 manifest is already converted: give it to qint8-eval or classify)";
+    qint8::fail(errc::model_file, path + ": " + option + ": expected an ONNX (.onnx) or TFLite (.tflite) model, found " + k + hint);
 }
 
 /// Fails (errc::model_file, naming `option`) unless `path` can be a qint8 manifest: source

@@ -100,24 +100,29 @@ inline fallback_result accuracy_fallback(model_desc& m, const labelled_images& v
     const model_desc start = m;
     r.top1_fp32 = detail_fallback::top1(m, v, true);
     r.steps.push_back({"", detail_fallback::top1(m, v, false)});
-    detail_conv::say(o, "accuracy fallback: FP32 top-1 " + std::to_string(r.top1_fp32) + ", INT8 " + std::to_string(r.steps.back().top1_int8) +
-                            " on " + std::to_string(v.labels.size()) + " images, budget " + std::to_string(max_loss) + " pt");
+    const auto pt = [](double x) {  // top-1 in percent, as the summary prints it (not std::to_string's 90.600000)
+        char b[32];
+        std::snprintf(b, sizeof b, "%.2f", x);
+        return std::string(b);
+    };
+    detail_conv::say(o, "accuracy fallback: FP32 top-1 " + pt(r.top1_fp32) + ", INT8 " + pt(r.steps.back().top1_int8) + " on " +
+                            std::to_string(v.labels.size()) + " images, budget " + pt(max_loss) + " pt");
     while (r.top1_fp32 - r.steps.back().top1_int8 > max_loss) {
         const std::string worst = detail_fallback::worst_layer(m, detail_conv::make_report(m, report_images, o));
         if (worst.empty()) break;
         for (auto& l : m.layers)
             if (l.name == worst) l.prec = precision::fp32;
         r.steps.push_back({worst, detail_fallback::top1(m, v, false)});
-        detail_conv::say(o, "accuracy fallback: moved '" + worst + "' to FP32: INT8 top-1 " + std::to_string(r.steps.back().top1_int8));
+        detail_conv::say(o, "accuracy fallback: moved '" + worst + "' to FP32: INT8 top-1 " + pt(r.steps.back().top1_int8));
     }
     r.within_budget = r.top1_fp32 - r.steps.back().top1_int8 <= max_loss;
     if (r.steps.size() > 1) {
         r.speed = measure_speed_cost(start, m);
         char line[256];
         std::snprintf(line, sizeof line,
-                      "accuracy fallback: speed cost: INT8 %.1f images/s before, %.1f after (%+.1f%%); %s path, 1 thread, batch %lld, "
+                      "accuracy fallback: speed cost: INT8 %.1f images/s before, %.1f after (%s); %s path, 1 thread, batch %lld, "
                       "median of %d interleaved runs each",
-                      r.speed.before, r.speed.after, 100.0 * (r.speed.after / r.speed.before - 1.0), r.speed.isa.c_str(),
+                      r.speed.before, r.speed.after, change_text(r.speed).c_str(), r.speed.isa.c_str(),
                       static_cast<long long>(r.speed.batch), r.speed.runs);
         detail_conv::say(o, line);
     }

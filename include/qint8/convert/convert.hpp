@@ -74,7 +74,10 @@ struct options {
     int64_t resize_short = -1;               ///< -1: default
     double crop_fraction = -1;               ///< -1: default
     note_fn note;                            ///< warnings and notes (may be empty)
-    std::function<void(std::size_t, std::size_t)> progress;  ///< calibration / report progress (images)
+    std::function<void(std::size_t, std::size_t)> progress;  ///< progress of calibration and report (images), bias correction (layers)
+    /// Progress naming its phase ("calibration images", "bias correction layers", "report
+    /// images"): the count restarts with each phase. When set, it is called instead of `progress`.
+    std::function<void(const std::string& phase, std::size_t done, std::size_t total)> phase_progress;
 };
 
 /// One row of the INT8-vs-FP32 report: the layer's output in the INT8 model against the same
@@ -123,6 +126,12 @@ namespace detail_conv {
 
 inline void say(const options& o, const std::string& s) {
     if (o.note) o.note(s);
+}
+
+/// Progress of `phase`, to whichever callback the caller gave.
+inline void tick(const options& o, const char* phase, std::size_t done, std::size_t total) {
+    if (o.phase_progress) o.phase_progress(phase, done, total);
+    else if (o.progress) o.progress(done, total);
 }
 
 /// The source's name in messages: the path it was read from, else what the front end called it.
@@ -284,6 +293,7 @@ inline std::size_t correct_biases(model_desc& m, const std::vector<float>& image
     cf.force_fp32 = true;
     const auto want = layer_channel_stats(model(m, cf, "bias correction (fp32)"), targets, m, images.data(), n, batch);
     std::string path;
+    if (!targets.empty()) tick(o, "bias correction layers", 0, targets.size());  // about a second per layer of ResNet-50: said, not silent
     for (const auto& name : targets) {
         const model net(m, ci, "bias correction (int8)");
         path = to_string(net.code_path());
@@ -293,6 +303,7 @@ inline std::size_t correct_biases(model_desc& m, const std::vector<float>& image
         std::vector<float> delta(got.mean.size());
         for (std::size_t c = 0; c < delta.size(); ++c) delta[c] = static_cast<float>(bias_step(ref.mean_of(c), got.mean_of(c), got.linear_share(c)));
         m.tensors[int8_bias_correction_name(name)] = models::detail::owned_tensor(dtype::f32, {l.out_channels}, std::move(delta));
+        tick(o, "bias correction layers", static_cast<std::size_t>(&name - targets.data()) + 1, targets.size());
     }
     const bool exact8 = cpu_info().u8_weight_bits == 8;
     m.attributes["int8_bias_correction"] = "measured on the " + path + " code path (" +
@@ -335,7 +346,7 @@ inline std::vector<report_row> make_report(const model_desc& m, const std::vecto
                 s.max_ref = std::max(s.max_ref, std::fabs(double(b[k])));
             }
         }
-        if (o.progress) o.progress(first + cnt, n);
+        tick(o, "report images", first + cnt, n);
     }
     std::vector<report_row> rows;
     for (const auto& l : m.layers) {
@@ -441,7 +452,7 @@ inline void take_calibration(model_desc& m, const std::set<std::string>& graph_q
     calibration_options co;
     co.method = o.method;
     co.percentile = o.percentile;
-    co.progress = o.progress;
+    if (o.phase_progress || o.progress) co.progress = [&o](std::size_t done, std::size_t total) { tick(o, "calibration images", done, total); };
     model_desc c = m;
     calibrate(c, images.data(), images.size() / per, co);
     if (!graph_q.count(m.input.name) && !m.input.act) {

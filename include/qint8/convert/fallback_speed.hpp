@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstdio>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -19,6 +21,7 @@ struct speed_cost {
     double before = 0, after = 0;  ///< INT8 images/s (median run)
     int64_t batch = 0;
     int runs = 0;                  ///< timed runs of each model
+    double spread = 0;             ///< the larger of the two models' interquartile range of run times, relative to the median
     std::string isa;               ///< the code path both ran on
 };
 
@@ -30,7 +33,26 @@ inline double median(std::vector<double> v) {
     return n == 0 ? 0.0 : n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+/// (q3 - q1) / median of run times: a change in speed smaller than this is not measurable.
+inline double relative_spread(std::vector<double> v) {
+    if (v.size() < 4) return 0;
+    std::sort(v.begin(), v.end());
+    const double q1 = v[v.size() / 4], q3 = v[(3 * v.size()) / 4], m = median(v);
+    return m > 0 ? (q3 - q1) / m : 0;
+}
+
 }  // namespace detail_speed
+
+/// "+19.0%", or, when the change is inside the runs' spread, that it is not measurable.
+inline std::string change_text(const speed_cost& c) {
+    const double change = 100.0 * (c.after / c.before - 1.0);
+    char b[128];
+    if (std::abs(change) <= 100.0 * c.spread)
+        std::snprintf(b, sizeof b, "%+.1f%%, within the runs' spread of %.0f%%: no measurable change", change, 100.0 * c.spread);
+    else
+        std::snprintf(b, sizeof b, "%+.1f%%", change);
+    return b;
+}
 
 /// Times `before` and `after` (the same input) alternately: `runs` timed runs of each after
 /// `warmup` untimed ones, `batch` images per run, one thread.
@@ -64,6 +86,7 @@ inline speed_cost measure_speed_cost(const model_desc& before, const model_desc&
     c.after = double(batch) / detail_speed::median(tb);
     c.batch = batch;
     c.runs = runs;
+    c.spread = std::max(detail_speed::relative_spread(ta), detail_speed::relative_spread(tb));
     c.isa = to_string(a.code_path());
     return c;
 }

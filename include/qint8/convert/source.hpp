@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include <sys/stat.h>
+
 #include <qint8/core/error.hpp>
 
 #include <qint8/convert/import_graph.hpp>
@@ -38,8 +40,18 @@ namespace detail_source {
 }
 }  // namespace detail_source
 
+namespace detail_source {
+/// /dev/zero or a FIFO never ends: the readers would take memory until the process is killed.
+inline void expect_regular(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))  // a directory: the readers say so
+        fail(errc::io, path + ": not a regular file (a device, FIFO or socket), expected an ONNX or TFLite model file");
+}
+}  // namespace detail_source
+
 /// Reads a source model file: TFLite by its identifier, anything else as ONNX. Errors name the file.
 inline import_graph import_file(const std::string& path) {
+    detail_source::expect_regular(path);
     if (tflite_frontend::looks_like_tflite(path)) return tflite_frontend::load(path);
 #if QINT8_WITH_ONNX
     return onnx_frontend::load(path);
