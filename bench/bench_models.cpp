@@ -21,6 +21,7 @@
 #include "common/file_kind.hpp"
 #include "common/progress.hpp"
 #include "common/threads.hpp"
+#include "common/tuning.hpp"
 #include "latency.hpp"
 #include "macs.hpp"
 #include "machine.hpp"
@@ -40,6 +41,7 @@ struct bench_args {
     int64_t batch = 1, input_size = 224, classes = 1000;
     long long seed = 1;
     bool quiet = false, roofline = false, profile = false;
+    qint8::tools::tuning_args tuning;
 };
 
 /// A model to measure: its description and, for a manifest, the time reading it took.
@@ -105,9 +107,11 @@ result measure(const loaded& ld, bool fp32, const bench_args& a, int threads, co
     co.batch = a.batch;
     co.force_fp32 = fp32;
     co.threads = threads;
+    qint8::tools::apply_tuning(a.tuning, co);
     qint8::model net(ld.desc, co, ld.name);
     qint8::session s(net);
     r.compile_ms = ms_since(t0);
+    if (!a.quiet && (a.tuning.tune || !a.tuning.cache.empty())) qint8::tools::report_choices("bench_models", net);
     r.read_ms = ld.read_ms;
     std::vector<float> in = qint8::models::synthetic_images(ld.desc, a.batch, 7);
     std::vector<float> out(net.output_size() * static_cast<std::size_t>(a.batch));
@@ -333,6 +337,7 @@ void declare_options(CLI::App& app, bench_args& a) {
                                      "(its directory is created)");
     app.add_option("--csv", a.csv, "also write one CSV line per model and precision to this file (its directory is created)");
     app.add_flag("--quiet,-q", a.quiet, "no progress on stderr");
+    qint8::tools::add_tuning_options(app, a.tuning);  // with --tune, the load column includes the measuring
 }
 
 }  // namespace

@@ -80,7 +80,7 @@ for m in ${models//,/ }; do
   step "evaluate INT8" "$bin/qint8-eval" --model "$d/int8/model.json" --data "$out/fmnist_test.bin" \
     --batch-size 100 --threads "$threads" --json "$d/eval_int8.json"
   step "benchmark FP32 and INT8 (batch 1)" "$bin/bench_models" --manifest="$d/int8/model.json" --threads="$threads" \
-    --batch=1 --iterations=200 --json="$d/bench.json"
+    --batch=1 --iterations=200 --tune --tuning-cache="$out/tuning.json" --json="$d/bench.json"
   f1=$(num "$d/eval_fp32.json" top1) i1=$(num "$d/eval_int8.json" top1)
   fs=$(bench_ips "$d/bench.json" fp32) is=$(bench_ips "$d/bench.json" int8)
   [ -n "$fs" ] && [ -n "$is" ] || { echo "quickstart: no images/s for both precisions in $d/bench.json" >&2; exit 2; }
@@ -92,7 +92,8 @@ done
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs || echo unknown)
 echo
 echo "qint8 on Fashion-MNIST: $images test images; $cpu, $isa path, $threads thread(s)"
-echo "top-1 from qint8-eval (batch 100); images/s from bench_models (batch 1, median of 200 runs)"
+echo "top-1 from qint8-eval (batch 100); images/s from bench_models (batch 1, median of 200 runs, each layer's"
+echo "implementation timed on this CPU first: bench_models --tune, cached in $out/tuning.json)"
 echo
 echo "| model        | FP32 top-1 | INT8 top-1 | delta pt | FP32 img/s | INT8 img/s | INT8/FP32 |"
 echo "|--------------|------------|------------|----------|------------|------------|-----------|"

@@ -17,6 +17,7 @@
 #include "common/progress.hpp"
 #include "common/stats.hpp"
 #include "common/threads.hpp"
+#include "common/tuning.hpp"
 
 using namespace qint8;
 using namespace qint8::tools;
@@ -29,6 +30,7 @@ struct eval_args {
     long long iterations = 0;
     int threads = 1, warmup = 1;
     bool profile = false, quiet = false, with_accuracy_layer = false;
+    tuning_args tuning;
 };
 
 struct eval_result {
@@ -116,8 +118,10 @@ void run_eval(const eval_args& a) {
     co.batch = batch;
     co.force_fp32 = a.precision == "fp32";
     co.threads = threads;
-    if (!a.quiet) std::fprintf(stderr, "qint8-eval: compiling %s...\n", a.model.c_str());
+    apply_tuning(a.tuning, co);
+    if (!a.quiet) std::fprintf(stderr, "qint8-eval: compiling %s%s...\n", a.model.c_str(), a.tuning.tune ? " (timing each layer's candidates)" : "");
     const model net(desc, co, a.model);
+    if (!a.quiet && (a.tuning.tune || !a.tuning.cache.empty())) report_choices("qint8-eval", net);
     const int64_t offset = a.label_offset == "auto" ? (net.desc().classes.background_class ? 1 : 0) : std::stoll(a.label_offset);
 
     session_options so;
@@ -185,5 +189,6 @@ int main(int argc, char** argv) {
     app.add_flag("--profile,--use_profile", a.profile, "print time per layer");
     app.add_flag("--with_accuracy_layer", a.with_accuracy_layer, "accepted for compatibility (accuracy is always computed)");
     app.add_flag("--quiet,-q", a.quiet, "no progress or notes on stderr");
+    add_tuning_options(app, a.tuning);
     return run(app, argc, argv, [&] { run_eval(a); });
 }
