@@ -54,7 +54,8 @@ convert::result convert_model(const onnx::ModelProto& mp, const std::string& nam
 struct probe {
     std::string tensor;  ///< the ONNX tensor (probes.json) ...
     std::string layer;   ///< ... and the qint8 layer whose output it is
-    double max_steps;    ///< the largest difference allowed (see the comments at each table)
+    double max_steps;    ///< the largest difference allowed with 8-bit weights (VNNI, AMX)
+    double max_steps_7bit;  ///< ... on a path without an int8 dot product (see below)
 };
 
 /// Largest difference of each probe, and of the logits (qint8's float logits put on the output's
@@ -87,18 +88,22 @@ agreement against_ort(const convert::result& r, const onnx::ModelProto& mp, cons
             for (char c : bytes) ort.push_back(step * ((s8 ? double(static_cast<int8_t>(c)) : double(static_cast<uint8_t>(c))) - z));
         }
         REQUIRE(ort.size() == mine.size());
+        // Both sides as codes: qint8's intermediate outputs are its codes times the scale (up
+        // to float rounding), its logits are float and are put on the output grid first.
         double worst = 0;
         for (std::size_t k = 0; k < mine.size(); ++k) {
-            double v = mine[k];
-            if (round_mine) v = step * (std::min(hi, std::max(lo, std::nearbyint(v / step) + z)) - z);
-            worst = std::max(worst, std::fabs(v - ort[k]) / step);
+            double v = std::nearbyint(mine[k] / step);
+            if (round_mine) v = std::min(hi, std::max(lo, v + z)) - z;
+            worst = std::max(worst, std::fabs(v - std::nearbyint(ort[k] / step)));
         }
         a.steps[tensor] = worst;
     };
     for (const probe& p : table) {
         if (p.tensor == "logits") compare(got, "logits", "logits", true);
         else compare(s.read(p.layer), p.tensor, probes.at(p.tensor).get<std::string>(), false);
-        CHECK_MESSAGE(a.steps[p.tensor] <= p.max_steps, name << " " << p.tensor << ": " << a.steps[p.tensor] << " steps from ONNX Runtime");
+        const double limit = cpu_info().u8_weight_bits == 8 ? p.max_steps : p.max_steps_7bit;
+        CHECK_MESSAGE(a.steps[p.tensor] <= limit, name << " " << p.tensor << ": " << a.steps[p.tensor] << " steps from ONNX Runtime on the " << cpu_info().u8_weight_bits
+                                                        << "-bit weight path");
     }
     const auto want = read_floats(fixture(name + ".out.bin"), kImages * kClasses);
     for (std::size_t i = 0; i < kImages; ++i) a.same_class += argmax(&got[i * kClasses], kClasses) == argmax(&want[i * kClasses], kClasses);
@@ -137,7 +142,11 @@ TEST_SUITE("convert") {
 //    ratio (a global pool whose output grid is twice as fine as its input's: two steps).
 //  * The logits: the same again through the classifier; measured here and bounded below.
 // Convolutions, their fused Clip and the grouped / depthwise / uint8-weight paths read exactly
-// ONNX Runtime's integers when their input is equal, and must then give exactly its integers.
+// ONNX Runtime's integers when their input is equal, and must then give exactly its integers,
+// on a path with an int8 dot product (VNNI, AMX: 8-bit weights). On a path without one (the
+// avx2/ registration) qint8's u8 kernels keep 7 bits of a channel's weights where int16 pair
+// sums could saturate (docs/manifest.md, "Code paths"), so a conv there is up to two steps from ONNX
+// Runtime's integers and what follows a little more: the second limit in each table, measured.
 
 TEST_CASE("QOperator with int8 weights (QLinearConv per-channel and per-tensor, depthwise, bias or none, quantized Clip, QLinearAdd residual, MaxPool on uint8, QLinearGlobalAveragePool, Shape-Reshape flatten, QLinearMatMul with uint8 weights + QLinearAdd bias) matches ONNX Runtime") {
     const onnx::ModelProto mp = read_model("qop_s8");
@@ -153,12 +162,12 @@ TEST_CASE("QOperator with int8 weights (QLinearConv per-channel and per-tensor, 
     CHECK(r.m.layers[1].post_ops[0].kind == post_op::clip);
     CHECK(r.m.layers[2].post_ops.at(0).kind == post_op::sum);
     const agreement a = against_ort(r, mp, "qop_s8",
-                                    {{"conv1_output", "conv1_output_quantized_node", 0},
-                                     {"relu6_output", "dw_output_quantized_node", 0},
-                                     {"add_output", "pw_output_quantized_node", 99},
-                                     {"pool_output", "pool_output_quantized_node", 99},
-                                     {"gap_output", "gap_output_quantized_node", 99},
-                                     {"logits", "", 99}});
+                                    {{"conv1_output", "conv1_output_quantized_node", 0, 2},
+                                     {"relu6_output", "dw_output_quantized_node", 0, 2},
+                                     {"add_output", "pw_output_quantized_node", 1, 3},
+                                     {"pool_output", "pool_output_quantized_node", 1, 3},
+                                     {"gap_output", "gap_output_quantized_node", 1, 2},
+                                     {"logits", "", 1, 2}});
     CHECK(a.same_class == kImages);
     // The trained integers are the manifest's: int8 weights as they are.
     const auto w = initializer(mp, "dw.weight_quantized");
@@ -174,11 +183,11 @@ TEST_CASE("QOperator with uint8 weights and zero point 121 (per-tensor and per-c
     CHECK(kinds == std::vector<op>{op::conv2d, op::conv2d, op::avg_pool2d, op::global_avg_pool2d, op::fc});
     CHECK(r.m.layers[1].groups == 2);
     const agreement a = against_ort(r, mp, "qop_u8w",
-                                    {{"conv1_output", "conv1_output_quantized_node", 0},
-                                     {"mul_output", "grouped_output_quantized_node", 0},
-                                     {"avgpool_output", "avgpool_output_quantized_node", 99},
-                                     {"gap_output", "gap_output_quantized_node", 99},
-                                     {"logits", "", 99}});
+                                    {{"conv1_output", "conv1_output_quantized_node", 0, 2},
+                                     {"mul_output", "grouped_output_quantized_node", 0, 2},
+                                     {"avgpool_output", "avgpool_output_quantized_node", 1, 2},
+                                     {"gap_output", "gap_output_quantized_node", 2, 3},
+                                     {"logits", "", 3, 4}});
     CHECK(a.same_class == kImages);
     // uint8 weights: the manifest holds w - 121 in int8, the integers the file describes.
     const auto w = initializer(mp, "conv1.weight_quantized");
@@ -197,9 +206,9 @@ TEST_CASE("QOperator with int8 activations and channels_last pools between Trans
     CHECK(kinds == std::vector<op>{op::conv2d, op::avg_pool2d, op::conv2d, op::global_avg_pool2d, op::fc});
     CHECK(r.m.layers[1].count_include_pad);
     const agreement a = against_ort(r, mp, "qop_nhwc",
-                                    {{"conv1_output", "conv1_output_quantized_node", 0},
-                                     {"pw_output", "pw_output_quantized_node", 99},
-                                     {"logits", "", 99}});
+                                    {{"conv1_output", "conv1_output_quantized_node", 0, 2},
+                                     {"pw_output", "pw_output_quantized_node", 4, 6},
+                                     {"logits", "", 2, 3}});
     CHECK(a.same_class == kImages);
 }
 

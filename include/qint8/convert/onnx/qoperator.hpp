@@ -95,6 +95,7 @@ public:
         for (const auto& t : g_.initializer()) tensors_[t.name()] = &t;
         for (int k = 0; k < g_.node_size(); ++k)
             for (const auto& i : g_.node(k).input()) readers_[i].push_back(k);
+        relu6_ = all_ranges_relu6();
         for (int k = 0; k < g_.node_size(); ++k) rewrite(g_.node(k), k);
         g_.clear_node();
         for (auto& p : out_) *g_.add_node() = std::move(p);
@@ -113,6 +114,7 @@ private:
     std::map<std::string, bool> channels_last_out_;   ///< a channels_last pool's output (NCHW here) -> global
     std::vector<onnx::NodeProto> out_;
     onnx::NodeProto* cur_ = nullptr;
+    bool relu6_ = false;  ///< the implied activations are ReLU6 (see implied_activation)
 
     // --- messages --------------------------------------------------------------------------
 
@@ -232,6 +234,64 @@ private:
         return out;
     }
 
+    enum class range { linear, from_zero, zero_to_six };
+
+    /// What the output range of a QLinearConv / QLinearAdd implies (see implied_activation);
+    /// linear where its scale or zero point cannot be read (the op's checks report that).
+    range output_range(const onnx::NodeProto& p, int s, int z) {
+        if (s >= p.input_size() || z >= p.input_size()) return range::linear;
+        const constant* sc = find_const(p.input(s));
+        const constant* zp = find_const(p.input(z));
+        if (!sc || !zp || !sc->floating || sc->f.size() != 1 || zp->i.size() != 1 || (zp->elem != "uint8" && zp->elem != "int8")) return range::linear;
+        const double qmin = zp->elem == "int8" ? -128 : 0, qmax = qmin + 255, top = double(sc->f[0]) * (qmax - double(zp->i[0]));
+        if (double(zp->i[0]) != qmin) return range::linear;
+        return std::fabs(top - 6.0) < sc->f[0] / 2 ? range::zero_to_six : range::from_zero;
+    }
+
+    /// True when every output range starting at zero ends at 6: a ReLU6 network (MobileNet-V2).
+    /// One range that happens to end at 6 in a ReLU network (a ResNet) does not make it ReLU6.
+    bool all_ranges_relu6() {
+        std::size_t six = 0, zero = 0;
+        for (const auto& p : g_.node()) {
+            const bool conv = p.op_type() == "QLinearConv", add = p.op_type() == "QLinearAdd";
+            if (!conv && !add) continue;
+            const range r = output_range(p, 6, 7);
+            zero += r != range::linear;
+            six += r == range::zero_to_six;
+        }
+        return zero > 0 && six == zero;
+    }
+
+    /// The activation an exporter folded into the output range (ONNX Runtime drops a Relu or
+    /// Clip(0, 6) whose effect the output's saturation already has): a zero point at the type's
+    /// minimum clamps at 0, and in a network where every such range ends at 6 (to within half
+    /// a step) at 6 too.
+    /// Making it explicit changes no integer (the QuantizeLinear after it saturates the same
+    /// values) but lets the passes fuse it and recognition see the family's ReLU / ReLU6.
+    /// Returns the tensor to quantize.
+    std::string implied_activation(int s, int z) {
+        const std::string real = cur_->output(0) + "/real";
+        if (output_range(*cur_, s, z) == range::linear) return real;
+        const std::string out = real + "_activated";
+        if (relu6_) {
+            auto& c = emit("Clip", label(*cur_) + "/implied_relu6", {real}, out);
+            if (opset_ >= 11) {
+                c.add_input(add_float(label(*cur_) + "/relu6_min", {}, {0.f}));
+                c.add_input(add_float(label(*cur_) + "/relu6_max", {}, {6.f}));
+            } else {
+                for (const auto& [name, v] : {std::pair<const char*, float>{"min", 0.f}, {"max", 6.f}}) {
+                    auto* a = c.add_attribute();
+                    a->set_name(name);
+                    a->set_type(onnx::AttributeProto::FLOAT);
+                    a->set_f(v);
+                }
+            }
+        } else {
+            emit("Relu", label(*cur_) + "/implied_relu", {real}, out);
+        }
+        return out;
+    }
+
     /// An operand of QLinearAdd / QLinearMul: DequantizeLinear of a tensor, or the real values
     /// of a quantized constant (Mul by a constant must see a constant when the node is mapped).
     std::string operand(int idx, const std::string& role) {
@@ -281,7 +341,7 @@ private:
         std::vector<std::string> in{dequantize(0, "x"), dequantize(3, "w", 0)};
         if (cur_->input_size() > 8 && !cur_->input(8).empty()) in.push_back(bias(o));
         float_op("Conv", in);
-        quantize(cur_->output(0) + "/real", 6, 7, yelem);
+        quantize(implied_activation(6, 7), 6, 7, yelem);
     }
 
     /// B (int32, [O]) at scale x_scale * w_scale[o], zero point 0: DequantizeLinear of B.
@@ -349,7 +409,7 @@ private:
         check_activation(3, "B");
         const std::string elem = check_qparams(6, 7, "C", 0);
         float_op(op, {operand(0, "A"), operand(3, "B")});
-        quantize(cur_->output(0) + "/real", 6, 7, elem);
+        quantize(op == "Add" ? implied_activation(6, 7) : cur_->output(0) + "/real", 6, 7, elem);
     }
 
     /// QLinearGlobalAveragePool / QLinearAveragePool (com.microsoft): X, x_scale, x_zp, y_scale, y_zp.
@@ -376,6 +436,8 @@ private:
         const qparams q = quant_.at(x);
         const constant* s = find_const(q.scale);
         const constant* z = q.zero_point.empty() ? nullptr : find_const(q.zero_point);
+        if (!s || !s->floating || s->f.size() != 1 || (z && (z->floating || z->i.size() != 1)) || (!z && !q.zero_point.empty()))
+            refuse("reads '" + x + "', whose quantization ('" + q.scale + "', '" + q.zero_point + "') is not a constant per-tensor scale and integer zero point");
         const double scale = s->f[0], zp = z ? double(z->i[0]) : 0.0;
         const double qmin = q.elem == "int8" ? -128 : 0, qmax = q.elem == "int8" ? 127 : 255;
         double lo = std::max(0.0, qmin), hi = qmax;  // Relu: codes below 0 become 0
