@@ -249,7 +249,7 @@ void convert_model(const convert_args& a) {
 
 int main(int argc, char** argv) {
     CLI::App app("Converts an ONNX or TFLite image classifier to a qint8 manifest (JSON) and weights file (.q8w).\n"
-                 "QAT models (ONNX QuantizeLinear/DequantizeLinear pairs, uint8/int8 TFLite files) keep their trained\n"
+                 "QAT models (ONNX QuantizeLinear/DequantizeLinear pairs or QOperator QLinearConv/..., uint8/int8 TFLite files) keep their trained\n"
                  "quantization; FP32 models are calibrated on --calib-data for INT8, or written all-FP32 with --precision fp32.\n"
                  "BatchNorm, Relu/Clip and residual Adds are fused; MobileNet-V1/V2, ResNet-50/101 and VGG-16/19 are\n"
                  "recognised and named as qint8's templates, so qint8::load<T> accepts them. docs/converter.md has the guide.",
