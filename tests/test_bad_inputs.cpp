@@ -234,7 +234,8 @@ TEST_CASE("onnx: unsupported op") {
     mp.mutable_graph()->mutable_node(1)->set_op_type("Erf");
     expect_rejected(d, convert_to(d, save(d, "m.onnx", mp)), errc::unsupported, "{d}/m.onnx: node 'Relu_r' (op Erf): not supported; qint8 converts Conv, BatchNormalization, Relu, Clip, Add, "
                     "Mul/Div by a constant, MaxPool, AveragePool, GlobalAveragePool, ReduceMean, Flatten, Reshape, Squeeze, Identity, Dropout, "
-                    "Gemm, MatMul, Softmax, Pad, QuantizeLinear, DequantizeLinear and Constant, plus any of Identity, Cast, Reshape, Squeeze, "
+                    "Gemm, MatMul, Softmax, Pad, QuantizeLinear, DequantizeLinear and Constant, the QOperator ops QLinearConv, QLinearMatMul, "
+                    "QLinearAdd, QLinearMul, QLinearGlobalAveragePool and QLinearAveragePool, plus any of Identity, Cast, Reshape, Squeeze, "
                     "Unsqueeze, Flatten, Concat, Add, Sub, Mul, Div, Sqrt, Neg, Reciprocal, Shape, Gather, Transpose, ConstantOfShape on "
                     "constant inputs (evaluated at import)");
 }

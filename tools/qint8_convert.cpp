@@ -187,7 +187,7 @@ void print_summary(const convert::result& r, const convert::options& o) {
     std::printf("model:        %s%s, %zu layers (%zu int8), input %s, %lld outputs\n", r.family.c_str(),
                 r.m.variant.empty() ? "" : (" (" + r.m.variant + ")").c_str(), r.m.layers.size(), int8,
                 qint8::shape_str(r.m.input.shape).c_str(), static_cast<long long>(r.m.classes.count));
-    std::printf("quantization: %s%s%s\n", o.fp32 ? "none (fp32)" : r.qat ? "from the model (QDQ pairs / quantized tensors)" : "calibrated",
+    std::printf("quantization: %s%s%s\n", o.fp32 ? "none (fp32)" : r.qat ? "from the model (QDQ pairs, QOperator ops or quantized tensors)" : "calibrated",
                 r.calibrated && r.qat ? (", " + std::to_string(r.calibrated) + " tensors calibrated").c_str() : "",
                 r.bias_corrected ? (", biases of " + std::to_string(r.bias_corrected) + " layers corrected").c_str() : "");
     std::printf("preprocess:   %s\n", r.m.input.preprocess.known ? "recorded" : "unknown (give --mean/--std to record it)");
@@ -244,6 +244,11 @@ void convert_model(const convert_args& a) {
     expect_source_model(o.input, "--input");
     if (!a.quiet) std::fprintf(stderr, "qint8-convert: reading %s\n", o.input.c_str());
     convert::result r = convert::convert_graph(convert::import_file(o.input), o);
+    // A quantized source needs no calibration when it quantizes every tensor an INT8 layer reads:
+    // the file given was then not even opened (a wrong image size would go unnoticed), so say so.
+    if (r.qat && o.read_images && r.calibrated == 0 && !o.report && a.accuracy_data.empty() && !a.quiet)
+        std::fprintf(stderr, "qint8-convert: note: --calib-data is not used: %s carries its own quantization for every tensor its INT8 layers read "
+                             "(the file was not read)\n", o.input.c_str());
     std::optional<convert::fallback_result> fb;
     if (!a.accuracy_data.empty()) {
         const std::size_t per = convert::image_floats(r.m);
@@ -260,7 +265,7 @@ void convert_model(const convert_args& a) {
 
 int main(int argc, char** argv) {
     CLI::App app("Converts an ONNX or TFLite image classifier to a qint8 manifest (JSON) and weights file (.q8w).\n"
-                 "QAT models (ONNX QuantizeLinear/DequantizeLinear pairs, uint8/int8 TFLite files) keep their trained\n"
+                 "QAT models (ONNX QuantizeLinear/DequantizeLinear pairs or QOperator QLinearConv/..., uint8/int8 TFLite files) keep their trained\n"
                  "quantization; FP32 models are calibrated on --calib-data for INT8, or written all-FP32 with --precision fp32.\n"
                  "BatchNorm, Relu/Clip and residual Adds are fused; MobileNet-V1/V2, ResNet-50/101 and VGG-16/19 are\n"
                  "recognised and named as qint8's templates, so qint8::load<T> accepts them. docs/converter.md has the guide.",

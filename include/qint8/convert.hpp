@@ -1,6 +1,6 @@
 #pragma once
 /// @file convert.hpp  qint8::convert, the converter as a library: a trained classifier (TFLite,
-/// float or uint8/int8 quantized; ONNX, FP32 or QAT with QuantizeLinear/DequantizeLinear, where
+/// float or uint8/int8 quantized; ONNX, FP32, QAT with QuantizeLinear/DequantizeLinear or QOperator, where
 /// built with QINT8_WITH_ONNX) in, a qint8 manifest out.
 ///
 ///     qint8::convert::options o;

@@ -21,9 +21,10 @@ using rng_t = std::mt19937_64;
 
 const char* const op_types[] = {"Conv", "BatchNormalization", "Relu", "Clip", "Add", "MaxPool", "AveragePool", "GlobalAveragePool",
                                 "ReduceMean", "Flatten", "Reshape", "Squeeze", "Identity", "Dropout", "Gemm", "MatMul", "Softmax",
-                                "Pad", "QuantizeLinear", "DequantizeLinear", "Constant", "Concat", "Mul", ""};
+                                "Pad", "QuantizeLinear", "DequantizeLinear", "Constant", "Concat", "Mul", "QLinearConv", "QLinearMatMul",
+                                "QLinearAdd", "QLinearMul", "QLinearGlobalAveragePool", "QLinearAveragePool", "Transpose", ""};
 const char* const attr_names[] = {"strides", "pads", "kernel_shape", "dilations", "group", "axis", "axes", "transA", "transB",
-                                  "ceil_mode", "keepdims", "count_include_pad", "auto_pad", "min", "max", "alpha", "beta", "epsilon"};
+                                  "ceil_mode", "keepdims", "count_include_pad", "auto_pad", "min", "max", "alpha", "beta", "epsilon", "channels_last"};
 const int64_t interesting[] = {0, 1, 2, 3, -1, -2, 7, 255, 256, 65536, 65537, INT32_MAX, int64_t{1} << 31, int64_t{1} << 32,
                                int64_t{1} << 62, INT64_MAX, INT64_MIN};
 

@@ -23,6 +23,7 @@
 #include <qint8/convert/import_graph.hpp>
 #include <qint8/convert/onnx/fold.hpp>
 #include <qint8/convert/onnx/ops.hpp>
+#include <qint8/convert/onnx/qoperator.hpp>
 
 namespace qint8::convert::onnx_frontend {
 
@@ -332,10 +333,8 @@ inline void map_nodes(import_graph& g, const onnx::GraphProto& gp, int64_t opset
     }
 }
 
-}  // namespace detail_onnx
-
-/// Converts a parsed ModelProto. `origin` (the file) prefixes every message.
-inline import_graph from_model(const onnx::ModelProto& mp, const std::string& origin) {
+/// Converts a parsed ModelProto in QDQ (or float) form.
+inline import_graph from_qdq_model(const onnx::ModelProto& mp, const std::string& origin) {
     import_graph g;
     g.origin = origin;
     g.format = "onnx";
@@ -351,6 +350,18 @@ inline import_graph from_model(const onnx::ModelProto& mp, const std::string& or
     topo_sort(g);
     infer_shapes(g);
     return g;
+}
+
+}  // namespace detail_onnx
+
+/// Converts a parsed ModelProto. `origin` (the file) prefixes every message. A QOperator graph
+/// (QLinearConv, ...) is first rewritten into the QDQ form it stands for (qoperator.hpp).
+inline import_graph from_model(const onnx::ModelProto& mp, const std::string& origin) {
+    if (!mp.has_graph() || !onnx_qop::has_qoperator(mp.graph())) return detail_onnx::from_qdq_model(mp, origin);
+    const int64_t opset = detail_onnx::model_opset(mp, origin);
+    onnx::ModelProto qdq = mp;
+    onnx_qop::expand(qdq, opset, origin, [&](const onnx::TensorProto& t, const std::string& what) { return detail_onnx::decode(t, origin, what); });
+    return detail_onnx::from_qdq_model(qdq, origin);
 }
 
 /// Parses and converts an ONNX model held in memory; `origin` names it in messages.

@@ -21,6 +21,7 @@ namespace qint8::convert::onnx_frontend {
 inline const char* supported_ops() {
     return "Conv, BatchNormalization, Relu, Clip, Add, Mul/Div by a constant, MaxPool, AveragePool, GlobalAveragePool, ReduceMean, "
            "Flatten, Reshape, Squeeze, Identity, Dropout, Gemm, MatMul, Softmax, Pad, QuantizeLinear, DequantizeLinear and Constant, "
+           "the QOperator ops QLinearConv, QLinearMatMul, QLinearAdd, QLinearMul, QLinearGlobalAveragePool and QLinearAveragePool, "
            "plus any of Identity, Cast, Reshape, Squeeze, Unsqueeze, Flatten, Concat, Add, Sub, Mul, Div, Sqrt, Neg, Reciprocal, Shape, "
            "Gather, Transpose, ConstantOfShape on constant inputs (evaluated at import)";
 }
