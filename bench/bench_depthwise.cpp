@@ -2,7 +2,7 @@
 // depthwise convolution, on MobileNet-V2's depthwise layers at 224 x 224 (3x3, u8 -> u8, relu6),
 // one thread. Candidates run in turn within each round (a shared machine's speed drifts); the
 // figures are the medians over the rounds.
-//   bench_depthwise [--iterations=200] [--rounds=5]
+//   bench_depthwise [--iterations=20] [--rounds=15]
 
 #include <qint8/backend/requantizing.hpp>
 #include <qint8/backend/types.hpp>
@@ -143,7 +143,7 @@ void bench_shape(const shape& s, int iterations, int rounds, std::mt19937& rng) 
 
 int main(int argc, char** argv) {
     CLI::App app{"GMAC/s of qint8's INT8 depthwise kernels and oneDNN's on MobileNet-V2's depthwise layers, 1 thread"};
-    int iterations = 200, rounds = 5;
+    int iterations = 20, rounds = 15;
     app.add_option("--iterations", iterations, "runs per candidate per round")->check(CLI::PositiveNumber);
     app.add_option("--rounds", rounds, "rounds (candidates alternate within each; medians are printed)")->check(CLI::PositiveNumber);
     CLI11_PARSE(app, argc, argv);

@@ -28,12 +28,13 @@ struct dw_case {
     int32_t src_zp, dst_zp;
     int post;  ///< 0 none, 1 relu, 2 relu6 (relu then clip), 3 clip(-2, 3)
     bool big_bias = false;  ///< biases past 2^24 (float(bias) rounds: no folding into the int32 sum)
+    bool big_scale = false;  ///< requantization factors that take sums past the int32 conversion's range
     int threads = 1;
     std::string name() const {
         std::ostringstream s;
         s << n << "x" << h << "x" << w << "x" << c << " k" << kh << "x" << kw << " s" << sh << "x" << sw << " pad " << pt << "," << pl
           << "," << pb << "," << pr << (src_signed ? " s8" : " u8") << "->" << (dst_signed ? "s8" : "u8") << " zp " << src_zp << "/"
-          << dst_zp << " post " << post << (big_bias ? " big bias" : "") << " threads " << threads;
+          << dst_zp << " post " << post << (big_bias ? " big bias" : "") << (big_scale ? " big scale" : "") << " threads " << threads;
         return s.str();
     }
 };
@@ -49,7 +50,7 @@ std::size_t mismatches(dw_variant v, const dw_case& k, uint32_t seed) {
     std::vector<int32_t> bias(static_cast<std::size_t>(k.c));
     for (auto& x : bias) x = k.big_bias ? r.integer(-(1 << 28), 1 << 28) : r.integer(-20000, 20000);
     std::vector<float> os(static_cast<std::size_t>(k.c));
-    for (auto& x : os) x = r.uniform(0.0005f, 0.01f);
+    for (auto& x : os) x = k.big_scale ? r.uniform(100.f, 100000.f) : r.uniform(0.0005f, 0.01f);
     const float s_dst = 0.05f;
     std::vector<ref::dw_post_op> post;
     kernels::dw_clamp clamp;
@@ -133,7 +134,7 @@ std::vector<dw_case> odd_cases() {
 }
 
 /// Channel counts around the 64-channel block (and MobileNet-V2's 96 and 144), 8 and 9 rows
-/// (two and three groups of four rows), stride 3, large biases, two threads.
+/// (two and three groups of four rows), stride 3, large biases and scales, two threads.
 std::vector<dw_case> block_cases() {
     std::vector<dw_case> v;
     const int64_t chans[] = {63, 64, 65, 96, 130, 144};
@@ -151,6 +152,7 @@ std::vector<dw_case> block_cases() {
             k.dst_zp = k.dst_signed ? (i * 7) % 256 - 128 : (i % 4 == 0 ? 0 : (i * 31) % 256);
             k.post = i % 4;
             k.big_bias = i % 5 == 2;
+            k.big_scale = i % 7 == 3;
             k.threads = 1 + i % 2;
             v.push_back(k);
             ++i;
@@ -202,8 +204,9 @@ TEST_CASE("depthwise variant per code path") {
     CHECK(kernels::dw_variant_for(isa::avx2) == dw_variant::avx2);
     CHECK(kernels::dw_variant_for(isa::avx2_vnni) == dw_variant::avx2);
     CHECK(kernels::dw_variant_for(isa::avx512_core) == dw_variant::avx512bw);
-    CHECK(kernels::dw_variant_for(isa::avx512_core_vnni) == dw_variant::avx512vnni);
-    CHECK(kernels::dw_variant_for(isa::avx512_core_amx) == dw_variant::avx512vnni);
+    CHECK(kernels::dw_variant_for(isa::avx512_core_vnni) == dw_variant::avx512vnni_quads);
+    CHECK(kernels::dw_variant_for(isa::avx512_core_bf16) == dw_variant::avx512vnni_quads);
+    CHECK(kernels::dw_variant_for(isa::avx512_core_amx) == dw_variant::avx512vnni_quads);
 }
 
 }  // TEST_SUITE

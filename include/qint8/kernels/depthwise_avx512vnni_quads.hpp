@@ -11,12 +11,12 @@
 /// 16 unpacks.
 ///
 /// Requantization stays in registers and is exact: the accumulator starts at bias - comp (when
-/// every |bias| <= 2^24, float(acc + bias) == float(acc) + float(bias)); v = float(acc) * os is
-/// clamped above only (hi, at most the destination's top, so the conversion cannot overflow;
-/// underflow gives INT_MIN, which saturates to the bottom); v + zp converts with round-half-even;
-/// the saturating int32 -> int16 -> int8 packs put the quads back in channel order; the lower
-/// clamp is one byte max. Every step is monotone, so clamping after rounding equals rounding
-/// after clamping (the reference's order).
+/// every |bias| <= 2^24, float(acc + bias) == float(acc) + float(bias)); v = float(acc) * os;
+/// v + zp converts with round-half-even; the saturating int32 -> int16 -> int8 packs put the
+/// quads back in channel order; the clamps are one byte max and one byte min. Every step is
+/// monotone, so clamping after rounding equals rounding after clamping (the reference's order).
+/// Only where |v| could pass 2^30 (dw_packed::v_bound: huge scales) is v also clamped above in
+/// float, so the conversion cannot overflow (below, overflow gives INT_MIN: the bottom anyway).
 /// Compiled with function-level target attributes; call it only where the CPU has AVX-512F,
 /// AVX-512BW and AVX512_VNNI (kernels/depthwise.hpp checks).
 
@@ -91,8 +91,8 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void transpose_col
 struct requant {
     __m512i acc0[4];
     __m512 bias[4], scale[4], hi, zp;
-    __m512i lo;  ///< the lower clamp as destination bytes
-    bool add_bias, add_zp;
+    __m512i lo, top;  ///< the clamps as destination bytes
+    bool add_bias, add_zp, clamp_hi;
 };
 
 /// Requantizes four quads of sums (see the file comment) and stores the 64 bytes `m` selects.
@@ -103,12 +103,14 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void store(const r
     for (int i = 0; i < 4; ++i) {
         __m512 v = _mm512_maskz_cvtepi32_ps(all, acc[i]);
         if (rq.add_bias) v = _mm512_add_ps(v, rq.bias[i]);
-        v = _mm512_maskz_min_ps(all, _mm512_mul_ps(v, rq.scale[i]), rq.hi);
+        v = _mm512_mul_ps(v, rq.scale[i]);
+        if (rq.clamp_hi) v = _mm512_maskz_min_ps(all, v, rq.hi);
         if (rq.add_zp) v = _mm512_add_ps(v, rq.zp);
         q[i] = _mm512_maskz_cvtps_epi32(all, v);
     }
     const __m512i w01 = _mm512_packs_epi32(q[0], q[1]), w23 = _mm512_packs_epi32(q[2], q[3]);
-    const __m512i b = DstSigned ? _mm512_max_epi8(_mm512_packs_epi16(w01, w23), rq.lo) : _mm512_max_epu8(_mm512_packus_epi16(w01, w23), rq.lo);
+    const __m512i b = DstSigned ? _mm512_min_epi8(_mm512_max_epi8(_mm512_packs_epi16(w01, w23), rq.lo), rq.top)
+                                : _mm512_min_epu8(_mm512_max_epu8(_mm512_packus_epi16(w01, w23), rq.lo), rq.top);
     _mm512_mask_storeu_epi8(out, m, b);
 }
 
@@ -171,10 +173,15 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void row(const dw_
     rq.zp = _mm512_set1_ps(static_cast<float>(pr.dst_zp));
     rq.add_zp = pr.dst_zp != 0;  // v + 0.f == v (a -0.f converts to 0 as well)
     rq.add_bias = !pk.bias_in_acc;
-    // The lower clamp in destination bytes: round(lo + zp) as the store computes it (see the file comment).
+    rq.clamp_hi = !(pk.v_bound + std::abs(static_cast<double>(pr.dst_zp)) < 1073741824.0);
+    // The clamps in destination bytes: saturate(round(bound + zp)), as the store computes them (see the file comment).
     const float qmin = pr.dst_signed ? -128.f : 0.f, qmax = pr.dst_signed ? 127.f : 255.f;
-    const float lo = std::min(qmax, std::max(qmin, std::nearbyint(bounds[0] + static_cast<float>(pr.dst_zp))));
-    rq.lo = _mm512_set1_epi8(static_cast<char>(static_cast<int32_t>(lo)));
+    const auto byte = [&](float b) {
+        const float q = std::min(qmax, std::max(qmin, std::nearbyint(b + static_cast<float>(pr.dst_zp))));
+        return static_cast<char>(static_cast<int32_t>(q));
+    };
+    rq.lo = _mm512_set1_epi8(byte(bounds[0]));
+    rq.top = _mm512_set1_epi8(byte(bounds[1]));
     uint8_t* out = dst + r * pr.ow * pr.c;
     for (int64_t b = 0; b < pk.blocks; ++b) {
         for (int i = 0; i < 4; ++i) {

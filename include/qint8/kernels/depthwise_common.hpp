@@ -76,6 +76,7 @@ struct dw_packed {
     std::vector<int8_t> wq;               ///< [blocks][kw][groups][4 quads][64 bytes]
     std::vector<int32_t> acc0;            ///< [blocks][64]: the accumulator's start, bias - comp (bias_in_acc) or -comp
     bool bias_in_acc = false;             ///< every |bias| <= 2^24, so float(acc) + float(bias) == float(acc + bias)
+    double v_bound = 0;                   ///< a bound on |(acc + bias) * os| over every input (the int32 conversion's range)
 };
 
 /// Position of channel `i` (0..block-1) of a block in the lo|hi order described above.
@@ -105,11 +106,12 @@ inline void dw_pack_quads(dw_packed& p, const int8_t* w, const int32_t* bias, co
     for (int64_t ch = 0; ch < p.c; ++ch) {
         const int64_t b = ch / 64;
         const int pos = dw_quad_order(static_cast<int>(ch % 64));
-        int32_t sum = 0;
+        int32_t sum = 0, abs_sum = 0;
         for (int ky = 0; ky < p.kh; ++ky)
             for (int kx = 0; kx < p.kw; ++kx) {
                 const int8_t v = w[ch * taps + ky * p.kw + kx];
                 sum += v;
+                abs_sum += std::abs(v);
                 p.wq[static_cast<std::size_t>((((b * p.kw + kx) * p.groups + ky / 4) * 64 + pos) * 4 + ky % 4)] = v;
             }
         const std::size_t k = static_cast<std::size_t>(b * 64 + pos);
@@ -118,6 +120,8 @@ inline void dw_pack_quads(dw_packed& p, const int8_t* w, const int32_t* bias, co
         p.acc0[k] = (p.bias_in_acc ? bs : 0) - zp * sum;  // zp in 0..255 (u8, or s8 + 128): no overflow
         p.bias[k] = static_cast<float>(bs);
         p.scale[k] = os[ch];
+        // |q - zp| <= 255 per tap; the margin covers the float roundings on the way.
+        p.v_bound = std::max(p.v_bound, (255.0 * abs_sum + std::abs(static_cast<double>(bs))) * std::abs(static_cast<double>(os[ch])) * 1.001 + 1);
     }
 }
 
