@@ -53,16 +53,42 @@ struct row_args {
     uint8_t* buf;
 };
 
-/// Transposes `ncols` input columns from x = x0 of channels k..k+63 (`m`: those below C) into
-/// buf: per column and row group, four zmm whose int32 lane holds one channel's four rows.
-template <bool Signed>
+/// `p` moved back by `n` bytes, as an address: a masked access there touches only bytes past `p`.
+inline const uint8_t* back(const uint8_t* p, int64_t n) { return reinterpret_cast<const uint8_t*>(reinterpret_cast<std::uintptr_t>(p) - n); }
+inline uint8_t* back(uint8_t* p, int64_t n) { return reinterpret_cast<uint8_t*>(reinterpret_cast<std::uintptr_t>(p) - n); }
+
+/// One row's 64 bytes at column x: channels k..k+63 (`m`: those below C), or with Half, channels
+/// k..k+31 of column x in the low 256 bits and of column x + sw in the high ones (two masked
+/// loads, no shuffle); s8 read as u8 + 128 (x ^ 0x80: comp has the 128 * sum(w)). Padding reads
+/// `zp` (already in that form).
+template <bool Signed, bool Half>
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) inline __m512i load_row(const row_args& a, const uint8_t* p, int64_t x, int64_t k,
+                                                                              __mmask64 m, __m512i zp) {
+    const __m512i flip = _mm512_set1_epi8(Signed ? static_cast<char>(0x80) : 0);
+    if (!Half) return _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, p + x * a.c + k), flip);
+    const __mmask64 lo = m & 0xFFFFFFFFu, hi = lo << 32;
+    const int64_t x1 = x + a.sw;
+    __m512i r = _mm512_xor_si512(zp, flip);  // the source's own zp byte, flipped back below with the rest
+    if (x >= 0 && x < a.w) r = _mm512_mask_loadu_epi8(r, lo, p + x * a.c + k);
+    if (x1 >= 0 && x1 < a.w) r = _mm512_mask_loadu_epi8(r, hi, back(p + x1 * a.c + k, 32));
+    return _mm512_xor_si512(r, flip);
+}
+
+/// Transposes `ncols` input columns from x = x0 into buf: per column and row group, four zmm
+/// whose int32 lane holds one channel's four rows. With Half (a block of at most 32 channels),
+/// each zmm holds columns x and x + sw (load_row), and only the columns a pixel pair reads are made.
+template <bool Signed, bool Half>
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void transpose_columns(const row_args& a, int64_t x0, int64_t ncols, int64_t k,
                                                                                      __mmask64 m, __m512i zp) {
-    const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
     __m512i* out = reinterpret_cast<__m512i*>(a.buf);
+    const int64_t period = 2 * a.sw;  // Half: pairs start every 2 sw columns and read kw of them
     for (int64_t i = 0; i < ncols; ++i) {
         const int64_t x = x0 + i;
-        const bool inside = x >= 0 && x < a.w;
+        const bool inside = Half ? x + a.sw >= 0 && x < a.w : x >= 0 && x < a.w;
+        if (Half && i % period >= a.kw) {
+            out += 4 * a.groups;
+            continue;
+        }
         for (int g = 0; g < a.groups; ++g, out += 4) {
             if (!inside) {
                 out[0] = out[1] = out[2] = out[3] = zp;
@@ -71,11 +97,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void transpose_col
             __m512i r[4];
             for (int j = 0; j < 4; ++j) {
                 const uint8_t* p = a.rows[4 * g + j];
-                if (!p) r[j] = zp;
-                else {
-                    r[j] = _mm512_maskz_loadu_epi8(m, p + x * a.c + k);
-                    if (Signed) r[j] = _mm512_xor_si512(r[j], flip);  // s8 -> u8 + 128 (comp has the 128 * sum(w))
-                }
+                r[j] = p ? load_row<Signed, Half>(a, p, x, k, m, zp) : zp;
             }
             const __m512i lo01 = _mm512_unpacklo_epi8(r[0], r[1]), hi01 = _mm512_unpackhi_epi8(r[0], r[1]);
             const __m512i lo23 = _mm512_unpacklo_epi8(r[2], r[3]), hi23 = _mm512_unpackhi_epi8(r[2], r[3]);
@@ -95,9 +117,9 @@ struct requant {
     bool add_bias, add_zp, clamp_hi;
 };
 
-/// Requantizes four quads of sums (see the file comment) and stores the 64 bytes `m` selects.
+/// Requantizes four quads of sums (see the file comment) into 64 destination bytes.
 template <bool DstSigned>
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void store(const requant& rq, const __m512i (&acc)[4], uint8_t* out, __mmask64 m) {
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) inline __m512i requantize(const requant& rq, const __m512i (&acc)[4]) {
     constexpr __mmask16 all = 0xFFFF;  // zero-masked forms: GCC 12 warns on the unmasked ones' undefined start
     __m512i q[4];
     for (int i = 0; i < 4; ++i) {
@@ -109,24 +131,32 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void store(const r
         q[i] = _mm512_maskz_cvtps_epi32(all, v);
     }
     const __m512i w01 = _mm512_packs_epi32(q[0], q[1]), w23 = _mm512_packs_epi32(q[2], q[3]);
-    const __m512i b = DstSigned ? _mm512_min_epi8(_mm512_max_epi8(_mm512_packs_epi16(w01, w23), rq.lo), rq.top)
-                                : _mm512_min_epu8(_mm512_max_epu8(_mm512_packus_epi16(w01, w23), rq.lo), rq.top);
-    _mm512_mask_storeu_epi8(out, m, b);
+    return DstSigned ? _mm512_min_epi8(_mm512_max_epi8(_mm512_packs_epi16(w01, w23), rq.lo), rq.top)
+                     : _mm512_min_epu8(_mm512_max_epu8(_mm512_packus_epi16(w01, w23), rq.lo), rq.top);
 }
 
-/// Output pixels ox0..ox0+n-1 of one channel block from the transposed columns in a.buf.
-template <bool DstSigned, int KW, int G>
+/// Output pixels ox0..ox0+n-1 of one channel block from the transposed columns in a.buf; with
+/// Half, two pixels per zmm (ox in the low 256 bits, ox + 1 in the high ones).
+template <bool DstSigned, bool Half, int KW, int G>
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void pixels(const row_args& a, const requant& rq, const int8_t* wq, uint8_t* out,
                                                                          int64_t n, __mmask64 m, int kw_rt, int g_rt) {
     const int kw = KW ? KW : kw_rt, groups = G ? G : g_rt;
     const __m512i* cols = reinterpret_cast<const __m512i*>(a.buf);
     const __m512i* w = reinterpret_cast<const __m512i*>(wq);
-    const int64_t step = static_cast<int64_t>(a.sw) * groups * 4, C = a.c;
-    for (int64_t i = 0; i < n; ++i, cols += step, out += C) {
+    constexpr int per = Half ? 2 : 1;
+    const int64_t step = per * static_cast<int64_t>(a.sw) * groups * 4, C = a.c;
+    for (int64_t i = 0; i < n; i += per, cols += step, out += per * C) {
         __m512i acc[4] = {rq.acc0[0], rq.acc0[1], rq.acc0[2], rq.acc0[3]};
         for (int t = 0; t < kw * groups; ++t)
             for (int q = 0; q < 4; ++q) acc[q] = _mm512_dpbusd_epi32(acc[q], cols[4 * t + q], w[4 * t + q]);
-        store<DstSigned>(rq, acc, out, m);
+        const __m512i b = requantize<DstSigned>(rq, acc);
+        if (!Half) _mm512_mask_storeu_epi8(out, m, b);
+        else if (C == 32 && i + 1 < n) _mm512_storeu_si512(out, b);  // the pair's 64 bytes are contiguous
+        else {
+            const __mmask64 lo = m & 0xFFFFFFFFu;
+            _mm512_mask_storeu_epi8(out, lo, b);
+            if (i + 1 < n) _mm512_mask_storeu_epi8(back(out + C, 32), lo << 32, b);
+        }
     }
 }
 
@@ -138,12 +168,19 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void block(const r
     const __mmask64 m = rem >= 64 ? ~__mmask64{0} : (__mmask64{1} << rem) - 1;
     const __m512i zp = _mm512_xor_si512(_mm512_set1_epi8(static_cast<char>(pk.zp_row[0])), _mm512_set1_epi8(Signed ? static_cast<char>(0x80) : 0));
     const int8_t* wq = pk.wq.data() + b * a.kw * a.groups * 256;
+    const bool mobilenet = a.kw == 3 && a.groups == 1;  // constant trip counts for MobileNets' 3x3
     for (int64_t ox0 = 0; ox0 < ow; ox0 += chunk) {
         const int64_t n = std::min(chunk, ow - ox0);
-        transpose_columns<Signed>(a, ox0 * a.sw - a.pl, (n - 1) * a.sw + a.kw, k, m, zp);
         uint8_t* o = out + ox0 * a.c + k;
-        if (a.kw == 3 && a.groups == 1) pixels<DstSigned, 3, 1>(a, rq, wq, o, n, m, 3, 1);  // MobileNets': constant trip counts
-        else pixels<DstSigned, 0, 0>(a, rq, wq, o, n, m, a.kw, a.groups);
+        if (rem <= 32) {  // the weights of channels 0..31 are packed twice (dw_pack_quads): two pixels per zmm
+            transpose_columns<Signed, true>(a, ox0 * a.sw - a.pl, (n - 1) * a.sw + a.kw, k, m, zp);
+            if (mobilenet) pixels<DstSigned, true, 3, 1>(a, rq, wq, o, n, m, 3, 1);
+            else pixels<DstSigned, true, 0, 0>(a, rq, wq, o, n, m, a.kw, a.groups);
+        } else {
+            transpose_columns<Signed, false>(a, ox0 * a.sw - a.pl, (n - 1) * a.sw + a.kw, k, m, zp);
+            if (mobilenet) pixels<DstSigned, false, 3, 1>(a, rq, wq, o, n, m, 3, 1);
+            else pixels<DstSigned, false, 0, 0>(a, rq, wq, o, n, m, a.kw, a.groups);
+        }
     }
 }
 

@@ -93,7 +93,8 @@ inline int dw_quad_order(int i) { return ((i / 4) % 4) * 16 + (i / 16) * 4 + i %
 /// The four-tap layout (block 64): for column kx and row group g, quad q's int32 lane of channel
 /// ch holds the s8 weights of rows 4g..4g+3 (zero past kh), one byte each, so vpdpbusd adds a
 /// whole column of four taps per lane. s8 sources are read as u8 (x ^ 0x80 = x + 128), which
-/// adds 128 * sum(w): comp takes zp + 128 then.
+/// adds 128 * sum(w): comp takes zp + 128 then. A last block of at most 32 channels is packed twice
+/// (lanes 0-1 and 2-3), for two output pixels per zmm.
 inline void dw_pack_quads(dw_packed& p, const int8_t* w, const int32_t* bias, const float* os, int32_t src_zp, bool src_signed) {
     const int taps = p.kh * p.kw;
     p.groups = (p.kh + 3) / 4;
@@ -106,20 +107,26 @@ inline void dw_pack_quads(dw_packed& p, const int8_t* w, const int32_t* bias, co
     for (int64_t ch = 0; ch < p.c; ++ch) {
         const int64_t b = ch / 64;
         const int pos = dw_quad_order(static_cast<int>(ch % 64));
+        // A last block of at most 32 channels (128-bit lanes 0 and 1) is packed twice, into lanes
+        // 2 and 3 too (8 int32 further): the kernel runs it two pixels per zmm.
+        const int copies = p.c - b * 64 <= 32 ? 8 : 64;
         int32_t sum = 0, abs_sum = 0;
         for (int ky = 0; ky < p.kh; ++ky)
             for (int kx = 0; kx < p.kw; ++kx) {
                 const int8_t v = w[ch * taps + ky * p.kw + kx];
                 sum += v;
                 abs_sum += std::abs(v);
-                p.wq[static_cast<std::size_t>((((b * p.kw + kx) * p.groups + ky / 4) * 64 + pos) * 4 + ky % 4)] = v;
+                for (int at = pos; at < 64; at += copies)
+                    p.wq[static_cast<std::size_t>((((b * p.kw + kx) * p.groups + ky / 4) * 64 + at) * 4 + ky % 4)] = v;
             }
-        const std::size_t k = static_cast<std::size_t>(b * 64 + pos);
         const int32_t bs = bias ? bias[ch] : 0;
-        p.comp[k] = zp * sum;
-        p.acc0[k] = (p.bias_in_acc ? bs : 0) - zp * sum;  // zp in 0..255 (u8, or s8 + 128): no overflow
-        p.bias[k] = static_cast<float>(bs);
-        p.scale[k] = os[ch];
+        for (int at = pos; at < 64; at += copies) {
+            const std::size_t k = static_cast<std::size_t>(b * 64 + at);
+            p.comp[k] = zp * sum;
+            p.acc0[k] = (p.bias_in_acc ? bs : 0) - zp * sum;  // zp in 0..255 (u8, or s8 + 128): no overflow
+            p.bias[k] = static_cast<float>(bs);
+            p.scale[k] = os[ch];
+        }
         // |q - zp| <= 255 per tap; the margin covers the float roundings on the way.
         p.v_bound = std::max(p.v_bound, (255.0 * abs_sum + std::abs(static_cast<double>(bs))) * std::abs(static_cast<double>(os[ch])) * 1.001 + 1);
     }
