@@ -66,8 +66,9 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline __m512i load_row(c
                                                                               __mmask64 m, __m512i zp) {
     const __m512i flip = _mm512_set1_epi8(Signed ? static_cast<char>(0x80) : 0);
     if (!Half) return _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, p + x * a.c + k), flip);
-    const __mmask64 lo = m & 0xFFFFFFFFu, hi = lo << 32;
     const int64_t x1 = x + a.sw;
+    if (a.c == 32 && a.sw == 1 && x >= 0 && x1 < a.w) return _mm512_xor_si512(_mm512_loadu_si512(p + x * 32), flip);  // adjacent pixels
+    const __mmask64 lo = m & 0xFFFFFFFFu, hi = lo << 32;
     __m512i r = _mm512_xor_si512(zp, flip);  // the source's own zp byte, flipped back below with the rest
     if (x >= 0 && x < a.w) r = _mm512_mask_loadu_epi8(r, lo, p + x * a.c + k);
     if (x1 >= 0 && x1 < a.w) r = _mm512_mask_loadu_epi8(r, hi, back(p + x1 * a.c + k, 32));
