@@ -1,8 +1,9 @@
 // bench_depthwise: GMAC/s of each INT8 depthwise kernel variant this CPU runs and of oneDNN's
 // depthwise convolution, on MobileNet-V2's depthwise layers at 224 x 224 (3x3, u8 -> u8, relu6),
 // one thread. Candidates run in turn within each round (a shared machine's speed drifts); the
-// figures are the median and the best round (the best is what a quiet core gives).
-//   bench_depthwise [--iterations=10] [--rounds=30]
+// figures are the median and the best round. Short rounds (one run each by default) keep a
+// preempted run (a shared machine takes the core away for milliseconds) out of the median.
+//   bench_depthwise [--iterations=1] [--rounds=200]
 
 #include <qint8/backend/requantizing.hpp>
 #include <qint8/backend/types.hpp>
@@ -144,7 +145,7 @@ void bench_shape(const shape& s, int iterations, int rounds, std::mt19937& rng) 
 
 int main(int argc, char** argv) {
     CLI::App app{"GMAC/s of qint8's INT8 depthwise kernels and oneDNN's on MobileNet-V2's depthwise layers, 1 thread"};
-    int iterations = 10, rounds = 30;
+    int iterations = 1, rounds = 200;
     app.add_option("--iterations", iterations, "runs per candidate per round")->check(CLI::PositiveNumber);
     app.add_option("--rounds", rounds, "rounds (candidates alternate within each; medians are printed)")->check(CLI::PositiveNumber);
     CLI11_PARSE(app, argc, argv);

@@ -49,6 +49,7 @@ struct row_args {
     const uint8_t* rows[dw_max_taps + 4];  ///< input rows of the kernel's rows, null where padded or past kh
     int64_t c, w;                          ///< channels, input width
     int kw, sw, pl, groups;
+    int64_t hoff = 0;                      ///< Half: how many columns the high 256 bits are ahead
     const dw_packed* pk;
     uint8_t* buf;
 };
@@ -58,7 +59,7 @@ inline const uint8_t* back(const uint8_t* p, int64_t n) { return reinterpret_cas
 inline uint8_t* back(uint8_t* p, int64_t n) { return reinterpret_cast<uint8_t*>(reinterpret_cast<std::uintptr_t>(p) - n); }
 
 /// One row's 64 bytes at column x: channels k..k+63 (`m`: those below C), or with Half, channels
-/// k..k+31 of column x in the low 256 bits and of column x + sw in the high ones (two masked
+/// k..k+31 of column x in the low 256 bits and of column x + a.hoff in the high ones (two masked
 /// loads, no shuffle); s8 read as u8 + 128 (x ^ 0x80: comp has the 128 * sum(w)). Padding reads
 /// `zp` (already in that form).
 template <bool Signed, bool Half>
@@ -66,8 +67,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline __m512i load_row(c
                                                                               __mmask64 m, __m512i zp) {
     const __m512i flip = _mm512_set1_epi8(Signed ? static_cast<char>(0x80) : 0);
     if (!Half) return _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, p + x * a.c + k), flip);
-    const int64_t x1 = x + a.sw;
-    if (a.c == 32 && a.sw == 1 && x >= 0 && x1 < a.w) return _mm512_xor_si512(_mm512_loadu_si512(p + x * 32), flip);  // adjacent pixels
+    const int64_t x1 = x + a.hoff;
     const __mmask64 lo = m & 0xFFFFFFFFu, hi = lo << 32;
     __m512i r = _mm512_xor_si512(zp, flip);  // the source's own zp byte, flipped back below with the rest
     if (x >= 0 && x < a.w) r = _mm512_mask_loadu_epi8(r, lo, p + x * a.c + k);
@@ -77,19 +77,14 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline __m512i load_row(c
 
 /// Transposes `ncols` input columns from x = x0 into buf: per column and row group, four zmm
 /// whose int32 lane holds one channel's four rows. With Half (a block of at most 32 channels),
-/// each zmm holds columns x and x + sw (load_row), and only the columns a pixel pair reads are made.
+/// each zmm holds columns x and x + a.hoff (load_row).
 template <bool Signed, bool Half>
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void transpose_columns(const row_args& a, int64_t x0, int64_t ncols, int64_t k,
                                                                                      __mmask64 m, __m512i zp) {
     __m512i* out = reinterpret_cast<__m512i*>(a.buf);
-    const int64_t period = 2 * a.sw;  // Half: pairs start every 2 sw columns and read kw of them
     for (int64_t i = 0; i < ncols; ++i) {
         const int64_t x = x0 + i;
-        const bool inside = Half ? x + a.sw >= 0 && x < a.w : x >= 0 && x < a.w;
-        if (Half && i % period >= a.kw) {
-            out += 4 * a.groups;
-            continue;
-        }
+        const bool inside = (x >= 0 && x < a.w) || (Half && x + a.hoff >= 0 && x + a.hoff < a.w);
         for (int g = 0; g < a.groups; ++g, out += 4) {
             if (!inside) {
                 out[0] = out[1] = out[2] = out[3] = zp;
@@ -137,32 +132,31 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline __m512i requantize
 }
 
 /// Output pixels ox0..ox0+n-1 of one channel block from the transposed columns in a.buf; with
-/// Half, two pixels per zmm (ox in the low 256 bits, ox + 1 in the high ones).
+/// Half, two pixels per zmm: i in the low 256 bits, i + h in the high ones (h = ceil(n / 2), so
+/// a.hoff = h * sw and every transposed column serves kw pixel pairs).
 template <bool DstSigned, bool Half, int KW, int G>
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void pixels(const row_args& a, const requant& rq, const int8_t* wq, uint8_t* out,
                                                                          int64_t n, __mmask64 m, int kw_rt, int g_rt) {
     const int kw = KW ? KW : kw_rt, groups = G ? G : g_rt;
     const __m512i* cols = reinterpret_cast<const __m512i*>(a.buf);
     const __m512i* w = reinterpret_cast<const __m512i*>(wq);
-    constexpr int per = Half ? 2 : 1;
-    const int64_t step = per * static_cast<int64_t>(a.sw) * groups * 4, C = a.c;
-    for (int64_t i = 0; i < n; i += per, cols += step, out += per * C) {
+    const int64_t step = static_cast<int64_t>(a.sw) * groups * 4, C = a.c, h = Half ? (n + 1) / 2 : n;
+    for (int64_t i = 0; i < h; ++i, cols += step, out += C) {
         __m512i acc[4] = {rq.acc0[0], rq.acc0[1], rq.acc0[2], rq.acc0[3]};
         for (int t = 0; t < kw * groups; ++t)
             for (int q = 0; q < 4; ++q) acc[q] = _mm512_dpbusd_epi32(acc[q], cols[4 * t + q], w[4 * t + q]);
         const __m512i b = requantize<DstSigned>(rq, acc);
         if (!Half) _mm512_mask_storeu_epi8(out, m, b);
-        else if (C == 32 && i + 1 < n) _mm512_storeu_si512(out, b);  // the pair's 64 bytes are contiguous
         else {
             const __mmask64 lo = m & 0xFFFFFFFFu;
             _mm512_mask_storeu_epi8(out, lo, b);
-            if (i + 1 < n) _mm512_mask_storeu_epi8(back(out + C, 32), lo << 32, b);
+            if (i + h < n) _mm512_mask_storeu_epi8(back(out + h * C, 32), lo << 32, b);
         }
     }
 }
 
 template <bool Signed, bool DstSigned>
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void block(const row_args& a, const requant& rq, int64_t b, uint8_t* out,
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void block(row_args& a, const requant& rq, int64_t b, uint8_t* out,
                                                                         int64_t ow) {
     const dw_packed& pk = *a.pk;
     const int64_t k = b * 64, rem = a.c - k;
@@ -174,7 +168,9 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void block(const r
         const int64_t n = std::min(chunk, ow - ox0);
         uint8_t* o = out + ox0 * a.c + k;
         if (rem <= 32) {  // the weights of channels 0..31 are packed twice (dw_pack_quads): two pixels per zmm
-            transpose_columns<Signed, true>(a, ox0 * a.sw - a.pl, (n - 1) * a.sw + a.kw, k, m, zp);
+            const int64_t h = (n + 1) / 2;
+            a.hoff = h * a.sw;
+            transpose_columns<Signed, true>(a, ox0 * a.sw - a.pl, (h - 1) * a.sw + a.kw, k, m, zp);
             if (mobilenet) pixels<DstSigned, true, 3, 1>(a, rq, wq, o, n, m, 3, 1);
             else pixels<DstSigned, true, 0, 0>(a, rq, wq, o, n, m, a.kw, a.groups);
         } else {
