@@ -111,6 +111,7 @@ struct requant {
     __m512 bias[4], scale[4], hi, zp;
     __m512i lo, top;  ///< the clamps as destination bytes
     bool add_bias, add_zp, clamp_hi;
+    bool clamp_lo, clamp_top;  ///< the byte clamps, where narrower than the packs' saturation
 };
 
 /// Requantizes four quads of sums (see the file comment) into 64 destination bytes.
@@ -127,8 +128,10 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline __m512i requantize
         q[i] = _mm512_maskz_cvtps_epi32(all, v);
     }
     const __m512i w01 = _mm512_packs_epi32(q[0], q[1]), w23 = _mm512_packs_epi32(q[2], q[3]);
-    return DstSigned ? _mm512_min_epi8(_mm512_max_epi8(_mm512_packs_epi16(w01, w23), rq.lo), rq.top)
-                     : _mm512_min_epu8(_mm512_max_epu8(_mm512_packus_epi16(w01, w23), rq.lo), rq.top);
+    __m512i b = DstSigned ? _mm512_packs_epi16(w01, w23) : _mm512_packus_epi16(w01, w23);
+    if (rq.clamp_lo) b = DstSigned ? _mm512_max_epi8(b, rq.lo) : _mm512_max_epu8(b, rq.lo);
+    if (rq.clamp_top) b = DstSigned ? _mm512_min_epi8(b, rq.top) : _mm512_min_epu8(b, rq.top);
+    return b;
 }
 
 /// Output pixels ox0..ox0+n-1 of one channel block from the transposed columns in a.buf; with
@@ -216,6 +219,8 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void row(const dw_
     };
     rq.lo = _mm512_set1_epi8(byte(bounds[0]));
     rq.top = _mm512_set1_epi8(byte(bounds[1]));
+    rq.clamp_lo = byte(bounds[0]) != static_cast<char>(static_cast<int32_t>(qmin));
+    rq.clamp_top = byte(bounds[1]) != static_cast<char>(static_cast<int32_t>(qmax));
     uint8_t* out = dst + r * pr.ow * pr.c;
     for (int64_t b = 0; b < pk.blocks; ++b) {
         for (int i = 0; i < 4; ++i) {
