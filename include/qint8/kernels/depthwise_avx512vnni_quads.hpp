@@ -7,8 +7,9 @@
 /// four rows per group) is transposed once into four zmm of (row0, row1, row2, row3) byte quads,
 /// 8 unpacks per 64 channels, and written to a small buffer; every output pixel that covers the
 /// column then reads it with kw vpdpbusd per quad. A 3x3 stride-1 pixel costs 8 unpacks and
-/// 12 vpdpbusd per 64 channels (the tap-pair variant: 40 unpacks and 20 vpdpwssd), stride 2 costs
-/// 16 unpacks.
+/// 12 vpdpbusd per 64 channels (the tap-pair variant: 40 widenings and unpacks, 20 vpdpwssd),
+/// stride 2 costs 16 unpacks. A last block of at most 32 channels runs two pixels per zmm (the
+/// weights are packed into both 256-bit halves), so 32-channel layers compute no empty lanes.
 ///
 /// Requantization stays in registers and is exact: the accumulator starts at bias - comp (when
 /// every |bias| <= 2^24, float(acc + bias) == float(acc) + float(bias)); v = float(acc) * os;
