@@ -186,6 +186,26 @@ TEST_CASE("depthwise avx512vnni_quads kernel is bit-exact against the reference 
     check_variant(dw_variant::avx512vnni_quads);
 }
 
+TEST_CASE("depthwise four-tap packing: the bias folds only where exact, the float clamp only for large scales, half blocks twice") {
+    const int64_t c = 20;  // one block of at most 32 channels: packed into both 256-bit halves
+    std::vector<int8_t> w(static_cast<std::size_t>(c * 9));
+    for (std::size_t i = 0; i < w.size(); ++i) w[i] = static_cast<int8_t>(static_cast<int>(i * 37 % 255) - 127);
+    std::vector<int32_t> bias(static_cast<std::size_t>(c), 1 << 24);
+    std::vector<float> os(static_cast<std::size_t>(c), 0.01f);
+    kernels::dw_packed p = kernels::dw_pack(w.data(), bias.data(), os.data(), c, 3, 3, 64, 5, false);
+    CHECK(p.bias_in_acc);  // |bias| <= 2^24: float(bias) is exact
+    CHECK(p.v_bound < 1073741824.0);
+    // Channel 0 sits at int32 lane 0 of quad 0 and again 8 lanes on (the high half); column 0, rows 0..2.
+    for (int half : {0, 8})
+        for (int ky = 0; ky < 3; ++ky) CHECK(p.wq[static_cast<std::size_t>(half * 4 + ky)] == w[static_cast<std::size_t>(ky * 3)]);
+    CHECK(p.acc0[0] == p.acc0[8]);
+    bias[3] = (1 << 24) + 1;
+    os[7] = 1e5f;
+    p = kernels::dw_pack(w.data(), bias.data(), os.data(), c, 3, 3, 64, 5, false);
+    CHECK_FALSE(p.bias_in_acc);
+    CHECK(p.v_bound > 1073741824.0);
+}
+
 TEST_CASE("depthwise relu/clip folding equals applying the post-ops in turn") {
     const float vals[] = {-1e9f, -7.5f, -2.f, -0.f, 0.f, 0.25f, 5.999f, 6.f, 6.5f, 1e9f};
     kernels::dw_clamp c;
