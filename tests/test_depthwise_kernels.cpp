@@ -1,6 +1,7 @@
 // Each INT8 depthwise kernel variant against the naive reference (include/qint8/ref/depthwise.hpp),
 // bit-exactly, over every depthwise shape of MobileNet-V1 and V2 at 224 x 224 (PyTorch-style and
-// TF-SAME padding) and small odd shapes with ragged channel tails. A variant this CPU cannot
+// TF-SAME padding), small odd shapes with ragged channel tails, and shapes around the 64-channel
+// block with tall kernels, stride 3, large biases and two threads. A variant this CPU cannot
 // execute prints NOT RUN and ctest lists it as skipped.
 
 #include <doctest/doctest.h>
@@ -26,11 +27,14 @@ struct dw_case {
     bool src_signed, dst_signed;
     int32_t src_zp, dst_zp;
     int post;  ///< 0 none, 1 relu, 2 relu6 (relu then clip), 3 clip(-2, 3)
+    bool big_bias = false;  ///< biases past 2^24 (float(bias) rounds: no folding into the int32 sum)
+    bool big_scale = false;  ///< requantization factors that take sums past the int32 conversion's range
+    int threads = 1;
     std::string name() const {
         std::ostringstream s;
         s << n << "x" << h << "x" << w << "x" << c << " k" << kh << "x" << kw << " s" << sh << "x" << sw << " pad " << pt << "," << pl
           << "," << pb << "," << pr << (src_signed ? " s8" : " u8") << "->" << (dst_signed ? "s8" : "u8") << " zp " << src_zp << "/"
-          << dst_zp << " post " << post;
+          << dst_zp << " post " << post << (big_bias ? " big bias" : "") << (big_scale ? " big scale" : "") << " threads " << threads;
         return s.str();
     }
 };
@@ -44,9 +48,9 @@ std::size_t mismatches(dw_variant v, const dw_case& k, uint32_t seed) {
     std::vector<int8_t> w(static_cast<std::size_t>(k.c * k.kh * k.kw));
     for (auto& x : w) x = static_cast<int8_t>(r.integer(-128, 127));  // full 8-bit weights, both extremes
     std::vector<int32_t> bias(static_cast<std::size_t>(k.c));
-    for (auto& x : bias) x = r.integer(-20000, 20000);
+    for (auto& x : bias) x = k.big_bias ? r.integer(-(1 << 28), 1 << 28) : r.integer(-20000, 20000);
     std::vector<float> os(static_cast<std::size_t>(k.c));
-    for (auto& x : os) x = r.uniform(0.0005f, 0.01f);
+    for (auto& x : os) x = k.big_scale ? r.uniform(100.f, 100000.f) : r.uniform(0.0005f, 0.01f);
     const float s_dst = 0.05f;
     std::vector<ref::dw_post_op> post;
     kernels::dw_clamp clamp;
@@ -64,7 +68,7 @@ std::size_t mismatches(dw_variant v, const dw_case& k, uint32_t seed) {
     REQUIRE(kernels::dw_supported(pr));
     const kernels::dw_packed pk = kernels::dw_pack(w.data(), bias.data(), os.data(), k.c, k.kh, k.kw, kernels::dw_block(v), k.src_zp, k.src_signed);
     std::vector<uint8_t> got(want.size(), 0xAB);
-    kernels::depthwise_run(v, pr, pk, src.data(), got.data(), 1);
+    kernels::depthwise_run(v, pr, pk, src.data(), got.data(), k.threads);
     std::size_t bad = 0;
     for (std::size_t i = 0; i < got.size(); ++i)
         if (got[i] != want[i] && bad++ == 0) MESSAGE(k.name() << ": first difference at byte " << i << ": got " << int(got[i]) << ", want " << int(want[i]));
@@ -129,6 +133,33 @@ std::vector<dw_case> odd_cases() {
     return v;
 }
 
+/// Channel counts around the 64-channel block (and MobileNet-V2's 96 and 144), 8 and 9 rows
+/// (two and three groups of four rows), stride 3, large biases and scales, two threads.
+std::vector<dw_case> block_cases() {
+    std::vector<dw_case> v;
+    const int64_t chans[] = {63, 64, 65, 96, 130, 144};
+    const int kernels_[][4] = {{3, 3, 1, 1}, {3, 3, 2, 2}, {5, 5, 2, 1}, {9, 2, 1, 2}, {8, 3, 3, 3}, {1, 7, 1, 1}};
+    int i = 0;
+    for (int64_t c : chans)
+        for (const auto& kk : kernels_) {
+            dw_case k{};
+            k.n = 1 + i % 2; k.h = 11 + i % 3; k.w = 13 + 19 * (i % 3); k.c = c;  // widths past one 32-pixel pass
+            k.kh = kk[0]; k.kw = kk[1]; k.sh = kk[2]; k.sw = kk[3];
+            k.pt = (i % 3) % k.kh; k.pl = (k.kw - 1) / 2; k.pb = (k.kh - 1) / 2; k.pr = (i / 2) % k.kw;
+            k.src_signed = i % 2 == 1;
+            k.dst_signed = i % 3 == 0;
+            k.src_zp = k.src_signed ? (i * 41) % 256 - 128 : (i * 13) % 256;
+            k.dst_zp = k.dst_signed ? (i * 7) % 256 - 128 : (i % 4 == 0 ? 0 : (i * 31) % 256);
+            k.post = i % 4;
+            k.big_bias = i % 5 == 2;
+            k.big_scale = i % 7 == 3;
+            k.threads = 1 + i % 2;
+            v.push_back(k);
+            ++i;
+        }
+    return v;
+}
+
 void check_variant(dw_variant v) {
     const cpu_info_t ci = cpu_info();
     if (!kernels::dw_variant_runs(v, ci.features)) {
@@ -139,6 +170,7 @@ void check_variant(dw_variant v) {
     uint32_t seed = 1;
     for (const auto& k : mobilenet_cases()) { ++cases; failed += mismatches(v, k, seed++) != 0; }
     for (const auto& k : odd_cases()) { ++cases; failed += mismatches(v, k, seed++) != 0; }
+    for (const auto& k : block_cases()) { ++cases; failed += mismatches(v, k, seed++) != 0; }
     MESSAGE("depthwise " << std::string(kernels::to_string(v)) << ": " << cases - failed << " of " << cases << " shapes bit-exact");
     CHECK(failed == 0);
 }
@@ -150,6 +182,29 @@ TEST_SUITE("kernels") {
 TEST_CASE("depthwise avx2 kernel is bit-exact against the reference (MobileNet shapes, odd shapes)") { check_variant(dw_variant::avx2); }
 TEST_CASE("depthwise avx512bw kernel is bit-exact against the reference (MobileNet shapes, odd shapes)") { check_variant(dw_variant::avx512bw); }
 TEST_CASE("depthwise avx512vnni kernel is bit-exact against the reference (MobileNet shapes, odd shapes)") { check_variant(dw_variant::avx512vnni); }
+TEST_CASE("depthwise avx512vnni_quads kernel is bit-exact against the reference (MobileNet shapes, odd shapes)") {
+    check_variant(dw_variant::avx512vnni_quads);
+}
+
+TEST_CASE("depthwise four-tap packing: the bias folds only where exact, the float clamp only for large scales, half blocks twice") {
+    const int64_t c = 20;  // one block of at most 32 channels: packed into both 256-bit halves
+    std::vector<int8_t> w(static_cast<std::size_t>(c * 9));
+    for (std::size_t i = 0; i < w.size(); ++i) w[i] = static_cast<int8_t>(static_cast<int>(i * 37 % 255) - 127);
+    std::vector<int32_t> bias(static_cast<std::size_t>(c), 1 << 24);
+    std::vector<float> os(static_cast<std::size_t>(c), 0.01f);
+    kernels::dw_packed p = kernels::dw_pack(w.data(), bias.data(), os.data(), c, 3, 3, 64, 5, false);
+    CHECK(p.bias_in_acc);  // |bias| <= 2^24: float(bias) is exact
+    CHECK(p.v_bound < 1073741824.0);
+    // Channel 0 sits at int32 lane 0 of quad 0 and again 8 lanes on (the high half); column 0, rows 0..2.
+    for (int half : {0, 8})
+        for (int ky = 0; ky < 3; ++ky) CHECK(p.wq[static_cast<std::size_t>(half * 4 + ky)] == w[static_cast<std::size_t>(ky * 3)]);
+    CHECK(p.acc0[0] == p.acc0[8]);
+    bias[3] = (1 << 24) + 1;
+    os[7] = 1e5f;
+    p = kernels::dw_pack(w.data(), bias.data(), os.data(), c, 3, 3, 64, 5, false);
+    CHECK_FALSE(p.bias_in_acc);
+    CHECK(p.v_bound > 1073741824.0);
+}
 
 TEST_CASE("depthwise relu/clip folding equals applying the post-ops in turn") {
     const float vals[] = {-1e9f, -7.5f, -2.f, -0.f, 0.f, 0.25f, 5.999f, 6.f, 6.5f, 1e9f};
@@ -169,8 +224,9 @@ TEST_CASE("depthwise variant per code path") {
     CHECK(kernels::dw_variant_for(isa::avx2) == dw_variant::avx2);
     CHECK(kernels::dw_variant_for(isa::avx2_vnni) == dw_variant::avx2);
     CHECK(kernels::dw_variant_for(isa::avx512_core) == dw_variant::avx512bw);
-    CHECK(kernels::dw_variant_for(isa::avx512_core_vnni) == dw_variant::avx512vnni);
-    CHECK(kernels::dw_variant_for(isa::avx512_core_amx) == dw_variant::avx512vnni);
+    CHECK(kernels::dw_variant_for(isa::avx512_core_vnni) == dw_variant::avx512vnni_quads);
+    CHECK(kernels::dw_variant_for(isa::avx512_core_bf16) == dw_variant::avx512vnni_quads);
+    CHECK(kernels::dw_variant_for(isa::avx512_core_amx) == dw_variant::avx512vnni_quads);
 }
 
 }  // TEST_SUITE

@@ -25,6 +25,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -70,6 +71,12 @@ struct dw_packed {
     std::vector<int32_t> comp;            ///< [blocks][block]: src_zp * sum of the channel's weights
     std::vector<float> bias, scale;       ///< [blocks][block]: float(bias_s32), os
     std::vector<uint8_t> zp_row;          ///< blocks * block bytes of src_zp: what padded taps read
+    // Block 64 only (four taps per int32 lane, depthwise_avx512vnni_quads.hpp; see dw_pack_quads):
+    int groups = 0;                       ///< ceil(kh / 4): a column's rows in groups of four
+    std::vector<int8_t> wq;               ///< [blocks][kw][groups][4 quads][64 bytes]
+    std::vector<int32_t> acc0;            ///< [blocks][64]: the accumulator's start, bias - comp (bias_in_acc) or -comp
+    bool bias_in_acc = false;             ///< every |bias| <= 2^24, so float(acc) + float(bias) == float(acc + bias)
+    double v_bound = 0;                   ///< a bound on |(acc + bias) * os| over every input (the int32 conversion's range)
 };
 
 /// Position of channel `i` (0..block-1) of a block in the lo|hi order described above.
@@ -78,7 +85,55 @@ inline int dw_lane_order(int i, int block) {
     return (k < 4 ? 0 : block / 2) + lane * 4 + (k % 4);
 }
 
+/// Position of channel `i` (0..63) of a 64-channel block in the four-tap layout: quad q = (i / 4) % 4
+/// holds, at int32 lane 4L + j, channel 16L + 4q + j (what the byte and word unpacks of four rows
+/// produce, and what the int32 -> int16 -> int8 packs put back in channel order).
+inline int dw_quad_order(int i) { return ((i / 4) % 4) * 16 + (i / 16) * 4 + i % 4; }
+
+/// The four-tap layout (block 64): for column kx and row group g, quad q's int32 lane of channel
+/// ch holds the s8 weights of rows 4g..4g+3 (zero past kh), one byte each, so vpdpbusd adds a
+/// whole column of four taps per lane. s8 sources are read as u8 (x ^ 0x80 = x + 128), which
+/// adds 128 * sum(w): comp takes zp + 128 then. A last block of at most 32 channels is packed twice
+/// (lanes 0-1 and 2-3), for two output pixels per zmm.
+inline void dw_pack_quads(dw_packed& p, const int8_t* w, const int32_t* bias, const float* os, int32_t src_zp, bool src_signed) {
+    const int taps = p.kh * p.kw;
+    p.groups = (p.kh + 3) / 4;
+    p.wq.assign(static_cast<std::size_t>(p.blocks * p.kw * p.groups * 256), 0);
+    p.acc0.assign(static_cast<std::size_t>(p.blocks * 64), 0);
+    p.bias_in_acc = true;
+    for (int64_t ch = 0; ch < p.c; ++ch)
+        if (bias && std::abs(static_cast<int64_t>(bias[ch])) > (int64_t{1} << 24)) p.bias_in_acc = false;
+    const int32_t zp = src_signed ? src_zp + 128 : src_zp;
+    for (int64_t ch = 0; ch < p.c; ++ch) {
+        const int64_t b = ch / 64;
+        const int pos = dw_quad_order(static_cast<int>(ch % 64));
+        // A last block of at most 32 channels (128-bit lanes 0 and 1) is packed twice, into lanes
+        // 2 and 3 too (8 int32 further): the kernel runs it two pixels per zmm.
+        const int copies = p.c - b * 64 <= 32 ? 8 : 64;
+        int32_t sum = 0, abs_sum = 0;
+        for (int ky = 0; ky < p.kh; ++ky)
+            for (int kx = 0; kx < p.kw; ++kx) {
+                const int8_t v = w[ch * taps + ky * p.kw + kx];
+                sum += v;
+                abs_sum += std::abs(v);
+                for (int at = pos; at < 64; at += copies)
+                    p.wq[static_cast<std::size_t>((((b * p.kw + kx) * p.groups + ky / 4) * 64 + at) * 4 + ky % 4)] = v;
+            }
+        const int32_t bs = bias ? bias[ch] : 0;
+        for (int at = pos; at < 64; at += copies) {
+            const std::size_t k = static_cast<std::size_t>(b * 64 + at);
+            p.comp[k] = zp * sum;
+            p.acc0[k] = (p.bias_in_acc ? bs : 0) - zp * sum;  // zp in 0..255 (u8, or s8 + 128): no overflow
+            p.bias[k] = static_cast<float>(bs);
+            p.scale[k] = os[ch];
+        }
+        // |q - zp| <= 255 per tap; the margin covers the float roundings on the way.
+        p.v_bound = std::max(p.v_bound, (255.0 * abs_sum + std::abs(static_cast<double>(bs))) * std::abs(static_cast<double>(os[ch])) * 1.001 + 1);
+    }
+}
+
 /// `w`: C x kh x kw s8 (plain OIHW for groups = C); `bias`: C int32 (may be null); `os`: C floats.
+/// Block 16 or 32: tap pairs as int16 (the layout above); block 64: dw_pack_quads.
 inline dw_packed dw_pack(const int8_t* w, const int32_t* bias, const float* os, int64_t c, int kh, int kw, int block,
                          int32_t src_zp, bool src_signed) {
     dw_packed p;
@@ -95,6 +150,10 @@ inline dw_packed dw_pack(const int8_t* w, const int32_t* bias, const float* os, 
     p.scale.assign(p.comp.size(), 0.f);
     // zp_row holds the zero point as the source's own byte (two's complement for s8).
     p.zp_row.assign(static_cast<std::size_t>(p.blocks * block), static_cast<uint8_t>(src_signed ? static_cast<int8_t>(src_zp) : src_zp));
+    if (block == 64) {
+        dw_pack_quads(p, w, bias, os, src_zp, src_signed);
+        return p;
+    }
     for (int64_t ch = 0; ch < c; ++ch) {
         const int64_t b = ch / block;
         const int pos = dw_lane_order(static_cast<int>(ch % block), block);

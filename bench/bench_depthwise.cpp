@@ -1,0 +1,158 @@
+// bench_depthwise: GMAC/s of each INT8 depthwise kernel variant this CPU runs and of oneDNN's
+// depthwise convolution, on MobileNet-V2's depthwise layers at 224 x 224 (3x3, u8 -> u8, relu6),
+// one thread. Candidates run in turn within each round (a shared machine's speed drifts); the
+// figures are the median and the best round. Short rounds (one run each by default) keep a
+// preempted run (a shared machine takes the core away for milliseconds) out of the median.
+//   bench_depthwise [--iterations=1] [--rounds=200]
+
+#include <qint8/backend/requantizing.hpp>
+#include <qint8/backend/types.hpp>
+#include <qint8/dispatch/cpu_features.hpp>
+#include <qint8/dispatch/isa.hpp>
+#include <qint8/kernels/depthwise.hpp>
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+namespace k = qint8::kernels;
+namespace be = qint8::backend;
+
+/// One depthwise layer of MobileNet-V2: channels, input height = width, stride, how many layers share it.
+struct shape {
+    int64_t c, hw;
+    int stride, count;
+};
+const shape mobilenet_v2[] = {{32, 112, 1, 1}, {96, 112, 2, 1}, {144, 56, 1, 1}, {144, 56, 2, 1}, {192, 28, 1, 2},
+                              {192, 28, 2, 1}, {384, 14, 1, 4}, {576, 14, 1, 2}, {576, 14, 2, 1}, {960, 7, 1, 3}};
+
+/// A layer's data: random u8 activations, s8 weights, int32 bias, requantization factors.
+struct layer_data {
+    k::dw_problem pr;
+    std::vector<uint8_t> src, dst;
+    std::vector<int8_t> w;
+    std::vector<int32_t> bias;
+    std::vector<float> os;
+};
+
+layer_data make_layer(const shape& s, std::mt19937& rng) {
+    layer_data d;
+    k::dw_problem& pr = d.pr;
+    pr.c = s.c;
+    pr.h = pr.w = s.hw;
+    pr.sh = pr.sw = s.stride;
+    pr.pt = pr.pl = 1;
+    pr.oh = pr.ow = (s.hw + 2 - 3) / s.stride + 1;
+    pr.lo = 0.f;
+    pr.hi = 6.f / 0.05f;  // relu6 at a destination scale of 0.05
+    std::uniform_int_distribution<int> u8(0, 255), s8(-128, 127), b(-20000, 20000);
+    d.src.resize(static_cast<std::size_t>(pr.h * pr.w * pr.c));
+    for (auto& x : d.src) x = static_cast<uint8_t>(u8(rng));
+    d.w.resize(static_cast<std::size_t>(pr.c * 9));
+    for (auto& x : d.w) x = static_cast<int8_t>(s8(rng));
+    d.bias.resize(static_cast<std::size_t>(pr.c));
+    for (auto& x : d.bias) x = b(rng);
+    d.os.assign(static_cast<std::size_t>(pr.c), 0.002f);
+    d.dst.resize(static_cast<std::size_t>(pr.oh * pr.ow * pr.c));
+    return d;
+}
+
+/// oneDNN's convolution with groups = channels, as the compiler creates it for a depthwise layer.
+struct onednn_dw {
+    dnnl::engine eng{dnnl::engine::kind::cpu, 0};
+    dnnl::stream st{eng};
+    be::made_primitive made;
+    dnnl::memory src, wei, bias, dst, scratch;
+    onednn_dw(layer_data& d) {
+        const k::dw_problem& pr = d.pr;
+        const be::dims in{1, pr.c, pr.h, pr.w}, out{1, pr.c, pr.oh, pr.ow}, wd{pr.c, 1, 1, 3, 3};
+        const dnnl::memory::desc src_md(in, dnnl::memory::data_type::u8, dnnl::memory::format_tag::nhwc);
+        const dnnl::memory::desc dst_md(out, dnnl::memory::data_type::u8, dnnl::memory::format_tag::nhwc);
+        const dnnl::memory::desc bias_md = be::make_desc({pr.c}, qint8::dtype::s32, true);
+        be::requant rq;
+        rq.out_scales = d.os;
+        const be::conv_geometry g{{pr.sh, pr.sw}, {1, 1}, {1, 1}};
+        made = be::requantizing_conv(eng, src_md, be::make_desc(wd, qint8::dtype::s8, false), bias_md, dst_md, g, rq,
+                                     {be::fused_op::clip(pr.lo, pr.hi)});
+        wei = be::pack_weights(eng, st, be::make_desc(wd, qint8::dtype::s8, true), d.w.data(), made.weights);
+        src = dnnl::memory(made.src, eng, d.src.data());
+        bias = dnnl::memory(bias_md, eng, d.bias.data());
+        dst = dnnl::memory(made.dst, eng, d.dst.data());
+        scratch = dnnl::memory(dnnl::memory::desc({static_cast<int64_t>(made.scratchpad_bytes)}, dnnl::memory::data_type::u8, dnnl::memory::format_tag::x), eng);
+    }
+    void run() {
+        made.prim.execute(st, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, dst}, {DNNL_ARG_SCRATCHPAD, scratch}});
+        st.wait();
+    }
+};
+
+/// A candidate: its name and one run of the layer.
+struct candidate {
+    std::string name;
+    std::function<void()> run;
+    std::vector<double> ms;  ///< per round: milliseconds per run
+};
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0 : v[v.size() / 2];
+}
+double best(const std::vector<double>& v) { return v.empty() ? 0 : *std::min_element(v.begin(), v.end()); }
+
+void bench_shape(const shape& s, int iterations, int rounds, std::mt19937& rng) {
+    layer_data d = make_layer(s, rng);
+    std::vector<candidate> cands;
+    std::vector<k::dw_packed> packs;
+    packs.reserve(4);
+    const qint8::cpu_features f = qint8::cpu_info().features;
+    for (k::dw_variant v : {k::dw_variant::avx2, k::dw_variant::avx512bw, k::dw_variant::avx512vnni, k::dw_variant::avx512vnni_quads}) {
+        if (!k::dw_variant_runs(v, f)) continue;
+        packs.push_back(k::dw_pack(d.w.data(), d.bias.data(), d.os.data(), d.pr.c, 3, 3, k::dw_block(v), 0, false));
+        const k::dw_packed* pk = &packs.back();
+        cands.push_back({std::string("qint8_dw:") + k::to_string(v), [&d, pk, v] { k::depthwise_run(v, d.pr, *pk, d.src.data(), d.dst.data(), 1); }, {}});
+    }
+    onednn_dw dnn(d);
+    cands.push_back({"onednn:" + dnn.made.impl, [&dnn] { dnn.run(); }, {}});
+    for (auto& c : cands)
+        for (int i = 0; i < 3; ++i) c.run();  // warm-up: caches, page faults, oneDNN's first call
+    for (int r = 0; r < rounds; ++r)
+        for (auto& c : cands) {
+            const auto t0 = clock_type::now();
+            for (int i = 0; i < iterations; ++i) c.run();
+            c.ms.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - t0).count() / iterations);
+        }
+    const double macs = static_cast<double>(d.pr.oh * d.pr.ow * d.pr.c * 9);
+    std::printf("c=%-4lld %3lldx%-3lld s%d (x%d)\n", static_cast<long long>(s.c), static_cast<long long>(s.hw), static_cast<long long>(s.hw), s.stride,
+                s.count);
+    for (const auto& c : cands) {
+        const double ms = median(c.ms), b = best(c.ms);
+        std::printf("  %-38s median %8.4f ms %6.1f GMAC/s   best %8.4f ms %6.1f GMAC/s\n", c.name.c_str(), ms, macs / ms * 1e-6, b, macs / b * 1e-6);
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"GMAC/s of qint8's INT8 depthwise kernels and oneDNN's on MobileNet-V2's depthwise layers, 1 thread"};
+    int iterations = 1, rounds = 200;
+    app.add_option("--iterations", iterations, "runs per candidate per round")->check(CLI::PositiveNumber);
+    app.add_option("--rounds", rounds, "rounds (candidates alternate within each; medians are printed)")->check(CLI::PositiveNumber);
+    CLI11_PARSE(app, argc, argv);
+    omp_set_num_threads(1);
+    const qint8::cpu_info_t ci = qint8::cpu_info();
+    std::printf("CPU: %s, path %s\n", ci.cpu_name.c_str(), qint8::to_string(ci.detected));
+    std::mt19937 rng(1);
+    for (const shape& s : mobilenet_v2) bench_shape(s, iterations, rounds, rng);
+    return 0;
+}

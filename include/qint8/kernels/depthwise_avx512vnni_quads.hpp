@@ -1,0 +1,246 @@
+#pragma once
+/// @file depthwise_avx512vnni_quads.hpp  INT8 depthwise convolution, AVX-512 VNNI variant with four
+/// taps per int32 lane (vpdpbusd). Numerics as depthwise_common.hpp; weights from dw_pack(..., 64, ...).
+///
+/// What limits a depthwise layer is shuffles, not multiplies: NHWC puts one tap of 64 channels in
+/// a zmm, while vpdpbusd sums four adjacent bytes. So each input column (the kernel's rows at one x,
+/// four rows per group) is transposed once into four zmm of (row0, row1, row2, row3) byte quads,
+/// 8 unpacks per 64 channels, and written to a small buffer; every output pixel that covers the
+/// column then reads it with kw vpdpbusd per quad. A 3x3 stride-1 pixel costs 8 unpacks and
+/// 12 vpdpbusd per 64 channels (the tap-pair variant: 40 widenings and unpacks, 20 vpdpwssd),
+/// stride 2 costs 16 unpacks. A last block of at most 32 channels runs two pixels per zmm (the
+/// weights are packed into both 256-bit halves), so 32-channel layers compute no empty lanes.
+///
+/// Requantization stays in registers and is exact: the accumulator starts at bias - comp (when
+/// every |bias| <= 2^24, float(acc + bias) == float(acc) + float(bias)); v = float(acc) * os;
+/// v + zp converts with round-half-even; the saturating int32 -> int16 -> int8 packs put the
+/// quads back in channel order; the clamps are one byte max and one byte min. Every step is
+/// monotone, so clamping after rounding equals rounding after clamping (the reference's order).
+/// Only where |v| could pass 2^30 (dw_packed::v_bound: huge scales) is v also clamped above in
+/// float, so the conversion cannot overflow (below, overflow gives INT_MIN: the bottom anyway).
+/// Compiled with function-level target attributes; call it only where the CPU has AVX-512F,
+/// AVX-512BW and AVX512_VNNI (kernels/depthwise.hpp checks).
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "qint8/kernels/depthwise_common.hpp"
+
+namespace qint8::kernels {
+
+namespace avx512vnni_quads_detail {
+
+/// Output pixels per pass: their columns (at most (chunk - 1) * sw + kw of them) stay in L1.
+inline constexpr int64_t chunk = 32;
+
+/// The transposed columns of one pass, 64-byte aligned, per thread.
+inline uint8_t* column_buffer(std::size_t bytes) {
+    thread_local std::vector<uint8_t> buf;
+    if (buf.size() < bytes + 64) buf.resize(bytes + 64);
+    const auto a = reinterpret_cast<std::uintptr_t>(buf.data());
+    return buf.data() + ((64 - a % 64) % 64);
+}
+
+/// What one output row's passes share.
+struct row_args {
+    const uint8_t* rows[dw_max_taps + 4];  ///< input rows of the kernel's rows, null where padded or past kh
+    int64_t c, w;                          ///< channels, input width
+    int kw, sw, pl, groups;
+    int64_t hoff = 0;                      ///< Half: how many columns the high 256 bits are ahead
+    const dw_packed* pk;
+    uint8_t* buf;
+};
+
+/// `p` moved back by `n` bytes, as an address: a masked access there touches only bytes past `p`.
+inline const uint8_t* back(const uint8_t* p, int64_t n) { return reinterpret_cast<const uint8_t*>(reinterpret_cast<std::uintptr_t>(p) - n); }
+inline uint8_t* back(uint8_t* p, int64_t n) { return reinterpret_cast<uint8_t*>(reinterpret_cast<std::uintptr_t>(p) - n); }
+
+/// One row's 64 bytes at column x: channels k..k+63 (`m`: those below C), or with Half, channels
+/// k..k+31 of column x in the low 256 bits and of column x + a.hoff in the high ones (two masked
+/// loads, no shuffle); s8 read as u8 + 128 (x ^ 0x80: comp has the 128 * sum(w)). Padding reads
+/// `zp` (already in that form).
+template <bool Signed, bool Half>
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) inline __m512i load_row(const row_args& a, const uint8_t* p, int64_t x, int64_t k,
+                                                                              __mmask64 m, __m512i zp) {
+    const __m512i flip = _mm512_set1_epi8(Signed ? static_cast<char>(0x80) : 0);
+    if (!Half) return _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, p + x * a.c + k), flip);
+    const int64_t x1 = x + a.hoff;
+    const __mmask64 lo = m & 0xFFFFFFFFu, hi = lo << 32;
+    __m512i r = _mm512_xor_si512(zp, flip);  // the source's own zp byte, flipped back below with the rest
+    if (x >= 0 && x < a.w) r = _mm512_mask_loadu_epi8(r, lo, p + x * a.c + k);
+    if (x1 >= 0 && x1 < a.w) r = _mm512_mask_loadu_epi8(r, hi, back(p + x1 * a.c + k, 32));
+    return _mm512_xor_si512(r, flip);
+}
+
+/// Transposes `ncols` input columns from x = x0 into buf: per column and row group, four zmm
+/// whose int32 lane holds one channel's four rows. With Half (a block of at most 32 channels),
+/// each zmm holds columns x and x + a.hoff (load_row).
+template <bool Signed, bool Half>
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void transpose_columns(const row_args& a, int64_t x0, int64_t ncols, int64_t k,
+                                                                                     __mmask64 m, __m512i zp) {
+    __m512i* out = reinterpret_cast<__m512i*>(a.buf);
+    for (int64_t i = 0; i < ncols; ++i) {
+        const int64_t x = x0 + i;
+        const bool inside = (x >= 0 && x < a.w) || (Half && x + a.hoff >= 0 && x + a.hoff < a.w);
+        for (int g = 0; g < a.groups; ++g, out += 4) {
+            if (!inside) {
+                out[0] = out[1] = out[2] = out[3] = zp;
+                continue;
+            }
+            __m512i r[4];
+            for (int j = 0; j < 4; ++j) {
+                const uint8_t* p = a.rows[4 * g + j];
+                r[j] = p ? load_row<Signed, Half>(a, p, x, k, m, zp) : zp;
+            }
+            const __m512i lo01 = _mm512_unpacklo_epi8(r[0], r[1]), hi01 = _mm512_unpackhi_epi8(r[0], r[1]);
+            const __m512i lo23 = _mm512_unpacklo_epi8(r[2], r[3]), hi23 = _mm512_unpackhi_epi8(r[2], r[3]);
+            out[0] = _mm512_unpacklo_epi16(lo01, lo23);
+            out[1] = _mm512_unpackhi_epi16(lo01, lo23);
+            out[2] = _mm512_unpacklo_epi16(hi01, hi23);
+            out[3] = _mm512_unpackhi_epi16(hi01, hi23);
+        }
+    }
+}
+
+/// The requantization constants of one 64-channel block.
+struct requant {
+    __m512i acc0[4];
+    __m512 bias[4], scale[4], hi, zp;
+    __m512i lo, top;  ///< the clamps as destination bytes
+    bool add_bias, add_zp, clamp_hi;
+    bool clamp_lo, clamp_top;  ///< the byte clamps, where narrower than the packs' saturation
+};
+
+/// Requantizes four quads of sums (see the file comment) into 64 destination bytes.
+template <bool DstSigned>
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) inline __m512i requantize(const requant& rq, const __m512i (&acc)[4]) {
+    constexpr __mmask16 all = 0xFFFF;  // zero-masked forms: GCC 12 warns on the unmasked ones' undefined start
+    __m512i q[4];
+    for (int i = 0; i < 4; ++i) {
+        __m512 v = _mm512_maskz_cvtepi32_ps(all, acc[i]);
+        if (rq.add_bias) v = _mm512_add_ps(v, rq.bias[i]);
+        v = _mm512_mul_ps(v, rq.scale[i]);
+        if (rq.clamp_hi) v = _mm512_maskz_min_ps(all, v, rq.hi);
+        if (rq.add_zp) v = _mm512_add_ps(v, rq.zp);
+        q[i] = _mm512_maskz_cvtps_epi32(all, v);
+    }
+    const __m512i w01 = _mm512_packs_epi32(q[0], q[1]), w23 = _mm512_packs_epi32(q[2], q[3]);
+    __m512i b = DstSigned ? _mm512_packs_epi16(w01, w23) : _mm512_packus_epi16(w01, w23);
+    if (rq.clamp_lo) b = DstSigned ? _mm512_max_epi8(b, rq.lo) : _mm512_max_epu8(b, rq.lo);
+    if (rq.clamp_top) b = DstSigned ? _mm512_min_epi8(b, rq.top) : _mm512_min_epu8(b, rq.top);
+    return b;
+}
+
+/// Output pixels ox0..ox0+n-1 of one channel block from the transposed columns in a.buf; with
+/// Half, two pixels per zmm: i in the low 256 bits, i + h in the high ones (h = ceil(n / 2), so
+/// a.hoff = h * sw and every transposed column serves kw pixel pairs).
+template <bool DstSigned, bool Half, int KW, int G>
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void pixels(const row_args& a, const requant& rq, const int8_t* wq, uint8_t* out,
+                                                                         int64_t n, __mmask64 m, int kw_rt, int g_rt) {
+    const int kw = KW ? KW : kw_rt, groups = G ? G : g_rt;
+    const __m512i* cols = reinterpret_cast<const __m512i*>(a.buf);
+    const __m512i* w = reinterpret_cast<const __m512i*>(wq);
+    const int64_t step = static_cast<int64_t>(a.sw) * groups * 4, C = a.c, h = Half ? (n + 1) / 2 : n;
+    for (int64_t i = 0; i < h; ++i, cols += step, out += C) {
+        __m512i acc[4] = {rq.acc0[0], rq.acc0[1], rq.acc0[2], rq.acc0[3]};
+        for (int t = 0; t < kw * groups; ++t)
+            for (int q = 0; q < 4; ++q) acc[q] = _mm512_dpbusd_epi32(acc[q], cols[4 * t + q], w[4 * t + q]);
+        const __m512i b = requantize<DstSigned>(rq, acc);
+        if (!Half) _mm512_mask_storeu_epi8(out, m, b);
+        else {
+            const __mmask64 lo = m & 0xFFFFFFFFu;
+            _mm512_mask_storeu_epi8(out, lo, b);
+            if (i + h < n) _mm512_mask_storeu_epi8(back(out + h * C, 32), lo << 32, b);
+        }
+    }
+}
+
+template <bool Signed, bool DstSigned>
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void block(row_args& a, const requant& rq, int64_t b, uint8_t* out,
+                                                                        int64_t ow) {
+    const dw_packed& pk = *a.pk;
+    const int64_t k = b * 64, rem = a.c - k;
+    const __mmask64 m = rem >= 64 ? ~__mmask64{0} : (__mmask64{1} << rem) - 1;
+    const __m512i zp = _mm512_xor_si512(_mm512_set1_epi8(static_cast<char>(pk.zp_row[0])), _mm512_set1_epi8(Signed ? static_cast<char>(0x80) : 0));
+    const int8_t* wq = pk.wq.data() + b * a.kw * a.groups * 256;
+    const bool mobilenet = a.kw == 3 && a.groups == 1;  // constant trip counts for MobileNets' 3x3
+    for (int64_t ox0 = 0; ox0 < ow; ox0 += chunk) {
+        const int64_t n = std::min(chunk, ow - ox0);
+        uint8_t* o = out + ox0 * a.c + k;
+        if (rem <= 32) {  // the weights of channels 0..31 are packed twice (dw_pack_quads): two pixels per zmm
+            const int64_t h = (n + 1) / 2;
+            a.hoff = h * a.sw;
+            transpose_columns<Signed, true>(a, ox0 * a.sw - a.pl, (h - 1) * a.sw + a.kw, k, m, zp);
+            if (mobilenet) pixels<DstSigned, true, 3, 1>(a, rq, wq, o, n, m, 3, 1);
+            else pixels<DstSigned, true, 0, 0>(a, rq, wq, o, n, m, a.kw, a.groups);
+        } else {
+            transpose_columns<Signed, false>(a, ox0 * a.sw - a.pl, (n - 1) * a.sw + a.kw, k, m, zp);
+            if (mobilenet) pixels<DstSigned, false, 3, 1>(a, rq, wq, o, n, m, 3, 1);
+            else pixels<DstSigned, false, 0, 0>(a, rq, wq, o, n, m, a.kw, a.groups);
+        }
+    }
+}
+
+/// Output row r (image r / oh, row r % oh) of the layer.
+template <bool Signed, bool DstSigned>
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void row(const dw_problem& pr, const dw_packed& pk, const uint8_t* src, uint8_t* dst,
+                                                                      int64_t r) {
+    row_args a;
+    a.c = pr.c;
+    a.w = pr.w;
+    a.kw = pr.kw;
+    a.sw = pr.sw;
+    a.pl = pr.pl;
+    a.groups = pk.groups;
+    a.pk = &pk;
+    const int64_t oy = r % pr.oh;
+    const uint8_t* in = src + (r / pr.oh) * pr.h * pr.w * pr.c;
+    for (int ky = 0; ky < 4 * a.groups; ++ky) {
+        const int64_t iy = oy * pr.sh - pr.pt + ky;
+        a.rows[ky] = ky < pr.kh && iy >= 0 && iy < pr.h ? in + iy * pr.w * pr.c : nullptr;
+    }
+    a.buf = column_buffer(static_cast<std::size_t>(((chunk - 1) * pr.sw + pr.kw) * a.groups * 256));
+
+    const auto bounds = dw_bounds(pr);
+    requant rq;
+    rq.hi = _mm512_set1_ps(bounds[1]);
+    rq.zp = _mm512_set1_ps(static_cast<float>(pr.dst_zp));
+    rq.add_zp = pr.dst_zp != 0;  // v + 0.f == v (a -0.f converts to 0 as well)
+    rq.add_bias = !pk.bias_in_acc;
+    rq.clamp_hi = !(pk.v_bound + std::abs(static_cast<double>(pr.dst_zp)) < 1073741824.0);
+    // The clamps in destination bytes: saturate(round(bound + zp)), as the store computes them (see the file comment).
+    const float qmin = pr.dst_signed ? -128.f : 0.f, qmax = pr.dst_signed ? 127.f : 255.f;
+    const auto byte = [&](float b) {
+        const float q = std::min(qmax, std::max(qmin, std::nearbyint(b + static_cast<float>(pr.dst_zp))));
+        return static_cast<char>(static_cast<int32_t>(q));
+    };
+    rq.lo = _mm512_set1_epi8(byte(bounds[0]));
+    rq.top = _mm512_set1_epi8(byte(bounds[1]));
+    rq.clamp_lo = byte(bounds[0]) != static_cast<char>(static_cast<int32_t>(qmin));
+    rq.clamp_top = byte(bounds[1]) != static_cast<char>(static_cast<int32_t>(qmax));
+    uint8_t* out = dst + r * pr.ow * pr.c;
+    for (int64_t b = 0; b < pk.blocks; ++b) {
+        for (int i = 0; i < 4; ++i) {
+            rq.acc0[i] = _mm512_loadu_si512(pk.acc0.data() + b * 64 + 16 * i);
+            rq.bias[i] = _mm512_loadu_ps(pk.bias.data() + b * 64 + 16 * i);
+            rq.scale[i] = _mm512_loadu_ps(pk.scale.data() + b * 64 + 16 * i);
+        }
+        block<Signed, DstSigned>(a, rq, b, out, pr.ow);
+    }
+}
+
+}  // namespace avx512vnni_quads_detail
+
+/// Runs the layer over all images: `src` n x h x w x c bytes, `dst` n x oh x ow x c bytes. `pk`
+/// must be packed with block 64 (dw_pack(..., 64, ...)).
+inline void depthwise_avx512vnni_quads(const dw_problem& pr, const dw_packed& pk, const uint8_t* src, uint8_t* dst, int threads) {
+    using namespace avx512vnni_quads_detail;
+    static constexpr dw_row_fn rows[2][2] = {{row<false, false>, row<false, true>}, {row<true, false>, row<true, true>}};
+    dw_run_rows(pr, pk, src, dst, threads, rows);
+}
+
+}  // namespace qint8::kernels
