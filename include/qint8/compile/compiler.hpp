@@ -111,6 +111,7 @@ private:
     pair_geometry pair_geometry_of(const layer& l, const backend::dims& in_d, const quant_params& qin) const;
     // depthwise.hpp: qint8's own depthwise kernels
     bool own_depthwise(const layer& l);
+    kernels::dw_variant dw_variant_ = kernels::dw_variant::avx2;  ///< the variant own_depthwise chose
     void depthwise(const layer& l);
     // pool.hpp, eltwise.hpp, output.hpp
     void pool(const layer& l);

@@ -13,18 +13,25 @@
 
 namespace qint8::detail {
 
-/// The candidates for a depthwise layer, the path's default first. oneDNN's depthwise
-/// (brdgmm) beat qint8's kernel on every VNNI and AMX CPU measured (Zen 5: MobileNet-V2 525-557
-/// against 425-465 img/s; Xeon with AMX: 402-407 against 317-347; docs/performance.md); qint8's
-/// is the default where it was measured faster, on AVX2, and where nothing was measured.
+/// The candidates for a depthwise layer, the path's default first: "onednn" or one of qint8's
+/// kernel variants as "qint8_dw:<variant>". oneDNN's depthwise (brdgmm) beat qint8's pair kernel
+/// on every VNNI and AMX CPU measured (Zen 5: MobileNet-V2 525-557 against 425-465 img/s; an
+/// Emerald Rapids Xeon: 402-407 against 317-347); the four-tap kernel is faster than oneDNN's on
+/// layers of 28x28 and smaller but slower on the large early ones, and at parity on whole
+/// MobileNets on a Sapphire Rapids Xeon (docs/performance.md): so oneDNN's stays the default
+/// there and the tuning picks per layer. qint8's kernel is the default where it was measured
+/// faster (AVX2) and where nothing was measured.
 inline std::vector<std::string> dw_candidates(isa path) {
-    if (has_int8_dot(path) && path != isa::avx2_vnni) return {"onednn", "qint8_dw"};
-    return {"qint8_dw", "onednn"};
+    const auto own = [](kernels::dw_variant v) { return std::string("qint8_dw:") + kernels::to_string(v); };
+    if (has_int8_dot(path) && path != isa::avx2_vnni)
+        return {"onednn", own(kernels::dw_variant::avx512vnni_quads), own(kernels::dw_variant::avx512vnni)};
+    return {own(kernels::dw_variant_for(path)), "onednn"};
 }
 
-/// Does qint8's own depthwise kernel take this layer? It can when the layer is integer in and
-/// out, one channel per group, without a residual sum (MobileNets' depthwise layers); whether it
-/// does is the tuning's choice (choice.hpp), or QINT8_DEPTHWISE=onednn|qint8 forces it.
+/// Does qint8's own depthwise kernel take this layer, and which variant (dw_variant_)? It can when
+/// the layer is integer in and out, one channel per group, without a residual sum (MobileNets'
+/// depthwise layers); whether it does is the tuning's choice (choice.hpp), or
+/// QINT8_DEPTHWISE=onednn|qint8 forces it (qint8: the path's widest variant).
 inline bool compiler::own_depthwise(const layer& l) {
     if (l.kind != op::depthwise_conv2d || eff_prec(l) != precision::int8) return false;
     const where& w = at_.at(l.inputs[0]);
@@ -33,7 +40,8 @@ inline bool compiler::own_depthwise(const layer& l) {
     if (l.groups != in_d[1] || l.out_channels != in_d[1] || l.kernel[0] * l.kernel[1] > kernels::dw_max_taps) return false;
     for (const auto& p : l.post_ops)
         if (p.kind == post_op::sum) return false;
-    if (!kernels::dw_variant_runs(kernels::dw_variant_for(c_.path), detected_cpu().features)) return false;
+    dw_variant_ = kernels::dw_variant_for(c_.path);
+    if (!kernels::dw_variant_runs(dw_variant_, detected_cpu().features)) return false;
     if (const char* e = std::getenv("QINT8_DEPTHWISE"); e && *e) {
         const std::string v(e);
         if (v != "onednn" && v != "qint8")
@@ -41,7 +49,14 @@ inline bool compiler::own_depthwise(const layer& l) {
         return v == "qint8";
     }
     const std::string sig = layer_signature(l, precision::int8, w.type, out_type(l), in_d, dims_.at(l.name), c_.threads);
-    return choose(l, "depthwise", sig, dw_candidates(c_.path)) == "qint8_dw";
+    const std::string chosen = choose(l, "depthwise", sig, dw_candidates(c_.path));
+    for (kernels::dw_variant v : {kernels::dw_variant::avx2, kernels::dw_variant::avx512bw, kernels::dw_variant::avx512vnni,
+                                  kernels::dw_variant::avx512vnni_quads})
+        if (chosen == std::string("qint8_dw:") + kernels::to_string(v) && kernels::dw_variant_runs(v, detected_cpu().features)) {
+            dw_variant_ = v;
+            return true;
+        }
+    return false;
 }
 
 /// The kernel's problem description: shapes, signedness, zero points and the fused clamp.
@@ -83,7 +98,7 @@ inline void compiler::depthwise(const layer& l) {
     const int8_plan p = plan_int8(quantize_weights(w, ws, 127), b, qin.scale, l.act->scale);
 
     auto job = std::make_shared<dw_job>();
-    job->variant = kernels::dw_variant_for(c_.path);
+    job->variant = dw_variant_;
     job->pr = dw_problem_of(l, in_d, od, qin, src_w.type, dst_t);
     const kernels::dw_problem& pr = job->pr;
     job->pk = kernels::dw_pack(p.weights.data(), p.bias.data(), p.out_scales.data(), pr.c, pr.kh, pr.kw, kernels::dw_block(job->variant),
