@@ -4,16 +4,18 @@
 /// loaded manifest is the topology it claims to be; and `qint8::load<Topology>`, which does both.
 ///
 ///     auto net = qint8::load<qint8::resnet50>("resnet50.json");   // #include <qint8/resnet50.hpp>
-///     for (auto& p : net.classify(image_nchw, 5))
+///     for (auto& p : net.classify(image_nchw, 5))                 // or an 8-bit RGB image_view
 ///         std::printf("%lld %.3f\n", (long long)p.class_id, p.probability);
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "qint8/graph.hpp"
 #include "qint8/io/manifest.hpp"
 #include "qint8/kernels/vector.hpp"
+#include "qint8/preprocess.hpp"
 #include "qint8/session.hpp"
 
 namespace qint8 {
@@ -119,7 +121,7 @@ class classifier {
 public:
     /// Compiles `desc`. `origin` names the model in error messages.
     explicit classifier(model_desc desc, const classifier_options& opt = {}, const std::string& origin = "model")
-        : opt_(opt), model_(std::move(desc), compile_opts(opt), origin), session_(model_, session_opts(opt)) {
+        : opt_(opt), origin_(origin), model_(std::move(desc), compile_opts(opt), origin), session_(model_, session_opts(opt)) {
         const model_desc& d = model_.desc();
         const layer* out = d.find_layer(d.output_name());
         probabilities_out_ = out && out->kind == op::softmax;
@@ -177,6 +179,24 @@ public:
         return classify(image_nchw.data(), k);
     }
 
+    /// The k most probable classes of an 8-bit RGB image of any size, prepared as preprocessing()
+    /// says (by default the manifest's input.preprocess). Needs batch() == 1.
+    std::vector<prediction> classify(const image_view& image, std::size_t k = 5) { return classify(preprocess(image, preprocessing()), k); }
+
+    /// How classify(image_view) prepares images: set_preprocessing()'s, or the manifest's
+    /// (preprocess_spec_of; fails when the manifest records it as unknown).
+    const preprocess_spec& preprocessing() {
+        if (!spec_) spec_ = preprocess_spec_of(desc(), origin_);
+        return *spec_;
+    }
+    /// Prepares images as `s` says instead, e.g. for a model whose manifest says "known": false.
+    void set_preprocessing(const preprocess_spec& s) {
+        if (static_cast<std::size_t>(s.crop) * static_cast<std::size_t>(s.crop) * 3 != input_size())
+            detail::fail(errc::invalid_argument, "classifier::set_preprocessing: crop " + std::to_string(s.crop) + " gives 3 x " + std::to_string(s.crop) +
+                                                     " x " + std::to_string(s.crop) + " floats, expected the model's input " + shape_str(desc().input.shape));
+        spec_ = s;
+    }
+
     /// The k most probable classes of each of batch() images.
     std::vector<std::vector<prediction>> classify_batch(const float* images_nchw, std::size_t k = 5) {
         const std::vector<float> p = probabilities(images_nchw);
@@ -202,6 +222,8 @@ private:
     }
 
     classifier_options opt_;
+    std::string origin_;
+    std::optional<preprocess_spec> spec_;
     model model_;
     session session_;
     bool probabilities_out_ = false;
