@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include <qint8/classifier.hpp>
 #include <qint8/models/registry.hpp>
 #include <qint8/models/synthetic.hpp>
 #include <qint8/session.hpp>
@@ -75,6 +76,24 @@ TEST_CASE("a partly filled batch gives the results of a model compiled for that 
 TEST_CASE("a partly filled batch gives the results of a model compiled for that batch within rounding (FP32)") {
     check_partial(test::tiny_classifier(), 4, 3, true);
     check_partial(test::tiny_classifier(), 8, 1, true);
+}
+
+TEST_CASE("classifier::classify_batch with fewer images than its batch") {
+    classifier_options big, small;
+    big.batch = 4;
+    small.batch = 2;
+    big.threads = small.threads = 1;
+    classifier c_big(test::tiny_classifier(), big), c_small(test::tiny_classifier(), small);
+    const std::vector<float> x = images_of(2, c_big.input_size());
+    const auto got = c_big.classify_batch(x.data(), 3, 2), want = c_small.classify_batch(x.data(), 3);
+    REQUIRE(got.size() == 2);
+    REQUIRE(want.size() == 2);
+    for (std::size_t i = 0; i < 2; ++i)
+        for (std::size_t j = 0; j < 3; ++j) {
+            CHECK(got[i][j].index == want[i][j].index);
+            CHECK(got[i][j].probability == want[i][j].probability);
+        }
+    CHECK(c_big.run(x.data(), 2) == c_small.run(x.data()));
 }
 
 TEST_CASE("session::run refuses no images, more than the batch, and a partial image") {

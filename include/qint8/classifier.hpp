@@ -146,19 +146,22 @@ public:
     /// True if the model ends in softmax, so run() already returns probabilities.
     bool outputs_probabilities() const { return probabilities_out_; }
 
-    /// Runs batch() images (batch x input_size() floats) and returns batch x num_outputs() values:
-    /// logits, or probabilities if the model ends in softmax.
-    std::vector<float> run(const float* images_nchw) {
-        std::vector<float> out(num_outputs() * static_cast<std::size_t>(batch()));
-        session_.run(images_nchw, out.data());
+    /// Runs `images` images (1 .. batch(); all of them by default: images x input_size() floats)
+    /// and returns images x num_outputs() values: logits, or probabilities if the model ends in
+    /// softmax. A partly filled batch gives what a model compiled for that batch gives
+    /// (session::run).
+    std::vector<float> run(const float* images_nchw, std::size_t images = 0) {
+        if (images == 0) images = static_cast<std::size_t>(batch());
+        std::vector<float> out(num_outputs() * images);
+        session_.run(images_nchw, images, out.data());
         return out;
     }
 
-    /// Class probabilities for batch() images, batch x num_outputs().
-    std::vector<float> probabilities(const float* images_nchw) {
-        std::vector<float> v = run(images_nchw);
+    /// Class probabilities for `images` images (all of batch() by default), images x num_outputs().
+    std::vector<float> probabilities(const float* images_nchw, std::size_t images = 0) {
+        std::vector<float> v = run(images_nchw, images);
         if (!probabilities_out_)
-            for (std::size_t r = 0; r < static_cast<std::size_t>(batch()); ++r)
+            for (std::size_t r = 0; r < v.size() / num_outputs(); ++r)
                 kernels::softmax(v.data() + r * num_outputs(), v.data() + r * num_outputs(), num_outputs());
         return v;
     }
@@ -197,10 +200,10 @@ public:
         spec_ = s;
     }
 
-    /// The k most probable classes of each of batch() images.
-    std::vector<std::vector<prediction>> classify_batch(const float* images_nchw, std::size_t k = 5) {
-        const std::vector<float> p = probabilities(images_nchw);
-        std::vector<std::vector<prediction>> r(static_cast<std::size_t>(batch()));
+    /// The k most probable classes of each of `images` images (all of batch() by default).
+    std::vector<std::vector<prediction>> classify_batch(const float* images_nchw, std::size_t k = 5, std::size_t images = 0) {
+        const std::vector<float> p = probabilities(images_nchw, images);
+        std::vector<std::vector<prediction>> r(p.size() / num_outputs());
         for (std::size_t i = 0; i < r.size(); ++i)
             for (const auto& [idx, prob] : kernels::top_k(p.data() + i * num_outputs(), num_outputs(), k))
                 r[i].push_back({idx, idx - background_, prob});
