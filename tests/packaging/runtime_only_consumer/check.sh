@@ -21,6 +21,9 @@ bash "$src_dir/tests/packaging/make_inputs.sh" "$work/prefix/bin" "$work"
 out=$("$work/build/consumer" "$work/model/model.json" "$work/photo.ppm")
 echo "$out"
 [ "$(grep -c '^class [0-9]*: 0\.[0-9]*$' <<<"$out")" = 5 ] || { echo "expected 5 predictions"; exit 1; }
+rc=0; err=$("$work/build/consumer" "$work/model/model.json" "$work/no_such.jpg" 2>&1) || rc=$?
+[ $rc = 2 ] && [ "$err" = "[qint8.io] $work/no_such.jpg: cannot open the image for reading" ] ||
+  { echo "a missing photo: expected status 2 and a qint8.io message, found $rc: $err"; exit 1; }
 
 if cmake -S "$consumer" -B "$work/onnx_absent" -DWANT_ONNX=ON -DCMAKE_PREFIX_PATH="$work/prefix" "${no_onnx[@]}" > "$work/onnx_absent.log" 2>&1; then
   echo "find_package(qint8 COMPONENTS convert_onnx) configured with ONNX and protobuf disabled: the simulation of their absence is not effective"; exit 1
