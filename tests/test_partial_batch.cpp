@@ -96,7 +96,7 @@ TEST_CASE("classifier::classify_batch with fewer images than its batch") {
     CHECK(c_big.run(x.data(), 2) == c_small.run(x.data()));
 }
 
-TEST_CASE("session::run refuses no images, more than the batch, and a partial image") {
+TEST_CASE("session::run refuses no images or more than the batch or a partial image") {
     compile_options o;
     o.batch = 2;
     const model m(test::tiny_classifier(), o);

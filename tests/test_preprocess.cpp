@@ -48,7 +48,7 @@ std::string brief(const preprocess_spec& s, const rgb_image& img) {
 
 TEST_SUITE("preprocess") {
 
-TEST_CASE("preprocess equals the naive resample, crop and normalisation bit for bit") {
+TEST_CASE("preprocess equals the naive resample then crop then normalisation bit for bit") {
     const int sizes[][2] = {{37, 23}, {23, 37}, {16, 16}, {9, 12}, {61, 40}, {5, 3}, {100, 17}};
     int checked = 0;
     for (const auto& wh : sizes) {
@@ -71,7 +71,7 @@ TEST_CASE("preprocess equals the naive resample, crop and normalisation bit for 
     CHECK(checked == 56);
 }
 
-TEST_CASE("a short side below the crop is resized to the crop, keeping the aspect ratio") {
+TEST_CASE("a short side below the crop is resized to the crop keeping the aspect ratio") {
     const rgb_image img = test_pattern(30, 12, 5);
     preprocess_spec s;
     s.crop = 16;
