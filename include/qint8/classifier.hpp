@@ -4,16 +4,18 @@
 /// loaded manifest is the topology it claims to be; and `qint8::load<Topology>`, which does both.
 ///
 ///     auto net = qint8::load<qint8::resnet50>("resnet50.json");   // #include <qint8/resnet50.hpp>
-///     for (auto& p : net.classify(image_nchw, 5))
+///     for (auto& p : net.classify(image_nchw, 5))                 // or an 8-bit RGB image_view
 ///         std::printf("%lld %.3f\n", (long long)p.class_id, p.probability);
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "qint8/graph.hpp"
 #include "qint8/io/manifest.hpp"
 #include "qint8/kernels/vector.hpp"
+#include "qint8/preprocess.hpp"
 #include "qint8/session.hpp"
 
 namespace qint8 {
@@ -119,7 +121,7 @@ class classifier {
 public:
     /// Compiles `desc`. `origin` names the model in error messages.
     explicit classifier(model_desc desc, const classifier_options& opt = {}, const std::string& origin = "model")
-        : opt_(opt), model_(std::move(desc), compile_opts(opt), origin), session_(model_, session_opts(opt)) {
+        : opt_(opt), origin_(origin), model_(std::move(desc), compile_opts(opt), origin), session_(model_, session_opts(opt)) {
         const model_desc& d = model_.desc();
         const layer* out = d.find_layer(d.output_name());
         probabilities_out_ = out && out->kind == op::softmax;
@@ -144,19 +146,22 @@ public:
     /// True if the model ends in softmax, so run() already returns probabilities.
     bool outputs_probabilities() const { return probabilities_out_; }
 
-    /// Runs batch() images (batch x input_size() floats) and returns batch x num_outputs() values:
-    /// logits, or probabilities if the model ends in softmax.
-    std::vector<float> run(const float* images_nchw) {
-        std::vector<float> out(num_outputs() * static_cast<std::size_t>(batch()));
-        session_.run(images_nchw, out.data());
+    /// Runs `images` images (1 .. batch(); all of them by default: images x input_size() floats)
+    /// and returns images x num_outputs() values: logits, or probabilities if the model ends in
+    /// softmax. A partly filled batch gives what a model compiled for that batch gives
+    /// (session::run).
+    std::vector<float> run(const float* images_nchw, std::size_t images = 0) {
+        if (images == 0) images = static_cast<std::size_t>(batch());
+        std::vector<float> out(num_outputs() * images);
+        session_.run(images_nchw, images, out.data());
         return out;
     }
 
-    /// Class probabilities for batch() images, batch x num_outputs().
-    std::vector<float> probabilities(const float* images_nchw) {
-        std::vector<float> v = run(images_nchw);
+    /// Class probabilities for `images` images (all of batch() by default), images x num_outputs().
+    std::vector<float> probabilities(const float* images_nchw, std::size_t images = 0) {
+        std::vector<float> v = run(images_nchw, images);
         if (!probabilities_out_)
-            for (std::size_t r = 0; r < static_cast<std::size_t>(batch()); ++r)
+            for (std::size_t r = 0; r < v.size() / num_outputs(); ++r)
                 kernels::softmax(v.data() + r * num_outputs(), v.data() + r * num_outputs(), num_outputs());
         return v;
     }
@@ -177,10 +182,28 @@ public:
         return classify(image_nchw.data(), k);
     }
 
-    /// The k most probable classes of each of batch() images.
-    std::vector<std::vector<prediction>> classify_batch(const float* images_nchw, std::size_t k = 5) {
-        const std::vector<float> p = probabilities(images_nchw);
-        std::vector<std::vector<prediction>> r(static_cast<std::size_t>(batch()));
+    /// The k most probable classes of an 8-bit RGB image of any size, prepared as preprocessing()
+    /// says (by default the manifest's input.preprocess). Needs batch() == 1.
+    std::vector<prediction> classify(const image_view& image, std::size_t k = 5) { return classify(preprocess(image, preprocessing()), k); }
+
+    /// How classify(image_view) prepares images: set_preprocessing()'s, or the manifest's
+    /// (preprocess_spec_of; fails when the manifest records it as unknown).
+    const preprocess_spec& preprocessing() {
+        if (!spec_) spec_ = preprocess_spec_of(desc(), origin_);
+        return *spec_;
+    }
+    /// Prepares images as `s` says instead, e.g. for a model whose manifest says "known": false.
+    void set_preprocessing(const preprocess_spec& s) {
+        if (static_cast<std::size_t>(s.crop) * static_cast<std::size_t>(s.crop) * 3 != input_size())
+            detail::fail(errc::invalid_argument, "classifier::set_preprocessing: crop " + std::to_string(s.crop) + " gives 3 x " + std::to_string(s.crop) +
+                                                     " x " + std::to_string(s.crop) + " floats, expected the model's input " + shape_str(desc().input.shape));
+        spec_ = s;
+    }
+
+    /// The k most probable classes of each of `images` images (all of batch() by default).
+    std::vector<std::vector<prediction>> classify_batch(const float* images_nchw, std::size_t k = 5, std::size_t images = 0) {
+        const std::vector<float> p = probabilities(images_nchw, images);
+        std::vector<std::vector<prediction>> r(p.size() / num_outputs());
         for (std::size_t i = 0; i < r.size(); ++i)
             for (const auto& [idx, prob] : kernels::top_k(p.data() + i * num_outputs(), num_outputs(), k))
                 r[i].push_back({idx, idx - background_, prob});
@@ -202,6 +225,8 @@ private:
     }
 
     classifier_options opt_;
+    std::string origin_;
+    std::optional<preprocess_spec> spec_;
     model model_;
     session session_;
     bool probabilities_out_ = false;

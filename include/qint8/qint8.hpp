@@ -11,6 +11,7 @@
 #include "qint8/kernels/vector.hpp"
 #include "qint8/model.hpp"
 #include "qint8/session.hpp"
+#include "qint8/preprocess.hpp"
 #include "qint8/calibrate.hpp"
 #include "qint8/builder.hpp"
 #include "qint8/classifier.hpp"

@@ -2,6 +2,7 @@
 /// @file session.hpp  Per-thread execution state of a model: the activation buffers and the
 /// scratchpad, and the loop that runs the compiled steps.
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <memory>
@@ -50,9 +51,21 @@ private:
 public:
     /// Runs one batch. `src`: batch x C x H x W floats (NCHW, preprocessed as the manifest says);
     /// `dst`: batch x output_size() floats.
-    void run(const float* src, float* dst) {
+    void run(const float* src, float* dst) { run(src, static_cast<std::size_t>(c_->opt.batch), dst); }
+
+    /// Runs a partly filled batch: `images` (1 .. batch) images from `src` (images x C x H x W
+    /// floats), their outputs to `dst` (images x output_size() floats). The empty places run on
+    /// zeros and their outputs are dropped. No image's result depends on another's: through INT8
+    /// layers each output equals, bit for bit, that of a model compiled for a batch of `images`
+    /// (integer sums are exact in any order); FP32 layers may sum in another order for another
+    /// batch (oneDNN's choice), so equal within float rounding. The time is a full batch's.
+    void run(const float* src, std::size_t images, float* dst) {
+        if (images < 1 || images > static_cast<std::size_t>(c_->opt.batch))
+            detail::fail(errc::invalid_argument, "session::run: expected 1 to " + std::to_string(c_->opt.batch) + " images (the compiled batch), found " +
+                                                     std::to_string(images));
         detail::omp_threads_scope threads(c_->threads);
-        load_input(src);
+        load_input(src, images);
+        images_ = images;
         for (std::size_t i = 0; i < c_->steps.size(); ++i) {
             const detail::step& s = c_->steps[i];
             const auto t0 = std::chrono::steady_clock::now();
@@ -72,14 +85,16 @@ public:
         ++runs_;
     }
 
-    /// Convenience: runs `src` (exactly batch x input_size() floats) and returns the output.
+    /// Convenience: runs `src` (1 to batch images: a multiple of input_size() floats, at most
+    /// batch x input_size()) and returns their outputs, images x output_size() floats.
     std::vector<float> run(const std::vector<float>& src) {
-        const std::size_t want = c_->input_elems * static_cast<std::size_t>(c_->opt.batch);
-        if (src.size() != want)
-            detail::fail(errc::invalid_argument, "session::run: expected " + std::to_string(want) + " input floats (batch " +
-                                                     std::to_string(c_->opt.batch) + " x " + std::to_string(c_->input_elems) + "), found " + std::to_string(src.size()));
-        std::vector<float> out(c_->output_elems * static_cast<std::size_t>(c_->opt.batch));
-        run(src.data(), out.data());
+        const std::size_t batch = static_cast<std::size_t>(c_->opt.batch), per = c_->input_elems;
+        if (src.empty() || src.size() % per != 0 || src.size() > per * batch)
+            detail::fail(errc::invalid_argument, "session::run: expected 1 to " + std::to_string(batch) + " images of " + std::to_string(per) +
+                                                     " floats (up to batch " + std::to_string(batch) + " x " + std::to_string(per) + " = " +
+                                                     std::to_string(per * batch) + " input floats), found " + std::to_string(src.size()));
+        std::vector<float> out(c_->output_elems * (src.size() / per));
+        run(src.data(), src.size() / per, out.data());
         return out;
     }
 
@@ -151,19 +166,27 @@ private:
 
     void* data(int slot) const { return mem_[static_cast<std::size_t>(slot)].get_data_handle(); }
 
-    /// The input, quantized by the vector kernel or copied.
-    void load_input(const float* src) {
-        const std::size_t n = c_->input_elems * static_cast<std::size_t>(c_->opt.batch);
+    /// The input of `images` images, quantized by the vector kernel or copied; the rest of the
+    /// batch holds zeros (the zero point's code).
+    void load_input(const float* src, std::size_t images) {
+        const std::size_t n = c_->input_elems * images, all = c_->input_elems * static_cast<std::size_t>(c_->opt.batch);
         void* in = data(c_->input_slot);
         const quant_params& q = c_->input_q;
-        if (!c_->input_is_int) std::memcpy(in, src, n * sizeof(float));
-        else if (q.type == dtype::u8) kernels::quantize(src, static_cast<uint8_t*>(in), n, 1.f / q.scale, q.zero_point);
-        else kernels::quantize(src, static_cast<int8_t*>(in), n, 1.f / q.scale, q.zero_point);
+        if (!c_->input_is_int) {
+            std::memcpy(in, src, n * sizeof(float));
+            std::fill(static_cast<float*>(in) + n, static_cast<float*>(in) + all, 0.f);
+        } else if (q.type == dtype::u8) {
+            kernels::quantize(src, static_cast<uint8_t*>(in), n, 1.f / q.scale, q.zero_point);
+            std::memset(static_cast<uint8_t*>(in) + n, static_cast<int>(q.zero_point), all - n);
+        } else {
+            kernels::quantize(src, static_cast<int8_t*>(in), n, 1.f / q.scale, q.zero_point);
+            std::memset(static_cast<int8_t*>(in) + n, static_cast<int>(static_cast<uint8_t>(static_cast<int8_t>(q.zero_point))), all - n);
+        }
     }
 
     /// A step of qint8's own kernels; the output steps write `dst`.
     void run_kernel(const detail::step& s, float* dst) {
-        const std::size_t n = s.rows * s.cols;
+        const std::size_t n = std::min(s.rows, images_) * s.cols;  // output steps: the images asked for
         switch (s.kind) {
             case detail::step::prim: break;
             case detail::step::softmax: {
@@ -192,6 +215,7 @@ private:
     std::vector<std::unordered_map<int, dnnl::memory>> args_;
     std::vector<double> times_;
     std::size_t runs_ = 0;
+    std::size_t images_ = 0;  ///< images in the current run()
 };
 
 }  // namespace qint8

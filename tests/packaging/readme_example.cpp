@@ -1,19 +1,16 @@
-// The README's embedding lines, as a consumer writes them: load a manifest as a topology and
-// classify one preprocessed image held in a std::vector<float>. Built and run by the
-// add_subdirectory and pkg-config consumer tests on a model qint8-synth makes.
-#include <qint8/mobilenet_v1.hpp>
+#include <qint8/image_file.hpp>  // read_image: JPEG, PNG, BMP, ... decoded by stb (link -lstb)
+#include <qint8/resnet50.hpp>
 
 #include <cstdio>
-#include <vector>
 
-int main(int argc, char** argv) {
-    if (argc != 2) {
-        std::fprintf(stderr, "usage: consumer MODEL.json\n");
-        return 1;
-    }
-    auto net = qint8::load<qint8::mobilenet_v1>(argv[1]);  // validates, checks the topology, compiles once
-    const std::vector<float> image_nchw(net.input_size(), 0.25f);  // preprocessed floats, 3 x H x W
-    for (const auto& p : net.classify(image_nchw, 5))
+int main(int argc, char** argv) try {
+    if (argc != 3) return std::fprintf(stderr, "usage: %s model.json photo.jpg\n", argv[0]), 1;
+    auto net = qint8::load<qint8::resnet50>(argv[1]);            // validates, checks the topology, compiles once
+    const qint8::rgb_image photo = qint8::read_image(argv[2]);   // 8-bit RGB, any size
+    for (const auto& p : net.classify(photo, 5))                  // resized, cropped, normalized as the manifest says
         std::printf("class %lld: %.3f\n", (long long)p.class_id, p.probability);
     return 0;
+} catch (const qint8::error& e) {                                 // "[qint8.code] file: what, expected, found"
+    std::fprintf(stderr, "%s\n", e.what());
+    return 2;
 }

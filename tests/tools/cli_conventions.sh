@@ -138,7 +138,7 @@ expect 1 "--threads: expected a whole number from 1 to 1024, found \"0\"" "$bin/
 head -9 labels10.txt > labels9.txt
 expect 2 "labels9.txt: labels: expected 10 lines, one per model output, found 9" "$bin/classify" --model model/model.json --labels labels9.txt photo.ppm
 # one unreadable image: reported, the others classified, exit status 2
-expect 2 "missing.png: cannot decode image" "$bin/classify" --model model/model.json --labels labels10.txt missing.png photo.ppm
+expect 2 "missing.png: cannot open the image for reading" "$bin/classify" --model model/model.json --labels labels10.txt missing.png photo.ppm
 out=$("$bin/classify" --model model/model.json --labels labels10.txt missing.png photo.ppm 2>/dev/null)
 checks=$((checks + 1)); grep -q "^photo.ppm:" <<<"$out" || { fails=$((fails + 1)); echo "FAIL: classify stopped at the unreadable image"; }
 # --top larger than the outputs prints every output once
