@@ -160,18 +160,8 @@ inline void compiler::plan_input() {
 
 inline void compiler::compile_layer(const layer& l) {
     dims_[l.name] = batch_dims(l.out_shape);
-    backend::guarded(
-        [&] {
-            compile_op(l);
-            // An FP32 layer's result with an output quantization is rounded to it too (the file's
-            // Q/DQ after a layer computed in float), except on the FP32 baseline (force_fp32).
-            const where& w = at_.at(l.name);
-            if (!c_.opt.force_fp32 && l.act && l.kind != op::softmax && w.type == dtype::f32) {
-                const dnnl::memory::desc& md = c_.slots[static_cast<std::size_t>(w.slot)].md;
-                put(l.name, need(l.name, l.act->type, backend::with_type(md, l.act->type), l.act, l.name), l.act->type, l.act);
-            }
-        },
-        [&] { return origin_ + ": layer '" + l.name + "' (" + to_string(l.kind) + ", " + to_string(eff_prec(l)) + ")"; });
+    backend::guarded([&] { compile_op(l); },
+                     [&] { return origin_ + ": layer '" + l.name + "' (" + to_string(l.kind) + ", " + to_string(eff_prec(l)) + ")"; });
 }
 
 inline void compiler::compile_op(const layer& l) {

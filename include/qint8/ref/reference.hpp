@@ -164,8 +164,6 @@ inline std::map<std::string, value> run_all(const model_desc& desc, const std::v
     s.acts[m.input.name] = m.input.act;
     for (const layer& l : m.layers) {
         value out = detail::run_layer(s, l);
-        // An FP32 layer's real result with an output quantization is rounded to it as well.
-        if (l.kind != op::softmax && !out.is_int && s.stored_int(l.act)) out = quantize(out, *l.act);
         detail::check_shape(l, out, batch);
         s.t[l.name] = std::move(out);
         s.acts[l.name] = l.act;
