@@ -458,16 +458,7 @@ inline void keep_float_readers_fp32(model_desc& m, const options& o) {
 
 /// Is tensor `name` read by an INT8 layer (other than a softmax, which reads real values),
 /// directly or through pools (which pass their input's quantization on)?
-inline bool read_by_int8(const model_desc& m, const std::string& name) {
-    for (const auto& l : m.layers) {
-        bool reads = std::find(l.inputs.begin(), l.inputs.end(), name) != l.inputs.end();
-        for (const auto& p : l.post_ops) reads = reads || (p.kind == post_op::sum && p.input == name);
-        if (!reads) continue;
-        if (l.prec == precision::int8 && l.kind != op::softmax) return true;
-        if (is_pool(l.kind) && read_by_int8(m, l.name)) return true;
-    }
-    return false;
-}
+inline bool read_by_int8(const model_desc& m, const std::string& name) { return qint8::detail::read_by_int8(m, name); }
 
 /// Calibrates on `images` and takes calibration's quantization for every tensor the graph does
 /// not quantize itself. Pools without their own quantization inherit their input's (they do not
