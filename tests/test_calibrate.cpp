@@ -74,6 +74,10 @@ TEST_CASE("abs_max calibration sets u8 after relu and s8 for signed tensors from
     auto want = ref::run_all(m, imgs, static_cast<int64_t>(n), ro);
     for (const auto& l : m.layers) {
         CAPTURE(l.name);
+        if (l.name == m.output_name()) {  // the logits: no INT8 layer reads them, so no rounding
+            CHECK(!l.act);
+            continue;
+        }
         REQUIRE(l.act);
         float mx = 0, mn = 0;
         for (float v : want.at(l.name).f) { mx = std::max(mx, std::fabs(v)); mn = std::min(mn, v); }

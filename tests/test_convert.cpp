@@ -571,6 +571,72 @@ TEST_CASE("Relu and Clip fuse as post-ops and a residual Add fuses into the deep
     CHECK(max_rel_diff(fused, want) < 1e-5);
 }
 
+TEST_CASE("the output's Q/DQ is honoured: Flatten -> Gemm -> Q/DQ gives ONNX Runtime's rounded logits") {
+    // input [n, 4, 1, 1] -> Q/DQ -> Flatten -> Gemm (int8 per-channel weights through
+    // DequantizeLinear) -> Q/DQ (0.5, 128) -> output. The Gemm computes 0.95, 0.955 and -0.46 in
+    // real values; the file rounds them to the 0.5 grid: 1, 1 and -0.5 (what ONNX Runtime 1.30
+    // returns). Computed unrounded, they would be 0.95, 0.955, -0.46.
+    onnx_model om({4, 1, 1});
+    const std::string x = om.qdq("x", 1.f / 64.f, 0, true);
+    const std::string flat = om.out(om.node("Flatten", {x}, "flatten"));
+    const std::string wq = om.init_i8("w_q", {3, 4}, {95, 0, 0, 0, 127, 0, 0, 0, -46, 0, 0, 0});
+    auto* wdq = om.node("DequantizeLinear", {wq, om.init_f("w_s", {3}, {0.01f, 0.0075f, 0.01f}), om.init_i8("w_zp", {3}, {0, 0, 0})}, "w_dq");
+    attr_i(wdq, "axis", 0);
+    auto* gemm = om.node("Gemm", {flat, om.out(wdq)}, "fc");
+    attr_i(gemm, "transB", 1);
+    om.output(om.qdq(om.out(gemm), 0.5f, 128, true));
+    std::vector<std::string> said;
+    options o;
+    o.arch = "custom";
+    o.note = [&](const std::string& s) { said.push_back(s); };
+    const result res = convert_with(om, o);
+    for (const auto& s : said) CHECK_MESSAGE(s.rfind("departure", 0) != 0, s);  // the defaults compute what the file says
+    const std::vector<float> got = run_model(res.m, {1.f, 0.f, 0.f, 0.f}, false);
+    REQUIRE(got.size() == 3);
+    CHECK(got[0] == 1.f);    // 95 * 0.01 = 0.95: 1.9 steps of 0.5, rounded to 2
+    CHECK(got[1] == 1.f);    // 127 * 0.0075 = 0.9525: 1.905 steps, rounded to 2
+    CHECK(got[2] == -0.5f);  // -46 * 0.01 = -0.46: -0.92 steps, rounded to -1
+}
+
+TEST_CASE("a residual Add fused into its branch's conv keeps the file's rounding of the branch; --fuse-residual-rounding drops it and reports it") {
+    onnx_model om({4, 8, 8});
+    auto conv = [&](const std::string& in, const std::string& name) {
+        auto* c = om.node("Conv", {in, om.random_f(name + ".w", {4, 4, 3, 3}, -0.3f, 0.3f), om.random_f(name + ".b", {4}, -0.1f, 0.1f)}, name);
+        attr_ints(c, "pads", {1, 1, 1, 1});
+        return om.out(c);
+    };
+    const std::string x = om.qdq("x", 1.f / 64.f, 128, true);
+    const std::string stem = om.qdq(om.out(om.node("Relu", {conv(x, "stem")}, "stem_relu")), 0.02f, 0, true);
+    const std::string branch = om.qdq(conv(stem, "branch"), 0.03f, 120, true);  // rounded before the add
+    const std::string sum = om.out(om.node("Relu", {om.out(om.node("Add", {branch, stem}, "add"))}, "add_relu"));
+    om.output(om.qdq(sum, 0.025f, 0, true));
+    std::vector<std::string> said;
+    options o;
+    o.arch = "custom";
+    o.note = [&](const std::string& s) { said.push_back(s); };
+    const result exact = convert_with(om, o);
+    CHECK(exact.m.layers.size() == 2);
+    const layer& b = find(exact.m, "branch");
+    CHECK(qint8::detail::post_ops_str(b) == "[sum(stem), relu]");
+    REQUIRE(b.post_ops[0].rounded);
+    CHECK(*b.post_ops[0].rounded == quant_params{dtype::u8, 0.03f, 120});
+    for (const auto& [k, v] : exact.m.attributes) CHECK_MESSAGE(k.rfind("departure", 0) != 0, k << ": " << v);
+    for (const auto& s : said) CHECK_MESSAGE(s.rfind("departure", 0) != 0, s);
+    said.clear();
+    o.fuse_residual_rounding = true;
+    const result fused = convert_with(om, o);
+    const layer& f = find(fused.m, "branch");
+    CHECK(qint8::detail::post_ops_str(f) == "[sum(stem), relu]");
+    CHECK(!f.post_ops[0].rounded);
+    REQUIRE(fused.m.attributes.count("departure.branch") == 1);
+    CHECK(fused.m.attributes.at("departure.branch").find("before the residual add is not applied") != std::string::npos);
+    std::size_t departures = 0;
+    for (const auto& s : said) departures += s.rfind("departure: layer 'branch'", 0) == 0;
+    CHECK(departures == 1);
+    // The arithmetic of `rounded` is checked bit for bit against the reference in test_ops.cpp,
+    // and against ONNX Runtime on ResNet-50 QDQ files in test_ort_oracle.cpp.
+}
+
 TEST_CASE("a zero Pad folds into the next conv as asymmetric padding") {
     single_thread one;
     onnx_model om({2, 5, 6});

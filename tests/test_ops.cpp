@@ -19,18 +19,20 @@ struct conv_case {
     bool depthwise = false;
     dtype src = dtype::u8, dst = dtype::u8;  // dst f32: the conv's output stays real
     int32_t zp_src = 0, zp_dst = 0;
-    int post = 0;  // 0 none, 1 relu, 2 relu6, 3 sum (+relu)
+    int post = 0;  // 0 none, 1 relu, 2 relu6, 3 sum (+relu), 4 sum rounded to the branch's quantization first (+relu)
     bool int_weights = true;
     int wmax = 63;
+    std::optional<quant_params> branch;  // post 4: the branch's rounding before the sum
+    bool minus128 = false;                // every 7th weight code -128 (the full s8 range)
 };
 
 std::string describe(const conv_case& k) {
     char buf[400];
     std::snprintf(buf, sizeof buf,
-                  "n%ld c%ld %ldx%ld o%ld k%ldx%ld s%ldx%ld pad[%ld,%ld,%ld,%ld] g%ld dw%d %s->%s zp%d/%d post%d intw%d wmax%d",
+                  "n%ld c%ld %ldx%ld o%ld k%ldx%ld s%ldx%ld pad[%ld,%ld,%ld,%ld] g%ld dw%d %s->%s zp%d/%d post%d intw%d wmax%d m128 %d",
                   long(k.batch), long(k.c), long(k.h), long(k.w), long(k.o), long(k.kh), long(k.kw), long(k.sh), long(k.sw),
                   long(k.pad[0]), long(k.pad[1]), long(k.pad[2]), long(k.pad[3]), long(k.groups), int(k.depthwise),
-                  to_string(k.src), to_string(k.dst), k.zp_src, k.zp_dst, k.post, int(k.int_weights), k.wmax);
+                  to_string(k.src), to_string(k.dst), k.zp_src, k.zp_dst, k.post, int(k.int_weights), k.wmax, int(k.minus128));
     return buf;
 }
 
@@ -59,7 +61,7 @@ model_desc conv_model(const conv_case& k, uint32_t seed) {
     const int64_t oh = (k.h + k.pad[0] + k.pad[2] - k.kh) / k.sh + 1, ow = (k.w + k.pad[1] + k.pad[3] - k.kw) / k.sw + 1;
     if (k.post == 1) l.post_ops.push_back(post_op::make_relu());
     if (k.post == 2) l.post_ops.push_back(post_op::make_relu6());
-    if (k.post == 3) {
+    if (k.post == 3 || k.post == 4) {
         // the residual branch: another conv producing the same shape
         layer rl = make_layer(op::conv2d, "residual", {src});
         rl.out_channels = l.out_channels;
@@ -69,11 +71,18 @@ model_desc conv_model(const conv_case& k, uint32_t seed) {
         rl.act = quant_params{dtype::s8, 0.03f, 3};
         m.layers.push_back(rl);
         add_weights(m, "residual", {l.out_channels, k.c, k.kh, k.kw}, r, true, 63);
-        l.post_ops.push_back(post_op::make_sum("residual"));
+        l.post_ops.push_back(post_op::make_sum("residual", k.post == 4 ? k.branch : std::nullopt));
         l.post_ops.push_back(post_op::make_relu());
     }
     if (k.dst != dtype::f32) l.act = quant_params{k.dst, k.post == 0 ? 0.05f : 0.025f, k.zp_dst};
     add_weights(m, "conv", {l.out_channels, k.c / l.groups, k.kh, k.kw}, r, k.int_weights, k.wmax);
+    if (k.minus128) {
+        tensor& w = m.tensors.at("conv.weight");
+        const auto* p = reinterpret_cast<const int8_t*>(w.data);
+        std::vector<int8_t> q(p, p + w.elements());
+        for (std::size_t i = 0; i < q.size(); i += 7) q[i] = -128;
+        w = tensor::from_vector(dtype::s8, w.shape, q);
+    }
     m.layers.push_back(l);
     if (k.dst != dtype::f32) {
         layer p = window_layer(op::max_pool2d, "identity", "conv", 1);
@@ -195,6 +204,21 @@ TEST_CASE("conv2d from f32 weights quantized at load (per-channel abs-max)") {
 TEST_CASE("conv2d with full 8-bit weights (requantized to 7 bits where the path lacks VNNI)") {
     conv_case k; k.wmax = 127;
     check_conv(k, 700);
+    k.minus128 = true;  // the file's -128 kept where the path accumulates exactly
+    check_conv(k, 701);
+    k.depthwise = true;
+    check_conv(k, 702);
+}
+
+TEST_CASE("conv2d with a residual sum rounded to the branch's own quantization first (a QDQ branch before its Add)") {
+    for (const quant_params& b : {quant_params{dtype::u8, 0.04f, 120}, quant_params{dtype::s8, 0.01f, 5}}) {
+        for (dtype dst : {dtype::u8, dtype::f32}) {
+            conv_case k; k.post = 4; k.branch = b; k.dst = dst;
+            check_conv(k, 800 + (b.type == dtype::s8 ? 1 : 0) + (dst == dtype::f32 ? 2 : 0));
+        }
+    }
+    conv_case k; k.post = 4; k.branch = quant_params{dtype::u8, 0.03f, 128}; k.src = dtype::s8; k.dst = dtype::s8; k.zp_src = -3; k.zp_dst = 2;
+    check_conv(k, 810);
 }
 
 }  // TEST_SUITE

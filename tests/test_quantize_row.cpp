@@ -108,4 +108,33 @@ TEST_CASE("per-channel weights equal the reference's, with and without the 7-bit
     }
 }
 
+TEST_CASE("full-range s8 weights: the code -128 is kept where the path accumulates exactly, and where int16 pairs provably fit") {
+    // Two channels of 4 input channels x 1 tap: channel 0 pairs -128 with 0 (255 x -128 = -32640
+    // fits int16), channel 1 pairs -128 with -128 (255 x -256 saturates it).
+    const std::vector<int8_t> codes{-128, 0, 5, 7, -128, -128, 3, 1};
+    const tensor w = tensor::from_vector(dtype::s8, {2, 4, 1, 1}, codes);
+    const tensor s = tensor::from_vector(dtype::f32, {2}, std::vector<float>{0.01f, 0.02f});
+    const detail::int8_weights full = detail::quantize_weights(w, &s, detail::full_range_qmax);
+    CHECK(std::vector<int8_t>(full.q.begin(), full.q.end()) == codes);  // VNNI, AMX, depthwise: as in the file
+    CHECK(full.scale == std::vector<float>{0.01f, 0.02f});
+    const ref::weights ref_full = ref::weights_int(w, &s, 128);
+    CHECK(std::vector<int32_t>(full.q.begin(), full.q.end()) == ref_full.q);
+    CHECK(full.scale == ref_full.s);
+    // Without VNNI (pairs of adjacent input channels): channel 0 is kept, channel 1 is requantized.
+    const detail::pair_geometry g{4, 1, 1, 255};
+    const detail::int8_weights paired = detail::quantize_weights_paired(w, &s, g);
+    CHECK(std::vector<int8_t>(paired.q.begin(), paired.q.begin() + 4) == std::vector<int8_t>(codes.begin(), codes.begin() + 4));
+    CHECK(paired.scale[0] == 0.01f);
+    CHECK(paired.scale[1] > 0.02f);
+    CHECK(detail::pairs_fit_int16(paired.q.data() + 4, g));
+    const ref::weights ref_paired = ref::weights_int_paired(w, &s, 63, g);
+    CHECK(std::vector<int32_t>(paired.q.begin(), paired.q.end()) == ref_paired.q);
+    CHECK(paired.scale == ref_paired.s);
+    // f32 weights never take -128: a symmetric grid of +-127.
+    const tensor wf = tensor::from_vector(dtype::f32, {1, 2, 1, 1}, std::vector<float>{-1.f, 0.5f});
+    const detail::int8_weights qf = detail::quantize_weights(wf, nullptr, detail::full_range_qmax);
+    CHECK(int(qf.q[0]) == -127);
+    CHECK(qf.scale[0] == doctest::Approx(1.f / 127.f));
+}
+
 }  // TEST_SUITE

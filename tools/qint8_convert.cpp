@@ -39,6 +39,7 @@ struct convert_args {
     int64_t resize_short = -1;
     double crop_fraction = -1, max_top1_loss = 0.5;
     bool bias_correction = false, no_bias_correction = false, report = false, quiet = false;
+    bool fuse_residual_rounding = false;
 };
 
 void declare_sources(CLI::App& app, convert_args& a) {
@@ -66,6 +67,9 @@ void declare_quantization(CLI::App& app, convert_args& a) {
     app.add_option("--weights", a.weights, "s8 (s8 + per-channel scales in the file), f32 (quantized per channel at load), or auto: s8 for "
                                            "quantized sources converted to INT8, else f32")
         ->check(one_of({"auto", "s8", "f32"}));
+    app.add_flag("--fuse-residual-rounding", a.fuse_residual_rounding,
+                 "fuse each residual Add into its branch's conv even where the file rounds the branch to its own quantization\n"
+                 "first (faster; the branch is added unrounded; each such layer is printed and recorded as a departure)");
     app.add_flag("--bias-correction", a.bias_correction, "calibrated models: on by default (this flag only makes it explicit)");
     app.add_flag("--no-bias-correction", a.no_bias_correction,
                  "calibrated models: skip the default INT8-only bias correction (each int8 conv/fc layer's mean per-channel\n"
@@ -134,6 +138,7 @@ convert::options to_options(const convert_args& a) {
     o.fp32 = a.precision == "fp32";
     if (a.weights != "auto") o.weights_s8 = a.weights == "s8";
     o.report = a.report;
+    o.fuse_residual_rounding = a.fuse_residual_rounding;
     if (a.bias_correction && a.no_bias_correction) throw usage_error("--bias-correction and --no-bias-correction contradict each other");
     if (a.bias_correction) o.bias_correction = true;
     if (a.no_bias_correction) o.bias_correction = false;

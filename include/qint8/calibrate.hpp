@@ -263,8 +263,24 @@ inline quant_params quant_for_range(const tensor_range& tr) {
     return q;
 }
 
+/// Is tensor `name` read by an INT8 layer (other than a softmax, which reads real values),
+/// directly or through pools (which pass their input's quantization on)?
+inline bool read_by_int8(const model_desc& m, const std::string& name) {
+    for (const auto& l : m.layers) {
+        bool reads = std::find(l.inputs.begin(), l.inputs.end(), name) != l.inputs.end();
+        for (const auto& p : l.post_ops) reads = reads || (p.kind == post_op::sum && p.input == name);
+        if (!reads) continue;
+        if (l.prec == precision::int8 && l.kind != op::softmax) return true;
+        const bool pool = l.kind == op::max_pool2d || l.kind == op::avg_pool2d || l.kind == op::global_avg_pool2d;
+        if (pool && read_by_int8(m, l.name)) return true;
+    }
+    return false;
+}
+
 /// Sets the input's and every layer's activation quantization from the ranges; pools take
-/// their input's (they do not widen a range), softmax none.
+/// their input's (they do not widen a range), softmax none. The model's output gets none when no
+/// INT8 layer reads it: a quantization in the manifest rounds the logits (docs/manifest.md,
+/// storage rule), which calibration has no reason to do.
 inline void assign_activation_quant(model_desc& m, const std::map<std::string, tensor_range>& r) {
     m.input.act = quant_for_range(r.at(m.input.name));
     for (auto& l : m.layers) {
@@ -277,6 +293,8 @@ inline void assign_activation_quant(model_desc& m, const std::map<std::string, t
             l.act = quant_for_range(r.at(l.name));
         }
     }
+    for (auto& l : m.layers)
+        if (l.name == m.output_name() && !read_by_int8(m, l.name)) l.act.reset();
 }
 
 /// The model as calibration runs it: all FP32 (it may not be quantized yet), validated; `m`

@@ -60,11 +60,17 @@ struct post_op {
     kind_t kind = relu;
     float lo = 0.f, hi = 0.f;  ///< clip bounds in real units (relu6 is clip 0..6)
     std::string input;         ///< sum: the tensor added (a residual connection)
+    /// sum: the layer's result (after the post-ops before this one) is first rounded and clipped
+    /// to this quantization, as a QDQ file rounds a residual branch before its Add; none: added
+    /// as it is.
+    std::optional<quant_params> rounded;
 
-    static post_op make_relu() { return {relu, 0.f, 0.f, {}}; }
-    static post_op make_clip(float lo, float hi) { return {clip, lo, hi, {}}; }
+    static post_op make_relu() { return {relu, 0.f, 0.f, {}, std::nullopt}; }
+    static post_op make_clip(float lo, float hi) { return {clip, lo, hi, {}, std::nullopt}; }
     static post_op make_relu6() { return make_clip(0.f, 6.f); }
-    static post_op make_sum(std::string tensor) { return {sum, 0.f, 0.f, std::move(tensor)}; }
+    static post_op make_sum(std::string tensor, std::optional<quant_params> rounded = std::nullopt) {
+        return {sum, 0.f, 0.f, std::move(tensor), rounded};
+    }
 };
 
 /// One layer. It reads the tensors named in `inputs` and writes one tensor named after itself.

@@ -199,6 +199,9 @@ inline bool is_pooling(op k) { return k == op::max_pool2d || k == op::avg_pool2d
 
 inline void check_post_ops(const layer& l, const std::vector<int64_t>& out, const shape_map& shapes, const act_map& acts, const std::string& where) {
     for (const auto& p : l.post_ops) {
+        // The branch's rounding starts the post-ops on its grid (docs/manifest.md, "Convolution and fc").
+        if (p.kind == post_op::sum && p.rounded && &p != &l.post_ops.front())
+            fail(errc::unsupported, where + ".post_ops: a sum with \"rounded\" must be the first post-op");
         if (p.kind == post_op::sum) {
             if (!shapes.count(p.input)) fail(errc::manifest_field, where + ".post_ops: sum input '" + p.input + "' is not produced by an earlier layer");
             if (shapes.at(p.input) != out)

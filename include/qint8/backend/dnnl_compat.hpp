@@ -67,6 +67,9 @@ inline void set_zero_point(dnnl::primitive_attr& a, int arg, int32_t zp) {
 inline void append_sum(dnnl::post_ops& po, float scale, int32_t zp, dt type) { po.append_sum(scale, zp, type); }
 inline void append_relu(dnnl::post_ops& po) { po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f); }
 inline void append_clip(dnnl::post_ops& po, float lo, float hi) { po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, lo, hi); }
+inline void append_scale(dnnl::post_ops& po, float alpha) { po.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, alpha, 0.f); }
+inline void append_round(dnnl::post_ops& po) { po.append_eltwise(1.f, dnnl::algorithm::eltwise_round, 0.f, 0.f); }
+inline void append_clamp(dnnl::post_ops& po, float lo, float hi) { po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip_v2, lo, hi); }
 
 inline dnnl::convolution_forward::desc conv_desc(const dnnl::memory::desc& src, const dnnl::memory::desc& wei, const dnnl::memory::desc* bias,
                                                  const dnnl::memory::desc& dst, const dims& strides, const dims& pad_l, const dims& pad_r) {

@@ -24,8 +24,8 @@ struct requant {
 
 /// An element-wise step fused after the requantization, in destination units.
 struct fused_op {
-    enum class kind_t { relu, clip, sum } kind = kind_t::relu;
-    float lo = 0.f, hi = 0.f;  ///< clip bounds
+    enum class kind_t { relu, clip, sum, scale, round, clamp } kind = kind_t::relu;
+    float lo = 0.f, hi = 0.f;  ///< clip bounds; scale: lo is the factor
     float sum_scale = 1.f;     ///< sum: dst += sum_scale * (prior dst contents - sum_zp)
     int32_t sum_zp = 0;
     dt sum_type = dt::f32;  ///< sum: the type the prior destination bytes are read as
@@ -33,6 +33,13 @@ struct fused_op {
     static fused_op relu() { return {}; }
     static fused_op clip(float lo, float hi) { return {kind_t::clip, lo, hi}; }
     static fused_op sum(float scale, int32_t zp, dt type) { return {kind_t::sum, 0.f, 0.f, scale, zp, type}; }
+    /// v * factor (one f32 multiply).
+    static fused_op scale(float factor) { return {kind_t::scale, factor, 0.f}; }
+    /// To the nearest integer, ties to even.
+    static fused_op round() { return {kind_t::round, 0.f, 0.f}; }
+    /// Clamp to [lo, hi] as a different oneDNN algorithm than clip(): oneDNN 2.6's jit kernels
+    /// give every post-op of one element-wise algorithm the parameters of the first.
+    static fused_op clamp(float lo, float hi) { return {kind_t::clamp, lo, hi}; }
 };
 
 /// Convolution geometry (2-D): strides and padding before/after.
@@ -59,6 +66,9 @@ inline dnnl::primitive_attr requant_attr(const requant& rq, const std::vector<fu
     for (const fused_op& o : ops) {
         if (o.kind == fused_op::kind_t::relu) append_relu(po);
         else if (o.kind == fused_op::kind_t::clip) append_clip(po, o.lo, o.hi);
+        else if (o.kind == fused_op::kind_t::scale) append_scale(po, o.lo);
+        else if (o.kind == fused_op::kind_t::round) append_round(po);
+        else if (o.kind == fused_op::kind_t::clamp) append_clamp(po, o.lo, o.hi);
         else append_sum(po, o.sum_scale, o.sum_zp, o.sum_type);
     }
     attr.set_post_ops(po);

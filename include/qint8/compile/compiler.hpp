@@ -73,8 +73,9 @@ private:
     static bool same_values(const where& w, dtype t, const std::optional<quant_params>& tq) {
         return (t == dtype::f32 && w.type == dtype::f32) || (t == w.type && w.q && tq && *w.q == *tq);
     }
-    bool needs_int(const std::string& t) const;
     dtype out_type(const layer& l) const;
+    const quant_params* leading_rounding(const layer& l) const;
+    float stage_scale(const layer& l, dtype dst_t) const;
     void track(std::size_t scratchpad_bytes) { c_.scratchpad_bytes = std::max(c_.scratchpad_bytes, scratchpad_bytes); }
     void add_step(dnnl::primitive p, std::vector<operand> args, std::string layer, std::string what);
     void reorder(int src, int dst, float scale, int32_t szp, int32_t dzp, const std::string& why);
@@ -147,11 +148,12 @@ inline void compiler::store_s8_as_u8() {
             l.act = quant_params{dtype::u8, l.act->scale, l.act->zero_point + 128};
 }
 
-/// The input: quantized by the vector kernel if any int8 layer reads it.
+/// The input: quantized by the vector kernel when the description quantizes it (then even an
+/// FP32 first layer reads the rounded values, as the file says).
 inline void compiler::plan_input() {
     const model_desc& m = c_.desc;
     dims_[m.input.name] = batch_dims(m.input.shape);
-    const bool int_in = m.input.act && needs_int(m.input.name);
+    const bool int_in = m.input.act && !c_.opt.force_fp32;
     c_.input_is_int = int_in;
     if (int_in) c_.input_q = *m.input.act;
     const dtype t = int_in ? m.input.act->type : dtype::f32;
@@ -201,19 +203,25 @@ inline int compiler::new_const(const dnnl::memory::desc& d, const void* data) {
     return new_const(std::move(m));
 }
 
-/// Is tensor `t` read by an int8 layer (so it is worth storing in 8 bits)?
-inline bool compiler::needs_int(const std::string& t) const {
-    if (c_.opt.force_fp32) return false;
-    auto it = consumers_.find(t);
-    if (it == consumers_.end()) return false;
-    for (const layer* l : it->second)
-        if (l->prec == precision::int8 && l->kind != op::softmax) return true;
-    return false;
+/// The type a layer stores its output in: an INT8 layer with an output quantization stores it
+/// quantized, whoever reads it (an FP32 layer, a softmax, or nobody: the model's logits), so the
+/// rounding and clipping the description asks for happen on every path.
+inline dtype compiler::out_type(const layer& l) const {
+    return (eff_prec(l) == precision::int8 && l.act) ? l.act->type : dtype::f32;
 }
 
-/// The type a layer stores its output in.
-inline dtype compiler::out_type(const layer& l) const {
-    return (eff_prec(l) == precision::int8 && l.act && needs_int(l.name)) ? l.act->type : dtype::f32;
+/// The rounding of an INT8 layer's first post-op, a sum whose branch the file rounds first
+/// (validate() allows `rounded` there only), or null.
+inline const quant_params* compiler::leading_rounding(const layer& l) const {
+    if (eff_prec(l) != precision::int8 || l.post_ops.empty() || l.post_ops[0].kind != post_op::sum || !l.post_ops[0].rounded) return nullptr;
+    return &*l.post_ops[0].rounded;
+}
+
+/// The scale the primitive's output scales map the accumulator to: the branch's when the layer
+/// rounds it before a sum (the post-ops then start on that grid), else the stored output's.
+inline float compiler::stage_scale(const layer& l, dtype dst_t) const {
+    if (const quant_params* r = leading_rounding(l)) return r->scale;
+    return dst_t == dtype::f32 ? 1.f : l.act->scale;
 }
 
 inline void compiler::add_step(dnnl::primitive p, std::vector<operand> args, std::string layer, std::string what) {
@@ -261,6 +269,15 @@ inline std::vector<backend::fused_op> compiler::fused_ops(const layer& l, dtype 
         if (p.kind == post_op::relu) ops.push_back(backend::fused_op::relu());
         else if (p.kind == post_op::clip) ops.push_back(backend::fused_op::clip(p.lo * k, p.hi * k));
         else {
+            if (const quant_params* r = leading_rounding(l); r && si == 0) {
+                // The branch's own rounding before the add (docs/manifest.md, "Convolution and
+                // fc"): the output scales put the result on the branch's grid; round, clamp to its
+                // type's range there, and scale to stored units. INT8 layers only, like activations.
+                const float s_dst = dst_t == dtype::f32 ? 1.f : l.act->scale;
+                ops.push_back(backend::fused_op::round());
+                ops.push_back(backend::fused_op::clamp(float(dtype_min(r->type) - r->zero_point), float(dtype_max(r->type) - r->zero_point)));
+                ops.push_back(backend::fused_op::scale(r->scale / s_dst));
+            }
             const residual_sum& s = sums.at(si++);
             ops.push_back(backend::fused_op::sum(s.scale, s.zero_point, backend::to_dnnl(s.read_as)));
         }

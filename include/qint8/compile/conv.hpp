@@ -115,10 +115,11 @@ inline backend::dims weight_dims(const layer& l, const backend::dims& in_d) {
 inline compiler::layer_params compiler::int8_params(const layer& l, const tensor& w, const tensor* ws, const tensor* b,
                                                     const backend::dims& in_d, const quant_params& qin, dtype dst_t, bool split_zp, bool ip) const {
     // Depthwise kernels widen every product to int32 (no int16 pair sums), so they keep full
-    // 8-bit weights on every path; see dispatch/isa.hpp.
+    // 8-bit weights on every path; see dispatch/isa.hpp. VNNI and AMX accumulate u8 x s8 in
+    // int32 exactly: the file's s8 codes are kept, -128 included.
     const bool paired = qin.type == dtype::u8 && l.kind != op::depthwise_conv2d && qmax_u8_ < 127;
-    int8_plan p = plan_int8(paired ? quantize_weights_paired(w, ws, pair_geometry_of(l, in_d, qin)) : quantize_weights(w, ws, 127), b,
-                            qin.scale, dst_t == dtype::f32 ? 1.f : l.act->scale);
+    int8_plan p = plan_int8(paired ? quantize_weights_paired(w, ws, pair_geometry_of(l, in_d, qin)) : quantize_weights(w, ws, full_range_qmax), b,
+                            qin.scale, stage_scale(l, dst_t));
     layer_params r;
     if (ip) fold_source_zero_point(p, qin.zero_point);
     else r.rq.src_zp = qin.zero_point;

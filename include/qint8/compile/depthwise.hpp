@@ -95,7 +95,7 @@ inline void compiler::depthwise(const layer& l) {
     b = int8_bias(m, l.name, b, l.out_channels, corrected_bias);  // the converter's INT8-only bias correction, as weighted()
     const dtype dst_t = out_type(l);
     // 8-bit weights: the kernels multiply in int16 pairs summed exactly into int32.
-    const int8_plan p = plan_int8(quantize_weights(w, ws, 127), b, qin.scale, l.act->scale);
+    const int8_plan p = plan_int8(quantize_weights(w, ws, full_range_qmax), b, qin.scale, l.act->scale);
 
     auto job = std::make_shared<dw_job>();
     job->variant = dw_variant_;

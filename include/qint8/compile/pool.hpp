@@ -21,8 +21,11 @@ inline void compiler::pool(const layer& l) {
     if (l.kind == op::global_avg_pool2d) { kernel = {in_d[2], in_d[3]}; stride = {1, 1}; pl = pr = {0, 0}; }
     // Integer pooling keeps the input's scale: max commutes with the affine map, and the mean
     // does as long as padded taps are not counted (they would read as 0, not as the zero point).
+    // A mean quantized differently from its input is averaged in f32 and rounded once, to its
+    // own quantization (rounding on the input's grid first would round twice).
     const bool has_pad = pl[0] || pl[1] || pr[0] || pr[1];
-    const bool int_pool = i8 && w.type != dtype::f32 && !(k == backend::pool_kind::avg_include_pad && has_pad && w.q->zero_point != 0);
+    const bool same_q = l.kind == op::max_pool2d || !l.act || (w.q && *l.act == *w.q);
+    const bool int_pool = i8 && w.type != dtype::f32 && same_q && !(k == backend::pool_kind::avg_include_pad && has_pad && w.q->zero_point != 0);
     const dtype t = int_pool ? w.type : dtype::f32;
     const int src = int_pool ? w.slot : need(in, dtype::f32, backend::with_type(c_.slots[w.slot].md, dtype::f32), std::nullopt, l.name);
     auto pd = backend::pool_pd(c_.eng, k, c_.slots[src].md, backend::make_desc(dims_.at(l.name), t, false), kernel, stride, pl, pr,

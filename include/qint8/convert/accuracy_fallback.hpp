@@ -88,6 +88,30 @@ inline std::string worst_layer(const model_desc& m, const std::vector<report_row
     return worst;
 }
 
+/// A layer moved to FP32 reads its input in float: where no INT8 layer reads that tensor any
+/// more, its quantization goes too (a quantization in the manifest rounds the tensor wherever it
+/// is read; the move is meant to take the rounding out). A pool producing it, which would
+/// otherwise inherit its input's quantization again, moves to FP32 with it.
+inline void unround_fp32_inputs(model_desc& m, const std::string& moved) {
+    const layer* l = m.find_layer(moved);
+    if (!l) return;
+    const std::vector<std::string> inputs = l->inputs;
+    for (const std::string& t : inputs) {
+        if (qint8::detail::read_by_int8(m, t)) continue;
+        if (t == m.input.name) m.input.act.reset();
+        for (auto& p : m.layers) {
+            if (p.name != t) continue;
+            p.act.reset();
+            const bool pool = p.kind == op::max_pool2d || p.kind == op::avg_pool2d || p.kind == op::global_avg_pool2d;
+            if (pool && p.prec == precision::int8) {
+                p.prec = precision::fp32;
+                unround_fp32_inputs(m, p.name);
+                break;
+            }
+        }
+    }
+}
+
 }  // namespace detail_fallback
 
 /// Moves int8 layers of `m` to FP32, worst first, until top-1 on `v` in INT8 is at most
@@ -112,6 +136,7 @@ inline fallback_result accuracy_fallback(model_desc& m, const labelled_images& v
         if (worst.empty()) break;
         for (auto& l : m.layers)
             if (l.name == worst) l.prec = precision::fp32;
+        detail_fallback::unround_fp32_inputs(m, worst);
         r.steps.push_back({worst, detail_fallback::top1(m, v, false)});
         detail_conv::say(o, "accuracy fallback: moved '" + worst + "' to FP32: INT8 top-1 " + pt(r.steps.back().top1_int8));
     }

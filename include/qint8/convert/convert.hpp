@@ -59,6 +59,10 @@ struct options {
     /// the source is quantized and the output is INT8 (the trained integers are kept exactly where
     /// they fit), else f32.
     std::optional<bool> weights_s8;
+    /// Fuse a residual Add into the conv/gemm of its branch even where the file rounds that
+    /// branch to its own quantization before the Add (QDQ, quantized TFLite): one layer instead
+    /// of two, but the branch is added unrounded. Off: the file's arithmetic (docs/converter.md).
+    bool fuse_residual_rounding = false;
     bool report = false;                     ///< per-layer INT8-vs-FP32 error table
     /// After calibration: give each int8 conv/fc layer an INT8-only bias correction equal to the
     /// mean per-channel error of its INT8 output against FP32 on the calibration images, divided by
@@ -399,6 +403,26 @@ inline named_model lower_and_recognize(const import_graph& g, const options& o, 
     return nm;
 }
 
+/// A place where the manifest computes other than the file: printed, and recorded in the
+/// manifest as the attribute "departure.<layer>".
+inline void departure(model_desc& m, const std::string& layer_name, const std::string& what, const options& o) {
+    std::string& a = m.attributes["departure." + layer_name];
+    a += (a.empty() ? "" : "; ") + what;
+    say(o, "departure: layer '" + layer_name + "': " + what);
+}
+
+inline std::string quant_str(const quant_params& q) {
+    return std::string(to_string(q.type)) + " scale " + std::to_string(q.scale) + " zero point " + std::to_string(q.zero_point);
+}
+
+/// The graph passes' departures (g.departures, by source node), under the layers' final names.
+inline void record_departures(model_desc& m, const import_graph& g, const std::map<std::string, std::string>& name_of, const options& o) {
+    for (const auto& [node_name, what] : g.departures) {
+        auto it = name_of.find(node_name);
+        departure(m, it == name_of.end() ? node_name : it->second, what, o);
+    }
+}
+
 /// Each layer's precision: INT8 for the chosen op kinds, FP32 for the named layers and softmax.
 inline void assign_precisions(model_desc& m, const std::map<std::string, std::string>& name_of, const options& o) {
     const std::set<op> int8_ops = parse_quantized_ops(o.quantized_ops);
@@ -443,6 +467,10 @@ inline void keep_float_readers_fp32(model_desc& m, const options& o) {
                                              first + ": give calibration images (options.images) to calibrate them, or keep their readers fp32 (options.fp32_layers)");
 }
 
+/// Is tensor `name` read by an INT8 layer (other than a softmax, which reads real values),
+/// directly or through pools (which pass their input's quantization on)?
+inline bool read_by_int8(const model_desc& m, const std::string& name) { return qint8::detail::read_by_int8(m, name); }
+
 /// Calibrates on `images` and takes calibration's quantization for every tensor the graph does
 /// not quantize itself. Pools without their own quantization inherit their input's (they do not
 /// change the range).
@@ -455,9 +483,10 @@ inline void take_calibration(model_desc& m, const std::set<std::string>& graph_q
     if (o.phase_progress || o.progress) co.progress = [&o](std::size_t done, std::size_t total) { tick(o, "calibration images", done, total); };
     model_desc c = m;
     calibrate(c, images.data(), images.size() / per, co);
-    if (!graph_q.count(m.input.name) && !m.input.act) {
+    if (!graph_q.count(m.input.name) && !m.input.act && read_by_int8(m, m.input.name)) {
         m.input.act = c.input.act;
         ++res.calibrated;
+        if (res.qat) departure(m, m.input.name, "the file reads the input in float; calibration quantizes it to " + quant_str(*m.input.act), o);
     }
     for (std::size_t k = 0; k < m.layers.size(); ++k) {
         layer& l = m.layers[k];
@@ -466,8 +495,15 @@ inline void take_calibration(model_desc& m, const std::set<std::string>& graph_q
             l.act.reset();
             continue;
         }
+        // A quantization in the manifest rounds its tensor wherever it is read; calibration
+        // quantizes only what INT8 layers read (not the logits, nor an FP32 layer's input).
+        if (!read_by_int8(m, l.name)) {
+            l.act.reset();
+            continue;
+        }
         l.act = c.layers[k].act;
         ++res.calibrated;
+        if (res.qat) departure(m, l.name, "the file computes this output in float; calibration quantizes it to " + quant_str(*l.act), o);
     }
     if (res.qat) say(o, "note: calibrated " + std::to_string(res.calibrated) + " tensor(s) the graph does not quantize, on " +
                             std::to_string(res.calibration_images) + " images");
@@ -537,9 +573,10 @@ inline void correct_and_report(model_desc& m, std::vector<float>& images, const 
 inline result convert_graph(import_graph g, const options& o) {
     using namespace detail_conv;
     result res;
-    res.qat = run_graph_passes(g, o.note);
+    res.qat = run_graph_passes(g, o.note, o.fuse_residual_rounding);
     named_model nm = lower_and_recognize(g, o, res);
     model_desc& m = nm.m;
+    record_departures(m, g, nm.name_of, o);
     assign_precisions(m, nm.name_of, o);
     std::vector<float> images = quantize_activations(m, nm.quantized_by_graph, g, o, res);
     record_metadata(m, g, o);

@@ -184,6 +184,9 @@ struct import_graph {
     std::map<std::string, std::vector<int64_t>> shapes;  ///< every activation tensor (batch 1), by infer_shapes()
     std::map<std::string, quantization> act_quant;       ///< per-tensor activation quantization, by the QDQ pass or the front end
     bool quantized = false;  ///< the source carries quantization of its own besides QDQ pairs (a quantized TFLite file)
+    /// Where the conversion computes something other than the file (only under options that
+    /// trade exactness for speed): the node the change lands in, and what changes.
+    std::vector<std::pair<std::string, std::string>> departures;
 
     bool is_const(const std::string& t) const { return constants.count(t) != 0; }
     const constant* find_const(const std::string& t) const {

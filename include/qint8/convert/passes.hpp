@@ -178,8 +178,14 @@ inline bool gather_qdq(import_graph& g, const note_fn& note = {}) {
             unsupported(g, d, "its scale/zero point differ from those of QuantizeLinear '" + qn.name + "' (requantization is not supported)");
         auto it = g.act_quant.find(src);
         if (it == g.act_quant.end()) g.act_quant[src] = qq;
-        else if (it->second.type != qq.type || it->second.scale != qq.scale || it->second.zp(0) != qq.zp(0))
+        else if (it->second.type != qq.type || it->second.scale != qq.scale || it->second.zp(0) != qq.zp(0)) {
             say(note, "warning: tensor '" + src + "' is quantized twice with different parameters; keeping the first (" + describe(d) + ")");
+            const int pi = g.producer_of(src);
+            g.departures.emplace_back(pi < 0 ? src : g.nodes[static_cast<std::size_t>(pi)].name,
+                                      "the file quantizes '" + src + "' with two parameter sets (scale " + std::to_string(it->second.scale.at(0)) +
+                                          " zero point " + std::to_string(it->second.zp(0)) + ", then scale " + std::to_string(qq.scale.at(0)) +
+                                          " zero point " + std::to_string(qq.zp(0)) + "); the first is used wherever the tensor is read");
+        }
         g.rename_uses(out, src);
         dead.insert(k);
     }
@@ -401,8 +407,17 @@ inline std::map<std::string, int> depths(const import_graph& g) {
     return d;
 }
 
-/// Pass 3.
-inline void fuse(import_graph& g, const note_fn& note = {}) {
+/// The rounding a residual branch's own Q/DQ applies before the Add, in words.
+inline std::string residual_rounding(const import_graph& g, const std::string& t) {
+    const quantization& q = g.act_quant.at(t);
+    return "the rounding of '" + t + "' to " + (q.type == dtype::u8 ? "u8" : "s8") + " scale " + std::to_string(q.scale.at(0)) + " zero point " +
+           std::to_string(q.zp(0)) + " before the residual add is not applied (fused as a sum post-op: fuse_residual_rounding)";
+}
+
+/// Pass 3. A residual Add fused into the conv/gemm of one input keeps the rounding the file
+/// applies to that input before the Add (its Q/DQ: the sum post-op's `rounded`), unless
+/// `fuse_rounding` trades it for speed, which is recorded in g.departures.
+inline void fuse(import_graph& g, const note_fn& note = {}, bool fuse_rounding = false) {
     using detail_pass::say;
     std::set<std::size_t> dead;
     auto absorb = [&](node& into, std::size_t k) {
@@ -464,6 +479,7 @@ inline void fuse(import_graph& g, const note_fn& note = {}) {
             if (pi < 0) continue;
             const node& p = g.nodes[static_cast<std::size_t>(pi)];
             if (!is_weighted(p) || !p.post_ops.empty() || g.use_count(t) != 1) continue;
+            if (g.act_quant.count(t) && !g.act_quant.at(t).per_tensor()) continue;  // no per-channel rounding in a post-op
             const int dd = depth.count(t) ? depth.at(t) : 0;
             if (dd > best_depth || (dd == best_depth && pi > best_idx)) {
                 best = side;
@@ -476,7 +492,11 @@ inline void fuse(import_graph& g, const note_fn& note = {}) {
             continue;
         }
         node& p = g.nodes[static_cast<std::size_t>(best_idx)];
-        p.post_ops.push_back(post_op::make_sum(n.inputs[static_cast<std::size_t>(1 - best)]));
+        const std::string& branch = n.inputs[static_cast<std::size_t>(best)];
+        std::optional<quant_params> rounded;
+        if (g.act_quant.count(branch) && fuse_rounding) g.departures.emplace_back(p.name, residual_rounding(g, branch));
+        else if (g.act_quant.count(branch)) rounded = detail_pass::to_params(g.act_quant.at(branch));
+        p.post_ops.push_back(post_op::make_sum(n.inputs[static_cast<std::size_t>(1 - best)], rounded));
         absorb(p, k);
     }
     erase_nodes(g, dead);
@@ -915,10 +935,10 @@ inline lowered lower(const import_graph& g, const lower_options& opt = {}, const
 
 /// Passes 1-4 in order; returns whether the model carried quantization (QDQ pairs, or quantized
 /// tensors its front end recorded).
-inline bool run_graph_passes(import_graph& g, const note_fn& note = {}) {
+inline bool run_graph_passes(import_graph& g, const note_fn& note = {}, bool fuse_residual_rounding = false) {
     const bool qdq = gather_qdq(g, note) || g.quantized;
     fold_batch_norm(g, note);
-    fuse(g, note);
+    fuse(g, note, fuse_residual_rounding);
     fold_pad(g, note);
     remove_dead_nodes(g);
     infer_shapes(g);

@@ -3,10 +3,11 @@
 ///
 /// INT8: weights are symmetric per output channel, q = round(w / ws[o]) with ws[o] = max|w[o]| / qmax;
 /// the bias becomes s32 in accumulator units, round(b[o] / (s_src * ws[o])).
-/// qmax is 127, or where the u8 path pairs products into int16 (no VNNI, see isa.hpp) per output
-/// channel the largest that provably cannot saturate a pair sum (quantize_weights_paired).
-/// Weights already given as s8 are kept as they are unless they exceed qmax, in which case that
-/// channel alone is requantized to qmax.
+/// qmax is 127 for f32 weights. Weights already given as s8 are the file's and are kept as they
+/// are, the code -128 included (full_range_qmax), wherever the path accumulates exactly: VNNI,
+/// AMX, qint8's depthwise kernels, and on paths that pair products into int16 (no VNNI, see
+/// isa.hpp) every channel whose pair sums provably fit. Only a channel whose pairs may saturate
+/// is requantized, to the largest qmax that provably fits (quantize_weights_paired).
 
 #include <algorithm>
 #include <cmath>
@@ -20,6 +21,10 @@
 #include "qint8/graph.hpp"
 
 namespace qint8::detail {
+
+/// The qmax that keeps s8 weights exactly as given (the code -128 included); f32 weights are
+/// quantized to +-127 with it (a symmetric grid has no use for -128).
+constexpr int full_range_qmax = 128;
 
 struct int8_weights {
     std::vector<int8_t> q;    ///< [O, K] row-major (K = everything after the output channel)
@@ -76,6 +81,7 @@ inline weight_channel channel_of(const tensor& w, const tensor* scales, std::siz
 
 /// The channel as integers of at most `qmax` in magnitude, into `out` (k values); returns its scale.
 /// s8 weights within qmax are kept as they are; otherwise the channel is requantized to qmax.
+/// f32 weights take at most 127 (full_range_qmax only matters for given s8 codes).
 inline float quantize_at(const weight_channel& ch, int qmax, int8_t* out) {
     if (ch.s8) {
         if (ch.absmax <= static_cast<float>(qmax)) {
@@ -85,6 +91,7 @@ inline float quantize_at(const weight_channel& ch, int qmax, int8_t* out) {
         round_mul_s8(ch.s8, ch.k, static_cast<float>(qmax) / ch.absmax, qmax, out);
         return ch.scale * ch.absmax / static_cast<float>(qmax);
     }
+    qmax = std::min(qmax, 127);
     const float s = ch.absmax > 0.f ? ch.absmax / static_cast<float>(qmax) : 1.f;
     round_div_f32(ch.f32, ch.k, s, qmax, out);
     return s;
@@ -104,9 +111,9 @@ inline int8_weights quantize_weights(const tensor& w, const tensor* scales, int 
     return r;
 }
 
-/// The largest qmax in [64, 127] whose codes for `ch` pass the int16 pair-sum proof, else 63
-/// (always safe for u8 codes: 63 + 63 codes x 255 <= 32767); its codes go to `out`, `trial` is
-/// scratch of k bytes. Every |q| grows with qmax (round(w * qmax / max|w|) is monotone), so
+/// The given s8 codes (-128 included) when they pass the int16 pair-sum proof, else the largest
+/// qmax in [64, 127] whose codes for `ch` pass it, else 63 (always safe for u8 codes:
+/// 63 + 63 codes x 255 <= 32767); its codes go to `out`, `trial` is scratch of k bytes. Every |q| grows with qmax (round(w * qmax / max|w|) is monotone), so
 /// whether the pairs fit is monotone too, and any search that keeps "lo fits, hi + 1 does not"
 /// finds the same qmax as trying each from 127 down. The first try is 127 (most channels on
 /// most models); after that, the pair sums scale nearly in proportion to qmax, so the largest
@@ -114,6 +121,10 @@ inline int8_weights quantize_weights(const tensor& w, const tensor* scales, int 
 /// (bisecting if the walk is long). Loading ResNet-50 on the avx2 path spent seconds here when
 /// it tried each qmax in turn.
 inline float quantize_paired_channel(const weight_channel& ch, const pair_geometry& g, int8_t* out, int8_t* trial) {
+    if (ch.s8 && ch.absmax > 127.f) {
+        const float s_full = quantize_at(ch, full_range_qmax, out);
+        if (fits_int16(pair_sum_extremes(out, g), g.max_code)) return s_full;
+    }
     const float s127 = quantize_at(ch, 127, out);
     const pair_extremes e = pair_sum_extremes(out, g);
     if (fits_int16(e, g.max_code)) return s127;

@@ -276,7 +276,7 @@ inline layer read_layer(const field_reader& r) {
             if (pk == "relu") l.post_ops.push_back(post_op::make_relu());
             else if (pk == "relu6") l.post_ops.push_back(post_op::make_relu6());
             else if (pk == "clip") l.post_ops.push_back(post_op::make_clip(float(pr.number("min")), float(pr.number("max"))));
-            else if (pk == "sum") l.post_ops.push_back(post_op::make_sum(pr.str("input")));
+            else if (pk == "sum") l.post_ops.push_back(post_op::make_sum(pr.str("input"), pr.has("rounded") ? std::optional(read_quant(pr.obj("rounded"))) : std::nullopt));
             else fail(errc::unsupported, r.file() + ": " + pr.sub("op") + ": unknown post-op \"" + pk + "\" (expected relu, relu6, clip or sum)");
         }
     }
@@ -633,7 +633,8 @@ inline json post_ops_json(const layer& l) {
         if (p.kind == post_op::relu) po.push_back({{"op", "relu"}});
         else if (p.kind == post_op::clip && p.lo == 0.f && p.hi == 6.f) po.push_back({{"op", "relu6"}});
         else if (p.kind == post_op::clip) po.push_back({{"op", "clip"}, {"min", p.lo}, {"max", p.hi}});
-        else po.push_back({{"op", "sum"}, {"input", p.input}});
+        else if (!p.rounded) po.push_back({{"op", "sum"}, {"input", p.input}});
+        else po.push_back({{"op", "sum"}, {"input", p.input}, {"rounded", write_quant(*p.rounded)}});
     }
     return po;
 }

@@ -5,6 +5,8 @@
 ///   v = (float(acc) + bias_q[o]) * os[o]       os[o] = s_src * s_w[o] / s_dst, bias_q = round(bias / (s_src * s_w[o]))
 ///   post-ops in order, in destination units: relu; clip(lo / s_dst, hi / s_dst);
 ///                                            sum v += (s_r / s_dst) * (q_r - zp_r)
+///   a first post-op that sums a branch rounded to (s_b, z_b): os[o] = s_src * s_w[o] / s_b, then
+///                                            v = clamp(round_half_even(v), min - z_b, max - z_b) * (s_b / s_dst)
 ///   q = saturate(round_half_even(v + zp_dst))  (or v itself when the output stays real)
 ///
 /// On the FP32 path: v = acc + bias, post-ops in real units, stored as is.
@@ -39,13 +41,23 @@ struct output_stage {
         for (const auto& p : post_ops) {
             if (p.kind == post_op::relu) v = std::max(v, 0.f);
             else if (p.kind == post_op::clip) v = std::min(std::max(v, p.lo * k), p.hi * k);
-            else v += residual(*sums[si++], oi, s_dst);
+            else {
+                if (p.rounded && int8) v = rounded(v, *p.rounded, s_dst);  // validate(): the first post-op only
+                v += residual(*sums[si++], oi, s_dst);
+            }
         }
         if (out_int) out.i[oi] = saturate_round(v + float(act.zero_point), act.type);
         else out.f[oi] = v;
     }
 
 private:
+    /// `v` (in units of the branch's scale) as the branch's Q/DQ leaves it, in destination units.
+    static float rounded(float v, const quant_params& b, float s_dst) {
+        const float q = std::nearbyint(v);
+        const float lo = float(b.type == dtype::u8 ? 0 : -128) - float(b.zero_point), hi = float(b.type == dtype::u8 ? 255 : 127) - float(b.zero_point);
+        return std::min(std::max(q, lo), hi) * (b.scale / s_dst);
+    }
+
     /// A sum post-op's addend in destination units: an 8-bit residual scaled by s_r / s_dst; a
     /// real one quantized to the destination first (as the runtime stores it before the sum).
     float residual(const value& r, std::size_t oi, float s_dst) const {

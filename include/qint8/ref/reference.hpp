@@ -34,18 +34,11 @@ struct run_state {
     const options& opt;
     std::map<std::string, value> t;                         ///< every tensor so far
     std::map<std::string, std::optional<quant_params>> acts;
-    std::map<std::string, std::vector<const layer*>> readers;
 
     bool is_int8(const layer& l) const { return !opt.force_fp32 && l.prec == precision::int8 && l.kind != op::softmax; }
-    /// The storage rule: a tensor is held in 8 bits when it has a quantization and an int8 layer reads it.
-    bool stored_int(const std::string& name, const std::optional<quant_params>& q) const {
-        if (!q || opt.force_fp32) return false;
-        auto it = readers.find(name);
-        if (it == readers.end()) return false;
-        for (const layer* r : it->second)
-            if (is_int8(*r)) return true;
-        return false;
-    }
+    /// The storage rule: the input and an INT8 layer's output are held in 8 bits when they have a
+    /// quantization, whoever reads them (the model's output included): the file's Q/DQ rounds them.
+    bool stored_int(const std::optional<quant_params>& q) const { return q && !opt.force_fp32; }
 };
 
 inline window window_of(const layer& l) {
@@ -92,10 +85,12 @@ inline value run_weighted(const run_state& s, const layer& l, const value& in) {
         // Paths without VNNI read s8 activations as u8 (zero point + 128), so both use the u8 limit there.
         // Depthwise layers keep 8-bit weights everywhere (their kernels do not pair products).
         const bool narrow = l.kind != op::depthwise_conv2d && (qs.type == dtype::u8 || s.opt.u8_weight_max < 127);
-        wt = narrow && s.opt.u8_weight_max < 127 ? weights_int_paired(w, ws, s.opt.u8_weight_max, pair_geometry_of(m, l, in, qs)) : weights_int(w, ws, 127);
-        st.out_int = s.stored_int(l.name, l.act);
+        wt = narrow && s.opt.u8_weight_max < 127 ? weights_int_paired(w, ws, s.opt.u8_weight_max, pair_geometry_of(m, l, in, qs)) : weights_int(w, ws, 128);
+        st.out_int = s.stored_int(l.act);
         if (st.out_int) st.act = *l.act;
-        const float s_dst = st.out_int ? l.act->scale : 1.f;
+        // A first post-op that sums a rounded branch starts on the branch's grid (output_stage.hpp).
+        const bool branch_first = !l.post_ops.empty() && l.post_ops[0].kind == post_op::sum && l.post_ops[0].rounded;
+        const float s_dst = branch_first ? l.post_ops[0].rounded->scale : st.out_int ? l.act->scale : 1.f;
         for (int64_t o = 0; o < l.out_channels; ++o) {
             const std::size_t c = std::size_t(o);
             st.os.push_back(qs.scale * wt.s[c] / s_dst);
@@ -112,15 +107,18 @@ inline value run_weighted(const run_state& s, const layer& l, const value& in) {
 }
 
 /// A pooling layer: on integers when the input is held in 8 bits (the scale is unchanged), except
-/// a zero-padded average over a non-zero zero point, which is only right in real values.
+/// a zero-padded average over a non-zero zero point, which is only right in real values, and an
+/// average quantized differently from its input: the file averages real values and rounds once,
+/// to its own quantization.
 inline value run_pool(const run_state& s, const layer& l, const value& in) {
     const bool i8 = s.is_int8(l);
     const bool any_pad = l.pad[0] || l.pad[1] || l.pad[2] || l.pad[3];
-    const bool int_pool = i8 && in.is_int && !(l.kind == op::avg_pool2d && l.count_include_pad && any_pad && in.q.zero_point != 0);
+    const bool same_q = l.kind == op::max_pool2d || !l.act || *l.act == in.q;
+    const bool int_pool = i8 && in.is_int && same_q && !(l.kind == op::avg_pool2d && l.count_include_pad && any_pad && in.q.zero_point != 0);
     const value src = int_pool ? in : to_real(in);
     value out = l.kind == op::global_avg_pool2d ? global_avg_pool2d(src)
                                                 : pool2d(src, l.kind == op::max_pool2d ? pool_kind::max : pool_kind::avg, window_of(l), l.count_include_pad);
-    if (i8 && s.stored_int(l.name, l.act) && (!out.is_int || out.q != *l.act)) out = quantize(out, *l.act);
+    if (i8 && s.stored_int(l.act) && (!out.is_int || out.q != *l.act)) out = quantize(out, *l.act);
     return out;
 }
 
@@ -135,7 +133,7 @@ inline value run_layer(const run_state& s, const layer& l) {
         case op::global_avg_pool2d: return run_pool(s, l, in);
         case op::add: {
             value out = add(in, s.t.at(l.inputs[1]), l.post_ops);
-            return s.is_int8(l) && s.stored_int(l.name, l.act) ? quantize(out, *l.act) : out;
+            return s.is_int8(l) && s.stored_int(l.act) ? quantize(out, *l.act) : out;
         }
         case op::softmax: return softmax(in);
     }
@@ -159,15 +157,10 @@ inline std::map<std::string, value> run_all(const model_desc& desc, const std::v
     if (opt.force_fp32)
         for (auto& l : m.layers) l.prec = precision::fp32;
     validate(m, "reference");
-    detail::run_state s{m, opt, {}, {}, {}};
-    for (const auto& l : m.layers) {
-        for (const auto& i : l.inputs) s.readers[i].push_back(&l);
-        for (const auto& p : l.post_ops)
-            if (p.kind == post_op::sum) s.readers[p.input].push_back(&l);
-    }
+    detail::run_state s{m, opt, {}, {}};
     value x = make_value({batch, m.input.shape[0], m.input.shape[1], m.input.shape[2]}, false);
     x.f = input;
-    s.t[m.input.name] = s.stored_int(m.input.name, m.input.act) ? quantize(x, *m.input.act) : x;
+    s.t[m.input.name] = s.stored_int(m.input.act) ? quantize(x, *m.input.act) : x;
     s.acts[m.input.name] = m.input.act;
     for (const layer& l : m.layers) {
         value out = detail::run_layer(s, l);

@@ -32,7 +32,8 @@ inline float f32_at(const tensor& t, std::size_t i) {
 }  // namespace detail
 
 /// Per-channel symmetric integers within [-qmax, qmax]. s8 weights wider than qmax (7-bit paths)
-/// are rescaled by qmax / max|w| with their scale grown to match; f32 weights get max|w| / qmax.
+/// are rescaled by qmax / max|w| with their scale grown to match; f32 weights get max|w| / qmax
+/// with qmax at most 127. qmax 128 keeps every s8 code as the file gives it, -128 included.
 inline weights weights_int(const tensor& w, const tensor* ws, int qmax) {
     const std::size_t o = static_cast<std::size_t>(w.shape[0]), k = w.elements() / o;
     weights r;
@@ -51,6 +52,7 @@ inline weights weights_int(const tensor& w, const tensor* ws, int qmax) {
                 for (std::size_t i = 0; i < k; ++i) r.q[c * k + i] = p[i];
             }
         } else {
+            if (qmax > 127) qmax = 127;
             float mx = 0;
             for (std::size_t i = 0; i < k; ++i) mx = std::max(mx, std::fabs(detail::f32_at(w, c * k + i)));
             r.s[c] = mx > 0 ? mx / float(qmax) : 1.f;
@@ -61,10 +63,11 @@ inline weights weights_int(const tensor& w, const tensor* ws, int qmax) {
     return r;
 }
 
-/// Paths without VNNI: per output channel the largest qmax in [qmin, 127] whose integers pass
-/// the int16 pair-sum proof (detail/pair_sums.hpp; the proof is shared, the rounding is not).
+/// Paths without VNNI: per output channel the given s8 codes, or the largest qmax in [qmin, 127]
+/// whose integers pass the int16 pair-sum proof (detail/pair_sums.hpp; the proof is shared, the
+/// rounding is not).
 inline weights weights_int_paired(const tensor& w, const tensor* ws, int qmin, const qint8::detail::pair_geometry& g) {
-    weights r = weights_int(w, ws, 127);
+    weights r = weights_int(w, ws, 128);
     const std::size_t o = r.s.size(), k = r.q.size() / o;
     std::vector<int8_t> ch(k);
     std::vector<bool> ok(o);
@@ -74,7 +77,7 @@ inline weights weights_int_paired(const tensor& w, const tensor* ws, int qmin, c
     };
     bool all = true;
     for (std::size_t c = 0; c < o; ++c) all = (ok[c] = fits(r.q, c)) && all;
-    for (int qmax = 126; qmax >= qmin && !all; --qmax) {
+    for (int qmax = 127; qmax >= qmin && !all; --qmax) {
         const weights n = weights_int(w, ws, qmax);
         all = true;
         for (std::size_t c = 0; c < o; ++c) {
