@@ -836,9 +836,14 @@ TEST_CASE("unsupported ops and damaged files fail naming the node or the file") 
     CHECK(e.find("[qint8.unsupported] test.onnx: node 'Conv_12' (op LSTM): not supported; qint8 converts Conv, BatchNormalization") != std::string::npos);
 
     onnx_model dom({3, 4, 4});
-    dom.node("QLinearConv", {"x"}, "qc")->set_domain("com.microsoft");
-    dom.output("qc:0");
-    CHECK(error_of([&] { dom.parse(); }).find("node 'qc' (op com.microsoft.QLinearConv): not supported") != std::string::npos);
+    dom.node("QGemm", {"x"}, "qg")->set_domain("com.microsoft");
+    dom.output("qg:0");
+    CHECK(error_of([&] { dom.parse(); }).find("node 'qg' (op com.microsoft.QGemm): not supported") != std::string::npos);
+    // A QOperator node is read (the QDQ rewrite), and one missing its inputs is named.
+    onnx_model qc({3, 4, 4});
+    qc.node("QLinearConv", {"x"}, "qc")->set_domain("com.microsoft");
+    qc.output("qc:0");
+    CHECK(error_of([&] { qc.parse(); }).find("node 'qc' (op QLinearConv): expected 8 inputs, found 1") != std::string::npos);
 
     onnx_model dil({3, 8, 8});
     auto* c = dil.node("Conv", {"x", dil.random_f("w", {2, 3, 3, 3}, -1.f, 1.f)}, "dilated");

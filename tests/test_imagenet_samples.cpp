@@ -121,7 +121,7 @@ convert::result convert_file(const std::string& file, const std::vector<float>* 
 
 TEST_SUITE("imagenet") {
 
-TEST_CASE("TFLite uint8 QAT MobileNets: INT8 top-1 within 1.5 pt of the reference on the ImageNet samples") {
+TEST_CASE("TFLite uint8 QAT MobileNets: INT8 top-1 no more than 1.5 pt below the reference on the ImageNet samples") {
     if (skip_without_data()) return;
     struct row {
         const char* file;
@@ -144,7 +144,12 @@ TEST_CASE("TFLite uint8 QAT MobileNets: INT8 top-1 within 1.5 pt of the referenc
         const accuracy i8 = evaluate(res.m, imagenet(r.size), false), f = evaluate(res.m, imagenet(r.size), true);
         MESSAGE(std::string(r.file) << ": INT8 top-1 " << i8.top1 << " top-5 " << i8.top5 << ", FP32 top-1 " << f.top1 << " top-5 " << f.top5 << ", reference top-1 "
                        << r.ref_top1);
-        CHECK(std::fabs(i8.top1 - r.ref_top1) <= 1.5);
+        // No loss beyond 1.5 pt. A gain is bounded more loosely: since the file's weights are kept
+        // whole (the code -128 included) and its output rounded as it says, MobileNet-V1 0.25 at
+        // 224 scores 56.8 (VNNI, AMX) and 57.1 (avx2) against TFLite's own 55.3 on these 1000
+        // images, above FP32's 55.7; TFLite requantizes in fixed point where qint8 uses floats.
+        CHECK(i8.top1 >= r.ref_top1 - 1.5);
+        CHECK(i8.top1 <= r.ref_top1 + 2.5);
     }
 }
 

@@ -161,11 +161,14 @@ TEST_CASE("QOperator with int8 weights (QLinearConv per-channel and per-tensor, 
     CHECK(r.m.layers[1].post_ops.size() == 1);
     CHECK(r.m.layers[1].post_ops[0].kind == post_op::clip);
     CHECK(r.m.layers[2].post_ops.at(0).kind == post_op::sum);
+    // On the 7-bit weight path (avx2) channels whose pair sums could saturate are requantized: the
+    // convolutions move by up to 2 steps, and the residual sum of two such branches (with the
+    // branch rounded to its own grid first, as the file says) and the max pool over it by up to 4.
     const agreement a = against_ort(r, mp, "qop_s8",
                                     {{"conv1_output", "conv1_output_quantized_node", 0, 2},
                                      {"relu6_output", "dw_output_quantized_node", 0, 2},
-                                     {"add_output", "pw_output_quantized_node", 1, 3},
-                                     {"pool_output", "pool_output_quantized_node", 1, 3},
+                                     {"add_output", "pw_output_quantized_node", 1, 4},
+                                     {"pool_output", "pool_output_quantized_node", 1, 4},
                                      {"gap_output", "gap_output_quantized_node", 1, 2},
                                      {"logits", "", 1, 2}});
     CHECK(a.same_class == kImages);
