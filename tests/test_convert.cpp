@@ -620,7 +620,7 @@ TEST_CASE("a residual Add fused into its branch's conv keeps the file's rounding
     CHECK(qint8::detail::post_ops_str(b) == "[sum(stem), relu]");
     REQUIRE(b.post_ops[0].rounded);
     CHECK(*b.post_ops[0].rounded == quant_params{dtype::u8, 0.03f, 120});
-    for (const auto& [k, v] : exact.m.attributes) CHECK_MESSAGE(k.rfind("departure", 0) != 0, k << ": " << v);
+    for (const auto& kv : exact.m.attributes) CHECK_MESSAGE(kv.first.rfind("departure", 0) != 0, kv.first << ": " << kv.second);  // clang 14: no structured bindings in the macro's lambda
     for (const auto& s : said) CHECK_MESSAGE(s.rfind("departure", 0) != 0, s);
     said.clear();
     o.fuse_residual_rounding = true;
