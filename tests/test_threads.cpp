@@ -5,6 +5,8 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include <chrono>
 #include <ctime>
 #include <string>
@@ -75,7 +77,11 @@ TEST_CASE("a model compiled for 2 threads does use a second thread (the observat
     co.threads = 2;
     model net(busy_conv(), co);
     CHECK(net.threads() == 2);
-    const double share = cpu_share(net);
+    // Another process on the second core (ctest -j2, a shared machine) only lowers the share, and
+    // a model that ran on one thread stays near 1.0 however often it is measured: the best of up
+    // to five observations is what counts (under ASan with ctest -j2 one observation gave 1.10).
+    double share = 0;
+    for (int i = 0; i < 5 && share <= 1.4; ++i) share = std::max(share, cpu_share(net));
     MESSAGE("2 threads: process / calling-thread CPU time = " << share);
     CHECK(share > 1.4);
 }
