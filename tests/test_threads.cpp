@@ -78,10 +78,12 @@ TEST_CASE("a model compiled for 2 threads does use a second thread (the observat
     model net(busy_conv(), co);
     CHECK(net.threads() == 2);
     // Another process on the second core (ctest -j2, a shared machine) only lowers the share, and
-    // a model that ran on one thread stays near 1.0 however often it is measured: the best of up
-    // to five observations is what counts (under ASan with ctest -j2 one observation gave 1.10).
+    // a model that ran on one thread stays near 1.0 however often it is measured: the best
+    // observation within 30 s counts. Under ASan with ctest -j2, while the 8-thread concurrency
+    // tests held both cores, five observations in a row read 1.10-1.12.
     double share = 0;
-    for (int i = 0; i < 5 && share <= 1.4; ++i) share = std::max(share, cpu_share(net));
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (share <= 1.4 && std::chrono::steady_clock::now() < until) share = std::max(share, cpu_share(net));
     MESSAGE("2 threads: process / calling-thread CPU time = " << share);
     CHECK(share > 1.4);
 }
