@@ -1,6 +1,6 @@
 #pragma once
 /// @file manifest.hpp  Reading and writing manifests (JSON, spec in docs/manifest.md) with their
-/// weights files. The only file that includes nlohmann/json.
+/// weights files. It and the tuning cache (tune/cache.hpp) are the runtime's only readers of JSON (nlohmann/json).
 
 #include <algorithm>
 #include <cerrno>
