@@ -55,10 +55,10 @@ public:
 
     /// Runs a partly filled batch: `images` (1 .. batch) images from `src` (images x C x H x W
     /// floats), their outputs to `dst` (images x output_size() floats). The empty places run on
-    /// zeros and their outputs are dropped. No image's result depends on another's: through INT8
-    /// layers each output equals, bit for bit, that of a model compiled for a batch of `images`
-    /// (integer sums are exact in any order); FP32 layers may sum in another order for another
-    /// batch (oneDNN's choice), so equal within float rounding. The time is a full batch's.
+    /// zeros and their outputs are dropped. No image's result depends on another's: each output
+    /// equals, bit for bit, that of a model compiled for a batch of `images` (INT8 sums are exact
+    /// in any order; an FP32 step whose sum order depends on the batch runs its variant for
+    /// `images`, detail::step::by_count). The time is about a full batch's.
     void run(const float* src, std::size_t images, float* dst) {
         if (images < 1 || images > static_cast<std::size_t>(c_->opt.batch))
             detail::fail(errc::invalid_argument, "session::run: expected 1 to " + std::to_string(c_->opt.batch) + " images (the compiled batch), found " +
@@ -70,7 +70,7 @@ public:
             const detail::step& s = c_->steps[i];
             const auto t0 = std::chrono::steady_clock::now();
             if (s.kind == detail::step::prim) {
-                backend::guarded([&] { s.p.execute(stream_, args_[i]); },
+                backend::guarded([&] { execute(s, args_[i]); },
                                  [&] { return "session::run: step " + std::to_string(i) + " ('" + s.info.layer + "', " + s.info.what + ")"; });
             } else {
                 stream_.wait();  // qint8's own kernels read what the primitives before them wrote
@@ -182,6 +182,19 @@ private:
             kernels::quantize(src, static_cast<int8_t*>(in), n, 1.f / q.scale, q.zero_point);
             std::memset(static_cast<int8_t*>(in) + n, static_cast<int>(static_cast<uint8_t>(static_cast<int8_t>(q.zero_point))), all - n);
         }
+    }
+
+    /// A primitive step: for a partly filled batch, the step's variant for that many images where
+    /// it has one (on the first images of the same buffers), else the full batch.
+    void execute(const detail::step& s, const std::unordered_map<int, dnnl::memory>& args) {
+        const std::size_t full = static_cast<std::size_t>(c_->opt.batch);
+        if (images_ >= full || s.by_count.size() != full - 1) return s.p.execute(stream_, args);
+        std::unordered_map<int, dnnl::memory> fewer = args;
+        for (const int arg : {DNNL_ARG_SRC, DNNL_ARG_DST}) {
+            dnnl::memory& m = fewer.at(arg);
+            m = dnnl::memory(*backend::with_batch(m.get_desc(), static_cast<int64_t>(images_)), c_->eng, m.get_data_handle());
+        }
+        s.by_count[images_ - 1].execute(stream_, fewer);
     }
 
     /// A step of qint8's own kernels; the output steps write `dst`.

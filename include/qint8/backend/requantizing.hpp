@@ -134,6 +134,9 @@ inline made_primitive requantizing_ip(const dnnl::engine& eng, const dnnl::memor
     return made_from<dnnl::inner_product_forward::primitive_desc, dnnl::inner_product_forward>(pd);
 }
 
+/// Does the implementation named `impl` run on oneDNN's gemm (not its brgemm kernels)?
+inline bool on_gemm(const std::string& impl) { return impl.find("gemm") != std::string::npos && impl.find("brg") == std::string::npos; }
+
 /// Packs plain weights (`plain`, bytes at `data`) once into the layout a primitive chose.
 inline dnnl::memory pack_weights(const dnnl::engine& eng, dnnl::stream& st, const dnnl::memory::desc& plain, const void* data,
                                  const dnnl::memory::desc& packed_md) {

@@ -110,6 +110,10 @@ private:
     backend::made_primitive in_input_layout(backend::made_primitive made, const std::string& in, dtype src_t, const std::optional<quant_params>& q,
                                             const Make& make) const;
     pair_geometry pair_geometry_of(const layer& l, const backend::dims& in_d, const quant_params& qin) const;
+    dnnl::memory::desc ip_weights(const dnnl::memory::desc& src, const dnnl::memory::desc& wei_any, const dnnl::memory::desc& bias_md,
+                                  const dnnl::memory::desc& dst, const backend::requant& rq, const std::vector<backend::fused_op>& ops) const;
+    std::vector<dnnl::primitive> fewer_images(const backend::made_primitive& made, const dnnl::memory::desc& bias_md, const backend::requant& rq,
+                                              const std::vector<backend::fused_op>& ops);
     // depthwise.hpp: qint8's own depthwise kernels
     bool own_depthwise(const layer& l);
     kernels::dw_variant dw_variant_ = kernels::dw_variant::avx2;  ///< the variant own_depthwise chose

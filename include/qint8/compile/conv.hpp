@@ -226,7 +226,8 @@ inline void compiler::weighted(const layer& l) {
     const backend::conv_geometry g = is_fc ? backend::conv_geometry{{1, 1}, {0, 0}, {0, 0}}
                                            : backend::conv_geometry{{l.stride[0], l.stride[1]}, {l.pad[0], l.pad[1]}, {l.pad[2], l.pad[3]}};
     const auto make = [&](const dnnl::memory::desc& src_md) {
-        if (ip) return backend::requantizing_ip(c_.eng, src_md, wei_any, bias_md, dst_any, lp.rq, ops);
+        if (ip) return backend::requantizing_ip(c_.eng, src_md, i8 ? wei_any : ip_weights(src_md, wei_any, bias_md, dst_any, lp.rq, ops), bias_md, dst_any,
+                                                lp.rq, ops);
         return backend::requantizing_conv(c_.eng, src_md, wei_any, bias_md, dst_any, g, lp.rq, ops);
     };
     backend::made_primitive made = cv.on && in_d.size() == 2 ? make(src_any) : in_input_layout(make(src_any), in, src_t, qin, make);
@@ -262,7 +263,43 @@ inline void compiler::weighted(const layer& l) {
               operand::slot(DNNL_ARG_DST, dst)},
              l.name, std::string(to_string(l.kind)) + " " + to_string(eff_prec(l)) + " " + to_string(src_t) + "->" + to_string(prim_dst_t) + " " +
                          (cv.on ? "as conv " : "") + made.impl);
+    if (ip && !i8) c_.steps.back().by_count = fewer_images(made, bias_md, lp.rq, ops);
     put_weighted(l, dst, made.dst, dst_t, cv.on, split_zp);
+}
+
+/// The weights layout of an FP32 inner product: oneDNN's choice for a batch of two or more at
+/// every batch. On gemm it stores the weights transposed for a batch of two or more, plain for
+/// one, and the two sum in different orders: a model compiled for one image would then differ in
+/// the last bits from a larger batch's first row (and fewer_images() could not share its weights).
+inline dnnl::memory::desc compiler::ip_weights(const dnnl::memory::desc& src, const dnnl::memory::desc& wei_any, const dnnl::memory::desc& bias_md,
+                                               const dnnl::memory::desc& dst, const backend::requant& rq,
+                                               const std::vector<backend::fused_op>& ops) const {
+    if (c_.opt.batch != 1) return wei_any;
+    const auto src2 = backend::with_batch(src, 2), dst2 = backend::with_batch(dst, 2);
+    if (!src2 || !dst2) return wei_any;
+    const backend::made_primitive two = backend::requantizing_ip(c_.eng, *src2, wei_any, bias_md, *dst2, rq, ops);
+    return backend::on_gemm(two.impl) ? two.weights : wei_any;
+}
+
+/// An FP32 inner product on oneDNN's gemm for each image count below the batch (program.hpp's
+/// step::by_count): gemm picks its blocking, and with it the order of the sums, by the number of
+/// rows, so the full-batch primitive's first n rows differ in the last bits from those of a model
+/// compiled for n images (seen on the avx2 path). The other implementations, and INT8 (exact
+/// sums), give equal rows at any batch. The weights keep their one packed copy: each variant is
+/// asked for the same layout, and is left out (the full batch runs) if it would want another.
+inline std::vector<dnnl::primitive> compiler::fewer_images(const backend::made_primitive& made, const dnnl::memory::desc& bias_md,
+                                                           const backend::requant& rq, const std::vector<backend::fused_op>& ops) {
+    std::vector<dnnl::primitive> r;
+    if (!backend::on_gemm(made.impl)) return r;
+    for (int64_t n = 1; n < c_.opt.batch; ++n) {
+        const auto src = backend::with_batch(made.src, n), dst = backend::with_batch(made.dst, n);
+        if (!src || !dst) return {};
+        backend::made_primitive m = backend::requantizing_ip(c_.eng, *src, made.weights, bias_md, *dst, rq, ops);
+        if (!(m.weights == made.weights) || !(m.src == *src) || !(m.dst == *dst)) return {};
+        track(m.scratchpad_bytes);
+        r.push_back(std::move(m.prim));
+    }
+    return r;
 }
 
 }  // namespace qint8::detail

@@ -48,6 +48,11 @@ struct step {
     enum kind_t { prim, dequantize_output, softmax, copy_output, depthwise } kind = prim;
     dnnl::primitive p;                 ///< prim
     std::vector<operand> args;         ///< prim
+    /// prim: the same operation for 1 .. batch-1 images ([n - 1]) reading and writing the first n
+    /// images of the same buffers, where oneDNN's sum order depends on the batch (FP32 inner
+    /// products on gemm); empty elsewhere. A partly filled batch then gives what a model
+    /// compiled for its image count gives, bit for bit.
+    std::vector<dnnl::primitive> by_count;
     std::shared_ptr<const dw_job> dw;  ///< depthwise
     int src = -1, dst = -1;            ///< kernels: slots read and written
     std::size_t rows = 0, cols = 0;    ///< softmax and output steps: images x values per image
