@@ -513,6 +513,22 @@ TEST_CASE("QDQ pairs: activation scales land on the right layers and weights are
     }
 }
 
+TEST_CASE("a tensor quantized twice: exact when the second grid gives every code back, a departure otherwise") {
+    // Q(DQ(q)) in ONNX's arithmetic for all 256 codes; the largest distance from the zero point
+    // here is 255 - 73 = 182 steps, so a scale ratio r keeps every code while 182 * |1/r - 1| < 0.5.
+    const quantization held{dtype::u8, {0.01f}, {73}, -1};
+    const auto then = [](float scale, int32_t zp, dtype t = dtype::u8) { return quantization{t, {scale}, {zp}, -1}; };
+    CHECK(requantizes_to_itself(held, then(0.01f, 73)));
+    CHECK(requantizes_to_itself(held, then(std::nextafter(0.01f, 1.f), 73)));  // PyTorch's eager export: one ulp apart
+    CHECK(requantizes_to_itself(held, then(0.01f * 1.0025f, 73)));             // 182 / 1.0025 = 181.55: still 182
+    CHECK_FALSE(requantizes_to_itself(held, then(0.01f * 1.004f, 73)));        // 182 / 1.004 = 181.27: 181
+    CHECK_FALSE(requantizes_to_itself(held, then(0.01f, 72)));
+    CHECK_FALSE(requantizes_to_itself(held, then(0.01f, 73, dtype::s8)));
+    const quantization s8{dtype::s8, {0.5f}, {0}, -1};
+    CHECK(requantizes_to_itself(s8, then(0.5f, 0, dtype::s8)));
+    CHECK_FALSE(requantizes_to_itself(s8, then(0.25f, 0, dtype::s8)));  // codes double: 1 becomes 2
+}
+
 TEST_CASE("Relu and Clip fuse as post-ops and a residual Add fuses into the deeper conv") {
     onnx_model om({4, 8, 8});
     auto conv = [&](const std::string& in, const std::string& name, int64_t cin, int64_t cout) {

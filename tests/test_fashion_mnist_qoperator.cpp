@@ -1,6 +1,6 @@
 // Real data in QOperator form: the Fashion-MNIST MobileNet-V2 and ResNet50 as ONNX Runtime's
 // QOperator format writes them (models/fashion_mnist/qdq_to_qoperator.py writes them from the
-// trained QDQ models into models/fashion_mnist/out/, not committed), converted by qint8 and run
+// trained QDQ models into models/fashion_mnist/NAME/, committed), converted by qint8 and run
 // on the 10 000 test images, against ONNX Runtime running the same files (qoperator_ort.js saved
 // its top-1 and its class per image beside each model).
 
@@ -55,12 +55,9 @@ TEST_CASE("Fashion-MNIST QOperator MobileNet-V2 and ResNet50: INT8 top-1 within 
         return;
     }
     for (const std::string name : {"mobilenet_v2", "resnet50"}) {
-        const std::string file = fm_dir() + "out/" + name + "_qoperator.onnx";
-        if (!exists(file)) {
-            MESSAGE("NOT RUN: " << file << " is absent: write it with /usr/bin/python3 models/fashion_mnist/qdq_to_qoperator.py");
-            return;
-        }
+        const std::string file = fm_dir() + name + "/" + name + "_qoperator.onnx";
         CAPTURE(name);
+        REQUIRE_MESSAGE(exists(file), file << " is missing: it is committed (written by models/fashion_mnist/qdq_to_qoperator.py)");
         const auto ort = nlohmann::json::parse(std::ifstream(fm_dir() + name + "/qoperator_ort.json"));
         std::ifstream cf(fm_dir() + name + "/qoperator_ort_classes.u8", std::ios::binary);
         const std::vector<uint8_t> ort_classes((std::istreambuf_iterator<char>(cf)), std::istreambuf_iterator<char>());

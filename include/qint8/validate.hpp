@@ -252,6 +252,7 @@ inline void check_layer_weights(const model_desc& m, const layer& l, const std::
     }
     check_optional_channel_tensor(m, bn, l.out_channels, used, origin);
     check_optional_channel_tensor(m, int8_bias_correction_name(l.name), l.out_channels, used, origin);  // added to the bias in INT8 only
+    check_optional_channel_tensor(m, int8_bias_correction_pair_safe_name(l.name), l.out_channels, used, origin);  // instead, with pair-safe weights
 }
 
 /// Every tensor used, the output layer named, classes.count equal to the output's size.

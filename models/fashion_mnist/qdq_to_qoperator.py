@@ -19,7 +19,8 @@ another scale) stay. The result is run by ONNX Runtime (qoperator_ort.js) and by
 
     /usr/bin/python3 models/fashion_mnist/qdq_to_qoperator.py [NAME ...]   (default mobilenet_v2 resnet50)
 
-writes models/fashion_mnist/out/NAME_qoperator.onnx (not committed: 1-3 MB each).
+writes models/fashion_mnist/NAME/NAME_qoperator.onnx (committed, under 1 MB each; the script is
+deterministic, so a rerun writes the same bytes).
 """
 
 import os
@@ -193,11 +194,10 @@ class Converter:
 
 def main():
     names = sys.argv[1:] or ["mobilenet_v2", "resnet50"]
-    os.makedirs(os.path.join(HERE, "out"), exist_ok=True)
     for name in names:
         m = Converter(onnx.load(os.path.join(HERE, name, f"{name}_qat.onnx"))).run()
         onnx.checker.check_model(m)
-        path = os.path.join(HERE, "out", f"{name}_qoperator.onnx")
+        path = os.path.join(HERE, name, f"{name}_qoperator.onnx")
         onnx.save(m, path)
         ops = {}
         for n in m.graph.node:

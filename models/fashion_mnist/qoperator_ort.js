@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // ONNX Runtime on the QOperator Fashion-MNIST models that qdq_to_qoperator.py writes
-// (out/NAME_qoperator.onnx): top-1 on the 10 000 test images of Debian's dataset-fashion-mnist,
+// (NAME/NAME_qoperator.onnx): top-1 on the 10 000 test images of Debian's dataset-fashion-mnist,
 // prepared as data.py prepares them. Saves NAME/qoperator_ort.json (top-1, the file's size and
 // the ONNX Runtime version) and NAME/qoperator_ort_classes.u8 (ONNX Runtime's class per image),
 // which tests/test_fashion_mnist_qoperator.cpp compares qint8 with.
@@ -54,7 +54,7 @@ function batch(first, n) {
 
 (async () => {
   for (const name of names.length ? names : ['mobilenet_v2', 'resnet50']) {
-    const file = path.join(__dirname, 'out', `${name}_qoperator.onnx`);
+    const file = path.join(__dirname, name, `${name}_qoperator.onnx`);
     const s = await ort.InferenceSession.create(file, { graphOptimizationLevel: 'disabled', intraOpNumThreads: 1 });
     const classes = Buffer.alloc(N);
     let correct = 0;
@@ -69,7 +69,7 @@ function batch(first, n) {
         correct += best === labels[first + k];
       }
     }
-    const info = { model: `out/${name}_qoperator.onnx`, bytes: fs.statSync(file).size, onnxruntime: ort.env.versions ? ort.env.versions.common : 'unknown',
+    const info = { model: `${name}/${name}_qoperator.onnx`, bytes: fs.statSync(file).size, onnxruntime: ort.env.versions ? ort.env.versions.common : 'unknown',
                    optimizations: 'disabled', images: N, top1: 100 * correct / N };
     fs.writeFileSync(path.join(__dirname, name, 'qoperator_ort.json'), JSON.stringify(info, null, 2) + '\n');
     fs.writeFileSync(path.join(__dirname, name, 'qoperator_ort_classes.u8'), classes);

@@ -8,22 +8,8 @@
 #   tests/tools/cli_conventions.sh BIN_DIR SOURCE_DIR
 set -uo pipefail
 bin=$1 src=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work" || exit 1
-fails=0 checks=0
+. "$(dirname "$0")/expect.sh"
 
-# expect RC PATTERN CMD...: CMD exits with RC and its stdout+stderr match the extended regex PATTERN.
-expect() {
-  local rc=$1 pat=$2; shift 2
-  local out got
-  out=$("$@" 2>&1); got=$?
-  checks=$((checks + 1))
-  if [ "$got" != "$rc" ] || ! grep -Eq -- "$pat" <<<"$out"; then
-    fails=$((fails + 1))
-    printf 'FAIL: %s\n  expected exit %s and /%s/, got exit %s:\n%s\n' "$*" "$rc" "$pat" "$got" "$(head -c 1500 <<<"$out" | sed 's/^/    /')"
-  fi
-}
 # expect_file PATH: PATH exists and is not empty.
 expect_file() {
   checks=$((checks + 1))
@@ -31,16 +17,10 @@ expect_file() {
 }
 
 # --- inputs -------------------------------------------------------------------------------
-be32() { printf "\\x$(printf %02x $(($1 >> 24 & 255)))\\x$(printf %02x $(($1 >> 16 & 255)))\\x$(printf %02x $(($1 >> 8 & 255)))\\x$(printf %02x $(($1 & 255)))"; }
-{ printf '\x00\x00\x08\x03'; be32 6; be32 32; be32 32; head -c $((6 * 32 * 32)) /dev/urandom; } > images.idx
-{ printf '\x00\x00\x08\x01'; be32 6; printf '\x00\x01\x02\x03\x04\x05'; } > labels.idx
+make_model_and_data
 { printf 'P6\n40 48\n255\n'; head -c $((40 * 48 * 3)) /dev/urandom; } > photo.ppm
 printf '\xff\xd8\xff\xe0 not really a JPEG' > photo.jpg
 echo "photo.ppm 3" > list.txt
-"$bin/qint8-synth" --model mobilenet_v1 --width 0.25 --input-size 32 --classes 10 --output model/model.json -q ||
-  { echo "FAIL: cannot make the test model"; exit 1; }
-"$bin/qint8-preprocess" --idx-images images.idx --idx-labels labels.idx --output data.bin -q ||
-  { echo "FAIL: cannot make the test data"; exit 1; }
 seq 0 9 | sed 's/^/label /' > labels10.txt
 onnx=$src/models/fashion_mnist/resnet50/resnet50_fp32.onnx
 
@@ -183,5 +163,4 @@ expect 0 "fp32" "$bin/run_manifest" --model=model/model.json --fp32
 expect 1 "not expected: extra" "$bin/run_manifest" model/model.json extra
 expect 2 "found an ONNX model" "$bin/run_manifest" "$onnx"
 
-echo "$checks checks, $fails failed"
-[ "$fails" = 0 ]
+finish

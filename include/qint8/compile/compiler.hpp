@@ -127,7 +127,7 @@ private:
 
 inline void compiler::run() {
     c_.path = active_isa();
-    qmax_u8_ = has_int8_dot(c_.path) ? 127 : 63;
+    qmax_u8_ = has_int8_dot(c_.path) && !c_.opt.pair_safe_weights ? 127 : 63;
     // oneDNN halves s8 x s8 weights where it has no 512-bit vpdpbusd; see weighted().
     s8_src_as_u8_ = qmax_u8_ < 127 || c_.path == isa::avx2_vnni;
     layers_ = c_.desc.layers;

@@ -191,7 +191,7 @@ inline void compiler::weighted(const layer& l) {
     const tensor* b = m.tensors.count(l.name + ".bias") ? &m.tensors.at(l.name + ".bias") : nullptr;
     const int64_t o = l.out_channels;
     tensor corrected_bias;
-    if (i8) b = int8_bias(m, l.name, b, o, corrected_bias);  // the converter's INT8-only bias correction
+    if (i8) b = int8_bias(m, l.name, b, o, corrected_bias, qmax_u8_ < 127);  // the converter's INT8-only bias correction
 
     std::optional<quant_params> qin = at_.at(in).q;
     if (i8 && qin->type == dtype::s8 && s8_src_as_u8_) {

@@ -92,7 +92,7 @@ inline void compiler::depthwise(const layer& l) {
     const tensor* ws = m.tensors.count(l.name + ".weight.scales") ? &m.tensors.at(l.name + ".weight.scales") : nullptr;
     const tensor* b = m.tensors.count(l.name + ".bias") ? &m.tensors.at(l.name + ".bias") : nullptr;
     tensor corrected_bias;
-    b = int8_bias(m, l.name, b, l.out_channels, corrected_bias);  // the converter's INT8-only bias correction, as weighted()
+    b = int8_bias(m, l.name, b, l.out_channels, corrected_bias, qmax_u8_ < 127);  // the converter's INT8-only bias correction, as weighted()
     const dtype dst_t = out_type(l);
     // 8-bit weights: the kernels multiply in int16 pairs summed exactly into int32.
     const int8_plan p = plan_int8(quantize_weights(w, ws, full_range_qmax), b, qin.scale, l.act->scale);

@@ -36,6 +36,10 @@ struct compile_options {
     /// The tuning cache file: a path, or empty for the environment variable QINT8_TUNING_CACHE
     /// (neither: no cache; `measure` then still picks the fastest, for this compilation only).
     std::string tuning_cache;
+    /// Give u8 conv/fc weights the pair-safe scheme of the paths without VNNI (dispatch/isa.hpp)
+    /// on every path, and so compute what the avx2 path computes: what qint8-convert's bias
+    /// correction uses to measure the avx2 path's error on a VNNI or AMX machine.
+    bool pair_safe_weights = false;
 };
 
 /// One executed step, for profiles and diagnostics.

@@ -275,14 +275,44 @@ inline std::map<std::string, channel_stats> layer_channel_stats(const model& net
     return st;
 }
 
-/// Post-training bias correction (see options::bias_correction). Layer by layer, in order, each
-/// int8 conv/fc layer gets `<layer>.bias.int8_correction` = (FP32 mean - INT8 mean of its output)
-/// per channel, divided by the share of its INT8 outputs inside the activation's linear region
-/// (bias_correction_step.hpp: the bias step that moves a ReLU/ReLU6 output mean by that much),
-/// with the corrections of the layers before it already in place; the FP32 bias stays as it is. The INT8 means come from this machine's code path, which computes the exact
-/// integer result of the weights it uses (8-bit with VNNI; without, per channel up to 8 bits
-/// where int16 pair sums cannot saturate): the manifest records which (attributes
-/// "int8_bias_correction" and "int8_bias_correction_weights"). Returns the layers corrected.
+/// One pass of the post-training bias correction: layer by layer, in order, each of `targets`
+/// gets `name_of(layer)` = (FP32 mean - INT8 mean of its output) per channel, divided by the share
+/// of its INT8 outputs inside the activation's linear region (bias_correction_step.hpp: the bias
+/// step that moves a ReLU/ReLU6 output mean by that much), with the corrections of the layers
+/// before it already in place. `ci` says which weights the INT8 model uses. Returns the path.
+template <class NameOf>
+std::string correction_pass(model_desc& m, const std::vector<std::string>& targets, const std::map<std::string, channel_stats>& want,
+                            const std::vector<float>& images, std::size_t n, const compile_options& ci, const NameOf& name_of, const options& o,
+                            const char* phase) {
+    std::string path;
+    if (!targets.empty()) tick(o, phase, 0, targets.size());  // about a second per layer of ResNet-50: said, not silent
+    for (const auto& name : targets) {
+        const layer& l = *m.find_layer(name);
+        // Measured without a correction of its own (the second pass would otherwise find the
+        // first's, which its tensor replaces rather than adds to).
+        m.tensors[name_of(name)] = models::detail::owned_tensor(dtype::f32, {l.out_channels}, std::vector<float>(static_cast<std::size_t>(l.out_channels), 0.f));
+        const model net(m, ci, "bias correction (int8)");
+        path = to_string(net.code_path());
+        const channel_stats got = layer_channel_stats(net, {name}, m, images.data(), n, ci.batch).at(name);
+        const channel_stats& ref = want.at(name);
+        std::vector<float> delta(got.mean.size());
+        for (std::size_t c = 0; c < delta.size(); ++c) delta[c] = static_cast<float>(bias_step(ref.mean_of(c), got.mean_of(c), got.linear_share(c)));
+        m.tensors[name_of(name)] = models::detail::owned_tensor(dtype::f32, {l.out_channels}, std::move(delta));
+        tick(o, phase, static_cast<std::size_t>(&name - targets.data()) + 1, targets.size());
+    }
+    return path;
+}
+
+/// Post-training bias correction (see options::bias_correction): `<layer>.bias.int8_correction`
+/// for every int8 conv/fc layer (correction_pass); the FP32 bias stays as it is. The INT8 means
+/// come from this machine's code path, which computes the exact integer result of the weights it
+/// uses. With VNNI or AMX those are 8-bit, and a second pass measures the pair-safe weights of
+/// the paths without VNNI (compile_options::pair_safe_weights: the same integers the avx2 path
+/// computes) into `<layer>.bias.int8_correction.pair_safe`, which those paths take instead, so the
+/// manifest is corrected for both. Without VNNI only the pair-safe weights can be measured (the
+/// 8-bit ones would need the naive reference, minutes per model): the one correction is theirs.
+/// The manifest records which (attributes "int8_bias_correction" and
+/// "int8_bias_correction_weights"). Returns the layers corrected.
 inline std::size_t correct_biases(model_desc& m, const std::vector<float>& images, const options& o) {
     const std::size_t per = image_floats(m);
     const int64_t batch = 10;
@@ -296,24 +326,17 @@ inline std::size_t correct_biases(model_desc& m, const std::vector<float>& image
     cf.keep_intermediates = ci.keep_intermediates = true;  // layer outputs are read back
     cf.force_fp32 = true;
     const auto want = layer_channel_stats(model(m, cf, "bias correction (fp32)"), targets, m, images.data(), n, batch);
-    std::string path;
-    if (!targets.empty()) tick(o, "bias correction layers", 0, targets.size());  // about a second per layer of ResNet-50: said, not silent
-    for (const auto& name : targets) {
-        const model net(m, ci, "bias correction (int8)");
-        path = to_string(net.code_path());
-        const channel_stats got = layer_channel_stats(net, {name}, m, images.data(), n, batch).at(name);
-        const channel_stats& ref = want.at(name);
-        const layer& l = *m.find_layer(name);
-        std::vector<float> delta(got.mean.size());
-        for (std::size_t c = 0; c < delta.size(); ++c) delta[c] = static_cast<float>(bias_step(ref.mean_of(c), got.mean_of(c), got.linear_share(c)));
-        m.tensors[int8_bias_correction_name(name)] = models::detail::owned_tensor(dtype::f32, {l.out_channels}, std::move(delta));
-        tick(o, "bias correction layers", static_cast<std::size_t>(&name - targets.data()) + 1, targets.size());
-    }
     const bool exact8 = cpu_info().u8_weight_bits == 8;
+    const std::string path = correction_pass(m, targets, want, images, n, ci, int8_bias_correction_name, o, "bias correction layers");
+    const std::string scheme = "u8 conv/fc weights: per channel up to 8 bits where int16 pair sums cannot saturate, else at least 7";
+    if (exact8) {
+        ci.pair_safe_weights = true;
+        correction_pass(m, targets, want, images, n, ci, int8_bias_correction_pair_safe_name, o, "bias correction layers (pair-safe weights)");
+    }
     m.attributes["int8_bias_correction"] = "measured on the " + path + " code path (" +
-                                           (exact8 ? std::string("8-bit weights") : std::string("u8 conv/fc weights: per channel up to 8 bits where int16 pair sums cannot saturate, else at least 7")) +
-                                           "), " + std::to_string(n) + " calibration images";
-    m.attributes["int8_bias_correction_weights"] = exact8 ? "8-bit" : "pair-safe";
+                                           (exact8 ? "8-bit weights; and, for the paths without VNNI, with their " + scheme : scheme) + "), " +
+                                           std::to_string(n) + " calibration images";
+    m.attributes["int8_bias_correction_weights"] = exact8 ? "8-bit, pair-safe" : "pair-safe";
     return targets.size();
 }
 

@@ -113,6 +113,21 @@ inline const constant& weight_input(const import_graph& g, const node& n, std::s
 // ---------------------------------------------------------------------------------------------
 // 1. QDQ
 
+/// Does quantizing with `then` a tensor held with `held` give every code back: Q(DQ(q)) = q as
+/// ONNX computes it (dequantize in float, divide, round half to even, saturate)? Then a file that
+/// quantizes a tensor twice (PyTorch's eager export quantizes its input twice, with scales a few
+/// ulps apart) means the same values either way, and keeping the first is exact.
+inline bool requantizes_to_itself(const quantization& held, const quantization& then) {
+    if (held.type != then.type || !held.per_tensor() || !then.per_tensor()) return false;
+    const int lo = held.type == dtype::u8 ? 0 : -128, hi = held.type == dtype::u8 ? 255 : 127;
+    for (int q = lo; q <= hi; ++q) {
+        const float x = static_cast<float>(q - held.zp(0)) * held.scale[0];
+        const float y = std::nearbyint(x / then.scale[0]) + static_cast<float>(then.zp(0));
+        if (std::min(static_cast<float>(hi), std::max(static_cast<float>(lo), y)) != static_cast<float>(q)) return false;
+    }
+    return true;
+}
+
 /// Pass 1. Returns true if the graph had any QuantizeLinear / DequantizeLinear node.
 inline bool gather_qdq(import_graph& g, const note_fn& note = {}) {
     using namespace detail_pass;
@@ -178,7 +193,7 @@ inline bool gather_qdq(import_graph& g, const note_fn& note = {}) {
             unsupported(g, d, "its scale/zero point differ from those of QuantizeLinear '" + qn.name + "' (requantization is not supported)");
         auto it = g.act_quant.find(src);
         if (it == g.act_quant.end()) g.act_quant[src] = qq;
-        else if (it->second.type != qq.type || it->second.scale != qq.scale || it->second.zp(0) != qq.zp(0)) {
+        else if (!requantizes_to_itself(it->second, qq)) {
             say(note, "warning: tensor '" + src + "' is quantized twice with different parameters; keeping the first (" + describe(d) + ")");
             const int pi = g.producer_of(src);
             g.departures.emplace_back(pi < 0 ? src : g.nodes[static_cast<std::size_t>(pi)].name,

@@ -79,7 +79,7 @@ inline value run_weighted(const run_state& s, const layer& l, const value& in) {
     weights wt;
     quant_params qs;
     if (st.int8) {
-        b = int8_bias(m, l.name, b, l.out_channels, corrected_bias);  // INT8 only
+        b = int8_bias(m, l.name, b, l.out_channels, corrected_bias, s.opt.u8_weight_max < 127);  // INT8 only
         qs = *s.acts.at(l.inputs[0]);
         if (!src.is_int || src.q != qs) src = quantize(src, qs);
         // Paths without VNNI read s8 activations as u8 (zero point + 128), so both use the u8 limit there.
