@@ -16,23 +16,33 @@
 
 using namespace qint8;
 
-TEST_SUITE("ops") {
+namespace {
 
-TEST_CASE("int8 bias correction on a depthwise layer (own kernels) and a conv: equal to the reference, and it takes effect") {
-    test::rng r(21);
+/// u8 input -> int8 1x1 conv "pre" (ReLU; weights up to `pre_qmax`) -> int8 depthwise "dw" (ReLU6):
+/// an int8 producer, so the depthwise layer reads and writes integers (own kernels).
+model_desc conv_then_depthwise(test::rng& r, int pre_qmax) {
     model_desc m = test::input_only({8, 10, 10}, quant_params{dtype::u8, 2.f / 255.f, 128});
-    // an int8 producer, so the depthwise layer reads and writes integers (own kernels)
     layer pre = test::conv_layer("pre", "input", 8);
     pre.act = quant_params{dtype::u8, 0.02f, 0};
     pre.post_ops = {post_op::make_relu()};
     m.layers.push_back(pre);
-    test::add_weights(m, "pre", {8, 8, 1, 1}, r, true, 63);
+    test::add_weights(m, "pre", {8, 8, 1, 1}, r, true, pre_qmax);
     layer dw = test::depthwise_layer("dw", "pre", 8);
     dw.groups = 8;
     dw.act = quant_params{dtype::u8, 0.03f, 10};
     dw.post_ops = {post_op::make_relu6()};
     m.layers.push_back(dw);
     test::add_weights(m, "dw", {8, 1, 3, 3}, r, true, 127);
+    return m;
+}
+
+}  // namespace
+
+TEST_SUITE("ops") {
+
+TEST_CASE("int8 bias correction on a depthwise layer (own kernels) and a conv: equal to the reference, and it takes effect") {
+    test::rng r(21);
+    model_desc m = conv_then_depthwise(r, 63);
     model_desc plain = m;
     // Corrections of several output steps, of both signs, on both layers.
     m.tensors[int8_bias_correction_name("dw")] = tensor::from_vector(dtype::f32, {8}, std::vector<float>{0.3f, -0.2f, 0.15f, -0.3f, 0.25f, 0.1f, -0.1f, 0.2f});
@@ -62,18 +72,7 @@ TEST_CASE("the pair-safe bias correction replaces the 8-bit one where u8 weights
     // A manifest corrected on a VNNI or AMX machine holds both (convert.hpp, correct_biases): the
     // paths without VNNI, and any path compiled with pair_safe_weights, take `.pair_safe`.
     test::rng r(23);
-    model_desc m = test::input_only({8, 10, 10}, quant_params{dtype::u8, 2.f / 255.f, 128});
-    layer pre = test::conv_layer("pre", "input", 8);
-    pre.act = quant_params{dtype::u8, 0.02f, 0};
-    pre.post_ops = {post_op::make_relu()};
-    m.layers.push_back(pre);
-    test::add_weights(m, "pre", {8, 8, 1, 1}, r, true, 127);
-    layer dw = test::depthwise_layer("dw", "pre", 8);
-    dw.groups = 8;
-    dw.act = quant_params{dtype::u8, 0.03f, 10};
-    dw.post_ops = {post_op::make_relu6()};
-    m.layers.push_back(dw);
-    test::add_weights(m, "dw", {8, 1, 3, 3}, r, true, 127);
+    model_desc m = conv_then_depthwise(r, 127);  // 8-bit weights: the pair-safe scheme narrows some
     const auto per_channel = [](float a) { return tensor::from_vector(dtype::f32, {8}, std::vector<float>{a, -a, a / 2, 0.f, a, -a / 2, a, -a}); };
     m.tensors[int8_bias_correction_name("pre")] = per_channel(0.1f);
     m.tensors[int8_bias_correction_name("dw")] = per_channel(0.2f);
