@@ -113,18 +113,14 @@ inline const constant& weight_input(const import_graph& g, const node& n, std::s
 // ---------------------------------------------------------------------------------------------
 // 1. QDQ
 
-/// Does quantizing with `then` a tensor held with `held` give every code back: Q(DQ(q)) = q as
-/// ONNX computes it (dequantize in float, divide, round half to even, saturate)? Then a file that
-/// quantizes a tensor twice (PyTorch's eager export quantizes its input twice, with scales a few
-/// ulps apart) means the same values either way, and keeping the first is exact.
+/// Does quantizing with `then` a tensor held with `held` give every code back, Q(DQ(q)) = q
+/// (quantize_value: round half to even, saturate)? Then a file that quantizes a tensor twice
+/// (PyTorch's eager export quantizes its input twice, with parameters that print the same) means
+/// the same values either way, and keeping the first is exact.
 inline bool requantizes_to_itself(const quantization& held, const quantization& then) {
     if (held.type != then.type || !held.per_tensor() || !then.per_tensor()) return false;
-    const int lo = held.type == dtype::u8 ? 0 : -128, hi = held.type == dtype::u8 ? 255 : 127;
-    for (int q = lo; q <= hi; ++q) {
-        const float x = static_cast<float>(q - held.zp(0)) * held.scale[0];
-        const float y = std::nearbyint(x / then.scale[0]) + static_cast<float>(then.zp(0));
-        if (std::min(static_cast<float>(hi), std::max(static_cast<float>(lo), y)) != static_cast<float>(q)) return false;
-    }
+    for (int32_t q = dtype_min(held.type); q <= dtype_max(held.type); ++q)
+        if (detail_pass::quantize_value(static_cast<float>(q - held.zp(0)) * held.scale[0], then.scale[0], then.zp(0), then.type) != q) return false;
     return true;
 }
 
