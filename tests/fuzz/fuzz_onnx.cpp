@@ -21,7 +21,7 @@ using rng_t = std::mt19937_64;
 
 const char* const op_types[] = {"Conv", "BatchNormalization", "Relu", "Clip", "Add", "MaxPool", "AveragePool", "GlobalAveragePool",
                                 "ReduceMean", "Flatten", "Reshape", "Squeeze", "Identity", "Dropout", "Gemm", "MatMul", "Softmax",
-                                "Pad", "QuantizeLinear", "DequantizeLinear", "Constant", "Concat", "Mul", "QLinearConv", "QLinearMatMul",
+                                "Pad", "QuantizeLinear", "DequantizeLinear", "Constant", "Concat", "Mul", "QLinearConv", "QLinearMatMul", "QGemm",
                                 "QLinearAdd", "QLinearMul", "QLinearGlobalAveragePool", "QLinearAveragePool", "Transpose", ""};
 const char* const attr_names[] = {"strides", "pads", "kernel_shape", "dilations", "group", "axis", "axes", "transA", "transB",
                                   "ceil_mode", "keepdims", "count_include_pad", "auto_pad", "min", "max", "alpha", "beta", "epsilon", "channels_last"};

@@ -31,6 +31,7 @@
 #include <qint8/convert/import_graph.hpp>
 #include <qint8/convert/passes.hpp>
 #include <qint8/convert/recognize.hpp>
+#include <qint8/convert/reference_correction.hpp>
 #include <qint8/convert/source.hpp>
 
 namespace qint8::convert {
@@ -309,9 +310,11 @@ std::string correction_pass(model_desc& m, const std::vector<std::string>& targe
 /// uses. With VNNI or AMX those are 8-bit, and a second pass measures the pair-safe weights of
 /// the paths without VNNI (compile_options::pair_safe_weights: the same integers the avx2 path
 /// computes) into `<layer>.bias.int8_correction.pair_safe`, which those paths take instead, so the
-/// manifest is corrected for both. Without VNNI only the pair-safe weights can be measured (the
-/// 8-bit ones would need the naive reference, minutes per model): the one correction is theirs.
-/// The manifest records which (attributes "int8_bias_correction" and
+/// manifest is corrected for both. Without VNNI this machine's path measures the pair-safe
+/// weights, and the 8-bit ones are measured in the naive reference instead
+/// (reference_correction.hpp: one walk over the layers, on at most as many images as
+/// reference_correction_bytes holds), so a manifest converted on any machine carries both.
+/// The manifest records how (attributes "int8_bias_correction" and
 /// "int8_bias_correction_weights"). Returns the layers corrected.
 inline std::size_t correct_biases(model_desc& m, const std::vector<float>& images, const options& o) {
     const std::size_t per = image_floats(m);
@@ -326,17 +329,27 @@ inline std::size_t correct_biases(model_desc& m, const std::vector<float>& image
     cf.keep_intermediates = ci.keep_intermediates = true;  // layer outputs are read back
     cf.force_fp32 = true;
     const auto want = layer_channel_stats(model(m, cf, "bias correction (fp32)"), targets, m, images.data(), n, batch);
-    const bool exact8 = cpu_info().u8_weight_bits == 8;
-    const std::string path = correction_pass(m, targets, want, images, n, ci, int8_bias_correction_name, o, "bias correction layers");
     const std::string scheme = "u8 conv/fc weights: per channel up to 8 bits where int16 pair sums cannot saturate, else at least 7";
-    if (exact8) {
+    if (cpu_info().u8_weight_bits == 8) {
+        const std::string path = correction_pass(m, targets, want, images, n, ci, int8_bias_correction_name, o, "bias correction layers");
         ci.pair_safe_weights = true;
         correction_pass(m, targets, want, images, n, ci, int8_bias_correction_pair_safe_name, o, "bias correction layers (pair-safe weights)");
+        m.attributes["int8_bias_correction"] = "measured on the " + path + " code path (8-bit weights; and, for the paths without VNNI, with their " +
+                                               scheme + "), " + std::to_string(n) + " calibration images";
+    } else {
+        const std::string path = correction_pass(m, targets, want, images, n, ci, int8_bias_correction_pair_safe_name, o, "bias correction layers (pair-safe weights)");
+        const std::size_t nr = reference_correction_images(m, n, static_cast<std::size_t>(batch));
+        if (nr < n)
+            say(o, "note: bias correction of the 8-bit weights (VNNI and AMX paths) in the naive reference: on " + std::to_string(nr) + " of the " +
+                       std::to_string(n) + " images (their tensors in 2 GiB)");
+        const auto want_r = nr == n ? want : layer_channel_stats(model(m, cf, "bias correction (fp32)"), targets, m, images.data(), nr, batch);
+        reference_correction_pass(m, targets, want_r, images.data(), nr,
+                                  [&](std::size_t done, std::size_t total) { tick(o, "bias correction layers (8-bit weights, reference)", done, total); });
+        m.attributes["int8_bias_correction"] = "measured on the " + path + " code path (" + scheme + "), " + std::to_string(n) +
+                                               " calibration images; for the VNNI and AMX paths (8-bit weights) in the naive reference, " +
+                                               std::to_string(nr) + " images";
     }
-    m.attributes["int8_bias_correction"] = "measured on the " + path + " code path (" +
-                                           (exact8 ? "8-bit weights; and, for the paths without VNNI, with their " + scheme : scheme) + "), " +
-                                           std::to_string(n) + " calibration images";
-    m.attributes["int8_bias_correction_weights"] = exact8 ? "8-bit, pair-safe" : "pair-safe";
+    m.attributes["int8_bias_correction_weights"] = "8-bit, pair-safe";
     return targets.size();
 }
 

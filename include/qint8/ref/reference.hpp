@@ -63,23 +63,34 @@ inline qint8::detail::pair_geometry pair_geometry_of(const model_desc& m, const 
                                         qint8::detail::max_input_code(m.layers, l.inputs[0], qs.scale, zp_u8)};
 }
 
-/// A conv, depthwise or fc layer: its source in the accumulator's form, weights and output stage.
-inline value run_weighted(const run_state& s, const layer& l, const value& in) {
+/// What a conv, depthwise or fc layer computes with: its source in the accumulator's form
+/// (integers centred on `zp_src`, or real), its weights and its output stage.
+struct weighted_operands {
+    value src;
+    int32_t zp_src = 0;
+    weights wt;
+    output_stage st;
+    tensor corrected_bias;  ///< keeps the bias plus its INT8 correction alive while `st` is built
+};
+
+/// The operands of layer `l` reading `in`.
+inline weighted_operands weighted_operands_of(const run_state& s, const layer& l, const value& in) {
     const model_desc& m = s.m;
+    weighted_operands r;
     const tensor& w = m.tensors.at(l.name + ".weight");
     const tensor* ws = m.tensors.count(l.name + ".weight.scales") ? &m.tensors.at(l.name + ".weight.scales") : nullptr;
     const tensor* b = m.tensors.count(l.name + ".bias") ? &m.tensors.at(l.name + ".bias") : nullptr;
-    tensor corrected_bias;
-    output_stage st;
+    output_stage& st = r.st;
     st.int8 = s.is_int8(l);
     st.post_ops = l.post_ops;
     for (const auto& p : l.post_ops)
         if (p.kind == post_op::sum) st.sums.push_back(&s.t.at(p.input));
-    value src = in;
-    weights wt;
+    value& src = r.src;
+    src = in;
+    weights& wt = r.wt;
     quant_params qs;
     if (st.int8) {
-        b = int8_bias(m, l.name, b, l.out_channels, corrected_bias, s.opt.u8_weight_max < 127);  // INT8 only
+        b = int8_bias(m, l.name, b, l.out_channels, r.corrected_bias, s.opt.u8_weight_max < 127);  // INT8 only
         qs = *s.acts.at(l.inputs[0]);
         if (!src.is_int || src.q != qs) src = quantize(src, qs);
         // Paths without VNNI read s8 activations as u8 (zero point + 128), so both use the u8 limit there.
@@ -101,9 +112,16 @@ inline value run_weighted(const run_state& s, const layer& l, const value& in) {
         wt = weights_real(w, ws);
         for (int64_t o = 0; b && o < l.out_channels; ++o) st.bias.push_back(qint8::ref::detail::f32_at(*b, std::size_t(o)));
     }
-    if (l.kind == op::fc) return fc(src, qs.zero_point, wt, l.out_channels, st);
-    if (l.kind == op::depthwise_conv2d) return depthwise_conv2d(src, qs.zero_point, wt, window_of(l), st);
-    return conv2d(src, qs.zero_point, wt, l.out_channels, l.groups, window_of(l), st);
+    r.zp_src = qs.zero_point;
+    return r;
+}
+
+/// A conv, depthwise or fc layer, one output element at a time.
+inline value run_weighted(const run_state& s, const layer& l, const value& in) {
+    const weighted_operands a = weighted_operands_of(s, l, in);
+    if (l.kind == op::fc) return fc(a.src, a.zp_src, a.wt, l.out_channels, a.st);
+    if (l.kind == op::depthwise_conv2d) return depthwise_conv2d(a.src, a.zp_src, a.wt, window_of(l), a.st);
+    return conv2d(a.src, a.zp_src, a.wt, l.out_channels, l.groups, window_of(l), a.st);
 }
 
 /// A pooling layer: on integers when the input is held in 8 bits (the scale is unchanged), except

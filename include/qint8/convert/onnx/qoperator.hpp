@@ -14,6 +14,10 @@
 //   QLinearMatMul(a, .., b, .., ys, yz)            ->  Q(Gemm(DQ(a), DQ(b^T, axis 0), transB = 1))
 //                                                      (b transposed so that its integers stay
 //                                                      the weight's integers, per output column)
+//   QGemm(a, .., b, .., C, ys, yz), alpha          ->  Q(Gemm(DQ(a), DQ(b or b^T, alpha * bs, axis 0),
+//                                                         DQ(C, as * alpha * bs)), ys, yz)
+//                                                      (com.microsoft; no ys: the Gemm's float
+//                                                      output is the node's)
 //   QLinearAdd / QLinearMul(a, .., b, .., cs, cz)  ->  Q(Add / Mul(DQ(a), DQ(b)), cs, cz)
 //   QLinear[Global]AveragePool(x, .., ys, yz)      ->  Q([Global]AveragePool(DQ(x)), ys, yz)
 //
@@ -49,7 +53,7 @@ using decode_fn = std::function<constant(const onnx::TensorProto&, const std::st
 
 /// The QOperator op types rewritten here.
 inline const std::set<std::string>& qlinear_ops() {
-    static const std::set<std::string> ops{"QLinearConv", "QLinearMatMul", "QLinearAdd", "QLinearMul", "QLinearGlobalAveragePool", "QLinearAveragePool"};
+    static const std::set<std::string> ops{"QLinearConv", "QLinearMatMul", "QGemm", "QLinearAdd", "QLinearMul", "QLinearGlobalAveragePool", "QLinearAveragePool"};
     return ops;
 }
 
@@ -219,6 +223,18 @@ private:
         return name;
     }
 
+    /// An int32 [O] initializer holding `b`'s values broadcast along O (`v` gives O).
+    std::string add_int32(const std::string& name, std::vector<int32_t> v, const constant& b) {
+        for (std::size_t k = 0; k < v.size(); ++k) v[k] = static_cast<int32_t>(b.i[b.elements() == 1 ? 0 : k]);
+        onnx::TensorProto* t = g_.add_initializer();
+        t->set_name(name);
+        t->set_data_type(onnx::TensorProto::INT32);
+        t->add_dims(static_cast<int64_t>(v.size()));
+        t->set_raw_data(std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(int32_t)));
+        tensors_[name] = t;
+        return name;
+    }
+
     /// DequantizeLinear of input `idx` of the current node (scale and zero point right after it).
     std::string dequantize(int idx, const std::string& role, int64_t axis = 1) {
         const std::string x = cur_->input(idx), out = label(*cur_) + "/" + role + "_dequantized";
@@ -344,18 +360,25 @@ private:
         quantize(implied_activation(6, 7), 6, 7, yelem);
     }
 
-    /// B (int32, [O]) at scale x_scale * w_scale[o], zero point 0: DequantizeLinear of B.
-    std::string bias(std::size_t o) {
-        const constant& b = need_const(8, "B");
-        if (b.elem != "int32" || b.shape.size() != 1 || b.elements() != o)
-            bad("B '" + cur_->input(8) + "': expected int32 [" + std::to_string(o) + "], found " + b.elem + " " + detail::shape_str(b.shape));
+    /// The int32 bias at input `idx` ([O]; with `broadcast`, also one value or [1, O], as
+    /// QGemm's C may be) at scale x_scale * w_scale[o] (`w_scale` the weight's scale input),
+    /// zero point 0: DequantizeLinear of it.
+    std::string bias(std::size_t o, int idx = 8, const std::string& w_scale = "", bool broadcast = false) {
+        const std::string role = idx == 8 ? "B" : "C";
+        const constant& b = need_const(idx, role);
+        std::string values = cur_->input(idx);
+        const bool row = b.shape.size() == 2 && b.shape[0] == 1 && b.elements() == o, one = b.elements() == 1 && b.shape.size() <= 2;
+        if (b.elem != "int32" || !((b.shape.size() == 1 && b.elements() == o) || (broadcast && (row || one))))
+            bad(role + " '" + cur_->input(idx) + "': expected int32 [" + std::to_string(o) + "]" + (broadcast ? ", [1, " + std::to_string(o) + "] or one value" : "") +
+                ", found " + b.elem + " " + detail::shape_str(b.shape));
+        if (b.shape.size() != 1 || b.elements() != o) values = add_int32(label(*cur_) + "/" + role + "_per_channel", std::vector<int32_t>(o, 0), b);
         const float xs = find_const(cur_->input(1))->f[0];
-        const constant& ws = *find_const(cur_->input(4));
+        const constant& ws = *find_const(w_scale.empty() ? cur_->input(4) : w_scale);
         std::vector<float> s(ws.f.size());
         for (std::size_t k = 0; k < s.size(); ++k) s[k] = xs * ws.f[k];  // float, as ONNX Runtime forms the bias scale
-        const std::string scale = add_float(label(*cur_) + "/B_scale", s.size() == 1 ? std::vector<int64_t>{} : std::vector<int64_t>{static_cast<int64_t>(o)}, s);
-        const std::string out = label(*cur_) + "/B_dequantized";
-        auto& d = emit("DequantizeLinear", label(*cur_) + "/DequantizeLinear_B", {cur_->input(8), scale}, out);
+        const std::string scale = add_float(label(*cur_) + "/" + role + "_scale", s.size() == 1 ? std::vector<int64_t>{} : std::vector<int64_t>{static_cast<int64_t>(o)}, s);
+        const std::string out = label(*cur_) + "/" + role + "_dequantized";
+        auto& d = emit("DequantizeLinear", label(*cur_) + "/DequantizeLinear_" + role, {values, scale}, out);
         auto* a = d.add_attribute();
         a->set_name("axis");
         a->set_type(onnx::AttributeProto::INT);
@@ -363,20 +386,12 @@ private:
         return out;
     }
 
-    /// QLinearMatMul with a constant [K, O] b: a Gemm whose weight is b transposed.
-    void matmul() {
-        need_inputs(8);
-        check_activation(0, "a");
-        const constant& b = need_const(3, "b");
-        if (b.shape.size() != 2) refuse("b '" + cur_->input(3) + "': expected a 2-D [K, O] weight, found " + detail::shape_str(b.shape));
+    /// A constant [K, O] integer matrix as an [O, K] initializer of its type, so that a weight
+    /// keeps its integers per output row.
+    std::string transposed(const constant& b, const std::string& role) {
         const int64_t k = b.shape[0], o = b.shape[1];
-        check_qparams(4, 5, "b", static_cast<std::size_t>(o));
-        const constant* zp = cur_->input(5).empty() ? nullptr : find_const(cur_->input(5));
-        check_weight(b, zp, 1, cur_->input(3));
-        const std::string yelem = check_qparams(6, 7, "y", 0);
-        // b^T as an integer initializer of b's type, so the weight keeps its integers per output row.
         onnx::TensorProto* t = g_.add_initializer();
-        t->set_name(label(*cur_) + "/b_transposed");
+        t->set_name(label(*cur_) + "/" + role + "_transposed");
         t->set_data_type(b.elem == "int8" ? onnx::TensorProto::INT8 : onnx::TensorProto::UINT8);
         t->add_dims(o);
         t->add_dims(k);
@@ -385,20 +400,79 @@ private:
             for (int64_t c = 0; c < k; ++c) raw[static_cast<std::size_t>(r * k + c)] = static_cast<char>(static_cast<uint8_t>(b.i[static_cast<std::size_t>(c * o + r)]));
         t->set_raw_data(raw);
         tensors_[t->name()] = t;
-        const std::string a_real = dequantize(0, "a");
-        std::vector<std::string> din{t->name(), cur_->input(4)};
-        if (zp) din.push_back(cur_->input(5));
-        const std::string w = label(*cur_) + "/b_dequantized";
-        auto& d = emit("DequantizeLinear", label(*cur_) + "/DequantizeLinear_b", din, w);
+        return t->name();
+    }
+
+    /// DequantizeLinear (axis 0) of an [O, K] weight `w` with scale input `scale` and zero point
+    /// input `zp` ("" for none), read by a Gemm with transB = 1 (`in` are its other inputs).
+    void gemm_of(const std::string& w, const std::string& scale, const std::string& zp, std::vector<std::string> in, const std::string& role) {
+        std::vector<std::string> din{w, scale};
+        if (!zp.empty()) din.push_back(zp);
+        const std::string wd = label(*cur_) + "/" + role + "_dequantized";
+        auto& d = emit("DequantizeLinear", label(*cur_) + "/DequantizeLinear_" + role, din, wd);
         auto* a = d.add_attribute();
         a->set_name("axis");
         a->set_type(onnx::AttributeProto::INT);
         a->set_i(0);
-        auto& gemm = float_op("Gemm", {a_real, w});
+        in.insert(in.begin() + 1, wd);
+        auto& gemm = float_op("Gemm", in, {"alpha", "beta", "transA", "transB"});
         auto* tb = gemm.add_attribute();
         tb->set_name("transB");
         tb->set_type(onnx::AttributeProto::INT);
         tb->set_i(1);
+    }
+
+    /// QGemm (com.microsoft): A, a_scale, a_zp, B, b_scale, b_zp, C, y_scale, y_zp; attributes
+    /// alpha, transA, transB. Y = alpha * a_scale * b_scale * ((A - a_zp)(B' - b_zp) + C), C in
+    /// int32 at a_scale * b_scale; quantized with y_scale / y_zp, float when they are absent.
+    /// alpha goes into the weight's scale (the integers stay the file's).
+    void qgemm() {
+        need_inputs(6);
+        if (int_attr(*cur_, "transA", 0) != 0) refuse("transA = 1: expected A as [batch, K] activations (transA = 0)");
+        check_activation(0, "a");
+        const constant& b = need_const(3, "b");
+        if (b.shape.size() != 2) refuse("b '" + cur_->input(3) + "': expected a 2-D weight, found " + detail::shape_str(b.shape));
+        const bool tb = int_attr(*cur_, "transB", 0) != 0;
+        const int64_t o = tb ? b.shape[0] : b.shape[1];
+        check_qparams(4, 5, "b", static_cast<std::size_t>(o));
+        const std::string zp = cur_->input(5);
+        check_weight(b, zp.empty() ? nullptr : find_const(zp), tb ? 0 : 1, cur_->input(3));
+        const float alpha = float_attr("alpha", 1.f);
+        if (!std::isfinite(alpha) || !(alpha > 0.f)) refuse("alpha: expected a finite positive value, found " + std::to_string(alpha));
+        const bool quantized = cur_->input_size() > 7 && !cur_->input(7).empty();
+        const std::string yelem = quantized ? check_qparams(7, 8, "y", 0) : "";
+        std::string scale = cur_->input(4);
+        if (alpha != 1.f) {
+            const constant& bs = *find_const(scale);
+            std::vector<float> v(bs.f.size());
+            for (std::size_t k = 0; k < v.size(); ++k) v[k] = alpha * bs.f[k];
+            scale = add_float(label(*cur_) + "/alpha_b_scale", bs.shape, v);
+        }
+        std::vector<std::string> in{dequantize(0, "a")};
+        if (cur_->input_size() > 6 && !cur_->input(6).empty()) in.push_back(bias(static_cast<std::size_t>(o), 6, scale, true));
+        gemm_of(tb ? cur_->input(3) : transposed(b, "b"), scale, zp, in, "b");
+        if (quantized) quantize(implied_activation(7, 8), 7, 8, yelem);
+        else out_.back().set_output(0, cur_->output(0));  // the Gemm's real output is the node's
+    }
+
+    float float_attr(const char* name, float dflt) const {
+        for (const auto& a : cur_->attribute())
+            if (a.name() == name && a.type() == onnx::AttributeProto::FLOAT) return a.f();
+        return dflt;
+    }
+
+    /// QLinearMatMul with a constant [K, O] b: a Gemm whose weight is b transposed.
+    void matmul() {
+        need_inputs(8);
+        check_activation(0, "a");
+        const constant& b = need_const(3, "b");
+        if (b.shape.size() != 2) refuse("b '" + cur_->input(3) + "': expected a 2-D [K, O] weight, found " + detail::shape_str(b.shape));
+        const int64_t o = b.shape[1];
+        check_qparams(4, 5, "b", static_cast<std::size_t>(o));
+        const constant* zp = cur_->input(5).empty() ? nullptr : find_const(cur_->input(5));
+        check_weight(b, zp, 1, cur_->input(3));
+        const std::string yelem = check_qparams(6, 7, "y", 0);
+        gemm_of(transposed(b, "b"), cur_->input(4), zp ? cur_->input(5) : "", {dequantize(0, "a")}, "b");
         quantize(cur_->output(0) + "/real", 6, 7, yelem);
     }
 
@@ -539,6 +613,7 @@ private:
         const std::string& op = p.op_type();
         if (op == "QLinearConv") conv();
         else if (op == "QLinearMatMul") matmul();
+        else if (op == "QGemm") qgemm();
         else if (op == "QLinearAdd") binary("Add");
         else if (op == "QLinearMul") binary("Mul");
         else if (op == "QLinearGlobalAveragePool") pool(true);
