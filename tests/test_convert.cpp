@@ -614,6 +614,39 @@ TEST_CASE("the output's Q/DQ is honoured: Flatten -> Gemm -> Q/DQ gives ONNX Run
     CHECK(got[2] == -0.5f);  // -46 * 0.01 = -0.46: -0.92 steps, rounded to -1
 }
 
+TEST_CASE("a Q/DQ after a Softmax is honoured: the probabilities come out on its grid, as the file says") {
+    // The graph above, then Softmax -> Q/DQ (1/256, 0), as ONNX Runtime's QDQ quantizer writes a
+    // final softmax: the probabilities of the rounded logits 1, 1, -0.5, rounded to 1/256.
+    onnx_model om({4, 1, 1});
+    const std::string x = om.qdq("x", 1.f / 64.f, 0, true);
+    const std::string flat = om.out(om.node("Flatten", {x}, "flatten"));
+    const std::string wq = om.init_i8("w_q", {3, 4}, {95, 0, 0, 0, 127, 0, 0, 0, -46, 0, 0, 0});
+    auto* wdq = om.node("DequantizeLinear", {wq, om.init_f("w_s", {3}, {0.01f, 0.0075f, 0.01f}), om.init_i8("w_zp", {3}, {0, 0, 0})}, "w_dq");
+    attr_i(wdq, "axis", 0);
+    auto* gemm = om.node("Gemm", {flat, om.out(wdq)}, "fc");
+    attr_i(gemm, "transB", 1);
+    const std::string logits = om.qdq(om.out(gemm), 0.5f, 128, true);
+    om.output(om.qdq(om.out(om.node("Softmax", {logits}, "softmax")), 1.f / 256.f, 0, true));
+    std::vector<std::string> said;
+    options o;
+    o.arch = "custom";
+    o.note = [&](const std::string& s) { said.push_back(s); };
+    const result res = convert_with(om, o);
+    for (const auto& s : said) CHECK_MESSAGE(s.rfind("departure", 0) != 0, s);
+    const layer& sm = find(res.m, "softmax");
+    REQUIRE(sm.act);
+    CHECK(*sm.act == quant_params{dtype::u8, 1.f / 256.f, 0});
+    const double e1 = std::exp(1.0), e2 = std::exp(-0.5), sum = 2 * e1 + e2;
+    const std::vector<float> want{float(std::nearbyint(e1 / sum * 256) / 256), float(std::nearbyint(e1 / sum * 256) / 256),
+                                  float(std::nearbyint(e2 / sum * 256) / 256)};
+    CHECK(want == std::vector<float>{115.f / 256, 115.f / 256, 26.f / 256});  // 0.44982, 0.44982, 0.10037 unrounded
+    CHECK(run_model(res.m, {1.f, 0.f, 0.f, 0.f}, false) == want);
+    // The FP32 path computes the source model: unrounded logits, unrounded probabilities.
+    const std::vector<float> fp32 = run_model(res.m, {1.f, 0.f, 0.f, 0.f}, true);
+    REQUIRE(fp32.size() == 3);
+    CHECK(fp32[2] == doctest::Approx(std::exp(-0.46) / (std::exp(0.95) + std::exp(0.9525) + std::exp(-0.46))).epsilon(1e-5));
+}
+
 TEST_CASE("a residual Add fused into its branch's conv keeps the file's rounding of the branch; --fuse-residual-rounding drops it and reports it") {
     onnx_model om({4, 8, 8});
     auto conv = [&](const std::string& in, const std::string& name) {

@@ -97,11 +97,14 @@ accuracy evaluate(const model_desc& d, const samples& data, bool fp32, std::size
         s.run(data.images.data() + i * per, out.data());
         for (std::size_t b = 0; b < static_cast<std::size_t>(batch); ++b) {
             const float* o = out.data() + b * classes;
-            const float want = o[static_cast<std::size_t>(data.labels[i + b] + offset)];
-            std::size_t above = 0;
-            for (std::size_t c = 0; c < classes; ++c) above += o[c] > want;
-            top1 += above == 0;
-            top5 += above < 5;
+            // The label's rank as an argmax ranks it (np.argmax, qint8-eval's top_k): a tie with a
+            // lower class index ranks above it. The outputs of a quantized file are rounded, so
+            // ties are common; counting them as hits overstated top-1 by 1.5 pt on MobileNet-V1 0.25.
+            const std::size_t label = static_cast<std::size_t>(data.labels[i + b] + offset);
+            std::size_t rank = 0;
+            for (std::size_t c = 0; c < classes; ++c) rank += o[c] > o[label] || (o[c] == o[label] && c < label);
+            top1 += rank == 0;
+            top5 += rank < 5;
         }
     }
     return {100.0 * top1 / count, 100.0 * top5 / count};
@@ -144,12 +147,10 @@ TEST_CASE("TFLite uint8 QAT MobileNets: INT8 top-1 no more than 1.5 pt below the
         const accuracy i8 = evaluate(res.m, imagenet(r.size), false), f = evaluate(res.m, imagenet(r.size), true);
         MESSAGE(std::string(r.file) << ": INT8 top-1 " << i8.top1 << " top-5 " << i8.top5 << ", FP32 top-1 " << f.top1 << " top-5 " << f.top5 << ", reference top-1 "
                        << r.ref_top1);
-        // No loss beyond 1.5 pt. A gain is bounded more loosely: since the file's weights are kept
-        // whole (the code -128 included) and its output rounded as it says, MobileNet-V1 0.25 at
-        // 224 scores 56.8 (VNNI, AMX) and 57.1 (avx2) against TFLite's own 55.3 on these 1000
-        // images, above FP32's 55.7; TFLite requantizes in fixed point where qint8 uses floats.
+        // Within 1.5 pt of TFLite's own top-1 either way (measured on AMX: +0.3, +0.1, 0, +0.3 and
+        // -0.5 in this order); TFLite requantizes in fixed point where qint8 uses floats.
         CHECK(i8.top1 >= r.ref_top1 - 1.5);
-        CHECK(i8.top1 <= r.ref_top1 + 2.5);
+        CHECK(i8.top1 <= r.ref_top1 + 1.5);
     }
 }
 

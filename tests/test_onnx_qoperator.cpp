@@ -344,6 +344,39 @@ TEST_CASE("QOperator: a missing scale, a zero point of the wrong type, scales or
     }
 }
 
+TEST_CASE("QOperator: a QGemm with transA, a non-positive alpha or a bias C of the wrong size is refused naming the node") {
+    const std::string fc1 = "node 'fc1_output_quantized_node' (op QGemm): ";
+    const auto set_attr = [](onnx::NodeProto* n, const char* name, float f, int64_t i) {
+        for (auto& a : *n->mutable_attribute())
+            if (a.name() == name) {
+                a.set_f(f);
+                a.set_i(i);
+                return;
+            }
+        auto* a = n->add_attribute();
+        a->set_name(name);
+        a->set_type(f != 0.f ? onnx::AttributeProto::FLOAT : onnx::AttributeProto::INT);
+        a->set_f(f);
+        a->set_i(i);
+    };
+    {
+        onnx::ModelProto mp = read_model("qop_gemm");
+        set_attr(node_named(mp, "fc1_output_quantized_node"), "transA", 0.f, 1);
+        CHECK(refusal(mp, errc::unsupported) == "[qint8.unsupported] m.onnx: " + fc1 + "transA = 1: expected A as [batch, K] activations (transA = 0)");
+    }
+    {
+        onnx::ModelProto mp = read_model("qop_gemm");
+        set_attr(node_named(mp, "fc1_output_quantized_node"), "alpha", -0.5f, 0);
+        CHECK(refusal(mp, errc::unsupported) == "[qint8.unsupported] m.onnx: " + fc1 + "alpha: expected a finite positive value, found -0.500000");
+    }
+    {
+        onnx::ModelProto mp = read_model("qop_gemm");
+        add_initializer(mp, "c5", onnx::TensorProto::INT32, {5}, std::string(20, '\0'));
+        node_named(mp, "fc1_output_quantized_node")->set_input(6, "c5");
+        CHECK(refusal(mp, errc::onnx) == "[qint8.onnx] m.onnx: " + fc1 + "C 'c5': expected int32 [12], [1, 12] or one value, found int32 [5]");
+    }
+}
+
 TEST_CASE("QOperator: uint8 weights whose difference to their zero point leaves int8 are refused naming the tensor (never requantized silently)") {
     onnx::ModelProto mp = read_model("qop_u8w");
     onnx::TensorProto* w = initializer_named(mp, "conv1.weight_quantized");

@@ -360,6 +360,15 @@ TEST_CASE("softmax at the end of an int8 graph") {
     CHECK(c.max_abs <= 1e-6);  // probabilities: vector exp vs libm exp
     comparison d = compare(v, 2, 38, true);
     CHECK(d.max_abs <= 1e-6);
+    // With the file's Q/DQ after it (1/256, u8), the probabilities are rounded to that grid, as
+    // in the reference; the FP32 path keeps them unrounded.
+    v.layers.back().act = quant_params{dtype::u8, 1.f / 256.f, 0};
+    comparison e = compare(v, 2, 38, false);
+    CHECK(e.int_output);
+    CHECK(e.max_lsb == 0.0);
+    comparison g32 = compare(v, 2, 38, true);
+    CHECK(g32.max_abs <= 1e-6);
+    CHECK_FALSE(g32.int_output);
 }
 
 TEST_CASE("mixed precision: an fp32 layer between int8 neighbours") {

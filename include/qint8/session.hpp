@@ -206,6 +206,7 @@ private:
                 const auto* a = static_cast<const float*>(data(s.src));
                 auto* b = static_cast<float*>(data(s.dst));
                 for (std::size_t r = 0; r < s.rows; ++r) kernels::softmax(a + r * s.cols, b + r * s.cols, s.cols);
+                if (s.rounded) kernels::round_to_grid(b, s.rows * s.cols, s.q);
                 break;
             }
             case detail::step::copy_output: std::memcpy(dst, data(s.src), n * sizeof(float)); break;

@@ -36,6 +36,13 @@ inline void compiler::softmax(const layer& l) {
     s.rows = static_cast<std::size_t>(c_.opt.batch);
     s.cols = c_.slots[s.src].md.get_size() / sizeof(float) / s.rows;
     s.info = {l.name, "softmax f32 (vector kernel)"};
+    // The file's Q/DQ after the softmax rounds the probabilities (not on the FP32 path, which
+    // computes the source model).
+    if (l.act && !c_.opt.force_fp32) {
+        s.q = *l.act;
+        s.rounded = true;
+        s.info.what += ", rounded to " + std::string(to_string(l.act->type)) + " codes";
+    }
     c_.steps.push_back(s);
     put(l.name, s.dst, dtype::f32, std::nullopt);
 }

@@ -56,7 +56,8 @@ struct step {
     std::shared_ptr<const dw_job> dw;  ///< depthwise
     int src = -1, dst = -1;            ///< kernels: slots read and written
     std::size_t rows = 0, cols = 0;    ///< softmax and output steps: images x values per image
-    quant_params q;                    ///< dequantize_output
+    quant_params q;                    ///< dequantize_output; softmax: the grid its output is rounded to, when `rounded`
+    bool rounded = false;              ///< softmax: the file quantizes its output (Q/DQ): store it on that grid
     step_info info;
 };
 

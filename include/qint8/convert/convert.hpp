@@ -475,7 +475,7 @@ inline void assign_precisions(model_desc& m, const std::map<std::string, std::st
     for (auto& l : m.layers) {
         const bool int8 = !o.fp32 && l.kind != op::softmax && int8_ops.count(l.kind) && !fp32_names.count(l.name);
         l.prec = int8 ? precision::int8 : precision::fp32;
-        if (l.kind == op::softmax) l.act.reset();
+        if (l.kind == op::softmax && o.fp32) l.act.reset();  // else the file's Q/DQ after it, if any
     }
 }
 

@@ -880,7 +880,8 @@ inline void attach_post_ops(lower_state& st, const node& n, layer& l) {
 }
 
 /// Appends the finished layer: its output becomes the node's, its origin the node and what was
-/// folded into it, and its quantization the graph's for the node's output (softmax stays FP32).
+/// folded into it, and its quantization the graph's for the node's output (a softmax's rounds
+/// its f32 probabilities).
 inline void append_layer(lower_state& st, const node& n, layer&& l) {
     if (l.kind == op::fc) st.flat.insert(l.name);
     st.names.insert(l.name);
@@ -888,7 +889,7 @@ inline void append_layer(lower_state& st, const node& n, layer&& l) {
     st.r.origin[l.name] = {n.name};
     for (const auto& f : n.fused) st.r.origin[l.name].push_back(f);
     st.m.layers.push_back(std::move(l));
-    if (st.m.layers.back().kind != op::softmax) take_quant(st, st.m.layers.back().name, n.outputs[0]);
+    take_quant(st, st.m.layers.back().name, n.outputs[0]);
 }
 
 /// Pass 5 for one node: a qint8 layer (pass 6 writes its weights), or an alias of its input.

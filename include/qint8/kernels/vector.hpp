@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "qint8/core/types.hpp"
+
 #if defined(QINT8_HAVE_XSIMD) && QINT8_HAVE_XSIMD
 #include <xsimd/xsimd.hpp>
 #endif
@@ -130,6 +132,17 @@ inline void softmax(const float* src, float* dst, std::size_t n) {
 #else
     scalar::softmax(src, dst, n);
 #endif
+}
+
+/// x[i] = scale * (saturate(round(x[i] * (1 / scale)) + zero_point) - zero_point): quantized with
+/// `q` and dequantized again, as a Q/DQ pair leaves a tensor (quantize's rounding).
+inline void round_to_grid(float* x, std::size_t n, const quant_params& q) {
+    const float inv = 1.f / q.scale;
+    const float lo = q.type == dtype::u8 ? 0.f : -128.f, hi = q.type == dtype::u8 ? 255.f : 127.f;
+    for (std::size_t i = 0; i < n; ++i) {
+        const float code = std::min(hi, std::max(lo, std::nearbyint(x[i] * inv) + float(q.zero_point)));
+        x[i] = q.scale * (code - float(q.zero_point));
+    }
 }
 
 /// The k largest values of src[0..n) as (index, value), largest first; ties keep the lower index.

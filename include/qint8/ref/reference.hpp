@@ -153,7 +153,10 @@ inline value run_layer(const run_state& s, const layer& l) {
             value out = add(in, s.t.at(l.inputs[1]), l.post_ops);
             return s.is_int8(l) && s.stored_int(l.act) ? quantize(out, *l.act) : out;
         }
-        case op::softmax: return softmax(in);
+        case op::softmax: {
+            value out = softmax(in);  // the file's Q/DQ after it rounds the probabilities
+            return l.act && !s.opt.force_fp32 ? quantize(out, *l.act) : out;
+        }
     }
     return {};
 }
