@@ -587,12 +587,12 @@ TEST_CASE("Relu and Clip fuse as post-ops and a residual Add fuses into the deep
     CHECK(max_rel_diff(fused, want) < 1e-5);
 }
 
-TEST_CASE("the output's Q/DQ is honoured: Flatten -> Gemm -> Q/DQ gives ONNX Runtime's rounded logits") {
-    // input [n, 4, 1, 1] -> Q/DQ -> Flatten -> Gemm (int8 per-channel weights through
-    // DequantizeLinear) -> Q/DQ (0.5, 128) -> output. The Gemm computes 0.95, 0.955 and -0.46 in
-    // real values; the file rounds them to the 0.5 grid: 1, 1 and -0.5 (what ONNX Runtime 1.30
-    // returns). Computed unrounded, they would be 0.95, 0.955, -0.46.
-    onnx_model om({4, 1, 1});
+namespace {
+
+/// input [n, 4, 1, 1] -> Q/DQ -> Flatten -> Gemm (int8 per-channel weights through
+/// DequantizeLinear) -> Q/DQ (0.5, 128): the logits 0.95, 0.9525 and -0.46 for the input
+/// (1, 0, 0, 0), which the file rounds to 1, 1 and -0.5. Returns the rounded tensor.
+std::string rounded_logits(onnx_model& om) {
     const std::string x = om.qdq("x", 1.f / 64.f, 0, true);
     const std::string flat = om.out(om.node("Flatten", {x}, "flatten"));
     const std::string wq = om.init_i8("w_q", {3, 4}, {95, 0, 0, 0, 127, 0, 0, 0, -46, 0, 0, 0});
@@ -600,7 +600,18 @@ TEST_CASE("the output's Q/DQ is honoured: Flatten -> Gemm -> Q/DQ gives ONNX Run
     attr_i(wdq, "axis", 0);
     auto* gemm = om.node("Gemm", {flat, om.out(wdq)}, "fc");
     attr_i(gemm, "transB", 1);
-    om.output(om.qdq(om.out(gemm), 0.5f, 128, true));
+    return om.qdq(om.out(gemm), 0.5f, 128, true);
+}
+
+}  // namespace
+
+TEST_CASE("the output's Q/DQ is honoured: Flatten -> Gemm -> Q/DQ gives ONNX Runtime's rounded logits") {
+    // input [n, 4, 1, 1] -> Q/DQ -> Flatten -> Gemm (int8 per-channel weights through
+    // DequantizeLinear) -> Q/DQ (0.5, 128) -> output. The Gemm computes 0.95, 0.955 and -0.46 in
+    // real values; the file rounds them to the 0.5 grid: 1, 1 and -0.5 (what ONNX Runtime 1.30
+    // returns). Computed unrounded, they would be 0.95, 0.955, -0.46.
+    onnx_model om({4, 1, 1});
+    om.output(rounded_logits(om));
     std::vector<std::string> said;
     options o;
     o.arch = "custom";
@@ -618,14 +629,7 @@ TEST_CASE("a Q/DQ after a Softmax is honoured: the probabilities come out on its
     // The graph above, then Softmax -> Q/DQ (1/256, 0), as ONNX Runtime's QDQ quantizer writes a
     // final softmax: the probabilities of the rounded logits 1, 1, -0.5, rounded to 1/256.
     onnx_model om({4, 1, 1});
-    const std::string x = om.qdq("x", 1.f / 64.f, 0, true);
-    const std::string flat = om.out(om.node("Flatten", {x}, "flatten"));
-    const std::string wq = om.init_i8("w_q", {3, 4}, {95, 0, 0, 0, 127, 0, 0, 0, -46, 0, 0, 0});
-    auto* wdq = om.node("DequantizeLinear", {wq, om.init_f("w_s", {3}, {0.01f, 0.0075f, 0.01f}), om.init_i8("w_zp", {3}, {0, 0, 0})}, "w_dq");
-    attr_i(wdq, "axis", 0);
-    auto* gemm = om.node("Gemm", {flat, om.out(wdq)}, "fc");
-    attr_i(gemm, "transB", 1);
-    const std::string logits = om.qdq(om.out(gemm), 0.5f, 128, true);
+    const std::string logits = rounded_logits(om);
     om.output(om.qdq(om.out(om.node("Softmax", {logits}, "softmax")), 1.f / 256.f, 0, true));
     std::vector<std::string> said;
     options o;
@@ -885,9 +889,9 @@ TEST_CASE("unsupported ops and damaged files fail naming the node or the file") 
     CHECK(e.find("[qint8.unsupported] test.onnx: node 'Conv_12' (op LSTM): not supported; qint8 converts Conv, BatchNormalization") != std::string::npos);
 
     onnx_model dom({3, 4, 4});
-    dom.node("QGemm", {"x"}, "qg")->set_domain("com.microsoft");
+    dom.node("QLinearSigmoid", {"x"}, "qg")->set_domain("com.microsoft");
     dom.output("qg:0");
-    CHECK(error_of([&] { dom.parse(); }).find("node 'qg' (op com.microsoft.QGemm): not supported") != std::string::npos);
+    CHECK(error_of([&] { dom.parse(); }).find("node 'qg' (op com.microsoft.QLinearSigmoid): not supported") != std::string::npos);
     // A QOperator node is read (the QDQ rewrite), and one missing its inputs is named.
     onnx_model qc({3, 4, 4});
     qc.node("QLinearConv", {"x"}, "qc")->set_domain("com.microsoft");

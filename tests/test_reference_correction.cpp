@@ -103,23 +103,35 @@ double largest_gap(const model_desc& x, const model_desc& y, const std::vector<s
     return gap;
 }
 
+/// small_net on its images, with its 8-bit corrections measured by reference_correction_pass (`fast`).
+struct measured {
+    std::vector<float> images;
+    model_desc m, fast;
+    std::vector<std::string> targets{"a", "b", "c", "d"};
+    std::map<std::string, channel_stats> want;
+    std::size_t calls = 0;  ///< progress callbacks
+
+    explicit measured(uint32_t seed) {
+        test::rng r(seed);
+        images = skewed_images(r);
+        m = small_net(r, images);
+        want = fp32_stats(m, targets, images);
+        fast = m;
+        reference_correction_pass(fast, targets, want, images.data(), static_cast<std::size_t>(kImages), [&](std::size_t, std::size_t) { ++calls; });
+    }
+};
+
 }  // namespace
 
 TEST_SUITE("convert") {
 
 TEST_CASE("8-bit bias correction in the naive reference: equal to rerunning the reference per layer, and it corrects") {
-    test::rng r(31);
-    const std::vector<float> images = skewed_images(r);
-    model_desc m = small_net(r, images);
-    const std::vector<std::string> targets{"a", "b", "c", "d"};
-    const auto want = fp32_stats(m, targets, images);
-    model_desc fast = m, naive = m;
-    std::size_t calls = 0;
-    reference_correction_pass(fast, targets, want, images.data(), static_cast<std::size_t>(kImages), [&](std::size_t, std::size_t) { ++calls; });
-    CHECK(calls == m.layers.size());
-    naive_corrections(naive, targets, want, images);
+    const measured t(31);
+    CHECK(t.calls == t.m.layers.size());
+    model_desc naive = t.m;
+    naive_corrections(naive, t.targets, t.want, t.images);
     double largest = 0;
-    const double gap = largest_gap(fast, naive, targets, &largest);
+    const double gap = largest_gap(t.fast, naive, t.targets, &largest);
     CAPTURE(gap);
     CAPTURE(largest);
     CHECK(largest > 1e-3);  // there was something to correct
@@ -132,19 +144,14 @@ TEST_CASE("8-bit bias correction in the naive reference: equal to what a VNNI or
         MESSAGE("NOT RUN: this CPU's path (" << std::string(to_string(cpu_info().chosen)) << ") has no int8 dot product to measure 8-bit weights on");
         return;
     }
-    test::rng r(37);
-    const std::vector<float> images = skewed_images(r);
-    model_desc m = small_net(r, images);
-    const std::vector<std::string> targets{"a", "b", "c", "d"};
-    const auto want = fp32_stats(m, targets, images);
-    model_desc fast = m, native = m;
-    reference_correction_pass(fast, targets, want, images.data(), static_cast<std::size_t>(kImages), {});
+    const measured t(37);
+    model_desc native = t.m;
     compile_options ci;
     ci.batch = 10;
     ci.keep_intermediates = true;
-    correction_pass(native, targets, want, images, static_cast<std::size_t>(kImages), ci, int8_bias_correction_name, qint8::convert::options{}, "test");
+    correction_pass(native, t.targets, t.want, t.images, static_cast<std::size_t>(kImages), ci, int8_bias_correction_name, qint8::convert::options{}, "test");
     double largest = 0;
-    const double gap = largest_gap(fast, native, targets, &largest);
+    const double gap = largest_gap(t.fast, native, t.targets, &largest);
     CAPTURE(gap);
     CAPTURE(largest);
     CHECK(largest > 1e-3);
