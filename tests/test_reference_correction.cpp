@@ -80,11 +80,8 @@ void naive_corrections(model_desc& m, const std::vector<std::string>& targets, c
         const std::size_t C = static_cast<std::size_t>(l.out_channels);
         m.tensors[int8_bias_correction_name(name)] = tensor::from_vector(dtype::f32, {l.out_channels}, std::vector<float>(C, 0.f));
         channel_stats got;
-        got.add(ref::to_real(ref::run_all(m, images, kImages, o).at(name)).f, static_cast<std::size_t>(kImages), C,
-                l.act ? linear_region_of(l, *l.act) : linear_region_of(l), l.act ? l.act->scale / 2 : 0.f);
-        std::vector<float> d(C);
-        for (std::size_t c = 0; c < C; ++c) d[c] = static_cast<float>(bias_step(want.at(name).mean_of(c), got.mean_of(c), got.linear_share(c)));
-        m.tensors[int8_bias_correction_name(name)] = tensor::from_vector(dtype::f32, {l.out_channels}, d);
+        add_output(got, ref::to_real(ref::run_all(m, images, kImages, o).at(name)).f, static_cast<std::size_t>(kImages), l, l.act.has_value());
+        m.tensors[int8_bias_correction_name(name)] = tensor::from_vector(dtype::f32, {l.out_channels}, bias_steps(want.at(name), got));
     }
 }
 

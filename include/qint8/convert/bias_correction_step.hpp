@@ -88,4 +88,17 @@ inline double bias_step(double want, double got, double share) {
     return share >= min_linear_share ? d / share : d;
 }
 
+/// Adds `batch` images of layer `l`'s output `v` to `s`: its linear region and half a step of
+/// margin as stored, on its INT8 grid when `on_grid` (an INT8 output with a quantization), else real.
+inline void add_output(channel_stats& s, const std::vector<float>& v, std::size_t batch, const layer& l, bool on_grid) {
+    s.add(v, batch, static_cast<std::size_t>(l.out_channels), on_grid ? linear_region_of(l, *l.act) : linear_region_of(l), on_grid ? l.act->scale / 2 : 0.f);
+}
+
+/// Every channel's bias step (bias_step) from the FP32 statistics `want` to the INT8 ones `got`.
+inline std::vector<float> bias_steps(const channel_stats& want, const channel_stats& got) {
+    std::vector<float> d(got.mean.size());
+    for (std::size_t c = 0; c < d.size(); ++c) d[c] = static_cast<float>(bias_step(want.mean_of(c), got.mean_of(c), got.linear_share(c)));
+    return d;
+}
+
 }  // namespace qint8::convert::detail_conv

@@ -269,8 +269,7 @@ inline std::map<std::string, channel_stats> layer_channel_stats(const model& net
         for (const auto& name : layers) {
             const layer& l = *m.find_layer(name);
             const bool int8 = l.act && !net.fp32() && l.prec == precision::int8;
-            st[name].add(s.read(name), static_cast<std::size_t>(batch), static_cast<std::size_t>(l.out_shape[0]), int8 ? linear_region_of(l, *l.act) : linear_region_of(l),
-                         int8 ? l.act->scale / 2 : 0.f);
+            add_output(st[name], s.read(name), static_cast<std::size_t>(batch), l, int8);
         }
     }
     return st;
@@ -295,10 +294,7 @@ std::string correction_pass(model_desc& m, const std::vector<std::string>& targe
         const model net(m, ci, "bias correction (int8)");
         path = to_string(net.code_path());
         const channel_stats got = layer_channel_stats(net, {name}, m, images.data(), n, ci.batch).at(name);
-        const channel_stats& ref = want.at(name);
-        std::vector<float> delta(got.mean.size());
-        for (std::size_t c = 0; c < delta.size(); ++c) delta[c] = static_cast<float>(bias_step(ref.mean_of(c), got.mean_of(c), got.linear_share(c)));
-        m.tensors[name_of(name)] = models::detail::owned_tensor(dtype::f32, {l.out_channels}, std::move(delta));
+        m.tensors[name_of(name)] = models::detail::owned_tensor(dtype::f32, {l.out_channels}, bias_steps(want.at(name), got));
         tick(o, phase, static_cast<std::size_t>(&name - targets.data()) + 1, targets.size());
     }
     return path;

@@ -167,9 +167,8 @@ inline ref::value corrected_layer(ref::detail::run_state& s, model_desc& d, mode
     }
     const auto stored = [&] { return gemm ? store_all(acc, ref::detail::weighted_operands_of(s, l, s.t.at(l.inputs[0])).st) : ref::detail::run_layer(s, l); };
     channel_stats got;
-    got.add(ref::to_real(stored()).f, n, C, l.act ? linear_region_of(l, *l.act) : linear_region_of(l), l.act ? l.act->scale / 2 : 0.f);
-    std::vector<float> delta(C);
-    for (std::size_t c = 0; c < C; ++c) delta[c] = float(bias_step(want.mean_of(c), got.mean_of(c), got.linear_share(c)));
+    add_output(got, ref::to_real(stored()).f, n, l, l.act.has_value());
+    std::vector<float> delta = bias_steps(want, got);
     d.tensors[name] = models::detail::owned_tensor(dtype::f32, {l.out_channels}, std::vector<float>(delta));
     m.tensors[name] = models::detail::owned_tensor(dtype::f32, {l.out_channels}, std::move(delta));
     return stored();

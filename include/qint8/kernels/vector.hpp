@@ -134,14 +134,17 @@ inline void softmax(const float* src, float* dst, std::size_t n) {
 #endif
 }
 
-/// x[i] = scale * (saturate(round(x[i] * (1 / scale)) + zero_point) - zero_point): quantized with
-/// `q` and dequantized again, as a Q/DQ pair leaves a tensor (quantize's rounding).
+/// x quantized with `q` and dequantized again, as a Q/DQ pair leaves a tensor: the input's
+/// quantize and the output's dequantize above, through a buffer of codes.
 inline void round_to_grid(float* x, std::size_t n, const quant_params& q) {
-    const float inv = 1.f / q.scale;
-    const float lo = q.type == dtype::u8 ? 0.f : -128.f, hi = q.type == dtype::u8 ? 255.f : 127.f;
-    for (std::size_t i = 0; i < n; ++i) {
-        const float code = std::min(hi, std::max(lo, std::nearbyint(x[i] * inv) + float(q.zero_point)));
-        x[i] = q.scale * (code - float(q.zero_point));
+    std::vector<uint8_t> codes(n);
+    if (q.type == dtype::u8) {
+        quantize(x, codes.data(), n, 1.f / q.scale, q.zero_point);
+        dequantize(codes.data(), x, n, q.scale, q.zero_point);
+    } else {
+        auto* s8 = reinterpret_cast<int8_t*>(codes.data());
+        quantize(x, s8, n, 1.f / q.scale, q.zero_point);
+        dequantize(s8, x, n, q.scale, q.zero_point);
     }
 }
 

@@ -223,9 +223,10 @@ private:
         return name;
     }
 
-    /// An int32 [O] initializer holding `b`'s values broadcast along O (`v` gives O).
-    std::string add_int32(const std::string& name, std::vector<int32_t> v, const constant& b) {
-        for (std::size_t k = 0; k < v.size(); ++k) v[k] = static_cast<int32_t>(b.i[b.elements() == 1 ? 0 : k]);
+    /// An int32 [o] initializer holding `b`'s values (one value: broadcast along o).
+    std::string add_int32(const std::string& name, std::size_t o, const constant& b) {
+        std::vector<int32_t> v(o);
+        for (std::size_t k = 0; k < o; ++k) v[k] = static_cast<int32_t>(b.i[b.elements() == 1 ? 0 : k]);
         onnx::TensorProto* t = g_.add_initializer();
         t->set_name(name);
         t->set_data_type(onnx::TensorProto::INT32);
@@ -371,7 +372,7 @@ private:
         if (b.elem != "int32" || !((b.shape.size() == 1 && b.elements() == o) || (broadcast && (row || one))))
             bad(role + " '" + cur_->input(idx) + "': expected int32 [" + std::to_string(o) + "]" + (broadcast ? ", [1, " + std::to_string(o) + "] or one value" : "") +
                 ", found " + b.elem + " " + detail::shape_str(b.shape));
-        if (b.shape.size() != 1 || b.elements() != o) values = add_int32(label(*cur_) + "/" + role + "_per_channel", std::vector<int32_t>(o, 0), b);
+        if (b.shape.size() != 1 || b.elements() != o) values = add_int32(label(*cur_) + "/" + role + "_per_channel", o, b);
         const float xs = find_const(cur_->input(1))->f[0];
         const constant& ws = *find_const(w_scale.empty() ? cur_->input(4) : w_scale);
         std::vector<float> s(ws.f.size());
