@@ -1,7 +1,7 @@
 // Each INT8 depthwise kernel variant against the naive reference (include/qint8/ref/depthwise.hpp),
 // bit-exactly, over every depthwise shape of MobileNet-V1 and V2 at 224 x 224 (PyTorch-style and
 // TF-SAME padding), small odd shapes with ragged channel tails, and shapes around the 64-channel
-// block with tall kernels, stride 3, large biases and two threads. A variant this CPU cannot
+// block with tall kernels, stride 3, large and fractional biases and two threads. A variant this CPU cannot
 // execute prints NOT RUN and ctest lists it as skipped.
 
 #include <doctest/doctest.h>
@@ -29,12 +29,13 @@ struct dw_case {
     int post;  ///< 0 none, 1 relu, 2 relu6 (relu then clip), 3 clip(-2, 3)
     bool big_bias = false;  ///< biases past 2^24 (float(bias) rounds: no folding into the int32 sum)
     bool big_scale = false;  ///< requantization factors that take sums past the int32 conversion's range
+    bool frac_bias = false;  ///< biases with a fraction (layer::float_bias: the file adds them unrounded)
     int threads = 1;
     std::string name() const {
         std::ostringstream s;
         s << n << "x" << h << "x" << w << "x" << c << " k" << kh << "x" << kw << " s" << sh << "x" << sw << " pad " << pt << "," << pl
           << "," << pb << "," << pr << (src_signed ? " s8" : " u8") << "->" << (dst_signed ? "s8" : "u8") << " zp " << src_zp << "/"
-          << dst_zp << " post " << post << (big_bias ? " big bias" : "") << (big_scale ? " big scale" : "") << " threads " << threads;
+          << dst_zp << " post " << post << (big_bias ? " big bias" : "") << (big_scale ? " big scale" : "") << (frac_bias ? " fractional bias" : "") << " threads " << threads;
         return s.str();
     }
 };
@@ -47,8 +48,10 @@ std::size_t mismatches(dw_variant v, const dw_case& k, uint32_t seed) {
     for (auto& x : src) x = static_cast<uint8_t>(r.integer(0, 255));
     std::vector<int8_t> w(static_cast<std::size_t>(k.c * k.kh * k.kw));
     for (auto& x : w) x = static_cast<int8_t>(r.integer(-128, 127));  // full 8-bit weights, both extremes
-    std::vector<int32_t> bias(static_cast<std::size_t>(k.c));
-    for (auto& x : bias) x = k.big_bias ? r.integer(-(1 << 28), 1 << 28) : r.integer(-20000, 20000);
+    std::vector<float> bias(static_cast<std::size_t>(k.c));
+    for (auto& x : bias) x = float(k.big_bias ? r.integer(-(1 << 28), 1 << 28) : r.integer(-20000, 20000));
+    if (k.frac_bias)
+        for (auto& x : bias) x += r.uniform(-0.5f, 0.5f);
     std::vector<float> os(static_cast<std::size_t>(k.c));
     for (auto& x : os) x = k.big_scale ? r.uniform(100.f, 100000.f) : r.uniform(0.0005f, 0.01f);
     const float s_dst = 0.05f;
@@ -153,6 +156,7 @@ std::vector<dw_case> block_cases() {
             k.post = i % 4;
             k.big_bias = i % 5 == 2;
             k.big_scale = i % 7 == 3;
+            k.frac_bias = i % 3 == 1;
             k.threads = 1 + i % 2;
             v.push_back(k);
             ++i;
@@ -199,11 +203,19 @@ TEST_CASE("depthwise four-tap packing: the bias folds only where exact, the floa
     for (int half : {0, 8})
         for (int ky = 0; ky < 3; ++ky) CHECK(p.wq[static_cast<std::size_t>(half * 4 + ky)] == w[static_cast<std::size_t>(ky * 3)]);
     CHECK(p.acc0[0] == p.acc0[8]);
-    bias[3] = (1 << 24) + 1;
+    bias[3] = (1 << 24) + 2;  // exact as a float, but past 2^24: stays a float add
     os[7] = 1e5f;
     p = kernels::dw_pack(w.data(), bias.data(), os.data(), c, 3, 3, 64, 5, false);
     CHECK_FALSE(p.bias_in_acc);
     CHECK(p.v_bound > 1073741824.0);
+    // An unrounded bias stays a float add, whatever its size.
+    std::vector<float> fb(static_cast<std::size_t>(c), 100.f);
+    p = kernels::dw_pack(w.data(), fb.data(), os.data(), c, 3, 3, 64, 5, false);
+    CHECK(p.bias_in_acc);
+    fb[5] = 100.25f;
+    p = kernels::dw_pack(w.data(), fb.data(), os.data(), c, 3, 3, 64, 5, false);
+    CHECK_FALSE(p.bias_in_acc);
+    CHECK(p.bias[static_cast<std::size_t>(kernels::dw_quad_order(5))] == 100.25f);
 }
 
 TEST_CASE("depthwise relu/clip folding equals applying the post-ops in turn") {

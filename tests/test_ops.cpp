@@ -24,6 +24,7 @@ struct conv_case {
     int wmax = 63;
     std::optional<quant_params> branch;  // post 4: the branch's rounding before the sum
     bool minus128 = false;                // every 7th weight code -128 (the full s8 range)
+    bool float_bias = false;              // the bias added unrounded (layer::float_bias)
 };
 
 std::string describe(const conv_case& k) {
@@ -75,6 +76,7 @@ model_desc conv_model(const conv_case& k, uint32_t seed) {
         l.post_ops.push_back(post_op::make_relu());
     }
     if (k.dst != dtype::f32) l.act = quant_params{k.dst, k.post == 0 ? 0.05f : 0.025f, k.zp_dst};
+    l.float_bias = k.float_bias;
     add_weights(m, "conv", {l.out_channels, k.c / l.groups, k.kh, k.kw}, r, k.int_weights, k.wmax);
     if (k.minus128) {
         tensor& w = m.tensors.at("conv.weight");
@@ -221,6 +223,33 @@ TEST_CASE("conv2d with a residual sum rounded to the branch's own quantization f
     check_conv(k, 810);
 }
 
+TEST_CASE("conv2d and depthwise_conv2d with an unrounded bias (float_bias: float ops between the file's conv and its Q/DQ)") {
+    // The reference itself must tell the two biases apart, or the comparison would prove nothing.
+    const auto changes_output = [](const model_desc& m) {
+        model_desc rounded = m;
+        for (auto& l : rounded.layers) l.float_bias = false;
+        validate(rounded, "test");
+        model_desc unrounded = m;
+        validate(unrounded, "test");
+        rng r(77);
+        const int64_t n = 16;  // a shift below one accumulator unit changes few roundings: enough images to see one
+        const std::vector<float> in = r.floats(static_cast<std::size_t>(n * m.input.shape[0] * m.input.shape[1] * m.input.shape[2]), -1.f, 1.f);
+        return ref::run(rounded, in, n, ref_options(false)) != ref::run(unrounded, in, n, ref_options(false));
+    };
+    for (int post : {0, 1, 3}) {
+        conv_case k; k.float_bias = true; k.post = post; k.batch = 2; k.zp_src = 5;
+        CHECK(changes_output(conv_model(k, 900)));
+        check_conv(k, 900 + uint32_t(post));
+    }
+    conv_case d; d.float_bias = true; d.depthwise = true; d.c = 40; d.post = 2; d.zp_src = 9; d.zp_dst = 4;
+    CHECK(changes_output(conv_model(d, 910)));
+    check_conv(d, 910);
+    d.src = dtype::s8; d.dst = dtype::s8; d.zp_src = -3; d.post = 0;
+    check_conv(d, 911);
+    d.c = 70; d.h = d.w = 6; d.src = dtype::u8; d.dst = dtype::u8; d.zp_src = 0;  // a tail block on every variant
+    check_conv(d, 912);
+}
+
 }  // TEST_SUITE
 
 namespace {
@@ -318,6 +347,15 @@ TEST_CASE("fc: 4D input flattened in C/H/W order / 2D input / zero points folded
             CAPTURE(zp); CAPTURE(int_out);
             check_exact(single(l, {6, 3, 5}, quant_params{dtype::u8, 0.02f, zp ? 12 : 0}, 980, true, {10, 6 * 3 * 5}), 2, 35);
         }
+    // An unrounded bias with a source zero point: the fc runs as a convolution (no zero point
+    // folded into the bias), whatever the tuning prefers.
+    for (bool int_out : {false, true}) {
+        layer l = fc_layer("fc", "x", 10);
+        l.float_bias = true;
+        if (int_out) l.act = quant_params{dtype::s8, 0.1f, 1};
+        CAPTURE(int_out);
+        check_exact(single(l, {6, 3, 5}, quant_params{dtype::u8, 0.02f, 12}, 985, true, {10, 6 * 3 * 5}), 2, 37);
+    }
     // fc -> fc (VGG classifier), second fc on a 2D input, with relu in between.
     rng r(990);
     model_desc m = input_only({16, 1, 1}, quant_params{dtype::u8, 2.f / 255.f, 128});

@@ -87,6 +87,10 @@ struct layer {
     std::vector<post_op> post_ops;
     precision prec = precision::int8;        ///< where the layer computes; fp32 layers may sit between int8 ones
     std::optional<quant_params> act;         ///< how this layer's output is represented in 8 bits
+    /// conv/depthwise/fc on the INT8 path: add the bias unrounded (f32, in accumulator units) as
+    /// the source file does where float ops sit between the convolution and its quantization;
+    /// false: rounded to int32 accumulator units, as an integer (fused) convolution does.
+    bool float_bias = false;
     std::vector<int64_t> out_shape;          ///< [C, H, W] or [K] (no batch); filled by validation
 };
 

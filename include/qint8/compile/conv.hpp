@@ -119,7 +119,7 @@ inline compiler::layer_params compiler::int8_params(const layer& l, const tensor
     // int32 exactly: the file's s8 codes are kept, -128 included.
     const bool paired = qin.type == dtype::u8 && l.kind != op::depthwise_conv2d && qmax_u8_ < 127;
     int8_plan p = plan_int8(paired ? quantize_weights_paired(w, ws, pair_geometry_of(l, in_d, qin)) : quantize_weights(w, ws, full_range_qmax), b,
-                            qin.scale, stage_scale(l, dst_t));
+                            qin.scale, stage_scale(l, dst_t), l.float_bias);
     layer_params r;
     if (ip) fold_source_zero_point(p, qin.zero_point);
     else r.rq.src_zp = qin.zero_point;
@@ -127,6 +127,7 @@ inline compiler::layer_params compiler::int8_params(const layer& l, const tensor
     if (dst_t != dtype::f32 && !split_zp) r.rq.dst_zp = l.act->zero_point;
     r.wq = std::move(p.weights);
     r.b32 = std::move(p.bias);
+    r.bf = std::move(p.bias_f);  // float_bias: oneDNN takes it as an f32 bias in accumulator units
     return r;
 }
 
@@ -203,9 +204,11 @@ inline void compiler::weighted(const layer& l) {
     const dtype src_t = i8 ? qin->type : dtype::f32, dst_t = out_type(l);
     const std::vector<residual_sum> sums = plan_residuals(l, dst_t);
     fc_conv_view cv = fc_as_conv(l, i8, in_d, !sums.empty());
-    // As a convolution by default (measured faster on AVX2); the tuning may measure otherwise.
+    // As a convolution by default (measured faster on AVX2); the tuning may measure otherwise,
+    // except for an unrounded bias, which the inner product would have to fold the source zero
+    // point into in float (fold_source_zero_point): the convolution keeps the reference's sums.
     const std::string sig = layer_signature(l, eff_prec(l), src_t, dst_t, in_d, od, c_.threads);
-    if (cv.on && choose(l, "fc", sig, {"conv", "inner_product"}) != "conv") cv = {};
+    if (cv.on && !l.float_bias && choose(l, "fc", sig, {"conv", "inner_product"}) != "conv") cv = {};
     const bool ip = is_fc && !cv.on;
     // oneDNN 2.6's inner product has no destination zero point: compute in f32 (already in
     // destination units) and let a reorder add the zero point and round, which is the same
@@ -221,7 +224,8 @@ inline void compiler::weighted(const layer& l) {
     const dnnl::memory::desc src_any = !cv.on ? backend::make_desc(in_d, src_t, false) : in_d.size() == 2 ? nhwc(cv.src, src_t) : backend::make_desc(cv.src, src_t, false);
     const dnnl::memory::desc dst_any = cv.on ? nhwc({od[0], od[1], 1, 1}, prim_dst_t) : backend::make_desc(od, prim_dst_t, false);
     const dnnl::memory::desc wei_any = backend::make_desc(wd, i8 ? dtype::s8 : dtype::f32, false);
-    const dnnl::memory::desc bias_md = backend::make_desc({o}, i8 ? dtype::s32 : dtype::f32, true);
+    const bool s32_bias = i8 && !l.float_bias;
+    const dnnl::memory::desc bias_md = backend::make_desc({o}, s32_bias ? dtype::s32 : dtype::f32, true);
     const std::vector<backend::fused_op> ops = fused_ops(l, dst_t, sums);
     const backend::conv_geometry g = is_fc ? backend::conv_geometry{{1, 1}, {0, 0}, {0, 0}}
                                            : backend::conv_geometry{{l.stride[0], l.stride[1]}, {l.pad[0], l.pad[1]}, {l.pad[2], l.pad[3]}};
@@ -252,7 +256,7 @@ inline void compiler::weighted(const layer& l) {
     // Weights packed once into the primitive's preferred layout.
     const void* wdata = i8 ? static_cast<const void*>(lp.wq.data()) : static_cast<const void*>(lp.wf.data());
     const int wconst = new_const(backend::pack_weights(c_.eng, compile_stream_, backend::make_desc(wd, i8 ? dtype::s8 : dtype::f32, true), wdata, made.weights));
-    const int bconst = i8 ? new_const(bias_md, lp.b32.data()) : new_const(bias_md, lp.bf.data());
+    const int bconst = s32_bias ? new_const(bias_md, lp.b32.data()) : new_const(bias_md, lp.bf.data());
 
     const int src = weighted_src(in, src_t, made.src, qin, l, cv);
     const int in_place = in_place_residual(l, made.dst, sums);

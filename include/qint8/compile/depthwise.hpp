@@ -95,13 +95,14 @@ inline void compiler::depthwise(const layer& l) {
     b = int8_bias(m, l.name, b, l.out_channels, corrected_bias, qmax_u8_ < 127);  // the converter's INT8-only bias correction, as weighted()
     const dtype dst_t = out_type(l);
     // 8-bit weights: the kernels multiply in int16 pairs summed exactly into int32.
-    const int8_plan p = plan_int8(quantize_weights(w, ws, full_range_qmax), b, qin.scale, l.act->scale);
+    const int8_plan p = plan_int8(quantize_weights(w, ws, full_range_qmax), b, qin.scale, l.act->scale, l.float_bias);
+    const std::vector<float> bias = p.bias_as_float();
 
     auto job = std::make_shared<dw_job>();
     job->variant = dw_variant_;
     job->pr = dw_problem_of(l, in_d, od, qin, src_w.type, dst_t);
     const kernels::dw_problem& pr = job->pr;
-    job->pk = kernels::dw_pack(p.weights.data(), p.bias.data(), p.out_scales.data(), pr.c, pr.kh, pr.kw, kernels::dw_block(job->variant),
+    job->pk = kernels::dw_pack(p.weights.data(), bias.data(), p.out_scales.data(), pr.c, pr.kh, pr.kw, kernels::dw_block(job->variant),
                                pr.src_zp, pr.src_signed);
 
     step s;

@@ -147,6 +147,10 @@ struct node {
     // Filled by the passes:
     std::vector<post_op> post_ops;     ///< relu / clip / sum fused into this conv, gemm or add
     std::vector<std::string> fused;    ///< names of source nodes folded into this one
+    /// A conv/gemm on the file's weight grid whose output passes float ops (Mul/Div,
+    /// BatchNormalization, a constant Add) before its quantization: the file adds the bias in
+    /// float, unrounded, and so does qint8 (layer::float_bias).
+    bool float_bias = false;
 
     bool has(const std::string& a) const { return attrs.count(a) != 0; }
     int64_t i(const std::string& a, int64_t dflt) const {

@@ -312,6 +312,9 @@ inline bool rescale_grid(constant& w, const std::vector<double>& a) {
 /// Multiplies output channel o of a conv/gemm by a[o] and sets bias to a[o] * bias + c[o].
 inline void scale_channels(import_graph& g, node& p, const std::vector<double>& a, const std::vector<double>& c) {
     auto [w, b] = own_weights(g, p, static_cast<int64_t>(a.size()));
+    // Weights on the file's grid: the file runs this float op after an integer-weight conv and
+    // before any quantization, so its bias is never rounded to the accumulator's integers.
+    if (w->quant) p.float_bias = true;
     const std::size_t per = w->elements() / a.size();
     for (std::size_t o = 0; o < a.size(); ++o) b->f[o] = static_cast<float>(double(b->f[o]) * a[o] + c[o]);
     if (detail_pass::rescale_grid(*w, a)) return;  // trained integers kept, scales folded
@@ -745,6 +748,7 @@ inline void lower_conv(lower_state& st, const node& n, const node_input& in, lay
     l.kernel = {k[0], k[1]};
     l.stride = {s[0], s[1]};
     l.pad = resolve_pads(st.g, n, in.shape[2], in.shape[3]);
+    l.float_bias = n.float_bias && b;
     put_weights(st.m, l.name, w, b, w.shape, weights_s8);
 }
 
@@ -754,6 +758,7 @@ inline void lower_gemm(lower_state& st, const node& n, layer& l, bool weights_s8
     const constant* b = bias_input(st.g, n);
     l.kind = op::fc;
     l.out_channels = w.shape[0];
+    l.float_bias = n.float_bias && b;
     put_weights(st.m, l.name, w, b, w.shape, weights_s8);
 }
 

@@ -159,6 +159,16 @@ inline int8_weights quantize_weights_paired(const tensor& w, const tensor* scale
 }
 
 /// Bias in accumulator units: round(b / (s_src * ws[o])), saturated to int32.
+/// The bias in accumulator units, unrounded (layer::float_bias): bias / (s_src * s_w[c]) in
+/// double, stored as f32 (what oneDNN and the depthwise kernels add to float(acc)).
+inline std::vector<float> bias_in_acc_units(const tensor* b, const std::vector<float>& wscale, float src_scale) {
+    std::vector<float> r(wscale.size(), 0.f);
+    if (!b) return r;
+    for (std::size_t c = 0; c < r.size(); ++c)
+        r[c] = static_cast<float>(static_cast<double>(load_f32(b->data, c)) / (static_cast<double>(src_scale) * wscale[c]));
+    return r;
+}
+
 inline std::vector<int32_t> quantize_bias(const tensor* b, const std::vector<float>& wscale, float src_scale) {
     std::vector<int32_t> r(wscale.size(), 0);
     if (!b) return r;

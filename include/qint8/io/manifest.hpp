@@ -285,6 +285,10 @@ inline layer read_layer(const field_reader& r) {
     else if (p == "fp32") l.prec = precision::fp32;
     else fail(errc::manifest_field, r.file() + ": " + r.sub("precision") + ": expected \"int8\" or \"fp32\", found \"" + p + "\"");
     if (r.has("activation")) l.act = read_quant(r.obj("activation"));
+    if (r.has("float_bias")) {
+        if (!has_weights(l.kind)) fail(errc::manifest_field, r.file() + ": " + r.sub("float_bias") + ": only conv2d, depthwise_conv2d and fc layers have a bias, found op \"" + o + "\"");
+        l.float_bias = r.boolean("float_bias", false);
+    }
     if (r.has("output_shape")) l.out_shape = r.ints("output_shape", 1, 3, 1, big);
     return l;
 }
@@ -652,6 +656,7 @@ inline json layer_json(const layer& l) {
     if (!l.post_ops.empty()) lj["post_ops"] = post_ops_json(l);
     lj["precision"] = to_string(l.prec);
     if (l.act) lj["activation"] = write_quant(*l.act);
+    if (l.float_bias) lj["float_bias"] = true;
     lj["output_shape"] = l.out_shape;
     return lj;
 }

@@ -95,14 +95,15 @@ inline int dw_quad_order(int i) { return ((i / 4) % 4) * 16 + (i / 16) * 4 + i %
 /// whole column of four taps per lane. s8 sources are read as u8 (x ^ 0x80 = x + 128), which
 /// adds 128 * sum(w): comp takes zp + 128 then. A last block of at most 32 channels is packed twice
 /// (lanes 0-1 and 2-3), for two output pixels per zmm.
-inline void dw_pack_quads(dw_packed& p, const int8_t* w, const int32_t* bias, const float* os, int32_t src_zp, bool src_signed) {
+inline void dw_pack_quads(dw_packed& p, const int8_t* w, const float* bias, const float* os, int32_t src_zp, bool src_signed) {
     const int taps = p.kh * p.kw;
     p.groups = (p.kh + 3) / 4;
     p.wq.assign(static_cast<std::size_t>(p.blocks * p.kw * p.groups * 256), 0);
     p.acc0.assign(static_cast<std::size_t>(p.blocks * 64), 0);
+    // Into the accumulator only integers of at most 2^24 (an unrounded bias stays a float add).
     p.bias_in_acc = true;
     for (int64_t ch = 0; ch < p.c; ++ch)
-        if (bias && std::abs(static_cast<int64_t>(bias[ch])) > (int64_t{1} << 24)) p.bias_in_acc = false;
+        if (bias && !(std::fabs(bias[ch]) <= float(int64_t{1} << 24) && bias[ch] == std::nearbyint(bias[ch]))) p.bias_in_acc = false;
     const int32_t zp = src_signed ? src_zp + 128 : src_zp;
     for (int64_t ch = 0; ch < p.c; ++ch) {
         const int64_t b = ch / 64;
@@ -119,12 +120,12 @@ inline void dw_pack_quads(dw_packed& p, const int8_t* w, const int32_t* bias, co
                 for (int at = pos; at < 64; at += copies)
                     p.wq[static_cast<std::size_t>((((b * p.kw + kx) * p.groups + ky / 4) * 64 + at) * 4 + ky % 4)] = v;
             }
-        const int32_t bs = bias ? bias[ch] : 0;
+        const float bs = bias ? bias[ch] : 0.f;
         for (int at = pos; at < 64; at += copies) {
             const std::size_t k = static_cast<std::size_t>(b * 64 + at);
             p.comp[k] = zp * sum;
-            p.acc0[k] = (p.bias_in_acc ? bs : 0) - zp * sum;  // zp in 0..255 (u8, or s8 + 128): no overflow
-            p.bias[k] = static_cast<float>(bs);
+            p.acc0[k] = (p.bias_in_acc ? static_cast<int32_t>(bs) : 0) - zp * sum;  // zp in 0..255 (u8, or s8 + 128): no overflow
+            p.bias[k] = bs;
             p.scale[k] = os[ch];
         }
         // |q - zp| <= 255 per tap; the margin covers the float roundings on the way.
@@ -132,9 +133,10 @@ inline void dw_pack_quads(dw_packed& p, const int8_t* w, const int32_t* bias, co
     }
 }
 
-/// `w`: C x kh x kw s8 (plain OIHW for groups = C); `bias`: C int32 (may be null); `os`: C floats.
+/// `w`: C x kh x kw s8 (plain OIHW for groups = C); `bias`: C floats in accumulator units,
+/// integers or not (may be null); `os`: C floats.
 /// Block 16 or 32: tap pairs as int16 (the layout above); block 64: dw_pack_quads.
-inline dw_packed dw_pack(const int8_t* w, const int32_t* bias, const float* os, int64_t c, int kh, int kw, int block,
+inline dw_packed dw_pack(const int8_t* w, const float* bias, const float* os, int64_t c, int kh, int kw, int block,
                          int32_t src_zp, bool src_signed) {
     dw_packed p;
     p.block = block;
@@ -167,10 +169,18 @@ inline dw_packed dw_pack(const int8_t* w, const int32_t* bias, const float* os, 
         }
         const std::size_t k = static_cast<std::size_t>(b * block + pos);
         p.comp[k] = src_zp * sum;
-        p.bias[k] = bias ? static_cast<float>(bias[ch]) : 0.f;
+        p.bias[k] = bias ? bias[ch] : 0.f;
         p.scale[k] = os[ch];
     }
     return p;
+}
+
+/// The same with an int32 bias (rounded to accumulator units).
+inline dw_packed dw_pack(const int8_t* w, const int32_t* bias, const float* os, int64_t c, int kh, int kw, int block,
+                         int32_t src_zp, bool src_signed) {
+    std::vector<float> bf;
+    if (bias) bf.assign(bias, bias + c);
+    return dw_pack(w, bias ? bf.data() : nullptr, os, c, kh, kw, block, src_zp, src_signed);
 }
 
 /// The tap pointers of output pixel (oy, ox) of image `img`, padded taps pointing at the zero

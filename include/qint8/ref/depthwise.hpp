@@ -47,7 +47,7 @@ struct dw_post_op {
 /// os: c requantization factors. Output: n x oh x ow x c bytes (u8, or s8 when dst_signed).
 inline std::vector<uint8_t> depthwise_nhwc(const std::vector<uint8_t>& src, int64_t n, int64_t h, int64_t w, int64_t c, bool src_signed,
                                            int32_t src_zp, const std::vector<int8_t>& weights, int kh, int kw, int sh, int sw, int pt,
-                                           int pl, int64_t oh, int64_t ow, const std::vector<int32_t>& bias, const std::vector<float>& os,
+                                           int pl, int64_t oh, int64_t ow, const std::vector<float>& bias, const std::vector<float>& os,
                                            const std::vector<dw_post_op>& post, bool dst_signed, int32_t dst_zp) {
     std::vector<uint8_t> dst(static_cast<std::size_t>(n * oh * ow * c));
     auto in = [&](std::size_t i) { return src_signed ? int32_t(static_cast<int8_t>(src[i])) : int32_t(src[i]); };
@@ -63,7 +63,7 @@ inline std::vector<uint8_t> depthwise_nhwc(const std::vector<uint8_t>& src, int6
             const int32_t q = in(static_cast<std::size_t>(((b * h + iy) * w + ix) * c + ch));
             acc += int64_t(q - src_zp) * weights[static_cast<std::size_t>((ch * kh + ky) * kw + kx)];
         });
-        float v = (float(acc) + float(bias[static_cast<std::size_t>(ch)])) * os[static_cast<std::size_t>(ch)];
+        float v = (float(acc) + bias[static_cast<std::size_t>(ch)]) * os[static_cast<std::size_t>(ch)];
         for (const auto& p : post) v = p.relu ? std::max(v, 0.f) : std::min(std::max(v, p.lo), p.hi);
         // The product is rounded to float before the zero point is added (as oneDNN does):
         // the store keeps the compiler from fusing multiply and add into one FMA.

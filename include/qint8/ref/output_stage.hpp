@@ -3,6 +3,7 @@
 /// order of float operations (the order the bit-exact tests rely on):
 ///
 ///   v = (float(acc) + bias_q[o]) * os[o]       os[o] = s_src * s_w[o] / s_dst, bias_q = round(bias / (s_src * s_w[o]))
+///                                              (float_bias: bias_q = float(bias / (s_src * s_w[o])), unrounded)
 ///   post-ops in order, in destination units: relu; clip(lo / s_dst, hi / s_dst);
 ///                                            sum v += (s_r / s_dst) * (q_r - zp_r)
 ///   a first post-op that sums a branch rounded to (s_b, z_b): os[o] = s_src * s_w[o] / s_b, then
@@ -22,7 +23,7 @@ namespace qint8::ref {
 
 struct output_stage {
     bool int8 = true;                  ///< an integer accumulator (else a double one)
-    std::vector<float> bias;           ///< per channel: INT8 in accumulator units (rounded), FP32 real; empty: none
+    std::vector<float> bias;           ///< per channel: INT8 in accumulator units (rounded unless float_bias), FP32 real; empty: none
     std::vector<float> os;             ///< INT8: per-channel output scale
     std::vector<post_op> post_ops;
     std::vector<const value*> sums;    ///< the tensors of the sum post-ops, in order, same shape as the output

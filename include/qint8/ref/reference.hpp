@@ -105,7 +105,9 @@ inline weighted_operands weighted_operands_of(const run_state& s, const layer& l
         for (int64_t o = 0; o < l.out_channels; ++o) {
             const std::size_t c = std::size_t(o);
             st.os.push_back(qs.scale * wt.s[c] / s_dst);
-            if (b) st.bias.push_back(float(std::nearbyint(double(qint8::ref::detail::f32_at(*b, c)) / (double(qs.scale) * wt.s[c]))));
+            // In accumulator units: rounded to an integer, or kept unrounded (float_bias).
+            const double bq = b ? double(qint8::ref::detail::f32_at(*b, c)) / (double(qs.scale) * wt.s[c]) : 0.0;
+            if (b) st.bias.push_back(float(l.float_bias ? bq : std::nearbyint(bq)));
         }
     } else {
         src = to_real(src);
