@@ -25,6 +25,7 @@ struct conv_case {
     std::optional<quant_params> branch;  // post 4: the branch's rounding before the sum
     bool minus128 = false;                // every 7th weight code -128 (the full s8 range)
     bool float_bias = false;              // the bias added unrounded (layer::float_bias)
+    bool real_residual = false;           // post 3/4: the residual is an FP32 layer's real output (dst f32 only)
 };
 
 std::string describe(const conv_case& k) {
@@ -69,7 +70,8 @@ model_desc conv_model(const conv_case& k, uint32_t seed) {
         rl.kernel = {k.kh, k.kw};
         rl.stride = {k.sh, k.sw};
         rl.pad = k.pad;
-        rl.act = quant_params{dtype::s8, 0.03f, 3};
+        if (k.real_residual) rl.prec = precision::fp32;
+        else rl.act = quant_params{dtype::s8, 0.03f, 3};
         m.layers.push_back(rl);
         add_weights(m, "residual", {l.out_channels, k.c, k.kh, k.kw}, r, true, 63);
         l.post_ops.push_back(post_op::make_sum("residual", k.post == 4 ? k.branch : std::nullopt));
@@ -221,6 +223,15 @@ TEST_CASE("conv2d with a residual sum rounded to the branch's own quantization f
     }
     conv_case k; k.post = 4; k.branch = quant_params{dtype::u8, 0.03f, 128}; k.src = dtype::s8; k.dst = dtype::s8; k.zp_src = -3; k.zp_dst = 2;
     check_conv(k, 810);
+}
+
+TEST_CASE("an int8 conv with a real output sums a real residual as it is (a file that adds in float after the branch's Q/DQ)") {
+    for (int post : {3, 4}) {
+        conv_case k; k.post = post; k.real_residual = true; k.dst = dtype::f32; k.branch = quant_params{dtype::u8, 0.04f, 120};
+        check_conv(k, 820 + uint32_t(post));
+        k.depthwise = true; k.c = 24; k.float_bias = true;
+        check_conv(k, 830 + uint32_t(post));
+    }
 }
 
 TEST_CASE("conv2d and depthwise_conv2d with an unrounded bias (float_bias: float ops between the file's conv and its Q/DQ)") {

@@ -208,8 +208,9 @@ inline void check_post_ops(const layer& l, const std::vector<int64_t>& out, cons
                 fail(errc::shape_mismatch, where + ".post_ops: sum input '" + p.input + "' has shape " + shape_str(shapes.at(p.input)) + ", expected " + shape_str(out));
             if (l.kind != op::conv2d && l.kind != op::depthwise_conv2d && l.kind != op::fc)
                 fail(errc::unsupported, where + ".post_ops: sum is supported after conv2d, depthwise_conv2d and fc only");
-            if (l.prec == precision::int8 && !*acts.at(p.input))
-                fail(errc::manifest_field, where + ".post_ops: sum input '" + p.input + "' has no activation quantization, which an int8 layer needs");
+            // A real residual is added as it is to a real output; an 8-bit output stores it on its grid.
+            if (l.prec == precision::int8 && l.act && !*acts.at(p.input))
+                fail(errc::manifest_field, where + ".post_ops: sum input '" + p.input + "' has no activation quantization, which an int8 layer with an 8-bit output needs");
         } else if (p.kind == post_op::clip) {
             if (!std::isfinite(p.lo) || !std::isfinite(p.hi) || !(p.lo < p.hi))
                 fail(errc::manifest_field, where + ".post_ops: clip needs finite min < max, found " + std::to_string(p.lo) + ", " + std::to_string(p.hi));

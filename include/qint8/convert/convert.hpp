@@ -230,8 +230,10 @@ inline std::vector<std::pair<std::string, std::string>> unquantized_reads(const 
     for (const auto& l : m.layers) {
         if (l.prec != precision::int8 || l.kind == op::softmax) continue;
         std::vector<std::string> reads = l.inputs;
+        // A residual summed into a real output is added as it is, unrounded, as the file adds
+        // it; into an 8-bit output it is stored on that grid first, so it needs a quantization.
         for (const auto& p : l.post_ops)
-            if (p.kind == post_op::sum) reads.push_back(p.input);
+            if (p.kind == post_op::sum && l.act) reads.push_back(p.input);
         for (const auto& t : reads)
             if (!a.at(t) && seen.insert(t).second) r.emplace_back(t, l.name);
     }

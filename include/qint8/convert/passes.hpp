@@ -354,7 +354,49 @@ inline void fold_channel_scale(import_graph& g, const note_fn& = {}) {
     erase_nodes(g, dead);
 }
 
+namespace detail_pass {
+
+/// A standalone BatchNormalization of an [N, C, H, W] tensor as what it computes, x * a + c per
+/// channel: a 1x1 depthwise Conv. Its weights sit on a grid of their own (one code, +-127, per
+/// channel) and its bias stays unrounded (float_bias), so on an INT8 path it reads the file's
+/// rounded input and rounds once, to the output's quantization, as the file does.
+inline void batch_norm_as_depthwise(import_graph& g, node& bn, const std::vector<double>& a, const std::vector<double>& c) {
+    const std::size_t ch = a.size();
+    constant w, b;
+    w.shape = {static_cast<int64_t>(ch), 1, 1, 1};
+    w.f.resize(ch);
+    w.i.resize(ch);
+    quantization q;
+    q.type = dtype::s8;
+    q.axis = 0;
+    q.scale.resize(ch);
+    for (std::size_t o = 0; o < ch; ++o) {
+        q.scale[o] = a[o] == 0 ? 1.f : static_cast<float>(std::fabs(a[o]) / 127.0);
+        w.i[o] = a[o] == 0 ? 0 : a[o] < 0 ? -127 : 127;
+        w.f[o] = q.scale[o] * static_cast<float>(w.i[o]);
+    }
+    w.quant = q;
+    w.exact_int8 = true;
+    b.shape = {static_cast<int64_t>(ch)};
+    b.f.assign(c.begin(), c.end());
+    const std::string wname = bn.name + "::weight", bname = bn.name + "::bias";
+    g.constants[wname] = std::move(w);
+    g.constants[bname] = std::move(b);
+    bn.kind = op_kind::conv;
+    bn.inputs = {bn.inputs[0], wname, bname};
+    bn.attrs.clear();
+    bn.set_ints("group", {static_cast<int64_t>(ch)});
+    bn.set_ints("kernel_shape", {1, 1});
+    bn.set_ints("strides", {1, 1});
+    bn.set_ints("pads", {0, 0, 0, 0});
+    bn.float_bias = true;
+}
+
+}  // namespace detail_pass
+
 /// Pass 2: w' = w * gamma / sqrt(var + eps), b' = (b - mean) * gamma / sqrt(var + eps) + beta.
+/// A BatchNormalization that cannot be folded (no Conv/Gemm right before it, or the file rounds
+/// the conv's output to its own quantization first) becomes a 1x1 depthwise Conv.
 inline void fold_batch_norm(import_graph& g, const note_fn& note = {}) {
     for (auto& n : g.nodes) canonicalize_fc(g, n);
     fold_channel_scale(g, note);
@@ -365,15 +407,8 @@ inline void fold_batch_norm(import_graph& g, const note_fn& note = {}) {
         const std::string x = bn.inputs[0];
         const int pi = g.producer_of(x);
         node* p = pi >= 0 ? &g.nodes[static_cast<std::size_t>(pi)] : nullptr;
-        if (!p || (p->kind != op_kind::conv && p->kind != op_kind::gemm))
-            unsupported(g, bn, std::string("cannot be folded: it must directly follow a Conv or Gemm, found ") +
-                                   (p ? describe(*p) : "the graph input") + " (standalone BatchNormalization is not supported)");
-        if (g.use_count(x) != 1 || !p->post_ops.empty())
-            unsupported(g, bn, "cannot be folded into " + describe(*p) + ": the unnormalised tensor '" + x + "' has other readers");
         const auto& shape = g.shapes.at(x);
-        if (p->kind == op_kind::gemm && shape.size() != 2)
-            unsupported(g, bn, "after a Gemm only a per-feature BatchNormalization of an [N, K] tensor can be folded, found " + detail::shape_str(shape));
-        const std::size_t ch = static_cast<std::size_t>(shape[1]);
+        const std::size_t ch = static_cast<std::size_t>(shape.at(1));
         const constant &gamma = g.constants.at(bn.inputs[1]), &beta = g.constants.at(bn.inputs[2]),
                        &mean = g.constants.at(bn.inputs[3]), &var = g.constants.at(bn.inputs[4]);
         const double eps = bn.f("epsilon", 1e-5f);
@@ -383,6 +418,17 @@ inline void fold_batch_norm(import_graph& g, const note_fn& note = {}) {
             a[o] = gamma.at(o) / std::sqrt(var.at(o) + eps);
             c[o] = beta.at(o) - mean.at(o) * a[o];
         }
+        const bool foldable = p && (p->kind == op_kind::conv || p->kind == op_kind::gemm) && g.use_count(x) == 1 && p->post_ops.empty() &&
+                              !g.act_quant.count(x);
+        if (!foldable) {
+            if (shape.size() != 4)
+                unsupported(g, bn, "cannot be folded into " + (p ? describe(*p) : std::string("the graph input")) +
+                                       ", and a standalone BatchNormalization is supported on [N, C, H, W] tensors only, found " + detail::shape_str(shape));
+            detail_pass::batch_norm_as_depthwise(g, g.nodes[k], a, c);
+            continue;
+        }
+        if (p->kind == op_kind::gemm && shape.size() != 2)
+            unsupported(g, bn, "after a Gemm only a per-feature BatchNormalization of an [N, K] tensor can be folded, found " + detail::shape_str(shape));
         scale_channels(g, *p, a, c);
         p->outputs[0] = bn.outputs[0];
         p->fused.push_back(bn.name);
