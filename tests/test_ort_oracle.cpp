@@ -12,12 +12,12 @@
 // even on its own float result. The logits are required to agree within one step.
 //
 // In the raw PyTorch exports every conv is followed by Div and BatchNormalization before its
-// Q/DQ, so ONNX Runtime cannot fuse it: it runs a float Conv on the dequantized weights with a
-// float bias, then BatchNormalization, then rounds. qint8 folds the BatchNorm into the weight
-// scales (the file's integer codes kept) and accumulates exactly in int32 with an int32 bias.
-// Those float-versus-integer differences flip a rounding in some layers and compound over 50
-// layers: measured up to 4 output steps on a few logits (about a third differ by one step), the
-// class the same on at least 96 of 100 images; that is what the test holds the raw exports to.
+// Q/DQ, so ONNX Runtime cannot fuse it: it runs a float Conv on the dequantized weights with the
+// file's float bias, then BatchNormalization, then rounds. qint8 folds the BatchNorm into the
+// weight scales (the file's integer codes kept) and adds that bias unrounded (float_bias); a
+// BatchNormalization after a conv's own Q/DQ (eager mode) becomes a 1x1 depthwise layer that
+// keeps that rounding, and a residual the file adds in float is added in float. The remaining
+// differences are float rounding in a value within a hair of a half step: one output step.
 //
 // On a path without VNNI (avx2/ here) oneDNN sums pairs of u8 x s8 products in int16, and every
 // weight channel whose pairs could saturate is requantized to fewer bits (docs/manifest.md, "Code
@@ -74,7 +74,7 @@ std::vector<float> reference_images() {
 
 TEST_SUITE("convert") {
 
-TEST_CASE("QDQ files: qint8's INT8 logits equal ONNX Runtime's or differ by one output step; raw PyTorch exports by at most four") {
+TEST_CASE("QDQ files and raw PyTorch exports: qint8's INT8 logits equal ONNX Runtime's or differ by one output step") {
     const nlohmann::json idx = oracle_index();
     const std::vector<float> in = reference_images();
     // test::argmax takes the first of equal values, as numpy's does: rounded logits tie often.
@@ -101,7 +101,8 @@ TEST_CASE("QDQ files: qint8's INT8 logits equal ONNX Runtime's or differ by one 
         MESSAGE(file << ": " << equal << " of 1000 logits equal ONNX Runtime's, " << one << " one step apart, largest "
                      << worst << " steps; same class on " << same_class << "/100");
         const bool raw = file.find("_raw.onnx") != std::string::npos, exact_weights = cpu_info().u8_weight_bits == 8;
-        if (exact_weights) CHECK(worst < (raw ? 4.001 : 1.001));
+        if (exact_weights) CHECK(worst < 1.001);
+        if (exact_weights) CHECK(equal >= (raw ? 900u : 980u));  // measured: 926-987 (raw), 993-1000
         if (raw || !exact_weights) CHECK(same_class >= 95);
     }
 }

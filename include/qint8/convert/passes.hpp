@@ -82,9 +82,12 @@ inline quantization read_quant(const import_graph& g, const node& n, const std::
     return q;
 }
 
-/// Saturating round-half-to-even quantization, as QuantizeLinear defines it.
+/// Saturating round-half-to-even quantization, as QuantizeLinear defines it: x / scale in float32
+/// (both are float tensors), then rounded. Dividing in double would break the ties a float
+/// quotient makes exact: a weight of -127.5 steps in float32 is -128 in the file (ONNX Runtime),
+/// but -127.49999... in double, -127.
 inline int64_t quantize_value(double x, float scale, int32_t zp, dtype t) {
-    const double q = std::nearbyint(x / double(scale)) + zp;  // default rounding mode: ties to even
+    const double q = std::nearbyint(double(static_cast<float>(x) / scale)) + zp;  // default rounding mode: ties to even
     return static_cast<int64_t>(std::min<double>(std::max<double>(q, dtype_min(t)), dtype_max(t)));
 }
 
