@@ -110,14 +110,16 @@ TEST_CASE("INT8: session::read gives every intermediate tensor of the six topolo
     // output, after the whole run, must still be what that layer wrote (no buffer shared with a
     // later step), equal to the reference's value bit for bit.
     test::single_thread one;
-    for (const auto& name : models::topology_names()) {
-        CAPTURE(name);
-        const model_desc m = small_synthetic(name, true);
-        const std::vector<float> in = models::synthetic_images(m, 2, 78);
-        compile_options co;
-        co.batch = 2;
-        CHECK(check_every_read(m, in, co) == m.layers.size());
-    }
+    for (const auto& name : models::topology_names())
+        for (bool int8_weights : {true, false}) {  // f32 weights reach the extremes of the s8 range
+            CAPTURE(name);
+            CAPTURE(int8_weights);
+            const model_desc m = small_synthetic(name, int8_weights);
+            const std::vector<float> in = models::synthetic_images(m, 2, 78);
+            compile_options co;
+            co.batch = 2;
+            CHECK(check_every_read(m, in, co) == m.layers.size());
+        }
 }
 
 TEST_CASE("session::read of a signed 7x7 tensor with 64 channels equals the reference") {

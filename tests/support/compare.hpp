@@ -29,6 +29,7 @@ inline ref::options ref_options(bool fp32) {
     ref::options o;
     o.force_fp32 = fp32;
     o.u8_weight_max = cpu_info().u8_weight_bits == 8 ? 127 : 63;
+    o.s8_stored_as_u8 = cpu_info().u8_weight_bits != 8 || cpu_info().chosen == isa::avx2_vnni;  // compiler::store_s8_as_u8
     return o;
 }
 

@@ -5,7 +5,7 @@
 ///   v = (float(acc) + bias_q[o]) * os[o]       os[o] = s_src * s_w[o] / s_dst, bias_q = round(bias / (s_src * s_w[o]))
 ///                                              (float_bias: bias_q = float(bias / (s_src * s_w[o])), unrounded)
 ///   post-ops in order, in destination units: relu; clip(lo / s_dst, hi / s_dst);
-///                                            sum v += (s_r / s_dst) * (q_r - zp_r)
+///                                            sum v = fma(s_r / s_dst, q_r - zp_r, v)
 ///   a first post-op that sums a branch rounded to (s_b, z_b): os[o] = s_src * s_w[o] / s_b, then
 ///                                            v = clamp(round_half_even(v), min - z_b, max - z_b) * (s_b / s_dst)
 ///   q = saturate(round_half_even(v + zp_dst))  (or v itself when the output stays real)
@@ -29,6 +29,7 @@ struct output_stage {
     std::vector<const value*> sums;    ///< the tensors of the sum post-ops, in order, same shape as the output
     bool out_int = false;              ///< stored in 8 bits with `act` (INT8 only)
     quant_params act;
+    bool s8_as_u8 = false;             ///< an s8 `act` the runtime stores as u8 with zero point + 128 (options::s8_stored_as_u8)
 
     /// An empty output of `dims` in this stage's representation.
     value make_output(std::vector<int64_t> dims) const { return make_value(std::move(dims), out_int, act); }
@@ -44,10 +45,11 @@ struct output_stage {
             else if (p.kind == post_op::clip) v = std::min(std::max(v, p.lo * k), p.hi * k);
             else {
                 if (p.rounded && int8) v = rounded(v, *p.rounded, s_dst);  // validate(): the first post-op only
-                v += residual(*sums[si++], oi, s_dst);
+                v = add_residual(v, *sums[si++], oi, s_dst);
             }
         }
-        if (out_int) out.i[oi] = saturate_round(v + float(act.zero_point), act.type);
+        if (out_int && s8_as_u8) out.i[oi] = saturate_round(v + float(act.zero_point + 128), dtype::u8) - 128;
+        else if (out_int) out.i[oi] = saturate_round(v + float(act.zero_point), act.type);
         else out.f[oi] = v;
     }
 
@@ -59,10 +61,16 @@ private:
         return std::min(std::max(q, lo), hi) * (b.scale / s_dst);
     }
 
-    /// A sum post-op's addend in destination units: an 8-bit residual scaled by s_r / s_dst; a
-    /// real one quantized to the destination first (as the runtime stores it before the sum).
+    /// `v` plus a sum post-op's addend in destination units: an 8-bit residual scaled by
+    /// s_r / s_dst in one fused multiply-add (oneDNN's sum post-op is a vfmadd: a product and a
+    /// sum rounded apart land on the other side of a tie now and then); a real one quantized to
+    /// the destination first (as the runtime stores it before the sum), or added as it is.
+    float add_residual(float v, const value& r, std::size_t oi, float s_dst) const {
+        if (out_int && r.is_int) return std::fma(r.q.scale / s_dst, float(r.i[oi] - r.q.zero_point), v);
+        return v + residual(r, oi, s_dst);
+    }
+
     float residual(const value& r, std::size_t oi, float s_dst) const {
-        if (out_int && r.is_int) return (r.q.scale / s_dst) * float(r.i[oi] - r.q.zero_point);
         if (out_int) return float(saturate_round(std::nearbyint(r.f[oi] * (1.f / s_dst)) + float(act.zero_point), act.type) - act.zero_point);
         return r.real(oi);
     }

@@ -99,6 +99,7 @@ inline weighted_operands weighted_operands_of(const run_state& s, const layer& l
         wt = narrow && s.opt.u8_weight_max < 127 ? weights_int_paired(w, ws, s.opt.u8_weight_max, pair_geometry_of(m, l, in, qs)) : weights_int(w, ws, 128);
         st.out_int = s.stored_int(l.act);
         if (st.out_int) st.act = *l.act;
+        st.s8_as_u8 = st.out_int && s.opt.s8_stored_as_u8 && st.act.type == dtype::s8 && l.kind != op::fc;  // fc keeps s8
         // A first post-op that sums a rounded branch starts on the branch's grid (output_stage.hpp).
         const bool branch_first = !l.post_ops.empty() && l.post_ops[0].kind == post_op::sum && l.post_ops[0].rounded;
         const float s_dst = branch_first ? l.post_ops[0].rounded->scale : st.out_int ? l.act->scale : 1.f;

@@ -69,6 +69,10 @@ struct options {
     /// 63 on paths without VNNI (see dispatch/isa.hpp; applies to s8 sources there too): then each
     /// output channel keeps the largest qmax in [63, 127] that provably fits int16 pair sums.
     int u8_weight_max = 127;
+    /// Paths that store s8 activations as u8 (zero point + 128; the runtime's store_s8_as_u8:
+    /// without VNNI, and on avx2_vnni): a conv/depthwise result is rounded as v + (zp + 128),
+    /// which in f32 can land on a tie that v + zp does not (34.5000038 + 128 is 162.5).
+    bool s8_stored_as_u8 = false;
 };
 
 }  // namespace qint8::ref
