@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "qint8/ref/tflite_ops.hpp"
 #include "qint8/ref/value.hpp"
 
 namespace qint8::ref {
@@ -20,6 +21,15 @@ inline value add(const value& a, const value& b, const std::vector<post_op>& pos
         }
         out.f[k] = v;
     }
+    return out;
+}
+
+/// options::tflite_integer: TFLite's integer ADD of two 8-bit tensors into `q_out`
+/// (tflite_ops.hpp), the relu / clip post-ops as its fused activation's range.
+inline value add_tflite(const value& a, const value& b, const quant_params& q_out, const std::vector<post_op>& post_ops) {
+    value out = make_value(a.dims, true, q_out);
+    const tflite::add_params p = tflite::make_add(a.q, b.q, q_out, tflite::activation_range(post_ops, q_out));
+    for (std::size_t k = 0; k < out.size(); ++k) out.i[k] = tflite::add(a.i[k], b.i[k], p);
     return out;
 }
 

@@ -11,12 +11,18 @@
 ///   q = saturate(round_half_even(v + zp_dst))  (or v itself when the output stays real)
 ///
 /// On the FP32 path: v = acc + bias, post-ops in real units, stored as is.
+///
+/// With options::tflite_integer (`tflite` set) an 8-bit output is TFLite's integer requantization
+/// instead (tflite_ops.hpp): q = clamp(zp_dst + M[o] * (acc + bias_q[o]) in fixed point), and a
+/// first post-op that sums a rounded branch is TFLite's ADD of the branch's code and the residual's.
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
+#include "qint8/ref/tflite_ops.hpp"
 #include "qint8/ref/value.hpp"
 
 namespace qint8::ref {
@@ -31,12 +37,23 @@ struct output_stage {
     quant_params act;
     bool s8_as_u8 = false;             ///< an s8 `act` the runtime stores as u8 with zero point + 128 (options::s8_stored_as_u8)
 
+    /// options::tflite_integer, where the layer's output is 8-bit and its post-ops TFLite's: relu /
+    /// clip only, or a first sum of a rounded branch with an 8-bit residual, then relu / clip.
+    bool tflite = false;
+    std::vector<tflite::multiplier> tfl_m;   ///< per channel: s_src * s_w[o] / s_dst (s_dst: the rounded branch's scale before a sum)
+    tflite::range tfl_range;                 ///< the clamp of the conv's code (the branch's, before a sum)
+    std::optional<tflite::add_params> tfl_add;  ///< the ADD of the branch and sums[0], into `act`
+
     /// An empty output of `dims` in this stage's representation.
     value make_output(std::vector<int64_t> dims) const { return make_value(std::move(dims), out_int, act); }
 
     /// Stores element `oi` (channel `o`) of `out` from its accumulator (`acc` INT8, `accf` FP32).
     void store(value& out, std::size_t oi, int64_t o, int64_t acc, double accf) const {
         const std::size_t c = static_cast<std::size_t>(o);
+        if (tflite) {
+            out.i[oi] = store_tflite(oi, c, acc);
+            return;
+        }
         float v = int8 ? (float(acc) + (bias.empty() ? 0.f : bias[c])) * os[c] : float(accf + (bias.empty() ? 0.f : bias[c]));
         const float s_dst = out_int ? act.scale : 1.f, k = out_int ? 1.f / s_dst : 1.f;
         std::size_t si = 0;
@@ -54,6 +71,15 @@ struct output_stage {
     }
 
 private:
+    /// TFLite's code of element `oi` (channel `c`): the requantized conv result, or the ADD of it
+    /// (on the branch's grid) and the residual's code.
+    int32_t store_tflite(std::size_t oi, std::size_t c, int64_t acc) const {
+        const int32_t b = bias.empty() ? 0 : int32_t(std::nearbyint(bias[c]));
+        const int32_t zp = tfl_add ? tfl_add->zp_a : act.zero_point;
+        const int32_t q = tflite::requantize(acc, b, tfl_m[c], zp, tfl_range);
+        return tfl_add ? tflite::add(q, sums[0]->i[oi], *tfl_add) : q;
+    }
+
     /// `v` (in units of the branch's scale) as the branch's Q/DQ leaves it, in destination units.
     static float rounded(float v, const quant_params& b, float s_dst) {
         const float q = std::nearbyint(v);

@@ -73,6 +73,25 @@ struct weighted_operands {
     tensor corrected_bias;  ///< keeps the bias plus its INT8 correction alive while `st` is built
 };
 
+/// options::tflite_integer: `st` computes TFLite's integer requantization where the layer has an
+/// 8-bit output and TFLite's post-ops: relu / clip (its fused activation), optionally after a
+/// first sum of a rounded branch with an 8-bit residual (an ADD fused into the conv before it).
+/// The multipliers use the manifest's float32 scales: the input's, the weight channel's (the
+/// narrowed one on a path without VNNI) and the output's (the branch's before a sum).
+inline void tflite_stage(const layer& l, const quant_params& qs, const weights& wt, output_stage& st) {
+    if (!st.int8 || !st.out_int) return;
+    const bool branch = !l.post_ops.empty() && l.post_ops[0].kind == post_op::sum && l.post_ops[0].rounded;
+    const std::vector<post_op> after(l.post_ops.begin() + (branch ? 1 : 0), l.post_ops.end());
+    for (const post_op& p : after)
+        if (p.kind == post_op::sum) return;
+    if (branch && !st.sums[0]->is_int) return;
+    const quant_params& q_conv = branch ? *l.post_ops[0].rounded : st.act;
+    for (float s_w : wt.s) st.tfl_m.push_back(tflite::conv_multiplier(qs.scale, s_w, q_conv.scale));
+    st.tfl_range = branch ? tflite::type_range(q_conv.type) : tflite::activation_range(after, st.act);
+    if (branch) st.tfl_add = tflite::make_add(q_conv, st.sums[0]->q, st.act, tflite::activation_range(after, st.act));
+    st.tflite = true;
+}
+
 /// The operands of layer `l` reading `in`.
 inline weighted_operands weighted_operands_of(const run_state& s, const layer& l, const value& in) {
     const model_desc& m = s.m;
@@ -110,6 +129,7 @@ inline weighted_operands weighted_operands_of(const run_state& s, const layer& l
             const double bq = b ? double(qint8::ref::detail::f32_at(*b, c)) / (double(qs.scale) * wt.s[c]) : 0.0;
             if (b) st.bias.push_back(float(l.float_bias ? bq : std::nearbyint(bq)));
         }
+        if (s.opt.tflite_integer) tflite_stage(l, qs, wt, st);
     } else {
         src = to_real(src);
         wt = weights_real(w, ws);
@@ -137,8 +157,9 @@ inline value run_pool(const run_state& s, const layer& l, const value& in) {
     const bool same_q = l.kind == op::max_pool2d || !l.act || *l.act == in.q;
     const bool int_pool = i8 && in.is_int && same_q && !(l.kind == op::avg_pool2d && l.count_include_pad && any_pad && in.q.zero_point != 0);
     const value src = int_pool ? in : to_real(in);
-    value out = l.kind == op::global_avg_pool2d ? global_avg_pool2d(src)
-                                                : pool2d(src, l.kind == op::max_pool2d ? pool_kind::max : pool_kind::avg, window_of(l), l.count_include_pad);
+    const bool tfl = s.opt.tflite_integer;  // TFLite's rounding of an integer average
+    value out = l.kind == op::global_avg_pool2d ? global_avg_pool2d(src, tfl)
+                                                : pool2d(src, l.kind == op::max_pool2d ? pool_kind::max : pool_kind::avg, window_of(l), l.count_include_pad, tfl);
     if (i8 && s.stored_int(l.act) && (!out.is_int || out.q != *l.act)) out = quantize(out, *l.act);
     return out;
 }
@@ -153,7 +174,9 @@ inline value run_layer(const run_state& s, const layer& l) {
         case op::avg_pool2d:
         case op::global_avg_pool2d: return run_pool(s, l, in);
         case op::add: {
-            value out = add(in, s.t.at(l.inputs[1]), l.post_ops);
+            const value& other = s.t.at(l.inputs[1]);
+            if (s.opt.tflite_integer && s.is_int8(l) && s.stored_int(l.act) && in.is_int && other.is_int) return add_tflite(in, other, *l.act, l.post_ops);
+            value out = add(in, other, l.post_ops);
             return s.is_int8(l) && s.stored_int(l.act) ? quantize(out, *l.act) : out;
         }
         case op::softmax: {

@@ -73,6 +73,15 @@ struct options {
     /// without VNNI, and on avx2_vnni): a conv/depthwise result is rounded as v + (zp + 128),
     /// which in f32 can land on a tie that v + zp does not (34.5000038 + 128 is 162.5).
     bool s8_stored_as_u8 = false;
+    /// Compute what TFLite's integer kernels compute for a uint8/int8 TFLite file, to hold the
+    /// runtime to TFLite's semantics rather than to qint8's own (tflite_ops.hpp): conv, depthwise
+    /// and fc outputs requantized with a Q31 multiplier and rounding shifts (ties away from zero,
+    /// where qint8 rounds an f32 product half to even), integer average pools rounded half away
+    /// from zero, a residual sum of a rounded branch as TFLite's ADD, the activation clamps as
+    /// integer ranges. The input's quantization and softmax stay as they are. A layer TFLite has no
+    /// integer form for (an f32 output or residual, a sum without a rounded branch) keeps the
+    /// default rules.
+    bool tflite_integer = false;
 };
 
 }  // namespace qint8::ref
