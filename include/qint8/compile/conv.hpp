@@ -152,6 +152,20 @@ struct fc_conv_view {
     backend::dims src, weights;  ///< [N, C, H, W] and [O, C, H, W]
 };
 
+/// The candidates for an INT8 fc, the path's default first. As a convolution (measured faster on
+/// AVX2, 3.3x on MobileNet-V2's classifier), except on paths that sum u8 x s8 in int32 (VNNI,
+/// AMX) for an fc over a spatial input (VGG's 512x7x7 -> 4096): there oneDNN's inner product
+/// was faster on every CPU measured (3.90 against 5.05 ms on Zen 5; 6.4-6.5 against 8.8 ms on a
+/// Sapphire Rapids Xeon, AMX and VNNI paths), while on [N, C] inputs the two are within a few
+/// percent either way. Not where the output has a zero point: the inner product then needs a
+/// reorder to add it (split_zp).
+inline std::vector<std::string> fc_candidates(isa path, const backend::dims& in_d, const layer& l) {
+    const bool spatial = in_d.size() == 4 && in_d[2] * in_d[3] > 1;
+    const bool no_dst_zp = !l.act || l.act->zero_point == 0;
+    if (has_int8_dot(path) && path != isa::avx2_vnni && spatial && no_dst_zp) return {"inner_product", "conv"};
+    return {"conv", "inner_product"};
+}
+
 inline fc_conv_view fc_as_conv(const layer& l, bool i8, const backend::dims& in_d, bool has_sums) {
     if (l.kind != op::fc || !i8 || has_sums || (in_d.size() != 4 && in_d.size() != 2)) return {};
     const backend::dims src = in_d.size() == 4 ? in_d : backend::dims{in_d[0], in_d[1], 1, 1};
@@ -204,11 +218,11 @@ inline void compiler::weighted(const layer& l) {
     const dtype src_t = i8 ? qin->type : dtype::f32, dst_t = out_type(l);
     const std::vector<residual_sum> sums = plan_residuals(l, dst_t);
     fc_conv_view cv = fc_as_conv(l, i8, in_d, !sums.empty());
-    // As a convolution by default (measured faster on AVX2); the tuning may measure otherwise,
-    // except for an unrounded bias, which the inner product would have to fold the source zero
-    // point into in float (fold_source_zero_point): the convolution keeps the reference's sums.
+    // The tuning may measure otherwise, except for an unrounded bias, which the inner product
+    // would have to fold the source zero point into in float (fold_source_zero_point): the
+    // convolution keeps the reference's sums.
     const std::string sig = layer_signature(l, eff_prec(l), src_t, dst_t, in_d, od, c_.threads);
-    if (cv.on && !l.float_bias && choose(l, "fc", sig, {"conv", "inner_product"}) != "conv") cv = {};
+    if (cv.on && !l.float_bias && choose(l, "fc", sig, fc_candidates(c_.path, in_d, l)) != "conv") cv = {};
     const bool ip = is_fc && !cv.on;
     // oneDNN 2.6's inner product has no destination zero point: compute in f32 (already in
     // destination units) and let a reorder add the zero point and round, which is the same
