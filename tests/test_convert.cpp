@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -708,6 +709,40 @@ TEST_CASE("the output's Q/DQ is honoured: Flatten -> Gemm -> Q/DQ gives ONNX Run
     CHECK(got[0] == 1.f);    // 95 * 0.01 = 0.95: 1.9 steps of 0.5, rounded to 2
     CHECK(got[1] == 1.f);    // 127 * 0.0075 = 0.9525: 1.905 steps, rounded to 2
     CHECK(got[2] == -0.5f);  // -46 * 0.01 = -0.46: -0.92 steps, rounded to -1
+}
+
+TEST_CASE("uint8 weights with a zero point: a channel whose integers less the zero point leave s8 is a reported departure") {
+    // Per-tensor uint8 weights, zero point 120 (as TFLite's uint8 files and ONNX Runtime's
+    // asymmetric weights have them). Channel 0 spans codes 0..250: -120..130 does not fit s8, so
+    // it is requantized and reported; channels 1 and 2 (-120..127, -20..20) keep the file's integers.
+    onnx_model om({4, 1, 1});
+    const std::string x = om.qdq("x", 1.f / 64.f, 0, true);
+    const std::string flat = om.out(om.node("Flatten", {x}, "flatten"));
+    const std::string wq = om.init_u8("w_q", {3, 4}, {0, 250, 120, 121, 0, 247, 120, 130, 100, 140, 119, 121});
+    auto* wdq = om.node("DequantizeLinear", {wq, om.init_f("w_s", {}, {0.01f}), om.init_u8("w_zp", {}, {120})}, "w_dq");
+    auto* gemm = om.node("Gemm", {flat, om.out(wdq)}, "fc");
+    attr_i(gemm, "transB", 1);
+    om.output(om.qdq(om.out(gemm), 0.05f, 128, true));
+    std::vector<std::string> said;
+    options o;
+    o.arch = "custom";
+    o.note = [&](const std::string& s) { said.push_back(s); };
+    const result res = convert_with(om, o);
+    REQUIRE(res.m.attributes.count("departure.fc") == 1);
+    CHECK(res.m.attributes.at("departure.fc").find("1 of 3 output channels requantized") != std::string::npos);
+    std::size_t printed = 0;
+    for (const auto& s : said) printed += s.rfind("departure: layer 'fc': 1 of 3", 0) == 0;
+    CHECK(printed == 1);
+    // The channels that fit are the file's integers and scale, exactly.
+    const tensor& w = res.m.tensors.at("fc.weight");
+    REQUIRE(w.type == dtype::s8);
+    const auto* q = reinterpret_cast<const int8_t*>(w.data);
+    const std::vector<int8_t> row1{-120, 127, 0, 10}, row2{-20, 20, -1, 1};
+    CHECK(std::vector<int8_t>(q + 4, q + 8) == row1);
+    CHECK(std::vector<int8_t>(q + 8, q + 12) == row2);
+    float s1;
+    std::memcpy(&s1, res.m.tensors.at("fc.weight.scales").data + sizeof(float), sizeof s1);
+    CHECK(s1 == 0.01f);
 }
 
 TEST_CASE("a Q/DQ after a Softmax is honoured: the probabilities come out on its grid, as the file says") {

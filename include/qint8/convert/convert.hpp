@@ -411,6 +411,7 @@ struct named_model {
     model_desc m;
     std::map<std::string, std::string> name_of;  ///< any name a layer had (source node, tensor, final) -> final name
     std::set<std::string> quantized_by_graph;    ///< tensors whose quantization the source itself gives (QAT)
+    std::vector<std::pair<std::string, std::string>> departures;  ///< lowering's departures, by the layer's name then
 };
 
 /// Lowers the graph and recognises its family. Recognition renames layers, so every earlier name
@@ -419,7 +420,7 @@ inline named_model lower_and_recognize(const import_graph& g, const options& o, 
     lower_options lo;
     lo.weights_s8 = o.weights_s8.value_or(res.qat && !o.fp32);
     lowered lw = lower(g, lo, o.note);
-    named_model nm{std::move(lw.m), {}, lw.quantized_by_graph};
+    named_model nm{std::move(lw.m), {}, lw.quantized_by_graph, lw.departures};
     for (const auto& [layer_name, sources] : lw.origin) {
         nm.name_of[layer_name] = layer_name;
         for (const auto& s : sources) nm.name_of[s] = layer_name;
@@ -611,6 +612,10 @@ inline result convert_graph(import_graph g, const options& o) {
     named_model nm = lower_and_recognize(g, o, res);
     model_desc& m = nm.m;
     record_departures(m, g, nm.name_of, o);
+    for (const auto& [layer_name, what] : nm.departures) {
+        const auto it = nm.name_of.find(layer_name);
+        departure(m, it == nm.name_of.end() ? layer_name : it->second, what, o);
+    }
     assign_precisions(m, nm.name_of, o);
     std::vector<float> images = quantize_activations(m, nm.quantized_by_graph, g, o, res);
     record_metadata(m, g, o);

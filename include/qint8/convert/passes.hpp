@@ -614,6 +614,7 @@ struct lowered {
     std::map<std::string, std::vector<std::string>> origin;  ///< layer -> source nodes folded into it
     std::set<std::string> quantized_by_graph;                ///< tensors whose quantization the graph gave (QDQ)
     std::set<std::string> non_negative;                      ///< tensors known to be >= 0
+    std::vector<std::pair<std::string, std::string>> departures;  ///< (layer, what): where the weights are not the file's integers
 };
 
 namespace detail_pass {
@@ -629,9 +630,12 @@ inline std::string layer_name_for(const node& n) {
     return s.empty() ? n.outputs[0] : s;
 }
 
-/// The weights of a conv/fc layer as manifest tensors (pass 6).
-inline void put_weights(model_desc& m, const std::string& layer_name, const constant& w, const constant* b, const std::vector<int64_t>& shape,
-                        bool s8) {
+/// The weights of a conv/fc layer as manifest tensors (pass 6). Returns how many channels that
+/// carried the file's integer grid had to be requantized (their integers less the zero point do
+/// not fit s8), a departure the caller reports.
+inline std::size_t put_weights(model_desc& m, const std::string& layer_name, const constant& w, const constant* b,
+                               const std::vector<int64_t>& shape, bool s8) {
+    std::size_t requantized = 0;
     const std::size_t o = static_cast<std::size_t>(shape[0]), per = w.elements() / o;
     if (!s8) {
         std::vector<float> v(w.f);
@@ -657,6 +661,7 @@ inline void put_weights(model_desc& m, const std::string& layer_name, const cons
                     for (std::size_t e = 0; e < per; ++e) q[c * per + e] = static_cast<int8_t>(w.i[c * per + e] - w.quant->zp(c));
                     continue;
                 }
+                ++requantized;
             }
             float amax = 0.f;
             for (std::size_t e = 0; e < per; ++e) amax = std::max(amax, std::fabs(w.f[c * per + e]));
@@ -672,6 +677,7 @@ inline void put_weights(model_desc& m, const std::string& layer_name, const cons
         for (std::size_t c = 0; c < o; ++c) v[c] = static_cast<float>(b->at(c));
         m.tensors[layer_name + ".bias"] = models::detail::owned_tensor(dtype::f32, {shape[0]}, std::move(v));
     }
+    return requantized;
 }
 
 /// What lowering keeps while it walks the nodes in order. One object rather than loose locals so
@@ -784,6 +790,14 @@ inline const constant* bias_input(const import_graph& g, const node& n) {
     return n.inputs.size() > 2 && !n.inputs[2].empty() ? &const_input(g, n, 2, "the bias") : nullptr;
 }
 
+/// Records a layer whose weights put_weights could not keep as the file's integers.
+inline void report_requantized(lower_state& st, const std::string& layer_name, std::size_t requantized, std::size_t channels) {
+    if (requantized == 0) return;
+    st.r.departures.emplace_back(layer_name, std::to_string(requantized) + " of " + std::to_string(channels) +
+                                                 " output channels requantized to s8 per channel (abs-max / 127): the file's weight integers "
+                                                 "less their zero point do not fit [-128, 127]");
+}
+
 /// Conv: conv2d, or depthwise_conv2d when every channel is its own group; weights written.
 inline void lower_conv(lower_state& st, const node& n, const node_input& in, layer& l, bool weights_s8) {
     require_chw(st, n, in);
@@ -798,7 +812,7 @@ inline void lower_conv(lower_state& st, const node& n, const node_input& in, lay
     l.stride = {s[0], s[1]};
     l.pad = resolve_pads(st.g, n, in.shape[2], in.shape[3]);
     l.float_bias = n.float_bias && b;
-    put_weights(st.m, l.name, w, b, w.shape, weights_s8);
+    report_requantized(st, l.name, put_weights(st.m, l.name, w, b, w.shape, weights_s8), static_cast<std::size_t>(o));
 }
 
 /// Gemm (canonical after pass 2: weight [O, K], transB): an fc layer; weights written.
@@ -808,7 +822,7 @@ inline void lower_gemm(lower_state& st, const node& n, layer& l, bool weights_s8
     l.kind = op::fc;
     l.out_channels = w.shape[0];
     l.float_bias = n.float_bias && b;
-    put_weights(st.m, l.name, w, b, w.shape, weights_s8);
+    report_requantized(st, l.name, put_weights(st.m, l.name, w, b, w.shape, weights_s8), static_cast<std::size_t>(l.out_channels));
 }
 
 /// ceil_mode: extra padding at the end that makes the floor formula give the source's output
