@@ -216,7 +216,7 @@ agreement compare_file(const model_desc& d, const std::string& logits, std::size
 
 TEST_SUITE("imagenet") {
 
-TEST_CASE("TFLite uint8 MobileNets: qint8's INT8 logits equal TFLite's integer arithmetic (reference TFLite mode) or are one step apart") {
+TEST_CASE("TFLite uint8 MobileNets against TFLite's integer arithmetic (reference TFLite mode): every layer within one step; end to end within the measured bounds") {
     if (!oracle_data()) {
         MESSAGE("NOT RUN: no imagenet-samples/val_list.txt and tflite/ under " << test::shared_data_dir()
                                                                               << " (set QINT8_DATA_DIR to the data directory); nothing was checked");
