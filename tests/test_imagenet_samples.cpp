@@ -28,14 +28,8 @@ using namespace qint8;
 
 namespace {
 
-std::optional<std::string> data_dir() {
-    const std::string d = test::shared_data_dir();
-    if (!std::filesystem::exists(d + "/imagenet-samples/val_list.txt") || !std::filesystem::exists(d + "/tflite")) return std::nullopt;
-    return d;
-}
-
 bool skip_without_data() {
-    if (data_dir()) return false;
+    if (test::imagenet_data_dir()) return false;
     MESSAGE("NOT RUN: no imagenet-samples/val_list.txt and tflite/ under " << test::shared_data_dir()
                                                                           << " (set QINT8_DATA_DIR to the data directory); nothing was checked");
     return true;
@@ -53,7 +47,7 @@ const samples& imagenet(int s) {
     static std::map<int, samples> cache;
     auto it = cache.find(s);
     if (it != cache.end()) return it->second;
-    const std::string dir = *data_dir() + "/imagenet-samples";
+    const std::string dir = *test::imagenet_data_dir() + "/imagenet-samples";
     std::ifstream list(dir + "/val_list.txt");
     REQUIRE(list);
     tools::preprocess_spec spec;
@@ -112,7 +106,7 @@ accuracy evaluate(const model_desc& d, const samples& data, bool fp32, std::size
 
 convert::result convert_file(const std::string& file, const std::vector<float>* calib = nullptr, std::size_t calib_images = 0) {
     convert::options o;
-    o.input = *data_dir() + "/tflite/" + file;
+    o.input = *test::imagenet_data_dir() + "/tflite/" + file;
     if (calib) {
         o.images = calib;
         o.calib_images = calib_images;
@@ -159,7 +153,7 @@ TEST_CASE("the float TFLite MobileNet-V1 0.25: FP32 matches the reference and po
     const samples& data = imagenet(224);
     const char* file = "mobilenet_v1_0.25_224_float.tflite";
     convert::options fo;
-    fo.input = *data_dir() + "/tflite/" + file;
+    fo.input = *test::imagenet_data_dir() + "/tflite/" + file;
     fo.fp32 = true;
     const convert::result f = convert::convert_graph(convert::import_file(fo.input), fo);
     const accuracy fa = evaluate(f.m, data, true);
@@ -189,7 +183,7 @@ TEST_CASE("the float TFLite MobileNet-V1 0.25: FP32 matches the reference and po
 
 TEST_CASE("the burger photo comes out as cheeseburger") {
     if (skip_without_data()) return;
-    const std::string dir = *data_dir();
+    const std::string dir = *test::imagenet_data_dir();
     for (const char* file : {"mobilenet_v1_0.25_224_quant.tflite", "mobilenet_v2_1.0_224_quant.tflite"}) {
         CAPTURE(file);
         convert::result res = convert_file(file);

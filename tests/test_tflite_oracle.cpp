@@ -60,17 +60,11 @@ using namespace qint8;
 
 namespace {
 
-std::optional<std::string> oracle_data() {
-    const std::string d = test::shared_data_dir();
-    if (!std::filesystem::exists(d + "/imagenet-samples/val_list.txt") || !std::filesystem::exists(d + "/tflite")) return std::nullopt;
-    return d;
-}
-
 /// The first `n` sample images, prepared as the manifest records (a TFLite uint8 file takes raw
 /// pixels: mean = std = 128/255 makes the input codes the pixels; centre crop 0.875, PIL-style
 /// bilinear resize), as tests/test_imagenet_samples.cpp prepares the burger photo.
 std::vector<float> sample_images(const model_desc& d, std::size_t n) {
-    const std::string dir = *oracle_data() + "/imagenet-samples";
+    const std::string dir = *test::imagenet_data_dir() + "/imagenet-samples";
     std::ifstream list(dir + "/val_list.txt");
     REQUIRE(list);
     tools::preprocess_spec spec;
@@ -217,7 +211,7 @@ agreement compare_file(const model_desc& d, const std::string& logits, std::size
 TEST_SUITE("imagenet") {
 
 TEST_CASE("TFLite uint8 MobileNets against TFLite's integer arithmetic (reference TFLite mode): every layer within one step; end to end within the measured bounds") {
-    if (!oracle_data()) {
+    if (!test::imagenet_data_dir()) {
         MESSAGE("NOT RUN: no imagenet-samples/val_list.txt and tflite/ under " << test::shared_data_dir()
                                                                               << " (set QINT8_DATA_DIR to the data directory); nothing was checked");
         return;
@@ -235,7 +229,7 @@ TEST_CASE("TFLite uint8 MobileNets against TFLite's integer arithmetic (referenc
         const std::string file = r.file;
         CAPTURE(file);
         convert::options o;
-        o.input = *oracle_data() + "/tflite/" + r.file;
+        o.input = *test::imagenet_data_dir() + "/tflite/" + r.file;
         const model_desc d = convert::convert_graph(convert::import_file(o.input), o).m;
         std::size_t requantized = 0;
         const double bias_off = bias_distance(d, requantized);

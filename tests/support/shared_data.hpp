@@ -5,6 +5,8 @@
 // as skipped (tests/CMakeLists.txt).
 
 #include <cstdlib>
+#include <filesystem>
+#include <optional>
 #include <string>
 
 namespace qint8::test {
@@ -12,6 +14,14 @@ namespace qint8::test {
 inline std::string shared_data_dir() {
     if (const char* e = std::getenv("QINT8_DATA_DIR"); e && *e) return e;
     return std::string(QINT8_SOURCE_DIR) + "/../shared/data";
+}
+
+/// The data directory when it holds the ImageNet samples (imagenet-samples/val_list.txt) and the
+/// TFLite models (tflite/), else nothing.
+inline std::optional<std::string> imagenet_data_dir() {
+    const std::string d = shared_data_dir();
+    if (!std::filesystem::exists(d + "/imagenet-samples/val_list.txt") || !std::filesystem::exists(d + "/tflite")) return std::nullopt;
+    return d;
 }
 
 }  // namespace qint8::test
