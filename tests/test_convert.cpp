@@ -375,7 +375,7 @@ TEST_CASE("BatchNormalization folds into the conv: FP32 output equals conv then 
     }
 }
 
-TEST_CASE("QDQ: a bias the file adds in float stays unrounded; a BatchNormalization after the conv's own Q/DQ keeps that rounding") {
+TEST_CASE("QDQ: a bias the file adds in float stays unrounded, a BatchNormalization after the conv's own Q/DQ keeps that rounding") {
     // x -> Q/DQ -> Conv(fake-quantized w1, b1) -> Div -> BatchNormalization -> Q/DQ (a1)
     //   -> Conv(w2, b2) -> Q/DQ (a2) -> BatchNormalization -> Q/DQ (out), evaluated below in double.
     single_thread one;
@@ -771,7 +771,7 @@ TEST_CASE("a Q/DQ after a Softmax is honoured: the probabilities come out on its
     CHECK(fp32[2] == doctest::Approx(std::exp(-0.46) / (std::exp(0.95) + std::exp(0.9525) + std::exp(-0.46))).epsilon(1e-5));
 }
 
-TEST_CASE("a residual Add fused into its branch's conv keeps the file's rounding of the branch; --fuse-residual-rounding drops it and reports it") {
+TEST_CASE("a residual Add fused into its branch's conv keeps the file's rounding of the branch, --fuse-residual-rounding drops it and reports it") {
     onnx_model om({4, 8, 8});
     auto conv = [&](const std::string& in, const std::string& name) {
         auto* c = om.node("Conv", {in, om.random_f(name + ".w", {4, 4, 3, 3}, -0.3f, 0.3f), om.random_f(name + ".b", {4}, -0.1f, 0.1f)}, name);

@@ -143,7 +143,7 @@ TEST_CASE("tuning: the default depthwise is oneDNN's on VNNI and AMX paths, qint
     CHECK(count_steps_with(net, "qint8_dw") == (onednn_first ? 0u : 17u));
 }
 
-TEST_CASE("tuning: measuring fills the cache; a later load takes its choices without measuring") {
+TEST_CASE("tuning: measuring fills the cache, a later load takes its choices without measuring") {
     test::single_thread one;
     test::scratch_dir dir;
     const model_desc m = small_mobilenet_v2();
@@ -178,7 +178,7 @@ TEST_CASE("tuning: measuring fills the cache; a later load takes its choices wit
     for (const tuning_choice& c : again.tuning_choices()) CHECK(c.source == "cache");
 }
 
-TEST_CASE("tuning: entries of another CPU, path or version are ignored; the environment names the cache") {
+TEST_CASE("tuning: entries of another CPU, path or version are ignored, the environment names the cache") {
     test::single_thread one;
     test::scratch_dir dir;
     const model_desc m = small_mobilenet_v2();
@@ -214,7 +214,7 @@ TEST_CASE("tuning: entries of another CPU, path or version are ignored; the envi
     for (const tuning_choice& ch : through_env.tuning_choices()) CHECK(ch.source == "cache");
 }
 
-TEST_CASE("tuning: a damaged cache file is refused naming the file and the field; off reads no file") {
+TEST_CASE("tuning: a damaged cache file is refused naming the file and the field, off reads no file") {
     test::single_thread one;
     test::scratch_dir dir;
     const model_desc m = small_mobilenet_v2();
