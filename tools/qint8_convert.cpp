@@ -40,6 +40,7 @@ struct convert_args {
     double crop_fraction = -1, max_top1_loss = 0.5;
     bool bias_correction = false, no_bias_correction = false, report = false, quiet = false;
     bool fuse_residual_rounding = false;
+    std::string requantization;
 };
 
 void declare_sources(CLI::App& app, convert_args& a) {
@@ -70,6 +71,11 @@ void declare_quantization(CLI::App& app, convert_args& a) {
     app.add_flag("--fuse-residual-rounding", a.fuse_residual_rounding,
                  "fuse each residual Add into its branch's conv even where the file rounds the branch to its own quantization\n"
                  "first (faster; the branch is added unrounded; each such layer is printed and recorded as a departure)");
+    app.add_option("--requantization", a.requantization,
+                   "how INT8 layers requantize: tflite (TFLite's fixed-point multipliers and rounding shifts) or float (float\n"
+                   "scales, rounded half to even, as ONNX Runtime). Default: the file's (tflite for a quantized TFLite file);\n"
+                   "float on such a file is faster and printed and recorded as a departure")
+        ->check(one_of({"tflite", "float"}));
     app.add_flag("--bias-correction", a.bias_correction, "calibrated models: on by default (this flag only makes it explicit)");
     app.add_flag("--no-bias-correction", a.no_bias_correction,
                  "calibrated models: skip the default INT8-only bias correction (each int8 conv/fc layer's mean per-channel\n"
@@ -139,6 +145,7 @@ convert::options to_options(const convert_args& a) {
     if (a.weights != "auto") o.weights_s8 = a.weights == "s8";
     o.report = a.report;
     o.fuse_residual_rounding = a.fuse_residual_rounding;
+    o.requantization = a.requantization;
     if (a.bias_correction && a.no_bias_correction) throw usage_error("--bias-correction and --no-bias-correction contradict each other");
     if (a.bias_correction) o.bias_correction = true;
     if (a.no_bias_correction) o.bias_correction = false;

@@ -147,10 +147,21 @@ struct classes_desc {
     std::string labels;             ///< label file, relative to the manifest; empty if none
 };
 
+/// How an INT8 layer turns its int32 accumulators into 8-bit codes (docs/manifest.md, "Requantization").
+enum class requantization {
+    float_scale,  ///< v = float(acc + bias) * (s_src * s_w / s_dst), rounded half to even: ONNX's QuantizeLinear, oneDNN's output scales
+    tflite,       ///< TFLite's integer kernels: a Q31 multiplier with rounding shifts, integer average pools, TFLite's ADD
+};
+
+inline const char* to_string(requantization r) noexcept { return r == requantization::tflite ? "tflite" : "float"; }
+
 /// A whole model.
 struct model_desc {
-    static constexpr int current_format_version = 1;
+    /// 2: "requantization" (a reader of version 1 would ignore it and compute other integers).
+    /// A manifest is written as version 1 unless it needs version 2.
+    static constexpr int current_format_version = 2;
     int format_version = current_format_version;
+    requantization requant = requantization::float_scale;
     std::string architecture;   ///< topology family: mobilenet_v1, mobilenet_v2, resnet, vgg, or custom
     std::string variant;        ///< e.g. resnet50
     std::map<std::string, std::string> attributes;  ///< topology parameters (width multiplier, ...)

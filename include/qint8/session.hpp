@@ -218,6 +218,17 @@ private:
                 kernels::depthwise_run(s.dw->variant, s.dw->pr, s.dw->pk, static_cast<const uint8_t*>(data(s.src)), static_cast<uint8_t*>(data(s.dst)),
                                        c_->threads);
                 break;
+            case detail::step::tflite_requant:
+                kernels::tflite_requantize(s.tfl->out, static_cast<const int32_t*>(data(s.src)), s.src2 >= 0 ? data(s.src2) : nullptr, data(s.dst),
+                                           s.tfl->pixels, c_->threads, s.tfl->avx2);
+                break;
+            case detail::step::tflite_add:
+                kernels::tflite_add(s.tfl->add, data(s.src), data(s.src2), data(s.dst), s.tfl->elems, c_->threads, s.tfl->avx2);
+                break;
+            case detail::step::tflite_avg_pool: kernels::tflite_avg_pool(s.tfl->pool, data(s.src), data(s.dst), c_->threads); break;
+            case detail::step::exact_conv:
+                kernels::exact_conv(s.tfl->conv, s.tfl->weights, data(s.src), static_cast<int32_t*>(data(s.dst)), c_->threads);
+                break;
         }
     }
 

@@ -8,3 +8,4 @@
 #include "qint8/compile/eltwise.hpp"
 #include "qint8/compile/output.hpp"
 #include "qint8/compile/pool.hpp"
+#include "qint8/compile/tflite.hpp"

@@ -16,6 +16,7 @@
 #include "qint8/backend/types.hpp"
 #include "qint8/compile/program.hpp"
 #include "qint8/detail/pair_sums.hpp"
+#include "qint8/detail/quantize_weights.hpp"
 #include "qint8/dispatch/isa.hpp"
 #include "qint8/graph.hpp"
 
@@ -118,6 +119,15 @@ private:
     bool own_depthwise(const layer& l);
     kernels::dw_variant dw_variant_ = kernels::dw_variant::avx2;  ///< the variant own_depthwise chose
     void depthwise(const layer& l);
+    // tflite.hpp: TFLite's integer arithmetic (model_desc::requant)
+    bool tflite_arith() const;
+    bool tflite_weighted_layer(const layer& l) const;
+    kernels::tfl_output tflite_output_of(const layer& l, const int8_weights& q, const tensor* b, const quant_params& qin) const;
+    int tflite_onednn_sums(const layer& l, const int8_weights& q, const quant_params& qin, std::string& how);
+    int tflite_exact_sums(const layer& l, const int8_weights& q, const quant_params& qin, std::string& how);
+    void tflite_weighted(const layer& l);
+    void tflite_pool(const layer& l, const backend::dims& kernel, const backend::dims& stride, const backend::dims& pl, const backend::dims& pr);
+    void tflite_add(const layer& l);
     // pool.hpp, eltwise.hpp, output.hpp
     void pool(const layer& l);
     void add(const layer& l);

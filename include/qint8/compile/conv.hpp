@@ -196,6 +196,7 @@ inline void compiler::put_weighted(const layer& l, int dst, const dnnl::memory::
 }
 
 inline void compiler::weighted(const layer& l) {
+    if (tflite_weighted_layer(l)) return tflite_weighted(l);
     if (own_depthwise(l)) return depthwise(l);
     const model_desc& m = c_.desc;
     const bool i8 = eff_prec(l) == precision::int8, is_fc = l.kind == op::fc;

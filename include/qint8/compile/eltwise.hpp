@@ -6,10 +6,11 @@
 
 namespace qint8::detail {
 
-/// Computed in f32 from dequantized inputs (the converter fuses residual adds into the preceding
+/// Computed in f32 from dequantized inputs, or in TFLite's arithmetic (tflite.hpp) (the converter fuses residual adds into the preceding
 /// convolution as a sum post-op, which is the fast path).
 inline void compiler::add(const layer& l) {
     const where a = at_.at(l.inputs[0]);
+    if (tflite_arith() && eff_prec(l) == precision::int8 && l.act && a.type != dtype::f32 && at_.at(l.inputs[1]).type != dtype::f32) return tflite_add(l);
     const dnnl::memory::desc amd = backend::with_type(c_.slots[a.slot].md, dtype::f32);
     const int sa = need(l.inputs[0], dtype::f32, amd, std::nullopt, l.name);
     const int sb = need(l.inputs[1], dtype::f32, amd, std::nullopt, l.name);

@@ -26,6 +26,7 @@ inline void compiler::pool(const layer& l) {
     const bool has_pad = pl[0] || pl[1] || pr[0] || pr[1];
     const bool same_q = l.kind == op::max_pool2d || !l.act || (w.q && *l.act == *w.q);
     const bool int_pool = i8 && w.type != dtype::f32 && same_q && !(k == backend::pool_kind::avg_include_pad && has_pad && w.q->zero_point != 0);
+    if (int_pool && k != backend::pool_kind::max && tflite_arith()) return tflite_pool(l, kernel, stride, pl, pr);
     const dtype t = int_pool ? w.type : dtype::f32;
     const int src = int_pool ? w.slot : need(in, dtype::f32, backend::with_type(c_.slots[w.slot].md, dtype::f32), std::nullopt, l.name);
     auto pd = backend::pool_pd(c_.eng, k, c_.slots[src].md, backend::make_desc(dims_.at(l.name), t, false), kernel, stride, pl, pr,

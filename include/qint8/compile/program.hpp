@@ -14,6 +14,10 @@
 #include "qint8/dispatch/isa.hpp"
 #include "qint8/graph.hpp"
 #include "qint8/kernels/depthwise.hpp"
+#include "qint8/kernels/exact_conv.hpp"
+#include "qint8/kernels/tflite_add.hpp"
+#include "qint8/kernels/tflite_avg_pool.hpp"
+#include "qint8/kernels/tflite_requantize.hpp"
 
 namespace qint8::detail {
 
@@ -43,9 +47,22 @@ struct dw_job {
     kernels::dw_variant variant = kernels::dw_variant::avx2;
 };
 
+/// The kernels of a layer computed in TFLite's integer arithmetic (compile/tflite.hpp); the
+/// step's kind says which member applies.
+struct tflite_job {
+    kernels::tfl_output out;           ///< tflite_requant: accumulators (src) to codes (dst), residual in src2
+    std::size_t pixels = 0;            ///< tflite_requant: n * oh * ow
+    kernels::tfl_add_job add;          ///< tflite_add: src + src2 into dst
+    std::size_t elems = 0;             ///< tflite_add
+    kernels::tfl_pool pool;            ///< tflite_avg_pool
+    kernels::exact_conv_problem conv;  ///< exact_conv: codes (src) to accumulators (dst)
+    std::vector<int8_t> weights;       ///< exact_conv: [O][kh][kw][C / groups]
+    bool avx2 = false;                 ///< the CPU runs the kernels' AVX2 versions
+};
+
 /// One executed step: a oneDNN primitive or one of qint8's own kernels.
 struct step {
-    enum kind_t { prim, dequantize_output, softmax, copy_output, depthwise } kind = prim;
+    enum kind_t { prim, dequantize_output, softmax, copy_output, depthwise, tflite_requant, tflite_add, tflite_avg_pool, exact_conv } kind = prim;
     dnnl::primitive p;                 ///< prim
     std::vector<operand> args;         ///< prim
     /// prim: the same operation for 1 .. batch-1 images ([n - 1]) reading and writing the first n
@@ -54,7 +71,9 @@ struct step {
     /// compiled for its image count gives, bit for bit.
     std::vector<dnnl::primitive> by_count;
     std::shared_ptr<const dw_job> dw;  ///< depthwise
+    std::shared_ptr<const tflite_job> tfl;  ///< tflite_*, exact_conv
     int src = -1, dst = -1;            ///< kernels: slots read and written
+    int src2 = -1;                     ///< tflite_requant with an ADD: the residual; tflite_add: the second input
     std::size_t rows = 0, cols = 0;    ///< softmax and output steps: images x values per image
     quant_params q;                    ///< dequantize_output; softmax: the grid its output is rounded to, when `rounded`
     bool rounded = false;              ///< softmax: the file quantizes its output (Q/DQ): store it on that grid

@@ -64,6 +64,10 @@ struct options {
     /// branch to its own quantization before the Add (QDQ, quantized TFLite): one layer instead
     /// of two, but the branch is added unrounded. Off: the file's arithmetic (docs/converter.md).
     bool fuse_residual_rounding = false;
+    /// How INT8 layers requantize: "" (the file's: TFLite's integer arithmetic for a quantized
+    /// TFLite file, float scales otherwise), "tflite" or "float". "float" on a quantized TFLite file
+    /// trades TFLite's integers for speed (a departure; docs/converter.md has the cost).
+    std::string requantization;
     bool report = false;                     ///< per-layer INT8-vs-FP32 error table
     /// After calibration: give each int8 conv/fc layer an INT8-only bias correction equal to the
     /// mean per-channel error of its INT8 output against FP32 on the calibration images, divided by
@@ -450,6 +454,23 @@ inline std::string quant_str(const quant_params& q) {
     return std::string(to_string(q.type)) + " scale " + std::to_string(q.scale) + " zero point " + std::to_string(q.zero_point);
 }
 
+/// What the manifest's "requantization" is: the file's integer arithmetic (TFLite's for a quantized
+/// TFLite file), or options.requantization; "float" where the file is TFLite's is a departure.
+inline requantization requantization_of(model_desc& m, const import_graph& g, bool qat, const options& o) {
+    const std::string& r = o.requantization;
+    if (!r.empty() && r != "float" && r != "tflite")
+        detail::fail(errc::invalid_argument, "options.requantization: expected \"float\", \"tflite\" or empty (the file's), found \"" + r + "\"");
+    const bool file_tflite = g.format == "tflite" && qat && !o.fp32;
+    if (r == "float" && file_tflite) {
+        const std::string what = "INT8 layers requantize with float scales (options.requantization = \"float\"), not with TFLite's "
+                                 "fixed-point multipliers and rounding shifts: codes can differ from TFLite's by a step";
+        m.attributes["departure.requantization"] = what;
+        say(o, "departure: requantization: " + what);
+        return requantization::float_scale;
+    }
+    return (r.empty() ? file_tflite : r == "tflite") ? requantization::tflite : requantization::float_scale;
+}
+
 /// The graph passes' departures (g.departures, by source node), under the layers' final names.
 inline void record_departures(model_desc& m, const import_graph& g, const std::map<std::string, std::string>& name_of, const options& o) {
     for (const auto& [node_name, what] : g.departures) {
@@ -617,6 +638,7 @@ inline result convert_graph(import_graph g, const options& o) {
         departure(m, it == nm.name_of.end() ? layer_name : it->second, what, o);
     }
     assign_precisions(m, nm.name_of, o);
+    m.requant = requantization_of(m, g, res.qat, o);
     std::vector<float> images = quantize_activations(m, nm.quantized_by_graph, g, o, res);
     record_metadata(m, g, o);
     validate(m, o.output.empty() ? "converted model" : o.output);

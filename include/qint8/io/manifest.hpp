@@ -345,7 +345,7 @@ inline json parse_manifest_json(const std::string& json_path) {
     return j;
 }
 
-/// format, format_version, architecture, variant, producer, attributes.
+/// format, format_version, architecture, variant, producer, requantization, attributes.
 inline void read_identity(const field_reader& root, model_desc& m, const std::string& json_path) {
     if (root.str("format") != "qint8.manifest")
         fail(errc::manifest_parse, json_path + ": format: expected \"qint8.manifest\", found \"" + root.str("format") + "\"");
@@ -357,6 +357,10 @@ inline void read_identity(const field_reader& root, model_desc& m, const std::st
     m.architecture = root.str("architecture", "custom");
     m.variant = root.str("variant", "");
     m.producer = root.str("producer", "");
+    const std::string rq = root.str("requantization", "float");
+    if (rq != "float" && rq != "tflite") root.bad("requantization", "\"float\" or \"tflite\"", root.raw("requantization"));
+    if (rq == "tflite" && v < 2) root.bad("requantization", "format_version 2 or later for \"tflite\"", root.raw("format_version"));
+    m.requant = rq == "tflite" ? requantization::tflite : requantization::float_scale;
     if (root.has("attributes")) {
         const json& a = root.raw("attributes");
         if (!a.is_object()) root.bad_type("attributes", "an object", a);
@@ -665,10 +669,12 @@ inline json layer_json(const layer& l) {
 inline json manifest_json(const model_desc& m, const weights_payload& w, const q8w_header& h, const std::string& wfile) {
     json j;
     j["format"] = "qint8.manifest";
-    j["format_version"] = model_desc::current_format_version;
+    // Version 1 where it is enough, so that older readers keep reading what they can compute.
+    j["format_version"] = m.requant == requantization::tflite ? 2 : 1;
     j["architecture"] = m.architecture;
     if (!m.variant.empty()) j["variant"] = m.variant;
     if (!m.producer.empty()) j["producer"] = m.producer;
+    if (m.requant != requantization::float_scale) j["requantization"] = to_string(m.requant);
     if (!m.attributes.empty()) j["attributes"] = m.attributes;
     j["input"] = input_json(m);
     if (m.classes.count) {

@@ -40,6 +40,7 @@ struct output_stage {
     /// options::tflite_integer, where the layer's output is 8-bit and its post-ops TFLite's: relu /
     /// clip only, or a first sum of a rounded branch with an 8-bit residual, then relu / clip.
     bool tflite = false;
+    std::vector<int32_t> tfl_bias;           ///< per channel, in accumulator units; empty: none
     std::vector<tflite::multiplier> tfl_m;   ///< per channel: s_src * s_w[o] / s_dst (s_dst: the rounded branch's scale before a sum)
     tflite::range tfl_range;                 ///< the clamp of the conv's code (the branch's, before a sum)
     std::optional<tflite::add_params> tfl_add;  ///< the ADD of the branch and sums[0], into `act`
@@ -74,7 +75,7 @@ private:
     /// TFLite's code of element `oi` (channel `c`): the requantized conv result, or the ADD of it
     /// (on the branch's grid) and the residual's code.
     int32_t store_tflite(std::size_t oi, std::size_t c, int64_t acc) const {
-        const int32_t b = bias.empty() ? 0 : int32_t(std::nearbyint(bias[c]));
+        const int32_t b = tfl_bias.empty() ? 0 : tfl_bias[c];
         const int32_t zp = tfl_add ? tfl_add->zp_a : act.zero_point;
         const int32_t q = tflite::requantize(acc, b, tfl_m[c], zp, tfl_range);
         return tfl_add ? tflite::add(q, sums[0]->i[oi], *tfl_add) : q;

@@ -128,6 +128,8 @@ inline weighted_operands weighted_operands_of(const run_state& s, const layer& l
             // In accumulator units: rounded to an integer, or kept unrounded (float_bias).
             const double bq = b ? double(qint8::ref::detail::f32_at(*b, c)) / (double(qs.scale) * wt.s[c]) : 0.0;
             if (b) st.bias.push_back(float(l.float_bias ? bq : std::nearbyint(bq)));
+            // TFLite mode: the int32 bias (rounded even where float_bias keeps the float one).
+            if (b) st.tfl_bias.push_back(int32_t(std::min(2147483647.0, std::max(-2147483648.0, std::nearbyint(bq)))));
         }
         if (s.opt.tflite_integer) tflite_stage(l, qs, wt, st);
     } else {
@@ -201,10 +203,12 @@ inline void check_shape(const layer& l, const value& out, int64_t batch) {
 /// Runs `desc` on `input` ([N, C, H, W] plain floats) and returns every tensor by name.
 inline std::map<std::string, value> run_all(const model_desc& desc, const std::vector<float>& input, int64_t batch, const options& opt = {}) {
     model_desc m = desc;  // validation fills in output shapes and inherited pool quantization
-    if (opt.force_fp32)
+    options o = opt;
+    if (desc.requant == requantization::tflite) o.tflite_integer = true;  // the manifest says how it requantizes
+    if (o.force_fp32)
         for (auto& l : m.layers) l.prec = precision::fp32;
     validate(m, "reference");
-    detail::run_state s{m, opt, {}, {}};
+    detail::run_state s{m, o, {}, {}};
     value x = make_value({batch, m.input.shape[0], m.input.shape[1], m.input.shape[2]}, false);
     x.f = input;
     s.t[m.input.name] = s.stored_int(m.input.act) ? quantize(x, *m.input.act) : x;

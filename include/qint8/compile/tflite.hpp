@@ -1,0 +1,260 @@
+#pragma once
+/// @file tflite.hpp  The layers of a manifest with "requantization": "tflite" (model_desc::requant):
+/// TFLite's integer arithmetic, where the naive reference's TFLite mode applies it
+/// (ref/reference.hpp, tflite_stage). A conv / depthwise / fc first forms exact int32
+/// accumulators: oneDNN with an s32 destination and no scales where every sum provably stays
+/// within 2^24 (oneDNN passes its accumulators through f32, exact up to there), exact_conv.hpp
+/// elsewhere. kernels/tflite_requantize.hpp then makes the codes, with TFLite's ADD of a fused
+/// residual; average pools and unfused adds run tflite_avg_pool.hpp and tflite_add.hpp.
+
+#include <cstdlib>
+#include <memory>
+
+#include "qint8/compile/compiler.hpp"
+#include "qint8/compile/conv.hpp"
+#include "qint8/detail/quantize_weights.hpp"
+#include "qint8/io/bias_correction.hpp"
+#include "qint8/ref/tflite_ops.hpp"  // the parameters (multipliers, ranges) as TFLite derives them
+
+namespace qint8::detail {
+
+inline kernels::tfl_mult tfl_mult_of(ref::tflite::multiplier q) { return {q.m, q.shift > 0 ? q.shift : 0, q.shift > 0 ? 0 : -q.shift}; }
+
+/// NHWC for 4D dims, plain for [N, C] (the same bytes as [N, C, 1, 1] channels-last).
+inline dnnl::memory::desc channels_last(const backend::dims& d, dtype t) {
+    return d.size() == 4 ? dnnl::memory::desc(d, backend::to_dnnl(t), backend::tag::nhwc) : backend::make_desc(d, t, true);
+}
+
+inline int64_t product(const backend::dims& d) {
+    int64_t n = 1;
+    for (int64_t v : d) n *= v;
+    return n;
+}
+
+inline bool compiler::tflite_arith() const { return c_.desc.requant == requantization::tflite && !c_.opt.force_fp32; }
+
+/// Does a conv / depthwise / fc compute TFLite's integers? Where the reference's TFLite mode does:
+/// an INT8 layer with an 8-bit output whose post-ops are relu / clip, optionally after a first
+/// sum of a rounded branch with an 8-bit residual (TFLite's ADD).
+inline bool compiler::tflite_weighted_layer(const layer& l) const {
+    if (!tflite_arith() || eff_prec(l) != precision::int8 || !l.act) return false;
+    const bool branch = !l.post_ops.empty() && l.post_ops[0].kind == post_op::sum && l.post_ops[0].rounded;
+    for (std::size_t i = branch ? 1 : 0; i < l.post_ops.size(); ++i)
+        if (l.post_ops[i].kind == post_op::sum) return false;
+    return !branch || at_.at(l.post_ops[0].input).type != dtype::f32;
+}
+
+/// The output stage's parameters: per channel the int32 bias and the multiplier
+/// s_src * s_w[c] / s_conv (s_conv: the rounded branch's scale before an ADD, else the output's),
+/// the code's range, and the ADD's parameters.
+inline kernels::tfl_output compiler::tflite_output_of(const layer& l, const int8_weights& q, const tensor* b, const quant_params& qin) const {
+    namespace tf = ref::tflite;
+    const bool branch = !l.post_ops.empty() && l.post_ops[0].kind == post_op::sum && l.post_ops[0].rounded;
+    const std::vector<post_op> after(l.post_ops.begin() + (branch ? 1 : 0), l.post_ops.end());
+    const quant_params& q_conv = branch ? *l.post_ops[0].rounded : *l.act;
+    kernels::tfl_output o;
+    o.channels = q.scale.size();
+    o.bias = quantize_bias(b, q.scale, qin.scale);
+    for (float s_w : q.scale) {
+        const kernels::tfl_mult k = tfl_mult_of(tf::conv_multiplier(qin.scale, s_w, q_conv.scale));
+        o.m.push_back(k.m);
+        o.left.push_back(k.left);
+        o.right.push_back(k.right);
+    }
+    const tf::range r = branch ? tf::type_range(q_conv.type) : tf::activation_range(after, *l.act);
+    o.zp = q_conv.zero_point;
+    o.lo = r.lo;
+    o.hi = r.hi;
+    o.dst_signed = l.act->type == dtype::s8;
+    if (branch) {
+        const where& res = at_.at(l.post_ops[0].input);
+        const tf::add_params p = tf::make_add(q_conv, *res.q, *l.act, tf::activation_range(after, *l.act));
+        o.add = true;
+        o.ap = {tfl_mult_of(p.a), tfl_mult_of(p.b), tfl_mult_of(p.out), p.zp_a, p.zp_b, p.zp_out, p.r.lo, p.r.hi};
+        o.res_signed = res.type == dtype::s8;
+    }
+    // The vector kernel adds in int32 without saturating and has no left shifts.
+    o.vector_ok = o.ap.a.left == 0 && o.ap.b.left == 0 && o.ap.out.left == 0;
+    const std::size_t k = q.q.size() / std::max<std::size_t>(1, o.channels);
+    for (std::size_t c = 0; c < o.channels; ++c) {
+        int64_t sum_abs = 0;
+        for (std::size_t i = 0; i < k; ++i) sum_abs += std::abs(int(q.q[c * k + i]));
+        o.vector_ok = o.vector_ok && o.left[c] == 0 && 256 * sum_abs + std::abs(int64_t(o.bias[c])) < (int64_t{1} << 31);
+    }
+    return o;
+}
+
+/// Can oneDNN form the layer's accumulators exactly? It converts them to f32 before it writes an
+/// s32 destination; every partial sum (codes times weights, the zero-point compensation) is an
+/// integer below 256 * sum |w| per channel, exact in f32 up to 2^24.
+inline bool onednn_sums_exact(const int8_weights& q) {
+    const std::size_t o = q.scale.size(), k = q.q.size() / std::max<std::size_t>(1, o);
+    for (std::size_t c = 0; c < o; ++c) {
+        int64_t sum_abs = 0;
+        for (std::size_t i = 0; i < k; ++i) sum_abs += std::abs(int(q.q[c * k + i]));
+        if (256 * sum_abs > (int64_t{1} << 24)) return false;
+    }
+    return true;
+}
+
+/// oneDNN's convolution (an fc as one whose kernel covers its input) with an s32 destination,
+/// the source zero point and no scales: the accumulators, NHWC. Returns their slot.
+inline int compiler::tflite_onednn_sums(const layer& l, const int8_weights& q, const quant_params& qin, std::string& how) {
+    const std::string& in = l.inputs[0];
+    const backend::dims in_d = dims_.at(in), od = dims_.at(l.name);
+    const fc_conv_view cv = fc_as_conv(l, true, in_d, false);
+    const backend::dims wd = cv.on ? cv.weights : weight_dims(l, in_d);
+    const backend::dims acc_d = cv.on ? backend::dims{od[0], od[1], 1, 1} : od;
+    const dnnl::memory::desc src_any = cv.on && in_d.size() == 2 ? channels_last(cv.src, qin.type) : backend::make_desc(cv.on ? cv.src : in_d, qin.type, false);
+    const dnnl::memory::desc wei_any = backend::make_desc(wd, dtype::s8, false);
+    const dnnl::memory::desc bias_md = backend::make_desc({l.out_channels}, dtype::s32, true);
+    backend::requant rq;
+    rq.out_scales = {1.f};
+    rq.src_zp = qin.zero_point;
+    const backend::conv_geometry g = l.kind == op::fc ? backend::conv_geometry{{1, 1}, {0, 0}, {0, 0}}
+                                                      : backend::conv_geometry{{l.stride[0], l.stride[1]}, {l.pad[0], l.pad[1]}, {l.pad[2], l.pad[3]}};
+    const backend::made_primitive made = backend::requantizing_conv(c_.eng, src_any, wei_any, bias_md, channels_last(acc_d, dtype::s32), g, rq, {});
+    track(made.scratchpad_bytes);
+    const int wconst = new_const(backend::pack_weights(c_.eng, compile_stream_, backend::make_desc(wd, dtype::s8, true), q.q.data(), made.weights));
+    const std::vector<int32_t> zeros(static_cast<std::size_t>(l.out_channels), 0);
+    const int bconst = new_const(bias_md, zeros.data());
+    const int src = weighted_src(in, qin.type, made.src, qin, l, cv);
+    const int acc = new_slot(made.dst);
+    how = "s32 " + made.impl;
+    add_step(made.prim,
+             {operand::slot(DNNL_ARG_SRC, src), operand::constant(DNNL_ARG_WEIGHTS, wconst), operand::constant(DNNL_ARG_BIAS, bconst),
+              operand::slot(DNNL_ARG_DST, acc)},
+             l.name, std::string(to_string(l.kind)) + " int8 " + to_string(qin.type) + "->s32 (tflite sums) " + made.impl);
+    return acc;
+}
+
+/// exact_conv.hpp's accumulators, NHWC; an fc is a convolution whose kernel covers its input.
+/// Returns their slot.
+inline int compiler::tflite_exact_sums(const layer& l, const int8_weights& q, const quant_params& qin, std::string& how) {
+    const std::string& in = l.inputs[0];
+    const backend::dims in_d = dims_.at(in), od = dims_.at(l.name);
+    const bool fc = l.kind == op::fc, four = in_d.size() == 4;
+    auto job = std::make_shared<tflite_job>();
+    kernels::exact_conv_problem& p = job->conv;
+    p.n = in_d[0]; p.c = in_d[1]; p.h = four ? in_d[2] : 1; p.w = four ? in_d[3] : 1;
+    p.o = l.out_channels;
+    p.groups = fc ? 1 : l.groups;
+    p.kh = fc ? p.h : l.kernel[0]; p.kw = fc ? p.w : l.kernel[1];
+    p.sh = fc ? 1 : l.stride[0]; p.sw = fc ? 1 : l.stride[1];
+    p.pt = fc ? 0 : l.pad[0]; p.pl = fc ? 0 : l.pad[1];
+    p.oh = fc ? 1 : od[2]; p.ow = fc ? 1 : od[3];
+    p.zp = qin.zero_point;
+    p.src_signed = qin.type == dtype::s8;
+    // [O][C/G][kh][kw] (the manifest's order; an fc's input is C, H, W) to [O][kh][kw][C/G].
+    const int64_t cg = p.c / p.groups, taps = p.kh * p.kw;
+    job->weights.resize(q.q.size());
+    for (int64_t o = 0; o < p.o; ++o)
+        for (int64_t k = 0; k < cg; ++k)
+            for (int64_t t = 0; t < taps; ++t) job->weights[std::size_t((o * taps + t) * cg + k)] = q.q[std::size_t((o * cg + k) * taps + t)];
+    step s;
+    s.kind = step::exact_conv;
+    s.src = need(in, qin.type, channels_last(in_d, qin.type), qin, l.name);
+    s.dst = new_slot(channels_last({p.n, p.o, p.oh, p.ow}, dtype::s32));
+    s.info = {l.name, std::string(to_string(l.kind)) + " int8 " + to_string(qin.type) + "->s32 (tflite sums) exact_conv: sums may pass 2^24"};
+    s.tfl = std::move(job);
+    how = "s32 exact_conv";
+    c_.steps.push_back(s);
+    return s.dst;
+}
+
+/// A conv / depthwise / fc in TFLite's arithmetic: accumulators, then the fixed-point output
+/// stage (and the ADD of a fused residual) into 8-bit codes, NHWC.
+inline void compiler::tflite_weighted(const layer& l) {
+    const model_desc& m = c_.desc;
+    const std::string& in = l.inputs[0];
+    const backend::dims in_d = dims_.at(in), od = dims_.at(l.name);
+    const tensor& w = m.tensors.at(l.name + ".weight");
+    const tensor* ws = m.tensors.count(l.name + ".weight.scales") ? &m.tensors.at(l.name + ".weight.scales") : nullptr;
+    const tensor* b = m.tensors.count(l.name + ".bias") ? &m.tensors.at(l.name + ".bias") : nullptr;
+    tensor corrected_bias;
+    b = int8_bias(m, l.name, b, l.out_channels, corrected_bias, qmax_u8_ < 127);  // the converter's INT8-only bias correction, as weighted()
+    quant_params qin = *at_.at(in).q;
+    if (qin.type == dtype::s8 && s8_src_as_u8_) qin = quant_params{dtype::u8, qin.scale, qin.zero_point + 128};  // as weighted()
+    // The weights as weighted() has them: pairs that fit int16 on paths without VNNI.
+    const bool paired = qin.type == dtype::u8 && l.kind != op::depthwise_conv2d && qmax_u8_ < 127;
+    const int8_weights q = paired ? quantize_weights_paired(w, ws, pair_geometry_of(l, in_d, qin)) : quantize_weights(w, ws, full_range_qmax);
+
+    auto job = std::make_shared<tflite_job>();
+    job->avx2 = detected_cpu().features.avx2;
+    job->out = tflite_output_of(l, q, b, qin);
+    std::string how;
+    const bool fc_view = l.kind != op::fc || fc_as_conv(l, true, in_d, false).on;
+    const int acc = fc_view && onednn_sums_exact(q) ? tflite_onednn_sums(l, q, qin, how) : tflite_exact_sums(l, q, qin, how);
+    const backend::dims acc_d = od.size() == 4 ? od : backend::dims{od[0], od[1], 1, 1};
+    job->pixels = static_cast<std::size_t>(acc_d[0] * acc_d[2] * acc_d[3]);
+
+    step s;
+    s.kind = step::tflite_requant;
+    s.src = acc;
+    const dtype dst_t = l.act->type;
+    if (job->out.add) {
+        const std::string& r = l.post_ops[0].input;
+        const where& rw = at_.at(r);
+        s.src2 = need(r, rw.type, channels_last(dims_.at(r), rw.type), rw.q, l.name);
+    }
+    s.dst = new_slot(channels_last(od, dst_t));
+    s.info = {l.name, std::string("tflite requantize s32->") + to_string(dst_t) + (job->out.add ? " + add" : "") +
+                          (job->out.vector_ok && job->avx2 ? " (avx2)" : " (scalar)")};
+    s.tfl = std::move(job);
+    c_.steps.push_back(s);
+    put(l.name, s.dst, dst_t, l.act);
+}
+
+/// An integer average pool (or global average pool) in TFLite's rounding.
+inline void compiler::tflite_pool(const layer& l, const backend::dims& kernel, const backend::dims& stride, const backend::dims& pl,
+                                  const backend::dims& pr) {
+    const std::string& in = l.inputs[0];
+    const where w = at_.at(in);
+    const backend::dims in_d = dims_.at(in), od = dims_.at(l.name);
+    auto job = std::make_shared<tflite_job>();
+    kernels::tfl_pool& p = job->pool;
+    p.n = in_d[0]; p.c = in_d[1]; p.h = in_d[2]; p.w = in_d[3]; p.oh = od[2]; p.ow = od[3];
+    p.kh = kernel[0]; p.kw = kernel[1]; p.sh = stride[0]; p.sw = stride[1];
+    p.pt = pl[0]; p.pl = pl[1]; p.pb = pr[0]; p.pr = pr[1];
+    p.include_pad = l.kind == op::avg_pool2d && l.count_include_pad;
+    p.is_signed = w.type == dtype::s8;
+    // An s8 tensor stored as u8 (store_s8_as_u8) is averaged as the s8 codes it holds.
+    const layer* producer = c_.desc.find_layer(in);
+    const std::optional<quant_params>& declared = producer ? producer->act : c_.desc.input.act;
+    if (declared && declared->type == dtype::s8 && w.type == dtype::u8) p.offset = 128;
+    step s;
+    s.kind = step::tflite_avg_pool;
+    s.src = need(in, w.type, channels_last(in_d, w.type), w.q, l.name);
+    s.dst = new_slot(channels_last(od, w.type));
+    s.info = {l.name, std::string(to_string(l.kind)) + " " + to_string(w.type) + " tflite average"};
+    s.tfl = std::move(job);
+    c_.steps.push_back(s);
+    put(l.name, s.dst, w.type, l.act ? l.act : w.q);  // an int pool keeps its input's quantization (pool())
+}
+
+/// A residual add the converter did not fuse, as TFLite's ADD of two 8-bit tensors.
+inline void compiler::tflite_add(const layer& l) {
+    namespace tf = ref::tflite;
+    const where a = at_.at(l.inputs[0]), b = at_.at(l.inputs[1]);
+    const backend::dims d = dims_.at(l.name);
+    auto job = std::make_shared<tflite_job>();
+    job->avx2 = detected_cpu().features.avx2;
+    const tf::add_params p = tf::make_add(*a.q, *b.q, *l.act, tf::activation_range(l.post_ops, *l.act));
+    job->add.p = {tfl_mult_of(p.a), tfl_mult_of(p.b), tfl_mult_of(p.out), p.zp_a, p.zp_b, p.zp_out, p.r.lo, p.r.hi};
+    job->add.a_signed = a.type == dtype::s8;
+    job->add.b_signed = b.type == dtype::s8;
+    job->add.dst_signed = l.act->type == dtype::s8;
+    job->add.vector_ok = p.a.shift <= 0 && p.b.shift <= 0 && p.out.shift <= 0;
+    job->elems = static_cast<std::size_t>(product(d));
+    step s;
+    s.kind = step::tflite_add;
+    s.src = need(l.inputs[0], a.type, channels_last(d, a.type), a.q, l.name);
+    s.src2 = need(l.inputs[1], b.type, channels_last(d, b.type), b.q, l.name);
+    s.dst = new_slot(channels_last(d, l.act->type));
+    s.info = {l.name, std::string("add ") + to_string(l.act->type) + " tflite"};
+    s.tfl = std::move(job);
+    c_.steps.push_back(s);
+    put(l.name, s.dst, l.act->type, l.act);
+}
+
+}  // namespace qint8::detail

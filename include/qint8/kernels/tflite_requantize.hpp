@@ -1,0 +1,179 @@
+#pragma once
+/// @file tflite_requantize.hpp  The output stage of a conv / depthwise / fc layer of a TFLite
+/// file (model_desc::arithmetic::tflite): int32 accumulators (NHWC, from oneDNN with an s32
+/// destination and no scales, or from exact_conv.hpp) to 8-bit codes with TFLite's fixed-point
+/// requantization, optionally followed by TFLite's ADD with a residual (a fused residual block).
+/// A scalar version and an AVX2 one (8 channels per vector); the tests hold both to the naive
+/// reference's TFLite mode (ref/tflite_ops.hpp) bit for bit.
+///
+/// Arithmetic per element, with M = m * 2^(left - right) (m a Q31 significand):
+///   x = sat32(acc + bias[c]) << left[c]               (saturated)
+///   y = floor((int64(x) * m[c] + 2^30) / 2^31)         the rounding doubling high multiply: a tie goes up
+///   y = floor(y / 2^right[c]) + (remainder > half)     ties away from zero
+///   q = clamp(y + zp, lo, hi)
+/// Bounds: |acc + bias| < 2^31 where the vector path runs (the compiler checks it per layer:
+/// tfl_output::vector_ok); m < 2^31 and |x| < 2^31 keep |x * m| below 2^62 in int64.
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+namespace qint8::kernels {
+
+/// A real multiplier as TFLite holds it: a Q31 significand `m` (0 for zero), a left shift applied
+/// before the multiply and a right shift after it (one of them is 0).
+struct tfl_mult {
+    int32_t m = 0;
+    int left = 0, right = 0;
+};
+
+/// The ADD of a fused residual block: TFLite's ADD of the branch's code (zp_a) and the residual's
+/// code (zp_b), both moved left by 20 bits and scaled by `a` and `b`, the sum scaled by `out`.
+struct tfl_add_params {
+    tfl_mult a, b, out;
+    int32_t zp_a = 0, zp_b = 0, zp_out = 0, lo = 0, hi = 255;
+};
+
+/// One layer's output stage.
+struct tfl_output {
+    std::size_t channels = 0;
+    std::vector<int32_t> bias, m, left, right;  ///< per channel
+    int32_t zp = 0, lo = 0, hi = 255;           ///< the code before the ADD (or the stored one)
+    bool dst_signed = false;
+    bool add = false;  ///< then `residual` is read and tfl_add_params applied
+    tfl_add_params ap;
+    bool res_signed = false;
+    bool vector_ok = false;  ///< no left shifts and |acc + bias| < 2^31 for every channel (set by the compiler)
+};
+
+namespace tfl {
+
+inline int32_t sat32(int64_t v) {
+    return static_cast<int32_t>(std::min<int64_t>(std::numeric_limits<int32_t>::max(), std::max<int64_t>(std::numeric_limits<int32_t>::min(), v)));
+}
+
+/// x * M in TFLite's fixed point (see the file comment).
+inline int32_t scale(int32_t x, int32_t m, int left, int right) {
+    const int32_t xs = sat32(int64_t(x) * (int64_t{1} << left));
+    const int64_t p = int64_t(xs) * int64_t(m) + (int64_t{1} << 30);
+    const int32_t y = static_cast<int32_t>(p >> 31);  // floor: p >> 31 is an arithmetic shift
+    const int32_t mask = static_cast<int32_t>((int64_t{1} << right) - 1);
+    const int32_t rem = y & mask, half = (mask >> 1) + (y < 0 ? 1 : 0);
+    return (y >> right) + (rem > half ? 1 : 0);
+}
+
+inline int32_t scale(int32_t x, const tfl_mult& k) { return scale(x, k.m, k.left, k.right); }
+
+inline int32_t clamp(int32_t v, int32_t lo, int32_t hi) { return std::min(hi, std::max(lo, v)); }
+
+/// TFLite's ADD of code `q` (the branch's) and `r` (the residual's).
+inline int32_t add(int32_t q, int32_t r, const tfl_add_params& p) {
+    const int32_t a = scale((q - p.zp_a) * (1 << 20), p.a), b = scale((r - p.zp_b) * (1 << 20), p.b);
+    return clamp(scale(a + b, p.out) + p.zp_out, p.lo, p.hi);
+}
+
+/// Element `c` of one pixel.
+inline int32_t element(const tfl_output& o, std::size_t c, int32_t acc, int32_t residual) {
+    const int32_t x = sat32(int64_t(acc) + o.bias[c]);
+    const int32_t q = clamp(scale(x, o.m[c], o.left[c], o.right[c]) + o.zp, o.lo, o.hi);
+    return o.add ? add(q, residual, o.ap) : q;
+}
+
+inline int32_t code_at(const void* p, std::size_t i, bool is_signed) {
+    return is_signed ? int32_t(static_cast<const int8_t*>(p)[i]) : int32_t(static_cast<const uint8_t*>(p)[i]);
+}
+
+/// Channels [c0, channels) of one pixel, one at a time.
+inline void pixel_scalar(const tfl_output& o, const int32_t* acc, const void* res, void* dst, std::size_t base, std::size_t c0) {
+    for (std::size_t c = c0; c < o.channels; ++c) {
+        const int32_t v = element(o, c, acc[base + c], o.add ? code_at(res, base + c, o.res_signed) : 0);
+        if (o.dst_signed) static_cast<int8_t*>(dst)[base + c] = static_cast<int8_t>(v);
+        else static_cast<uint8_t*>(dst)[base + c] = static_cast<uint8_t>(v);
+    }
+}
+
+// ---- AVX2: 8 channels per vector ----
+
+/// floor((x * m + 2^30) / 2^31) in each int32 lane: even lanes by vpmuldq, odd lanes moved down
+/// first; the low 32 bits of each 64-bit result are bits 31..62 of the sum.
+__attribute__((target("avx2"))) inline __m256i high_mul(__m256i x, __m256i m) {
+    const __m256i half = _mm256_set1_epi64x(int64_t{1} << 30);
+    const __m256i even = _mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epi32(x, m), half), 31);
+    const __m256i odd = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(m, 32)), half);
+    return _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 1), 0xAA);
+}
+
+/// floor(y / 2^e) + (remainder > half), half = mask / 2 (+1 for y < 0): ties away from zero.
+__attribute__((target("avx2"))) inline __m256i divide_pot(__m256i y, __m256i e, __m256i mask) {
+    const __m256i rem = _mm256_and_si256(y, mask);
+    const __m256i half = _mm256_sub_epi32(_mm256_srai_epi32(mask, 1), _mm256_srai_epi32(y, 31));
+    return _mm256_sub_epi32(_mm256_srav_epi32(y, e), _mm256_cmpgt_epi32(rem, half));
+}
+
+__attribute__((target("avx2"))) inline __m256i scale8(__m256i x, __m256i m, __m256i e) {
+    const __m256i mask = _mm256_sub_epi32(_mm256_sllv_epi32(_mm256_set1_epi32(1), e), _mm256_set1_epi32(1));
+    return divide_pot(high_mul(x, m), e, mask);
+}
+
+__attribute__((target("avx2"))) inline __m256i clamp8(__m256i v, int32_t lo, int32_t hi) {
+    return _mm256_min_epi32(_mm256_max_epi32(v, _mm256_set1_epi32(lo)), _mm256_set1_epi32(hi));
+}
+
+__attribute__((target("avx2"))) inline __m256i load_codes(const void* p, bool is_signed) {
+    const __m128i b = _mm_loadl_epi64(static_cast<const __m128i*>(p));
+    return is_signed ? _mm256_cvtepi8_epi32(b) : _mm256_cvtepu8_epi32(b);
+}
+
+/// Stores 8 codes already clamped to the type's range.
+__attribute__((target("avx2"))) inline void store_codes(void* p, __m256i v, bool is_signed) {
+    const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    _mm_storel_epi64(static_cast<__m128i*>(p), is_signed ? _mm_packs_epi16(w, w) : _mm_packus_epi16(w, w));
+}
+
+__attribute__((target("avx2"))) inline __m256i add8(__m256i q, __m256i r, const tfl_add_params& p) {
+    const auto one = [](__m256i v, int32_t zp, const tfl_mult& k) {
+        const __m256i x = _mm256_slli_epi32(_mm256_sub_epi32(v, _mm256_set1_epi32(zp)), 20);
+        return scale8(x, _mm256_set1_epi32(k.m), _mm256_set1_epi32(k.right));
+    };
+    const __m256i s = _mm256_add_epi32(one(q, p.zp_a, p.a), one(r, p.zp_b, p.b));
+    const __m256i y = scale8(s, _mm256_set1_epi32(p.out.m), _mm256_set1_epi32(p.out.right));
+    return clamp8(_mm256_add_epi32(y, _mm256_set1_epi32(p.zp_out)), p.lo, p.hi);
+}
+
+__attribute__((target("avx2"))) inline void pixel_avx2(const tfl_output& o, const int32_t* acc, const void* res, void* dst, std::size_t base) {
+    std::size_t c = 0;
+    for (; c + 8 <= o.channels; c += 8) {
+        const auto ld = [c](const std::vector<int32_t>& v) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v.data() + c)); };
+        const __m256i x = _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(acc + base + c)), ld(o.bias));
+        __m256i q = clamp8(_mm256_add_epi32(scale8(x, ld(o.m), ld(o.right)), _mm256_set1_epi32(o.zp)), o.lo, o.hi);
+        if (o.add) {
+            const char* r = static_cast<const char*>(res) + base + c;
+            q = add8(q, load_codes(r, o.res_signed), o.ap);
+        }
+        store_codes(static_cast<char*>(dst) + base + c, q, o.dst_signed);
+    }
+    pixel_scalar(o, acc, res, dst, base, c);
+}
+
+}  // namespace tfl
+
+/// `pixels` pixels of `o.channels` channels: `acc` int32 NHWC, `residual` (o.add) and `dst` 8-bit
+/// NHWC. The AVX2 version where the CPU has AVX2 (every qint8 path) and o.vector_ok; `scalar_only`
+/// for the tests.
+inline void tflite_requantize(const tfl_output& o, const int32_t* acc, const void* residual, void* dst, std::size_t pixels, int threads,
+                              bool avx2, bool scalar_only = false) {
+    const bool vec = avx2 && o.vector_ok && !scalar_only;
+    const auto n = static_cast<int64_t>(pixels);
+#pragma omp parallel for num_threads(threads) if (threads > 1 && n > 64) schedule(static)
+    for (int64_t p = 0; p < n; ++p) {
+        const std::size_t base = static_cast<std::size_t>(p) * o.channels;
+        if (vec) tfl::pixel_avx2(o, acc, residual, dst, base);
+        else tfl::pixel_scalar(o, acc, residual, dst, base, 0);
+    }
+}
+
+}  // namespace qint8::kernels
