@@ -340,6 +340,31 @@ TEST_CASE("round trip: readers ignore unknown keys (forward compatibility within
     CHECK(m.layers.size() == 4);
 }
 
+TEST_CASE("requantization: tflite round-trips as format_version 2, other values and version 1 are refused") {
+    scratch_dir dir;
+    model_desc a = small_model();
+    a.requant = requantization::tflite;
+    write_manifest(a, dir / "model.json");
+    const json j = json::parse(read_bytes(dir / "model.json"));
+    CHECK(j["format_version"] == 2);
+    CHECK(j["requantization"] == "tflite");
+    CHECK(read_manifest(dir / "model.json").requant == requantization::tflite);
+    fixture f;
+    CHECK(!f.manifest().contains("requantization"));  // float, the default, is not written
+    SUBCASE("unknown value") {
+        f.edit([](json& m) { m["format_version"] = 2; m["requantization"] = "gemmlowp"; });
+        CHECK_ERROR(f.read(), errc::manifest_field, "model.json: requantization: expected \"float\" or \"tflite\"", "gemmlowp");
+    }
+    SUBCASE("tflite in a version 1 manifest") {
+        f.edit([](json& m) { m["requantization"] = "tflite"; });
+        CHECK_ERROR(f.read(), errc::manifest_field, "model.json: requantization: expected format_version 2 or later");
+    }
+    SUBCASE("float, said explicitly") {
+        f.edit([](json& m) { m["requantization"] = "float"; });
+        CHECK(read_manifest(f.json_path).requant == requantization::float_scale);
+    }
+}
+
 TEST_CASE("round trip: read_options verify_checksums = false skips only the CRCs") {
     fixture f;
     std::string w = f.weights();

@@ -1,5 +1,5 @@
 // TFLite's integer arithmetic in the runtime (manifests with "requantization": "tflite").
-// The kernels (kernels/tflite_requantize.hpp, tflite_add.hpp, exact_conv.hpp), scalar and AVX2,
+// The kernels (kernels/tflite_requantize.hpp and its AVX-512 version, tflite_add.hpp, exact_conv.hpp),
 // against the naive reference's TFLite functions (ref/tflite_ops.hpp, themselves checked against
 // hand-computed values in test_tflite_fixed_point.cpp), element by element; then whole compiled
 // models against the reference in its TFLite mode, code for code: a MobileNet-V2 block (depthwise,
@@ -14,7 +14,7 @@
 #include <qint8/dispatch/isa.hpp>
 #include <qint8/kernels/exact_conv.hpp>
 #include <qint8/kernels/tflite_add.hpp>
-#include <qint8/kernels/tflite_requantize.hpp>
+#include <qint8/kernels/tflite_output.hpp>
 #include <qint8/ref/tflite_ops.hpp>
 
 #include "support/compare.hpp"
@@ -76,14 +76,16 @@ void check_requantize(bool add, bool left, uint32_t seed) {
             const int32_t q = tf::requantize(acc[i], o.bias[c], ms[c], o.zp, {o.lo, o.hi});
             want[i] = add ? tf::add(q, res[i], ap) : q;
         }
-    for (bool scalar : {true, false}) {
-        if (!scalar && !detail::detected_cpu().features.avx2) {
-            MESSAGE("SKIPPED: the AVX2 kernel (no AVX2 on this CPU)");
+    const cpu_features& f = detail::detected_cpu().features;
+    for (kernels::tfl_isa v : {kernels::tfl_isa::scalar, kernels::tfl_isa::avx2, kernels::tfl_isa::avx512}) {
+        const char* name = v == kernels::tfl_isa::scalar ? "scalar" : v == kernels::tfl_isa::avx2 ? "avx2" : "avx512";
+        if ((v == kernels::tfl_isa::avx2 && !f.avx2) || (v == kernels::tfl_isa::avx512 && !(f.avx512f && f.avx512bw))) {
+            MESSAGE("SKIPPED: the " << name << " kernel (this CPU lacks it)");
             continue;
         }
-        CAPTURE(scalar);
+        CAPTURE(name);
         std::vector<uint8_t> got(n);
-        kernels::tflite_requantize(o, acc.data(), res.data(), got.data(), pixels, 2, true, scalar);
+        kernels::tflite_requantize(o, acc.data(), res.data(), got.data(), pixels, 2, v);
         std::size_t differ = 0;
         for (std::size_t i = 0; i < n; ++i) differ += int32_t(got[i]) != want[i];
         CHECK(differ == 0);
@@ -158,7 +160,7 @@ bool tflite_mode_matters(const model_desc& d, uint32_t seed) {
 
 TEST_SUITE("tflite_arithmetic") {
 
-TEST_CASE("tflite requantize kernel, scalar and AVX2, equals the reference's TFLite requantization (ties, both signs, shifts 0 to 31, left shifts, fused ADD)") {
+TEST_CASE("tflite requantize kernel, scalar, AVX2 and AVX-512, equals the reference's TFLite requantization (ties, both signs, shifts 0 to 31, left shifts, fused ADD)") {
     for (uint32_t seed = 0; seed < 6; ++seed) {
         CAPTURE(seed);
         check_requantize(false, false, 10 + seed);

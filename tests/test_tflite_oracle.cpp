@@ -265,7 +265,7 @@ TEST_CASE("TFLite uint8 MobileNets against TFLite's integer arithmetic (referenc
         const std::string logits = d.layers.back().inputs[0];
         const std::size_t n = override_n ? std::size_t(std::atoi(override_n)) : r.images;
         const agreement a = compare_file(d, logits, n);
-        MESSAGE(file << " (" << std::string(to_string(cpu_info().chosen)) << "): requantization \"" << to_string(d.requant) << "\": "
+        MESSAGE(file << " (" << std::string(to_string(cpu_info().chosen)) << "): requantization \"" << std::string(to_string(d.requant)) << "\": "
                      << a.tensors_equal << " of " << a.tensors << " tensors equal on the first image; " << a.images << " images, " << a.logits
                      << " logits: " << a.equal << " equal, top-1 the same on " << a.top1_same << ". With \"float\": layer by layer from the same inputs "
                      << a.layers.differ << " of " << a.layers.codes << " codes differ (at most " << 100.0 * a.layers.worst_share

@@ -220,10 +220,10 @@ private:
                 break;
             case detail::step::tflite_requant:
                 kernels::tflite_requantize(s.tfl->out, static_cast<const int32_t*>(data(s.src)), s.src2 >= 0 ? data(s.src2) : nullptr, data(s.dst),
-                                           s.tfl->pixels, c_->threads, s.tfl->avx2);
+                                           s.tfl->pixels, c_->threads, s.tfl->isa);
                 break;
             case detail::step::tflite_add:
-                kernels::tflite_add(s.tfl->add, data(s.src), data(s.src2), data(s.dst), s.tfl->elems, c_->threads, s.tfl->avx2);
+                kernels::tflite_add(s.tfl->add, data(s.src), data(s.src2), data(s.dst), s.tfl->elems, c_->threads, s.tfl->isa != kernels::tfl_isa::scalar);
                 break;
             case detail::step::tflite_avg_pool: kernels::tflite_avg_pool(s.tfl->pool, data(s.src), data(s.dst), c_->threads); break;
             case detail::step::exact_conv:

@@ -128,6 +128,11 @@ private:
     void tflite_weighted(const layer& l);
     void tflite_pool(const layer& l, const backend::dims& kernel, const backend::dims& stride, const backend::dims& pl, const backend::dims& pr);
     void tflite_add(const layer& l);
+    int acc_slot(const dnnl::memory::desc& md);
+    /// One buffer that every TFLite layer's int32 sums view in turn (each is read right after it is
+    /// written): it stays in cache where a buffer per layer would not. Sized at the end of run().
+    int acc_arena_ = -1;
+    std::size_t acc_arena_bytes_ = 0;
     // pool.hpp, eltwise.hpp, output.hpp
     void pool(const layer& l);
     void add(const layer& l);
@@ -150,6 +155,7 @@ inline void compiler::run() {
     plan_input();
     for (const layer& l : layers_) compile_layer(l);
     finish_output();
+    if (acc_arena_ >= 0) c_.slots[static_cast<std::size_t>(acc_arena_)].md = backend::make_desc({static_cast<int64_t>(acc_arena_bytes_)}, dtype::u8, true);
     for (const auto& [name, w] : at_) c_.tensors[name] = {w.slot, w.type, w.q, w.overwritten_by};
 }
 

@@ -17,7 +17,7 @@
 #include "qint8/kernels/exact_conv.hpp"
 #include "qint8/kernels/tflite_add.hpp"
 #include "qint8/kernels/tflite_avg_pool.hpp"
-#include "qint8/kernels/tflite_requantize.hpp"
+#include "qint8/kernels/tflite_output.hpp"
 
 namespace qint8::detail {
 
@@ -57,7 +57,7 @@ struct tflite_job {
     kernels::tfl_pool pool;            ///< tflite_avg_pool
     kernels::exact_conv_problem conv;  ///< exact_conv: codes (src) to accumulators (dst)
     std::vector<int8_t> weights;       ///< exact_conv: [O][kh][kw][C / groups]
-    bool avx2 = false;                 ///< the CPU runs the kernels' AVX2 versions
+    kernels::tfl_isa isa = kernels::tfl_isa::avx2;  ///< tflite_requant, tflite_add: the widest version the path allows
 };
 
 /// One executed step: a oneDNN primitive or one of qint8's own kernels.

@@ -97,6 +97,13 @@ inline bool onednn_sums_exact(const int8_weights& q) {
     return true;
 }
 
+/// A slot for int32 sums of `md`, a view of the shared arena (acc_arena_).
+inline int compiler::acc_slot(const dnnl::memory::desc& md) {
+    if (acc_arena_ < 0) acc_arena_ = new_slot(backend::make_desc({1}, dtype::u8, true));  // sized in run()
+    acc_arena_bytes_ = std::max(acc_arena_bytes_, md.get_size());
+    return new_slot(md, acc_arena_);
+}
+
 /// oneDNN's convolution (an fc as one whose kernel covers its input) with an s32 destination,
 /// the source zero point and no scales: the accumulators, NHWC. Returns their slot.
 inline int compiler::tflite_onednn_sums(const layer& l, const int8_weights& q, const quant_params& qin, std::string& how) {
@@ -119,7 +126,7 @@ inline int compiler::tflite_onednn_sums(const layer& l, const int8_weights& q, c
     const std::vector<int32_t> zeros(static_cast<std::size_t>(l.out_channels), 0);
     const int bconst = new_const(bias_md, zeros.data());
     const int src = weighted_src(in, qin.type, made.src, qin, l, cv);
-    const int acc = new_slot(made.dst);
+    const int acc = acc_slot(made.dst);
     how = "s32 " + made.impl;
     add_step(made.prim,
              {operand::slot(DNNL_ARG_SRC, src), operand::constant(DNNL_ARG_WEIGHTS, wconst), operand::constant(DNNL_ARG_BIAS, bconst),
@@ -154,7 +161,7 @@ inline int compiler::tflite_exact_sums(const layer& l, const int8_weights& q, co
     step s;
     s.kind = step::exact_conv;
     s.src = need(in, qin.type, channels_last(in_d, qin.type), qin, l.name);
-    s.dst = new_slot(channels_last({p.n, p.o, p.oh, p.ow}, dtype::s32));
+    s.dst = acc_slot(channels_last({p.n, p.o, p.oh, p.ow}, dtype::s32));
     s.info = {l.name, std::string(to_string(l.kind)) + " int8 " + to_string(qin.type) + "->s32 (tflite sums) exact_conv: sums may pass 2^24"};
     s.tfl = std::move(job);
     how = "s32 exact_conv";
@@ -180,7 +187,7 @@ inline void compiler::tflite_weighted(const layer& l) {
     const int8_weights q = paired ? quantize_weights_paired(w, ws, pair_geometry_of(l, in_d, qin)) : quantize_weights(w, ws, full_range_qmax);
 
     auto job = std::make_shared<tflite_job>();
-    job->avx2 = detected_cpu().features.avx2;
+    job->isa = kernels::tfl_isa_for(c_.path);
     job->out = tflite_output_of(l, q, b, qin);
     std::string how;
     const bool fc_view = l.kind != op::fc || fc_as_conv(l, true, in_d, false).on;
@@ -199,7 +206,7 @@ inline void compiler::tflite_weighted(const layer& l) {
     }
     s.dst = new_slot(channels_last(od, dst_t));
     s.info = {l.name, std::string("tflite requantize s32->") + to_string(dst_t) + (job->out.add ? " + add" : "") +
-                          (job->out.vector_ok && job->avx2 ? " (avx2)" : " (scalar)")};
+                          (!job->out.vector_ok ? " (scalar)" : job->isa == kernels::tfl_isa::avx512 ? " (avx512)" : " (avx2)")};
     s.tfl = std::move(job);
     c_.steps.push_back(s);
     put(l.name, s.dst, dst_t, l.act);
@@ -238,7 +245,7 @@ inline void compiler::tflite_add(const layer& l) {
     const where a = at_.at(l.inputs[0]), b = at_.at(l.inputs[1]);
     const backend::dims d = dims_.at(l.name);
     auto job = std::make_shared<tflite_job>();
-    job->avx2 = detected_cpu().features.avx2;
+    job->isa = kernels::tfl_isa_for(c_.path);
     const tf::add_params p = tf::make_add(*a.q, *b.q, *l.act, tf::activation_range(l.post_ops, *l.act));
     job->add.p = {tfl_mult_of(p.a), tfl_mult_of(p.b), tfl_mult_of(p.out), p.zp_a, p.zp_b, p.zp_out, p.r.lo, p.r.hi};
     job->add.a_signed = a.type == dtype::s8;

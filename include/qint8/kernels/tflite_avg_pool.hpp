@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 namespace qint8::kernels {
 
@@ -28,18 +29,21 @@ inline void tflite_avg_pool(const tfl_pool& p, const void* src, void* dst, int t
     for (int64_t r = 0; r < rows; ++r) {
         const int64_t n = r / p.oh, oy = r % p.oh;
         const int64_t y0 = oy * p.sh - p.pt, ya = std::max<int64_t>(0, y0), yb = std::min(p.h, y0 + p.kh);
+        std::vector<int64_t> sum(static_cast<std::size_t>(p.c));
         for (int64_t ox = 0; ox < p.ow; ++ox) {
             const int64_t x0 = ox * p.sw - p.pl, xa = std::max<int64_t>(0, x0), xb = std::min(p.w, x0 + p.kw);
             int64_t count = (yb - ya) * (xb - xa);
             if (p.include_pad) count = (std::min(y0 + p.kh, p.h + p.pb) - y0) * (std::min(x0 + p.kw, p.w + p.pr) - x0);
+            std::fill(sum.begin(), sum.end(), 0);
+            for (int64_t y = ya; y < yb; ++y)  // channels innermost: NHWC rows read in order
+                for (int64_t x = xa; x < xb; ++x) {
+                    const int64_t i = ((n * p.h + y) * p.w + x) * p.c;
+                    for (int64_t c = 0; c < p.c; ++c)
+                        sum[std::size_t(c)] += (p.is_signed ? static_cast<const int8_t*>(src)[i + c] : static_cast<const uint8_t*>(src)[i + c]) - p.offset;
+                }
             for (int64_t c = 0; c < p.c; ++c) {
-                int64_t sum = 0;
-                for (int64_t y = ya; y < yb; ++y)
-                    for (int64_t x = xa; x < xb; ++x) {
-                        const int64_t i = ((n * p.h + y) * p.w + x) * p.c + c;
-                        sum += (p.is_signed ? static_cast<const int8_t*>(src)[i] : static_cast<const uint8_t*>(src)[i]) - p.offset;
-                    }
-                const int64_t q = count <= 0 ? 0 : sum >= 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
+                const int64_t s = sum[std::size_t(c)];
+                const int64_t q = count <= 0 ? 0 : s >= 0 ? (s + count / 2) / count : (s - count / 2) / count;
                 const int64_t v = std::min<int64_t>(hi, std::max<int64_t>(lo, q + p.offset));
                 const int64_t o = ((n * p.oh + oy) * p.ow + ox) * p.c + c;
                 if (p.is_signed) static_cast<int8_t*>(dst)[o] = static_cast<int8_t>(v);

@@ -3,7 +3,8 @@
 /// file (model_desc::arithmetic::tflite): int32 accumulators (NHWC, from oneDNN with an s32
 /// destination and no scales, or from exact_conv.hpp) to 8-bit codes with TFLite's fixed-point
 /// requantization, optionally followed by TFLite's ADD with a residual (a fused residual block).
-/// A scalar version and an AVX2 one (8 channels per vector); the tests hold both to the naive
+/// A scalar version and an AVX2 one (8 channels per vector; tflite_requantize_avx512.hpp has 16,
+/// tflite_output.hpp picks one); the tests hold them all to the naive
 /// reference's TFLite mode (ref/tflite_ops.hpp) bit for bit.
 ///
 /// Arithmetic per element, with M = m * 2^(left - right) (m a Q31 significand):
@@ -134,12 +135,14 @@ __attribute__((target("avx2"))) inline void store_codes(void* p, __m256i v, bool
     _mm_storel_epi64(static_cast<__m128i*>(p), is_signed ? _mm_packs_epi16(w, w) : _mm_packus_epi16(w, w));
 }
 
+/// One input of TFLite's ADD: (v - zp) << 20, scaled by k.
+__attribute__((target("avx2"))) inline __m256i add_input8(__m256i v, int32_t zp, const tfl_mult& k) {
+    const __m256i x = _mm256_slli_epi32(_mm256_sub_epi32(v, _mm256_set1_epi32(zp)), 20);
+    return scale8(x, _mm256_set1_epi32(k.m), _mm256_set1_epi32(k.right));
+}
+
 __attribute__((target("avx2"))) inline __m256i add8(__m256i q, __m256i r, const tfl_add_params& p) {
-    const auto one = [](__m256i v, int32_t zp, const tfl_mult& k) {
-        const __m256i x = _mm256_slli_epi32(_mm256_sub_epi32(v, _mm256_set1_epi32(zp)), 20);
-        return scale8(x, _mm256_set1_epi32(k.m), _mm256_set1_epi32(k.right));
-    };
-    const __m256i s = _mm256_add_epi32(one(q, p.zp_a, p.a), one(r, p.zp_b, p.b));
+    const __m256i s = _mm256_add_epi32(add_input8(q, p.zp_a, p.a), add_input8(r, p.zp_b, p.b));
     const __m256i y = scale8(s, _mm256_set1_epi32(p.out.m), _mm256_set1_epi32(p.out.right));
     return clamp8(_mm256_add_epi32(y, _mm256_set1_epi32(p.zp_out)), p.lo, p.hi);
 }
@@ -147,9 +150,11 @@ __attribute__((target("avx2"))) inline __m256i add8(__m256i q, __m256i r, const 
 __attribute__((target("avx2"))) inline void pixel_avx2(const tfl_output& o, const int32_t* acc, const void* res, void* dst, std::size_t base) {
     std::size_t c = 0;
     for (; c + 8 <= o.channels; c += 8) {
-        const auto ld = [c](const std::vector<int32_t>& v) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v.data() + c)); };
-        const __m256i x = _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(acc + base + c)), ld(o.bias));
-        __m256i q = clamp8(_mm256_add_epi32(scale8(x, ld(o.m), ld(o.right)), _mm256_set1_epi32(o.zp)), o.lo, o.hi);
+        const __m256i x = _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(acc + base + c)),
+                                           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(o.bias.data() + c)));
+        const __m256i y = scale8(x, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(o.m.data() + c)),
+                                 _mm256_loadu_si256(reinterpret_cast<const __m256i*>(o.right.data() + c)));
+        __m256i q = clamp8(_mm256_add_epi32(y, _mm256_set1_epi32(o.zp)), o.lo, o.hi);
         if (o.add) {
             const char* r = static_cast<const char*>(res) + base + c;
             q = add8(q, load_codes(r, o.res_signed), o.ap);
@@ -161,19 +166,7 @@ __attribute__((target("avx2"))) inline void pixel_avx2(const tfl_output& o, cons
 
 }  // namespace tfl
 
-/// `pixels` pixels of `o.channels` channels: `acc` int32 NHWC, `residual` (o.add) and `dst` 8-bit
-/// NHWC. The AVX2 version where the CPU has AVX2 (every qint8 path) and o.vector_ok; `scalar_only`
-/// for the tests.
-inline void tflite_requantize(const tfl_output& o, const int32_t* acc, const void* residual, void* dst, std::size_t pixels, int threads,
-                              bool avx2, bool scalar_only = false) {
-    const bool vec = avx2 && o.vector_ok && !scalar_only;
-    const auto n = static_cast<int64_t>(pixels);
-#pragma omp parallel for num_threads(threads) if (threads > 1 && n > 64) schedule(static)
-    for (int64_t p = 0; p < n; ++p) {
-        const std::size_t base = static_cast<std::size_t>(p) * o.channels;
-        if (vec) tfl::pixel_avx2(o, acc, residual, dst, base);
-        else tfl::pixel_scalar(o, acc, residual, dst, base, 0);
-    }
-}
+/// The widest version a CPU runs.
+enum class tfl_isa { scalar, avx2, avx512 };
 
 }  // namespace qint8::kernels
