@@ -73,8 +73,9 @@ struct options {
     /// without VNNI, and on avx2_vnni): a conv/depthwise result is rounded as v + (zp + 128),
     /// which in f32 can land on a tie that v + zp does not (34.5000038 + 128 is 162.5).
     bool s8_stored_as_u8 = false;
-    /// Compute what TFLite's integer kernels compute for a uint8/int8 TFLite file, to hold the
-    /// runtime to TFLite's semantics rather than to qint8's own (tflite_ops.hpp): conv, depthwise
+    /// Compute what TFLite's integer kernels compute for a uint8/int8 TFLite file (tflite_ops.hpp);
+    /// on for a description with requantization::tflite, which the runtime then computes too
+    /// (compile/tflite.hpp), and settable for any other to measure the difference: conv, depthwise
     /// and fc outputs requantized with a Q31 multiplier and rounding shifts (ties away from zero,
     /// where qint8 rounds an f32 product half to even), integer average pools rounded half away
     /// from zero, a residual sum of a rounded branch as TFLite's ADD, the activation clamps as
