@@ -672,6 +672,32 @@ TEST_CASE("a uint8 TFLite model keeps its activation quantization and its INT8 p
     CHECK(cos_min > 0.99);
 }
 
+TEST_CASE("a quantized TFLite model converts to TFLite's integer arithmetic, and requantization float is a recorded departure") {
+    const maker k = quantized_logits_model(7);
+    const convert::result res = convert_bytes(k.bytes(), {});
+    CHECK(res.m.requant == requantization::tflite);
+    CHECK(!res.m.attributes.count("departure.requantization"));
+    // The runtime computes what the reference's TFLite mode computes, on every code path.
+    const test::comparison c = test::compare(res.m, 2, 31, false);
+    REQUIRE(c.int_output);
+    CHECK(c.max_lsb == 0.0);
+    convert::options o;
+    std::vector<std::string> notes;
+    o.note = [&](const std::string& n) { notes.push_back(n); };
+    o.requantization = "float";
+    const convert::result f = convert_bytes(k.bytes(), o);
+    CHECK(f.m.requant == requantization::float_scale);
+    REQUIRE(f.m.attributes.count("departure.requantization"));
+    CHECK(contains(f.m.attributes.at("departure.requantization"), "not with TFLite's fixed-point multipliers"));
+    CHECK(std::count_if(notes.begin(), notes.end(), [](const std::string& n) { return contains(n, "departure: requantization:"); }) == 1);
+    o.requantization = "gemmlowp";
+    CHECK(contains(error_of(k.bytes(), o), "options.requantization: expected \"float\", \"tflite\" or empty (the file's), found \"gemmlowp\""));
+    // All-FP32 conversions have nothing to requantize.
+    convert::options fp;
+    fp.fp32 = true;
+    CHECK(convert_bytes(k.bytes(), fp).m.requant == requantization::float_scale);
+}
+
 TEST_CASE("int8 per-channel TFLite weights are kept exactly with s8 weights") {
     test::rng r(11);
     maker k;
@@ -719,6 +745,11 @@ TEST_CASE("int8 per-channel TFLite weights are kept exactly with s8 weights") {
     REQUIRE(res.m.input.act);
     CHECK(res.m.input.act->type == dtype::s8);
     CHECK(res.m.input.act->zero_point == -3);
+    // An int8 file computes TFLite's integer arithmetic too: s8 codes, per-channel multipliers.
+    CHECK(res.m.requant == requantization::tflite);
+    const test::comparison cmp = test::compare(res.m, 1, 41, false);
+    REQUIRE(cmp.int_output);
+    CHECK(cmp.max_lsb == 0.0);
 }
 
 TEST_CASE("a float TFLite model converts to FP32 exactly and to INT8 by calibration") {

@@ -147,6 +147,7 @@ TEST_CASE("reference TFLite mode: a conv output stage and an average pool on tie
     // acc + bias: -1, -1, -2, -2; times 0.25: -0.25, -0.25, -0.5, -0.5; + 10.
     CHECK(ref::conv2d(src, 0, w, 1, 1, g1, st).i == std::vector<int32_t>{10, 10, 10, 10});  // 9.5: half to even
     st.tflite = true;
+    st.tfl_bias = {-1};  // TFLite mode adds the int32 bias
     st.tfl_m = {tfl::conv_multiplier(1.f, 0.25f, 1.f)};
     st.tfl_range = tfl::type_range(dtype::u8);
     CHECK(ref::conv2d(src, 0, w, 1, 1, g1, st).i == std::vector<int32_t>{10, 10, 9, 9});    // -0.5 -> -1
