@@ -471,6 +471,38 @@ inline requantization requantization_of(model_desc& m, const import_graph& g, bo
     return (r.empty() ? file_tflite : r == "tflite") ? requantization::tflite : requantization::float_scale;
 }
 
+/// Paths without VNNI (avx2, avx512_core) narrow the u8-input conv/fc weight channels whose int16
+/// pair sums could saturate (docs/manifest.md, "Code paths"): a departure of those paths, not of
+/// the manifest, so it is printed, not recorded. Counted against the file's 8-bit integers with
+/// the runtime's own rule (detail::quantize_weights_paired, the compiler's pair geometry).
+inline void report_pair_narrowing(const model_desc& m, const options& o) {
+    std::map<std::string, std::vector<int64_t>> shape{{m.input.name, m.input.shape}};
+    std::map<std::string, quant_params> act;
+    if (m.input.act) act[m.input.name] = *m.input.act;
+    for (const layer& l : m.layers) {
+        shape[l.name] = l.out_shape;
+        if (l.act) act[l.name] = *l.act;
+        const auto w = m.tensors.find(l.name + ".weight");
+        if ((l.kind != op::conv2d && l.kind != op::fc) || l.prec != precision::int8 || w == m.tensors.end() || w->second.type != dtype::s8 ||
+            !act.count(l.inputs[0]))
+            continue;
+        const std::vector<int64_t>& in = shape.at(l.inputs[0]);
+        const quant_params& q = act.at(l.inputs[0]);
+        const bool fc = l.kind == op::fc;
+        detail::pair_geometry pg{in[0] / (fc ? 1 : l.groups), fc ? (in.size() == 3 ? in[1] : 1) : l.kernel[0], fc ? (in.size() == 3 ? in[2] : 1) : l.kernel[1],
+                                 detail::max_input_code(m.layers, l.inputs[0], q.scale, q.zero_point + (q.type == dtype::s8 ? 128 : 0))};
+        const tensor* ws = m.tensors.count(l.name + ".weight.scales") ? &m.tensors.at(l.name + ".weight.scales") : nullptr;
+        const detail::int8_weights full = detail::quantize_weights(w->second, ws, detail::full_range_qmax);
+        const detail::int8_weights paired = detail::quantize_weights_paired(w->second, ws, pg);
+        std::size_t narrowed = 0;
+        for (std::size_t c = 0; c < full.scale.size(); ++c) narrowed += full.scale[c] != paired.scale[c];  // a narrowed channel gets a larger scale
+        if (narrowed)
+            say(o, "note: layer '" + l.name + "': on paths without VNNI (avx2, avx512_core) " + std::to_string(narrowed) + " of " +
+                       std::to_string(full.scale.size()) +
+                       " output channels get narrower weights than the file's, whose int16 pair sums could saturate there (VNNI and AMX paths keep them)");
+    }
+}
+
 /// The graph passes' departures (g.departures, by source node), under the layers' final names.
 inline void record_departures(model_desc& m, const import_graph& g, const std::map<std::string, std::string>& name_of, const options& o) {
     for (const auto& [node_name, what] : g.departures) {
@@ -642,6 +674,7 @@ inline result convert_graph(import_graph g, const options& o) {
     std::vector<float> images = quantize_activations(m, nm.quantized_by_graph, g, o, res);
     record_metadata(m, g, o);
     validate(m, o.output.empty() ? "converted model" : o.output);
+    if (!o.fp32) report_pair_narrowing(m, o);
     correct_and_report(m, images, g, o, res);
     res.m = std::move(m);
     return res;
