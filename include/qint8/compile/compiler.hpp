@@ -19,6 +19,7 @@
 #include "qint8/detail/quantize_weights.hpp"
 #include "qint8/dispatch/isa.hpp"
 #include "qint8/graph.hpp"
+#include "qint8/io/bias_correction.hpp"
 
 namespace qint8::detail {
 
@@ -86,6 +87,22 @@ private:
     // choice.hpp: which implementation a layer with several gets
     std::string choose(const layer& l, const std::string& what, const std::string& signature, const std::vector<std::string>& candidates);
     bool impl_choices() const;
+
+    /// A weighted layer's tensors: weights, their per-channel scales (or null) and the bias (or
+    /// null); an INT8 layer's bias with the converter's INT8-only correction, held in `corrected`.
+    struct weighted_tensors {
+        const tensor* w = nullptr;
+        const tensor* ws = nullptr;
+        const tensor* b = nullptr;
+        tensor corrected;
+    };
+    void int8_tensors_of(const layer& l, weighted_tensors& t) const {
+        const model_desc& m = c_.desc;
+        t.w = &m.tensors.at(l.name + ".weight");
+        t.ws = m.tensors.count(l.name + ".weight.scales") ? &m.tensors.at(l.name + ".weight.scales") : nullptr;
+        t.b = m.tensors.count(l.name + ".bias") ? &m.tensors.at(l.name + ".bias") : nullptr;
+        t.b = int8_bias(m, l.name, t.b, l.out_channels, t.corrected, qmax_u8_ < 127);
+    }
 
     /// A conv/fc layer's weights (s8 or f32), bias (s32 or f32) and requantization.
     struct layer_params {

@@ -83,19 +83,15 @@ inline kernels::dw_problem dw_problem_of(const layer& l, const backend::dims& in
 }
 
 inline void compiler::depthwise(const layer& l) {
-    const model_desc& m = c_.desc;
     const std::string& in = l.inputs[0];
     const where src_w = at_.at(in);
     const quant_params qin = *src_w.q;
     const backend::dims in_d = dims_.at(in), od = dims_.at(l.name);
-    const tensor& w = m.tensors.at(l.name + ".weight");
-    const tensor* ws = m.tensors.count(l.name + ".weight.scales") ? &m.tensors.at(l.name + ".weight.scales") : nullptr;
-    const tensor* b = m.tensors.count(l.name + ".bias") ? &m.tensors.at(l.name + ".bias") : nullptr;
-    tensor corrected_bias;
-    b = int8_bias(m, l.name, b, l.out_channels, corrected_bias, qmax_u8_ < 127);  // the converter's INT8-only bias correction, as weighted()
+    weighted_tensors t;
+    int8_tensors_of(l, t);  // the bias with the converter's INT8-only correction, as weighted()
     const dtype dst_t = out_type(l);
     // 8-bit weights: the kernels multiply in int16 pairs summed exactly into int32.
-    const int8_plan p = plan_int8(quantize_weights(w, ws, full_range_qmax), b, qin.scale, l.act->scale, l.float_bias);
+    const int8_plan p = plan_int8(quantize_weights(*t.w, t.ws, full_range_qmax), t.b, qin.scale, l.act->scale, l.float_bias);
     const std::vector<float> bias = p.bias_as_float();
 
     auto job = std::make_shared<dw_job>();

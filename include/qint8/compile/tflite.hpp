@@ -172,23 +172,19 @@ inline int compiler::tflite_exact_sums(const layer& l, const int8_weights& q, co
 /// A conv / depthwise / fc in TFLite's arithmetic: accumulators, then the fixed-point output
 /// stage (and the ADD of a fused residual) into 8-bit codes, NHWC.
 inline void compiler::tflite_weighted(const layer& l) {
-    const model_desc& m = c_.desc;
     const std::string& in = l.inputs[0];
     const backend::dims in_d = dims_.at(in), od = dims_.at(l.name);
-    const tensor& w = m.tensors.at(l.name + ".weight");
-    const tensor* ws = m.tensors.count(l.name + ".weight.scales") ? &m.tensors.at(l.name + ".weight.scales") : nullptr;
-    const tensor* b = m.tensors.count(l.name + ".bias") ? &m.tensors.at(l.name + ".bias") : nullptr;
-    tensor corrected_bias;
-    b = int8_bias(m, l.name, b, l.out_channels, corrected_bias, qmax_u8_ < 127);  // the converter's INT8-only bias correction, as weighted()
+    weighted_tensors t;
+    int8_tensors_of(l, t);
     quant_params qin = *at_.at(in).q;
     if (qin.type == dtype::s8 && s8_src_as_u8_) qin = quant_params{dtype::u8, qin.scale, qin.zero_point + 128};  // as weighted()
     // The weights as weighted() has them: pairs that fit int16 on paths without VNNI.
     const bool paired = qin.type == dtype::u8 && l.kind != op::depthwise_conv2d && qmax_u8_ < 127;
-    const int8_weights q = paired ? quantize_weights_paired(w, ws, pair_geometry_of(l, in_d, qin)) : quantize_weights(w, ws, full_range_qmax);
+    const int8_weights q = paired ? quantize_weights_paired(*t.w, t.ws, pair_geometry_of(l, in_d, qin)) : quantize_weights(*t.w, t.ws, full_range_qmax);
 
     auto job = std::make_shared<tflite_job>();
     job->isa = kernels::tfl_isa_for(c_.path);
-    job->out = tflite_output_of(l, q, b, qin);
+    job->out = tflite_output_of(l, q, t.b, qin);
     std::string how;
     const bool fc_view = l.kind != op::fc || fc_as_conv(l, true, in_d, false).on;
     const int acc = fc_view && onednn_sums_exact(q) ? tflite_onednn_sums(l, q, qin, how) : tflite_exact_sums(l, q, qin, how);
