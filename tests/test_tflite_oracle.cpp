@@ -242,7 +242,7 @@ agreement compare_file(const model_desc& d, const std::string& logits, std::size
 
 TEST_SUITE("imagenet") {
 
-TEST_CASE("TFLite uint8 MobileNets against TFLite's integer arithmetic (reference TFLite mode): the default conversion equal in every tensor and logit, requantization float within the measured bounds") {
+TEST_CASE("TFLite uint8 MobileNets against TFLite's integer arithmetic (reference TFLite mode): the default conversion equal in every tensor and logit and requantization float within the measured bounds") {
     if (!test::imagenet_data_dir()) {
         MESSAGE("NOT RUN: no imagenet-samples/val_list.txt and tflite/ under " << test::shared_data_dir()
                                                                               << " (set QINT8_DATA_DIR to the data directory); nothing was checked");
