@@ -31,6 +31,15 @@ inline int64_t product(const backend::dims& d) {
     return n;
 }
 
+/// Per output channel, sum |w|: with 8-bit codes, |acc| <= 256 * sum |w| bounds every partial sum.
+inline std::vector<int64_t> channel_abs_sums(const int8_weights& q) {
+    const std::size_t o = q.scale.size(), k = q.q.size() / std::max<std::size_t>(1, o);
+    std::vector<int64_t> r(o, 0);
+    for (std::size_t c = 0; c < o; ++c)
+        for (std::size_t i = 0; i < k; ++i) r[c] += std::abs(int(q.q[c * k + i]));
+    return r;
+}
+
 inline bool compiler::tflite_arith() const { return c_.desc.requant == requantization::tflite && !c_.opt.force_fp32; }
 
 /// Does a conv / depthwise / fc compute TFLite's integers? Where the reference's TFLite mode does:
@@ -75,12 +84,9 @@ inline kernels::tfl_output compiler::tflite_output_of(const layer& l, const int8
     }
     // The vector kernel adds in int32 without saturating and has no left shifts.
     o.vector_ok = o.ap.a.left == 0 && o.ap.b.left == 0 && o.ap.out.left == 0;
-    const std::size_t k = q.q.size() / std::max<std::size_t>(1, o.channels);
-    for (std::size_t c = 0; c < o.channels; ++c) {
-        int64_t sum_abs = 0;
-        for (std::size_t i = 0; i < k; ++i) sum_abs += std::abs(int(q.q[c * k + i]));
-        o.vector_ok = o.vector_ok && o.left[c] == 0 && 256 * sum_abs + std::abs(int64_t(o.bias[c])) < (int64_t{1} << 31);
-    }
+    const std::vector<int64_t> sum_abs = channel_abs_sums(q);
+    for (std::size_t c = 0; c < o.channels; ++c)
+        o.vector_ok = o.vector_ok && o.left[c] == 0 && 256 * sum_abs[c] + std::abs(int64_t(o.bias[c])) < (int64_t{1} << 31);
     return o;
 }
 
@@ -88,12 +94,8 @@ inline kernels::tfl_output compiler::tflite_output_of(const layer& l, const int8
 /// s32 destination; every partial sum (codes times weights, the zero-point compensation) is an
 /// integer below 256 * sum |w| per channel, exact in f32 up to 2^24.
 inline bool onednn_sums_exact(const int8_weights& q) {
-    const std::size_t o = q.scale.size(), k = q.q.size() / std::max<std::size_t>(1, o);
-    for (std::size_t c = 0; c < o; ++c) {
-        int64_t sum_abs = 0;
-        for (std::size_t i = 0; i < k; ++i) sum_abs += std::abs(int(q.q[c * k + i]));
-        if (256 * sum_abs > (int64_t{1} << 24)) return false;
-    }
+    for (int64_t s : channel_abs_sums(q))
+        if (256 * s > (int64_t{1} << 24)) return false;
     return true;
 }
 
