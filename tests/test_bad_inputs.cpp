@@ -154,7 +154,7 @@ TEST_CASE("onnx: a directory passed as the model") {
     expect_rejected(d, convert_to(d, d / "m.onnx"), errc::io, "{d}/m.onnx: is a directory, expected an ONNX or TFLite model file");
 }
 
-TEST_CASE("onnx: an endless file passed as the model (/dev/zero, a FIFO)") {
+TEST_CASE("onnx: an endless file passed as the model (/dev/zero / a FIFO)") {
     // Read whole, either would grow memory until the process is killed (1 GB in 8 s).
     scratch_dir d;
     REQUIRE(::mkfifo((d / "m.onnx").c_str(), 0600) == 0);
@@ -177,7 +177,7 @@ TEST_CASE("onnx: truncated to half its size") {
     expect_rejected(d, convert_to(d, d / "m.onnx"), errc::onnx, "{d}/m.onnx: not a valid ONNX model: its 477 bytes do not parse as an onnx.ModelProto (the file is truncated, damaged, or not ONNX)");
 }
 
-TEST_CASE("onnx: Conv strides [0, 0] (was a division by zero in shape inference)") {
+TEST_CASE("onnx: Conv strides [0 0] (was a division by zero in shape inference)") {
     scratch_dir d;
     onnx::ModelProto mp = small_onnx();
     attr_ints(mp.mutable_graph()->mutable_node(0), "strides", {0, 0});
@@ -529,7 +529,7 @@ TEST_CASE("image: a 15-byte 16-bit PNM claiming 6 x 6624 pixels (found by fuzz_i
     expect_rejected(d, preprocess_to(d, d / "a.pgm"), errc::image, "{d}/a.pgm: truncated PNM: 6 x 6624 pixels need 79488 bytes, the file has 15");
 }
 
-TEST_CASE("image: a PNM width of 20 digits, which stb_image wraps into a negative int (found by fuzz_image: a signed overflow sizing it)") {
+TEST_CASE("image: a PNM width of 20 digits - which stb_image wraps into a negative int (found by fuzz_image: a signed overflow sizing it)") {
     scratch_dir d;
     write_bytes(d / "a.ppm", "P6 77777777777777777777\n2222 255\n" + std::string(64, '7'));
     const std::vector<std::string> before = d.list();

@@ -14,7 +14,7 @@ using namespace qint8::bench;
 
 TEST_SUITE("tools") {
 
-TEST_CASE("latency summary of four runs, by hand") {
+TEST_CASE("latency summary of four runs - by hand") {
     // sorted 1, 2, 3, 4: mean 2.5; squared deviations 2.25 + 0.25 + 0.25 + 2.25 = 5, / (4 - 1);
     // percentile q at position q * 3 between neighbours: p50 at 1.5 -> 2.5, p90 at 2.7 -> 3.7.
     const latency_summary s = summarize({4, 1, 3, 2});
@@ -44,7 +44,7 @@ TEST_CASE("the recorded command line reruns as typed in a shell") {
     CHECK(command_line(5, const_cast<char**>(args)) == "bench_models --model=resnet50 --json 'my results/r.json' 'it'\\''s'");
 }
 
-TEST_CASE("CSV: a header, one line per result, fields with commas quoted") {
+TEST_CASE("CSV: a header - one line per result - fields with commas quoted") {
     result r;
     r.model = "a,b";
     r.precision = "int8";

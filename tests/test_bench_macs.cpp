@@ -17,7 +17,7 @@ using namespace qint8;
 
 TEST_SUITE("kernels") {
 
-TEST_CASE("layer MACs of a small graph, counted by hand") {
+TEST_CASE("layer MACs of a small graph - counted by hand") {
     model_desc m;
     m.input.shape = {3, 10, 10};
     // 3 -> 8 channels, 3x3, pad 1: 8 x 10 x 10 outputs of 3 x 9 taps

@@ -47,7 +47,7 @@ double mean_abs_gap(const std::vector<double>& a, const std::vector<double>& b) 
 
 TEST_SUITE("convert") {
 
-TEST_CASE("bias step: the linear region of ReLU, ReLU6, a residual sum and an INT8 output range") {
+TEST_CASE("bias step: the linear region of ReLU - ReLU6 - a residual sum and an INT8 output range") {
     layer l;
     l.post_ops = {};
     CHECK_FALSE(linear_region_of(l).bounded);
@@ -116,7 +116,7 @@ TEST_CASE("bias step: through ReLU6 it closes the mean gap the plain difference 
     CHECK(bias_step(1.0, 0.9, 0.01) == doctest::Approx(0.1));
 }
 
-TEST_CASE("bias correction: INT8 channel means of the naive reference meet FP32's, and closer than the plain difference") {
+TEST_CASE("bias correction: INT8 channel means of the naive reference meet FP32's - and closer than the plain difference") {
     test::rng r(11);
     model_desc m = test::input_only({3, 8, 8}, std::nullopt);
     layer a = test::conv_layer("a", "input", 8, 3, 1);

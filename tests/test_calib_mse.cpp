@@ -82,7 +82,7 @@ TEST_CASE("mse threshold: a uniform distribution keeps (nearly) its whole range"
     CHECK(bin >= detail::calib_bins * 99 / 100);
 }
 
-TEST_CASE("calibrate with mse: thresholds within the range seen, scale = threshold / levels") {
+TEST_CASE("calibrate with mse: thresholds within the range seen - scale = threshold / levels") {
     test::rng r(3);
     model_desc m = test::input_only({2, 6, 6}, std::nullopt);
     layer a = test::conv_layer("a", "input", 4, 3, 1);

@@ -86,11 +86,11 @@ void check_shared(bool fp32, int per_thread) {
 
 TEST_SUITE("concurrency") {
 
-TEST_CASE("8 threads share one INT8 model, 1000 runs each, every output equals the single-threaded one") {
+TEST_CASE("8 threads share one INT8 model - 1000 runs each - every output equals the single-threaded one") {
     check_shared(false, 1000);
 }
 
-TEST_CASE("8 threads share one FP32 model, 250 runs each, every output equals the single-threaded one") {
+TEST_CASE("8 threads share one FP32 model - 250 runs each - every output equals the single-threaded one") {
     check_shared(true, 250);
 }
 

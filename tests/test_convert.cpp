@@ -375,7 +375,7 @@ TEST_CASE("BatchNormalization folds into the conv: FP32 output equals conv then 
     }
 }
 
-TEST_CASE("QDQ: a bias the file adds in float stays unrounded, a BatchNormalization after the conv's own Q/DQ keeps that rounding") {
+TEST_CASE("QDQ: a bias the file adds in float stays unrounded - a BatchNormalization after the conv's own Q/DQ keeps that rounding") {
     // x -> Q/DQ -> Conv(fake-quantized w1, b1) -> Div -> BatchNormalization -> Q/DQ (a1)
     //   -> Conv(w2, b2) -> Q/DQ (a2) -> BatchNormalization -> Q/DQ (out), evaluated below in double.
     single_thread one;
@@ -599,7 +599,7 @@ TEST_CASE("QDQ pairs: activation scales land on the right layers and weights are
     }
 }
 
-TEST_CASE("a tensor quantized twice: exact when the second grid gives every code back, a departure otherwise") {
+TEST_CASE("a tensor quantized twice: exact when the second grid gives every code back - a departure otherwise") {
     // Q(DQ(q)) in ONNX's arithmetic for all 256 codes; the largest distance from the zero point
     // here is 255 - 73 = 182 steps, so a scale ratio r keeps every code while 182 * |1/r - 1| < 0.5.
     const quantization held{dtype::u8, {0.01f}, {73}, -1};
@@ -745,7 +745,7 @@ TEST_CASE("uint8 weights with a zero point: a channel whose integers less the ze
     CHECK(s1 == 0.01f);
 }
 
-TEST_CASE("a Q/DQ after a Softmax is honoured: the probabilities come out on its grid, as the file says") {
+TEST_CASE("a Q/DQ after a Softmax is honoured: the probabilities come out on its grid - as the file says") {
     // The graph above, then Softmax -> Q/DQ (1/256, 0), as ONNX Runtime's QDQ quantizer writes a
     // final softmax: the probabilities of the rounded logits 1, 1, -0.5, rounded to 1/256.
     onnx_model om({4, 1, 1});
@@ -771,7 +771,7 @@ TEST_CASE("a Q/DQ after a Softmax is honoured: the probabilities come out on its
     CHECK(fp32[2] == doctest::Approx(std::exp(-0.46) / (std::exp(0.95) + std::exp(0.9525) + std::exp(-0.46))).epsilon(1e-5));
 }
 
-TEST_CASE("a residual Add fused into its branch's conv keeps the file's rounding of the branch, --fuse-residual-rounding drops it and reports it") {
+TEST_CASE("a residual Add fused into its branch's conv keeps the file's rounding of the branch - --fuse-residual-rounding drops it and reports it") {
     onnx_model om({4, 8, 8});
     auto conv = [&](const std::string& in, const std::string& name) {
         auto* c = om.node("Conv", {in, om.random_f(name + ".w", {4, 4, 3, 3}, -0.3f, 0.3f), om.random_f(name + ".b", {4}, -0.1f, 0.1f)}, name);

@@ -51,7 +51,7 @@ TEST_CASE("crc32: the check value of \"123456789\" and the bitwise CRC at every 
     CHECK(detail::crc32(b.data() + 100, 200, detail::crc32(b.data(), 100)) == crc_bitwise(b.data(), 300));
 }
 
-TEST_CASE("crc32_concat: the CRC of A then B from crc(A), crc(B) and B's length") {
+TEST_CASE("crc32_concat: the CRC of A then B from crc(A) - crc(B) and B's length") {
     const std::vector<uint8_t> b = random_bytes(5000, 4);
     for (std::size_t split : {0u, 1u, 7u, 64u, 1000u, 4999u, 5000u}) {
         CAPTURE(split);

@@ -57,7 +57,7 @@ const std::vector<config> configs{{1, 1}, {2, 1}, {1, 7}, {2, 7}, {1, 16}, {2, 1
 
 TEST_SUITE("determinism") {
 
-TEST_CASE("INT8 outputs are bit-identical across repeated runs, thread counts 1/2 and batch sizes 1/7/16") {
+TEST_CASE("INT8 outputs are bit-identical across repeated runs - thread counts 1/2 and batch sizes 1/7/16") {
     const model_desc& desc = test::tiny_classifier();
     const std::vector<float> all = models::synthetic_images(desc, images, 555);
     for (int64_t img : {int64_t{0}, int64_t{5}, int64_t{13}}) {

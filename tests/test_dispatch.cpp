@@ -154,7 +154,7 @@ TEST_CASE("8-bit weights exactly where vpdpbusd or AMX multiplies") {
     CHECK(has_int8_dot(isa::avx512_core_amx));
 }
 
-TEST_CASE("ISA names round-trip, best means uncapped") {
+TEST_CASE("ISA names round-trip - best means uncapped") {
     for (isa i : all_isas) CHECK(parse_isa(to_string(i), "test") == i);
     CHECK(parse_isa("best", "test") == isa::avx512_core_amx);
     CHECK(parse_isa("AVX512_CORE_VNNI", "test") == isa::avx512_core_vnni);

@@ -10,7 +10,7 @@ using namespace qint8::convert;
 
 TEST_SUITE("convert") {
 
-TEST_CASE("relative spread of run times: interquartile range over the median, by hand") {
+TEST_CASE("relative spread of run times: interquartile range over the median - by hand") {
     // sorted 1..8: q1 = v[2] = 3, q3 = v[6] = 7, median (4 + 5) / 2 = 4.5
     CHECK(detail_speed::relative_spread({8, 1, 7, 2, 6, 3, 5, 4}) == doctest::Approx(4.0 / 4.5));
     CHECK(detail_speed::relative_spread({5, 5, 5, 5}) == 0);

@@ -40,7 +40,7 @@ model_desc conv_then_depthwise(test::rng& r, int pre_qmax) {
 
 TEST_SUITE("ops") {
 
-TEST_CASE("int8 bias correction on a depthwise layer (own kernels) and a conv: equal to the reference, and it takes effect") {
+TEST_CASE("int8 bias correction on a depthwise layer (own kernels) and a conv: equal to the reference - and it takes effect") {
     test::rng r(21);
     model_desc m = conv_then_depthwise(r, 63);
     model_desc plain = m;
@@ -68,7 +68,7 @@ TEST_CASE("int8 bias correction on a depthwise layer (own kernels) and a conv: e
     CHECK(sfa.run(in) == sfb.run(in));
 }
 
-TEST_CASE("the pair-safe bias correction replaces the 8-bit one where u8 weights are pair-safe, as in the reference") {
+TEST_CASE("the pair-safe bias correction replaces the 8-bit one where u8 weights are pair-safe - as in the reference") {
     // A manifest corrected on a VNNI or AMX machine holds both (convert.hpp, correct_biases): the
     // paths without VNNI, and any path compiled with pair_safe_weights, take `.pair_safe`.
     test::rng r(23);

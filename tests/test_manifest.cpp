@@ -340,7 +340,7 @@ TEST_CASE("round trip: readers ignore unknown keys (forward compatibility within
     CHECK(m.layers.size() == 4);
 }
 
-TEST_CASE("requantization: tflite round-trips as format_version 2, other values and version 1 are refused") {
+TEST_CASE("requantization: tflite round-trips as format_version 2 - other values and version 1 are refused") {
     scratch_dir dir;
     model_desc a = small_model();
     a.requant = requantization::tflite;
@@ -910,7 +910,7 @@ TEST_CASE("labels path escaping the directory") {
     }
 }
 
-TEST_CASE("unknown preprocessing: written as known false, read back, and values beside it refused") {
+TEST_CASE("unknown preprocessing: written as known false - read back - and values beside it refused") {
     scratch_dir dir;
     model_desc a = small_model();
     a.input.preprocess.known = false;

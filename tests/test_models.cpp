@@ -379,7 +379,7 @@ TEST_CASE("INT8 tracks FP32 on the synthetic 32x32 models of all six topologies"
     }
 }
 
-TEST_CASE("the topology list: six names, ResNets and VGGs as instances of one template, unknown names refused") {
+TEST_CASE("the topology list: six names - ResNets and VGGs as instances of one template - unknown names refused") {
     CHECK(models::topology_names() == std::vector<std::string>{"mobilenet_v1", "mobilenet_v2", "resnet50", "resnet101", "vgg16", "vgg19"});
     CHECK(std::is_same_v<resnet50, models::resnet_topology<3, 4, 6, 3>>);
     CHECK(std::is_same_v<resnet101, models::resnet_topology<3, 4, 23, 3>>);

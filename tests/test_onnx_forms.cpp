@@ -39,7 +39,7 @@ constexpr std::size_t kImages = 4, kClasses = 10, kImageFloats = 3 * 16 * 16;
 
 TEST_SUITE("convert") {
 
-TEST_CASE("ONNX Runtime quantize_static QDQ form (int8 weights with DequantizeLinear only, per-channel, int32 biases) matches the graph's outputs") {
+TEST_CASE("ONNX Runtime quantize_static QDQ form (int8 weights with DequantizeLinear only / per-channel / int32 biases) matches the graph's outputs") {
     const auto info = nlohmann::json::parse(std::ifstream(fixture("fixtures.json")));
     const double step = info["ort_qdq"]["output_scale"].get<double>();
     const auto in = read_floats(fixture("input_nchw.bin"), kImages * kImageFloats);
@@ -65,7 +65,7 @@ TEST_CASE("ONNX Runtime quantize_static QDQ form (int8 weights with DequantizeLi
     CHECK(c.max_lsb <= 1.0);
 }
 
-TEST_CASE("tf2onnx form (NHWC input + Transpose, explicit pads, Reshape to a constant shape, MatMul + Add) converts and matches") {
+TEST_CASE("tf2onnx form (NHWC input + Transpose / explicit pads / Reshape to a constant shape / MatMul + Add) converts and matches") {
     const auto in = read_floats(fixture("input_nchw.bin"), kImages * kImageFloats);
     const auto want = read_floats(fixture("tf2onnx.out.bin"), kImages * kClasses);
     const convert::result f = convert_onnx(fixture("tf2onnx.onnx"), true);
@@ -87,7 +87,7 @@ TEST_CASE("tf2onnx form (NHWC input + Transpose, explicit pads, Reshape to a con
     CHECK(same_class >= kImages - 1);
 }
 
-TEST_CASE("a Transpose of the graph input other than tf2onnx's perm (0,3,1,2) is refused, naming the node") {
+TEST_CASE("a Transpose of the graph input other than tf2onnx's perm (0 3 1 2) is refused - naming the node") {
     onnx::ModelProto mp;
     {
         std::ifstream f(fixture("tf2onnx.onnx"), std::ios::binary);

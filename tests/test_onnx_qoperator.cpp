@@ -155,7 +155,7 @@ TEST_SUITE("convert") {
 // sums could saturate (docs/manifest.md, "Code paths"), so a conv there is up to two steps from ONNX
 // Runtime's integers and what follows a little more: the second limit in each table, measured.
 
-TEST_CASE("QOperator with int8 weights (QLinearConv per-channel and per-tensor, depthwise, bias or none, quantized Clip, QLinearAdd residual, MaxPool on uint8, QLinearGlobalAveragePool, Shape-Reshape flatten, QLinearMatMul with uint8 weights + QLinearAdd bias) matches ONNX Runtime") {
+TEST_CASE("QOperator with int8 weights (QLinearConv per-channel and per-tensor / depthwise / bias or none / quantized Clip / QLinearAdd residual / MaxPool on uint8 / QLinearGlobalAveragePool / Shape-Reshape flatten / QLinearMatMul with uint8 weights + QLinearAdd bias) matches ONNX Runtime") {
     const onnx::ModelProto mp = read_model("qop_s8");
     const convert::result r = convert_model(mp, "qop_s8");
     CHECK(r.qat);
@@ -184,7 +184,7 @@ TEST_CASE("QOperator with int8 weights (QLinearConv per-channel and per-tensor, 
     CHECK(manifest_weights(r.m, r.m.layers[1].name) == w.i);
 }
 
-TEST_CASE("QOperator with uint8 weights and zero point 121 (per-tensor and per-channel scales, grouped conv, QLinearMul by a constant, QLinearAveragePool) matches ONNX Runtime and keeps w - zero point exactly") {
+TEST_CASE("QOperator with uint8 weights and zero point 121 (per-tensor and per-channel scales / grouped conv / QLinearMul by a constant / QLinearAveragePool) matches ONNX Runtime and keeps w - zero point exactly") {
     const onnx::ModelProto mp = read_model("qop_u8w");
     const convert::result r = convert_model(mp, "qop_u8w");
     CHECK(int8_layers(r.m) == r.m.layers.size());
@@ -207,7 +207,7 @@ TEST_CASE("QOperator with uint8 weights and zero point 121 (per-tensor and per-c
     CHECK(manifest_weights(r.m, r.m.layers[0].name) == want);
 }
 
-TEST_CASE("QOperator with int8 activations and channels_last pools between Transposes (QLinearAveragePool with pads and count_include_pad, QLinearGlobalAveragePool) matches ONNX Runtime") {
+TEST_CASE("QOperator with int8 activations and channels_last pools between Transposes (QLinearAveragePool with pads and count_include_pad / QLinearGlobalAveragePool) matches ONNX Runtime") {
     const onnx::ModelProto mp = read_model("qop_nhwc");
     const convert::result r = convert_model(mp, "qop_nhwc");
     CHECK(int8_layers(r.m) == r.m.layers.size());
@@ -222,7 +222,7 @@ TEST_CASE("QOperator with int8 activations and channels_last pools between Trans
     CHECK(a.same_class == kImages);
 }
 
-TEST_CASE("QOperator QGemm (com.microsoft: transB 1 and 0, alpha, int32 bias C as [O] and [1, O], int8 per-channel and uint8 per-tensor weights, quantized and float output) matches ONNX Runtime") {
+TEST_CASE("QOperator QGemm (com.microsoft: transB 1 and 0 / alpha / int32 bias C as [O] and [1 O] / int8 per-channel and uint8 per-tensor weights / quantized and float output) matches ONNX Runtime") {
     const onnx::ModelProto mp = read_model("qop_gemm");
     const convert::result r = convert_model(mp, "qop_gemm");
     std::vector<op> kinds;
@@ -298,7 +298,7 @@ void add_initializer(onnx::ModelProto& mp, const std::string& name, int type, co
 
 TEST_SUITE("bad_inputs") {
 
-TEST_CASE("QOperator: a missing scale, a zero point of the wrong type, scales or a bias of the wrong size are refused naming the node") {
+TEST_CASE("QOperator: a missing scale - a zero point of the wrong type - scales or a bias of the wrong size are refused naming the node") {
     const std::string conv = "node 'conv1_output_quantized_node' (op QLinearConv): ";
     {
         onnx::ModelProto mp = read_model("qop_s8");
@@ -344,7 +344,7 @@ TEST_CASE("QOperator: a missing scale, a zero point of the wrong type, scales or
     }
 }
 
-TEST_CASE("QOperator: a QGemm with transA, a non-positive alpha or a bias C of the wrong size is refused naming the node") {
+TEST_CASE("QOperator: a QGemm with transA - a non-positive alpha or a bias C of the wrong size is refused naming the node") {
     const std::string fc1 = "node 'fc1_output_quantized_node' (op QGemm): ";
     const auto set_attr = [](onnx::NodeProto* n, const char* name, float f, int64_t i) {
         for (auto& a : *n->mutable_attribute())
@@ -389,7 +389,7 @@ TEST_CASE("QOperator: uint8 weights whose difference to their zero point leaves 
           "or with uint8 weights whose zero point keeps w - zero point in -128..127)");
 }
 
-TEST_CASE("QOperator: a channels_last pool not behind Transpose(0,2,3,1), or whose NHWC output feeds something else, is refused naming the node") {
+TEST_CASE("QOperator: a channels_last pool not behind Transpose(0 2 3 1) - or whose NHWC output feeds something else - is refused naming the node") {
     {
         onnx::ModelProto mp = read_model("qop_nhwc");
         node_named(mp, "avgpool_output_quantized_node")->set_input(0, "conv1_output_quantized");  // NCHW, no Transpose

@@ -122,7 +122,7 @@ TEST_CASE("int16 pair sums: the bound is exact at the limit") {
     CHECK(pair_fits(-128, -128, 128));    // -128 * 256 = -32768
 }
 
-TEST_CASE("int16 pair sums: every order is checked (channel pairs, [c][kh][kw], [kh][kw][c] with odd c)") {
+TEST_CASE("int16 pair sums: every order is checked (channel pairs / [c][kh][kw] / [kh][kw][c] with odd c)") {
     detail::pair_geometry g{4, 1, 2, 255};
     // [c][kh][kw] = c0: (127, -127), c1: (-127, 127), ... channel pairs at tap 0: (127, -127) fit.
     std::vector<int8_t> ok = {127, -127, -127, 127, 127, -127, -127, 127};
@@ -139,7 +139,7 @@ TEST_CASE("int16 pair sums: every order is checked (channel pairs, [c][kh][kw], 
     CHECK(detail::pairs_fit_int16(odd.data(), g3));
 }
 
-TEST_CASE("largest input code: 255, less after a ReLU6 clip, looking through pools, not after a sum") {
+TEST_CASE("largest input code: 255 - less after a ReLU6 clip - looking through pools - not after a sum") {
     std::vector<layer> ls(4);
     ls[0].name = "a";
     ls[0].kind = op::conv2d;
@@ -166,7 +166,7 @@ TEST_CASE("largest input code: 255, less after a ReLU6 clip, looking through poo
     CHECK(detail::max_input_code(ls, "input", 6.f / 127.f, 0) == 255);
 }
 
-TEST_CASE("per channel the largest weight range that fits: 8 bits kept where the proof holds, 63 at worst") {
+TEST_CASE("per channel the largest weight range that fits: 8 bits kept where the proof holds - 63 at worst") {
     const std::vector<int8_t> w = {127, -127, 127, 127, 100, 90, -60, -63};  // channels of 2: fits, not, not, fits
     const tensor t = tensor::from_vector(dtype::s8, {4, 2, 1, 1}, w);
     const tensor s = tensor::from_vector(dtype::f32, {4}, std::vector<float>{1.f, 1.f, 1.f, 1.f});
@@ -181,7 +181,7 @@ TEST_CASE("per channel the largest weight range that fits: 8 bits kept where the
     CHECK(std::vector<int8_t>(q.q.begin() + 6, q.q.end()) == std::vector<int8_t>{-60, -63});
 }
 
-TEST_CASE("8-bit weights at the int16 pair-sum limit are exact on every path (3x3, 1x1, fc)") {
+TEST_CASE("8-bit weights at the int16 pair-sum limit are exact on every path (3x3 / 1x1 / fc)") {
     SUBCASE("3x3 conv, 32 channels") { check_exact_8bit(edge_model(op::conv2d, 32, 8, 3), 32, 8); }
     SUBCASE("1x1 conv, 64 channels") { check_exact_8bit(edge_model(op::conv2d, 64, 7, 1), 64, 7); }
     SUBCASE("fc on [64, 1, 1]") { check_exact_8bit(edge_model(op::fc, 64, 1, 1), 64, 1); }
@@ -254,6 +254,8 @@ detail::int8_weights paired_by_linear_search(const tensor& w, const tensor* scal
 
 }  // namespace
 
+TEST_SUITE("dispatch") {
+
 TEST_CASE("the bisection for each channel's weight range gives what trying every range gives") {
     test::rng r(21);
     for (int max_code : {255, 200, 130, 64}) {
@@ -278,3 +280,5 @@ TEST_CASE("the bisection for each channel's weight range gives what trying every
         }
     }
 }
+
+}  // TEST_SUITE

@@ -42,7 +42,7 @@ std::vector<float> hard_values(float s, int qmax, std::size_t n, test::rng& r) {
 
 TEST_SUITE("kernels") {
 
-TEST_CASE("weight rounding four at a time equals nearbyint(w / s) clamped (ties to even, any alignment and length)") {
+TEST_CASE("weight rounding four at a time equals nearbyint(w / s) clamped (ties to even / any alignment and length)") {
     test::rng r(5);
     for (int qmax : {127, 100, 64, 63}) {
         const float s = 0.0123f;
@@ -81,7 +81,7 @@ TEST_CASE("s8 codes rescaled four at a time equal nearbyint(q * f) clamped") {
     }
 }
 
-TEST_CASE("per-channel weights equal the reference's, with and without the 7-bit pair search") {
+TEST_CASE("per-channel weights equal the reference's - with and without the 7-bit pair search") {
     test::rng r(8);
     for (const detail::pair_geometry g : {detail::pair_geometry{16, 3, 3, 255}, detail::pair_geometry{37, 1, 1, 255},
                                           detail::pair_geometry{3, 3, 3, 255}, detail::pair_geometry{8, 3, 3, 140}}) {
@@ -108,7 +108,7 @@ TEST_CASE("per-channel weights equal the reference's, with and without the 7-bit
     }
 }
 
-TEST_CASE("full-range s8 weights: the code -128 is kept where the path accumulates exactly, and where int16 pairs provably fit") {
+TEST_CASE("full-range s8 weights: the code -128 is kept where the path accumulates exactly - and where int16 pairs provably fit") {
     // Two channels of 4 input channels x 1 tap: channel 0 pairs -128 with 0 (255 x -128 = -32640
     // fits int16), channel 1 pairs -128 with -128 (255 x -256 saturates it).
     const std::vector<int8_t> codes{-128, 0, 5, 7, -128, -128, 3, 1};

@@ -54,7 +54,7 @@ TEST_CASE("reference window arithmetic: sizes counted by hand") {
     CHECK(ref::out_height(7, g) == 0);
 }
 
-TEST_CASE("reference conv2d: a 2x2 kernel over a 3x3 image, integer accumulator and requantization") {
+TEST_CASE("reference conv2d: a 2x2 kernel over a 3x3 image - integer accumulator and requantization") {
     ref::value src = ref::make_value({1, 1, 3, 3}, true, quant_params{dtype::u8, 1.f, 10});
     src.i = {11, 12, 13, 14, 15, 16, 17, 18, 19};  // centred: 1..9
     ref::weights w;

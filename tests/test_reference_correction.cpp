@@ -122,7 +122,7 @@ struct measured {
 
 TEST_SUITE("convert") {
 
-TEST_CASE("8-bit bias correction in the naive reference: equal to rerunning the reference per layer, and it corrects") {
+TEST_CASE("8-bit bias correction in the naive reference: equal to rerunning the reference per layer - and it corrects") {
     const measured t(31);
     CHECK(t.calls == t.m.layers.size());
     model_desc naive = t.m;

@@ -160,7 +160,7 @@ bool tflite_mode_matters(const model_desc& d, uint32_t seed) {
 
 TEST_SUITE("tflite_arithmetic") {
 
-TEST_CASE("tflite requantize kernel, scalar, AVX2 and AVX-512, equals the reference's TFLite requantization (ties, both signs, shifts 0 to 31, left shifts, fused ADD)") {
+TEST_CASE("tflite requantize kernel - scalar - AVX2 and AVX-512 - equals the reference's TFLite requantization (ties / both signs / shifts 0 to 31 / left shifts / fused ADD)") {
     for (uint32_t seed = 0; seed < 6; ++seed) {
         CAPTURE(seed);
         check_requantize(false, false, 10 + seed);
@@ -170,7 +170,7 @@ TEST_CASE("tflite requantize kernel, scalar, AVX2 and AVX-512, equals the refere
     }
 }
 
-TEST_CASE("tflite add kernel, scalar and AVX2, equals the reference's TFLite ADD") {
+TEST_CASE("tflite add kernel - scalar and AVX2 - equals the reference's TFLite ADD") {
     rng r(50);
     kernels::tfl_add_job j;
     const tf::add_params p = tf::make_add(quant_params{dtype::s8, 0.03f, 4}, quant_params{dtype::u8, 0.021f, 130}, quant_params{dtype::s8, 0.05f, -3}, {-100, 127});
@@ -195,7 +195,7 @@ TEST_CASE("tflite add kernel, scalar and AVX2, equals the reference's TFLite ADD
     }
 }
 
-TEST_CASE("exact_conv equals a plain sum, padding and groups included, with sums past 2^24") {
+TEST_CASE("exact_conv equals a plain sum - padding and groups included - with sums past 2^24") {
     rng r(60);
     kernels::exact_conv_problem p;
     p.n = 2; p.h = 5; p.w = 4; p.c = 8; p.o = 6; p.groups = 2; p.kh = 3; p.kw = 2; p.sh = 2; p.sw = 1; p.pt = 1; p.pl = 1;
@@ -236,7 +236,7 @@ TEST_CASE("exact_conv equals a plain sum, padding and groups included, with sums
     CHECK(s > (1 << 24));
 }
 
-TEST_CASE("a MobileNet-V2 block in TFLite arithmetic (conv, depthwise, fused ADD, global average pool, fc) equals the reference's TFLite mode code for code") {
+TEST_CASE("a MobileNet-V2 block in TFLite arithmetic (conv / depthwise / fused ADD / global average pool / fc) equals the reference's TFLite mode code for code") {
     int matters = 0;
     for (uint32_t seed : {100u, 101u, 102u}) {
         CAPTURE(seed);
@@ -248,7 +248,7 @@ TEST_CASE("a MobileNet-V2 block in TFLite arithmetic (conv, depthwise, fused ADD
     CHECK(matters >= 1);
 }
 
-TEST_CASE("TFLite arithmetic: a standalone ADD with relu, a padded average pool, s8 activations with zero points") {
+TEST_CASE("TFLite arithmetic: a standalone ADD with relu - a padded average pool - s8 activations with zero points") {
     rng r(200);
     model_desc m = input_only({12, 7, 6}, quant_params{dtype::s8, 2.f / 255.f, 0});
     m.requant = requantization::tflite;

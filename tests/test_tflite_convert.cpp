@@ -672,7 +672,7 @@ TEST_CASE("a uint8 TFLite model keeps its activation quantization and its INT8 p
     CHECK(cos_min > 0.99);
 }
 
-TEST_CASE("a quantized TFLite model converts to TFLite's integer arithmetic, and requantization float is a recorded departure") {
+TEST_CASE("a quantized TFLite model converts to TFLite's integer arithmetic - and requantization float is a recorded departure") {
     const maker k = quantized_logits_model(7);
     const convert::result res = convert_bytes(k.bytes(), {});
     CHECK(res.m.requant == requantization::tflite);
@@ -1038,7 +1038,9 @@ TEST_CASE("bias correction removes the mean INT8 error of a calibrated model and
 
 }  // TEST_SUITE
 
-TEST_CASE("a flattened H x W x C image read by anything but FULLY_CONNECTED is refused, not reordered silently") {
+TEST_SUITE("tflite") {
+
+TEST_CASE("a flattened H x W x C image read by anything but FULLY_CONNECTED is refused - not reordered silently") {
     // TFLite flattens (h, w, c), qint8 (c, h, w): FULLY_CONNECTED permutes its weight columns to
     // match, but a SOFTMAX (or the output) after such a flatten would see the values reordered.
     convert::options fp32;
@@ -1070,3 +1072,5 @@ TEST_CASE("a flattened H x W x C image read by anything but FULLY_CONNECTED is r
         }
     }
 }
+
+}  // TEST_SUITE

@@ -66,7 +66,7 @@ TEST_CASE("reference TFLite mode: rounding doubling high multiply and rounding d
     CHECK(tfl::rounding_divide_by_pot(i32_min, 31) == -1);
 }
 
-TEST_CASE("reference TFLite mode: multiply_by_quantized_multiplier, with M < 1 and M >= 1") {
+TEST_CASE("reference TFLite mode: multiply_by_quantized_multiplier - with M < 1 and M >= 1") {
     const tfl::multiplier tenth = tfl::quantize_multiplier(0.1), quarter = tfl::quantize_multiplier(0.25);
     CHECK(tfl::multiply_by_quantized_multiplier(100, tenth) == 10);    // high mul 80, then 80 / 8
     CHECK(tfl::multiply_by_quantized_multiplier(-100, tenth) == -10);
@@ -132,7 +132,7 @@ TEST_CASE("reference TFLite mode: requantize and add") {
     CHECK(tfl::add(255, 255, p) == 255);
 }
 
-TEST_CASE("reference TFLite mode: a conv output stage and an average pool on ties, against the default rules") {
+TEST_CASE("reference TFLite mode: a conv output stage and an average pool on ties - against the default rules") {
     ref::value src = ref::make_value({1, 1, 2, 2}, true, quant_params{dtype::u8, 1.f, 0});
     src.i = {0, 0, 1, 1};
     ref::window g1;  // 1x1 kernel

@@ -751,7 +751,7 @@ TEST_CASE("real MobileNet tflite files when present") {
     }
 }
 
-TEST_CASE("byte flips in the structure of a real MobileNet tflite file give errors, never a crash") {
+TEST_CASE("byte flips in the structure of a real MobileNet tflite file give errors - never a crash") {
     const std::vector<std::string> files = real_tflite_files();
     if (files.empty()) return;
     // 300 byte flips in the FlatBuffer structure of the smallest file (not in weight bytes)

@@ -56,7 +56,7 @@ double cpu_share(const model& net) {
 
 TEST_SUITE("threads") {
 
-TEST_CASE("a model compiled for 1 thread runs on one thread, whatever the process default") {
+TEST_CASE("a model compiled for 1 thread runs on one thread - whatever the process default") {
     const int before = omp_get_max_threads();
     compile_options co;
     co.threads = 1;
@@ -102,7 +102,7 @@ TEST_CASE("session thread counts that differ from the model's are refused") {
     CHECK_THROWS_WITH_AS(session(net, so), doctest::Contains("found 3"), qint8::error);
 }
 
-TEST_CASE("threads: more than the processors are lowered, 0 is the process default, negatives are refused") {
+TEST_CASE("threads: more than the processors are lowered - 0 is the process default - negatives are refused") {
     compile_options co;
     co.threads = omp_get_num_procs() + 7;
     model many(busy_conv(), co);

@@ -178,7 +178,9 @@ std::string reorders_between_layers(const model& net, const model_desc& m) {
 
 }  // namespace
 
-TEST_CASE("no reorder runs between layers of the six topologies, and the residuals added in place stay exact") {
+TEST_SUITE("models") {
+
+TEST_CASE("no reorder runs between layers of the six topologies - and the residuals added in place stay exact") {
     // A convolution that adds a residual writes into the residual's buffer when nothing reads it
     // later, instead of copying it there first (one reorder per ResNet / MobileNet-V2 block on
     // every inference). keep_intermediates turns that off, for session::read of every tensor.
@@ -210,3 +212,5 @@ TEST_CASE("no reorder runs between layers of the six topologies, and the residua
         }
     }
 }
+
+}  // TEST_SUITE

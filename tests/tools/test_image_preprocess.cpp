@@ -32,7 +32,7 @@ TEST_CASE("preprocess: resize_short 0 keeps an input-sized image exactly") {
         }
 }
 
-TEST_CASE("preprocess: resize_short 0 resizes the whole image, no crop") {
+TEST_CASE("preprocess: resize_short 0 resizes the whole image - no crop") {
     // 16 x 8: a grey left quarter, a black quarter, a white half. Resized to 4 x 4 as a whole,
     // column 0 stays grey; the centre crop of the short side (8 x 8) would have cut the grey off.
     rgb_image img;

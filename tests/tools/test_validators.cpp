@@ -16,7 +16,7 @@ std::string check(const CLI::Validator& v, std::string text) { return v(text); }
 
 TEST_SUITE("tools") {
 
-TEST_CASE("in_range: whole numbers in bounds, every other text named") {
+TEST_CASE("in_range: whole numbers in bounds - every other text named") {
     const CLI::Validator v = in_range(1, 4096);
     CHECK(check(v, "1") == "");
     CHECK(check(v, "4096") == "");
@@ -41,7 +41,7 @@ TEST_CASE("at_least: no 300-digit upper bound") {
     CHECK(check(v, "-1") == "expected a whole number >= 0, found \"-1\"");
 }
 
-TEST_CASE("one_of: listed choices, accepted spellings, and the --help text") {
+TEST_CASE("one_of: listed choices - accepted spellings - and the --help text") {
     const CLI::Validator v = one_of({"fp32", "int8", "both"}, {"fp32,int8"});
     CHECK(check(v, "both") == "");
     CHECK(check(v, "fp32,int8") == "");
