@@ -137,11 +137,12 @@ std::vector<dw_case> odd_cases() {
 }
 
 /// Channel counts around the 64-channel block (and MobileNet-V2's 96 and 144), 8 and 9 rows
-/// (two and three groups of four rows), stride 3, large biases and scales, two threads.
+/// (two and three groups of four rows), 3-wide kernels of 2 and 4 rows, stride 3, large biases and
+/// scales, two threads.
 std::vector<dw_case> block_cases() {
     std::vector<dw_case> v;
     const int64_t chans[] = {63, 64, 65, 96, 130, 144};
-    const int kernels_[][4] = {{3, 3, 1, 1}, {3, 3, 2, 2}, {5, 5, 2, 1}, {9, 2, 1, 2}, {8, 3, 3, 3}, {1, 7, 1, 1}};
+    const int kernels_[][4] = {{3, 3, 1, 1}, {3, 3, 2, 2}, {5, 5, 2, 1}, {9, 2, 1, 2}, {8, 3, 3, 3}, {1, 7, 1, 1}, {4, 3, 1, 2}, {2, 3, 2, 1}};
     int i = 0;
     for (int64_t c : chans)
         for (const auto& kk : kernels_) {
@@ -183,14 +184,14 @@ void check_variant(dw_variant v) {
 
 TEST_SUITE("kernels") {
 
-TEST_CASE("depthwise avx2 kernel is bit-exact against the reference (MobileNet shapes, odd shapes)") { check_variant(dw_variant::avx2); }
-TEST_CASE("depthwise avx512bw kernel is bit-exact against the reference (MobileNet shapes, odd shapes)") { check_variant(dw_variant::avx512bw); }
-TEST_CASE("depthwise avx512vnni kernel is bit-exact against the reference (MobileNet shapes, odd shapes)") { check_variant(dw_variant::avx512vnni); }
-TEST_CASE("depthwise avx512vnni_quads kernel is bit-exact against the reference (MobileNet shapes, odd shapes)") {
+TEST_CASE("depthwise avx2 kernel is bit-exact against the reference (MobileNet shapes / odd shapes)") { check_variant(dw_variant::avx2); }
+TEST_CASE("depthwise avx512bw kernel is bit-exact against the reference (MobileNet shapes / odd shapes)") { check_variant(dw_variant::avx512bw); }
+TEST_CASE("depthwise avx512vnni kernel is bit-exact against the reference (MobileNet shapes / odd shapes)") { check_variant(dw_variant::avx512vnni); }
+TEST_CASE("depthwise avx512vnni_quads kernel is bit-exact against the reference (MobileNet shapes / odd shapes)") {
     check_variant(dw_variant::avx512vnni_quads);
 }
 
-TEST_CASE("depthwise four-tap packing: the bias folds only where exact, the float clamp only for large scales, half blocks twice") {
+TEST_CASE("depthwise four-tap packing: the bias folds only where exact - the float clamp only for large scales - half blocks twice") {
     const int64_t c = 20;  // one block of at most 32 channels: packed into both 256-bit halves
     std::vector<int8_t> w(static_cast<std::size_t>(c * 9));
     for (std::size_t i = 0; i < w.size(); ++i) w[i] = static_cast<int8_t>(static_cast<int>(i * 37 % 255) - 127);

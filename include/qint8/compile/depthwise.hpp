@@ -14,17 +14,18 @@
 namespace qint8::detail {
 
 /// The candidates for a depthwise layer, the path's default first: "onednn" or one of qint8's
-/// kernel variants as "qint8_dw:<variant>". oneDNN's depthwise (brdgmm) beat qint8's pair kernel
-/// on every VNNI and AMX CPU measured (Zen 5: MobileNet-V2 525-557 against 425-465 img/s; an
-/// Emerald Rapids Xeon: 402-407 against 317-347); the four-tap kernel is faster than oneDNN's on
-/// layers of 28x28 and smaller but slower on the large early ones, and at parity on whole
-/// MobileNets on a Sapphire Rapids Xeon (docs/performance.md): so oneDNN's stays the default
-/// there and the tuning picks per layer. qint8's kernel is the default where it was measured
-/// faster (AVX2) and where nothing was measured.
+/// kernel variants as "qint8_dw:<variant>". On AVX-512 VNNI paths the four-tap kernel is the
+/// default: with its columns kept in registers it beat oneDNN's depthwise (brdgmm) on 8 of the 10
+/// MobileNet-V2 layer shapes on Zen 5 and ran MobileNet-V2 / V1 5-8 % faster (docs/performance.md).
+/// On AMX, oneDNN's stays first: what was measured there (a Sapphire Rapids and an Emerald Rapids
+/// Xeon) is the earlier four-tap kernel, at parity with oneDNN's on whole MobileNets, and the pair
+/// kernel, slower. qint8's kernel is the default too where it was measured faster (AVX2) and where
+/// nothing was measured. The tuning cache measures every candidate per layer on the user's CPU.
 inline std::vector<std::string> dw_candidates(isa path) {
     const auto own = [](kernels::dw_variant v) { return std::string("qint8_dw:") + kernels::to_string(v); };
-    if (has_int8_dot(path) && path != isa::avx2_vnni)
-        return {"onednn", own(kernels::dw_variant::avx512vnni_quads), own(kernels::dw_variant::avx512vnni)};
+    const std::string quads = own(kernels::dw_variant::avx512vnni_quads), pairs = own(kernels::dw_variant::avx512vnni);
+    if (path == isa::avx512_core_amx) return {"onednn", quads, pairs};
+    if (has_int8_dot(path) && path != isa::avx2_vnni) return {quads, "onednn", pairs};
     return {own(kernels::dw_variant_for(path)), "onednn"};
 }
 
