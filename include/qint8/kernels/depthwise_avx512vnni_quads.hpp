@@ -90,34 +90,38 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline __m512i load_row(c
     return _mm512_xor_si512(r, flip);
 }
 
-/// Transposes `ncols` input columns from x = x0 into buf: per column and row group, four zmm
-/// whose int32 lane holds one channel's four rows. With Half (a block of at most 32 channels),
-/// each zmm holds columns x and x + a.hoff (load_row).
+/// One input column at x (channels k..k+63 of the kernel's rows 4g..4g+3) transposed into four
+/// zmm `c` whose int32 lane holds one channel's four rows. With Half (a block of at most 32
+/// channels), each zmm holds columns x and x + a.hoff (load_row).
+template <bool Signed, bool Half>
+__attribute__((target("avx512f,avx512bw,avx512vnni"), always_inline)) inline void column(const row_args& a, int64_t x, int64_t k, __mmask64 m,
+                                                                                       __m512i zp, int g, __m512i* c) {
+    if ((x < 0 || x >= a.w) && !(Half && x + a.hoff >= 0 && x + a.hoff < a.w)) {
+        c[0] = c[1] = c[2] = c[3] = zp;
+        return;
+    }
+    __m512i r[4];
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) {
+        const uint8_t* p = a.rows[4 * g + j];
+        r[j] = p ? load_row<Signed, Half>(a, p, x, k, m, zp) : zp;
+    }
+    const __m512i lo01 = _mm512_unpacklo_epi8(r[0], r[1]), hi01 = _mm512_unpackhi_epi8(r[0], r[1]);
+    const __m512i lo23 = _mm512_unpacklo_epi8(r[2], r[3]), hi23 = _mm512_unpackhi_epi8(r[2], r[3]);
+    c[0] = _mm512_unpacklo_epi16(lo01, lo23);
+    c[1] = _mm512_unpackhi_epi16(lo01, lo23);
+    c[2] = _mm512_unpacklo_epi16(hi01, hi23);
+    c[3] = _mm512_unpackhi_epi16(hi01, hi23);
+}
+
+/// Transposes `ncols` input columns from x = x0 into buf: per column and row group, the four zmm
+/// of column().
 template <bool Signed, bool Half>
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void transpose_columns(const row_args& a, int64_t x0, int64_t ncols, int64_t k,
                                                                                      __mmask64 m, __m512i zp) {
     __m512i* out = reinterpret_cast<__m512i*>(a.buf);
-    for (int64_t i = 0; i < ncols; ++i) {
-        const int64_t x = x0 + i;
-        const bool inside = (x >= 0 && x < a.w) || (Half && x + a.hoff >= 0 && x + a.hoff < a.w);
-        for (int g = 0; g < a.groups; ++g, out += 4) {
-            if (!inside) {
-                out[0] = out[1] = out[2] = out[3] = zp;
-                continue;
-            }
-            __m512i r[4];
-            for (int j = 0; j < 4; ++j) {
-                const uint8_t* p = a.rows[4 * g + j];
-                r[j] = p ? load_row<Signed, Half>(a, p, x, k, m, zp) : zp;
-            }
-            const __m512i lo01 = _mm512_unpacklo_epi8(r[0], r[1]), hi01 = _mm512_unpackhi_epi8(r[0], r[1]);
-            const __m512i lo23 = _mm512_unpacklo_epi8(r[2], r[3]), hi23 = _mm512_unpackhi_epi8(r[2], r[3]);
-            out[0] = _mm512_unpacklo_epi16(lo01, lo23);
-            out[1] = _mm512_unpackhi_epi16(lo01, lo23);
-            out[2] = _mm512_unpacklo_epi16(hi01, hi23);
-            out[3] = _mm512_unpackhi_epi16(hi01, hi23);
-        }
-    }
+    for (int64_t i = 0; i < ncols; ++i)
+        for (int g = 0; g < a.groups; ++g, out += 4) column<Signed, Half>(a, x0 + i, k, m, zp, g, out);
 }
 
 /// The requantization constants of one 64-channel block.
@@ -150,6 +154,19 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline __m512i requantize
     return b;
 }
 
+/// Stores one pixel's 64 destination bytes `b` (channels under `m`), or with Half two pixels: the
+/// low 256 bits at `out`, the high ones `second` bytes further (none where second < 0).
+template <bool Half>
+__attribute__((target("avx512f,avx512bw,avx512vnni"), always_inline)) inline void store(__m512i b, uint8_t* out, __mmask64 m, int64_t second) {
+    if (!Half) {
+        _mm512_mask_storeu_epi8(out, m, b);
+        return;
+    }
+    const __mmask64 lo = m & 0xFFFFFFFFu;
+    _mm512_mask_storeu_epi8(out, lo, b);
+    if (second >= 0) _mm512_mask_storeu_epi8(back(out + second, 32), lo << 32, b);
+}
+
 /// Output pixels ox0..ox0+n-1 of one channel block from the transposed columns in a.buf; with
 /// Half, two pixels per zmm: i in the low 256 bits, i + h in the high ones (h = ceil(n / 2), so
 /// a.hoff = h * sw and every transposed column serves kw pixel pairs).
@@ -166,40 +183,13 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void pixels(const 
 #pragma GCC unroll 4
             for (int q = 0; q < 4; ++q) acc[q] = _mm512_dpbusd_epi32(acc[q], cols[4 * t + q], w[4 * t + q]);
         const __m512i b = requantize<DstSigned>(rq, acc);
-        if (!Half) _mm512_mask_storeu_epi8(out, m, b);
-        else {
-            const __mmask64 lo = m & 0xFFFFFFFFu;
-            _mm512_mask_storeu_epi8(out, lo, b);
-            if (i + h < n) _mm512_mask_storeu_epi8(back(out + h * C, 32), lo << 32, b);
-        }
+        store<Half>(b, out, m, i + h < n ? h * C : -1);
     }
 }
 
-/// One input column at x (channels k..k+63 of the kernel's four rows) transposed into four zmm of
-/// row quads, as transpose_columns writes them, but into registers.
-template <bool Signed, bool Half>
-__attribute__((target("avx512f,avx512bw,avx512vnni"), always_inline)) inline void column(const row_args& a, int64_t x, int64_t k, __mmask64 m,
-                                                                                       __m512i zp, __m512i (&c)[4]) {
-    if ((x < 0 || x >= a.w) && !(Half && x + a.hoff >= 0 && x + a.hoff < a.w)) {
-        c[0] = c[1] = c[2] = c[3] = zp;
-        return;
-    }
-    __m512i r[4];
-#pragma GCC unroll 4
-    for (int j = 0; j < 4; ++j) {
-        const uint8_t* p = a.rows[j];
-        r[j] = p ? load_row<Signed, Half>(a, p, x, k, m, zp) : zp;
-    }
-    const __m512i lo01 = _mm512_unpacklo_epi8(r[0], r[1]), hi01 = _mm512_unpackhi_epi8(r[0], r[1]);
-    const __m512i lo23 = _mm512_unpacklo_epi8(r[2], r[3]), hi23 = _mm512_unpackhi_epi8(r[2], r[3]);
-    c[0] = _mm512_unpacklo_epi16(lo01, lo23);
-    c[1] = _mm512_unpackhi_epi16(lo01, lo23);
-    c[2] = _mm512_unpacklo_epi16(hi01, hi23);
-    c[3] = _mm512_unpackhi_epi16(hi01, hi23);
-}
-
-/// 3x3 kernels (kh <= 4, one row group), stride SW of 1 or 2, a full-width block: the columns stay
-/// in registers, each transposed once and passed from pixel to pixel (no buffer store and reload).
+/// 3x3 kernels (kh <= 4, one row group) at stride SW of 1 or 2, as pixels() computes them, but the
+/// columns stay in registers: each is transposed once and passed from pixel to pixel (no buffer
+/// store and reload).
 template <bool Signed, bool DstSigned, bool Half, int SW>
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void pixels3(row_args& a, const requant& rq, const int8_t* wq, uint8_t* out,
                                                                           int64_t n, __mmask64 m, int64_t x0, int64_t k, __m512i zp) {
@@ -207,12 +197,12 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void pixels3(row_a
     const int64_t C = a.c, h = Half ? (n + 1) / 2 : n;
     a.hoff = h * SW;
     __m512i c0[4], c1[4], c2[4];
-    column<Signed, Half>(a, x0, k, m, zp, c0);
-    if (SW == 1) column<Signed, Half>(a, x0 + 1, k, m, zp, c1);
+    column<Signed, Half>(a, x0, k, m, zp, 0, c0);
+    if (SW == 1) column<Signed, Half>(a, x0 + 1, k, m, zp, 0, c1);
     for (int64_t i = 0; i < h; ++i, out += C) {
         const int64_t x = x0 + i * SW;
-        if (SW == 2) column<Signed, Half>(a, x + 1, k, m, zp, c1);
-        column<Signed, Half>(a, x + 2, k, m, zp, c2);
+        if (SW == 2) column<Signed, Half>(a, x + 1, k, m, zp, 0, c1);
+        column<Signed, Half>(a, x + 2, k, m, zp, 0, c2);
         __m512i acc[4];
 #pragma GCC unroll 4
         for (int q = 0; q < 4; ++q) {
@@ -221,12 +211,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void pixels3(row_a
             acc[q] = _mm512_dpbusd_epi32(acc[q], c2[q], w[8 + q]);
         }
         const __m512i b = requantize<DstSigned>(rq, acc);
-        if (!Half) _mm512_mask_storeu_epi8(out, m, b);
-        else {
-            const __mmask64 lo = m & 0xFFFFFFFFu;
-            _mm512_mask_storeu_epi8(out, lo, b);
-            if (i + h < n) _mm512_mask_storeu_epi8(back(out + h * C, 32), lo << 32, b);
-        }
+        store<Half>(b, out, m, i + h < n ? h * C : -1);
 #pragma GCC unroll 4
         for (int q = 0; q < 4; ++q) {
             c0[q] = SW == 1 ? c1[q] : c2[q];
