@@ -15,8 +15,9 @@ namespace qint8::detail {
 
 /// The candidates for a depthwise layer, the path's default first: "onednn" or one of qint8's
 /// kernel variants as "qint8_dw:<variant>". On AVX-512 VNNI paths the four-tap kernel is the
-/// default: with its columns kept in registers it beat oneDNN's depthwise (brdgmm) on 8 of the 10
-/// MobileNet-V2 layer shapes on Zen 5 and ran MobileNet-V2 / V1 5-8 % faster (docs/performance.md).
+/// default: with its columns kept in registers it beat oneDNN's depthwise (brdgmm) on Zen 5, on
+/// every MobileNet-V2 layer shape alone (1.05-2.05x) and on the depthwise layers inside MobileNet-V2
+/// and V1 (1.23x and 1.45x; docs/performance.md, "Columns in registers").
 /// On AMX, oneDNN's stays first: what was measured there (a Sapphire Rapids and an Emerald Rapids
 /// Xeon) is the earlier four-tap kernel, at parity with oneDNN's on whole MobileNets, and the pair
 /// kernel, slower. qint8's kernel is the default too where it was measured faster (AVX2) and where

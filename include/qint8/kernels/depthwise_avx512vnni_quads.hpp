@@ -12,8 +12,9 @@
 /// registers: each is transposed once and handed from pixel to pixel, which saves the buffer's
 /// 4 stores and 12 reloads per pixel (1.2-1.4x on Zen 5's MobileNet-V2 layers, same integers).
 /// The small loops carry `#pragma GCC unroll`: without it GCC at -O2 (a header library is built
-/// with its user's flags) keeps the four accumulators in memory and runs at half the speed. A last block of at most 32 channels runs two pixels per zmm (the
-/// weights are packed into both 256-bit halves), so 32-channel layers compute no empty lanes.
+/// with its user's flags) keeps the four accumulators in memory and runs at half the speed.
+/// A last block of at most 32 channels runs two pixels per zmm (the weights are packed into both
+/// 256-bit halves), so 32-channel layers compute no empty lanes.
 ///
 /// Requantization stays in registers and is exact: the accumulator starts at bias - comp (when
 /// every |bias| <= 2^24, float(acc + bias) == float(acc) + float(bias)); v = float(acc) * os;
