@@ -49,7 +49,7 @@ std::vector<float> run(const model& net, const std::vector<float>& in) {
 std::string cache_with_candidate(const model& net, std::size_t k, const test::scratch_dir& dir) {
     detail::tuning_cache c;
     for (const tuning_choice& ch : net.tuning_choices())
-        c.put({detail::detected_cpu().cpu_name, to_string(net.code_path()), version_string, ch.signature},
+        c.put({detail::detected_cpu().cpu_name, to_string(net.code_path()), detail::tuning_version(), ch.signature},
               {ch.candidates[std::min(k, ch.candidates.size() - 1)], {}});
     const std::string path = dir / ("candidate" + std::to_string(k) + ".json");
     c.save(path);
@@ -169,7 +169,7 @@ TEST_CASE("tuning: measuring fills the cache - a later load takes its choices wi
     for (std::size_t i = 0; i < cached.tuning_choices().size(); ++i) {
         const tuning_choice& c = cached.tuning_choices()[i];
         CHECK(c.source == "cache");
-        const auto e = written.find({detail::detected_cpu().cpu_name, to_string(cached.code_path()), version_string, c.signature});
+        const auto e = written.find({detail::detected_cpu().cpu_name, to_string(cached.code_path()), detail::tuning_version(), c.signature});
         REQUIRE(e.has_value());
         CHECK(c.chosen == e->choice);
     }
@@ -180,7 +180,7 @@ TEST_CASE("tuning: measuring fills the cache - a later load takes its choices wi
     for (const tuning_choice& c : again.tuning_choices()) CHECK(c.source == "cache");
 }
 
-TEST_CASE("tuning: entries of another CPU - path or version are ignored - the environment names the cache") {
+TEST_CASE("tuning: entries of another CPU - path - version or tuning revision are ignored - the environment names the cache") {
     test::single_thread one;
     test::scratch_dir dir;
     const model_desc m = small_mobilenet_v2();
@@ -191,10 +191,14 @@ TEST_CASE("tuning: entries of another CPU - path or version are ignored - the en
     detail::tuning_cache c;
     for (const tuning_choice& ch : plain.tuning_choices()) {
         const std::string cpu = detail::detected_cpu().cpu_name, path = to_string(plain.code_path());
-        c.put({cpu + " (another)", path, version_string, ch.signature}, {ch.candidates.back(), {}});
-        c.put({cpu, path == std::string("avx2") ? "avx512_core_amx" : "avx2", version_string, ch.signature}, {ch.candidates.back(), {}});
+        c.put({cpu + " (another)", path, detail::tuning_version(), ch.signature}, {ch.candidates.back(), {}});
+        c.put({cpu, path == std::string("avx2") ? "avx512_core_amx" : "avx2", detail::tuning_version(), ch.signature}, {ch.candidates.back(), {}});
         c.put({cpu, path, "0.0.0-other", ch.signature}, {ch.candidates.back(), {}});
-        c.put({cpu, path, version_string, ch.signature + " (another shape)"}, {ch.candidates.back(), {}});
+        // The same library version before the last change of a candidate's code.
+        c.put({cpu, path, std::string(version_string) + " tuning " + std::to_string(detail::tuning_revision - 1), ch.signature},
+              {ch.candidates.back(), {}});
+        c.put({cpu, path, version_string, ch.signature}, {ch.candidates.back(), {}});
+        c.put({cpu, path, detail::tuning_version(), ch.signature + " (another shape)"}, {ch.candidates.back(), {}});
     }
     const std::string file = dir / "others.json";
     c.save(file);

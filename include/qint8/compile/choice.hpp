@@ -50,7 +50,7 @@ inline std::string compiler::choose(const layer& l, const std::string& what, con
     } else if (c_.tuner.cache) {
         // A cached choice this version does not offer for the layer (another version wrote it, or
         // the layer no longer qualifies) is ignored rather than trusted.
-        const tuning_key k{detected_cpu().cpu_name, to_string(c_.path), version_string, ch.signature};
+        const tuning_key k{detected_cpu().cpu_name, to_string(c_.path), tuning_version(), ch.signature};
         if (auto e = c_.tuner.cache->find(k); e && known(e->choice)) {
             ch.chosen = e->choice;
             ch.source = "cache";

@@ -3,11 +3,11 @@
 /// CPU model, code path and qint8 version, as a timing cache keeps it. A JSON file:
 ///
 ///     {"format": "qint8-tuning-cache", "format_version": 1,
-///      "entries": [{"cpu": "Intel(R) Xeon(R) ...", "path": "avx512_core_amx", "qint8": "0.1.0",
+///      "entries": [{"cpu": "Intel(R) Xeon(R) ...", "path": "avx512_core_amx", "qint8": "0.1.0 tuning 2",
 ///                   "layer": "depthwise_conv2d int8 u8->u8 in 1x144x56x56 ...", "choice": "onednn",
 ///                   "ms": {"onednn": 0.051, "qint8_dw": 0.074}}]}
 ///
-/// Entries of other CPUs, paths or versions are kept when the file is rewritten and ignored when
+/// Entries of other CPUs, paths or versions (tuning_version) are kept when the file is rewritten and ignored when
 /// compiling: a choice measured elsewhere says nothing about this machine. The file is written
 /// atomically (io/atomic_file.hpp), so a reader never sees half of it.
 
@@ -27,8 +27,18 @@
 
 #include "qint8/core/error.hpp"
 #include "qint8/io/atomic_file.hpp"
+#include "qint8/version.hpp"
 
 namespace qint8::detail {
+
+/// Which candidates a cached choice was measured among. A new or faster implementation can change
+/// which one wins, so a choice measured before it must not be reused: bump this whenever a
+/// candidate's code or a candidate list changes. 2: the four-tap depthwise kernel keeps its
+/// columns in registers (its choices measured under 1 favoured oneDNN on several shapes).
+inline constexpr int tuning_revision = 2;
+
+/// The "qint8" field of a cache entry: the library version and the tuning revision.
+inline std::string tuning_version() { return std::string(version_string) + " tuning " + std::to_string(tuning_revision); }
 
 /// What a cached choice is valid for.
 struct tuning_key {

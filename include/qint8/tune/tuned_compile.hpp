@@ -100,7 +100,7 @@ inline std::shared_ptr<const program> compile_tuned(model_desc desc, const compi
             tuning_entry e;
             e.choice = ch.chosen;
             for (std::size_t k = 0; k < ch.candidates.size(); ++k) e.ms[ch.candidates[k]] = ch.ms[k];
-            cache.put({cpu, to_string(active_isa()), version_string, ch.signature}, std::move(e));
+            cache.put({cpu, to_string(active_isa()), tuning_version(), ch.signature}, std::move(e));
         }
         cache.save(path);
     }
