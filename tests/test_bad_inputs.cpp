@@ -46,7 +46,6 @@ using test::scratch_dir;
 using test::small_onnx;
 using test::small_tflite;
 using test::jpeg_bytes;
-using test::attr_ints;
 namespace tb = test::tflite_build;
 
 void write_bytes(const std::string& path, const std::string& data) {
@@ -109,11 +108,11 @@ std::string save(const scratch_dir& d, const std::string& name, const std::vecto
 
 // --- data files and images --------------------------------------------------------------------
 
-constexpr std::size_t image_floats = 3 * 8 * 8;
+constexpr std::size_t tiny_image_floats = 3 * 8 * 8;
 
 std::string data_file(int64_t n, std::size_t images) {
     std::string b(reinterpret_cast<const char*>(&n), 8);
-    b.append(images * (image_floats * 4 + 8), '\0');
+    b.append(images * (tiny_image_floats * 4 + 8), '\0');
     return b;
 }
 
@@ -180,7 +179,7 @@ TEST_CASE("onnx: truncated to half its size") {
 TEST_CASE("onnx: Conv strides [0 0] (was a division by zero in shape inference)") {
     scratch_dir d;
     onnx::ModelProto mp = small_onnx();
-    attr_ints(mp.mutable_graph()->mutable_node(0), "strides", {0, 0});
+    test::attr_ints(mp.mutable_graph()->mutable_node(0), "strides", {0, 0});
     expect_rejected(d, convert_to(d, save(d, "m.onnx", mp)), errc::onnx,
                     "{d}/m.onnx: node 'Conv_c' (op Conv): strides [0,0]: expected values in 1..65536");
 }
@@ -196,7 +195,7 @@ TEST_CASE("onnx: Conv pads negative") {
 TEST_CASE("onnx: Conv strides 2^62 (size arithmetic overflow)") {
     scratch_dir d;
     onnx::ModelProto mp = small_onnx();
-    attr_ints(mp.mutable_graph()->mutable_node(0), "strides", {int64_t{1} << 62, 1});
+    test::attr_ints(mp.mutable_graph()->mutable_node(0), "strides", {int64_t{1} << 62, 1});
     expect_rejected(d, convert_to(d, save(d, "m.onnx", mp)), errc::onnx,
                     "{d}/m.onnx: node 'Conv_c' (op Conv): strides [4611686018427387904,1]: expected values in 1..65536");
 }
@@ -204,7 +203,7 @@ TEST_CASE("onnx: Conv strides 2^62 (size arithmetic overflow)") {
 TEST_CASE("onnx: Conv dilations 2^62") {
     scratch_dir d;
     onnx::ModelProto mp = small_onnx();
-    attr_ints(mp.mutable_graph()->mutable_node(0), "dilations", {int64_t{1} << 62, 1});
+    test::attr_ints(mp.mutable_graph()->mutable_node(0), "dilations", {int64_t{1} << 62, 1});
     expect_rejected(d, convert_to(d, save(d, "m.onnx", mp)), errc::unsupported,
                     "{d}/m.onnx: node 'Conv_c' (op Conv): dilations [4611686018427387904,1]: qint8 supports dilation 1 only");
 }
@@ -412,21 +411,21 @@ TEST_CASE("tflite: operator reads a tensor index past the table") {
 TEST_CASE("data file: empty") {
     scratch_dir d;
     write_bytes(d / "data.bin", "");
-    expect_rejected(d, [&] { tools::dataset_reader r(d / "data.bin", image_floats); }, errc::data,
+    expect_rejected(d, [&] { tools::dataset_reader r(d / "data.bin", tiny_image_floats); }, errc::data,
                     "{d}/data.bin: too short for a data file (needs an int64 image count first)");
 }
 
 TEST_CASE("data file: a directory") {
     scratch_dir d;
     std::filesystem::create_directory(d / "data.bin");
-    expect_rejected(d, [&] { tools::dataset_reader r(d / "data.bin", image_floats); }, errc::io,
+    expect_rejected(d, [&] { tools::dataset_reader r(d / "data.bin", tiny_image_floats); }, errc::io,
                     "{d}/data.bin: not a regular file (a data file from qint8-preprocess expected)");
 }
 
 TEST_CASE("data file: count larger than the images it holds") {
     scratch_dir d;
     write_bytes(d / "data.bin", data_file(5, 1));
-    expect_rejected(d, [&] { tools::dataset_reader r(d / "data.bin", image_floats); }, errc::data,
+    expect_rejected(d, [&] { tools::dataset_reader r(d / "data.bin", tiny_image_floats); }, errc::data,
                     "{d}/data.bin: size 784 bytes does not match its header (N = 5) and the model's input of 192 floats per image: "
                     "expected 8 + N*(192*4 + 8); the file holds about 36 floats per image");
 }
@@ -434,7 +433,7 @@ TEST_CASE("data file: count larger than the images it holds") {
 TEST_CASE("data file: negative count") {
     scratch_dir d;
     write_bytes(d / "data.bin", data_file(-1, 1));
-    expect_rejected(d, [&] { tools::dataset_reader r(d / "data.bin", image_floats); }, errc::data,
+    expect_rejected(d, [&] { tools::dataset_reader r(d / "data.bin", tiny_image_floats); }, errc::data,
                     "{d}/data.bin: size 784 bytes does not match its header (N = -1) and the model's input of 192 floats per image: expected 8 + N*(192*4 + 8); "
                     "N cannot be right for a file of this size: not a data file from qint8-preprocess?");
 }
@@ -442,7 +441,7 @@ TEST_CASE("data file: negative count") {
 TEST_CASE("data file: count 2^62 (overflow in the size check)") {
     scratch_dir d;
     write_bytes(d / "data.bin", data_file(int64_t{1} << 62, 1));
-    expect_rejected(d, [&] { tools::dataset_reader r(d / "data.bin", image_floats); }, errc::data,
+    expect_rejected(d, [&] { tools::dataset_reader r(d / "data.bin", tiny_image_floats); }, errc::data,
                     "{d}/data.bin: size 784 bytes does not match its header (N = 4611686018427387904) and the model's input of 192 floats per image: "
                     "expected 8 + N*(192*4 + 8); N cannot be right for a file of this size: not a data file from qint8-preprocess?");
 }

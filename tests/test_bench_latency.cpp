@@ -10,7 +10,9 @@
 #include "../bench/machine.hpp"
 #include "../bench/report_files.hpp"
 
-using namespace qint8::bench;
+// In the namespace rather than a using-directive: the suite is also compiled as one unit with the
+// converter tests, whose qint8::convert has names of its own (result).
+namespace qint8::bench {
 
 TEST_SUITE("tools") {
 
@@ -61,3 +63,5 @@ TEST_CASE("CSV: a header - one line per result - fields with commas quoted") {
 }
 
 }  // TEST_SUITE
+
+}  // namespace qint8::bench

@@ -377,7 +377,7 @@ std::string error_of(const std::vector<uint8_t>& bytes, convert::options o = {})
     return "(no error)";
 }
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool has_text(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 /// A uint8-quantized MobileNet-like model on a 10x10 RGB input: CONV_2D 3x3/2 SAME RELU6 (weights
 /// uint8, asymmetric zero point) -> DEPTHWISE_CONV_2D 3x3/1 SAME RELU -> CONV_2D 1x1 (linear) ->
@@ -597,8 +597,8 @@ TEST_CASE("a TRANSPOSE other than the leading NCHW -> NHWC one fails naming the 
     const int32_t perm = 1;  // the "perm" tensor
     k.m.buffers[k.m.tensors[perm].buffer].data = as_bytes(std::vector<int32_t>{0, 3, 1, 2});
     const std::string e = error_of(k.bytes());
-    CHECK(contains(e, "operator 0 (TRANSPOSE)"));
-    CHECK(contains(e, "perm [0, 2, 3, 1]"));
+    CHECK(has_text(e, "operator 0 (TRANSPOSE)"));
+    CHECK(has_text(e, "perm [0, 2, 3, 1]"));
 }
 
 TEST_CASE("a uint8 TFLite model converts and its FP32 path equals a naive NHWC evaluation") {
@@ -688,10 +688,10 @@ TEST_CASE("a quantized TFLite model converts to TFLite's integer arithmetic - an
     const convert::result f = convert_bytes(k.bytes(), o);
     CHECK(f.m.requant == requantization::float_scale);
     REQUIRE(f.m.attributes.count("departure.requantization"));
-    CHECK(contains(f.m.attributes.at("departure.requantization"), "not with TFLite's fixed-point multipliers"));
-    CHECK(std::count_if(notes.begin(), notes.end(), [](const std::string& n) { return contains(n, "departure: requantization:"); }) == 1);
+    CHECK(has_text(f.m.attributes.at("departure.requantization"), "not with TFLite's fixed-point multipliers"));
+    CHECK(std::count_if(notes.begin(), notes.end(), [](const std::string& n) { return has_text(n, "departure: requantization:"); }) == 1);
     o.requantization = "gemmlowp";
-    CHECK(contains(error_of(k.bytes(), o), "options.requantization: expected \"float\", \"tflite\" or empty (the file's), found \"gemmlowp\""));
+    CHECK(has_text(error_of(k.bytes(), o), "options.requantization: expected \"float\", \"tflite\" or empty (the file's), found \"gemmlowp\""));
     // All-FP32 conversions have nothing to requantize.
     convert::options fp;
     fp.fp32 = true;
@@ -765,8 +765,8 @@ TEST_CASE("a float TFLite model converts to FP32 exactly and to INT8 by calibrat
         CHECK(max_abs_diff(run_qint8(f.m, nhwc_to_nchw(x, 8, 8, 3), true), ref.run(x)) < 1e-5);
     }
     // Without calibration images an INT8 conversion says what is missing.
-    CHECK(contains(error_of(k.bytes()), "no quantization (float tensors)"));
-    CHECK(contains(error_of(k.bytes()), "options.images"));
+    CHECK(has_text(error_of(k.bytes()), "no quantization (float tensors)"));
+    CHECK(has_text(error_of(k.bytes()), "options.images"));
     std::vector<float> calib;
     for (int img = 0; img < 32; ++img) {
         const std::vector<float> x = r.floats(8 * 8 * 3, -1.f, 1.f);
@@ -852,18 +852,18 @@ TEST_CASE("unsupported and inconsistent TFLite graphs give errors naming the ope
     fp32.fp32 = true;
     {
         const std::string e = error_of(base(tfl::builtin::TANH, 0, {}, {1, 4, 4, 3}).bytes(), fp32);
-        CHECK(contains(e, "test.tflite: operator 1 (TANH): not supported"));
+        CHECK(has_text(e, "test.tflite: operator 1 (TANH): not supported"));
     }
     {
         tfl::softmax_options so;
         so.beta = 2.f;
         const std::string e = error_of(base(tfl::builtin::SOFTMAX, tfl::options_type::SoftmaxOptions, so, {1, 4, 4, 3}).bytes(), fp32);
-        CHECK(contains(e, "operator 1 (SOFTMAX): beta"));
+        CHECK(has_text(e, "operator 1 (SOFTMAX): beta"));
     }
     {
         // A declared output shape that the operator does not compute.
         const std::string e = error_of(base(tfl::builtin::MAX_POOL_2D, tfl::options_type::Pool2DOptions, pool_opts(tfl::padding::same, 2, 2), {1, 4, 4, 3}).bytes(), fp32);
-        CHECK(contains(e, "tensor 'out': the file declares shape [1,3,4,4] (NCHW), its operator computes [1,3,2,2]"));
+        CHECK(has_text(e, "tensor 'out': the file declares shape [1,3,4,4] (NCHW), its operator computes [1,3,2,2]"));
     }
     {
         tfl::fully_connected_options fo;
@@ -876,7 +876,7 @@ TEST_CASE("unsupported and inconsistent TFLite graphs give errors naming the ope
         k.m.inputs = {x};
         k.m.outputs = {y};
         const std::string e = error_of(k.bytes(), fp32);
-        CHECK_MESSAGE(contains(e, "operator 0 (FULLY_CONNECTED): shuffled weights"), e);
+        CHECK_MESSAGE(has_text(e, "operator 0 (FULLY_CONNECTED): shuffled weights"), e);
     }
     {
         // Filter buffer too short for its shape.
@@ -887,7 +887,7 @@ TEST_CASE("unsupported and inconsistent TFLite graphs give errors naming the ope
         k.op(tfl::builtin::CONV_2D, {x, w}, y, tfl::options_type::Conv2DOptions, conv_opts(tfl::padding::same, 1, tfl::activation::none));
         k.m.inputs = {x};
         k.m.outputs = {y};
-        CHECK(contains(error_of(k.bytes(), fp32), "filter 'w': buffer holds 32 bytes, shape [3,1,1,3] of FLOAT32 needs 36"));
+        CHECK(has_text(error_of(k.bytes(), fp32), "filter 'w': buffer holds 32 bytes, shape [3,1,1,3] of FLOAT32 needs 36"));
     }
     {
         // A computed filter.
@@ -898,7 +898,7 @@ TEST_CASE("unsupported and inconsistent TFLite graphs give errors naming the ope
         k.op(tfl::builtin::CONV_2D, {x, w}, y, tfl::options_type::Conv2DOptions, conv_opts(tfl::padding::same, 1, tfl::activation::none));
         k.m.inputs = {x};
         k.m.outputs = {y};
-        CHECK(contains(error_of(k.bytes(), fp32), "operator 0 (CONV_2D): the filter must be a constant tensor"));
+        CHECK(has_text(error_of(k.bytes(), fp32), "operator 0 (CONV_2D): the filter must be a constant tensor"));
     }
     {
         // Per-axis quantization of an activation.
@@ -909,7 +909,7 @@ TEST_CASE("unsupported and inconsistent TFLite graphs give errors naming the ope
         k.op(tfl::builtin::CONV_2D, {x, w}, y, tfl::options_type::Conv2DOptions, conv_opts(tfl::padding::same, 1, tfl::activation::none));
         k.m.inputs = {x};
         k.m.outputs = {y};
-        CHECK(contains(error_of(k.bytes()), "tensor 'input': per-axis quantization of an activation"));
+        CHECK(has_text(error_of(k.bytes()), "tensor 'input': per-axis quantization of an activation"));
     }
     {
         // An activation the file calls uint8 but gives no scale.
@@ -920,7 +920,7 @@ TEST_CASE("unsupported and inconsistent TFLite graphs give errors naming the ope
         k.op(tfl::builtin::CONV_2D, {x, w}, y, tfl::options_type::Conv2DOptions, conv_opts(tfl::padding::same, 1, tfl::activation::none));
         k.m.inputs = {x};
         k.m.outputs = {y};
-        CHECK(contains(error_of(k.bytes()), "tensor 'input': a UINT8 activation without a quantization scale"));
+        CHECK(has_text(error_of(k.bytes()), "tensor 'input': a UINT8 activation without a quantization scale"));
     }
 }
 
@@ -990,8 +990,8 @@ TEST_CASE("bias correction removes the mean INT8 error of a calibrated model and
     // path where it has VNNI or AMX, else in the naive reference) and the pair-safe weights of the others.
     CHECK(corrections == 4);
     REQUIRE(fixed.m.attributes.count("int8_bias_correction"));
-    CHECK(contains(fixed.m.attributes.at("int8_bias_correction"), std::string(to_string(cpu_info().chosen)) + " code path"));
-    CHECK(contains(fixed.m.attributes.at("int8_bias_correction"), "naive reference") == !has_int8_dot(cpu_info().chosen));
+    CHECK(has_text(fixed.m.attributes.at("int8_bias_correction"), std::string(to_string(cpu_info().chosen)) + " code path"));
+    CHECK(has_text(fixed.m.attributes.at("int8_bias_correction"), "naive reference") == !has_int8_dot(cpu_info().chosen));
     CHECK(fixed.m.attributes.at("int8_bias_correction_weights") == "8-bit, pair-safe");
     {
         test::rng rr(34);
@@ -1033,7 +1033,7 @@ TEST_CASE("bias correction removes the mean INT8 error of a calibrated model and
     convert::options qo;
     qo.images = &qcalib;
     qo.bias_correction = true;
-    CHECK(contains(error_of(q.bytes(), qo), "options.bias_correction is for calibrated models"));
+    CHECK(has_text(error_of(q.bytes(), qo), "options.bias_correction is for calibrated models"));
 }
 
 }  // TEST_SUITE
@@ -1063,11 +1063,11 @@ TEST_CASE("a flattened H x W x C image read by anything but FULLY_CONNECTED is r
             k.m.outputs = {y};
             const std::string e = error_of(k.bytes(), fp32);
             if (in_shape[1] * in_shape[2] == 1) {
-                CHECK_FALSE(contains(e, "(h, w, c) order"));  // 1 x 1 x C: both orders are the same
+                CHECK_FALSE(has_text(e, "(h, w, c) order"));  // 1 x 1 x C: both orders are the same
             } else {
-                CHECK(contains(e, "[qint8.unsupported] test.tflite: "));
-                CHECK(contains(e, "'flat', an image of 2 x 2 x 3 (H x W x C) flattened in TFLite's (h, w, c) order"));
-                CHECK(contains(e, softmax ? "operator 1 (SOFTMAX): reads" : "the output tensor is"));
+                CHECK(has_text(e, "[qint8.unsupported] test.tflite: "));
+                CHECK(has_text(e, "'flat', an image of 2 x 2 x 3 (H x W x C) flattened in TFLite's (h, w, c) order"));
+                CHECK(has_text(e, softmax ? "operator 1 (SOFTMAX): reads" : "the output tensor is"));
             }
         }
     }
