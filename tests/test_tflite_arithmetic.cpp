@@ -38,7 +38,8 @@ tf::multiplier random_multiplier(rng& r, int lo, int hi) {
 void check_requantize(bool add, bool left, uint32_t seed) {
     rng r(seed);
     kernels::tfl_output o;
-    o.channels = 19;  // two vectors of 8 and a tail of 3
+    // 19, 32 or 45 channels: AVX-512 tails of 3, none and 13 lanes; AVX2 tails of 3, none and 5.
+    o.channels = 19 + 13 * (seed % 3);
     std::vector<tf::multiplier> ms;
     for (std::size_t c = 0; c < o.channels; ++c) {
         ms.push_back(random_multiplier(r, left ? -3 : -31, left ? 3 : 0));
