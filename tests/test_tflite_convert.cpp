@@ -21,6 +21,7 @@
 #include "support/builder.hpp"
 #include "support/compare.hpp"
 #include "support/scratch.hpp"
+#include "support/text.hpp"
 #include "support/tflite_builder.hpp"
 
 using namespace qint8;
@@ -377,7 +378,7 @@ std::string error_of(const std::vector<uint8_t>& bytes, convert::options o = {})
     return "(no error)";
 }
 
-bool has_text(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using qint8::test::has_text;
 
 /// A uint8-quantized MobileNet-like model on a 10x10 RGB input: CONV_2D 3x3/2 SAME RELU6 (weights
 /// uint8, asymmetric zero point) -> DEPTHWISE_CONV_2D 3x3/1 SAME RELU -> CONV_2D 1x1 (linear) ->

@@ -24,6 +24,7 @@
 
 #include "../include/qint8/convert/tflite/reader.hpp"
 #include "support/shared_data.hpp"
+#include "support/text.hpp"
 #include "support/tflite_builder.hpp"
 
 namespace tfl = qint8::convert::tflite;
@@ -189,7 +190,7 @@ outcome try_parse(std::vector<uint8_t> bytes, const std::string& origin = "model
     return o;
 }
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using qint8::test::has_text;
 
 /// Parses `bytes`, which must fail with a TFLite error whose message holds each of `parts`.
 void check_rejected(std::vector<uint8_t> bytes, std::initializer_list<std::string> parts) {
@@ -197,7 +198,7 @@ void check_rejected(std::vector<uint8_t> bytes, std::initializer_list<std::strin
     INFO(o.what);
     REQUIRE(o.threw);
     CHECK(o.code == qint8::errc::tflite);
-    for (const std::string& part : parts) CHECK(contains(o.what, part));
+    for (const std::string& part : parts) CHECK(has_text(o.what, part));
 }
 
 }  // namespace
@@ -349,7 +350,7 @@ TEST_CASE("read from a file and report a missing file") {
         FAIL("no error for a missing file");
     } catch (const qint8::error& e) {
         CHECK(e.code() == qint8::errc::io);
-        CHECK(contains(e.what(), path));
+        CHECK(has_text(e.what(), path));
     }
 }
 
@@ -481,10 +482,10 @@ TEST_CASE("indices out of range give clear errors") {
         spec.tensors[1].quantized_dimension = 1;  // dim 1 has 3 entries, 4 scales
         check_rejected(build(spec), {"subgraph 0 tensor 1: per-axis quantization has 4 scales but dimension 1 has size 3"});
         spec.tensors[1].quantized_dimension = 4;
-        CHECK(contains(try_parse(build(spec)).what, "quantized_dimension 4 out of range for a tensor of rank 4"));
+        CHECK(has_text(try_parse(build(spec)).what, "quantized_dimension 4 out of range for a tensor of rank 4"));
         spec.tensors[1].quantized_dimension = 0;
         spec.tensors[1].zero_point = {0, 0};
-        CHECK(contains(try_parse(build(spec)).what, "quantization has 4 scales and 2 zero points"));
+        CHECK(has_text(try_parse(build(spec)).what, "quantization has 4 scales and 2 zero points"));
     }
 }
 
@@ -513,7 +514,7 @@ TEST_CASE("external buffers in the offset and size form") {
 
     wr64(bad, field_at(bad, t, 1), ~uint64_t{0} - 3);
     wr64(bad, field_at(bad, t, 2), 8);  // offset + size wraps around
-    CHECK(contains(try_parse(bad).what, "buffer 6: external data at offset"));
+    CHECK(has_text(try_parse(bad).what, "buffer 6: external data at offset"));
 }
 
 TEST_CASE("unsupported option types are recorded raw without failing") {
@@ -738,7 +739,7 @@ TEST_CASE("real MobileNet tflite files when present") {
         REQUIRE(m.subgraphs.size() == 1);
         const tfl::subgraph& g = m.subgraphs[0];
         check_mobilenet_ops(g);
-        check_mobilenet_tensors(g, contains(path, "_quant"), contains(path, "_float"));
+        check_mobilenet_tensors(g, has_text(path, "_quant"), has_text(path, "_float"));
         // constant tensors: buffer size matches shape x element size
         for (const tfl::tensor& t : g.tensors) {
             const tfl::byte_view v = m.data(t);

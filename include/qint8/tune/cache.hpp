@@ -7,8 +7,8 @@
 ///                   "layer": "depthwise_conv2d int8 u8->u8 in 1x144x56x56 ...", "choice": "onednn",
 ///                   "ms": {"onednn": 0.051, "qint8_dw": 0.074}}]}
 ///
-/// Entries of other CPUs, paths or versions (tuning_version) are kept when the file is rewritten and ignored when
-/// compiling: a choice measured elsewhere says nothing about this machine. The file is written
+/// Entries of other CPUs, paths or versions (tuning_version) are kept when the file is rewritten
+/// and ignored when compiling: a choice measured elsewhere says nothing about this machine. The file is written
 /// atomically (io/atomic_file.hpp), so a reader never sees half of it.
 
 #include <sys/stat.h>
