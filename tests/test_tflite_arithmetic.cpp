@@ -59,13 +59,16 @@ void check_requantize(bool add, bool left, uint32_t seed) {
         o.ap = {mult(ap.a.m, ap.a.shift), mult(ap.b.m, ap.b.shift), mult(ap.out.m, ap.out.shift), ap.zp_a, ap.zp_b, ap.zp_out, ap.r.lo, ap.r.hi};
         o.res_signed = true;
     }
-    o.vector_ok = !left;
-    const std::size_t pixels = 41, n = pixels * o.channels;
+    // Within the vector kernels' bounds exactly where no multiplier shifts left.
+    o.vector_ok = kernels::vector_safe(o, std::vector<int64_t>(o.channels, 1 << 22));
+    REQUIRE(o.vector_ok == !left);
+    // 433 pixels: blocks of 431 (19 channels), 256 (32) and 182 (45), the last one partly filled.
+    const std::size_t pixels = 433, n = pixels * o.channels;
     std::vector<int32_t> acc(n);
     std::vector<int8_t> res(n);
     for (std::size_t i = 0; i < n; ++i) {
         // Small sums reach the ties of short shifts; a few near the int32 ends where only the scalar
-        // kernel runs (vector_ok promises |acc + bias| < 2^31).
+        // kernel runs (vector_ok keeps the vector kernels within int32).
         acc[i] = left && i % 97 == 0 ? (i % 2 ? std::numeric_limits<int32_t>::max() - 5 : std::numeric_limits<int32_t>::min() + 5)
                              : r.integer(0, 3) == 0 ? r.integer(-64, 64) : r.integer(-(1 << 22), 1 << 22);
         res[i] = static_cast<int8_t>(r.integer(-128, 127));
@@ -169,6 +172,36 @@ TEST_CASE("tflite requantize kernel - scalar - AVX2 and AVX-512 - equals the ref
         check_requantize(false, true, 30 + seed);
         check_requantize(true, true, 40 + seed);
     }
+}
+
+TEST_CASE("tflite requantize kernel - the vector versions' bounds (vector_safe) - left shifts, shifts past 31, sums that could pass int32") {
+    kernels::tfl_output o;
+    o.channels = 2;
+    o.bias = {1000, -1000};
+    o.m = {1 << 30, 1 << 30};
+    o.left = {0, 0};
+    o.right = {31, 0};
+    // |acc + bias| + 2^(right - 1) must stay below 2^31: channel 0 rounds with a nudge of 2^30.
+    const int64_t limit0 = (int64_t{1} << 30) - 1000;
+    CHECK(kernels::vector_safe(o, {limit0 - 1, (int64_t{1} << 31) - 1001}));
+    CHECK_FALSE(kernels::vector_safe(o, {limit0, 0}));
+    CHECK_FALSE(kernels::vector_safe(o, {0, (int64_t{1} << 31) - 1000}));
+    CHECK_FALSE(kernels::vector_safe(o, {0}));  // one bound per channel
+    o.right = {32, 0};
+    CHECK_FALSE(kernels::vector_safe(o, {0, 0}));
+    o.right = {0, 0};
+    o.left = {1, 0};
+    CHECK_FALSE(kernels::vector_safe(o, {0, 0}));
+    o.left = {0, 0};
+    CHECK(kernels::vector_safe(o, {0, 0}));
+    o.add = true;
+    o.ap.out = {1 << 30, 0, 31};
+    CHECK(kernels::vector_safe(o, {0, 0}));
+    o.ap.out = {1 << 30, 0, 32};
+    CHECK_FALSE(kernels::vector_safe(o, {0, 0}));
+    o.ap.out = {1 << 30, 0, 20};
+    o.ap.a = {1 << 30, 2, 0};
+    CHECK_FALSE(kernels::vector_safe(o, {0, 0}));
 }
 
 TEST_CASE("tflite add kernel - scalar and AVX2 - equals the reference's TFLite ADD") {

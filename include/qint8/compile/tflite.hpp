@@ -82,11 +82,10 @@ inline kernels::tfl_output compiler::tflite_output_of(const layer& l, const int8
         o.ap = {tfl_mult_of(p.a), tfl_mult_of(p.b), tfl_mult_of(p.out), p.zp_a, p.zp_b, p.zp_out, p.r.lo, p.r.hi};
         o.res_signed = res.type == dtype::s8;
     }
-    // The vector kernel adds in int32 without saturating and has no left shifts.
-    o.vector_ok = o.ap.a.left == 0 && o.ap.b.left == 0 && o.ap.out.left == 0;
-    const std::vector<int64_t> sum_abs = channel_abs_sums(q);
-    for (std::size_t c = 0; c < o.channels; ++c)
-        o.vector_ok = o.vector_ok && o.left[c] == 0 && 256 * sum_abs[c] + std::abs(int64_t(o.bias[c])) < (int64_t{1} << 31);
+    // The vector kernels add in int32 without saturating and have no left shifts.
+    std::vector<int64_t> max_abs = channel_abs_sums(q);
+    for (int64_t& v : max_abs) v *= 256;
+    o.vector_ok = kernels::vector_safe(o, max_abs);
     return o;
 }
 
@@ -249,7 +248,7 @@ inline void compiler::tflite_add(const layer& l) {
     job->add.a_signed = a.type == dtype::s8;
     job->add.b_signed = b.type == dtype::s8;
     job->add.dst_signed = l.act->type == dtype::s8;
-    job->add.vector_ok = p.a.shift <= 0 && p.b.shift <= 0 && p.out.shift <= 0;
+    job->add.vector_ok = p.a.shift <= 0 && p.b.shift <= 0 && p.out.shift <= 0 && p.a.shift >= -31 && p.b.shift >= -31 && p.out.shift >= -31;
     job->elems = static_cast<std::size_t>(product(d));
     step s;
     s.kind = step::tflite_add;

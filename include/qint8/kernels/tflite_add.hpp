@@ -11,7 +11,7 @@ namespace qint8::kernels {
 struct tfl_add_job {
     tfl_add_params p;  ///< zp_a / zp_b: the two inputs' zero points; lo / hi: the fused activation's range
     bool a_signed = false, b_signed = false, dst_signed = false;
-    bool vector_ok = false;  ///< no left shifts in the three multipliers
+    bool vector_ok = false;  ///< no left shifts and right shifts up to 31 in the three multipliers (vector_safe())
 };
 
 /// dst[i] = ADD(a[i], b[i]) for i < n, split over `threads` OpenMP threads in blocks of 4096.
@@ -23,12 +23,14 @@ inline void tflite_add(const tfl_add_job& j, const void* a, const void* b, void*
     for (int64_t k = 0; k < blocks; ++k) {
         std::size_t i = static_cast<std::size_t>(k) * block;
         const std::size_t end = std::min(n, i + block);
-        if (vec)
+        if (vec) {
+            const tfl::add8_consts p = tfl::add8_of(j.p);
             for (; i + 8 <= end; i += 8) {
                 const __m256i q = tfl::load_codes(static_cast<const char*>(a) + i, j.a_signed);
                 const __m256i r = tfl::load_codes(static_cast<const char*>(b) + i, j.b_signed);
-                tfl::store_codes(static_cast<char*>(dst) + i, tfl::add8(q, r, j.p), j.dst_signed);
+                tfl::store_codes(static_cast<char*>(dst) + i, tfl::add8(q, r, p), j.dst_signed);
             }
+        }
         for (; i < end; ++i) {
             const int32_t v = tfl::add(tfl::code_at(a, i, j.a_signed), tfl::code_at(b, i, j.b_signed), j.p);
             if (j.dst_signed) static_cast<int8_t*>(dst)[i] = static_cast<int8_t>(v);

@@ -4,6 +4,9 @@
 /// layer's bounds rule the vector versions out (tfl_output::vector_ok). Following the path, as the
 /// depthwise kernels do, lets QINT8_MAX_ISA lower it too.
 
+#include <algorithm>
+#include <cstddef>
+
 #include "qint8/dispatch/isa.hpp"
 #include "qint8/kernels/tflite_requantize.hpp"
 #include "qint8/kernels/tflite_requantize_avx512.hpp"
@@ -18,17 +21,23 @@ inline tfl_isa tfl_isa_for(isa path) noexcept {
     }
 }
 
+/// Pixels per block: a block's accumulators (about 32 KB) stay in the first-level cache while
+/// each channel group passes over them.
+inline std::size_t tfl_block_pixels(std::size_t channels) noexcept { return std::clamp<std::size_t>(8192 / std::max<std::size_t>(1, channels), 4, 256); }
+
 /// `pixels` pixels of `o.channels` channels: `acc` int32 NHWC, `residual` (o.add) and `dst` 8-bit
-/// NHWC, split over `threads` OpenMP threads.
+/// NHWC, in blocks of pixels split over `threads` OpenMP threads.
 inline void tflite_requantize(const tfl_output& o, const int32_t* acc, const void* residual, void* dst, std::size_t pixels, int threads, tfl_isa widest) {
     const tfl_isa v = o.vector_ok ? widest : tfl_isa::scalar;
-    const auto n = static_cast<int64_t>(pixels);
-#pragma omp parallel for num_threads(threads) if (threads > 1 && n > 64) schedule(static)
-    for (int64_t p = 0; p < n; ++p) {
-        const std::size_t base = static_cast<std::size_t>(p) * o.channels;
-        if (v == tfl_isa::avx512) tfl::pixel_avx512(o, acc, residual, dst, base);
-        else if (v == tfl_isa::avx2) tfl::pixel_avx2(o, acc, residual, dst, base);
-        else tfl::pixel_scalar(o, acc, residual, dst, base, 0);
+    const std::size_t per = tfl_block_pixels(o.channels);
+    const auto blocks = static_cast<int64_t>((pixels + per - 1) / per);
+#pragma omp parallel for num_threads(threads) if (threads > 1 && blocks > 1) schedule(static)
+    for (int64_t b = 0; b < blocks; ++b) {
+        const std::size_t p0 = static_cast<std::size_t>(b) * per, p1 = std::min(pixels, p0 + per);
+        if (v == tfl_isa::avx512) tfl::block_avx512(o, acc, residual, dst, p0, p1);
+        else if (v == tfl_isa::avx2) tfl::block_avx2(o, acc, residual, dst, p0, p1);
+        else
+            for (std::size_t p = p0; p < p1; ++p) tfl::pixel_scalar(o, acc, residual, dst, p * o.channels, 0);
     }
 }
 

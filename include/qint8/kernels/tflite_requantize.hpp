@@ -12,14 +12,16 @@
 ///   y = floor((int64(x) * m[c] + 2^30) / 2^31)         the rounding doubling high multiply: a tie goes up
 ///   y = floor(y / 2^right[c]) + (remainder > half)     ties away from zero
 ///   q = clamp(y + zp, lo, hi)
-/// Bounds: |acc + bias| < 2^31 where the vector path runs (the compiler checks it per layer:
-/// tfl_output::vector_ok); m < 2^31 and |x| < 2^31 keep |x * m| below 2^62 in int64.
+/// Bounds: m < 2^31 and |x| < 2^31 keep |x * m| below 2^62 in int64. The vector versions also
+/// need |acc + bias| + 2^(right - 1) < 2^31 and no left shifts (vector_safe(); the compiler checks
+/// it per layer: tfl_output::vector_ok).
 
 #include <immintrin.h>
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <vector>
 
@@ -48,7 +50,7 @@ struct tfl_output {
     bool add = false;  ///< then `residual` is read and tfl_add_params applied
     tfl_add_params ap;
     bool res_signed = false;
-    bool vector_ok = false;  ///< no left shifts and |acc + bias| < 2^31 for every channel (set by the compiler)
+    bool vector_ok = false;  ///< the vector versions' bounds hold (vector_safe(); set by the compiler)
 };
 
 namespace tfl {
@@ -98,31 +100,44 @@ inline void pixel_scalar(const tfl_output& o, const int32_t* acc, const void* re
 }
 
 // ---- AVX2: 8 channels per vector ----
+//
+// The vector versions hold each multiplier's constants in registers (mult8) and round y / 2^e
+// half away from zero in one shift: (y + 2^(e-1) - (y < 0)) >> e, arithmetic, for e > 0. That is
+// scale()'s remainder test: for y >= 0 it rounds up exactly when rem >= 2^(e-1); for y < 0 the
+// extra -1 makes a tie (rem == 2^(e-1)) round down, away from zero. |y| <= |x| (m < 2^31), so the
+// sum stays in int32 where |x| + 2^(e-1) < 2^31 and e <= 31 (vector_safe() below).
+
+/// A multiplier's constants for 8 lanes: m in the even lanes' low halves and moved there from the
+/// odd lanes (for vpmuldq), the right shift e, the nudge 2^(e-1) (0 for e = 0) and, per lane,
+/// all ones where e > 0 (the sign correction applies).
+struct mult8 {
+    __m256i m, m_odd, e, nudge, rounds;
+};
+
+__attribute__((target("avx2"))) inline mult8 mult8_of(__m256i m, __m256i e) {
+    const __m256i one = _mm256_set1_epi32(1);
+    return {m, _mm256_srli_epi64(m, 32), e, _mm256_srli_epi32(_mm256_sllv_epi32(one, e), 1), _mm256_cmpgt_epi32(e, _mm256_setzero_si256())};
+}
+
+__attribute__((target("avx2"))) inline mult8 mult8_of(const tfl_mult& k) { return mult8_of(_mm256_set1_epi32(k.m), _mm256_set1_epi32(k.right)); }
 
 /// floor((x * m + 2^30) / 2^31) in each int32 lane: even lanes by vpmuldq, odd lanes moved down
 /// first; the low 32 bits of each 64-bit result are bits 31..62 of the sum.
-__attribute__((target("avx2"))) inline __m256i high_mul(__m256i x, __m256i m) {
+__attribute__((target("avx2"))) inline __m256i high_mul(__m256i x, const mult8& k) {
     const __m256i half = _mm256_set1_epi64x(int64_t{1} << 30);
-    const __m256i even = _mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epi32(x, m), half), 31);
-    const __m256i odd = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(m, 32)), half);
+    const __m256i even = _mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epi32(x, k.m), half), 31);
+    const __m256i odd = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), k.m_odd), half);
     return _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 1), 0xAA);
 }
 
-/// floor(y / 2^e) + (remainder > half), half = mask / 2 (+1 for y < 0): ties away from zero.
-__attribute__((target("avx2"))) inline __m256i divide_pot(__m256i y, __m256i e, __m256i mask) {
-    const __m256i rem = _mm256_and_si256(y, mask);
-    const __m256i half = _mm256_sub_epi32(_mm256_srai_epi32(mask, 1), _mm256_srai_epi32(y, 31));
-    return _mm256_sub_epi32(_mm256_srav_epi32(y, e), _mm256_cmpgt_epi32(rem, half));
+/// x * M: the high multiply, then y / 2^e rounded half away from zero.
+__attribute__((target("avx2"))) inline __m256i scale8(__m256i x, const mult8& k) {
+    const __m256i y = high_mul(x, k);
+    const __m256i t = _mm256_add_epi32(_mm256_add_epi32(y, k.nudge), _mm256_and_si256(_mm256_srai_epi32(y, 31), k.rounds));
+    return _mm256_srav_epi32(t, k.e);
 }
 
-__attribute__((target("avx2"))) inline __m256i scale8(__m256i x, __m256i m, __m256i e) {
-    const __m256i mask = _mm256_sub_epi32(_mm256_sllv_epi32(_mm256_set1_epi32(1), e), _mm256_set1_epi32(1));
-    return divide_pot(high_mul(x, m), e, mask);
-}
-
-__attribute__((target("avx2"))) inline __m256i clamp8(__m256i v, int32_t lo, int32_t hi) {
-    return _mm256_min_epi32(_mm256_max_epi32(v, _mm256_set1_epi32(lo)), _mm256_set1_epi32(hi));
-}
+__attribute__((target("avx2"))) inline __m256i clamp8(__m256i v, __m256i lo, __m256i hi) { return _mm256_min_epi32(_mm256_max_epi32(v, lo), hi); }
 
 __attribute__((target("avx2"))) inline __m256i load_codes(const void* p, bool is_signed) {
     const __m128i b = _mm_loadl_epi64(static_cast<const __m128i*>(p));
@@ -135,38 +150,65 @@ __attribute__((target("avx2"))) inline void store_codes(void* p, __m256i v, bool
     _mm_storel_epi64(static_cast<__m128i*>(p), is_signed ? _mm_packs_epi16(w, w) : _mm_packus_epi16(w, w));
 }
 
-/// One input of TFLite's ADD: (v - zp) << 20, scaled by k.
-__attribute__((target("avx2"))) inline __m256i add_input8(__m256i v, int32_t zp, const tfl_mult& k) {
-    const __m256i x = _mm256_slli_epi32(_mm256_sub_epi32(v, _mm256_set1_epi32(zp)), 20);
-    return scale8(x, _mm256_set1_epi32(k.m), _mm256_set1_epi32(k.right));
+/// TFLite's ADD with its constants in registers.
+struct add8_consts {
+    mult8 a, b, out;
+    __m256i zp_a, zp_b, zp_out, lo, hi;
+};
+
+__attribute__((target("avx2"))) inline add8_consts add8_of(const tfl_add_params& p) {
+    return {mult8_of(p.a), mult8_of(p.b), mult8_of(p.out), _mm256_set1_epi32(p.zp_a), _mm256_set1_epi32(p.zp_b), _mm256_set1_epi32(p.zp_out),
+            _mm256_set1_epi32(p.lo), _mm256_set1_epi32(p.hi)};
 }
 
-__attribute__((target("avx2"))) inline __m256i add8(__m256i q, __m256i r, const tfl_add_params& p) {
-    const __m256i s = _mm256_add_epi32(add_input8(q, p.zp_a, p.a), add_input8(r, p.zp_b, p.b));
-    const __m256i y = scale8(s, _mm256_set1_epi32(p.out.m), _mm256_set1_epi32(p.out.right));
-    return clamp8(_mm256_add_epi32(y, _mm256_set1_epi32(p.zp_out)), p.lo, p.hi);
+/// TFLite's ADD of codes q (the branch's) and r (the residual's): each (v - zp) << 20, scaled.
+__attribute__((target("avx2"))) inline __m256i add8(__m256i q, __m256i r, const add8_consts& p) {
+    const __m256i a = scale8(_mm256_slli_epi32(_mm256_sub_epi32(q, p.zp_a), 20), p.a);
+    const __m256i b = scale8(_mm256_slli_epi32(_mm256_sub_epi32(r, p.zp_b), 20), p.b);
+    return clamp8(_mm256_add_epi32(scale8(_mm256_add_epi32(a, b), p.out), p.zp_out), p.lo, p.hi);
 }
 
-__attribute__((target("avx2"))) inline void pixel_avx2(const tfl_output& o, const int32_t* acc, const void* res, void* dst, std::size_t base) {
-    std::size_t c = 0;
-    for (; c + 8 <= o.channels; c += 8) {
-        const __m256i x = _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(acc + base + c)),
-                                           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(o.bias.data() + c)));
-        const __m256i y = scale8(x, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(o.m.data() + c)),
+/// Pixels [p0, p1): each group of 8 channels across the pixels with its constants in registers,
+/// the channel tail by pixel_scalar.
+__attribute__((target("avx2"))) inline void block_avx2(const tfl_output& o, const int32_t* acc, const void* res, void* dst, std::size_t p0, std::size_t p1) {
+    const std::size_t ch = o.channels, full = ch / 8 * 8;
+    const __m256i zp = _mm256_set1_epi32(o.zp), lo = _mm256_set1_epi32(o.lo), hi = _mm256_set1_epi32(o.hi);
+    const add8_consts ap = add8_of(o.ap);
+    for (std::size_t c = 0; c < full; c += 8) {
+        const __m256i bias = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(o.bias.data() + c));
+        const mult8 k = mult8_of(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(o.m.data() + c)),
                                  _mm256_loadu_si256(reinterpret_cast<const __m256i*>(o.right.data() + c)));
-        __m256i q = clamp8(_mm256_add_epi32(y, _mm256_set1_epi32(o.zp)), o.lo, o.hi);
-        if (o.add) {
-            const char* r = static_cast<const char*>(res) + base + c;
-            q = add8(q, load_codes(r, o.res_signed), o.ap);
+        for (std::size_t p = p0; p < p1; ++p) {
+            const std::size_t i = p * ch + c;
+            const __m256i x = _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(acc + i)), bias);
+            __m256i q = clamp8(_mm256_add_epi32(scale8(x, k), zp), lo, hi);
+            if (o.add) q = add8(q, load_codes(static_cast<const char*>(res) + i, o.res_signed), ap);
+            store_codes(static_cast<char*>(dst) + i, q, o.dst_signed);
         }
-        store_codes(static_cast<char*>(dst) + base + c, q, o.dst_signed);
     }
-    pixel_scalar(o, acc, res, dst, base, c);
+    if (full < ch)
+        for (std::size_t p = p0; p < p1; ++p) pixel_scalar(o, acc, res, dst, p * ch, full);
 }
 
 }  // namespace tfl
 
 /// The widest version a CPU runs.
 enum class tfl_isa { scalar, avx2, avx512 };
+
+/// May the vector versions run `o`, whose |acc| stays within max_abs_acc[c] per channel? They
+/// take no left shifts, right shifts up to 31, and need |acc + bias| + 2^(right - 1) < 2^31 (the
+/// rounding's sum, see the AVX2 section). The ADD's inputs are codes moved left by 20 bits
+/// (below 2^28 in size) and their sum below 2^29, so its shifts only need to be at most 31.
+inline bool vector_safe(const tfl_output& o, const std::vector<int64_t>& max_abs_acc) {
+    const auto fits = [](const tfl_mult& k) { return k.left == 0 && k.right >= 0 && k.right <= 31; };
+    if (o.add && !(fits(o.ap.a) && fits(o.ap.b) && fits(o.ap.out))) return false;
+    if (max_abs_acc.size() != o.channels) return false;
+    for (std::size_t c = 0; c < o.channels; ++c) {
+        if (!fits({o.m[c], o.left[c], o.right[c]}) || o.m[c] < 0) return false;
+        const int64_t nudge = o.right[c] > 0 ? int64_t{1} << (o.right[c] - 1) : 0;
+        if (max_abs_acc[c] + std::abs(int64_t(o.bias[c])) + nudge >= (int64_t{1} << 31)) return false;
+    }
+    return true;
+}
 
 }  // namespace qint8::kernels
