@@ -40,6 +40,29 @@ TEST_CASE("quantize f32 to u8/s8 equals the scalar rule / including ties / satur
     CHECK(q[1] == 2);
 }
 
+TEST_CASE("quantize into NHWC equals the scalar rule on the transposed index - chunk edges and several images") {
+    test::rng r(2);
+    // 300 pixels: a chunk of 256 and a tail; 3 channels (an RGB image) and 5.
+    for (std::size_t channels : {3u, 5u}) {
+        const std::size_t images = 2, pixels = 300, n = images * channels * pixels;
+        const std::vector<float> x = r.floats(n, -3.f, 3.f);
+        std::vector<uint8_t> got(n), plain(n);
+        kernels::quantize_to_nhwc(x.data(), got.data(), images, channels, pixels, 1.f / 0.02f, 100);
+        kernels::scalar::quantize(x.data(), plain.data(), n, 1.f / 0.02f, 100);
+        std::size_t differ = 0;
+        for (std::size_t i = 0; i < images; ++i)
+            for (std::size_t c = 0; c < channels; ++c)
+                for (std::size_t p = 0; p < pixels; ++p)
+                    differ += got[(i * pixels + p) * channels + c] != plain[(i * channels + c) * pixels + p];
+        CHECK(differ == 0);
+        std::vector<int8_t> s8(n), s8_plain(n);
+        kernels::quantize_to_nhwc(x.data(), s8.data(), images, channels, pixels, 1.f / 0.03f, -7);
+        kernels::scalar::quantize(x.data(), s8_plain.data(), n, 1.f / 0.03f, -7);
+        CHECK(s8[(1 * pixels + 299) * channels + channels - 1] == s8_plain[(1 * channels + channels - 1) * pixels + 299]);
+        CHECK(s8[channels * 257 + 1] == s8_plain[pixels + 257]);
+    }
+}
+
 TEST_CASE("dequantize u8/s8 to f32") {
     std::vector<uint8_t> u(37);
     std::vector<int8_t> s(37);

@@ -4,21 +4,27 @@
 // hand-computed values in test_tflite_fixed_point.cpp), element by element; then whole compiled
 // models against the reference in its TFLite mode, code for code: a MobileNet-V2 block (depthwise,
 // a residual ADD fused into the projection, global average pool, fc), a standalone ADD and a
-// padded average pool on s8 activations, and layers whose sums can pass 2^24 (exact_conv) or whose
-// multiplier is at least 1 (a left shift: the scalar kernel).
+// padded average pool on s8 activations, layers whose sums can pass 2^24 (exact_conv) or whose
+// multiplier is at least 1 (a left shift: the scalar kernel), and 1x1 layers whose sums run in
+// blocks of pixels (by default and when the tuning cache chooses it).
 
 #include <doctest/doctest.h>
 
 #include <limits>
+#include <map>
+#include <string>
 
 #include <qint8/dispatch/isa.hpp>
 #include <qint8/kernels/exact_conv.hpp>
 #include <qint8/kernels/tflite_add.hpp>
 #include <qint8/kernels/tflite_output.hpp>
 #include <qint8/ref/tflite_ops.hpp>
+#include <qint8/session.hpp>
+#include <qint8/tune/cache.hpp>
 
 #include "support/compare.hpp"
 #include "support/layers.hpp"
+#include "support/scratch.hpp"
 
 using namespace qint8;
 using namespace qint8::test;
@@ -160,6 +166,39 @@ bool tflite_mode_matters(const model_desc& d, uint32_t seed) {
     return ref::run(m, x, 1, ref_options(false)) != ref::run(plain, x, 1, ref_options(false));
 }
 
+/// Layers whose int32 sums can run a block of pixels at a time (detail::tfl_blocks), at batch 3:
+/// an expand 1x1 to 96 channels over 3 x 48 x 48 pixels (2.65 MB of sums: blocks by default, 20
+/// of 341 pixels and a last one of 92) and a projection to 16 channels with a fused ADD (0.44 MB:
+/// whole by default, 3 blocks of 2048 and one of 768 when chosen).
+model_desc blocks_model(uint32_t seed) {
+    rng r(seed);
+    model_desc m = input_only({3, 48, 48}, quant_params{dtype::u8, 2.f / 255.f, 128});
+    m.requant = requantization::tflite;
+    const quant_params six{dtype::u8, 6.f / 255.f, 0};
+    layer stem = conv_layer("stem", "input", 16, 3, 1);
+    stem.post_ops = {post_op::make_relu6()};
+    stem.act = six;
+    layer expand = conv_layer("expand", "stem", 96);
+    expand.post_ops = {post_op::make_relu6()};
+    expand.act = six;
+    layer project = conv_layer("project", "expand", 16);
+    project.post_ops = {post_op::make_sum("stem", quant_params{dtype::u8, 0.09f, 126})};
+    project.act = quant_params{dtype::u8, 0.11f, 119};
+    m.layers = {stem, expand, project};
+    add_weights(m, "stem", {16, 3, 3, 3}, r, true, 127);
+    add_weights(m, "expand", {96, 16, 1, 1}, r, true, 127);
+    add_weights(m, "project", {16, 96, 1, 1}, r, true, 127);
+    return m;
+}
+
+/// `net`'s choices of how to form sums ("tflite sums"), as layer -> chosen.
+std::map<std::string, std::string> sums_choices(const model& net) {
+    std::map<std::string, std::string> r;
+    for (const tuning_choice& ch : net.tuning_choices())
+        if (ch.what == "tflite sums") r[ch.layer] = ch.chosen;
+    return r;
+}
+
 }  // namespace
 
 TEST_SUITE("tflite_arithmetic") {
@@ -174,7 +213,7 @@ TEST_CASE("tflite requantize kernel - scalar - AVX2 and AVX-512 - equals the ref
     }
 }
 
-TEST_CASE("tflite requantize kernel - the vector versions' bounds (vector_safe) - left shifts, shifts past 31, sums that could pass int32") {
+TEST_CASE("tflite requantize kernel - the vector versions' bounds (vector_safe) - left shifts - shifts past 31 - sums that could pass int32") {
     kernels::tfl_output o;
     o.channels = 2;
     o.bias = {1000, -1000};
@@ -318,6 +357,39 @@ TEST_CASE("TFLite arithmetic: sums that can pass 2^24 (exact_conv) and multiplie
     add_weights(m, "fc", {12, 16 * 3 * 3}, r, true, 2);
     check_model(m, 1, 301);
     check_model(m, 2, 302);
+}
+
+TEST_CASE("TFLite arithmetic: 1x1 layers whose sums run in blocks of pixels equal the reference's TFLite mode code for code - by default and when the tuning cache chooses") {
+    test::single_thread one;
+    test::scratch_dir dir;
+    const model_desc m = blocks_model(400);
+    CHECK(tflite_mode_matters(m, 401));
+    check_model(m, 3, 402);
+    model_desc v = m;
+    validate(v, "test");
+    rng r(403);
+    const std::vector<float> in = r.floats(static_cast<std::size_t>(3 * 3 * 48 * 48), -1.f, 1.f);
+    const std::vector<float> want = ref::run(v, in, 3, ref_options(false));
+    compile_options co;
+    co.batch = 3;
+    const model by_default(v, co, "default");
+    CHECK(sums_choices(by_default) == std::map<std::string, std::string>{{"expand", "blocks"}, {"project", "whole"}});
+    // The other candidate of each layer, through a tuning cache.
+    detail::tuning_cache cache;
+    for (const tuning_choice& ch : by_default.tuning_choices())
+        cache.put({detail::detected_cpu().cpu_name, to_string(by_default.code_path()), detail::tuning_version(), ch.signature},
+                  {ch.candidates.back(), {}});
+    co.tuning_cache = dir / "other.json";
+    cache.save(co.tuning_cache);
+    const model other(v, co, "other");
+    CHECK(sums_choices(other) == std::map<std::string, std::string>{{"expand", "whole"}, {"project", "blocks"}});
+    for (const model* net : {&by_default, &other}) {
+        std::size_t blocked = 0;
+        for (const auto& st : net->steps()) blocked += st.what.find("in blocks of") != std::string::npos;
+        CHECK(blocked == 1);
+        session s(*net);
+        CHECK(s.run(in) == want);
+    }
 }
 
 }  // TEST_SUITE

@@ -44,7 +44,10 @@ private:
     session(std::shared_ptr<const detail::program> p, const session_options& opt) : c_(std::move(p)), opt_(opt), stream_(c_->eng) {
         check_threads();
         backend::guarded([&] { allocate(); }, [&] { return "session: allocating " + std::to_string(c_->slots.size()) + " buffers"; });
-        for (const auto& s : c_->steps) args_.push_back(bind(s));
+        for (const auto& s : c_->steps) {
+            args_.push_back(bind(s));
+            block_args_.push_back(bind_blocks(s));
+        }
         times_.assign(c_->steps.size(), 0.0);
     }
 
@@ -74,7 +77,8 @@ public:
                                  [&] { return "session::run: step " + std::to_string(i) + " ('" + s.info.layer + "', " + s.info.what + ")"; });
             } else {
                 stream_.wait();  // qint8's own kernels read what the primitives before them wrote
-                run_kernel(s, dst);
+                if (s.kind == detail::step::tflite_blocks) run_blocks(s, block_args_[i]);
+                else run_kernel(s, dst);
             }
             if (opt_.profile) {
                 stream_.wait();
@@ -164,6 +168,42 @@ private:
         return a;
     }
 
+    /// A tflite_blocks step's primitive arguments, one set per block of pixels: views of the
+    /// source at the block's first pixel and of the block's sums.
+    std::vector<std::unordered_map<int, dnnl::memory>> bind_blocks(const detail::step& s) const {
+        std::vector<std::unordered_map<int, dnnl::memory>> all;
+        if (s.kind != detail::step::tflite_blocks) return all;
+        const detail::tfl_blocks& b = s.tfl->blocks;
+        auto* src = static_cast<uint8_t*>(data(s.src));
+        for (std::size_t p0 = 0; p0 < b.pixels; p0 += b.per) {
+            const bool whole = p0 + b.per <= b.pixels;
+            std::unordered_map<int, dnnl::memory> a;
+            a[DNNL_ARG_SRC] = dnnl::memory(whole ? b.src_whole : b.src_last, c_->eng, src + p0 * b.in_channels);
+            a[DNNL_ARG_WEIGHTS] = c_->consts[static_cast<std::size_t>(whole ? b.wconst_whole : b.wconst_last)];
+            a[DNNL_ARG_BIAS] = c_->consts[static_cast<std::size_t>(b.bconst)];
+            a[DNNL_ARG_DST] = dnnl::memory(whole ? b.acc_whole : b.acc_last, c_->eng, data(b.acc));
+            a[DNNL_ARG_SCRATCHPAD] = scratch_;
+            all.push_back(std::move(a));
+        }
+        return all;
+    }
+
+    /// A tflite_blocks step: each block's sums, then its codes while the sums are in cache.
+    void run_blocks(const detail::step& s, const std::vector<std::unordered_map<int, dnnl::memory>>& blocks) {
+        const detail::tfl_blocks& b = s.tfl->blocks;
+        const std::size_t ch = s.tfl->out.channels;
+        const auto* acc = static_cast<const int32_t*>(data(b.acc));
+        for (std::size_t k = 0; k < blocks.size(); ++k) {
+            const std::size_t p0 = k * b.per, n = std::min(b.per, b.pixels - p0);
+            const dnnl::primitive& p = n == b.per ? b.whole : b.last;
+            backend::guarded([&] { p.execute(stream_, blocks[k]); },
+                             [&] { return "session::run: layer '" + s.info.layer + "', pixels " + std::to_string(p0) + " to " + std::to_string(p0 + n); });
+            stream_.wait();
+            const void* res = s.src2 >= 0 ? static_cast<const uint8_t*>(data(s.src2)) + p0 * ch : nullptr;
+            kernels::tflite_requantize(s.tfl->out, acc, res, static_cast<uint8_t*>(data(s.dst)) + p0 * ch, n, c_->threads, s.tfl->isa);
+        }
+    }
+
     void* data(int slot) const { return mem_[static_cast<std::size_t>(slot)].get_data_handle(); }
 
     /// The input of `images` images, quantized by the vector kernel or copied; the rest of the
@@ -176,12 +216,22 @@ private:
             std::memcpy(in, src, n * sizeof(float));
             std::fill(static_cast<float*>(in) + n, static_cast<float*>(in) + all, 0.f);
         } else if (q.type == dtype::u8) {
-            kernels::quantize(src, static_cast<uint8_t*>(in), n, 1.f / q.scale, q.zero_point);
+            quantize_input(src, static_cast<uint8_t*>(in), images);
             std::memset(static_cast<uint8_t*>(in) + n, static_cast<int>(q.zero_point), all - n);
         } else {
-            kernels::quantize(src, static_cast<int8_t*>(in), n, 1.f / q.scale, q.zero_point);
+            quantize_input(src, static_cast<int8_t*>(in), images);
             std::memset(static_cast<int8_t*>(in) + n, static_cast<int>(static_cast<uint8_t>(static_cast<int8_t>(q.zero_point))), all - n);
         }
+    }
+
+    /// `images` NCHW images into the input's codes, NHWC where the input slot is (input_nhwc).
+    template <class T>
+    void quantize_input(const float* src, T* in, std::size_t images) const {
+        const quant_params& q = c_->input_q;
+        if (!c_->input_nhwc) return kernels::quantize(src, in, c_->input_elems * images, 1.f / q.scale, q.zero_point);
+        const std::vector<int64_t>& shape = c_->desc.input.shape;  // C, H, W
+        const auto channels = static_cast<std::size_t>(shape[0]);
+        kernels::quantize_to_nhwc(src, in, images, channels, c_->input_elems / channels, 1.f / q.scale, q.zero_point);
     }
 
     /// A primitive step: for a partly filled batch, the step's variant for that many images where
@@ -201,7 +251,8 @@ private:
     void run_kernel(const detail::step& s, float* dst) {
         const std::size_t n = std::min(s.rows, images_) * s.cols;  // output steps: the images asked for
         switch (s.kind) {
-            case detail::step::prim: break;
+            case detail::step::prim:
+            case detail::step::tflite_blocks: break;  // run()
             case detail::step::softmax: {
                 const auto* a = static_cast<const float*>(data(s.src));
                 auto* b = static_cast<float*>(data(s.dst));
@@ -238,6 +289,7 @@ private:
     std::vector<dnnl::memory> mem_;
     dnnl::memory scratch_;
     std::vector<std::unordered_map<int, dnnl::memory>> args_;
+    std::vector<std::vector<std::unordered_map<int, dnnl::memory>>> block_args_;  ///< per step: tflite_blocks' arguments per block
     std::vector<double> times_;
     std::size_t runs_ = 0;
     std::size_t images_ = 0;  ///< images in the current run()

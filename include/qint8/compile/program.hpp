@@ -47,6 +47,20 @@ struct dw_job {
     kernels::dw_variant variant = kernels::dw_variant::avx2;
 };
 
+/// A 1x1 stride-1 layer in TFLite's arithmetic formed a block of pixels at a time: oneDNN writes
+/// one block's int32 sums into a small buffer (`acc`, about 128 KB) and the output stage turns them
+/// into codes while they are still in cache. The whole layer's sums would pass through memory
+/// twice, once written and once read, where the layer's pixels do not fit the cache. The sums are
+/// exact integers, so the blocks give the codes the whole layer would.
+struct tfl_blocks {
+    dnnl::primitive whole, last;  ///< `per` pixels; the last block's pixels % per (none: last is empty)
+    dnnl::memory::desc src_whole, src_last, acc_whole, acc_last;  ///< NHWC views: 1 x C x 1 x pixels
+    std::size_t per = 0, pixels = 0;
+    std::size_t in_channels = 0;  ///< bytes per source pixel
+    int wconst_whole = -1, wconst_last = -1, bconst = -1;  ///< program::consts
+    int acc = -1;  ///< the block's sums: a slot
+};
+
 /// The kernels of a layer computed in TFLite's integer arithmetic (compile/tflite.hpp); the
 /// step's kind says which member applies.
 struct tflite_job {
@@ -55,14 +69,15 @@ struct tflite_job {
     kernels::tfl_add_job add;          ///< tflite_add: src + src2 into dst
     std::size_t elems = 0;             ///< tflite_add
     kernels::tfl_pool pool;            ///< tflite_avg_pool
+    tfl_blocks blocks;                 ///< tflite_blocks: codes (src) to codes (dst) a block of pixels at a time, with `out`
     kernels::exact_conv_problem conv;  ///< exact_conv: codes (src) to accumulators (dst)
     std::vector<int8_t> weights;       ///< exact_conv: [O][kh][kw][C / groups]
-    kernels::tfl_isa isa = kernels::tfl_isa::avx2;  ///< tflite_requant, tflite_add: the widest version the path allows
+    kernels::tfl_isa isa = kernels::tfl_isa::avx2;  ///< tflite_requant, tflite_blocks, tflite_add: the widest version the path allows
 };
 
 /// One executed step: a oneDNN primitive or one of qint8's own kernels.
 struct step {
-    enum kind_t { prim, dequantize_output, softmax, copy_output, depthwise, tflite_requant, tflite_add, tflite_avg_pool, exact_conv } kind = prim;
+    enum kind_t { prim, dequantize_output, softmax, copy_output, depthwise, tflite_requant, tflite_blocks, tflite_add, tflite_avg_pool, exact_conv } kind = prim;
     dnnl::primitive p;                 ///< prim
     std::vector<operand> args;         ///< prim
     /// prim: the same operation for 1 .. batch-1 images ([n - 1]) reading and writing the first n
@@ -73,7 +88,7 @@ struct step {
     std::shared_ptr<const dw_job> dw;  ///< depthwise
     std::shared_ptr<const tflite_job> tfl;  ///< tflite_*, exact_conv
     int src = -1, dst = -1;            ///< kernels: slots read and written
-    int src2 = -1;                     ///< tflite_requant with an ADD: the residual; tflite_add: the second input
+    int src2 = -1;                     ///< tflite_requant / tflite_blocks with an ADD: the residual; tflite_add: the second input
     std::size_t rows = 0, cols = 0;    ///< softmax and output steps: images x values per image
     quant_params q;                    ///< dequantize_output; softmax: the grid its output is rounded to, when `rounded`
     bool rounded = false;              ///< softmax: the file quantizes its output (Q/DQ): store it on that grid
@@ -110,6 +125,7 @@ struct program {
     std::size_t scratchpad_bytes = 0;
     int input_slot = -1;
     bool input_is_int = false;
+    bool input_nhwc = false;  ///< integer codes of a 4D input, stored NHWC (load_input transposes them)
     quant_params input_q;
     std::size_t input_elems = 0, output_elems = 0;  ///< per image
     std::map<std::string, tensor_loc> tensors;

@@ -88,6 +88,25 @@ inline void quantize(const float* src, T* dst, std::size_t n, float inv_scale, i
     scalar::quantize(src + done, dst + done, n - done, inv_scale, zero_point);
 }
 
+/// quantize() of `images` NCHW images (`channels` planes of `pixels` floats each) into NHWC codes,
+/// dst[(i * pixels + p) * channels + c]: the same codes, transposed on the way. Each plane is
+/// quantized a chunk of pixels at a time, the chunk's codes then spread to their pixels.
+template <class T>
+inline void quantize_to_nhwc(const float* src, T* dst, std::size_t images, std::size_t channels, std::size_t pixels, float inv_scale,
+                             int32_t zero_point) {
+    constexpr std::size_t chunk = 256;
+    T codes[chunk];
+    for (std::size_t i = 0; i < images; ++i)
+        for (std::size_t p0 = 0; p0 < pixels; p0 += chunk) {
+            const std::size_t n = std::min(chunk, pixels - p0);
+            for (std::size_t c = 0; c < channels; ++c) {
+                quantize(src + (i * channels + c) * pixels + p0, codes, n, inv_scale, zero_point);
+                T* d = dst + (i * pixels + p0) * channels + c;
+                for (std::size_t k = 0; k < n; ++k) d[k * channels] = codes[k];
+            }
+        }
+}
+
 /// dst[i] = scale * (src[i] - zero_point).
 template <class T>
 inline void dequantize(const T* src, float* dst, std::size_t n, float scale, int32_t zero_point) {
