@@ -102,20 +102,31 @@ void check_requantize(bool add, bool left, uint32_t seed) {
     }
 }
 
-/// A MobileNet-V2 block and its classifier: stem conv, expand 1x1, depthwise 3x3, a projection
-/// 1x1 with the stem added as TFLite's ADD (the branch rounded first), a stride-2 depthwise, the
-/// global average pool and the fc.
-model_desc block_model(uint32_t seed) {
-    rng r(seed);
-    model_desc m = input_only({3, 10, 9}, quant_params{dtype::u8, 2.f / 255.f, 128});
+/// The start of the models below, in TFLite's arithmetic: a u8 input, a 3x3 stem convolution to
+/// 16 channels and a 1x1 expand to `expand` channels, both with relu6; their weights drawn first.
+model_desc stem_and_expand(const std::vector<int64_t>& input, int64_t expand, rng& r) {
+    model_desc m = input_only(input, quant_params{dtype::u8, 2.f / 255.f, 128});
     m.requant = requantization::tflite;
     const quant_params six{dtype::u8, 6.f / 255.f, 0};
     layer stem = conv_layer("stem", "input", 16, 3, 1);
     stem.post_ops = {post_op::make_relu6()};
     stem.act = six;
-    layer expand = conv_layer("expand", "stem", 48);
-    expand.post_ops = {post_op::make_relu6()};
-    expand.act = six;
+    layer ex = conv_layer("expand", "stem", expand);
+    ex.post_ops = {post_op::make_relu6()};
+    ex.act = six;
+    m.layers = {stem, ex};
+    add_weights(m, "stem", {16, input[0], 3, 3}, r, true, 127);
+    add_weights(m, "expand", {expand, 16, 1, 1}, r, true, 127);
+    return m;
+}
+
+/// A MobileNet-V2 block and its classifier: stem conv, expand 1x1, depthwise 3x3, a projection
+/// 1x1 with the stem added as TFLite's ADD (the branch rounded first), a stride-2 depthwise, the
+/// global average pool and the fc.
+model_desc block_model(uint32_t seed) {
+    rng r(seed);
+    model_desc m = stem_and_expand({3, 10, 9}, 48, r);
+    const quant_params six{dtype::u8, 6.f / 255.f, 0};
     layer dw = depthwise_layer("dw", "expand", 48);
     dw.groups = 48;
     dw.post_ops = {post_op::make_relu6()};
@@ -129,9 +140,7 @@ model_desc block_model(uint32_t seed) {
     layer pool = make_layer(op::global_avg_pool2d, "pool", {"dw2"});
     layer fc = fc_layer("fc", "pool", 10);
     fc.act = quant_params{dtype::u8, 0.2f, 131};
-    m.layers = {stem, expand, dw, project, dw2, pool, fc};
-    add_weights(m, "stem", {16, 3, 3, 3}, r, true, 127);
-    add_weights(m, "expand", {48, 16, 1, 1}, r, true, 127);
+    for (const layer& l : {dw, project, dw2, pool, fc}) m.layers.push_back(l);
     add_weights(m, "dw", {48, 1, 3, 3}, r, true, 127);
     add_weights(m, "project", {16, 48, 1, 1}, r, true, 127);
     add_weights(m, "dw2", {16, 1, 3, 3}, r, true, 127);
@@ -172,21 +181,11 @@ bool tflite_mode_matters(const model_desc& d, uint32_t seed) {
 /// whole by default, 3 blocks of 2048 and one of 768 when chosen).
 model_desc blocks_model(uint32_t seed) {
     rng r(seed);
-    model_desc m = input_only({3, 48, 48}, quant_params{dtype::u8, 2.f / 255.f, 128});
-    m.requant = requantization::tflite;
-    const quant_params six{dtype::u8, 6.f / 255.f, 0};
-    layer stem = conv_layer("stem", "input", 16, 3, 1);
-    stem.post_ops = {post_op::make_relu6()};
-    stem.act = six;
-    layer expand = conv_layer("expand", "stem", 96);
-    expand.post_ops = {post_op::make_relu6()};
-    expand.act = six;
+    model_desc m = stem_and_expand({3, 48, 48}, 96, r);
     layer project = conv_layer("project", "expand", 16);
     project.post_ops = {post_op::make_sum("stem", quant_params{dtype::u8, 0.09f, 126})};
     project.act = quant_params{dtype::u8, 0.11f, 119};
-    m.layers = {stem, expand, project};
-    add_weights(m, "stem", {16, 3, 3, 3}, r, true, 127);
-    add_weights(m, "expand", {96, 16, 1, 1}, r, true, 127);
+    m.layers.push_back(project);
     add_weights(m, "project", {16, 96, 1, 1}, r, true, 127);
     return m;
 }
