@@ -55,6 +55,9 @@ TEST_CASE("quantize into NHWC equals the scalar rule on the transposed index - c
                 for (std::size_t p = 0; p < pixels; ++p)
                     differ += got[(i * pixels + p) * channels + c] != plain[(i * channels + c) * pixels + p];
         CHECK(differ == 0);
+        std::vector<uint8_t> split(n);
+        kernels::quantize_to_nhwc(x.data(), split.data(), images, channels, pixels, 1.f / 0.02f, 100, 2);  // two threads, the same codes
+        CHECK(split == got);
         std::vector<int8_t> s8(n), s8_plain(n);
         kernels::quantize_to_nhwc(x.data(), s8.data(), images, channels, pixels, 1.f / 0.03f, -7);
         kernels::scalar::quantize(x.data(), s8_plain.data(), n, 1.f / 0.03f, -7);

@@ -77,6 +77,17 @@ std::size_t check_every_read(const model_desc& m, const std::vector<float>& in, 
     return tensors;
 }
 
+/// The steps that convert the model's input for the layers reading it, as "what" texts.
+std::vector<std::string> input_conversions(const model& net, const model_desc& m) {
+    std::vector<std::string> r;
+    for (const step_info& s : net.steps()) {
+        const layer* l = m.find_layer(s.layer);
+        const bool reads_input = l && std::find(l->inputs.begin(), l->inputs.end(), m.input.name) != l->inputs.end();
+        if (reads_input && (s.what.rfind("reorder", 0) == 0 || s.what.rfind("quantize", 0) == 0)) r.push_back(s.what);
+    }
+    return r;
+}
+
 }  // namespace
 
 TEST_SUITE("models") {
@@ -195,6 +206,14 @@ TEST_CASE("no reorder runs between layers of the six topologies - and the residu
             co.force_fp32 = fp32;
             const model fast(m, co, "topology");
             CHECK(reorders_between_layers(fast, m) == "");
+            if (!fp32) {
+                // The input's codes are quantized straight into NHWC, the layout the first
+                // convolution reads: no reorder where it reads them as they are (s8), one change of
+                // type where the path reads u8 codes.
+                bool reads_s8 = false;
+                for (const step_info& st : fast.steps()) reads_s8 = reads_s8 || (st.layer == m.layers[0].name && st.what.find("int8 s8->") != std::string::npos);
+                CHECK(input_conversions(fast, m).size() == (reads_s8 ? 0u : 1u));
+            }
             co.keep_intermediates = true;
             const model kept(m, co, "topology");
             session a(fast), b(kept);

@@ -231,7 +231,7 @@ private:
         if (!c_->input_nhwc) return kernels::quantize(src, in, c_->input_elems * images, 1.f / q.scale, q.zero_point);
         const std::vector<int64_t>& shape = c_->desc.input.shape;  // C, H, W
         const auto channels = static_cast<std::size_t>(shape[0]);
-        kernels::quantize_to_nhwc(src, in, images, channels, c_->input_elems / channels, 1.f / q.scale, q.zero_point);
+        kernels::quantize_to_nhwc(src, in, images, channels, c_->input_elems / channels, 1.f / q.scale, q.zero_point, c_->threads);
     }
 
     /// A primitive step: for a partly filled batch, the step's variant for that many images where

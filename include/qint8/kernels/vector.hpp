@@ -90,21 +90,25 @@ inline void quantize(const float* src, T* dst, std::size_t n, float inv_scale, i
 
 /// quantize() of `images` NCHW images (`channels` planes of `pixels` floats each) into NHWC codes,
 /// dst[(i * pixels + p) * channels + c]: the same codes, transposed on the way. Each plane is
-/// quantized a chunk of pixels at a time, the chunk's codes then spread to their pixels.
+/// quantized a chunk of pixels at a time, the chunk's codes then spread to their pixels; the
+/// chunks are split over `threads` OpenMP threads.
 template <class T>
 inline void quantize_to_nhwc(const float* src, T* dst, std::size_t images, std::size_t channels, std::size_t pixels, float inv_scale,
-                             int32_t zero_point) {
+                             int32_t zero_point, int threads = 1) {
     constexpr std::size_t chunk = 256;
-    T codes[chunk];
-    for (std::size_t i = 0; i < images; ++i)
-        for (std::size_t p0 = 0; p0 < pixels; p0 += chunk) {
-            const std::size_t n = std::min(chunk, pixels - p0);
-            for (std::size_t c = 0; c < channels; ++c) {
-                quantize(src + (i * channels + c) * pixels + p0, codes, n, inv_scale, zero_point);
-                T* d = dst + (i * pixels + p0) * channels + c;
-                for (std::size_t k = 0; k < n; ++k) d[k * channels] = codes[k];
-            }
+    const std::size_t chunks = (pixels + chunk - 1) / chunk;
+    const auto jobs = static_cast<int64_t>(images * chunks);
+#pragma omp parallel for num_threads(threads) if (threads > 1 && jobs > 1) schedule(static)
+    for (int64_t j = 0; j < jobs; ++j) {
+        const std::size_t i = static_cast<std::size_t>(j) / chunks, p0 = static_cast<std::size_t>(j) % chunks * chunk;
+        const std::size_t n = std::min(chunk, pixels - p0);
+        T codes[chunk];
+        for (std::size_t c = 0; c < channels; ++c) {
+            quantize(src + (i * channels + c) * pixels + p0, codes, n, inv_scale, zero_point);
+            T* d = dst + (i * pixels + p0) * channels + c;
+            for (std::size_t k = 0; k < n; ++k) d[k * channels] = codes[k];
         }
+    }
 }
 
 /// dst[i] = scale * (src[i] - zero_point).
