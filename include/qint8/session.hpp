@@ -14,6 +14,7 @@
 #include "qint8/backend/types.hpp"
 #include "qint8/compile/program.hpp"
 #include "qint8/compile/threads.hpp"
+#include "qint8/detail/huge_arena.hpp"
 #include "qint8/kernels/depthwise.hpp"
 #include "qint8/kernels/vector.hpp"
 
@@ -147,16 +148,17 @@ private:
                          "; set compile_options::threads = " + std::to_string(t) + " and compile again, or leave session_options::threads at 0");
     }
 
-    /// One buffer per slot (aliases view their target's bytes) and the scratchpad.
+    /// One buffer per slot (aliases view their target's bytes) and the scratchpad, all in huge
+    /// chunks (detail/huge_arena.hpp): the first run would otherwise fault in every 4 KiB page.
     void allocate() {
         mem_.resize(c_->slots.size());
         for (std::size_t i = 0; i < c_->slots.size(); ++i)
-            if (c_->slots[i].alias_of < 0) mem_[i] = dnnl::memory(c_->slots[i].md, c_->eng);
+            if (c_->slots[i].alias_of < 0) mem_[i] = dnnl::memory(c_->slots[i].md, c_->eng, bytes_.take(c_->slots[i].md.get_size()));
         for (std::size_t i = 0; i < c_->slots.size(); ++i)
             if (c_->slots[i].alias_of >= 0)
                 mem_[i] = dnnl::memory(c_->slots[i].md, c_->eng, mem_[static_cast<std::size_t>(c_->slots[i].alias_of)].get_data_handle());
         const auto sp_bytes = static_cast<dnnl::memory::dim>(std::max<std::size_t>(c_->scratchpad_bytes, 1));
-        scratch_ = dnnl::memory(backend::make_desc({sp_bytes}, dtype::u8, true), c_->eng);
+        scratch_ = dnnl::memory(backend::make_desc({sp_bytes}, dtype::u8, true), c_->eng, bytes_.take(static_cast<std::size_t>(sp_bytes)));
     }
 
     /// A primitive step's arguments, bound once to this session's buffers.
@@ -286,6 +288,7 @@ private:
     std::shared_ptr<const detail::program> c_;
     session_options opt_;
     dnnl::stream stream_;
+    detail::huge_arena bytes_;  ///< every buffer of mem_ and scratch_
     std::vector<dnnl::memory> mem_;
     dnnl::memory scratch_;
     std::vector<std::unordered_map<int, dnnl::memory>> args_;

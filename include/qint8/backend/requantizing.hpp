@@ -137,11 +137,13 @@ inline made_primitive requantizing_ip(const dnnl::engine& eng, const dnnl::memor
 /// Does the implementation named `impl` run on oneDNN's gemm (not its brgemm kernels)?
 inline bool on_gemm(const std::string& impl) { return impl.find("gemm") != std::string::npos && impl.find("brg") == std::string::npos; }
 
-/// Packs plain weights (`plain`, bytes at `data`) once into the layout a primitive chose.
+/// Packs plain weights (`plain`, bytes at `data`) once into the layout a primitive chose, in the
+/// buffer `into` (packed_md.get_size() bytes that outlive the returned memory) or, if null, in
+/// one that oneDNN allocates.
 inline dnnl::memory pack_weights(const dnnl::engine& eng, dnnl::stream& st, const dnnl::memory::desc& plain, const void* data,
-                                 const dnnl::memory::desc& packed_md) {
+                                 const dnnl::memory::desc& packed_md, void* into = nullptr) {
     dnnl::memory user(plain, eng, const_cast<void*>(data));
-    dnnl::memory packed(packed_md, eng);
+    dnnl::memory packed = into ? dnnl::memory(packed_md, eng, into) : dnnl::memory(packed_md, eng);
     dnnl::reorder(reorder_pd(eng, plain, packed_md, 1.f, 0, 0, nullptr, false)).execute(st, user, packed);
     st.wait();
     return packed;

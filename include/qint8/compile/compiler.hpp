@@ -242,7 +242,7 @@ inline int compiler::new_const(dnnl::memory m) {
 }
 
 inline int compiler::new_const(const dnnl::memory::desc& d, const void* data) {
-    dnnl::memory m(d, c_.eng);
+    dnnl::memory m(d, c_.eng, c_.const_bytes.take(d.get_size()));
     std::memcpy(m.get_data_handle(), data, d.get_size());
     return new_const(std::move(m));
 }

@@ -18,6 +18,7 @@
 #include "qint8/kernels/tflite_add.hpp"
 #include "qint8/kernels/tflite_avg_pool.hpp"
 #include "qint8/kernels/tflite_output.hpp"
+#include "qint8/detail/huge_arena.hpp"
 
 namespace qint8::detail {
 
@@ -121,6 +122,7 @@ struct program {
     isa path = isa::avx2;
     std::vector<slot_desc> slots;
     std::vector<dnnl::memory> consts;
+    huge_arena const_bytes;  ///< the consts' buffers (packed weights, biases): few page faults at loading
     std::vector<step> steps;
     std::size_t scratchpad_bytes = 0;
     int input_slot = -1;

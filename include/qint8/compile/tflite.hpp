@@ -124,7 +124,7 @@ inline int compiler::tflite_onednn_sums(const layer& l, const int8_weights& q, c
                                                       : backend::conv_geometry{{l.stride[0], l.stride[1]}, {l.pad[0], l.pad[1]}, {l.pad[2], l.pad[3]}};
     const backend::made_primitive made = backend::requantizing_conv(c_.eng, src_any, wei_any, bias_md, channels_last(acc_d, dtype::s32), g, rq, {});
     track(made.scratchpad_bytes);
-    const int wconst = new_const(backend::pack_weights(c_.eng, compile_stream_, backend::make_desc(wd, dtype::s8, true), q.q.data(), made.weights));
+    const int wconst = new_const(backend::pack_weights(c_.eng, compile_stream_, backend::make_desc(wd, dtype::s8, true), q.q.data(), made.weights, c_.const_bytes.take(made.weights.get_size())));
     const std::vector<int32_t> zeros(static_cast<std::size_t>(l.out_channels), 0);
     const int bconst = new_const(bias_md, zeros.data());
     const int src = weighted_src(in, qin.type, made.src, qin, l, cv);
@@ -190,7 +190,7 @@ inline int compiler::tflite_blocked_sums(const layer& l, const int8_weights& q, 
     b.in_channels = static_cast<std::size_t>(in_d[1]);
     const backend::dims wd{l.out_channels, in_d[1], 1, 1};
     const auto pack = [&](const backend::made_primitive& made) {
-        return new_const(backend::pack_weights(c_.eng, compile_stream_, backend::make_desc(wd, dtype::s8, true), q.q.data(), made.weights));
+        return new_const(backend::pack_weights(c_.eng, compile_stream_, backend::make_desc(wd, dtype::s8, true), q.q.data(), made.weights, c_.const_bytes.take(made.weights.get_size())));
     };
     const backend::made_primitive whole = tflite_block_conv(l, qin, static_cast<int64_t>(per));
     b.whole = whole.prim;
