@@ -1,6 +1,7 @@
-// The buffers of sessions, packed weights and large weights files come from 2 MiB chunks advised
-// as huge pages (detail/huge_arena.hpp): pieces must be aligned, disjoint and whole, and a large
-// file must read back byte for byte.
+// The buffers of sessions, packed weights, large weights files and weight codes during
+// compilation come from 2 MiB chunks advised as huge pages (detail/huge_arena.hpp): pieces must be
+// aligned, disjoint and whole, a large file must read back byte for byte, and a reused codes
+// buffer must give the codes a fresh one gives.
 
 #include <doctest/doctest.h>
 
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include <qint8/detail/huge_arena.hpp>
+#include <qint8/detail/quantize_weights.hpp>
 #include <qint8/io/weights_file.hpp>
 
 #include "support/scratch.hpp"
@@ -76,4 +78,42 @@ TEST_CASE("read_whole_file - a file of several MiB (read into huge pages) and a 
         CHECK(address(r.bytes.get()) % 64 == 0);
         CHECK(std::memcmp(r.bytes.get(), bytes.data(), n) == 0);
     }
+}
+
+TEST_CASE("code_vector - from 1 MiB on its storage is 2 MiB aligned and growing keeps every code") {
+    detail::code_vector small(1000, 7);
+    CHECK(small.size() == 1000);
+    detail::code_vector big;
+    for (std::size_t i = 0; i < (std::size_t{3} << 20); ++i) big.push_back(static_cast<int8_t>(i % 251));
+    CHECK(address(big.data()) % detail::huge_page_bytes == 0);
+    std::size_t wrong = 0;
+    for (std::size_t i = 0; i < big.size(); ++i) wrong += big[i] != static_cast<int8_t>(i % 251);
+    CHECK(wrong == 0);
+}
+
+TEST_CASE("codes_buffer - a spare with room is reused in place and left empty and one without room grows geometrically") {
+    detail::code_vector spare;
+    spare.reserve(5000);
+    const int8_t* storage = spare.data();
+    detail::code_vector got = detail::codes_buffer(&spare, 4000);
+    CHECK(got.size() == 4000);
+    CHECK(got.data() == storage);
+    CHECK(spare.empty());
+    spare = std::move(got);
+    detail::code_vector grown = detail::codes_buffer(&spare, 6000);
+    CHECK(grown.size() == 6000);
+    CHECK(grown.capacity() >= 10000);  // twice the spare's 5000: a model whose layers grow reallocates a few times
+    CHECK(detail::codes_buffer(nullptr, 10).size() == 10);
+}
+
+TEST_CASE("quantize_weights - the same codes and scales with a reused buffer as with a fresh one") {
+    std::vector<float> values(15);
+    for (int i = 0; i < 15; ++i) values[static_cast<std::size_t>(i)] = static_cast<float>((i * 37) % 23) - 11.f;
+    const tensor w = tensor::from_vector(dtype::f32, {3, 5}, values);
+    detail::code_vector spare(100, 99);  // stale codes from an earlier layer: every one must be overwritten
+    const detail::int8_weights fresh = detail::quantize_weights(w, nullptr, 127);
+    const detail::int8_weights reused = detail::quantize_weights(w, nullptr, 127, &spare);
+    CHECK(fresh.q == reused.q);
+    CHECK(fresh.scale == reused.scale);
+    CHECK(reused.q.size() == 15);
 }

@@ -52,6 +52,7 @@ private:
 
     program& c_;
     std::string origin_;
+    mutable code_vector spare_codes_;  ///< the last layer's weight codes, reused (quantize_weights' codes_buffer)
     int qmax_u8_ = 127;
     bool s8_src_as_u8_ = false;
     std::vector<layer> layers_;  ///< the description's layers, activations as stored on this path
@@ -107,7 +108,7 @@ private:
     /// A conv/fc layer's weights (s8 or f32), bias (s32 or f32) and requantization.
     struct layer_params {
         backend::requant rq;
-        std::vector<int8_t> wq;
+        code_vector wq;
         std::vector<float> wf, bf;
         std::vector<int32_t> b32;
     };

@@ -256,7 +256,8 @@ inline void compiler::tflite_weighted(const layer& l) {
     if (qin.type == dtype::s8 && s8_src_as_u8_) qin = quant_params{dtype::u8, qin.scale, qin.zero_point + 128};  // as weighted()
     // The weights as weighted() has them: pairs that fit int16 on paths without VNNI.
     const bool paired = qin.type == dtype::u8 && l.kind != op::depthwise_conv2d && qmax_u8_ < 127;
-    const int8_weights q = paired ? quantize_weights_paired(*t.w, t.ws, pair_geometry_of(l, in_d, qin)) : quantize_weights(*t.w, t.ws, full_range_qmax);
+    int8_weights q = paired ? quantize_weights_paired(*t.w, t.ws, pair_geometry_of(l, in_d, qin), &spare_codes_)
+                            : quantize_weights(*t.w, t.ws, full_range_qmax, &spare_codes_);
 
     auto job = std::make_shared<tflite_job>();
     job->isa = kernels::tfl_isa_for(c_.path);
@@ -295,6 +296,7 @@ inline void compiler::tflite_weighted(const layer& l) {
     s.tfl = std::move(job);
     c_.steps.push_back(s);
     put(l.name, s.dst, dst_t, l.act);
+    spare_codes_ = std::move(q.q);  // packed or copied: the storage serves the next layer
 }
 
 /// An integer average pool (or global average pool) in TFLite's rounding.

@@ -28,17 +28,48 @@ inline constexpr std::size_t huge_page_bytes = std::size_t{2} << 20;
 /// `bytes` rounded up to a multiple of `to` (a power of two).
 inline std::size_t round_up(std::size_t bytes, std::size_t to) { return (bytes + to - 1) & ~(to - 1); }
 
-/// One allocation of a whole number of 2 MiB pages, 2 MiB aligned, advised as huge-page memory;
-/// null when the memory is not there.
-inline std::shared_ptr<std::byte> huge_chunk(std::size_t bytes) {
+/// A whole number of 2 MiB pages, 2 MiB aligned, advised as huge-page memory; null when the
+/// memory is not there. std::free releases it.
+inline void* huge_alloc(std::size_t bytes) {
     const std::size_t n = round_up(bytes == 0 ? 1 : bytes, huge_page_bytes);
     void* p = std::aligned_alloc(huge_page_bytes, n);
     if (!p) return nullptr;
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
     (void)::madvise(p, n, MADV_HUGEPAGE);  // advice only: where it is refused, 4 KiB pages serve
 #endif
+    return p;
+}
+
+/// huge_alloc() owned by a shared pointer; null when the memory is not there.
+inline std::shared_ptr<std::byte> huge_chunk(std::size_t bytes) {
+    void* p = huge_alloc(bytes);
+    if (!p) return nullptr;
     return std::shared_ptr<std::byte>(static_cast<std::byte*>(p), [](std::byte* q) { std::free(q); });
 }
+
+/// A std::allocator for large arrays that are filled once: from 1 MiB on, huge_alloc(); below,
+/// malloc. A failed allocation fails with errc::unsupported.
+template <class T>
+struct huge_allocator {
+    using value_type = T;
+    huge_allocator() noexcept = default;
+    template <class U>
+    huge_allocator(const huge_allocator<U>&) noexcept {}
+
+    T* allocate(std::size_t n) {
+        const std::size_t bytes = n * sizeof(T);
+        void* p = bytes >= huge_page_bytes / 2 ? huge_alloc(bytes) : std::malloc(bytes == 0 ? 1 : bytes);
+        if (!p) fail(errc::unsupported, "cannot allocate " + std::to_string(bytes) + " bytes of memory");
+        return static_cast<T*>(p);
+    }
+    void deallocate(T* p, std::size_t) noexcept { std::free(p); }
+
+    friend bool operator==(const huge_allocator&, const huge_allocator&) noexcept { return true; }
+    friend bool operator!=(const huge_allocator&, const huge_allocator&) noexcept { return false; }
+};
+
+/// Weight codes on their way from the file to the packed constants (quantize_weights.hpp).
+using code_vector = std::vector<int8_t, huge_allocator<int8_t>>;
 
 /// A bump allocator over huge chunks: 64-byte aligned pieces (oneDNN's preferred alignment) that
 /// live as long as the arena. A request larger than what the current chunk has left opens a new

@@ -16,6 +16,7 @@
 #include <limits>
 #include <vector>
 
+#include "qint8/detail/huge_arena.hpp"
 #include "qint8/detail/pair_sums.hpp"
 #include "qint8/detail/quantize_row.hpp"
 #include "qint8/graph.hpp"
@@ -27,7 +28,7 @@ namespace qint8::detail {
 constexpr int full_range_qmax = 128;
 
 struct int8_weights {
-    std::vector<int8_t> q;    ///< [O, K] row-major (K = everything after the output channel)
+    code_vector q;            ///< [O, K] row-major (K = everything after the output channel)
     std::vector<float> scale; ///< [O]
 };
 
@@ -102,10 +103,26 @@ inline float quantize_channel(const tensor& w, const tensor* scales, std::size_t
     return quantize_at(channel_of(w, scales, c, k), qmax, out);
 }
 
-inline int8_weights quantize_weights(const tensor& w, const tensor* scales, int qmax) {
+/// A vector of `n` codes to fill, on `reuse`'s storage where given (it is left empty). A
+/// compilation quantizes one layer after another: the memory one layer frees, malloc may hand back
+/// to the system, and the next layer faults it in again, page by page (slow under a hypervisor:
+/// docs/performance.md, loading). The capacity grows geometrically, so a model whose layers grow
+/// reallocates a few times, not once per layer; a large one lands in huge pages (code_vector).
+inline code_vector codes_buffer(code_vector* reuse, std::size_t n) {
+    code_vector v;
+    if (reuse) v.swap(*reuse);
+    if (v.capacity() < n) {
+        v.clear();
+        v.reserve(std::max(n, 2 * v.capacity()));
+    }
+    v.resize(n);
+    return v;
+}
+
+inline int8_weights quantize_weights(const tensor& w, const tensor* scales, int qmax, code_vector* reuse = nullptr) {
     const std::size_t n = w.elements(), o = static_cast<std::size_t>(w.shape[0]), k = n / o;
     int8_weights r;
-    r.q.resize(n);
+    r.q = codes_buffer(reuse, n);
     r.scale.resize(o);
     for (std::size_t c = 0; c < o; ++c) r.scale[c] = quantize_channel(w, scales, c, k, qmax, r.q.data() + c * k);
     return r;
@@ -148,10 +165,10 @@ inline float quantize_paired_channel(const weight_channel& ch, const pair_geomet
 
 /// 8-bit weights where int16 pair sums provably cannot saturate (pair_sums.hpp), and per output
 /// channel the largest qmax in [64, 127] for which they cannot, else 63.
-inline int8_weights quantize_weights_paired(const tensor& w, const tensor* scales, const pair_geometry& g) {
+inline int8_weights quantize_weights_paired(const tensor& w, const tensor* scales, const pair_geometry& g, code_vector* reuse = nullptr) {
     const std::size_t n = w.elements(), o = static_cast<std::size_t>(w.shape[0]), k = n / o;
     int8_weights r;
-    r.q.resize(n);
+    r.q = codes_buffer(reuse, n);
     r.scale.resize(o);
     std::vector<int8_t> trial(k);
     for (std::size_t c = 0; c < o; ++c) r.scale[c] = quantize_paired_channel(channel_of(w, scales, c, k), g, r.q.data() + c * k, trial.data());
