@@ -25,6 +25,8 @@ std::uintptr_t address(const void* p) { return reinterpret_cast<std::uintptr_t>(
 
 }  // namespace
 
+TEST_SUITE("memory") {
+
 TEST_CASE("huge_arena - pieces are 64-byte aligned and disjoint and new chunks open only when the rest is too small") {
     detail::huge_arena a;
     CHECK(a.chunks() == 0);
@@ -117,3 +119,5 @@ TEST_CASE("quantize_weights - the same codes and scales with a reused buffer as 
     CHECK(fresh.scale == reused.scale);
     CHECK(reused.q.size() == 15);
 }
+
+}  // TEST_SUITE
