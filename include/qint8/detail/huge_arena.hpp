@@ -74,7 +74,9 @@ using code_vector = std::vector<int8_t, huge_allocator<int8_t>>;
 /// A bump allocator over huge chunks: 64-byte aligned pieces (oneDNN's preferred alignment) that
 /// live as long as the arena. A request larger than what the current chunk has left opens a new
 /// chunk of at least 2 MiB; nothing is freed before the arena is. A failed allocation fails with
-/// errc::unsupported.
+/// errc::unsupported. A copy shares the chunks (they live while either copy does) and the place
+/// of the next piece, so only one of the two may take() afterwards: a program takes only while it
+/// compiles, a session only when it allocates its buffers.
 class huge_arena {
 public:
     static constexpr std::size_t alignment = 64;
