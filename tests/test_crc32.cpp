@@ -1,5 +1,5 @@
-// CRC-32 eight bytes at a time and the CRC of concatenated blocks, against a bit-at-a-time CRC
-// written here and the polynomial's published check value.
+// CRC-32 eight bytes at a time, by carry-less multiplication, and the CRC of concatenated blocks,
+// against a bit-at-a-time CRC written here and the polynomial's published check value.
 
 #include <doctest/doctest.h>
 
@@ -49,6 +49,36 @@ TEST_CASE("crc32: the check value of \"123456789\" and the bitwise CRC at every 
         }
     // continuing a CRC equals one CRC over both parts
     CHECK(detail::crc32(b.data() + 100, 200, detail::crc32(b.data(), 100)) == crc_bitwise(b.data(), 300));
+}
+
+TEST_CASE("crc32_clmul: the bitwise CRC at every length from 64 bytes - every alignment and start value") {
+#if QINT8_CRC32_CLMUL
+    if (!detail::crc32_has_clmul()) {
+        MESSAGE("skipped: this CPU has no PCLMULQDQ");
+        return;
+    }
+    const std::vector<uint8_t> b = random_bytes(1200, 5);
+    // 64 is the shortest block it takes; lengths pass every count of 16-byte and 64-byte steps
+    // and every tail up to 15 bytes.
+    for (std::size_t at : {0u, 1u, 5u, 8u, 15u})
+        for (uint32_t start : {0u, 0xFFFFFFFFu, 0x1234ABCDu})
+            for (std::size_t n = 64; at + n <= b.size(); n += (n < 300 ? 1 : 61)) {
+                CAPTURE(at);
+                CAPTURE(n);
+                CAPTURE(start);
+                const uint32_t want = start == 0 ? crc_bitwise(b.data() + at, n) : detail::crc32_bytes(b.data() + at, n, start);
+                CHECK(detail::crc32_clmul(b.data() + at, n, start) == want);
+            }
+    // a long block, as a large model's weights are, through the dispatching crc32()
+    const std::vector<uint8_t> big = random_bytes(3 << 20, 6);
+    CHECK(detail::crc32(big.data(), big.size()) == crc_bitwise(big.data(), big.size()));
+    CHECK(detail::crc32(big.data() + 3, big.size() - 3, 77u) == detail::crc32_bytes(big.data() + 3, big.size() - 3, 77u));
+    // the zero block: the folds' keys alone carry the start value through
+    const std::vector<uint8_t> zeros(100000, 0);
+    CHECK(detail::crc32_clmul(zeros.data(), zeros.size(), 0xCAFEF00Du) == detail::crc32_bytes(zeros.data(), zeros.size(), 0xCAFEF00Du));
+#else
+    MESSAGE("skipped: not an x86 build (no PCLMULQDQ)");
+#endif
 }
 
 TEST_CASE("crc32_concat: the CRC of A then B from crc(A) - crc(B) and B's length") {

@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -61,6 +62,34 @@ TEST_CASE("huge_arena - pieces are 64-byte aligned and disjoint and new chunks o
         for (std::size_t k = 0; k < got[i].second; ++k) wrong += p[k] != static_cast<unsigned char>(i + 1);
         CHECK(wrong == 0);
     }
+}
+
+TEST_CASE("huge_arena - a copy shares the chunks but takes its pieces from a chunk of its own") {
+    detail::huge_arena a;
+    auto* first = static_cast<unsigned char*>(a.take(100));
+    std::memset(first, 1, 100);
+    detail::huge_arena b = a;  // both could take from the rest of a's chunk: they must not
+    auto* pa = static_cast<unsigned char*>(a.take(1000));
+    auto* pb = static_cast<unsigned char*>(b.take(1000));
+    std::memset(pa, 2, 1000);
+    std::memset(pb, 3, 1000);
+    CHECK(b.chunks() == 2);
+    CHECK(a.chunks() == 1);
+    CHECK((address(pa) + 1000 <= address(pb) || address(pb) + 1000 <= address(pa)));
+    CHECK(address(pb) % detail::huge_page_bytes == 0);
+    detail::huge_arena c;
+    c = b;  // assignment likewise
+    auto* pc = static_cast<unsigned char*>(c.take(10));
+    std::memset(pc, 4, 10);
+    CHECK(c.chunks() == 3);
+    CHECK(address(pc) % detail::huge_page_bytes == 0);
+    a = detail::huge_arena();  // the copies keep the chunks alive: every byte is still as written
+    CHECK(std::count(first, first + 100, 1) == 100);
+    CHECK(std::count(pa, pa + 1000, 2) == 1000);
+    CHECK(std::count(pb, pb + 1000, 3) == 1000);
+    detail::huge_arena moved = std::move(c);  // a move carries the room left with it
+    CHECK(moved.chunks() == 3);
+    CHECK(address(moved.take(10)) == address(pc) + 64);
 }
 
 TEST_CASE("read_whole_file - a file of several MiB (read into huge pages) and a small one read back byte for byte") {

@@ -241,7 +241,7 @@ detail::int8_weights paired_by_linear_search(const tensor& w, const tensor* scal
     r.q.resize(n);
     r.scale.resize(o);
     for (std::size_t c = 0; c < o; ++c) {
-        int8_t* out = r.q.data() + c * k;
+        int8_t* out = r.q.mutable_data() + c * k;
         int qmax = 127;
         for (; qmax > 63; --qmax) {
             r.scale[c] = detail::quantize_channel(w, scales, c, k, qmax, out);

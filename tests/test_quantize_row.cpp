@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -135,6 +136,43 @@ TEST_CASE("full-range s8 weights: the code -128 is kept where the path accumulat
     const detail::int8_weights qf = detail::quantize_weights(wf, nullptr, detail::full_range_qmax);
     CHECK(int(qf.q[0]) == -127);
     CHECK(qf.scale[0] == doctest::Approx(1.f / 127.f));
+}
+
+TEST_CASE("layer_codes reads the file's s8 codes in place where quantizing would copy them - and quantizes otherwise") {
+    const std::vector<int8_t> codes{-128, 0, 5, 7, 100, -127, 3, 1};
+    const tensor w = tensor::from_vector(dtype::s8, {2, 4, 1, 1}, codes);
+    const tensor s = tensor::from_vector(dtype::f32, {2}, std::vector<float>{0.01f, 0.02f});
+    detail::code_vector spare;
+    // Full range (VNNI, AMX, depthwise): every code fits, none is copied.
+    const detail::int8_weights given = detail::layer_codes(w, &s, detail::full_range_qmax, &spare);
+    CHECK(given.q.is_given());
+    CHECK(given.q.data() == w.as<int8_t>());
+    CHECK(given.q == detail::quantize_weights(w, &s, detail::full_range_qmax).q);
+    CHECK(given.scale == std::vector<float>{0.01f, 0.02f});
+    CHECK(std::vector<int32_t>(given.q.begin(), given.q.end()) == ref::weights_int(w, &s, 128).q);
+    // qmax 127: the -128 must be requantized, so the codes are the quantizer's own.
+    const detail::int8_weights q127 = detail::layer_codes(w, &s, 127, &spare);
+    CHECK_FALSE(q127.q.is_given());
+    CHECK(q127.q == detail::quantize_weights(w, &s, 127).q);
+    CHECK(q127.scale == detail::quantize_weights(w, &s, 127).scale);
+    CHECK(std::vector<int32_t>(q127.q.begin(), q127.q.end()) == ref::weights_int(w, &s, 127).q);
+    // Without -128, qmax 127 keeps the file's codes as they are, in place.
+    const tensor w2 = tensor::from_vector(dtype::s8, {2, 4, 1, 1}, std::vector<int8_t>{-127, 0, 5, 7, 100, -127, 3, 1});
+    CHECK(detail::layer_codes(w2, &s, 127, &spare).q.is_given());
+    // f32 weights are quantized into storage of their own.
+    const tensor wf = tensor::from_vector(dtype::f32, {1, 2, 1, 1}, std::vector<float>{-1.f, 0.5f});
+    const detail::int8_weights qf = detail::layer_codes(wf, nullptr, detail::full_range_qmax, &spare);
+    CHECK_FALSE(qf.q.is_given());
+    CHECK(qf.q == detail::quantize_weights(wf, nullptr, detail::full_range_qmax).q);
+    // Writing to given codes copies them first: the file's bytes stay as they were.
+    detail::weight_codes copy = given.q;
+    copy.mutable_data()[0] = 9;
+    CHECK_FALSE(copy.is_given());
+    CHECK(int(copy[0]) == 9);
+    CHECK(int(w.as<int8_t>()[0]) == -128);
+    CHECK(std::equal(copy.begin() + 1, copy.end(), codes.begin() + 1));
+    CHECK(copy.release().size() == codes.size());
+    CHECK(copy.empty());
 }
 
 }  // TEST_SUITE

@@ -108,7 +108,7 @@ private:
     /// A conv/fc layer's weights (s8 or f32), bias (s32 or f32) and requantization.
     struct layer_params {
         backend::requant rq;
-        code_vector wq;
+        weight_codes wq;
         std::vector<float> wf, bf;
         std::vector<int32_t> b32;
     };

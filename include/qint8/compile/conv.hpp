@@ -118,7 +118,7 @@ inline compiler::layer_params compiler::int8_params(const layer& l, const tensor
     // 8-bit weights on every path; see dispatch/isa.hpp. VNNI and AMX accumulate u8 x s8 in
     // int32 exactly: the file's s8 codes are kept, -128 included.
     const bool paired = qin.type == dtype::u8 && l.kind != op::depthwise_conv2d && qmax_u8_ < 127;
-    int8_plan p = plan_int8(paired ? quantize_weights_paired(w, ws, pair_geometry_of(l, in_d, qin), &spare_codes_) : quantize_weights(w, ws, full_range_qmax, &spare_codes_), b,
+    int8_plan p = plan_int8(paired ? quantize_weights_paired(w, ws, pair_geometry_of(l, in_d, qin), &spare_codes_) : layer_codes(w, ws, full_range_qmax, &spare_codes_), b,
                             qin.scale, stage_scale(l, dst_t), l.float_bias);
     layer_params r;
     if (ip) fold_source_zero_point(p, qin.zero_point);
@@ -272,7 +272,7 @@ inline void compiler::weighted(const layer& l) {
     const void* wdata = i8 ? static_cast<const void*>(lp.wq.data()) : static_cast<const void*>(lp.wf.data());
     const int wconst = new_const(backend::pack_weights(c_.eng, compile_stream_, backend::make_desc(wd, i8 ? dtype::s8 : dtype::f32, true), wdata, made.weights, c_.const_bytes.take(made.weights.get_size())));
     const int bconst = s32_bias ? new_const(bias_md, lp.b32.data()) : new_const(bias_md, lp.bf.data());
-    if (i8) spare_codes_ = std::move(lp.wq);  // packed: the storage serves the next layer
+    if (i8 && !lp.wq.is_given()) spare_codes_ = lp.wq.release();  // packed: the storage serves the next layer
 
     const int src = weighted_src(in, src_t, made.src, qin, l, cv);
     const int in_place = in_place_residual(l, made.dst, sums);

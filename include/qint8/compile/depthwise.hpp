@@ -93,7 +93,7 @@ inline void compiler::depthwise(const layer& l) {
     int8_tensors_of(l, t);  // the bias with the converter's INT8-only correction, as weighted()
     const dtype dst_t = out_type(l);
     // 8-bit weights: the kernels multiply in int16 pairs summed exactly into int32.
-    int8_plan p = plan_int8(quantize_weights(*t.w, t.ws, full_range_qmax, &spare_codes_), t.b, qin.scale, l.act->scale, l.float_bias);
+    int8_plan p = plan_int8(layer_codes(*t.w, t.ws, full_range_qmax, &spare_codes_), t.b, qin.scale, l.act->scale, l.float_bias);
     const std::vector<float> bias = p.bias_as_float();
 
     auto job = std::make_shared<dw_job>();
@@ -102,7 +102,7 @@ inline void compiler::depthwise(const layer& l) {
     const kernels::dw_problem& pr = job->pr;
     job->pk = kernels::dw_pack(p.weights.data(), bias.data(), p.out_scales.data(), pr.c, pr.kh, pr.kw, kernels::dw_block(job->variant),
                                pr.src_zp, pr.src_signed);
-    spare_codes_ = std::move(p.weights);  // packed: the storage serves the next layer
+    if (!p.weights.is_given()) spare_codes_ = p.weights.release();  // packed: the storage serves the next layer
 
     step s;
     s.kind = step::depthwise;

@@ -14,7 +14,7 @@ namespace qint8::detail {
 
 /// A weighted layer's integer parameters.
 struct int8_plan {
-    code_vector weights;            ///< [O, K] plain
+    weight_codes weights;           ///< [O, K] plain
     std::vector<int32_t> bias;      ///< accumulator units, rounded (all 0 when float_bias)
     std::vector<float> bias_f;      ///< float_bias: accumulator units, unrounded; else empty
     std::vector<float> out_scales;  ///< per output channel: s_src * s_w[c] / s_dst

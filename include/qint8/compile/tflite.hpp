@@ -257,7 +257,7 @@ inline void compiler::tflite_weighted(const layer& l) {
     // The weights as weighted() has them: pairs that fit int16 on paths without VNNI.
     const bool paired = qin.type == dtype::u8 && l.kind != op::depthwise_conv2d && qmax_u8_ < 127;
     int8_weights q = paired ? quantize_weights_paired(*t.w, t.ws, pair_geometry_of(l, in_d, qin), &spare_codes_)
-                            : quantize_weights(*t.w, t.ws, full_range_qmax, &spare_codes_);
+                            : layer_codes(*t.w, t.ws, full_range_qmax, &spare_codes_);
 
     auto job = std::make_shared<tflite_job>();
     job->isa = kernels::tfl_isa_for(c_.path);
@@ -296,7 +296,7 @@ inline void compiler::tflite_weighted(const layer& l) {
     s.tfl = std::move(job);
     c_.steps.push_back(s);
     put(l.name, s.dst, dst_t, l.act);
-    spare_codes_ = std::move(q.q);  // packed or copied: the storage serves the next layer
+    if (!q.q.is_given()) spare_codes_ = q.q.release();  // packed or copied: the storage serves the next layer
 }
 
 /// An integer average pool (or global average pool) in TFLite's rounding.

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #if defined(__linux__)
@@ -40,6 +41,16 @@ inline void* huge_alloc(std::size_t bytes) {
     return p;
 }
 
+/// From 1 MiB on, memory is worth huge pages: below, half a huge page or more would be wasted.
+inline constexpr std::size_t huge_from_bytes = huge_page_bytes / 2;
+
+/// huge_alloc() from huge_from_bytes on, else malloc (64-byte aligned); null when the memory is
+/// not there. std::free releases it.
+inline void* large_or_small_alloc(std::size_t bytes) {
+    if (bytes >= huge_from_bytes) return huge_alloc(bytes);
+    return std::aligned_alloc(64, round_up(bytes == 0 ? 1 : bytes, 64));
+}
+
 /// huge_alloc() owned by a shared pointer; null when the memory is not there.
 inline std::shared_ptr<std::byte> huge_chunk(std::size_t bytes) {
     void* p = huge_alloc(bytes);
@@ -47,8 +58,8 @@ inline std::shared_ptr<std::byte> huge_chunk(std::size_t bytes) {
     return std::shared_ptr<std::byte>(static_cast<std::byte*>(p), [](std::byte* q) { std::free(q); });
 }
 
-/// A std::allocator for large arrays that are filled once: from 1 MiB on, huge_alloc(); below,
-/// malloc. A failed allocation fails with errc::unsupported.
+/// A std::allocator for large arrays that are filled once: large_or_small_alloc(). A failed
+/// allocation fails with errc::unsupported.
 template <class T>
 struct huge_allocator {
     using value_type = T;
@@ -58,7 +69,7 @@ struct huge_allocator {
 
     T* allocate(std::size_t n) {
         const std::size_t bytes = n * sizeof(T);
-        void* p = bytes >= huge_page_bytes / 2 ? huge_alloc(bytes) : std::malloc(bytes == 0 ? 1 : bytes);
+        void* p = large_or_small_alloc(bytes);
         if (!p) fail(errc::unsupported, "cannot allocate " + std::to_string(bytes) + " bytes of memory");
         return static_cast<T*>(p);
     }
@@ -74,12 +85,28 @@ using code_vector = std::vector<int8_t, huge_allocator<int8_t>>;
 /// A bump allocator over huge chunks: 64-byte aligned pieces (oneDNN's preferred alignment) that
 /// live as long as the arena. A request larger than what the current chunk has left opens a new
 /// chunk of at least 2 MiB; nothing is freed before the arena is. A failed allocation fails with
-/// errc::unsupported. A copy shares the chunks (they live while either copy does) and the place
-/// of the next piece, so only one of the two may take() afterwards: a program takes only while it
-/// compiles, a session only when it allocates its buffers.
+/// errc::unsupported. A copy shares the chunks (they live while either copy does) but not the
+/// room left in the last one: its next piece opens a chunk of its own, so pieces that two copies
+/// take never overlap.
 class huge_arena {
 public:
     static constexpr std::size_t alignment = 64;
+
+    huge_arena() = default;
+    huge_arena(const huge_arena& o) : chunks_(o.chunks_) {}
+    huge_arena& operator=(const huge_arena& o) {
+        if (this != &o) {
+            chunks_ = o.chunks_;
+            next_ = nullptr;
+            left_ = 0;
+        }
+        return *this;
+    }
+    huge_arena(huge_arena&& o) noexcept { swap(o); }
+    huge_arena& operator=(huge_arena&& o) noexcept {
+        huge_arena(std::move(o)).swap(*this);
+        return *this;
+    }
 
     void* take(std::size_t bytes) {
         bytes = round_up(bytes == 0 ? 1 : bytes, alignment);
@@ -99,6 +126,12 @@ public:
     std::size_t chunks() const { return chunks_.size(); }
 
 private:
+    void swap(huge_arena& o) noexcept {
+        chunks_.swap(o.chunks_);
+        std::swap(next_, o.next_);
+        std::swap(left_, o.left_);
+    }
+
     std::vector<std::shared_ptr<std::byte>> chunks_;
     std::byte* next_ = nullptr;
     std::size_t left_ = 0;

@@ -27,8 +27,56 @@ namespace qint8::detail {
 /// quantized to +-127 with it (a symmetric grid has no use for -128).
 constexpr int full_range_qmax = 128;
 
+/// A layer's weight codes: its own, or the file's s8 codes read where they lie (layer_codes).
+/// Reads look the same either way; a write (mutable_data(), resize()) first copies given codes.
+class weight_codes {
+public:
+    weight_codes() = default;
+    explicit weight_codes(code_vector own) : own_(std::move(own)) {}
+    /// `n` codes at `p`, not copied: whatever holds them must outlive this.
+    static weight_codes given(const int8_t* p, std::size_t n) {
+        weight_codes c;
+        c.given_ = p;
+        c.n_ = n;
+        return c;
+    }
+    bool is_given() const { return given_ != nullptr; }
+    const int8_t* data() const { return given_ ? given_ : own_.data(); }
+    int8_t* mutable_data() { return own(); }
+    std::size_t size() const { return given_ ? n_ : own_.size(); }
+    bool empty() const { return size() == 0; }
+    const int8_t* begin() const { return data(); }
+    const int8_t* end() const { return data() + size(); }
+    int8_t operator[](std::size_t i) const { return data()[i]; }
+    void resize(std::size_t n) {
+        own();
+        own_.resize(n);
+    }
+    /// The storage of its own codes, for the next layer (codes_buffer); empty when given.
+    code_vector release() {
+        given_ = nullptr;
+        n_ = 0;
+        return std::move(own_);
+    }
+    friend bool operator==(const weight_codes& a, const weight_codes& b) { return std::equal(a.begin(), a.end(), b.begin(), b.end()); }
+    friend bool operator!=(const weight_codes& a, const weight_codes& b) { return !(a == b); }
+
+private:
+    int8_t* own() {
+        if (given_) {
+            own_.assign(given_, given_ + n_);
+            given_ = nullptr;
+            n_ = 0;
+        }
+        return own_.data();
+    }
+    code_vector own_;
+    const int8_t* given_ = nullptr;
+    std::size_t n_ = 0;
+};
+
 struct int8_weights {
-    code_vector q;            ///< [O, K] row-major (K = everything after the output channel)
+    weight_codes q;           ///< [O, K] row-major (K = everything after the output channel)
     std::vector<float> scale; ///< [O]
 };
 
@@ -122,9 +170,25 @@ inline code_vector codes_buffer(code_vector* reuse, std::size_t n) {
 inline int8_weights quantize_weights(const tensor& w, const tensor* scales, int qmax, code_vector* reuse = nullptr) {
     const std::size_t n = w.elements(), o = static_cast<std::size_t>(w.shape[0]), k = n / o;
     int8_weights r;
-    r.q = codes_buffer(reuse, n);
+    r.q = weight_codes(codes_buffer(reuse, n));
     r.scale.resize(o);
-    for (std::size_t c = 0; c < o; ++c) r.scale[c] = quantize_channel(w, scales, c, k, qmax, r.q.data() + c * k);
+    for (std::size_t c = 0; c < o; ++c) r.scale[c] = quantize_channel(w, scales, c, k, qmax, r.q.mutable_data() + c * k);
+    return r;
+}
+
+/// quantize_weights for a compilation: where the file gives s8 codes that all fit `qmax` (always
+/// so for full_range_qmax), quantizing would copy them unchanged, so the result reads them in
+/// place instead (VGG16's 138 MB were copied on their way to packing). The result then points
+/// into `w`, which must outlive it.
+inline int8_weights layer_codes(const tensor& w, const tensor* scales, int qmax, code_vector* reuse) {
+    if (w.type != dtype::s8 || !scales || qmax < 127) return quantize_weights(w, scales, qmax, reuse);
+    const std::size_t n = w.elements(), o = static_cast<std::size_t>(w.shape[0]);
+    const int8_t* codes = w.as<int8_t>();
+    if (qmax < full_range_qmax && std::find(codes, codes + n, int8_t{-128}) != codes + n) return quantize_weights(w, scales, qmax, reuse);
+    int8_weights r;
+    r.q = weight_codes::given(codes, n);
+    r.scale.resize(o);
+    for (std::size_t c = 0; c < o; ++c) r.scale[c] = load_f32(scales->data, c);
     return r;
 }
 
@@ -168,10 +232,10 @@ inline float quantize_paired_channel(const weight_channel& ch, const pair_geomet
 inline int8_weights quantize_weights_paired(const tensor& w, const tensor* scales, const pair_geometry& g, code_vector* reuse = nullptr) {
     const std::size_t n = w.elements(), o = static_cast<std::size_t>(w.shape[0]), k = n / o;
     int8_weights r;
-    r.q = codes_buffer(reuse, n);
+    r.q = weight_codes(codes_buffer(reuse, n));
     r.scale.resize(o);
     std::vector<int8_t> trial(k);
-    for (std::size_t c = 0; c < o; ++c) r.scale[c] = quantize_paired_channel(channel_of(w, scales, c, k), g, r.q.data() + c * k, trial.data());
+    for (std::size_t c = 0; c < o; ++c) r.scale[c] = quantize_paired_channel(channel_of(w, scales, c, k), g, r.q.mutable_data() + c * k, trial.data());
     return r;
 }
 

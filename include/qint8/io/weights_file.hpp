@@ -67,11 +67,7 @@ inline loaded_file read_whole_file(const std::string& path) {
     r.size = static_cast<std::size_t>(end);
     std::size_t alloc = (r.size + 63) / 64 * 64 + 64;
     // A large file goes into huge pages (detail/huge_arena.hpp): fewer page faults while reading.
-    if (alloc >= huge_page_bytes / 2) {
-        r.bytes = huge_chunk(alloc);
-    } else if (void* q = std::aligned_alloc(64, alloc)) {
-        r.bytes = std::shared_ptr<std::byte>(static_cast<std::byte*>(q), [](std::byte* b) { std::free(b); });
-    }
+    if (void* q = large_or_small_alloc(alloc)) r.bytes = std::shared_ptr<std::byte>(static_cast<std::byte*>(q), [](std::byte* b) { std::free(b); });
     if (!r.bytes) fail(errc::io, path + ": cannot allocate " + std::to_string(alloc) + " bytes");
     void* p = r.bytes.get();
     if (r.size && std::fread(p, 1, r.size, f.get()) != r.size) fail(errc::io, path + ": read failed");
