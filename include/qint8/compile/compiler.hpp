@@ -52,7 +52,7 @@ private:
 
     program& c_;
     std::string origin_;
-    mutable code_vector spare_codes_;  ///< the last layer's weight codes, reused (quantize_weights' codes_buffer)
+    code_vector spare_codes_;  ///< the last layer's weight codes, reused (quantize_weights' codes_buffer)
     int qmax_u8_ = 127;
     bool s8_src_as_u8_ = false;
     std::vector<layer> layers_;  ///< the description's layers, activations as stored on this path
@@ -119,7 +119,7 @@ private:
                      const fc_conv_view& cv);
     void put_weighted(const layer& l, int dst, const dnnl::memory::desc& dst_md, dtype dst_t, bool as_conv, bool split_zp);
     layer_params int8_params(const layer& l, const tensor& w, const tensor* ws, const tensor* b, const backend::dims& in_d,
-                             const quant_params& qin, dtype dst_t, bool split_zp, bool ip) const;
+                             const quant_params& qin, dtype dst_t, bool split_zp, bool ip);
     layer_params fp32_params(const layer& l, const tensor& w, const tensor* ws, const tensor* b) const;
     std::vector<residual_sum> plan_residuals(const layer& l, dtype dst_t) const;
     void wire_residuals(const layer& l, int dst, const dnnl::memory::desc& dst_md, const std::vector<residual_sum>& sums);

@@ -113,7 +113,7 @@ inline backend::dims weight_dims(const layer& l, const backend::dims& in_d) {
 /// Weights, bias and requantization of an INT8 conv/fc layer reading `qin`; `ip`: run by an
 /// inner product, which reads no source zero point (it is folded into the bias instead).
 inline compiler::layer_params compiler::int8_params(const layer& l, const tensor& w, const tensor* ws, const tensor* b,
-                                                    const backend::dims& in_d, const quant_params& qin, dtype dst_t, bool split_zp, bool ip) const {
+                                                    const backend::dims& in_d, const quant_params& qin, dtype dst_t, bool split_zp, bool ip) {
     // Depthwise kernels widen every product to int32 (no int16 pair sums), so they keep full
     // 8-bit weights on every path; see dispatch/isa.hpp. VNNI and AMX accumulate u8 x s8 in
     // int32 exactly: the file's s8 codes are kept, -128 included.
