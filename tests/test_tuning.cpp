@@ -65,6 +65,13 @@ std::size_t count_steps_with(const model& net, const std::string& what) {
     return n;
 }
 
+/// Does a step of `layer` name `impl` (oneDNN's implementation name ends its description)?
+bool runs_with(const model& net, const std::string& layer, const std::string& impl) {
+    for (const auto& s : net.steps())
+        if (s.layer == layer && s.what.size() >= impl.size() && s.what.compare(s.what.size() - impl.size(), impl.size(), impl) == 0) return true;
+    return false;
+}
+
 void write_text(const std::string& path, const std::string& text) {
     std::ofstream(path, std::ios::binary) << text;
 }
@@ -113,6 +120,8 @@ TEST_CASE("tuning: every candidate computes the reference's integers") {
             const tuning_choice& d = by_default.tuning_choices()[i];
             CHECK(c.source == "cache");
             CHECK(c.chosen == d.candidates[std::min(k, d.candidates.size() - 1)]);
+            // The layer runs the implementation chosen, not the first choice kept in its place.
+            if (c.what == "impl") CHECK(runs_with(net, c.layer, c.chosen));
         }
         own_dw += count_steps_with(net, "qint8_dw");
         const std::vector<float> got = run(net, in);

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,12 +49,21 @@ struct conv_geometry {
     dims strides, pad_l, pad_r;
 };
 
-/// A created primitive with the layouts it chose and what the profile shows of it.
+/// A primitive's descriptor with the layouts it chose and what the profile shows of it. The
+/// primitive itself is created on the first call of primitive(): that generates its code, most of
+/// a compilation's time, so a candidate that is looked at and then dropped (another layout, a
+/// tuned implementation) costs no code.
 struct made_primitive {
-    dnnl::primitive prim;
+    std::function<dnnl::primitive()> create;
     dnnl::memory::desc src, weights, dst;
     std::string impl;
     std::size_t scratchpad_bytes = 0;
+    dnnl::primitive prim;  ///< empty until primitive()
+
+    dnnl::primitive primitive() {
+        if (!prim) prim = create();
+        return prim;
+    }
 };
 
 inline dnnl::primitive_attr requant_attr(const requant& rq, const std::vector<fused_op>& ops) {
@@ -77,7 +88,8 @@ inline dnnl::primitive_attr requant_attr(const requant& rq, const std::vector<fu
 
 template <class PD, class Prim>
 made_primitive made_from(const PD& pd) {
-    return {Prim(pd), pd.src_desc(), pd.weights_desc(), pd.dst_desc(), impl_name(pd), pd.scratchpad_desc().get_size()};
+    // The copy of `pd` keeps its implementation when an iteration over implementations moves on.
+    return {[pd] { return dnnl::primitive(Prim(pd)); }, pd.src_desc(), pd.weights_desc(), pd.dst_desc(), impl_name(pd), pd.scratchpad_desc().get_size(), {}};
 }
 
 /// A requantizing convolution; `src`, `weights` and `dst` may be format `any`. `impl` names one
@@ -88,15 +100,14 @@ inline made_primitive requantizing_conv(const dnnl::engine& eng, const dnnl::mem
     using pd_t = dnnl::convolution_forward::primitive_desc;
     const dnnl::primitive_attr attr = requant_attr(rq, ops);
     if (impl.empty()) return made_from<pd_t, dnnl::convolution_forward>(conv_pd(eng, src, weights, &bias, dst, g.strides, g.pad_l, g.pad_r, attr));
-    made_primitive made;
-    bool first = true;
+    // The first choice is kept in case no later one matches (made_primitive creates no code).
+    std::optional<pd_t> chosen;
     for_each_conv_impl(eng, src, weights, &bias, dst, g.strides, g.pad_l, g.pad_r, attr, [&](const pd_t& pd) {
         const bool match = impl_name(pd) == impl;
-        if (first || match) made = made_from<pd_t, dnnl::convolution_forward>(pd);
-        first = false;
+        if (!chosen || match) chosen = pd;
         return match;
     });
-    return made;
+    return made_from<pd_t, dnnl::convolution_forward>(*chosen);
 }
 
 /// The implementations oneDNN offers for a requantizing convolution, its first choice first,

@@ -89,7 +89,10 @@ backend::made_primitive compiler::in_input_layout(backend::made_primitive made, 
 #if QINT8_EXCEPTIONS
     try {
         backend::made_primitive alt = make(have);
-        if (alt.impl == made.impl) return alt;
+        if (alt.impl == made.impl) {
+            alt.primitive();  // created here, where oneDNN's refusal falls back to `made`
+            return alt;
+        }
     } catch (const dnnl::error&) {
     }
 #else
@@ -278,7 +281,7 @@ inline void compiler::weighted(const layer& l) {
     const int in_place = in_place_residual(l, made.dst, sums);
     const int dst = new_slot(made.dst, in_place);
     if (in_place < 0) wire_residuals(l, dst, made.dst, sums);
-    add_step(made.prim,
+    add_step(made.primitive(),
              {operand::slot(DNNL_ARG_SRC, src), operand::constant(DNNL_ARG_WEIGHTS, wconst), operand::constant(DNNL_ARG_BIAS, bconst),
               operand::slot(DNNL_ARG_DST, dst)},
              l.name, std::string(to_string(l.kind)) + " " + to_string(eff_prec(l)) + " " + to_string(src_t) + "->" + to_string(prim_dst_t) + " " +
@@ -317,7 +320,7 @@ inline std::vector<dnnl::primitive> compiler::fewer_images(const backend::made_p
         backend::made_primitive m = backend::requantizing_ip(c_.eng, *src, made.weights, bias_md, *dst, rq, ops);
         if (!(m.weights == made.weights) || !(m.src == *src) || !(m.dst == *dst)) return {};
         track(m.scratchpad_bytes);
-        r.push_back(std::move(m.prim));
+        r.push_back(m.primitive());
     }
     return r;
 }

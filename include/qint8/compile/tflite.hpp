@@ -122,7 +122,7 @@ inline int compiler::tflite_onednn_sums(const layer& l, const int8_weights& q, c
     rq.src_zp = qin.zero_point;
     const backend::conv_geometry g = l.kind == op::fc ? backend::conv_geometry{{1, 1}, {0, 0}, {0, 0}}
                                                       : backend::conv_geometry{{l.stride[0], l.stride[1]}, {l.pad[0], l.pad[1]}, {l.pad[2], l.pad[3]}};
-    const backend::made_primitive made = backend::requantizing_conv(c_.eng, src_any, wei_any, bias_md, channels_last(acc_d, dtype::s32), g, rq, {});
+    backend::made_primitive made = backend::requantizing_conv(c_.eng, src_any, wei_any, bias_md, channels_last(acc_d, dtype::s32), g, rq, {});
     track(made.scratchpad_bytes);
     const int wconst = new_const(backend::pack_weights(c_.eng, compile_stream_, backend::make_desc(wd, dtype::s8, true), q.q.data(), made.weights, c_.const_bytes.take(made.weights.get_size())));
     const std::vector<int32_t> zeros(static_cast<std::size_t>(l.out_channels), 0);
@@ -130,7 +130,7 @@ inline int compiler::tflite_onednn_sums(const layer& l, const int8_weights& q, c
     const int src = weighted_src(in, qin.type, made.src, qin, l, cv);
     const int acc = acc_slot(made.dst);
     how = "s32 " + made.impl;
-    add_step(made.prim,
+    add_step(made.primitive(),
              {operand::slot(DNNL_ARG_SRC, src), operand::constant(DNNL_ARG_WEIGHTS, wconst), operand::constant(DNNL_ARG_BIAS, bconst),
               operand::slot(DNNL_ARG_DST, acc)},
              l.name, std::string(to_string(l.kind)) + " int8 " + to_string(qin.type) + "->s32 (tflite sums) " + made.impl);
@@ -192,15 +192,15 @@ inline int compiler::tflite_blocked_sums(const layer& l, const int8_weights& q, 
     const auto pack = [&](const backend::made_primitive& made) {
         return new_const(backend::pack_weights(c_.eng, compile_stream_, backend::make_desc(wd, dtype::s8, true), q.q.data(), made.weights, c_.const_bytes.take(made.weights.get_size())));
     };
-    const backend::made_primitive whole = tflite_block_conv(l, qin, static_cast<int64_t>(per));
-    b.whole = whole.prim;
+    backend::made_primitive whole = tflite_block_conv(l, qin, static_cast<int64_t>(per));
+    b.whole = whole.primitive();
     b.src_whole = whole.src;
     b.acc_whole = whole.dst;
     b.wconst_whole = pack(whole);
     how = whole.impl;
     if (const std::size_t rest = b.pixels % per; rest > 0) {
-        const backend::made_primitive last = tflite_block_conv(l, qin, static_cast<int64_t>(rest));
-        b.last = last.prim;
+        backend::made_primitive last = tflite_block_conv(l, qin, static_cast<int64_t>(rest));
+        b.last = last.primitive();
         b.src_last = last.src;
         b.acc_last = last.dst;
         b.wconst_last = last.weights == whole.weights ? b.wconst_whole : pack(last);
