@@ -78,28 +78,25 @@ std::vector<double> time_runs(qint8::session& s, const std::vector<float>& in, s
     return ms;
 }
 
-/// Images/s, the limit of the hardware (with --roofline) and the per-step profile (with --profile).
-void add_rates(result& r, const qint8::model& net, const loaded& ld, const bench_args& a, const machine_peaks& peaks, const std::vector<float>& in) {
+/// Images/s, the limit of the hardware (with --roofline: probed again here, right after the
+/// timed runs, and the best probe so far taken) and the per-step profile (with --profile).
+void add_rates(result& r, const qint8::model& net, const loaded& ld, const bench_args& a, machine_peaks& peaks, const std::vector<float>& in) {
     r.images_per_s = 1000.0 * static_cast<double>(a.batch) / r.latency.p50;  // the median: robust on a shared machine
     const std::map<std::string, double> macs = layer_macs(ld.desc);
     for (const auto& [layer, n] : macs) r.macs += n;
-    // One probe per core: the limit of N threads is taken as N times one core's peak.
-    const double limit_gmacs = peaks.for_precision(r.precision == "fp32") * r.threads;
-    if (limit_gmacs > 0 && r.macs > 0) {
-        r.limit_images_per_s = limit_gmacs * 1e9 / r.macs;
-        r.share = r.images_per_s / r.limit_images_per_s;
-    }
+    if (a.roofline) peaks.probe();
     if (a.profile) {
         qint8::session_options po;
         po.profile = true;
         qint8::session ps(net, po);
         const int runs = a.duration_s > 0 ? 20 : std::max(1, std::min(a.iterations, 20));
-        r.profile = profile_steps(net, ps, in, runs, macs, limit_gmacs);
+        r.profile = profile_steps(net, ps, in, runs, macs, 0);
     }
+    apply_peaks(r, peaks);
 }
 
 /// Compiles and times one model in one precision.
-result measure(const loaded& ld, bool fp32, const bench_args& a, int threads, const machine_peaks& peaks) {
+result measure(const loaded& ld, bool fp32, const bench_args& a, int threads, machine_peaks& peaks) {
     const bool reset = reset_peak_memory();
     result r;
     auto t0 = clock_type::now();
@@ -200,15 +197,20 @@ void warn_if_shared(int threads) {
                          "slower than one; OMP_WAIT_POLICY=passive avoids that (docs/performance.md, Threads)\n", load[0], threads);
 }
 
+/// The start-up probe: three rounds, so that one slow stretch of a shared core is not the peak.
 machine_peaks probe_peaks() {
     machine_peaks p;
-    const auto t0 = clock_type::now();
-    p.int8 = int8_peak();
-    p.fp32 = fp32_peak();
-    p.probe_ms = ms_since(t0);
+    p.probe(3);
     std::printf("roofline (one core, %.0f ms probe): INT8 %.1f GMAC/s (%s), FP32 %.1f GMAC/s (%s)\n", p.probe_ms, p.int8.gmacs, p.int8.how,
                 p.fp32.gmacs, p.fp32.how);
     return p;
+}
+
+/// The peaks over the whole run, which the JSON and CSV files use. The table's lines used the
+/// best probe up to each line, so an earlier line can show a higher share than the files.
+void print_run_peaks(const machine_peaks& p) {
+    std::printf("roofline over the run (%d probes, best / lowest): INT8 %.1f / %.1f GMAC/s, FP32 %.1f / %.1f GMAC/s\n", p.probes, p.int8.gmacs,
+                p.int8_lowest, p.fp32.gmacs, p.fp32_lowest);
 }
 
 /// The table of images/s, one line per model, printed as each model finishes. The header waits
@@ -286,7 +288,7 @@ void bench(const bench_args& a, const provenance& prov) {
     const int threads = qint8::tools::usable_threads(a.threads, "bench_models");
     warn_if_shared(threads);
     const std::vector<std::string> names = names_of(a);
-    const machine_peaks peaks = a.roofline ? probe_peaks() : machine_peaks{};
+    machine_peaks peaks = a.roofline ? probe_peaks() : machine_peaks{};
     if (!a.quiet) std::fprintf(stderr, "cpu: %s; qint8 %s, oneDNN %s\n", prov.cpu.c_str(), qint8::version_string, onednn_version().c_str());
     std::vector<result> results;
     std::optional<speed_table> table;
@@ -299,6 +301,8 @@ void bench(const bench_args& a, const provenance& prov) {
             (p == "fp32" ? f : q) = measure(ld, p == "fp32", a, threads, peaks);
             results.push_back(p == "fp32" ? *f : *q);
         }
+        for (auto* r : {f ? &*f : nullptr, q ? &*q : nullptr})
+            if (r) apply_peaks(*r, peaks);  // with the probe taken after the last of them
         table->line(f ? &*f : nullptr, q ? &*q : nullptr);
         for (const auto* r : {f ? &*f : nullptr, q ? &*q : nullptr})
             if (r && !r->profile.empty())
@@ -306,6 +310,10 @@ void bench(const bench_args& a, const provenance& prov) {
                                   std::to_string(r->batch) + "), per step:", r->profile, a.roofline);
     }
     print_latency(results);
+    if (peaks.measured()) {
+        print_run_peaks(peaks);
+        for (result& r : results) apply_peaks(r, peaks);
+    }
     std::printf("\ncpu: %s; qint8 %s, oneDNN %s\n", prov.cpu.c_str(), qint8::version_string, onednn_version().c_str());
     if (!a.json.empty()) write_output(a.json, results_json(results, peaks, prov));
     if (!a.csv.empty()) write_output(a.csv, results_csv(results, prov));
@@ -331,7 +339,7 @@ void declare_options(CLI::App& app, bench_args& a) {
     auto* classes = app.add_option("--classes", a.classes, "classes of synthetic models")->check(in_range(int64_t{1}, int64_t{1} << 20));
     auto* seed = app.add_option("--seed", a.seed, "seed of the synthetic weights")->check(in_range(0LL, 0xffffffffLL));
     for (auto* o : {size, classes, seed}) o->excludes(manifest);
-    app.add_flag("--roofline", a.roofline, "probe this core's INT8 and FP32 peak at start-up and print each model's share of its limit");
+    app.add_flag("--roofline", a.roofline, "probe this core's INT8 and FP32 peak (at start-up and after every model: the best probe is the peak) and print each model's share of its limit");
     app.add_flag("--profile", a.profile, "per-step time, GMAC/s, share of the limit (with --roofline) and implementation");
     app.add_option("--json", a.json, "also write the results to this JSON file: versions, command line, time, CPU, every run's time "
                                      "(its directory is created)");

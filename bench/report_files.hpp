@@ -13,8 +13,8 @@
 #include "latency.hpp"
 #include "machine.hpp"
 #include "memory.hpp"
+#include "peaks.hpp"
 #include "profile.hpp"
-#include "roofline.hpp"
 
 namespace qint8::bench {
 
@@ -35,12 +35,14 @@ struct result {
     double load_over_steady() const { return latency.p50 > 0 ? (read_ms + compile_ms + first_run_ms) / latency.p50 : 0; }
 };
 
-/// The machine's one-core peaks (--roofline); zero when not measured.
-struct machine_peaks {
-    probe_result int8, fp32;
-    double probe_ms = 0;
-    double for_precision(bool fp32_run) const { return fp32_run ? fp32.gmacs : int8.gmacs; }
-};
+/// Sets `r`'s limit and its shares (the model's and each profiled step's) against `peaks`.
+inline void apply_peaks(result& r, const machine_peaks& peaks) {
+    const double peak = peaks.for_precision(r.precision == "fp32");
+    const limit_share s = share_of(r.images_per_s, r.macs, r.threads, peak);
+    r.limit_images_per_s = s.limit_images_per_s;
+    r.share = s.share;
+    share_rows(r.profile, r.threads, peak);
+}
 
 /// Where and how the results were made.
 struct provenance {
@@ -86,9 +88,11 @@ inline std::string results_json(const std::vector<result>& results, const machin
     j["machine"] = {{"cpu", p.cpu}, {"hardware_threads", std::thread::hardware_concurrency()}, {"detected_isa", qint8::to_string(ci.detected)}};
     j["results"] = nlohmann::json::array();
     for (const auto& r : results) j["results"].push_back(to_json(r));
-    if (peaks.int8.gmacs > 0)
+    // The best probe of the run is the peak; the lowest shows how much the core's rate moved.
+    if (peaks.measured())
         j["roofline"] = {{"int8_gmacs_per_core", peaks.int8.gmacs}, {"int8_instructions", peaks.int8.how},
-                         {"fp32_gmacs_per_core", peaks.fp32.gmacs}, {"fp32_instructions", peaks.fp32.how}, {"probe_ms", peaks.probe_ms}};
+                         {"fp32_gmacs_per_core", peaks.fp32.gmacs}, {"fp32_instructions", peaks.fp32.how}, {"probe_ms", peaks.probe_ms},
+                         {"probes", peaks.probes}, {"int8_lowest_gmacs", peaks.int8_lowest}, {"fp32_lowest_gmacs", peaks.fp32_lowest}};
     return j.dump(2) + "\n";
 }
 

@@ -8,6 +8,7 @@
 
 #include <string>
 
+#include "../bench/peaks.hpp"
 #include "../bench/roofline.hpp"
 
 TEST_SUITE("kernels") {
@@ -49,6 +50,37 @@ TEST_CASE("every INT8 probe this CPU can run counts its MACs exactly") {
         CHECK(p.fn(0) == 0.0);  // no iteration: no MAC (the loop is skipped, not run once)
         CHECK(r.gmacs > 0);
     }
+}
+
+TEST_CASE("a run's peak is its best probe and shares are taken against it") {
+    using qint8::bench::probe_result;
+    qint8::bench::machine_peaks p;
+    CHECK_FALSE(p.measured());
+    auto probe = [](double g) {
+        probe_result r;
+        r.gmacs = g;
+        return r;
+    };
+    p.observe(probe(60), probe(30), 4);   // a slow stretch of a shared core
+    p.observe(probe(100), probe(50), 4);
+    p.observe(probe(90), probe(52), 5);
+    CHECK(p.measured());
+    CHECK(p.probes == 3);
+    CHECK(p.int8.gmacs == 100);
+    CHECK(p.fp32.gmacs == 52);
+    CHECK(p.int8_lowest == 60);
+    CHECK(p.fp32_lowest == 30);
+    CHECK(p.probe_ms == 13);
+    CHECK(p.for_precision(false) == 100);
+    // 20 img/s x 4 GMAC on 2 threads of a 100 GMAC/s core: limit 50 img/s, share 40%.
+    const auto s = qint8::bench::share_of(20, 4e9, 2, p.int8.gmacs);
+    CHECK(s.limit_images_per_s == doctest::Approx(50));
+    CHECK(s.share == doctest::Approx(0.4));
+    CHECK(qint8::bench::share_of(20, 4e9, 2, 0).share == 0);  // nothing probed: no share
+    std::vector<qint8::bench::profile_row> rows(1);
+    rows[0].gmacs = 25;
+    qint8::bench::share_rows(rows, 1, 100);
+    CHECK(rows[0].share == doctest::Approx(0.25));
 }
 
 }  // TEST_SUITE
