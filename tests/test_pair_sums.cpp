@@ -3,9 +3,11 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <qint8/detail/quantize_weights.hpp>
@@ -106,6 +108,44 @@ void check_exact_8bit(const model_desc& d, int64_t c, int64_t hw) {
     CHECK(worst <= 1e-6 * scale);
 }
 
+/// The pairs of the three orders by their definition, one loop each: [c][kh][kw] neighbours,
+/// channels (2j, 2j + 1) at one tap, [kh][kw][c] neighbours (j = -1: a zero partner).
+std::vector<std::pair<int64_t, int64_t>> naive_pairs(const detail::pair_geometry& g) {
+    const int64_t taps = g.kh * g.kw, k = g.c * taps;
+    std::vector<std::pair<int64_t, int64_t>> r;
+    for (int64_t i = 0; i < k; i += 2) r.emplace_back(i, i + 1 < k ? i + 1 : -1);
+    for (int64_t c = 0; c < g.c; c += 2)
+        for (int64_t t = 0; t < taps; ++t) r.emplace_back(c * taps + t, c + 1 < g.c ? (c + 1) * taps + t : -1);
+    std::vector<int64_t> hwc;  // [kh][kw][c] order as indices into [c][kh][kw]
+    for (int64_t t = 0; t < taps; ++t)
+        for (int64_t c = 0; c < g.c; ++c) hwc.push_back(c * taps + t);
+    for (std::size_t i = 0; i < hwc.size(); i += 2) r.emplace_back(hwc[i], i + 1 < hwc.size() ? hwc[i + 1] : -1);
+    return r;
+}
+
+detail::pair_extremes naive_extremes(const std::vector<int8_t>& q, const std::vector<std::pair<int64_t, int64_t>>& pairs) {
+    detail::pair_extremes e;
+    for (const auto& [i, j] : pairs) {
+        const int a = q[std::size_t(i)], b = j < 0 ? 0 : q[std::size_t(j)];
+        e.pos = std::max(e.pos, std::max(a, 0) + std::max(b, 0));
+        e.neg = std::min(e.neg, std::min(a, 0) + std::min(b, 0));
+    }
+    return e;
+}
+
+/// Channels that make the search work: near-uniform (many codes near the top), one-signed,
+/// few values, a handful of large ones, and codes given as s8 (with -128 where asked).
+std::vector<float> hard_channel(test::rng& r, std::size_t k, int kind) {
+    std::vector<float> w = r.floats(k, -1.f, 1.f);
+    for (std::size_t i = 0; i < k; ++i) {
+        if (kind == 1) w[i] = std::fabs(w[i]);
+        if (kind == 2) w[i] = static_cast<float>(r.integer(-2, 2));
+        if (kind == 3) w[i] = i % 7 == 0 ? 0.9f + 0.1f * w[i] : 0.2f * w[i];
+        if (kind == 4) w[i] = i % 2 ? -std::fabs(w[i]) : 0.5f + 0.5f * std::fabs(w[i]);
+    }
+    return w;
+}
+
 }  // namespace
 
 TEST_SUITE("dispatch") {
@@ -137,6 +177,61 @@ TEST_CASE("int16 pair sums: every order is checked (channel pairs / [c][kh][kw] 
     CHECK_FALSE(detail::pairs_fit_int16(odd.data(), g3));
     g3.max_code = 128;
     CHECK(detail::pairs_fit_int16(odd.data(), g3));
+}
+
+TEST_CASE("pair sum extremes equal the definition in every order - vector loops and tails") {
+    test::rng r(33);
+    for (const detail::pair_geometry g : {detail::pair_geometry{40, 3, 3, 255}, detail::pair_geometry{37, 3, 3, 255}, detail::pair_geometry{3, 3, 3, 255},
+                                          detail::pair_geometry{65, 1, 1, 255}, detail::pair_geometry{24, 1, 2, 255}, detail::pair_geometry{5, 7, 7, 255},
+                                          detail::pair_geometry{2, 1, 1, 255}}) {
+        CAPTURE(g.c);
+        CAPTURE(g.kh * g.kw);
+        const std::vector<std::pair<int64_t, int64_t>> pairs = naive_pairs(g);
+        for (int trial = 0; trial < 20; ++trial) {
+            std::vector<int8_t> q(static_cast<std::size_t>(g.c * g.kh * g.kw));
+            for (auto& v : q) v = static_cast<int8_t>(r.integer(trial % 2 ? -128 : -40, trial % 3 ? 127 : 40));
+            const detail::pair_extremes want = naive_extremes(q, pairs), got = detail::pair_sum_extremes(q.data(), g);
+            CHECK(got.pos == want.pos);
+            CHECK(got.neg == want.neg);
+        }
+    }
+}
+
+TEST_CASE("the pairs kept from the codes at qmax 127 hold the extreme sums at every smaller qmax") {
+    // With a margin of 0 codes instead of 7, 62 of the positive and 15 of the negative extremes
+    // below came out wrong.
+    test::rng r(34);
+    long searched = 0, checks = 0, wrong_pos = 0, wrong_neg = 0, wrong_fit = 0;
+    std::size_t kept_most = 0;
+    for (int trial = 0; trial < 2500; ++trial) {
+        const int c = r.integer(2, 61), kh = r.integer(0, 1) ? 3 : 1;
+        const detail::pair_geometry g{c, kh, kh, trial % 3 == 0 ? 255 : trial % 3 == 1 ? 200 : 130};
+        const std::size_t k = static_cast<std::size_t>(g.c * g.kh * g.kw);
+        const std::vector<float> wf = hard_channel(r, k, trial % 5);
+        const tensor t = tensor::from_vector(dtype::f32, {1, g.c, g.kh, g.kw}, wf);
+        const detail::weight_channel ch = detail::channel_of(t, nullptr, 0, k);
+        std::vector<int8_t> q127(k), qm(k);
+        detail::quantize_at(ch, 127, q127.data());
+        const detail::pair_extremes e127 = detail::pair_sum_extremes(q127.data(), g);
+        if (detail::fits_int16(e127, g.max_code)) continue;  // nothing to search
+        ++searched;
+        const auto kept = detail::extreme_pairs(q127.data(), g, e127);
+        const auto all = naive_pairs(g);
+        kept_most = std::max(kept_most, kept.size());
+        for (int m = 63; m <= 127; ++m, ++checks) {
+            detail::quantize_at(ch, m, qm.data());
+            const detail::pair_extremes whole = naive_extremes(qm, all), some = naive_extremes(qm, kept);
+            // Only failing sides are kept; on them the kept pairs reach the channel's extreme.
+            wrong_pos += g.max_code * e127.pos > 32767 && some.pos != whole.pos;
+            wrong_neg += g.max_code * e127.neg < -32768 && some.neg != whole.neg;
+            wrong_fit += detail::pairs_fit_at(ch, kept, g.max_code, m) != detail::fits_int16(whole, g.max_code);
+        }
+    }
+    MESSAGE(searched << " channels searched, " << checks << " (channel, qmax) checks, at most " << kept_most << " pairs kept");
+    CHECK(searched > 1000);
+    CHECK(wrong_pos == 0);
+    CHECK(wrong_neg == 0);
+    CHECK(wrong_fit == 0);
 }
 
 TEST_CASE("largest input code: 255 - less after a ReLU6 clip - looking through pools - not after a sum") {
@@ -267,6 +362,10 @@ TEST_CASE("the bisection for each channel's weight range gives what trying every
             std::vector<float> wf = r.floats(o * k, -1.f, 1.f);
             for (std::size_t c = 0; c < o; c += 3)  // some channels dominated by a few large positive weights
                 for (std::size_t i = 0; i < k; i += 5) wf[c * k + i] = 1.f + 0.01f * static_cast<float>(i);
+            for (std::size_t c = 1; c < o; c += 3) {  // others near-uniform, one-signed, few-valued, ...
+                const std::vector<float> h = hard_channel(r, k, static_cast<int>(c % 5));
+                std::copy(h.begin(), h.end(), wf.begin() + static_cast<std::ptrdiff_t>(c * k));
+            }
             const tensor tf = tensor::from_vector(dtype::f32, {static_cast<int64_t>(o), g.c, g.kh, g.kw}, wf);
             std::vector<int8_t> wq(o * k);
             for (std::size_t i = 0; i < wq.size(); ++i) wq[i] = static_cast<int8_t>(std::lround(wf[i] * 120.f));

@@ -192,16 +192,45 @@ inline int8_weights layer_codes(const tensor& w, const tensor* scales, int qmax,
     return r;
 }
 
+/// Element i of the channel as quantize_at(ch, qmax, ...) writes it (qmax <= 127), computed
+/// alone: the same scalar formula, which the SSE2 rows equal (quantize_row.hpp).
+inline int code_at(const weight_channel& ch, std::size_t i, int qmax) {
+    int8_t c;
+    if (ch.s8) {
+        if (ch.absmax <= static_cast<float>(qmax)) return ch.s8[i];
+        scalar_row::round_mul(ch.s8 + i, 0, 1, static_cast<float>(qmax) / ch.absmax, qmax, &c);
+        return c;
+    }
+    const float s = ch.absmax > 0.f ? ch.absmax / static_cast<float>(qmax) : 1.f;
+    scalar_row::round_div(ch.f32 + i * sizeof(float), 0, 1, s, qmax, &c);
+    return c;
+}
+
+/// Whether the channel quantized to `qmax` fits, judged on the pairs that can hold its extreme
+/// sums (extreme_pairs): exactly what pairs_fit_int16 says of the whole channel at that qmax.
+inline bool pairs_fit_at(const weight_channel& ch, const std::vector<std::pair<int64_t, int64_t>>& pairs, int max_code, int qmax) {
+    pair_extremes e;
+    for (const auto& [i, j] : pairs) {
+        const int a = code_at(ch, static_cast<std::size_t>(i), qmax), b = j < 0 ? 0 : code_at(ch, static_cast<std::size_t>(j), qmax);
+        e.pos = std::max(e.pos, std::max(a, 0) + std::max(b, 0));
+        e.neg = std::min(e.neg, std::min(a, 0) + std::min(b, 0));
+    }
+    return fits_int16(e, max_code);
+}
+
 /// The given s8 codes (-128 included) when they pass the int16 pair-sum proof, else the largest
 /// qmax in [64, 127] whose codes for `ch` pass it, else 63 (always safe for u8 codes:
-/// 63 + 63 codes x 255 <= 32767); its codes go to `out`, `trial` is scratch of k bytes. Every |q| grows with qmax (round(w * qmax / max|w|) is monotone), so
-/// whether the pairs fit is monotone too, and any search that keeps "lo fits, hi + 1 does not"
-/// finds the same qmax as trying each from 127 down. The first try is 127 (most channels on
-/// most models); after that, the pair sums scale nearly in proportion to qmax, so the largest
-/// sum at 127 predicts the answer to within a step or two, and the search walks from that guess
-/// (bisecting if the walk is long). Loading ResNet-50 on the avx2 path spent seconds here when
-/// it tried each qmax in turn.
-inline float quantize_paired_channel(const weight_channel& ch, const pair_geometry& g, int8_t* out, int8_t* trial) {
+/// 63 + 63 codes x 255 <= 32767); its codes go to `out`. Every |q| grows with qmax
+/// (round(w * qmax / max|w|) is monotone), so whether the pairs fit is monotone too, and any
+/// search that keeps "lo fits, hi + 1 does not" finds the same qmax as trying each from 127
+/// down. The first try is 127 (most channels on most models), on the whole channel. After that
+/// only the pairs that can hold the extreme sums are requantized per try (extreme_pairs: a few
+/// of the channel's thousands), and the channel once more at the qmax found. The pair sums
+/// scale nearly in proportion to qmax, so the largest sum at 127 predicts the answer to within
+/// a step or two; the search walks from that guess (bisecting if the walk is long). Loading
+/// ResNet-50 on the avx2 path spent seconds here when it tried each qmax in turn on the whole
+/// channel, and most of its load time while it requantized the whole channel per try.
+inline float quantize_paired_channel(const weight_channel& ch, const pair_geometry& g, int8_t* out) {
     if (ch.s8 && ch.absmax > 127.f) {
         const float s_full = quantize_at(ch, full_range_qmax, out);
         if (fits_int16(pair_sum_extremes(out, g), g.max_code)) return s_full;
@@ -209,22 +238,16 @@ inline float quantize_paired_channel(const weight_channel& ch, const pair_geomet
     const float s127 = quantize_at(ch, 127, out);
     const pair_extremes e = pair_sum_extremes(out, g);
     if (fits_int16(e, g.max_code)) return s127;
+    const std::vector<std::pair<int64_t, int64_t>> pairs = extreme_pairs(out, g, e);
     const double worst = std::max(static_cast<double>(g.max_code) * e.pos / 32767.0, static_cast<double>(g.max_code) * -e.neg / 32768.0);
     int guess = static_cast<int>(127.0 / worst);
     int lo = 63, hi = 126;  // lo fits; every qmax above hi does not
-    float s = 0.f;
-    bool have_lo = false;
     for (int probes = 0; lo < hi; ++probes) {
         const int m = probes < 3 ? std::clamp(guess, lo + 1, hi) : (lo + hi + 1) / 2;
-        const float sm = quantize_at(ch, m, trial);
-        if (fits_int16(pair_sum_extremes(trial, g), g.max_code)) {
-            lo = m, guess = m + 1, s = sm, have_lo = true;
-            std::copy(trial, trial + ch.k, out);
-        } else {
-            hi = m - 1, guess = m - 1;
-        }
+        if (pairs_fit_at(ch, pairs, g.max_code, m)) lo = m, guess = m + 1;
+        else hi = m - 1, guess = m - 1;
     }
-    return have_lo ? s : quantize_at(ch, lo, out);
+    return quantize_at(ch, lo, out);
 }
 
 /// 8-bit weights where int16 pair sums provably cannot saturate (pair_sums.hpp), and per output
@@ -234,8 +257,7 @@ inline int8_weights quantize_weights_paired(const tensor& w, const tensor* scale
     int8_weights r;
     r.q = weight_codes(codes_buffer(reuse, n));
     r.scale.resize(o);
-    std::vector<int8_t> trial(k);
-    for (std::size_t c = 0; c < o; ++c) r.scale[c] = quantize_paired_channel(channel_of(w, scales, c, k), g, r.q.mutable_data() + c * k, trial.data());
+    for (std::size_t c = 0; c < o; ++c) r.scale[c] = quantize_paired_channel(channel_of(w, scales, c, k), g, r.q.mutable_data() + c * k);
     return r;
 }
 
