@@ -177,12 +177,20 @@ inline bool pairs_fit_int16(const int8_t* q, const pair_geometry& g) { return fi
 /// fits in q fits at every smaller qmax (codes shrink with qmax), so only failing sides count.
 /// The search then requantizes only these pairs (a few to a few dozen of a channel's thousands
 /// of codes) for each qmax it tries. A pair may be listed twice (two orders pairing it).
-inline std::vector<std::pair<int64_t, int64_t>> extreme_pairs(const int8_t* q, const pair_geometry& g, const pair_extremes& e) {
+inline void extreme_pairs(const int8_t* q, const pair_geometry& g, const pair_extremes& e, std::vector<std::pair<int64_t, int64_t>>& pairs) {
     constexpr int margin = 7;
     // A side that fits selects nothing: no pair sum exceeds +-256.
-    pair_detail::select_visitor v{g.max_code * e.pos > 32767 ? e.pos - margin : 1000, g.max_code * e.neg < -32768 ? e.neg + margin : -1000, {}};
+    pair_detail::select_visitor v{g.max_code * e.pos > 32767 ? e.pos - margin : 1000, g.max_code * e.neg < -32768 ? e.neg + margin : -1000,
+                                  std::move(pairs)};
+    v.pairs.clear();
     pair_detail::visit_pairs(q, g, v);
-    return std::move(v.pairs);
+    pairs = std::move(v.pairs);
+}
+
+inline std::vector<std::pair<int64_t, int64_t>> extreme_pairs(const int8_t* q, const pair_geometry& g, const pair_extremes& e) {
+    std::vector<std::pair<int64_t, int64_t>> r;
+    extreme_pairs(q, g, e, r);
+    return r;
 }
 
 /// The largest u8 code tensor `name` can hold when stored with (scale, zero_point): 255, or less

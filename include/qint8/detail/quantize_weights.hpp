@@ -192,26 +192,48 @@ inline int8_weights layer_codes(const tensor& w, const tensor* scales, int qmax,
     return r;
 }
 
-/// Element i of the channel as quantize_at(ch, qmax, ...) writes it (qmax <= 127), computed
-/// alone: the same scalar formula, which the SSE2 rows equal (quantize_row.hpp).
-inline int code_at(const weight_channel& ch, std::size_t i, int qmax) {
-    int8_t c;
-    if (ch.s8) {
-        if (ch.absmax <= static_cast<float>(qmax)) return ch.s8[i];
-        scalar_row::round_mul(ch.s8 + i, 0, 1, static_cast<float>(qmax) / ch.absmax, qmax, &c);
-        return c;
+/// Single elements of the channel as quantize_at(ch, qmax, ...) writes them (qmax <= 127): the
+/// same factor and the same IEEE operation, clamped before rounding and rounded by cvtss2si in
+/// the current mode, as the SSE2 rows do (quantize_row.hpp); std::nearbyint is a library call
+/// on baseline x86-64, and the search calls this for every kept pair at every qmax it tries.
+class codes_at {
+public:
+    codes_at(const weight_channel& ch, int qmax)
+        : ch_(ch), qmax_(qmax), keep_(ch.s8 && ch.absmax <= static_cast<float>(qmax)),
+          factor_(ch.s8 ? static_cast<float>(qmax) / ch.absmax : ch.absmax > 0.f ? ch.absmax / static_cast<float>(qmax) : 1.f) {}
+
+    int operator()(std::size_t i) const {
+        if (keep_) return ch_.s8[i];
+        float v;
+        if (ch_.s8) {
+            v = static_cast<float>(ch_.s8[i]) * factor_;
+        } else {
+            std::memcpy(&v, ch_.f32 + i * sizeof(float), sizeof v);
+            v /= factor_;
+        }
+        const float q = static_cast<float>(qmax_);
+        v = std::min<float>(q, std::max<float>(-q, v));  // NaN becomes -qmax, as in the rows
+#if defined(__SSE2__)
+        return _mm_cvtss_si32(_mm_set_ss(v));
+#else
+        return static_cast<int>(std::nearbyint(v));
+#endif
     }
-    const float s = ch.absmax > 0.f ? ch.absmax / static_cast<float>(qmax) : 1.f;
-    scalar_row::round_div(ch.f32 + i * sizeof(float), 0, 1, s, qmax, &c);
-    return c;
-}
+
+private:
+    const weight_channel& ch_;
+    int qmax_;
+    bool keep_;
+    float factor_;  ///< multiplies s8 codes, divides f32 weights
+};
 
 /// Whether the channel quantized to `qmax` fits, judged on the pairs that can hold its extreme
 /// sums (extreme_pairs): exactly what pairs_fit_int16 says of the whole channel at that qmax.
 inline bool pairs_fit_at(const weight_channel& ch, const std::vector<std::pair<int64_t, int64_t>>& pairs, int max_code, int qmax) {
+    const codes_at code(ch, qmax);
     pair_extremes e;
     for (const auto& [i, j] : pairs) {
-        const int a = code_at(ch, static_cast<std::size_t>(i), qmax), b = j < 0 ? 0 : code_at(ch, static_cast<std::size_t>(j), qmax);
+        const int a = code(static_cast<std::size_t>(i)), b = j < 0 ? 0 : code(static_cast<std::size_t>(j));
         e.pos = std::max(e.pos, std::max(a, 0) + std::max(b, 0));
         e.neg = std::min(e.neg, std::min(a, 0) + std::min(b, 0));
     }
@@ -230,7 +252,8 @@ inline bool pairs_fit_at(const weight_channel& ch, const std::vector<std::pair<i
 /// a step or two; the search walks from that guess (bisecting if the walk is long). Loading
 /// ResNet-50 on the avx2 path spent seconds here when it tried each qmax in turn on the whole
 /// channel, and most of its load time while it requantized the whole channel per try.
-inline float quantize_paired_channel(const weight_channel& ch, const pair_geometry& g, int8_t* out) {
+inline float quantize_paired_channel(const weight_channel& ch, const pair_geometry& g, int8_t* out,
+                                     std::vector<std::pair<int64_t, int64_t>>& pairs) {
     if (ch.s8 && ch.absmax > 127.f) {
         const float s_full = quantize_at(ch, full_range_qmax, out);
         if (fits_int16(pair_sum_extremes(out, g), g.max_code)) return s_full;
@@ -238,7 +261,7 @@ inline float quantize_paired_channel(const weight_channel& ch, const pair_geomet
     const float s127 = quantize_at(ch, 127, out);
     const pair_extremes e = pair_sum_extremes(out, g);
     if (fits_int16(e, g.max_code)) return s127;
-    const std::vector<std::pair<int64_t, int64_t>> pairs = extreme_pairs(out, g, e);
+    extreme_pairs(out, g, e, pairs);
     const double worst = std::max(static_cast<double>(g.max_code) * e.pos / 32767.0, static_cast<double>(g.max_code) * -e.neg / 32768.0);
     int guess = static_cast<int>(127.0 / worst);
     int lo = 63, hi = 126;  // lo fits; every qmax above hi does not
@@ -257,7 +280,8 @@ inline int8_weights quantize_weights_paired(const tensor& w, const tensor* scale
     int8_weights r;
     r.q = weight_codes(codes_buffer(reuse, n));
     r.scale.resize(o);
-    for (std::size_t c = 0; c < o; ++c) r.scale[c] = quantize_paired_channel(channel_of(w, scales, c, k), g, r.q.mutable_data() + c * k);
+    std::vector<std::pair<int64_t, int64_t>> pairs;  // one channel's at a time, its storage kept
+    for (std::size_t c = 0; c < o; ++c) r.scale[c] = quantize_paired_channel(channel_of(w, scales, c, k), g, r.q.mutable_data() + c * k, pairs);
     return r;
 }
 
