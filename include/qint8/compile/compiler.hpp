@@ -53,6 +53,11 @@ private:
     program& c_;
     std::string origin_;
     code_vector spare_codes_;  ///< the last layer's weight codes, reused (quantize_weights' codes_buffer)
+    /// Keeps the storage of a layer's own codes, once packed or copied, for the next layer (codes
+    /// read in place from the file have none to give).
+    void keep_spare(weight_codes& w) {
+        if (!w.is_given()) spare_codes_ = w.release();
+    }
     int qmax_u8_ = 127;
     bool s8_src_as_u8_ = false;
     std::vector<layer> layers_;  ///< the description's layers, activations as stored on this path

@@ -275,7 +275,7 @@ inline void compiler::weighted(const layer& l) {
     const void* wdata = i8 ? static_cast<const void*>(lp.wq.data()) : static_cast<const void*>(lp.wf.data());
     const int wconst = new_const(backend::pack_weights(c_.eng, compile_stream_, backend::make_desc(wd, i8 ? dtype::s8 : dtype::f32, true), wdata, made.weights, c_.const_bytes.take(made.weights.get_size())));
     const int bconst = s32_bias ? new_const(bias_md, lp.b32.data()) : new_const(bias_md, lp.bf.data());
-    if (i8 && !lp.wq.is_given()) spare_codes_ = lp.wq.release();  // packed: the storage serves the next layer
+    if (i8) keep_spare(lp.wq);
 
     const int src = weighted_src(in, src_t, made.src, qin, l, cv);
     const int in_place = in_place_residual(l, made.dst, sums);

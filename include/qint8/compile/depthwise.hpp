@@ -102,7 +102,7 @@ inline void compiler::depthwise(const layer& l) {
     const kernels::dw_problem& pr = job->pr;
     job->pk = kernels::dw_pack(p.weights.data(), bias.data(), p.out_scales.data(), pr.c, pr.kh, pr.kw, kernels::dw_block(job->variant),
                                pr.src_zp, pr.src_signed);
-    if (!p.weights.is_given()) spare_codes_ = p.weights.release();  // packed: the storage serves the next layer
+    keep_spare(p.weights);
 
     step s;
     s.kind = step::depthwise;

@@ -296,7 +296,7 @@ inline void compiler::tflite_weighted(const layer& l) {
     s.tfl = std::move(job);
     c_.steps.push_back(s);
     put(l.name, s.dst, dst_t, l.act);
-    if (!q.q.is_given()) spare_codes_ = q.q.release();  // packed or copied: the storage serves the next layer
+    keep_spare(q.q);
 }
 
 /// An integer average pool (or global average pool) in TFLite's rounding.
