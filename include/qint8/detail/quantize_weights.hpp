@@ -44,6 +44,7 @@ public:
     const int8_t* data() const { return given_ ? given_ : own_.data(); }
     int8_t* mutable_data() { return own(); }
     std::size_t size() const { return given_ ? n_ : own_.size(); }
+    bool empty() const { return size() == 0; }
     const int8_t* begin() const { return data(); }
     const int8_t* end() const { return data() + size(); }
     int8_t operator[](std::size_t i) const { return data()[i]; }
