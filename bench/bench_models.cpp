@@ -90,7 +90,7 @@ void add_rates(result& r, const qint8::model& net, const loaded& ld, const bench
         po.profile = true;
         qint8::session ps(net, po);
         const int runs = a.duration_s > 0 ? 20 : std::max(1, std::min(a.iterations, 20));
-        r.profile = profile_steps(net, ps, in, runs, macs, 0);
+        r.profile = profile_steps(net, ps, in, runs, macs);
     }
     apply_peaks(r, peaks);
 }

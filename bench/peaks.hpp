@@ -5,7 +5,7 @@
 /// One short probe is not enough on a shared machine: on a 2-vCPU guest (AMD EPYC, `avx2`) the
 /// same probe measured INT8 100 GMAC/s and, in stretches lasting up to a second, 56-64 (FP32 51
 /// and 29-31), while the models' medians over a minute ran at the full rate; one low start-up
-/// probe then printed shares of 110-144%. The peak is a property of the core, so the best of
+/// probe then printed shares above 100% for 11 of 12 models and precisions (up to 144%). The peak is a property of the core, so the best of
 /// many probes spread over the run is its estimate: bench_models probes at start-up (three
 /// rounds) and again after every model and precision, and keeps the best.
 

@@ -22,10 +22,10 @@ struct profile_row {
 
 /// Runs `s` (a session built with session_options::profile) `runs` times and returns one row per
 /// step. `macs` holds MACs per image by layer name (macs.hpp); they are charged to the step
-/// that computes the layer, not to reorders emitted for it. `limit_gmacs` is the machine's rate
-/// for the model's precision on all its threads.
+/// that computes the layer, not to reorders emitted for it. The share of the limit is set
+/// afterwards, against the run's best probe (peaks.hpp, share_rows).
 inline std::vector<profile_row> profile_steps(const model& m, session& s, const std::vector<float>& in, int runs,
-                                              const std::map<std::string, double>& macs, double limit_gmacs) {
+                                              const std::map<std::string, double>& macs) {
     std::vector<float> out(m.output_size() * static_cast<std::size_t>(m.batch()));
     s.run(in.data(), out.data());  // untimed: the profile starts from warm caches, as the timed runs
     const std::vector<step_info> steps = m.steps();
@@ -48,7 +48,6 @@ inline std::vector<profile_row> profile_steps(const model& m, session& s, const 
         const auto it = macs.find(r.layer);
         if (it != macs.end() && r.what.rfind("reorder", 0) != 0) r.macs = it->second * static_cast<double>(m.batch());
         if (r.ms > 0) r.gmacs = r.macs / r.ms / 1e6;
-        if (limit_gmacs > 0) r.share = r.gmacs / limit_gmacs;
         rows.push_back(r);
     }
     return rows;
