@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "qint8/backend/chunked_pack.hpp"
 #include "qint8/backend/requantizing.hpp"
 #include "qint8/backend/status.hpp"
 #include "qint8/backend/types.hpp"
@@ -56,7 +57,7 @@ private:
     /// Keeps the storage of a layer's own codes, once packed or copied, for the next layer (codes
     /// read in place from the file have none to give).
     void keep_spare(weight_codes& w) {
-        if (!w.is_given()) spare_codes_ = w.release();
+        if (!w.is_given() && !w.empty()) spare_codes_ = w.release();  // empty: packed in chunks, the storage already given back
     }
     int qmax_u8_ = 127;
     bool s8_src_as_u8_ = false;
@@ -124,7 +125,11 @@ private:
                      const fc_conv_view& cv);
     void put_weighted(const layer& l, int dst, const dnnl::memory::desc& dst_md, dtype dst_t, bool as_conv, bool split_zp);
     layer_params int8_params(const layer& l, const tensor& w, const tensor* ws, const tensor* b, const backend::dims& in_d,
-                             const quant_params& qin, dtype dst_t, bool split_zp, bool ip);
+                             const quant_params& qin, dtype dst_t, bool split_zp, bool ip, const code_chunks* chunks);
+    backend::requant int8_requant(const layer& l, const quant_params& qin, dtype dst_t, bool split_zp, bool ip, std::vector<float> out_scales) const;
+    template <class Guess>
+    std::optional<backend::chunked_packer> chunked_packer_for(const tensor& w, const backend::dims& wd, const Guess& guess);
+    dnnl::memory chunked_result(const backend::chunked_packer& p, const dnnl::memory::desc& want);
     layer_params fp32_params(const layer& l, const tensor& w, const tensor* ws, const tensor* b) const;
     std::vector<residual_sum> plan_residuals(const layer& l, dtype dst_t) const;
     void wire_residuals(const layer& l, int dst, const dnnl::memory::desc& dst_md, const std::vector<residual_sum>& sums);

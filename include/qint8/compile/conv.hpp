@@ -2,6 +2,7 @@
 /// @file conv.hpp  conv2d, grouped conv2d and fc through oneDNN: scale planning, primitive
 /// creation, weight packing and residual wiring, each in its own function.
 
+#include "qint8/backend/chunked_pack.hpp"
 #include "qint8/compile/choice.hpp"
 #include "qint8/compile/compiler.hpp"
 #include "qint8/compile/int8_plan.hpp"
@@ -115,19 +116,33 @@ inline backend::dims weight_dims(const layer& l, const backend::dims& in_d) {
 
 /// Weights, bias and requantization of an INT8 conv/fc layer reading `qin`; `ip`: run by an
 /// inner product, which reads no source zero point (it is folded into the bias instead).
+/// The requantization of an INT8 conv/fc layer reading `qin`, with the output scales `out_scales`.
+inline backend::requant compiler::int8_requant(const layer& l, const quant_params& qin, dtype dst_t, bool split_zp, bool ip,
+                                               std::vector<float> out_scales) const {
+    backend::requant rq;
+    if (!ip) rq.src_zp = qin.zero_point;
+    rq.out_scales = std::move(out_scales);
+    if (dst_t != dtype::f32 && !split_zp) rq.dst_zp = l.act->zero_point;
+    return rq;
+}
+
+/// `chunks`: where the codes go instead of layer_params::wq (which is then empty), unless they
+/// are the file's, read in place; never for an inner product that folds a source zero point
+/// (it sums the codes).
 inline compiler::layer_params compiler::int8_params(const layer& l, const tensor& w, const tensor* ws, const tensor* b,
-                                                    const backend::dims& in_d, const quant_params& qin, dtype dst_t, bool split_zp, bool ip) {
+                                                    const backend::dims& in_d, const quant_params& qin, dtype dst_t, bool split_zp, bool ip,
+                                                    const code_chunks* chunks) {
     // Depthwise kernels widen every product to int32 (no int16 pair sums), so they keep full
     // 8-bit weights on every path; see dispatch/isa.hpp. VNNI and AMX accumulate u8 x s8 in
     // int32 exactly: the file's s8 codes are kept, -128 included.
     const bool paired = qin.type == dtype::u8 && l.kind != op::depthwise_conv2d && qmax_u8_ < 127;
-    int8_plan p = plan_int8(paired ? quantize_weights_paired(w, ws, pair_geometry_of(l, in_d, qin), &spare_codes_) : layer_codes(w, ws, full_range_qmax, &spare_codes_), b,
-                            qin.scale, stage_scale(l, dst_t), l.float_bias);
+    if (ip && qin.zero_point != 0) chunks = nullptr;
+    int8_plan p = plan_int8(paired ? quantize_weights_paired(w, ws, pair_geometry_of(l, in_d, qin), &spare_codes_, chunks)
+                                   : layer_codes(w, ws, full_range_qmax, &spare_codes_, chunks),
+                            b, qin.scale, stage_scale(l, dst_t), l.float_bias);
     layer_params r;
     if (ip) fold_source_zero_point(p, qin.zero_point);
-    else r.rq.src_zp = qin.zero_point;
-    r.rq.out_scales = std::move(p.out_scales);
-    if (dst_t != dtype::f32 && !split_zp) r.rq.dst_zp = l.act->zero_point;
+    r.rq = int8_requant(l, qin, dst_t, split_zp, ip, std::move(p.out_scales));
     r.wq = std::move(p.weights);
     r.b32 = std::move(p.bias);
     r.bf = std::move(p.bias_f);  // float_bias: oneDNN takes it as an f32 bias in accumulator units
@@ -198,6 +213,33 @@ inline void compiler::put_weighted(const layer& l, int dst, const dnnl::memory::
     }
 }
 
+/// INT8 weights of this many codes or more are packed chunk by chunk (backend/chunked_pack.hpp):
+/// VGG's classifier layers (103 and 17 MB), none of the MobileNets' or ResNets' (2.4 MB at
+/// most), for which the extra primitive descriptor that tells the layout would cost more than
+/// the memory saves. The tests lower it to pack every layer so.
+inline std::size_t chunked_pack_from_bytes = std::size_t{8} << 20;
+/// About how many bytes of codes one chunk holds: a size that stays in a core's L2 cache.
+inline std::size_t chunked_pack_bytes = std::size_t{512} << 10;
+
+/// A packer for an INT8 layer's weights `w` (dims `wd`) large enough to be packed chunk by chunk
+/// (chunked_pack_from_bytes) into the layout `guess()` gives, where that layout allows it.
+template <class Guess>
+std::optional<backend::chunked_packer> compiler::chunked_packer_for(const tensor& w, const backend::dims& wd, const Guess& guess) {
+    if (w.elements() < chunked_pack_from_bytes) return std::nullopt;
+    const dnnl::memory::desc packed = guess();
+    if (!backend::chunkable(packed) || static_cast<int64_t>(packed.data.dims[0]) != wd[0] || packed.data.ndims != static_cast<int>(wd.size()))
+        return std::nullopt;
+    return backend::chunked_packer(c_.eng, backend::make_desc(wd, dtype::s8, true), packed, [this](std::size_t n) { return c_.const_bytes.take(n); });
+}
+
+/// The weights packed chunk by chunk, in the layout the primitive chose: the guessed one (always
+/// so far), or else converted to it by a reorder (another copy, in memory of its own).
+inline dnnl::memory compiler::chunked_result(const backend::chunked_packer& p, const dnnl::memory::desc& want) {
+    const dnnl::memory& got = p.result();
+    if (got.get_desc() == want) return got;
+    return backend::pack_weights(c_.eng, compile_stream_, got.get_desc(), got.get_data_handle(), want, c_.const_bytes.take(want.get_size()));
+}
+
 inline void compiler::weighted(const layer& l) {
     if (tflite_weighted_layer(l)) return tflite_weighted(l);
     if (own_depthwise(l)) return depthwise(l);
@@ -237,7 +279,7 @@ inline void compiler::weighted(const layer& l) {
     const dtype prim_dst_t = split_zp ? dtype::f32 : dst_t;
     const backend::dims wd = cv.on ? cv.weights : weight_dims(l, in_d);
 
-    layer_params lp = i8 ? int8_params(l, w, ws, b, in_d, *qin, dst_t, split_zp, ip) : fp32_params(l, w, ws, b);
+    layer_params lp;
     const auto nhwc = [](const backend::dims& d, dtype t) { return dnnl::memory::desc(d, backend::to_dnnl(t), backend::tag::nhwc); };
     const dnnl::memory::desc src_any = !cv.on ? backend::make_desc(in_d, src_t, false) : in_d.size() == 2 ? nhwc(cv.src, src_t) : backend::make_desc(cv.src, src_t, false);
     const dnnl::memory::desc dst_any = cv.on ? nhwc({od[0], od[1], 1, 1}, prim_dst_t) : backend::make_desc(od, prim_dst_t, false);
@@ -247,11 +289,24 @@ inline void compiler::weighted(const layer& l) {
     const std::vector<backend::fused_op> ops = fused_ops(l, dst_t, sums);
     const backend::conv_geometry g = is_fc ? backend::conv_geometry{{1, 1}, {0, 0}, {0, 0}}
                                            : backend::conv_geometry{{l.stride[0], l.stride[1]}, {l.pad[0], l.pad[1]}, {l.pad[2], l.pad[3]}};
-    const auto make = [&](const dnnl::memory::desc& src_md) {
-        if (ip) return backend::requantizing_ip(c_.eng, src_md, i8 ? wei_any : ip_weights(src_md, wei_any, bias_md, dst_any, lp.rq, ops), bias_md, dst_any,
-                                                lp.rq, ops);
-        return backend::requantizing_conv(c_.eng, src_md, wei_any, bias_md, dst_any, g, lp.rq, ops);
+    const auto make_with = [&](const dnnl::memory::desc& src_md, const backend::requant& rq) {
+        if (ip) return backend::requantizing_ip(c_.eng, src_md, i8 ? wei_any : ip_weights(src_md, wei_any, bias_md, dst_any, rq, ops), bias_md, dst_any, rq, ops);
+        return backend::requantizing_conv(c_.eng, src_md, wei_any, bias_md, dst_any, g, rq, ops);
     };
+    const auto make = [&](const dnnl::memory::desc& src_md) { return make_with(src_md, lp.rq); };
+    std::optional<backend::chunked_packer> chunked;
+    if (i8) {
+        // The layout the primitive will choose for the weights, from one made with unit scales
+        // (scales do not choose it): large weights are packed into it as they are quantized.
+        const auto guess = [&] { return make_with(src_any, int8_requant(l, *qin, dst_t, split_zp, ip, std::vector<float>(static_cast<std::size_t>(o), 1.f))).weights; };
+        chunked = chunked_packer_for(w, wd, guess);
+    }
+    code_chunks chunks;
+    if (chunked) {
+        chunks.channels = static_cast<std::size_t>(chunked->channels_for(chunked_pack_bytes, w.elements() / static_cast<std::size_t>(o)));
+        chunks.put = [&](std::size_t first, std::size_t n, const int8_t* codes) { chunked->put(compile_stream_, first, n, codes); };
+    }
+    lp = i8 ? int8_params(l, w, ws, b, in_d, *qin, dst_t, split_zp, ip, chunked ? &chunks : nullptr) : fp32_params(l, w, ws, b);
     backend::made_primitive made = cv.on && in_d.size() == 2 ? make(src_any) : in_input_layout(make(src_any), in, src_t, qin, make);
     // oneDNN's implementation of a convolution: its first choice, or one the tuning measured
     // faster, among those that use the same layouts (oneDNN lists them only for fixed layouts).
@@ -271,9 +326,11 @@ inline void compiler::weighted(const layer& l) {
     }
     track(made.scratchpad_bytes);
 
-    // Weights packed once into the primitive's preferred layout.
+    // Weights packed once into the primitive's preferred layout (or already, chunk by chunk).
     const void* wdata = i8 ? static_cast<const void*>(lp.wq.data()) : static_cast<const void*>(lp.wf.data());
-    const int wconst = new_const(backend::pack_weights(c_.eng, compile_stream_, backend::make_desc(wd, i8 ? dtype::s8 : dtype::f32, true), wdata, made.weights, c_.const_bytes.take(made.weights.get_size())));
+    const bool in_chunks = i8 && chunked && chunked->started();
+    const int wconst = in_chunks ? new_const(chunked_result(*chunked, made.weights))
+                                 : new_const(backend::pack_weights(c_.eng, compile_stream_, backend::make_desc(wd, i8 ? dtype::s8 : dtype::f32, true), wdata, made.weights, c_.const_bytes.take(made.weights.get_size())));
     const int bconst = s32_bias ? new_const(bias_md, lp.b32.data()) : new_const(bias_md, lp.bf.data());
     if (i8) keep_spare(lp.wq);
 
@@ -285,7 +342,7 @@ inline void compiler::weighted(const layer& l) {
              {operand::slot(DNNL_ARG_SRC, src), operand::constant(DNNL_ARG_WEIGHTS, wconst), operand::constant(DNNL_ARG_BIAS, bconst),
               operand::slot(DNNL_ARG_DST, dst)},
              l.name, std::string(to_string(l.kind)) + " " + to_string(eff_prec(l)) + " " + to_string(src_t) + "->" + to_string(prim_dst_t) + " " +
-                         (cv.on ? "as conv " : "") + made.impl);
+                         (cv.on ? "as conv " : "") + made.impl + (in_chunks ? " (weights packed in chunks)" : ""));
     if (ip && !i8) c_.steps.back().by_count = fewer_images(made, bias_md, lp.rq, ops);
     put_weighted(l, dst, made.dst, dst_t, cv.on, split_zp);
 }

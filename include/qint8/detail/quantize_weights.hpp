@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <vector>
 
@@ -167,24 +168,56 @@ inline code_vector codes_buffer(code_vector* reuse, std::size_t n) {
     return v;
 }
 
-inline int8_weights quantize_weights(const tensor& w, const tensor* scales, int qmax, code_vector* reuse = nullptr) {
+/// Where a layer's codes go when they are not kept whole: put(first, n, codes) receives output
+/// channels [first, first + n) as [n, K] plain codes, `channels` at a time (the last chunk may be
+/// smaller), and packs them (backend/chunked_pack.hpp). The codes pass through a buffer of one
+/// chunk instead of one of the whole layer.
+struct code_chunks {
+    std::size_t channels = 1;
+    std::function<void(std::size_t first, std::size_t n, const int8_t* codes)> put;
+};
+
+/// Calls each(c, out) for every output channel c of `o` (k codes each) to write its codes at
+/// `out`. Without `chunks`, into codes of the whole layer (returned); with them, a chunk of
+/// channels at a time, handed to chunks->put, in storage taken from `reuse` and given back to
+/// it: nothing is returned (empty codes).
+template <class Each>
+weight_codes for_each_channel(std::size_t o, std::size_t k, code_vector* reuse, const code_chunks* chunks, Each each) {
+    if (!chunks) {
+        weight_codes q(codes_buffer(reuse, o * k));
+        int8_t* out = q.mutable_data();
+        for (std::size_t c = 0; c < o; ++c) each(c, out + c * k);
+        return q;
+    }
+    const std::size_t per = std::min(std::max<std::size_t>(chunks->channels, 1), o);
+    code_vector buf = codes_buffer(reuse, per * k);
+    for (std::size_t first = 0; first < o; first += per) {
+        const std::size_t n = std::min(per, o - first);
+        for (std::size_t c = 0; c < n; ++c) each(first + c, buf.data() + c * k);
+        chunks->put(first, n, buf.data());
+    }
+    if (reuse) *reuse = std::move(buf);
+    return {};
+}
+
+inline int8_weights quantize_weights(const tensor& w, const tensor* scales, int qmax, code_vector* reuse = nullptr, const code_chunks* chunks = nullptr) {
     const std::size_t n = w.elements(), o = static_cast<std::size_t>(w.shape[0]), k = n / o;
     int8_weights r;
-    r.q = weight_codes(codes_buffer(reuse, n));
     r.scale.resize(o);
-    for (std::size_t c = 0; c < o; ++c) r.scale[c] = quantize_channel(w, scales, c, k, qmax, r.q.mutable_data() + c * k);
+    r.q = for_each_channel(o, k, reuse, chunks, [&](std::size_t c, int8_t* out) { r.scale[c] = quantize_channel(w, scales, c, k, qmax, out); });
     return r;
 }
 
 /// quantize_weights for a compilation: where the file gives s8 codes that all fit `qmax` (always
 /// so for full_range_qmax), quantizing would copy them unchanged, so the result reads them in
 /// place instead (VGG16's 138 MB were copied on their way to packing). The result then points
-/// into `w`, which must outlive it.
-inline int8_weights layer_codes(const tensor& w, const tensor* scales, int qmax, code_vector* reuse) {
-    if (w.type != dtype::s8 || !scales || qmax < 127) return quantize_weights(w, scales, qmax, reuse);
+/// into `w`, which must outlive it, and `chunks` is not used; otherwise the codes go to `chunks`
+/// where given (empty codes returned).
+inline int8_weights layer_codes(const tensor& w, const tensor* scales, int qmax, code_vector* reuse, const code_chunks* chunks = nullptr) {
+    if (w.type != dtype::s8 || !scales || qmax < 127) return quantize_weights(w, scales, qmax, reuse, chunks);
     const std::size_t n = w.elements(), o = static_cast<std::size_t>(w.shape[0]);
     const int8_t* codes = w.as<int8_t>();
-    if (qmax < full_range_qmax && std::find(codes, codes + n, int8_t{-128}) != codes + n) return quantize_weights(w, scales, qmax, reuse);
+    if (qmax < full_range_qmax && std::find(codes, codes + n, int8_t{-128}) != codes + n) return quantize_weights(w, scales, qmax, reuse, chunks);
     int8_weights r;
     r.q = weight_codes::given(codes, n);
     r.scale.resize(o);
@@ -274,14 +307,16 @@ inline float quantize_paired_channel(const weight_channel& ch, const pair_geomet
 }
 
 /// 8-bit weights where int16 pair sums provably cannot saturate (pair_sums.hpp), and per output
-/// channel the largest qmax in [64, 127] for which they cannot, else 63.
-inline int8_weights quantize_weights_paired(const tensor& w, const tensor* scales, const pair_geometry& g, code_vector* reuse = nullptr) {
+/// channel the largest qmax in [64, 127] for which they cannot, else 63. With `chunks`, the codes
+/// go there (empty codes returned).
+inline int8_weights quantize_weights_paired(const tensor& w, const tensor* scales, const pair_geometry& g, code_vector* reuse = nullptr,
+                                            const code_chunks* chunks = nullptr) {
     const std::size_t n = w.elements(), o = static_cast<std::size_t>(w.shape[0]), k = n / o;
     int8_weights r;
-    r.q = weight_codes(codes_buffer(reuse, n));
     r.scale.resize(o);
     std::vector<std::pair<int64_t, int64_t>> pairs;  // one channel's at a time, its storage kept
-    for (std::size_t c = 0; c < o; ++c) r.scale[c] = quantize_paired_channel(channel_of(w, scales, c, k), g, r.q.mutable_data() + c * k, pairs);
+    r.q = for_each_channel(o, k, reuse, chunks,
+                           [&](std::size_t c, int8_t* out) { r.scale[c] = quantize_paired_channel(channel_of(w, scales, c, k), g, out, pairs); });
     return r;
 }
 
