@@ -43,24 +43,30 @@ std::vector<float> hard_values(float s, int qmax, std::size_t n, test::rng& r) {
 
 TEST_SUITE("kernels") {
 
-TEST_CASE("weight rounding four at a time equals nearbyint(w / s) clamped (ties to even / any alignment and length)") {
-    test::rng r(5);
-    for (int qmax : {127, 100, 64, 63}) {
-        const float s = 0.0123f;
-        const std::vector<float> v = hard_values(s, qmax, 1000, r);
-        for (std::size_t offset : {0u, 1u, 3u}) {
-            for (std::size_t n : {v.size(), v.size() - 7, std::size_t(15), std::size_t(1)}) {
-                std::vector<std::byte> raw((n + offset) * sizeof(float) + 1);
-                std::memcpy(raw.data() + offset, v.data(), n * sizeof(float));  // misaligned by `offset` bytes
-                std::vector<int8_t> got(n);
-                detail::round_div_f32(raw.data() + offset, n, s, qmax, got.data());
-                float want_max = 0.f;
-                for (std::size_t i = 0; i < n; ++i) {
-                    CAPTURE(i);
-                    CHECK(int(got[i]) == int(naive_div(v[i], s, qmax)));
-                    want_max = std::max(want_max, std::fabs(v[i]));
+TEST_CASE("weight rounding four and eight at a time equals nearbyint(w / s) clamped (ties to even / any alignment and length)") {
+    std::vector<detail::row_isa> isas{detail::row_isa::sse2};
+    if (detail::best_row_isa() == detail::row_isa::avx2) isas.push_back(detail::row_isa::avx2);
+    else MESSAGE("no AVX2 on this CPU: the eight-lane division rows are not run here");
+    for (detail::row_isa isa : isas) {
+        CAPTURE(isa == detail::row_isa::avx2 ? "avx2" : "sse2");
+        test::rng r(5);
+        for (int qmax : {127, 100, 64, 63}) {
+            const float s = 0.0123f;
+            const std::vector<float> v = hard_values(s, qmax, 1000, r);
+            for (std::size_t offset : {0u, 1u, 3u}) {
+                for (std::size_t n : {v.size(), v.size() - 7, std::size_t(69), std::size_t(15), std::size_t(1)}) {
+                    std::vector<std::byte> raw((n + offset) * sizeof(float) + 1);
+                    std::memcpy(raw.data() + offset, v.data(), n * sizeof(float));  // misaligned by `offset` bytes
+                    std::vector<int8_t> got(n);
+                    detail::round_div_f32(raw.data() + offset, n, s, qmax, got.data(), isa);
+                    float want_max = 0.f;
+                    for (std::size_t i = 0; i < n; ++i) {
+                        CAPTURE(i);
+                        CHECK(int(got[i]) == int(naive_div(v[i], s, qmax)));
+                        want_max = std::max(want_max, std::fabs(v[i]));
+                    }
+                    CHECK(detail::abs_max_f32(raw.data() + offset, n) == want_max);
                 }
-                CHECK(detail::abs_max_f32(raw.data() + offset, n) == want_max);
             }
         }
     }
