@@ -78,6 +78,22 @@ std::size_t check_every_read(const model_desc& m, const std::vector<float>& in, 
     return tensors;
 }
 
+/// Calls f(name, int8_weights, model, two images, options for a batch of two) for each of the six
+/// small synthetic topologies, with s8 and with f32 weights.
+template <class F>
+void for_each_small_topology(const F& f) {
+    for (const auto& name : models::topology_names())
+        for (bool int8_weights : {true, false}) {
+            CAPTURE(name);
+            CAPTURE(int8_weights);
+            const model_desc m = small_synthetic(name, int8_weights);
+            const std::vector<float> in = models::synthetic_images(m, 2, 78);
+            compile_options co;
+            co.batch = 2;
+            f(name, int8_weights, m, in, co);
+        }
+}
+
 /// The steps that convert the model's input for the layers reading it, as "what" texts.
 std::vector<std::string> input_conversions(const model& net, const model_desc& m) {
     std::vector<std::string> r;
@@ -127,25 +143,18 @@ TEST_CASE("INT8: weights packed a chunk of channels at a time as they are quanti
         chunk_everything() { detail::chunked_pack_from_bytes = 0, detail::chunked_pack_bytes = 1; }
         ~chunk_everything() { detail::chunked_pack_from_bytes = from, detail::chunked_pack_bytes = bytes; }
     } scope;
-    for (const auto& name : models::topology_names())
-        for (bool int8_weights : {false, true}) {
-            CAPTURE(name);
-            CAPTURE(int8_weights);
-            const model_desc m = small_synthetic(name, int8_weights);
-            const std::vector<float> in = models::synthetic_images(m, 2, 78);
-            compile_options co;
-            co.batch = 2;
-            const model net(m, co, "topology");
-            std::size_t chunked = 0;
-            for (const step_info& st : net.steps()) chunked += st.what.find("(weights packed in chunks)") != std::string::npos;
-            const std::string weights = int8_weights ? " (s8 weights)" : " (f32 weights)";
-            MESSAGE(name << weights << ": " << chunked << " layers packed in chunks");
-            // f32 weights are always quantized here; s8 ones are read in place where the path keeps them.
-            if (!int8_weights) CHECK(chunked > 0);
-            session s(net);
-            const std::vector<float> got = s.run(in), want = ref::run(m, in, 2, test::ref_options(false));
-            CHECK(got == want);
-        }
+    for_each_small_topology([](const std::string& name, bool int8_weights, const model_desc& m, const std::vector<float>& in, compile_options co) {
+        const model net(m, co, "topology");
+        std::size_t chunked = 0;
+        for (const step_info& st : net.steps()) chunked += st.what.find("(weights packed in chunks)") != std::string::npos;
+        const std::string weights = int8_weights ? " (s8 weights)" : " (f32 weights)";
+        MESSAGE(name << weights << ": " << chunked << " layers packed in chunks");
+        // f32 weights are always quantized here; s8 ones are read in place where the path keeps them.
+        if (!int8_weights) CHECK(chunked > 0);
+        session s(net);
+        const std::vector<float> got = s.run(in), want = ref::run(m, in, 2, test::ref_options(false));
+        CHECK(got == want);
+    });
 }
 
 TEST_CASE("INT8: session::read gives every intermediate tensor of the six topologies as the reference computes it") {
@@ -153,16 +162,10 @@ TEST_CASE("INT8: session::read gives every intermediate tensor of the six topolo
     // output, after the whole run, must still be what that layer wrote (no buffer shared with a
     // later step), equal to the reference's value bit for bit.
     test::single_thread one;
-    for (const auto& name : models::topology_names())
-        for (bool int8_weights : {true, false}) {  // f32 weights reach the extremes of the s8 range
-            CAPTURE(name);
-            CAPTURE(int8_weights);
-            const model_desc m = small_synthetic(name, int8_weights);
-            const std::vector<float> in = models::synthetic_images(m, 2, 78);
-            compile_options co;
-            co.batch = 2;
-            CHECK(check_every_read(m, in, co) == m.layers.size());
-        }
+    // f32 weights reach the extremes of the s8 range
+    for_each_small_topology([](const std::string&, bool, const model_desc& m, const std::vector<float>& in, const compile_options& co) {
+        CHECK(check_every_read(m, in, co) == m.layers.size());
+    });
 }
 
 TEST_CASE("session::read of a signed 7x7 tensor with 64 channels equals the reference") {
