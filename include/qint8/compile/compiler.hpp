@@ -116,6 +116,7 @@ private:
         backend::requant rq;
         weight_codes wq;
         std::vector<float> wf, bf;
+        const void* wf_in_place = nullptr;  ///< FP32: the tensor's own f32 weights, read where they lie instead of wf
         std::vector<int32_t> b32;
     };
 

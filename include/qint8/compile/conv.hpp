@@ -2,6 +2,9 @@
 /// @file conv.hpp  conv2d, grouped conv2d and fc through oneDNN: scale planning, primitive
 /// creation, weight packing and residual wiring, each in its own function.
 
+#include <cstdint>
+#include <optional>
+
 #include "qint8/backend/chunked_pack.hpp"
 #include "qint8/compile/choice.hpp"
 #include "qint8/compile/compiler.hpp"
@@ -149,10 +152,12 @@ inline compiler::layer_params compiler::int8_params(const layer& l, const tensor
     return r;
 }
 
-/// Real weights and bias of an FP32 conv/fc layer (dequantized if stored as s8).
+/// Real weights and bias of an FP32 conv/fc layer: f32 weights are packed from where they lie
+/// (VGG16's 553 MB were copied into fresh memory first), s8 ones dequantized into `wf`.
 inline compiler::layer_params compiler::fp32_params(const layer& l, const tensor& w, const tensor* ws, const tensor* b) const {
     layer_params r;
-    r.wf = real_weights(w, ws);
+    if (w.type == dtype::f32 && reinterpret_cast<std::uintptr_t>(w.data) % alignof(float) == 0) r.wf_in_place = w.data;
+    else r.wf = real_weights(w, ws);
     r.bf.assign(static_cast<std::size_t>(l.out_channels), 0.f);
     if (b) for (std::size_t c = 0; c < r.bf.size(); ++c) r.bf[c] = load_f32(b->data, c);
     return r;
@@ -327,7 +332,7 @@ inline void compiler::weighted(const layer& l) {
     track(made.scratchpad_bytes);
 
     // Weights packed once into the primitive's preferred layout (or already, chunk by chunk).
-    const void* wdata = i8 ? static_cast<const void*>(lp.wq.data()) : static_cast<const void*>(lp.wf.data());
+    const void* wdata = i8 ? static_cast<const void*>(lp.wq.data()) : lp.wf_in_place ? lp.wf_in_place : static_cast<const void*>(lp.wf.data());
     const bool in_chunks = i8 && chunked && chunked->started();
     const int wconst = in_chunks ? new_const(chunked_result(*chunked, made.weights))
                                  : new_const(backend::pack_weights(c_.eng, compile_stream_, backend::make_desc(wd, i8 ? dtype::s8 : dtype::f32, true), wdata, made.weights, c_.const_bytes.take(made.weights.get_size())));
