@@ -1,7 +1,8 @@
 #pragma once
 /// @file quantize_row.hpp  The inner loops of weight quantization, four values at a time with
 /// SSE2 (part of every x86-64 CPU, so no dispatch and no target attribute): the largest |w| of
-/// a channel, and round(w / s) or round(q * f) clamped to +-qmax.
+/// a channel, and round(w / s) or round(q * f) clamped to +-qmax. The division, which bounds
+/// its loop, also runs eight at a time with AVX2 where the CPU has it (row_isa).
 ///
 /// They give exactly what the scalar loops give (tests/test_quantize_row.cpp): the same IEEE
 /// division or product, the same clamp, and cvtps2dq rounds in the current rounding mode, ties
