@@ -128,9 +128,15 @@ private:
     layer_params int8_params(const layer& l, const tensor& w, const tensor* ws, const tensor* b, const backend::dims& in_d,
                              const quant_params& qin, dtype dst_t, bool split_zp, bool ip, const code_chunks* chunks);
     backend::requant int8_requant(const layer& l, const quant_params& qin, dtype dst_t, bool split_zp, bool ip, std::vector<float> out_scales) const;
+    /// A layer's weights packed chunk by chunk as they are quantized (conv.hpp), when `packer` is set.
+    struct chunked_weights {
+        std::optional<backend::chunked_packer> packer;
+        code_chunks chunks;  ///< feeds `packer`
+    };
     template <class Guess>
-    std::optional<backend::chunked_packer> chunked_packer_for(const tensor& w, const backend::dims& wd, const Guess& guess);
+    void chunk_large_weights(chunked_weights& cw, const tensor& w, const backend::dims& wd, const Guess& guess);
     dnnl::memory chunked_result(const backend::chunked_packer& p, const dnnl::memory::desc& want);
+    dnnl::memory packed_weights(const layer_params& lp, bool i8, const backend::dims& wd, const dnnl::memory::desc& packed);
     layer_params fp32_params(const layer& l, const tensor& w, const tensor* ws, const tensor* b) const;
     std::vector<residual_sum> plan_residuals(const layer& l, dtype dst_t) const;
     void wire_residuals(const layer& l, int dst, const dnnl::memory::desc& dst_md, const std::vector<residual_sum>& sums);

@@ -117,8 +117,6 @@ inline backend::dims weight_dims(const layer& l, const backend::dims& in_d) {
     return {l.groups, o / l.groups, in_d[1] / l.groups, l.kernel[0], l.kernel[1]};
 }
 
-/// Weights, bias and requantization of an INT8 conv/fc layer reading `qin`; `ip`: run by an
-/// inner product, which reads no source zero point (it is folded into the bias instead).
 /// The requantization of an INT8 conv/fc layer reading `qin`, with the output scales `out_scales`.
 inline backend::requant compiler::int8_requant(const layer& l, const quant_params& qin, dtype dst_t, bool split_zp, bool ip,
                                                std::vector<float> out_scales) const {
@@ -129,6 +127,8 @@ inline backend::requant compiler::int8_requant(const layer& l, const quant_param
     return rq;
 }
 
+/// Weights, bias and requantization of an INT8 conv/fc layer reading `qin`; `ip`: run by an
+/// inner product, which reads no source zero point (it is folded into the bias instead).
 /// `chunks`: where the codes go instead of layer_params::wq (which is then empty), unless they
 /// are the file's, read in place; never for an inner product that folds a source zero point
 /// (it sums the codes).
@@ -226,15 +226,18 @@ inline std::size_t chunked_pack_from_bytes = std::size_t{8} << 20;
 /// About how many bytes of codes one chunk holds: a size that stays in a core's L2 cache.
 inline std::size_t chunked_pack_bytes = std::size_t{512} << 10;
 
-/// A packer for an INT8 layer's weights `w` (dims `wd`) large enough to be packed chunk by chunk
-/// (chunked_pack_from_bytes) into the layout `guess()` gives, where that layout allows it.
+/// Sets `cw` up for an INT8 layer's weights `w` (dims `wd`) large enough to be packed chunk by
+/// chunk (chunked_pack_from_bytes) into the layout `guess()` gives, where that layout allows it;
+/// otherwise leaves it off. `cw` must stay where it is: its chunks feed its own packer.
 template <class Guess>
-std::optional<backend::chunked_packer> compiler::chunked_packer_for(const tensor& w, const backend::dims& wd, const Guess& guess) {
-    if (w.elements() < chunked_pack_from_bytes) return std::nullopt;
+void compiler::chunk_large_weights(chunked_weights& cw, const tensor& w, const backend::dims& wd, const Guess& guess) {
+    if (w.elements() < chunked_pack_from_bytes) return;
     const dnnl::memory::desc packed = guess();
     if (!backend::chunkable(packed) || static_cast<int64_t>(packed.data.dims[0]) != wd[0] || packed.data.ndims != static_cast<int>(wd.size()))
-        return std::nullopt;
-    return backend::chunked_packer(c_.eng, backend::make_desc(wd, dtype::s8, true), packed, [this](std::size_t n) { return c_.const_bytes.take(n); });
+        return;
+    cw.packer.emplace(c_.eng, backend::make_desc(wd, dtype::s8, true), packed, [this](std::size_t n) { return c_.const_bytes.take(n); });
+    cw.chunks.channels = static_cast<std::size_t>(cw.packer->channels_for(chunked_pack_bytes, w.elements() / static_cast<std::size_t>(wd[0])));
+    cw.chunks.put = [this, &cw](std::size_t first, std::size_t n, const int8_t* codes) { cw.packer->put(compile_stream_, first, n, codes); };
 }
 
 /// The weights packed chunk by chunk, in the layout the primitive chose: the guessed one (always
@@ -243,6 +246,13 @@ inline dnnl::memory compiler::chunked_result(const backend::chunked_packer& p, c
     const dnnl::memory& got = p.result();
     if (got.get_desc() == want) return got;
     return backend::pack_weights(c_.eng, compile_stream_, got.get_desc(), got.get_data_handle(), want, c_.const_bytes.take(want.get_size()));
+}
+
+/// A layer's weights (`lp`, dims `wd`) packed once into the layout `packed` the primitive chose.
+inline dnnl::memory compiler::packed_weights(const layer_params& lp, bool i8, const backend::dims& wd, const dnnl::memory::desc& packed) {
+    const void* data = i8 ? static_cast<const void*>(lp.wq.data()) : lp.wf_in_place ? lp.wf_in_place : static_cast<const void*>(lp.wf.data());
+    return backend::pack_weights(c_.eng, compile_stream_, backend::make_desc(wd, i8 ? dtype::s8 : dtype::f32, true), data, packed,
+                                 c_.const_bytes.take(packed.get_size()));
 }
 
 inline void compiler::weighted(const layer& l) {
@@ -299,19 +309,11 @@ inline void compiler::weighted(const layer& l) {
         return backend::requantizing_conv(c_.eng, src_md, wei_any, bias_md, dst_any, g, rq, ops);
     };
     const auto make = [&](const dnnl::memory::desc& src_md) { return make_with(src_md, lp.rq); };
-    std::optional<backend::chunked_packer> chunked;
-    if (i8) {
-        // The layout the primitive will choose for the weights, from one made with unit scales
-        // (scales do not choose it): large weights are packed into it as they are quantized.
-        const auto guess = [&] { return make_with(src_any, int8_requant(l, *qin, dst_t, split_zp, ip, std::vector<float>(static_cast<std::size_t>(o), 1.f))).weights; };
-        chunked = chunked_packer_for(w, wd, guess);
-    }
-    code_chunks chunks;
-    if (chunked) {
-        chunks.channels = static_cast<std::size_t>(chunked->channels_for(chunked_pack_bytes, w.elements() / static_cast<std::size_t>(o)));
-        chunks.put = [&](std::size_t first, std::size_t n, const int8_t* codes) { chunked->put(compile_stream_, first, n, codes); };
-    }
-    lp = i8 ? int8_params(l, w, ws, b, in_d, *qin, dst_t, split_zp, ip, chunked ? &chunks : nullptr) : fp32_params(l, w, ws, b);
+    chunked_weights cw;
+    // The layout the primitive will choose for the weights, from one made with unit scales
+    // (scales do not choose it): large weights are packed into it as they are quantized.
+    if (i8) chunk_large_weights(cw, w, wd, [&] { return make_with(src_any, int8_requant(l, *qin, dst_t, split_zp, ip, std::vector<float>(static_cast<std::size_t>(o), 1.f))).weights; });
+    lp = i8 ? int8_params(l, w, ws, b, in_d, *qin, dst_t, split_zp, ip, cw.packer ? &cw.chunks : nullptr) : fp32_params(l, w, ws, b);
     backend::made_primitive made = cv.on && in_d.size() == 2 ? make(src_any) : in_input_layout(make(src_any), in, src_t, qin, make);
     // oneDNN's implementation of a convolution: its first choice, or one the tuning measured
     // faster, among those that use the same layouts (oneDNN lists them only for fixed layouts).
@@ -331,11 +333,8 @@ inline void compiler::weighted(const layer& l) {
     }
     track(made.scratchpad_bytes);
 
-    // Weights packed once into the primitive's preferred layout (or already, chunk by chunk).
-    const void* wdata = i8 ? static_cast<const void*>(lp.wq.data()) : lp.wf_in_place ? lp.wf_in_place : static_cast<const void*>(lp.wf.data());
-    const bool in_chunks = i8 && chunked && chunked->started();
-    const int wconst = in_chunks ? new_const(chunked_result(*chunked, made.weights))
-                                 : new_const(backend::pack_weights(c_.eng, compile_stream_, backend::make_desc(wd, i8 ? dtype::s8 : dtype::f32, true), wdata, made.weights, c_.const_bytes.take(made.weights.get_size())));
+    const bool in_chunks = cw.packer && cw.packer->started();
+    const int wconst = new_const(in_chunks ? chunked_result(*cw.packer, made.weights) : packed_weights(lp, i8, wd, made.weights));
     const int bconst = s32_bias ? new_const(bias_md, lp.b32.data()) : new_const(bias_md, lp.bf.data());
     if (i8) keep_spare(lp.wq);
 
