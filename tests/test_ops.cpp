@@ -3,6 +3,7 @@
 
 #include <doctest/doctest.h>
 
+#include "support/chunk_everything.hpp"
 #include "support/compare.hpp"
 #include "support/layers.hpp"
 
@@ -165,6 +166,24 @@ TEST_CASE("conv2d groups") {
     check_conv(k, 200);
     k.groups = 2; k.sh = k.sw = 2; k.pad = {0, 0, 1, 1};
     check_conv(k, 201);
+}
+
+TEST_CASE("conv2d packed chunk by chunk as its codes are quantized: plain / groups / 1x1 / zero points") {
+    // Grouped convolutions have a [G, O/G, ...] layout that is not split by output channel: they
+    // must be packed whole, and every other convolution give the same integers in chunks.
+    const chunk_everything scope;
+    conv_case a;
+    a.int_weights = false;
+    conv_case b = a;
+    b.c = 12, b.o = 18, b.groups = 3;
+    conv_case c = a;
+    c.kh = c.kw = 1, c.pad = {0, 0, 0, 0}, c.c = 19, c.o = 35, c.zp_src = 5, c.zp_dst = 7;
+    conv_case d = b;
+    d.int_weights = true, d.groups = 2, d.o = 20;
+    check_conv(a, 300);
+    check_conv(b, 301);
+    check_conv(c, 302);
+    check_conv(d, 303);
 }
 
 TEST_CASE("depthwise_conv2d: stride 1 and 2 / asymmetric padding / relu6 / zero points") {

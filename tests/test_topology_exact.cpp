@@ -17,10 +17,10 @@
 #include <vector>
 
 #include <qint8/builder.hpp>
-#include <qint8/compile/conv.hpp>
 #include <qint8/models/registry.hpp>
 #include <qint8/models/synthetic.hpp>
 
+#include "support/chunk_everything.hpp"
 #include "support/compare.hpp"
 #include "support/scratch.hpp"
 
@@ -138,11 +138,7 @@ TEST_CASE("INT8: weights packed a chunk of channels at a time as they are quanti
     // (detail::chunked_pack_from_bytes); here every INT8 convolution and fc is, one channel block
     // per chunk, wherever its codes are not the file's read in place.
     test::single_thread one;
-    struct chunk_everything {
-        std::size_t from = detail::chunked_pack_from_bytes, bytes = detail::chunked_pack_bytes;
-        chunk_everything() { detail::chunked_pack_from_bytes = 0, detail::chunked_pack_bytes = 1; }
-        ~chunk_everything() { detail::chunked_pack_from_bytes = from, detail::chunked_pack_bytes = bytes; }
-    } scope;
+    const test::chunk_everything scope;
     for_each_small_topology([](const std::string& name, bool int8_weights, const model_desc& m, const std::vector<float>& in, compile_options co) {
         const model net(m, co, "topology");
         std::size_t chunked = 0;

@@ -6,13 +6,14 @@
 /// their own before the reorder packed them. Memory touched for the first time costs a page
 /// fault per page, and a fresh page is slow under a hypervisor: the buffer alone cost 90-200 ms
 /// of a 350-640 ms load on an AMD EPYC KVM guest (2026-12-06; docs/performance.md, loading).
-/// Packed a chunk at a time, the codes pass through a buffer of about 2 MiB that stays in cache.
+/// Packed a chunk at a time, the codes pass through a buffer of about 512 KiB that stays in cache.
 ///
 /// A chunk is channels [first, first + n) with `first` a multiple of the layout's output-channel
 /// block: in a layout whose output channel is the outermost dimension those channels are one
 /// contiguous range of the packed buffer, laid out as the same layout with n output channels.
-/// Any other layout (output channel not outermost, compensation or other extra data, groups) is
-/// not chunked: make() returns nothing and the caller packs the whole layer as before.
+/// Any other layout (output channel not outermost, compensation or other extra data) is not
+/// chunkable(), and the caller packs the whole layer as before (so does it for groups, whose
+/// first dimension is not the output channel: compile/conv.hpp, chunk_large_weights).
 
 #include <algorithm>
 #include <cstddef>

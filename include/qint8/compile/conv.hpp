@@ -228,15 +228,17 @@ inline std::size_t chunked_pack_bytes = std::size_t{512} << 10;
 
 /// Sets `cw` up for an INT8 layer's weights `w` (dims `wd`) large enough to be packed chunk by
 /// chunk (chunked_pack_from_bytes) into the layout `guess()` gives, where that layout allows it;
-/// otherwise leaves it off. `cw` must stay where it is: its chunks feed its own packer.
+/// otherwise leaves it off. The quantization's chunks are of output channels, so the layout's
+/// first dimension must be them: a grouped convolution's is the group ([G, O/G, ...]), and it is
+/// packed whole. `cw` must stay where it is: its chunks feed its own packer.
 template <class Guess>
 void compiler::chunk_large_weights(chunked_weights& cw, const tensor& w, const backend::dims& wd, const Guess& guess) {
-    if (w.elements() < chunked_pack_from_bytes) return;
+    const int64_t o = w.shape[0];
+    if (w.elements() < chunked_pack_from_bytes || wd[0] != o) return;
     const dnnl::memory::desc packed = guess();
-    if (!backend::chunkable(packed) || static_cast<int64_t>(packed.data.dims[0]) != wd[0] || packed.data.ndims != static_cast<int>(wd.size()))
-        return;
+    if (!backend::chunkable(packed) || packed.data.dims[0] != o || packed.data.ndims != static_cast<int>(wd.size())) return;
     cw.packer.emplace(c_.eng, backend::make_desc(wd, dtype::s8, true), packed, [this](std::size_t n) { return c_.const_bytes.take(n); });
-    cw.chunks.channels = static_cast<std::size_t>(cw.packer->channels_for(chunked_pack_bytes, w.elements() / static_cast<std::size_t>(wd[0])));
+    cw.chunks.channels = static_cast<std::size_t>(cw.packer->channels_for(chunked_pack_bytes, w.elements() / static_cast<std::size_t>(o)));
     cw.chunks.put = [this, &cw](std::size_t first, std::size_t n, const int8_t* codes) { cw.packer->put(compile_stream_, first, n, codes); };
 }
 
