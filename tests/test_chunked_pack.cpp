@@ -66,7 +66,7 @@ TEST_CASE("chunked packing gives the bytes of one reorder of the whole tensor - 
         const dnnl::memory::desc plain({s.o, s.c, s.kh, s.kw}, dnnl::memory::data_type::s8, dnnl::memory::format_tag::abcd);
         const std::size_t k = static_cast<std::size_t>(s.c * s.kh * s.kw);
         const std::vector<int8_t> codes = random_codes(static_cast<std::size_t>(s.o) * k, static_cast<unsigned>(s.o + s.c));
-        const std::vector<uint8_t> want = bytes_of(backend::pack_weights(eng, st, plain, codes.data(), packed));
+        const std::vector<uint8_t> want = bytes_of(backend::reorder_weights(eng, st, plain, codes.data(), packed));
         std::vector<uint8_t> buffer;
         for (int64_t blocks : {int64_t{1}, int64_t{3}, int64_t{1000}}) {
             CAPTURE(blocks);

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "qint8/backend/direct_pack.hpp"
 #include "qint8/backend/dnnl_compat.hpp"
 
 namespace qint8::backend {
@@ -148,15 +149,26 @@ inline made_primitive requantizing_ip(const dnnl::engine& eng, const dnnl::memor
 /// Does the implementation named `impl` run on oneDNN's gemm (not its brgemm kernels)?
 inline bool on_gemm(const std::string& impl) { return impl.find("gemm") != std::string::npos && impl.find("brg") == std::string::npos; }
 
-/// Packs plain weights (`plain`, bytes at `data`) once into the layout a primitive chose, in the
-/// buffer `into` (packed_md.get_size() bytes that outlive the returned memory) or, if null, in
-/// one that oneDNN allocates.
-inline dnnl::memory pack_weights(const dnnl::engine& eng, dnnl::stream& st, const dnnl::memory::desc& plain, const void* data,
-                                 const dnnl::memory::desc& packed_md, void* into = nullptr) {
+/// Packs plain weights (`plain`, bytes at `data`) once into the layout a primitive chose with a
+/// oneDNN reorder, in the buffer `into` (packed_md.get_size() bytes that outlive the returned
+/// memory) or, if null, in one that oneDNN allocates.
+inline dnnl::memory reorder_weights(const dnnl::engine& eng, dnnl::stream& st, const dnnl::memory::desc& plain, const void* data,
+                                    const dnnl::memory::desc& packed_md, void* into = nullptr) {
     dnnl::memory user(plain, eng, const_cast<void*>(data));
     dnnl::memory packed = into ? dnnl::memory(packed_md, eng, into) : dnnl::memory(packed_md, eng);
     dnnl::reorder(reorder_pd(eng, plain, packed_md, 1.f, 0, 0, nullptr, false)).execute(st, user, packed);
     st.wait();
+    return packed;
+}
+
+/// reorder_weights(), or for the s8 layouts direct_pack.hpp knows the same bytes without
+/// creating a reorder (no code generated for it).
+inline dnnl::memory pack_weights(const dnnl::engine& eng, dnnl::stream& st, const dnnl::memory::desc& plain, const void* data,
+                                 const dnnl::memory::desc& packed_md, void* into = nullptr) {
+    direct_detail::plan p;
+    if (!direct_pack_plan(plain, packed_md, p)) return reorder_weights(eng, st, plain, data, packed_md, into);
+    dnnl::memory packed = into ? dnnl::memory(packed_md, eng, into) : dnnl::memory(packed_md, eng);
+    direct_pack_s8(plain, static_cast<const int8_t*>(data), packed_md, packed.get_data_handle());
     return packed;
 }
 
