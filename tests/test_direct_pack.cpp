@@ -1,8 +1,8 @@
 // Packing s8 weights without a reorder (backend/direct_pack.hpp): for the layouts oneDNN chooses
 // on this process's code path for INT8 1x1, 3x3, grouped and fc layers, with and without a
-// source zero point (the compensation oneDNN keeps after the weights), the bytes equal those of
-// oneDNN's reorder, padding included; layouts it does not know are refused and left to the
-// reorder. End to end, tests/test_topology_exact.cpp compiles the six topologies (their 1x1 and
+// source zero point (the compensation oneDNN keeps after the weights), and for the layouts of the
+// other paths, the bytes equal those of oneDNN's reorder, padding included; layouts it does not
+// know are refused and left to the reorder. End to end, tests/test_topology_exact.cpp compiles the six topologies (their 1x1 and
 // fc layers packed so) and compares them with the naive reference.
 
 #include <doctest/doctest.h>
@@ -129,7 +129,8 @@ TEST_CASE("direct packing of a fixed blocked layout with padding equals the reor
 
 TEST_CASE("direct packing equals the reorder on the blocked layouts of every path - with and without compensation") {
     // The layouts oneDNN's INT8 kernels choose on AVX2 (2b8a4b), AVX-512 (4b16a4b), VNNI and AMX
-    // brgemm (16b16a4b, 16b64a4b, 16b32a4b) and their inner-product and grouped forms: the layout
+    // brgemm (16b16a4b, 16b64a4b, 16b32a4b), their inner-product and grouped forms, on 1x1 and on
+    // larger kernels: the layout
     // is only a descriptor, so a CPU without those kernels still checks them against the reorder.
     using tag = dnnl::memory::format_tag;
     dnnl::engine eng(dnnl::engine::kind::cpu, 0);
@@ -140,7 +141,10 @@ TEST_CASE("direct packing equals the reorder on the blocked layouts of every pat
     };
     const layout layouts[] = {{{36, 20, 1, 1}, tag::ABcd2b8a4b},   {{64, 64, 1, 1}, tag::ABcd4b16a4b},  {{40, 36, 1, 1}, tag::ABcd16b16a4b},
                               {{72, 72, 1, 1}, tag::ABcd16b64a4b}, {{24, 40, 1, 1}, tag::ABcd16b32a4b}, {{100, 36}, tag::AB16b64a4b},
-                              {{1000, 64}, tag::AB4b16a4b},        {{2, 24, 20, 1, 1}, tag::aBCde2c8b4c}, {{3, 16, 12, 1, 1}, tag::aBCde4c16b4c}};
+                              {{1000, 64}, tag::AB4b16a4b},        {{2, 24, 20, 1, 1}, tag::aBCde2c8b4c}, {{3, 16, 12, 1, 1}, tag::aBCde4c16b4c},
+                              // 3x3 and 7x7 layers, packed byte by byte
+                              {{24, 16, 3, 3}, tag::ABcd2b8a4b},   {{19, 3, 7, 7}, tag::ABcd4b16a4b},   {{40, 36, 3, 3}, tag::ABcd16b16a4b},
+                              {{2, 16, 12, 3, 3}, tag::aBCde2c8b4c}};
     int checked = 0;
     for (const layout& l : layouts) {
         for (bool comp : {false, true}) {
@@ -191,10 +195,18 @@ TEST_CASE("direct packing refuses what it does not know - f32 weights and s8 x s
     s8s8.extra.compensation_mask = 1;
     s8s8.extra.scale_adjust = 0.5f;
     CHECK_FALSE(backend::direct_pack_plan(plain, dnnl::memory::desc(s8s8), p));
-    // A layout that keeps no run of 4 contiguous: a 3x3 layer's weights as [O][kh][kw][I] read
-    // from [O][I][kh][kw] put consecutive values 32 bytes apart.
+    // A layout that keeps no run of 4 contiguous (a 3x3 layer's weights as [O][kh][kw][I] read
+    // from [O][I][kh][kw] put consecutive values 32 bytes apart) is packed byte by byte up to
+    // direct_pack_bytewise_max weights, and left to the reorder above.
     const dnnl::memory::desc plain3(backend::dims{64, 32, 3, 3}, dnnl::memory::data_type::s8, backend::plain_tag(4));
-    CHECK_FALSE(backend::direct_pack_plan(plain3, dnnl::memory::desc({64, 32, 3, 3}, dnnl::memory::data_type::s8, dnnl::memory::format_tag::acdb), p));
+    const dnnl::memory::desc ohwi({64, 32, 3, 3}, dnnl::memory::data_type::s8, dnnl::memory::format_tag::acdb);
+    const std::int64_t limit = backend::direct_pack_bytewise_max;
+    backend::direct_pack_bytewise_max = 64 * 32 * 9;
+    CHECK(backend::direct_pack_plan(plain3, ohwi, p));
+    CHECK(p.run == 1);
+    backend::direct_pack_bytewise_max = 64 * 32 * 9 - 1;
+    CHECK_FALSE(backend::direct_pack_plan(plain3, ohwi, p));
+    backend::direct_pack_bytewise_max = limit;
 }
 
 }  // TEST_SUITE

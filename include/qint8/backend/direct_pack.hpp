@@ -15,8 +15,9 @@
 /// depends on one coordinate only, so one table per dimension gives every offset.
 /// Compensation (the "asymmetric source" extra of an INT8 convolution whose source has a zero
 /// point) is, per output channel, minus the sum of its weights, as int32 right after the padded
-/// weights. Layouts with anything else (s8 x s8 compensation, scale adjustment, offsets, runs
-/// shorter than 4) are left to the reorder. tests/test_direct_pack.cpp compares the bytes with
+/// weights. Layouts with anything else (s8 x s8 compensation, scale adjustment, offsets) are left
+/// to the reorder, and so are large layers of layouts without runs of 4 (3x3 convolutions:
+/// their input channels are not contiguous in the plain codes), where the reorder's code is faster. tests/test_direct_pack.cpp compares the bytes with
 /// the reorder's for the layouts oneDNN chooses on the running path.
 
 #include <algorithm>
@@ -48,22 +49,34 @@ inline bool row_major(const dnnl_memory_desc_t& d) {
 
 /// The offset in `d` that coordinate x of dimension `dim` contributes, for every x < dims[dim]:
 /// its block's stride, and inside the inner blocks (innermost last) its digit of each block of
-/// that dimension times the size of the blocks inside it.
+/// that dimension times the size of the blocks inside it. The digits are counted, not divided
+/// out: a division per digit and value cost more than the packing of a small layer.
 inline std::vector<int64_t> offsets_along(const dnnl_memory_desc_t& d, int dim) {
     const dnnl_blocking_desc_t& b = d.format_desc.blocking;
+    int64_t size[DNNL_MAX_NDIMS], weight[DNNL_MAX_NDIMS], digit[DNNL_MAX_NDIMS] = {};
+    int digits = 0;
+    for (int k = b.inner_nblks - 1, below = 1; k >= 0; below *= static_cast<int>(b.inner_blks[k]), --k)
+        if (b.inner_idxs[k] == dim) size[digits] = b.inner_blks[k], weight[digits++] = below;
     std::vector<int64_t> t(static_cast<std::size_t>(d.dims[dim]));
-    for (int64_t x = 0; x < d.dims[dim]; ++x) {
-        int64_t inner = 0, digits = 1, below = 1;
-        for (int k = b.inner_nblks - 1; k >= 0; --k) {
-            if (b.inner_idxs[k] == dim) {
-                inner += (x / digits) % b.inner_blks[k] * below;
-                digits *= b.inner_blks[k];
-            }
-            below *= b.inner_blks[k];
-        }
-        t[static_cast<std::size_t>(x)] = inner + x / digits * b.strides[dim];
+    int64_t inner = 0, block = 0;
+    for (std::size_t x = 0; x < t.size(); ++x) {
+        t[x] = inner + block * b.strides[dim];
+        int j = 0;  // x + 1: carry through the digits, innermost first
+        for (; j < digits && ++digit[j] == size[j]; ++j) inner -= (size[j] - 1) * weight[j], digit[j] = 0;
+        if (j < digits) inner += weight[j];
+        else ++block;
     }
     return t;
+}
+
+/// `v` with each value followed by its sums with t[1..]: the offsets of one more dimension,
+/// row-major (the new dimension varies fastest).
+inline std::vector<int64_t> expand(const std::vector<int64_t>& v, const std::vector<int64_t>& t) {
+    std::vector<int64_t> r;
+    r.reserve(v.size() * t.size());
+    for (int64_t a : v)
+        for (int64_t x : t) r.push_back(a + x);
+    return r;
 }
 
 /// The sum of k s8 values (psadbw sums bytes as u8: each is biased by 128 and the bias removed).
@@ -107,7 +120,8 @@ inline void copy_runs(const plan& p, const int8_t* src, int8_t* out, int8_t* com
     }
 }
 
-/// The longest run (16, 8 or 4) that every group of `col` keeps contiguous, or 1.
+/// The longest run (16, 8 or 4) that every group of `col` keeps contiguous, or 1 (some runs are
+/// longer, but a layout with runs of 2 was not met).
 inline int longest_run(const std::vector<int64_t>& col) {
     const std::size_t k = col.size();
     for (std::size_t run : {16u, 8u, 4u}) {
@@ -120,33 +134,29 @@ inline int longest_run(const std::vector<int64_t>& col) {
 }
 
 /// Row and column offsets for `d`, whose first `outer` dimensions index rows (the output channel,
-/// after the group if any) and the rest columns, both in row-major order.
+/// after the group if any) and the rest columns, both in row-major order; and each row's place
+/// among the compensation entries (row-major over the padded outer dimensions).
 inline void fill_offsets(const dnnl_memory_desc_t& d, int outer, plan& p) {
-    int64_t rows = 1, k = 1;
-    for (int i = 0; i < d.ndims; ++i) (i < outer ? rows : k) *= d.dims[i];
-    p.row.assign(static_cast<std::size_t>(rows), 0);
-    p.col.assign(static_cast<std::size_t>(k), 0);
-    p.comp_index.assign(static_cast<std::size_t>(rows), 0);
-    std::size_t repeat_rows = 1, repeat_cols = 1;  // the values of the dimensions after i
-    for (int i = d.ndims - 1; i >= 0; --i) {
-        const std::vector<int64_t> t = offsets_along(d, i);
+    p.row = p.col = p.comp_index = {0};
+    for (int i = 0; i < d.ndims; ++i) {
         std::vector<int64_t>& v = i < outer ? p.row : p.col;
-        std::size_t& repeat = i < outer ? repeat_rows : repeat_cols;
-        for (std::size_t j = 0; j < v.size(); ++j) v[j] += t[j / repeat % t.size()];
-        repeat *= t.size();
+        v = expand(v, offsets_along(d, i));
     }
-    for (std::size_t o = 0; o < p.row.size(); ++o) {  // row-major over the padded outer dimensions
-        int64_t rest = static_cast<int64_t>(o), index = 0, scale = 1;
-        for (int i = outer - 1; i >= 0; --i) {
-            index += rest % d.dims[i] * scale;
-            scale *= d.padded_dims[i];
-            rest /= d.dims[i];
-        }
-        p.comp_index[o] = index;
+    for (int i = 0; i < outer; ++i) {
+        std::vector<int64_t> t(static_cast<std::size_t>(d.dims[i]));
+        for (std::size_t x = 0; x < t.size(); ++x) t[x] = static_cast<int64_t>(x);
+        for (int64_t& c : p.comp_index) c *= d.padded_dims[i];
+        p.comp_index = expand(p.comp_index, t);
     }
 }
 
 }  // namespace direct_detail
+
+/// Up to this many weights a layout without runs of 4 (a 3x3 or 7x7 layer's: input channels are
+/// blocked, but not contiguous in [O][I][kh][kw]) is packed byte by byte too: at about a
+/// nanosecond a byte that costs less than creating the reorder (60-300 microseconds, the first
+/// of a process the most), which is faster per byte only on larger layers.
+inline std::int64_t direct_pack_bytewise_max = 65536;
 
 /// The plan for packing `plain` (row-major s8) into `packed` directly, or false where the layout
 /// is one the reorder keeps (see the file comment). Weights of 5 dimensions are grouped
@@ -172,7 +182,7 @@ inline bool direct_pack_plan(const dnnl::memory::desc& plain, const dnnl::memory
     if (!comp && static_cast<std::size_t>(padded) != packed.get_size()) return false;
     direct_detail::fill_offsets(d, outer, p);
     p.run = direct_detail::longest_run(p.col);
-    if (p.run < 4) return false;
+    if (p.run < 4 && real > direct_pack_bytewise_max) return false;
     // Every weight lands inside the padded weights, before any compensation.
     if (*std::max_element(p.row.begin(), p.row.end()) + *std::max_element(p.col.begin(), p.col.end()) >= padded) return false;
     if (!comp) p.comp_index.clear();
@@ -196,7 +206,8 @@ inline bool direct_pack_s8(const dnnl::memory::desc& plain, const int8_t* src, c
     int8_t* comp = p.comp_index.empty() ? nullptr : out + p.weight_bytes;
     if (p.run == 16) direct_detail::copy_runs<16>(p, src, out, comp);
     else if (p.run == 8) direct_detail::copy_runs<8>(p, src, out, comp);
-    else direct_detail::copy_runs<4>(p, src, out, comp);
+    else if (p.run == 4) direct_detail::copy_runs<4>(p, src, out, comp);
+    else direct_detail::copy_runs<1>(p, src, out, comp);
     return true;
 }
 
