@@ -8,11 +8,12 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <random>
 #include <vector>
 
 #include <qint8/backend/chunked_pack.hpp>
 #include <qint8/backend/requantizing.hpp>
+
+#include "support/builder.hpp"
 
 using namespace qint8;
 
@@ -30,13 +31,6 @@ dnnl::memory::desc conv_weights_layout(const dnnl::engine& eng, dnnl::memory::da
     return backend::requantizing_conv(eng, src, wei, bias, dst, backend::conv_geometry{{1, 1}, {0, 0}, {0, 0}}, rq, {}).weights;
 }
 
-std::vector<int8_t> random_codes(std::size_t n, unsigned seed) {
-    std::mt19937 rng(seed);
-    std::uniform_int_distribution<int> d(-128, 127);
-    std::vector<int8_t> v(n);
-    for (auto& x : v) x = static_cast<int8_t>(d(rng));
-    return v;
-}
 
 /// The bytes of `m` (its whole buffer, padding included).
 std::vector<uint8_t> bytes_of(const dnnl::memory& m) {
@@ -65,7 +59,7 @@ TEST_CASE("chunked packing gives the bytes of one reorder of the whole tensor - 
         ++chunked_layouts;
         const dnnl::memory::desc plain({s.o, s.c, s.kh, s.kw}, dnnl::memory::data_type::s8, dnnl::memory::format_tag::abcd);
         const std::size_t k = static_cast<std::size_t>(s.c * s.kh * s.kw);
-        const std::vector<int8_t> codes = random_codes(static_cast<std::size_t>(s.o) * k, static_cast<unsigned>(s.o + s.c));
+        const std::vector<int8_t> codes = test::rng(static_cast<unsigned>(s.o + s.c)).codes(static_cast<std::size_t>(s.o) * k);
         const std::vector<uint8_t> want = bytes_of(backend::reorder_weights(eng, st, plain, codes.data(), packed));
         std::vector<uint8_t> buffer;
         for (int64_t blocks : {int64_t{1}, int64_t{3}, int64_t{1000}}) {

@@ -9,12 +9,13 @@
 
 #include <cstdint>
 #include <cstring>
-#include <random>
 #include <string>
 #include <vector>
 
 #include <qint8/backend/direct_pack.hpp>
 #include <qint8/backend/requantizing.hpp>
+
+#include "support/builder.hpp"
 #include <qint8/backend/types.hpp>
 
 using namespace qint8;
@@ -54,13 +55,6 @@ dnnl::memory::desc dp_chosen_layout(const dnnl::engine& eng, const dp_layer& l) 
     return backend::requantizing_conv(eng, src, wei, bias, dst, backend::conv_geometry{{1, 1}, {0, 0}, {0, 0}}, rq, {}).weights;
 }
 
-std::vector<int8_t> dp_codes(std::size_t n, unsigned seed) {
-    std::mt19937 rng(seed);
-    std::uniform_int_distribution<int> d(-128, 127);
-    std::vector<int8_t> v(n);
-    for (auto& x : v) x = static_cast<int8_t>(d(rng));
-    return v;
-}
 
 }  // namespace
 
@@ -79,7 +73,7 @@ TEST_CASE("direct packing of s8 weights gives the bytes of oneDNN's reorder - or
         CAPTURE(dp_name(l));
         const dnnl::memory::desc packed = dp_chosen_layout(eng, l);
         const dnnl::memory::desc plain(dp_weight_dims(l), dnnl::memory::data_type::s8, backend::plain_tag(dp_weight_dims(l).size()));
-        const std::vector<int8_t> codes = dp_codes(static_cast<std::size_t>(l.o * l.c / l.groups * l.kh * l.kw), static_cast<unsigned>(l.o * 7 + l.c));
+        const std::vector<int8_t> codes = test::rng(static_cast<unsigned>(l.o * 7 + l.c)).codes(static_cast<std::size_t>(l.o * l.c / l.groups * l.kh * l.kw));
         // Neither buffer is zero to begin with: padding must be written, not found.
         std::vector<uint8_t> want(packed.get_size(), 0xA5), got(packed.get_size(), 0xA5);
         backend::reorder_weights(eng, st, plain, codes.data(), packed, want.data());
@@ -115,7 +109,7 @@ TEST_CASE("direct packing of a fixed blocked layout with padding equals the reor
     const backend::dims d{24, 20, 1, 1};
     const dnnl::memory::desc plain(d, dnnl::memory::data_type::s8, backend::plain_tag(4)),
         packed(d, dnnl::memory::data_type::s8, dnnl::memory::format_tag::aBcd8b);
-    const std::vector<int8_t> codes = dp_codes(24 * 20, 11);
+    const std::vector<int8_t> codes = test::rng(11).codes(24 * 20);
     backend::direct_detail::plan p;
     REQUIRE(backend::direct_pack_plan(plain, packed, p));
     CHECK(p.run == 4);
@@ -158,7 +152,7 @@ TEST_CASE("direct packing equals the reorder on the blocked layouts of every pat
             const dnnl::memory::desc packed(md), plain(l.d, dnnl::memory::data_type::s8, backend::plain_tag(l.d.size()));
             std::size_t n = 1;
             for (int64_t x : l.d) n *= static_cast<std::size_t>(x);
-            const std::vector<int8_t> codes = dp_codes(n, static_cast<unsigned>(n));
+            const std::vector<int8_t> codes = test::rng(static_cast<unsigned>(n)).codes(n);
             std::vector<uint8_t> want(packed.get_size(), 0xA5), got(packed.get_size(), 0xA5);
             try {
                 backend::reorder_weights(eng, st, plain, codes.data(), packed, want.data());

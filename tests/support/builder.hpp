@@ -21,6 +21,12 @@ struct rng {
         for (auto& x : v) x = uniform(lo, hi);
         return v;
     }
+    /// n s8 codes over the whole range, -128 included.
+    std::vector<int8_t> codes(std::size_t n) {
+        std::vector<int8_t> v(n);
+        for (auto& x : v) x = static_cast<int8_t>(integer(-128, 127));
+        return v;
+    }
 };
 
 /// Adds `<name>.weight` (s8 with scales when `int_weights`, else f32) and `<name>.bias`.
