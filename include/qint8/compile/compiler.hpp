@@ -216,11 +216,17 @@ inline void compiler::plan_input() {
     dims_[m.input.name] = d;
     const bool int_in = m.input.act && !c_.opt.force_fp32;
     c_.input_is_int = int_in;
-    if (int_in) c_.input_q = *m.input.act;
-    const dtype t = int_in ? m.input.act->type : dtype::f32;
+    std::optional<quant_params> act = int_in ? m.input.act : std::nullopt;
+    // s8 input codes are quantized as u8 (zero point + 128, the same values) where layers store
+    // s8 as u8 (store_s8_as_u8): else the first layer converts them with a reorder on every run.
+    const auto& readers = consumers_[m.input.name];
+    if (act && s8_src_as_u8_ && act->type == dtype::s8 && std::none_of(readers.begin(), readers.end(), [](const layer* r) { return r->kind == op::fc; }))
+        act = quant_params{dtype::u8, act->scale, act->zero_point + 128};
+    if (act) c_.input_q = *act;
+    const dtype t = act ? act->type : dtype::f32;
     c_.input_nhwc = int_in && d.size() == 4;
     c_.input_slot = new_slot(c_.input_nhwc ? dnnl::memory::desc(d, backend::to_dnnl(t), backend::tag::nhwc) : backend::make_desc(d, t, true));
-    put(m.input.name, c_.input_slot, t, m.input.act);
+    put(m.input.name, c_.input_slot, t, act ? act : m.input.act);
     c_.input_elems = element_count(m.input.shape, "input");
 }
 
