@@ -17,8 +17,9 @@
 /// point) is, per output channel, minus the sum of its weights, as int32 right after the padded
 /// weights. Layouts with anything else (s8 x s8 compensation, scale adjustment, offsets) are left
 /// to the reorder, and so are large layers of layouts without runs of 4 (3x3 convolutions:
-/// their input channels are not contiguous in the plain codes), where the reorder's code is faster. tests/test_direct_pack.cpp compares the bytes with
-/// the reorder's for the layouts oneDNN chooses on the running path.
+/// their input channels are not contiguous in the plain codes), where the reorder's code is
+/// faster. tests/test_direct_pack.cpp compares the bytes with the reorder's for the layouts
+/// oneDNN chooses on the running path and for those of the other paths.
 
 #include <algorithm>
 #include <cstddef>
@@ -192,13 +193,10 @@ inline bool direct_pack_plan(const dnnl::memory::desc& plain, const dnnl::memory
     return true;
 }
 
-/// Packs the s8 weights at `src` (row-major, as `plain`) into `into` (packed.get_size() bytes)
-/// in the layout `packed`, or returns false without writing where direct_pack_plan() refuses it.
+/// Writes the s8 weights at `src` (row-major) into `into` as `p` plans them (direct_pack_plan).
 /// Like the reorder it writes the weights, their padding and the compensation, and leaves any
 /// bytes oneDNN's size adds after those untouched.
-inline bool direct_pack_s8(const dnnl::memory::desc& plain, const int8_t* src, const dnnl::memory::desc& packed, void* into) {
-    direct_detail::plan p;
-    if (!direct_pack_plan(plain, packed, p)) return false;
+inline void direct_pack(const direct_detail::plan& p, const int8_t* src, void* into) {
     auto* out = static_cast<int8_t*>(into);
     // Only padding needs zeros: without any, every weight byte is written below.
     const std::size_t from = p.padded ? 0 : p.weight_bytes;
@@ -208,6 +206,14 @@ inline bool direct_pack_s8(const dnnl::memory::desc& plain, const int8_t* src, c
     else if (p.run == 8) direct_detail::copy_runs<8>(p, src, out, comp);
     else if (p.run == 4) direct_detail::copy_runs<4>(p, src, out, comp);
     else direct_detail::copy_runs<1>(p, src, out, comp);
+}
+
+/// Packs the s8 weights at `src` (row-major, as `plain`) into `into` (packed.get_size() bytes)
+/// in the layout `packed`, or returns false without writing where direct_pack_plan() refuses it.
+inline bool direct_pack_s8(const dnnl::memory::desc& plain, const int8_t* src, const dnnl::memory::desc& packed, void* into) {
+    direct_detail::plan p;
+    if (!direct_pack_plan(plain, packed, p)) return false;
+    direct_pack(p, src, into);
     return true;
 }
 

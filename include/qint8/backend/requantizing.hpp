@@ -168,7 +168,7 @@ inline dnnl::memory pack_weights(const dnnl::engine& eng, dnnl::stream& st, cons
     direct_detail::plan p;
     if (!direct_pack_plan(plain, packed_md, p)) return reorder_weights(eng, st, plain, data, packed_md, into);
     dnnl::memory packed = into ? dnnl::memory(packed_md, eng, into) : dnnl::memory(packed_md, eng);
-    direct_pack_s8(plain, static_cast<const int8_t*>(data), packed_md, packed.get_data_handle());
+    direct_pack(p, static_cast<const int8_t*>(data), packed.get_data_handle());
     return packed;
 }
 
