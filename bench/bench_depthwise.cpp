@@ -115,9 +115,10 @@ void bench_shape(const shape& s, int iterations, int rounds, std::mt19937& rng) 
     layer_data d = make_layer(s, rng);
     std::vector<candidate> cands;
     std::vector<k::dw_packed> packs;
-    packs.reserve(4);
+    packs.reserve(5);  // the candidates keep pointers into it
     const qint8::cpu_features f = qint8::cpu_info().features;
-    for (k::dw_variant v : {k::dw_variant::avx2, k::dw_variant::avx512bw, k::dw_variant::avx512vnni, k::dw_variant::avx512vnni_quads}) {
+    for (k::dw_variant v : {k::dw_variant::avx2, k::dw_variant::avx2_columns, k::dw_variant::avx512bw, k::dw_variant::avx512vnni,
+                            k::dw_variant::avx512vnni_quads}) {
         if (!k::dw_variant_runs(v, f)) continue;
         packs.push_back(k::dw_pack(d.w.data(), d.bias.data(), d.os.data(), d.pr.c, 3, 3, k::dw_block(v), 0, false));
         const k::dw_packed* pk = &packs.back();

@@ -186,6 +186,9 @@ void check_variant(dw_variant v) {
 TEST_SUITE("kernels") {
 
 TEST_CASE("depthwise avx2 kernel is bit-exact against the reference (MobileNet shapes / odd shapes)") { check_variant(dw_variant::avx2); }
+TEST_CASE("depthwise avx2_columns kernel is bit-exact against the reference (MobileNet shapes / odd shapes)") {
+    check_variant(dw_variant::avx2_columns);
+}
 TEST_CASE("depthwise avx512bw kernel is bit-exact against the reference (MobileNet shapes / odd shapes)") { check_variant(dw_variant::avx512bw); }
 TEST_CASE("depthwise avx512vnni kernel is bit-exact against the reference (MobileNet shapes / odd shapes)") { check_variant(dw_variant::avx512vnni); }
 TEST_CASE("depthwise avx512vnni_quads kernel is bit-exact against the reference (MobileNet shapes / odd shapes)") {
@@ -235,8 +238,8 @@ TEST_CASE("depthwise relu/clip folding equals applying the post-ops in turn") {
 }
 
 TEST_CASE("depthwise variant per code path") {
-    CHECK(kernels::dw_variant_for(isa::avx2) == dw_variant::avx2);
-    CHECK(kernels::dw_variant_for(isa::avx2_vnni) == dw_variant::avx2);
+    CHECK(kernels::dw_variant_for(isa::avx2) == dw_variant::avx2_columns);
+    CHECK(kernels::dw_variant_for(isa::avx2_vnni) == dw_variant::avx2_columns);
     CHECK(kernels::dw_variant_for(isa::avx512_core) == dw_variant::avx512bw);
     CHECK(kernels::dw_variant_for(isa::avx512_core_vnni) == dw_variant::avx512vnni_quads);
     CHECK(kernels::dw_variant_for(isa::avx512_core_bf16) == dw_variant::avx512vnni_quads);

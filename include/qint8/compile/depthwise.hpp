@@ -20,13 +20,16 @@ namespace qint8::detail {
 /// and V1 (1.23x and 1.45x; docs/performance.md, "Columns in registers").
 /// On AMX, oneDNN's stays first: what was measured there (a Sapphire Rapids and an Emerald Rapids
 /// Xeon) is the earlier four-tap kernel, at parity with oneDNN's on whole MobileNets, and the pair
-/// kernel, slower. qint8's kernel is the default too where it was measured faster (AVX2) and where
-/// nothing was measured. The tuning cache measures every candidate per layer on the user's CPU.
+/// kernel, slower. On AVX2 the column kernel is the default (faster than the pair kernel and
+/// oneDNN's on MobileNet-V2's depthwise shapes on Zen 3, docs/performance.md), the pair kernel a
+/// candidate; qint8's kernel is the default too where nothing was measured. The tuning cache
+/// measures every candidate per layer on the user's CPU.
 inline std::vector<std::string> dw_candidates(isa path) {
     const auto own = [](kernels::dw_variant v) { return std::string("qint8_dw:") + kernels::to_string(v); };
     const std::string quads = own(kernels::dw_variant::avx512vnni_quads), pairs = own(kernels::dw_variant::avx512vnni);
     if (path == isa::avx512_core_amx) return {"onednn", quads, pairs};
     if (has_int8_dot(path) && path != isa::avx2_vnni) return {quads, "onednn", pairs};
+    if (path == isa::avx2 || path == isa::avx2_vnni) return {own(kernels::dw_variant_for(path)), "onednn", own(kernels::dw_variant::avx2)};
     return {own(kernels::dw_variant_for(path)), "onednn"};
 }
 
@@ -52,8 +55,8 @@ inline bool compiler::own_depthwise(const layer& l) {
     }
     const std::string sig = layer_signature(l, precision::int8, w.type, out_type(l), in_d, dims_.at(l.name), c_.threads);
     const std::string chosen = choose(l, "depthwise", sig, dw_candidates(c_.path));
-    for (kernels::dw_variant v : {kernels::dw_variant::avx2, kernels::dw_variant::avx512bw, kernels::dw_variant::avx512vnni,
-                                  kernels::dw_variant::avx512vnni_quads})
+    for (kernels::dw_variant v : {kernels::dw_variant::avx2, kernels::dw_variant::avx2_columns, kernels::dw_variant::avx512bw,
+                                  kernels::dw_variant::avx512vnni, kernels::dw_variant::avx512vnni_quads})
         if (chosen == std::string("qint8_dw:") + kernels::to_string(v) && kernels::dw_variant_runs(v, detected_cpu().features)) {
             dw_variant_ = v;
             return true;

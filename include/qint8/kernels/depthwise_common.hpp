@@ -71,10 +71,14 @@ struct dw_packed {
     std::vector<int32_t> comp;            ///< [blocks][block]: src_zp * sum of the channel's weights
     std::vector<float> bias, scale;       ///< [blocks][block]: float(bias_s32), os
     std::vector<uint8_t> zp_row;          ///< blocks * block bytes of src_zp: what padded taps read
-    // Block 64 only (four taps per int32 lane, depthwise_avx512vnni_quads.hpp; see dw_pack_quads):
+    /// Block 16 and 3x3 only (depthwise_avx2_columns.hpp, dw_pack_columns): [blocks][kx][pair lo |
+    /// pair hi | single lo | single hi][16] int16, rows (0, 1) of column kx paired, row 2 beside a zero.
+    std::vector<int16_t> wcol;
+    // Block 64 (four taps per int32 lane, depthwise_avx512vnni_quads.hpp; see dw_pack_quads), and
+    // acc0, bias_in_acc and v_bound for block 16 with 3x3 kernels too (dw_pack_columns):
     int groups = 0;                       ///< ceil(kh / 4): a column's rows in groups of four
     std::vector<int8_t> wq;               ///< [blocks][kw][groups][4 quads][64 bytes]
-    std::vector<int32_t> acc0;            ///< [blocks][64]: the accumulator's start, bias - comp (bias_in_acc) or -comp
+    std::vector<int32_t> acc0;            ///< [blocks][block]: the accumulator's start, bias - comp (bias_in_acc) or -comp
     bool bias_in_acc = false;             ///< every |bias| <= 2^24, so float(acc) + float(bias) == float(acc + bias)
     double v_bound = 0;                   ///< a bound on |(acc + bias) * os| over every input (the int32 conversion's range)
 };
@@ -133,6 +137,34 @@ inline void dw_pack_quads(dw_packed& p, const int8_t* w, const float* bias, cons
     }
 }
 
+/// The column layout (block 16, 3x3; depthwise_avx2_columns.hpp): dw_packed::wcol, and acc0,
+/// bias_in_acc and v_bound as dw_pack_quads makes them, in the block-16 channel order. Called by
+/// dw_pack once comp, bias and scale are packed.
+inline void dw_pack_columns(dw_packed& p, const int8_t* w, const float* bias, const float* os) {
+    p.wcol.assign(static_cast<std::size_t>(p.blocks * 3 * 64), 0);
+    p.acc0.assign(p.comp.size(), 0);
+    p.bias_in_acc = true;
+    for (int64_t ch = 0; ch < p.c; ++ch)
+        if (bias && !(std::fabs(bias[ch]) <= float(int64_t{1} << 24) && bias[ch] == std::nearbyint(bias[ch]))) p.bias_in_acc = false;
+    for (int64_t ch = 0; ch < p.c; ++ch) {
+        const int64_t b = ch / 16;
+        const int pos = dw_lane_order(static_cast<int>(ch % 16), 16), half = pos < 8 ? 0 : 1, j = pos % 8;
+        const int8_t* wc = w + ch * 9;
+        int32_t abs_sum = 0;
+        for (int t = 0; t < 9; ++t) abs_sum += std::abs(wc[t]);
+        for (int kx = 0; kx < 3; ++kx) {
+            int16_t* q = p.wcol.data() + (b * 3 + kx) * 64;
+            q[half * 16 + 2 * j] = wc[kx];  // rows 0 and 1 paired
+            q[half * 16 + 2 * j + 1] = wc[3 + kx];
+            q[(2 + half) * 16 + 2 * j] = wc[6 + kx];  // row 2 beside a zero
+        }
+        const std::size_t k = static_cast<std::size_t>(b * 16 + pos);
+        const float bs = bias ? bias[ch] : 0.f;
+        p.acc0[k] = (p.bias_in_acc ? static_cast<int32_t>(bs) : 0) - p.comp[k];  // |comp| <= 255 * 9 * 128: no overflow
+        p.v_bound = std::max(p.v_bound, (255.0 * abs_sum + std::abs(static_cast<double>(bs))) * std::abs(static_cast<double>(os[ch])) * 1.001 + 1);
+    }
+}
+
 /// `w`: C x kh x kw s8 (plain OIHW for groups = C); `bias`: C floats in accumulator units,
 /// integers or not (may be null); `os`: C floats.
 /// Block 16 or 32: tap pairs as int16 (the layout above); block 64: dw_pack_quads.
@@ -172,6 +204,7 @@ inline dw_packed dw_pack(const int8_t* w, const float* bias, const float* os, in
         p.bias[k] = bias ? bias[ch] : 0.f;
         p.scale[k] = os[ch];
     }
+    if (block == 16 && kh == 3 && kw == 3) dw_pack_columns(p, w, bias, os);
     return p;
 }
 
@@ -217,9 +250,10 @@ inline void dw_accumulate(typename K::regs& v, const uint8_t* const* taps, int p
     for (int p = 0; p < pairs; ++p, w += 2 * K::block) K::template pair<Signed>(v, taps[2 * p] + off, taps[2 * p + 1] + off, w);
 }
 
-/// Output row r (image r / oh, row r % oh) of the layer, for variant K (see the file comment).
+/// Output row r (image r / oh, row r % oh) of the layer, for variant K (see the file comment),
+/// from block `first` on (the blocks before it are left to the caller).
 template <class K, bool Signed, bool DstSigned>
-inline void dw_row(const dw_problem& pr, const dw_packed& pk, const uint8_t* src, uint8_t* dst, int64_t r) {
+inline void dw_row(const dw_problem& pr, const dw_packed& pk, const uint8_t* src, uint8_t* dst, int64_t r, int64_t first = 0) {
     constexpr int block = K::block;
     // Everything the loops read is copied to locals first: the byte stores below may alias any
     // memory as far as the compiler knows, which would otherwise reload these per pixel.
@@ -263,7 +297,7 @@ inline void dw_row(const dw_problem& pr, const dw_packed& pk, const uint8_t* src
                 }
             moved = interior;
         }
-        for (int64_t b = 0; b < full; ++b) {
+        for (int64_t b = first; b < full; ++b) {
             const int64_t k = b * block;
             // 3x3 (five pairs) with a constant count, so the pair loop unrolls.
             if (pairs == 5) dw_accumulate<K, Signed>(v, taps, 5, k, wts + b * 5 * 2 * block);
