@@ -810,6 +810,35 @@ TEST_CASE("NaN / zero / negative values in a weight-scales tensor") {
     }
 }
 
+TEST_CASE("all_finite_f32 finds a NaN or an infinity at every position and alignment - and passes finite values") {
+    // The vector loop against a plain std::isfinite scan: lengths around its four-float step,
+    // every offset into the buffer, every position of the bad value, and the largest finite floats.
+    const float bads[] = {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                          -std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::quiet_NaN()};
+    std::vector<std::byte> buf(64 * sizeof(float) + 3);
+    std::size_t checked = 0, wrong = 0;
+    for (std::size_t n = 0; n <= 19; ++n)
+        for (std::size_t shift = 0; shift < 4; ++shift) {
+            std::byte* p = buf.data() + shift;  // unaligned starts too
+            std::vector<float> v(n);
+            for (std::size_t i = 0; i < n; ++i) v[i] = (i % 2 ? -1.f : 1.f) * (i % 3 ? std::numeric_limits<float>::max() : float(i));
+            std::memcpy(p, v.data(), n * sizeof(float));
+            ++checked;
+            wrong += !detail::all_finite_f32(p, n);
+            for (std::size_t at = 0; at < n; ++at)
+                for (float b : bads) {
+                    std::vector<float> w = v;
+                    w[at] = b;
+                    std::memcpy(p, w.data(), n * sizeof(float));
+                    const bool plain = std::all_of(w.begin(), w.end(), [](float x) { return std::isfinite(x); });
+                    ++checked;
+                    wrong += detail::all_finite_f32(p, n) != plain;
+                }
+        }
+    MESSAGE(checked << " buffers checked");
+    CHECK(wrong == 0);
+}
+
 TEST_CASE("zero point out of range") {
     fixture f;
     SUBCASE("u8: 256") {

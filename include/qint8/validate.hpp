@@ -8,6 +8,9 @@
 #include <cstring>
 #include <cstdint>
 #include <cstdio>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <limits>
 #include <map>
 #include <optional>
@@ -62,12 +65,23 @@ inline void check_tensor(const tensor& t, const std::string& name, std::vector<i
 }
 
 /// All values finite; for scales also strictly positive.
-/// No NaN or infinity among n floats at p (any alignment). Branch-free, so it vectorizes: the
-/// weights of a large model are checked in a few milliseconds, and only a bad tensor is
-/// scanned again, element by element, for the message.
+/// No NaN or infinity among n floats at p (any alignment). Four at a time with SSE2 (every x86-64
+/// CPU has it), without branches: compilers vectorize the plain loop only at -O3, and at -O2
+/// (which a header library's users may build with) it took 0.6 ns a float, 2 ms of MobileNet-V2's
+/// loading. Only a bad tensor is scanned again, element by element, for the message.
 inline bool all_finite_f32(const std::byte* p, std::size_t n) {
+    std::size_t i = 0;
     uint32_t bad = 0;
-    for (std::size_t i = 0; i < n; ++i) {
+#if defined(__SSE2__)
+    const __m128i exp = _mm_set1_epi32(0x7f800000);
+    __m128i acc = _mm_setzero_si128();
+    for (; i + 4 <= n; i += 4) {
+        const __m128i u = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i * sizeof(float)));
+        acc = _mm_or_si128(acc, _mm_cmpeq_epi32(_mm_and_si128(u, exp), exp));  // all exponent bits set: NaN or infinity
+    }
+    bad = static_cast<uint32_t>(_mm_movemask_epi8(acc));
+#endif
+    for (; i < n; ++i) {
         uint32_t u;
         std::memcpy(&u, p + i * sizeof u, sizeof u);
         bad |= static_cast<uint32_t>((u & 0x7f800000u) == 0x7f800000u);
