@@ -34,8 +34,9 @@ namespace qint8::detail {
 /// Which candidates a cached choice was measured among. A new or faster implementation can change
 /// which one wins, so a choice measured before it must not be reused: bump this whenever a
 /// candidate's code or a candidate list changes. 2: the four-tap depthwise kernel keeps its
-/// columns in registers (its choices measured under 1 favoured oneDNN on several shapes).
-inline constexpr int tuning_revision = 2;
+/// columns in registers (its choices measured under 1 favoured oneDNN on several shapes). 3: on
+/// AVX2 the column depthwise kernel joins the candidates and becomes the default.
+inline constexpr int tuning_revision = 3;
 
 /// The "qint8" field of a cache entry: the library version and the tuning revision.
 inline std::string tuning_version() { return std::string(version_string) + " tuning " + std::to_string(tuning_revision); }
