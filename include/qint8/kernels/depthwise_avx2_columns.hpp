@@ -68,24 +68,19 @@ struct requant {
     bool add_bias, add_zp, clamp_hi, clamp_lo, clamp_top;
 };
 
-/// The constants that do not depend on the block.
+/// The constants that do not depend on the block (dw_requant_plan_of).
 __attribute__((target("avx2"))) inline requant requant_of(const dw_problem& pr, const dw_packed& pk) {
+    const dw_requant_plan q = dw_requant_plan_of(pr, pk);
     requant rq{};
-    const auto bounds = dw_bounds(pr);
-    rq.hi = _mm256_set1_ps(bounds[1]);
-    rq.zp = _mm256_set1_ps(static_cast<float>(pr.dst_zp));
-    rq.add_zp = pr.dst_zp != 0;  // v + 0.f == v (a -0.f converts to 0 as well)
-    rq.add_bias = !pk.bias_in_acc;
-    rq.clamp_hi = !(pk.v_bound + std::abs(static_cast<double>(pr.dst_zp)) < 1073741824.0);
-    // The clamps in destination bytes: saturate(round(bound + zp)), as the conversion computes them.
-    const float qmin = pr.dst_signed ? -128.f : 0.f, qmax = pr.dst_signed ? 127.f : 255.f;
-    const auto byte = [&](float b) {
-        return static_cast<char>(static_cast<int32_t>(std::min(qmax, std::max(qmin, std::nearbyint(b + static_cast<float>(pr.dst_zp))))));
-    };
-    rq.lo8 = _mm256_set1_epi8(byte(bounds[0]));
-    rq.top8 = _mm256_set1_epi8(byte(bounds[1]));
-    rq.clamp_lo = byte(bounds[0]) != static_cast<char>(static_cast<int32_t>(qmin));
-    rq.clamp_top = byte(bounds[1]) != static_cast<char>(static_cast<int32_t>(qmax));
+    rq.hi = _mm256_set1_ps(q.hi);
+    rq.zp = _mm256_set1_ps(q.zp);
+    rq.lo8 = _mm256_set1_epi8(q.lo_byte);
+    rq.top8 = _mm256_set1_epi8(q.top_byte);
+    rq.add_bias = q.add_bias;
+    rq.add_zp = q.add_zp;
+    rq.clamp_hi = q.clamp_hi;
+    rq.clamp_lo = q.clamp_lo;
+    rq.clamp_top = q.clamp_top;
     return rq;
 }
 

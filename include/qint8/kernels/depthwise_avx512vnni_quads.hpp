@@ -274,23 +274,18 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void row(const dw_
     }
     a.buf = column_buffer(static_cast<std::size_t>(((chunk - 1) * pr.sw + pr.kw) * a.groups * 256));
 
-    const auto bounds = dw_bounds(pr);
+    // The clamps in destination bytes as the store computes them (see the file comment).
+    const dw_requant_plan q = dw_requant_plan_of(pr, pk);
     requant rq;
-    rq.hi = _mm512_set1_ps(bounds[1]);
-    rq.zp = _mm512_set1_ps(static_cast<float>(pr.dst_zp));
-    rq.add_zp = pr.dst_zp != 0;  // v + 0.f == v (a -0.f converts to 0 as well)
-    rq.add_bias = !pk.bias_in_acc;
-    rq.clamp_hi = !(pk.v_bound + std::abs(static_cast<double>(pr.dst_zp)) < 1073741824.0);
-    // The clamps in destination bytes: saturate(round(bound + zp)), as the store computes them (see the file comment).
-    const float qmin = pr.dst_signed ? -128.f : 0.f, qmax = pr.dst_signed ? 127.f : 255.f;
-    const auto byte = [&](float b) {
-        const float q = std::min(qmax, std::max(qmin, std::nearbyint(b + static_cast<float>(pr.dst_zp))));
-        return static_cast<char>(static_cast<int32_t>(q));
-    };
-    rq.lo = _mm512_set1_epi8(byte(bounds[0]));
-    rq.top = _mm512_set1_epi8(byte(bounds[1]));
-    rq.clamp_lo = byte(bounds[0]) != static_cast<char>(static_cast<int32_t>(qmin));
-    rq.clamp_top = byte(bounds[1]) != static_cast<char>(static_cast<int32_t>(qmax));
+    rq.hi = _mm512_set1_ps(q.hi);
+    rq.zp = _mm512_set1_ps(q.zp);
+    rq.add_zp = q.add_zp;
+    rq.add_bias = q.add_bias;
+    rq.clamp_hi = q.clamp_hi;
+    rq.lo = _mm512_set1_epi8(q.lo_byte);
+    rq.top = _mm512_set1_epi8(q.top_byte);
+    rq.clamp_lo = q.clamp_lo;
+    rq.clamp_top = q.clamp_top;
     uint8_t* out = dst + r * pr.ow * pr.c;
     for (int64_t b = 0; b < pk.blocks; ++b) {
         for (int i = 0; i < 4; ++i) {

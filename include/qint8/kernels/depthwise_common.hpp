@@ -243,6 +243,35 @@ inline std::array<float, 2> dw_bounds(const dw_problem& pr) {
     return {lo, std::max(lo, hi)};
 }
 
+/// What the kernels that requantize in registers (four-tap and column) need to know beyond the
+/// per-channel arrays, as scalars: the upper float clamp and the zero point, the clamps in
+/// destination bytes, and which steps can be left out exactly.
+struct dw_requant_plan {
+    float hi = 0, zp = 0;
+    char lo_byte = 0, top_byte = 0;  ///< saturate(round(bound + zp)), as the conversion computes them
+    bool add_bias = false;           ///< the bias did not fold into acc0 (pk.bias_in_acc false)
+    bool add_zp = false;             ///< v + 0.f == v (a -0.f converts to 0 as well)
+    bool clamp_hi = false;           ///< only where |v| could pass 2^30 (pk.v_bound): the int32 conversion's range
+    bool clamp_lo = false, clamp_top = false;  ///< the byte clamps, where narrower than the packs' saturation
+};
+
+inline dw_requant_plan dw_requant_plan_of(const dw_problem& pr, const dw_packed& pk) {
+    dw_requant_plan q;
+    const auto bounds = dw_bounds(pr);
+    q.hi = bounds[1];
+    q.zp = static_cast<float>(pr.dst_zp);
+    q.add_zp = pr.dst_zp != 0;
+    q.add_bias = !pk.bias_in_acc;
+    q.clamp_hi = !(pk.v_bound + std::abs(static_cast<double>(pr.dst_zp)) < 1073741824.0);
+    const float qmin = pr.dst_signed ? -128.f : 0.f, qmax = pr.dst_signed ? 127.f : 255.f;
+    const auto byte = [&](float b) { return static_cast<char>(static_cast<int32_t>(std::min(qmax, std::max(qmin, std::nearbyint(b + q.zp))))); };
+    q.lo_byte = byte(bounds[0]);
+    q.top_byte = byte(bounds[1]);
+    q.clamp_lo = q.lo_byte != static_cast<char>(static_cast<int32_t>(qmin));
+    q.clamp_top = q.top_byte != static_cast<char>(static_cast<int32_t>(qmax));
+    return q;
+}
+
 /// Sums of tap pairs for one block of one output pixel into v.lo / v.hi (lo|hi channel order).
 template <class K, bool Signed>
 inline void dw_accumulate(typename K::regs& v, const uint8_t* const* taps, int pairs, int64_t off, const int16_t* w) {
