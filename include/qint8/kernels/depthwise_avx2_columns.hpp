@@ -65,47 +65,42 @@ struct requant {
     __m256i acc0[2];
     __m256 bias[2], scale[2], hi, zp;
     __m256i lo8, top8;  ///< the clamps as destination bytes
-    bool add_bias, add_zp, clamp_hi, clamp_lo, clamp_top;
+    dw_requant_plan plan;  ///< which steps run
 };
 
 /// The constants that do not depend on the block (dw_requant_plan_of).
 __attribute__((target("avx2"))) inline requant requant_of(const dw_problem& pr, const dw_packed& pk) {
-    const dw_requant_plan q = dw_requant_plan_of(pr, pk);
     requant rq{};
-    rq.hi = _mm256_set1_ps(q.hi);
-    rq.zp = _mm256_set1_ps(q.zp);
-    rq.lo8 = _mm256_set1_epi8(q.lo_byte);
-    rq.top8 = _mm256_set1_epi8(q.top_byte);
-    rq.add_bias = q.add_bias;
-    rq.add_zp = q.add_zp;
-    rq.clamp_hi = q.clamp_hi;
-    rq.clamp_lo = q.clamp_lo;
-    rq.clamp_top = q.clamp_top;
+    rq.plan = dw_requant_plan_of(pr, pk);
+    rq.hi = _mm256_set1_ps(rq.plan.hi);
+    rq.zp = _mm256_set1_ps(rq.plan.zp);
+    rq.lo8 = _mm256_set1_epi8(rq.plan.lo_byte);
+    rq.top8 = _mm256_set1_epi8(rq.plan.top_byte);
     return rq;
 }
 
 template <bool DstSigned>
 __attribute__((target("avx2"))) inline void requantize(const requant& rq, __m256i lo, __m256i hi, uint8_t* out) {
     __m256 f0 = _mm256_cvtepi32_ps(lo), f1 = _mm256_cvtepi32_ps(hi);
-    if (rq.add_bias) {
+    if (rq.plan.add_bias) {
         f0 = _mm256_add_ps(f0, rq.bias[0]);
         f1 = _mm256_add_ps(f1, rq.bias[1]);
     }
     f0 = _mm256_mul_ps(f0, rq.scale[0]);
     f1 = _mm256_mul_ps(f1, rq.scale[1]);
-    if (rq.clamp_hi) {
+    if (rq.plan.clamp_hi) {
         f0 = _mm256_min_ps(f0, rq.hi);
         f1 = _mm256_min_ps(f1, rq.hi);
     }
-    if (rq.add_zp) {
+    if (rq.plan.add_zp) {
         f0 = _mm256_add_ps(f0, rq.zp);
         f1 = _mm256_add_ps(f1, rq.zp);
     }
     const __m256i s16 = _mm256_packs_epi32(_mm256_cvtps_epi32(f0), _mm256_cvtps_epi32(f1));  // lanes interleave lo/hi back into channel order
     const __m256i s8 = DstSigned ? _mm256_packs_epi16(s16, s16) : _mm256_packus_epi16(s16, s16);
     __m256i b = s8;
-    if (rq.clamp_lo) b = DstSigned ? _mm256_max_epi8(b, rq.lo8) : _mm256_max_epu8(b, rq.lo8);
-    if (rq.clamp_top) b = DstSigned ? _mm256_min_epi8(b, rq.top8) : _mm256_min_epu8(b, rq.top8);
+    if (rq.plan.clamp_lo) b = DstSigned ? _mm256_max_epi8(b, rq.lo8) : _mm256_max_epu8(b, rq.lo8);
+    if (rq.plan.clamp_top) b = DstSigned ? _mm256_min_epi8(b, rq.top8) : _mm256_min_epu8(b, rq.top8);
     // Each 128-bit lane holds its 8 channels (twice): two 8-byte stores, cheaper than a vpermq on Zen 3.
     _mm_storel_epi64(reinterpret_cast<__m128i*>(out), _mm256_castsi256_si128(b));
     _mm_storel_epi64(reinterpret_cast<__m128i*>(out + 8), _mm256_extracti128_si256(b, 1));
