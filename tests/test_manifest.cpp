@@ -820,17 +820,18 @@ TEST_CASE("all_finite_f32 finds a NaN or an infinity at every position and align
     for (std::size_t n = 0; n <= 19; ++n)
         for (std::size_t shift = 0; shift < 4; ++shift) {
             std::byte* p = buf.data() + shift;  // unaligned starts too
-            std::vector<float> v(n);
+            std::vector<float> v(n + 1);  // never empty: memcpy takes no null pointer, even for 0 bytes
             for (std::size_t i = 0; i < n; ++i) v[i] = (i % 2 ? -1.f : 1.f) * (i % 3 ? std::numeric_limits<float>::max() : float(i));
-            std::memcpy(p, v.data(), n * sizeof(float));
+            v[n] = std::numeric_limits<float>::quiet_NaN();  // past the n checked: must not be read
+            std::memcpy(p, v.data(), (n + 1) * sizeof(float));
             ++checked;
             wrong += !detail::all_finite_f32(p, n);
             for (std::size_t at = 0; at < n; ++at)
                 for (float b : bads) {
                     std::vector<float> w = v;
                     w[at] = b;
-                    std::memcpy(p, w.data(), n * sizeof(float));
-                    const bool plain = std::all_of(w.begin(), w.end(), [](float x) { return std::isfinite(x); });
+                    std::memcpy(p, w.data(), (n + 1) * sizeof(float));
+                    const bool plain = std::all_of(w.begin(), w.begin() + static_cast<std::ptrdiff_t>(n), [](float x) { return std::isfinite(x); });
                     ++checked;
                     wrong += detail::all_finite_f32(p, n) != plain;
                 }
