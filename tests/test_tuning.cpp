@@ -45,15 +45,25 @@ std::vector<float> run(const model& net, const std::vector<float>& in) {
     return s.run(in);
 }
 
-/// A cache that gives every choice of `net` its k-th candidate, or its last where it has fewer.
-std::string cache_with_candidate(const model& net, std::size_t k, const test::scratch_dir& dir) {
+/// A cache that gives every choice in `choices` its k-th candidate, or its last where it has fewer.
+std::string cache_with_candidate(const std::vector<tuning_choice>& choices, isa path, std::size_t k, const test::scratch_dir& dir) {
     detail::tuning_cache c;
-    for (const tuning_choice& ch : net.tuning_choices())
-        c.put({detail::detected_cpu().cpu_name, to_string(net.code_path()), detail::tuning_version(), ch.signature},
+    for (const tuning_choice& ch : choices)
+        c.put({detail::detected_cpu().cpu_name, to_string(path), detail::tuning_version(), ch.signature},
               {ch.candidates[std::min(k, ch.candidates.size() - 1)], {}});
-    const std::string path = dir / ("candidate" + std::to_string(k) + ".json");
-    c.save(path);
-    return path;
+    const std::string file = dir / ("candidate" + std::to_string(k) + ".json");
+    c.save(file);
+    return file;
+}
+
+std::string cache_with_candidate(const model& net, std::size_t k, const test::scratch_dir& dir) {
+    return cache_with_candidate(net.tuning_choices(), net.code_path(), k, dir);
+}
+
+const tuning_choice* find_choice(const std::vector<tuning_choice>& v, const tuning_choice& c) {
+    for (const tuning_choice& x : v)
+        if (x.key() == c.key()) return &x;
+    return nullptr;
 }
 
 /// The last candidate of every choice.
@@ -110,30 +120,47 @@ TEST_CASE("tuning: every candidate computes the reference's integers") {
         most = std::max(most, ch.candidates.size());
     }
     MESSAGE(by_default.tuning_choices().size() << " choices, up to " << most << " candidates each, path " << std::string(to_string(by_default.code_path())));
-    std::size_t own_dw = 0;
+    // A 1x1 layer that qint8's kernel runs has no choice among oneDNN's implementations; with
+    // oneDNN's 1x1 chosen everywhere those choices appear, and join the ones each compilation takes.
+    std::vector<tuning_choice> all = by_default.tuning_choices();
+    {
+        std::vector<tuning_choice> onednn_1x1 = all;
+        for (tuning_choice& ch : onednn_1x1)
+            if (ch.what == "pointwise") ch.candidates = {"onednn"};
+        co.tuning_cache = cache_with_candidate(onednn_1x1, by_default.code_path(), 0, dir);
+        const model net(m, co, "oneDNN 1x1");
+        for (const tuning_choice& c : net.tuning_choices())
+            if (!find_choice(all, c)) all.push_back(c), most = std::max(most, c.candidates.size());
+    }
+    std::size_t own_dw = 0, own_pw = 0;
     for (std::size_t k = 0; k < most; ++k) {
-        co.tuning_cache = cache_with_candidate(by_default, k, dir);
+        co.tuning_cache = cache_with_candidate(all, by_default.code_path(), k, dir);
         const model net(m, co, "candidate " + std::to_string(k));
-        REQUIRE(net.tuning_choices().size() == by_default.tuning_choices().size());
-        for (std::size_t i = 0; i < net.tuning_choices().size(); ++i) {
-            const tuning_choice& c = net.tuning_choices()[i];
-            const tuning_choice& d = by_default.tuning_choices()[i];
+        for (const tuning_choice& c : net.tuning_choices()) {
+            const tuning_choice* d = find_choice(all, c);
+            REQUIRE(d);
             CHECK(c.source == "cache");
-            CHECK(c.chosen == d.candidates[std::min(k, d.candidates.size() - 1)]);
+            CHECK(c.chosen == d->candidates[std::min(k, d->candidates.size() - 1)]);
             // The layer runs the implementation chosen, not the first choice kept in its place.
             if (c.what == "impl") CHECK(runs_with(net, c.layer, c.chosen));
+            if (c.what == "pointwise") CHECK(runs_with(net, c.layer, "qint8_pw:avx2") == (c.chosen == "qint8_pw:avx2"));
         }
+        // Only an implementation choice of a layer that qint8's 1x1 kernel runs may be missing.
+        for (const tuning_choice& d : all)
+            if (!find_choice(net.tuning_choices(), d)) CHECK((d.what == "impl" && runs_with(net, d.layer, "qint8_pw:avx2")));
         own_dw += count_steps_with(net, "qint8_dw");
+        own_pw += count_steps_with(net, "qint8_pw");
         const std::vector<float> got = run(net, in);
         REQUIRE(got.size() == want.size());
         INFO("candidate " << k);
         for (std::size_t i = 0; i < want.size(); ++i) CHECK(got[i] == want[i]);
     }
     CHECK(own_dw >= 17);  // qint8's depthwise kernel ran in at least one of the compilations
+    if (by_default.code_path() == isa::avx2) CHECK(own_pw >= 4);  // and its 1x1 kernel (expansions from 8, 16, 24 and 40 channels)
     CHECK(run(by_default, in) == want);
 }
 
-TEST_CASE("tuning: the default depthwise is qint8's except on AMX - where oneDNN's is") {
+TEST_CASE("tuning: the default depthwise is qint8's except on AMX - where oneDNN's is - the default 1x1 per shape") {
     // Measured: the four-tap kernel (columns in registers) beat oneDNN's on AVX-512 VNNI (Zen 5);
     // on AMX only the earlier kernels were measured, at parity or slower; on AVX2 the column kernel
     // beat the pair kernel and oneDNN's, both of which stay candidates.
@@ -146,6 +173,13 @@ TEST_CASE("tuning: the default depthwise is qint8's except on AMX - where oneDNN
     CHECK(detail::dw_candidates(isa::avx512_core_bf16).front() == "qint8_dw:avx512vnni_quads");
     CHECK(detail::dw_candidates(isa::avx512_core_amx).front() == "onednn");
 
+    // qint8's 1x1 kernel (avx2 path only): the default from at most 64 input channels into at
+    // least 32 outputs (measured on Zen 3), a candidate otherwise.
+    CHECK(detail::pw_candidates(16, 96) == std::vector<std::string>{"qint8_pw:avx2", "onednn"});
+    CHECK(detail::pw_candidates(64, 384).front() == "qint8_pw:avx2");
+    CHECK(detail::pw_candidates(96, 576) == std::vector<std::string>{"onednn", "qint8_pw:avx2"});
+    CHECK(detail::pw_candidates(32, 16).front() == "onednn");
+
     test::single_thread one;
     compile_options co;
     co.tune = tuning::off;
@@ -153,6 +187,8 @@ TEST_CASE("tuning: the default depthwise is qint8's except on AMX - where oneDNN
     const isa p = net.code_path();
     INFO("path " << to_string(p));
     CHECK(count_steps_with(net, "qint8_dw") == (p == isa::avx512_core_amx ? 0u : 17u));
+    if (p == isa::avx2) CHECK(count_steps_with(net, "qint8_pw") >= 4);
+    else CHECK(count_steps_with(net, "qint8_pw") == 0);
 }
 
 TEST_CASE("tuning: measuring fills the cache - a later load takes its choices without measuring") {
@@ -227,7 +263,17 @@ TEST_CASE("tuning: entries of another CPU - path - version or tuning revision ar
     ::setenv("QINT8_TUNING_CACHE", alt.c_str(), 1);
     const model through_env(m, co, "m");
     ::unsetenv("QINT8_TUNING_CACHE");
-    for (const tuning_choice& ch : through_env.tuning_choices()) CHECK(ch.source == "cache");
+    // (A 1x1 layer the cache gives to oneDNN brings a choice among oneDNN's implementations that
+    // `plain` did not have: that one is the default.)
+    std::size_t cached = 0;
+    for (const tuning_choice& ch : through_env.tuning_choices()) {
+        if (!find_choice(plain.tuning_choices(), ch)) continue;
+        CHECK(ch.source == "cache");
+        ++cached;
+    }
+    // Only the implementation choices of layers the cache gave to qint8's 1x1 kernel are gone.
+    CHECK(cached + count_steps_with(through_env, "qint8_pw") >= plain.tuning_choices().size());
+    CHECK(cached >= 18);
 }
 
 TEST_CASE("tuning: a damaged cache file is refused naming the file and the field - off reads no file") {

@@ -7,5 +7,6 @@
 #include "qint8/compile/depthwise.hpp"
 #include "qint8/compile/eltwise.hpp"
 #include "qint8/compile/output.hpp"
+#include "qint8/compile/pointwise.hpp"
 #include "qint8/compile/pool.hpp"
 #include "qint8/compile/tflite.hpp"

@@ -154,6 +154,9 @@ private:
     bool own_depthwise(const layer& l);
     kernels::dw_variant dw_variant_ = kernels::dw_variant::avx2;  ///< the variant own_depthwise chose
     void depthwise(const layer& l);
+    // pointwise.hpp: qint8's own 1x1 kernel
+    bool own_pointwise(const layer& l);
+    bool pointwise(const layer& l);
     // tflite.hpp: TFLite's integer arithmetic (model_desc::requant)
     bool tflite_arith() const;
     bool tflite_weighted_layer(const layer& l) const;

@@ -260,6 +260,7 @@ inline dnnl::memory compiler::packed_weights(const layer_params& lp, bool i8, co
 inline void compiler::weighted(const layer& l) {
     if (tflite_weighted_layer(l)) return tflite_weighted(l);
     if (own_depthwise(l)) return depthwise(l);
+    if (own_pointwise(l) && pointwise(l)) return;
     const model_desc& m = c_.desc;
     const bool i8 = eff_prec(l) == precision::int8, is_fc = l.kind == op::fc;
     const std::string& in = l.inputs[0];

@@ -57,7 +57,7 @@ struct tuning_choice {
     std::string key() const { return layer + "/" + what; }
     std::string chosen;
     std::string source;  ///< "default", "cache" or "measured"
-    std::vector<double> ms;  ///< with "measured": each candidate's best time per run, in candidates' order
+    std::vector<double> ms;  ///< with "measured": each candidate's best time per run (summed over the layers of this signature), in candidates' order
 };
 
 }  // namespace qint8

@@ -15,6 +15,7 @@
 #include "qint8/graph.hpp"
 #include "qint8/kernels/depthwise.hpp"
 #include "qint8/kernels/exact_conv.hpp"
+#include "qint8/kernels/pointwise_avx2.hpp"
 #include "qint8/kernels/tflite_add.hpp"
 #include "qint8/kernels/tflite_avg_pool.hpp"
 #include "qint8/kernels/tflite_output.hpp"
@@ -48,6 +49,12 @@ struct dw_job {
     kernels::dw_variant variant = kernels::dw_variant::avx2;
 };
 
+/// A 1x1 layer run by qint8's own kernel (kernels/pointwise_avx2.hpp): packed once at compilation.
+struct pw_job {
+    kernels::pw_problem pr;
+    kernels::pw_packed pk;
+};
+
 /// A 1x1 stride-1 layer in TFLite's arithmetic formed a block of pixels at a time: oneDNN writes
 /// one block's int32 sums into a small buffer (`acc`, about 128 KB) and the output stage turns them
 /// into codes while they are still in cache. The whole layer's sums would pass through memory
@@ -78,7 +85,7 @@ struct tflite_job {
 
 /// One executed step: a oneDNN primitive or one of qint8's own kernels.
 struct step {
-    enum kind_t { prim, dequantize_output, softmax, copy_output, depthwise, tflite_requant, tflite_blocks, tflite_add, tflite_avg_pool, exact_conv } kind = prim;
+    enum kind_t { prim, dequantize_output, softmax, copy_output, depthwise, tflite_requant, tflite_blocks, tflite_add, tflite_avg_pool, exact_conv, pointwise } kind = prim;
     dnnl::primitive p;                 ///< prim
     std::vector<operand> args;         ///< prim
     /// prim: the same operation for 1 .. batch-1 images ([n - 1]) reading and writing the first n
@@ -87,6 +94,7 @@ struct step {
     /// compiled for its image count gives, bit for bit.
     std::vector<dnnl::primitive> by_count;
     std::shared_ptr<const dw_job> dw;  ///< depthwise
+    std::shared_ptr<const pw_job> pw;  ///< pointwise
     std::shared_ptr<const tflite_job> tfl;  ///< tflite_*, exact_conv
     int src = -1, dst = -1;            ///< kernels: slots read and written
     int src2 = -1;                     ///< tflite_requant / tflite_blocks with an ADD: the residual; tflite_add: the second input

@@ -94,6 +94,21 @@ inline int dw_lane_order(int i, int block) {
 /// produce, and what the int32 -> int16 -> int8 packs put back in channel order).
 inline int dw_quad_order(int i) { return ((i / 4) % 4) * 16 + (i / 16) * 4 + i % 4; }
 
+/// Whether the bias can start the int32 accumulator (dw_packed::bias_in_acc): only integers of
+/// at most 2^24 go in, so float(acc) + float(bias) == float(acc + bias); an unrounded bias stays
+/// a float add.
+inline bool dw_bias_folds(const float* bias, int64_t c) {
+    for (int64_t ch = 0; bias && ch < c; ++ch)
+        if (!(std::fabs(bias[ch]) <= float(int64_t{1} << 24) && bias[ch] == std::nearbyint(bias[ch]))) return false;
+    return true;
+}
+
+/// One channel's share of dw_packed::v_bound: |q - zp| <= 255 per tap, so |(acc + bias) * os|
+/// stays below this for every input; the margin covers the float roundings on the way.
+inline double dw_channel_bound(int32_t abs_weight_sum, float bias, float os) {
+    return (255.0 * abs_weight_sum + std::abs(static_cast<double>(bias))) * std::abs(static_cast<double>(os)) * 1.001 + 1;
+}
+
 /// The four-tap layout (block 64): for column kx and row group g, quad q's int32 lane of channel
 /// ch holds the s8 weights of rows 4g..4g+3 (zero past kh), one byte each, so vpdpbusd adds a
 /// whole column of four taps per lane. s8 sources are read as u8 (x ^ 0x80 = x + 128), which
@@ -104,10 +119,7 @@ inline void dw_pack_quads(dw_packed& p, const int8_t* w, const float* bias, cons
     p.groups = (p.kh + 3) / 4;
     p.wq.assign(static_cast<std::size_t>(p.blocks * p.kw * p.groups * 256), 0);
     p.acc0.assign(static_cast<std::size_t>(p.blocks * 64), 0);
-    // Into the accumulator only integers of at most 2^24 (an unrounded bias stays a float add).
-    p.bias_in_acc = true;
-    for (int64_t ch = 0; ch < p.c; ++ch)
-        if (bias && !(std::fabs(bias[ch]) <= float(int64_t{1} << 24) && bias[ch] == std::nearbyint(bias[ch]))) p.bias_in_acc = false;
+    p.bias_in_acc = dw_bias_folds(bias, p.c);
     const int32_t zp = src_signed ? src_zp + 128 : src_zp;
     for (int64_t ch = 0; ch < p.c; ++ch) {
         const int64_t b = ch / 64;
@@ -132,8 +144,7 @@ inline void dw_pack_quads(dw_packed& p, const int8_t* w, const float* bias, cons
             p.bias[k] = bs;
             p.scale[k] = os[ch];
         }
-        // |q - zp| <= 255 per tap; the margin covers the float roundings on the way.
-        p.v_bound = std::max(p.v_bound, (255.0 * abs_sum + std::abs(static_cast<double>(bs))) * std::abs(static_cast<double>(os[ch])) * 1.001 + 1);
+        p.v_bound = std::max(p.v_bound, dw_channel_bound(abs_sum, bs, os[ch]));
     }
 }
 
@@ -143,9 +154,7 @@ inline void dw_pack_quads(dw_packed& p, const int8_t* w, const float* bias, cons
 inline void dw_pack_columns(dw_packed& p, const int8_t* w, const float* bias, const float* os) {
     p.wcol.assign(static_cast<std::size_t>(p.blocks * 3 * 64), 0);
     p.acc0.assign(p.comp.size(), 0);
-    p.bias_in_acc = true;
-    for (int64_t ch = 0; ch < p.c; ++ch)
-        if (bias && !(std::fabs(bias[ch]) <= float(int64_t{1} << 24) && bias[ch] == std::nearbyint(bias[ch]))) p.bias_in_acc = false;
+    p.bias_in_acc = dw_bias_folds(bias, p.c);
     for (int64_t ch = 0; ch < p.c; ++ch) {
         const int64_t b = ch / 16;
         const int pos = dw_lane_order(static_cast<int>(ch % 16), 16), half = pos < 8 ? 0 : 1, j = pos % 8;
@@ -161,7 +170,7 @@ inline void dw_pack_columns(dw_packed& p, const int8_t* w, const float* bias, co
         const std::size_t k = static_cast<std::size_t>(b * 16 + pos);
         const float bs = bias ? bias[ch] : 0.f;
         p.acc0[k] = (p.bias_in_acc ? static_cast<int32_t>(bs) : 0) - p.comp[k];  // |comp| <= 255 * 9 * 128: no overflow
-        p.v_bound = std::max(p.v_bound, (255.0 * abs_sum + std::abs(static_cast<double>(bs))) * std::abs(static_cast<double>(os[ch])) * 1.001 + 1);
+        p.v_bound = std::max(p.v_bound, dw_channel_bound(abs_sum, bs, os[ch]));
     }
 }
 
@@ -236,7 +245,8 @@ inline bool dw_supported(const dw_problem& pr) { return pr.kh * pr.kw <= dw_max_
 
 /// The saturating clamp folded into [lo, hi]: results equal saturate(round(v + zp)) because the
 /// bounds are integers once the zero point is added.
-inline std::array<float, 2> dw_bounds(const dw_problem& pr) {
+template <class Problem>  // dw_problem or pw_problem (pointwise_common.hpp)
+inline std::array<float, 2> dw_bounds(const Problem& pr) {
     const float qmin = pr.dst_signed ? -128.f : 0.f, qmax = pr.dst_signed ? 127.f : 255.f;
     const float zp = static_cast<float>(pr.dst_zp);
     const float lo = std::max(pr.lo, qmin - zp), hi = std::min(pr.hi, qmax - zp);
@@ -255,7 +265,8 @@ struct dw_requant_plan {
     bool clamp_lo = false, clamp_top = false;  ///< the byte clamps, where narrower than the packs' saturation
 };
 
-inline dw_requant_plan dw_requant_plan_of(const dw_problem& pr, const dw_packed& pk) {
+template <class Problem, class Packed>  // dw_problem, dw_packed or pw_problem, pw_packed
+inline dw_requant_plan dw_requant_plan_of(const Problem& pr, const Packed& pk) {
     dw_requant_plan q;
     const auto bounds = dw_bounds(pr);
     q.hi = bounds[1];

@@ -35,8 +35,10 @@ namespace qint8::detail {
 /// which one wins, so a choice measured before it must not be reused: bump this whenever a
 /// candidate's code or a candidate list changes. 2: the four-tap depthwise kernel keeps its
 /// columns in registers (its choices measured under 1 favoured oneDNN on several shapes). 3: on
-/// AVX2 the column depthwise kernel joins the candidates and becomes the default.
-inline constexpr int tuning_revision = 3;
+/// AVX2 the column depthwise kernel joins the candidates and becomes the default. 4: on AVX2
+/// qint8's 1x1 kernel joins the candidates (a "pointwise" choice); layers with one signature share
+/// one pick, from their summed times.
+inline constexpr int tuning_revision = 4;
 
 /// The "qint8" field of a cache entry: the library version and the tuning revision.
 inline std::string tuning_version() { return std::string(version_string) + " tuning " + std::to_string(tuning_revision); }

@@ -46,14 +46,22 @@ inline std::shared_ptr<program> compile_program(model_desc desc, const compile_o
 }
 
 /// Picks each measured layer's candidate from the times of the compilations (index k ran every
-/// such layer's k-th candidate).
+/// such layer's k-th candidate). Layers with one signature share a cache entry, so they get one
+/// pick, from their times summed: a later load from the cache then makes the choices this one did.
 inline std::map<std::string, tuning_choice> pick_candidates(const std::vector<tuning_choice>& todo,
                                                             const std::vector<std::map<std::string, double>>& times, double margin) {
+    std::map<std::string, std::vector<double>> by_signature;
+    for (const tuning_choice& ch : todo) {
+        std::vector<double>& ms = by_signature[ch.signature];
+        ms.resize(ch.candidates.size(), 0.0);
+        for (std::size_t k = 0; k < ch.candidates.size(); ++k) {
+            const auto t = k < times.size() ? times[k].find(ch.layer) : std::map<std::string, double>::const_iterator();
+            ms[k] += k < times.size() && t != times[k].end() ? t->second : std::numeric_limits<double>::infinity();
+        }
+    }
     std::map<std::string, tuning_choice> picked;
     for (tuning_choice ch : todo) {
-        ch.ms.assign(ch.candidates.size(), std::numeric_limits<double>::infinity());
-        for (std::size_t k = 0; k < ch.candidates.size() && k < times.size(); ++k)
-            if (auto t = times[k].find(ch.layer); t != times[k].end()) ch.ms[k] = t->second;
+        ch.ms = by_signature.at(ch.signature);
         std::size_t best = 0;
         for (std::size_t k = 1; k < ch.ms.size(); ++k)
             if (ch.ms[k] < ch.ms[best] * (1.0 - margin)) best = k;
@@ -64,15 +72,16 @@ inline std::map<std::string, tuning_choice> pick_candidates(const std::vector<tu
     return picked;
 }
 
-/// Times the candidates of the layers in `todo` and returns what each chose.
+/// Times the candidates of the layers in `todo` and returns what each chose. The other choices
+/// come from `base` (the cache, and what was measured before) in every compilation.
 inline std::map<std::string, tuning_choice> measure_choices(const model_desc& desc, const compile_options& opt, int threads,
                                                             const std::string& origin, const std::vector<tuning_choice>& todo,
-                                                            std::shared_ptr<const program> first) {
+                                                            std::shared_ptr<const program> first, const tuning_inputs& base) {
     std::size_t most = 0;
     for (const auto& ch : todo) most = std::max(most, ch.candidates.size());
     std::vector<std::shared_ptr<const program>> progs{std::move(first)};
     for (std::size_t k = 1; k < most; ++k) {
-        tuning_inputs t;
+        tuning_inputs t = base;
         for (const auto& ch : todo)
             if (k < ch.candidates.size()) t.forced[ch.key()] = ch.candidates[k];
         progs.push_back(compile_program(desc, opt, threads, origin, std::move(t)));
@@ -80,7 +89,19 @@ inline std::map<std::string, tuning_choice> measure_choices(const model_desc& de
     return pick_candidates(todo, time_layers(progs, 7), 0.03);
 }
 
+/// The choices of `p` that neither the cache nor a measurement decided.
+inline std::vector<tuning_choice> undecided(const program& p) {
+    std::vector<tuning_choice> todo;
+    for (const auto& ch : p.choices)
+        if (ch.source == "default") todo.push_back(ch);
+    return todo;
+}
+
 /// Compiles `desc` as `opt.tune` says; `desc` is validated.
+///
+/// A choice can bring another: a 1x1 layer left to oneDNN (the "pointwise" choice) then has a
+/// choice among oneDNN's implementations. So measuring repeats, at most three rounds, until
+/// every choice of the compilation was measured or cached.
 inline std::shared_ptr<const program> compile_tuned(model_desc desc, const compile_options& opt, int threads, const std::string& origin) {
     const std::string path = opt.tune == tuning::off ? std::string() : tuning_cache_path(opt);
     tuning_cache cache = path.empty() ? tuning_cache() : tuning_cache::load(path);
@@ -88,15 +109,19 @@ inline std::shared_ptr<const program> compile_tuned(model_desc desc, const compi
     in.cache = path.empty() ? nullptr : &cache;
     if (opt.tune != tuning::measure) return compile_program(std::move(desc), opt, threads, origin, std::move(in));
 
-    std::shared_ptr<const program> first = compile_program(desc, opt, threads, origin, in);
-    std::vector<tuning_choice> todo;
-    for (const auto& ch : first->choices)
-        if (ch.source != "cache") todo.push_back(ch);
-    if (todo.empty()) return first;
-    in.measured = measure_choices(desc, opt, threads, origin, todo, std::move(first));
+    std::shared_ptr<const program> now = compile_program(desc, opt, threads, origin, in);
+    for (int round = 0; round < 3; ++round) {
+        const std::vector<tuning_choice> todo = undecided(*now);
+        if (todo.empty()) break;
+        for (auto& [key, ch] : measure_choices(desc, opt, threads, origin, todo, std::move(now), in)) in.measured[key] = std::move(ch);
+        now = compile_program(desc, opt, threads, origin, in);
+    }
     if (!path.empty()) {
+        // Only what the compilation kept: a choice measured in an earlier round may have gone with
+        // a layer's other choice (oneDNN's implementations of a 1x1 layer qint8's kernel now runs).
         const std::string cpu = detected_cpu().cpu_name;
-        for (const auto& [name, ch] : in.measured) {
+        for (const tuning_choice& ch : now->choices) {
+            if (ch.source != "measured") continue;
             tuning_entry e;
             e.choice = ch.chosen;
             for (std::size_t k = 0; k < ch.candidates.size(); ++k) e.ms[ch.candidates[k]] = ch.ms[k];
@@ -104,7 +129,7 @@ inline std::shared_ptr<const program> compile_tuned(model_desc desc, const compi
         }
         cache.save(path);
     }
-    return compile_program(std::move(desc), opt, threads, origin, std::move(in));
+    return now;
 }
 
 }  // namespace qint8::detail

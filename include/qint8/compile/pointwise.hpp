@@ -1,0 +1,107 @@
+#pragma once
+/// @file pointwise.hpp  1x1 layers with few input channels run by qint8's own kernel
+/// (kernels/pointwise_avx2.hpp), packed once here. NHWC in, NHWC out, like the oneDNN
+/// convolutions and depthwise kernels around them, so no reorder runs between them.
+
+#include <cstdlib>
+#include <memory>
+
+#include "qint8/compile/choice.hpp"
+#include "qint8/compile/compiler.hpp"
+#include "qint8/compile/int8_plan.hpp"
+#include "qint8/detail/pair_sums.hpp"
+#include "qint8/detail/quantize_weights.hpp"
+
+namespace qint8::detail {
+
+/// The candidates for a 1x1 layer the kernel can run, the default first. On the avx2 path (Zen 3,
+/// docs/performance.md, "1x1 layers with few input channels") qint8's kernel was faster than
+/// oneDNN's inside MobileNet-V2 on its expansions from 16, 24, 32 and 64 channels (1.1-1.45x), level
+/// with it from 96 and 160, and slower with fewer than 32 output channels (a block of 32 half
+/// empty) or large weights (320 x 1280: they no longer stay in the first-level cache). The tuning
+/// cache measures both per layer on the user's CPU.
+inline std::vector<std::string> pw_candidates(int64_t k, int64_t n) {
+    if (k <= 64 && n >= 32) return {"qint8_pw:avx2", "onednn"};
+    return {"onednn", "qint8_pw:avx2"};
+}
+
+/// Does qint8's 1x1 kernel take this layer? It can on the avx2 path (the kernel multiplies with
+/// vpmaddubsw: VNNI paths have better in oneDNN) when the layer is a 1x1 convolution at stride 1
+/// without padding or groups, integer in and out, without a residual sum, reading u8 NHWC codes
+/// with a channel count that is a multiple of 4 (at most pw_max_k). Whether it does is the
+/// tuning's choice (choice.hpp), or QINT8_POINTWISE=onednn|qint8 forces it.
+inline bool compiler::own_pointwise(const layer& l) {
+    if (c_.path != isa::avx2 || l.kind != op::conv2d || eff_prec(l) != precision::int8 || qmax_u8_ >= 127) return false;
+    if (l.kernel != std::array<int64_t, 2>{1, 1} || l.stride != std::array<int64_t, 2>{1, 1} || l.groups != 1) return false;
+    if (l.pad != std::array<int64_t, 4>{0, 0, 0, 0}) return false;
+    const where& w = at_.at(l.inputs[0]);
+    const backend::dims& in_d = dims_.at(l.inputs[0]);
+    if (w.type != dtype::u8 || !w.q || w.q->type != dtype::u8 || out_type(l) == dtype::f32 || in_d.size() != 4) return false;
+    if (in_d[1] % 4 != 0 || in_d[1] > kernels::pw_max_k) return false;
+    if (!(c_.slots[static_cast<std::size_t>(w.slot)].md == dnnl::memory::desc(in_d, backend::to_dnnl(dtype::u8), backend::tag::nhwc))) return false;
+    for (const auto& p : l.post_ops)
+        if (p.kind == post_op::sum) return false;
+    if (const char* e = std::getenv("QINT8_POINTWISE"); e && *e) {
+        const std::string v(e);
+        if (v != "onednn" && v != "qint8")
+            fail(errc::invalid_argument, "environment variable QINT8_POINTWISE: expected onednn or qint8, found \"" + v + "\"");
+        return v == "qint8";
+    }
+    const std::string sig = layer_signature(l, precision::int8, w.type, out_type(l), in_d, dims_.at(l.name), c_.threads);
+    return choose(l, "pointwise", sig, pw_candidates(in_d[1], l.out_channels)) == "qint8_pw:avx2";
+}
+
+/// The kernel's problem description: shapes, zero points and the fused clamp.
+inline kernels::pw_problem pw_problem_of(const layer& l, const backend::dims& in_d, const quant_params& qin, dtype dst_t) {
+    kernels::dw_clamp clamp;
+    const float k = 1.f / l.act->scale;  // post-op bounds in destination units, as compiler::fused_ops
+    for (const auto& p : l.post_ops) {
+        if (p.kind == post_op::relu) clamp.relu();
+        else if (p.kind == post_op::clip) clamp.clip(p.lo * k, p.hi * k);
+    }
+    kernels::pw_problem pr;
+    pr.m = in_d[0] * in_d[2] * in_d[3];
+    pr.k = in_d[1];
+    pr.n = l.out_channels;
+    pr.dst_signed = dst_t == dtype::s8;
+    pr.src_zp = qin.zero_point;
+    pr.dst_zp = l.act->zero_point;
+    pr.lo = clamp.lo;
+    pr.hi = clamp.hi;
+    return pr;
+}
+
+/// Compiles the layer for the kernel, or returns false (nothing added) when its weights may
+/// saturate the kernel's int16 pair sums; they are quantized as for oneDNN's kernel on this path
+/// (quantize_weights_paired), which pairs the same input channels, so that does not happen.
+inline bool compiler::pointwise(const layer& l) {
+    const std::string& in = l.inputs[0];
+    const where src_w = at_.at(in);
+    const quant_params qin = *src_w.q;
+    const backend::dims in_d = dims_.at(in), od = dims_.at(l.name);
+    weighted_tensors t;
+    int8_tensors_of(l, t);  // the bias with the converter's INT8-only correction, as weighted()
+    const dtype dst_t = out_type(l);
+    const pair_geometry g = pair_geometry_of(l, in_d, qin);
+    int8_plan p = plan_int8(quantize_weights_paired(*t.w, t.ws, g, &spare_codes_), t.b, qin.scale, l.act->scale, l.float_bias);
+    const std::vector<float> bias = p.bias_as_float();
+
+    auto job = std::make_shared<pw_job>();
+    job->pr = pw_problem_of(l, in_d, qin, dst_t);
+    job->pk = kernels::pw_pack(p.weights.data(), bias.data(), p.out_scales.data(), job->pr.n, job->pr.k, job->pr.src_zp, g.max_code);
+    keep_spare(p.weights);
+    if (!kernels::pw_supported(job->pr, job->pk)) return false;
+
+    step s;
+    s.kind = step::pointwise;
+    s.src = need(in, src_w.type, dnnl::memory::desc(in_d, backend::to_dnnl(src_w.type), backend::tag::nhwc), qin, l.name);
+    s.dst = new_slot(dnnl::memory::desc(od, backend::to_dnnl(dst_t), backend::tag::nhwc));
+    s.info = {l.name, std::string("conv2d int8 ") + to_string(src_w.type) + "->" + to_string(dst_t) + " qint8_pw:avx2"};
+    s.pw = std::move(job);
+    const int dst = s.dst;
+    c_.steps.push_back(std::move(s));
+    put(l.name, dst, dst_t, l.act);
+    return true;
+}
+
+}  // namespace qint8::detail

@@ -1,0 +1,128 @@
+#pragma once
+/// @file pointwise_avx2.hpp  The AVX2 1x1 kernel (pointwise_common.hpp): per pixel, 32 output
+/// channels at a time as four ymm of int32 sums, requantized in registers and written with one
+/// 32-byte store.
+///
+/// Per group of four input channels it broadcasts the pixel's four bytes and multiplies them with
+/// the block's four weight vectors: vpmaddubsw (u8 x s8 pairs into int16), vpmaddwd with ones
+/// (pairs into int32), vpaddd: three instructions per 32 multiplications, the limit of AVX2.
+/// One pixel at a time: two or three pixels sharing each weight load were 5-25% slower on Zen 3
+/// (GCC spilled their 8 or 12 sums; the weights of a block are in the first-level cache anyway),
+/// and the loop over input channels is unrolled for 16, 24, 32 and 64 of them. The requantization is the column depthwise
+/// kernel's (depthwise_avx2_columns.hpp): the sums start at acc0 (bias - comp where the bias folds
+/// exactly), v = float(acc) [+ bias] * os, [min(v, hi)], [+ zp], round-half-even conversion,
+/// saturating packs, then the clamps as a byte max and a byte min. The packs' lane interleave is
+/// undone by the weights' lane order (pw_lane_channel), so no permute runs.
+
+#include <cstring>
+
+#include "qint8/kernels/pointwise_common.hpp"
+
+#include <immintrin.h>
+
+namespace qint8::kernels {
+
+namespace pw_avx2 {
+
+/// The requantization constants that do not depend on the block.
+struct requant {
+    __m256 hi, zp;
+    __m256i lo8, top8;
+    dw_requant_plan plan;
+};
+
+__attribute__((target("avx2"))) inline requant requant_of(const pw_problem& pr, const pw_packed& pk) {
+    requant rq{};
+    rq.plan = dw_requant_plan_of(pr, pk);
+    rq.hi = _mm256_set1_ps(rq.plan.hi);
+    rq.zp = _mm256_set1_ps(rq.plan.zp);
+    rq.lo8 = _mm256_set1_epi8(rq.plan.lo_byte);
+    rq.top8 = _mm256_set1_epi8(rq.plan.top_byte);
+    return rq;
+}
+
+/// One of the four vectors: float, bias, scale, clamp, zero point, int32.
+__attribute__((target("avx2"), always_inline)) inline __m256i requant_one(const requant& rq, __m256i acc, const float* bias, const float* scale) {
+    __m256 f = _mm256_cvtepi32_ps(acc);
+    if (rq.plan.add_bias) f = _mm256_add_ps(f, _mm256_loadu_ps(bias));
+    f = _mm256_mul_ps(f, _mm256_loadu_ps(scale));
+    if (rq.plan.clamp_hi) f = _mm256_min_ps(f, rq.hi);
+    if (rq.plan.add_zp) f = _mm256_add_ps(f, rq.zp);
+    return _mm256_cvtps_epi32(f);
+}
+
+/// The 32 channels of one pixel from its four sums, into `out` (`count` bytes, at most 32).
+template <bool DstSigned>
+__attribute__((target("avx2"), always_inline)) inline void requantize(const requant& rq, const __m256i (&acc)[4], const float* bias,
+                                                                      const float* scale, uint8_t* out, int count) {
+    const __m256i s01 = _mm256_packs_epi32(requant_one(rq, acc[0], bias, scale), requant_one(rq, acc[1], bias + 8, scale + 8));
+    const __m256i s23 = _mm256_packs_epi32(requant_one(rq, acc[2], bias + 16, scale + 16), requant_one(rq, acc[3], bias + 24, scale + 24));
+    __m256i b = DstSigned ? _mm256_packs_epi16(s01, s23) : _mm256_packus_epi16(s01, s23);
+    if (rq.plan.clamp_lo) b = DstSigned ? _mm256_max_epi8(b, rq.lo8) : _mm256_max_epu8(b, rq.lo8);
+    if (rq.plan.clamp_top) b = DstSigned ? _mm256_min_epi8(b, rq.top8) : _mm256_min_epu8(b, rq.top8);
+    if (count == pw_block) {
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), b);
+    } else {  // the last block of a channel count that is no multiple of 32
+        alignas(32) uint8_t tmp[pw_block];
+        _mm256_store_si256(reinterpret_cast<__m256i*>(tmp), b);
+        std::memcpy(out, tmp, static_cast<std::size_t>(count));
+    }
+}
+
+/// Pixel p of the layer, every block of output channels; Quads: pk.quads where the caller knows
+/// it at compile time (0: read from pk).
+template <int Quads, bool DstSigned>
+__attribute__((target("avx2"), always_inline)) inline void pixel(const pw_problem& pr, const pw_packed& pk, const requant& rq, const uint8_t* src,
+                                                                 uint8_t* dst, int64_t p) {
+    const int64_t N = pr.n, quads = Quads ? Quads : pk.quads;
+    const __m256i ones = _mm256_set1_epi16(1);
+    const uint8_t* x = src + p * pr.k;
+    for (int64_t b = 0; b < pk.blocks; ++b) {
+        const __m256i* wb = reinterpret_cast<const __m256i*>(pk.w.data()) + b * quads * 4;
+        const __m256i* a0 = reinterpret_cast<const __m256i*>(pk.acc0.data()) + b * 4;
+        __m256i acc[4];
+        for (int v = 0; v < 4; ++v) acc[v] = _mm256_loadu_si256(a0 + v);
+        for (int64_t q = 0; q < quads; ++q, wb += 4) {
+            int32_t four;
+            std::memcpy(&four, x + q * 4, 4);
+            const __m256i xb = _mm256_set1_epi32(four);
+            for (int v = 0; v < 4; ++v) acc[v] = _mm256_add_epi32(acc[v], _mm256_madd_epi16(_mm256_maddubs_epi16(xb, _mm256_loadu_si256(wb + v)), ones));
+        }
+        const int64_t first = b * pw_block;
+        const int count = static_cast<int>(std::min<int64_t>(pw_block, N - first));
+        requantize<DstSigned>(rq, acc, pk.bias.data() + first, pk.scale.data() + first, dst + p * N + first, count);
+    }
+}
+
+template <int Quads, bool DstSigned>
+__attribute__((target("avx2"))) inline void pixel_range(const pw_problem& pr, const pw_packed& pk, const uint8_t* src, uint8_t* dst, int64_t from,
+                                                        int64_t to) {
+    const requant rq = requant_of(pr, pk);
+    for (int64_t p = from; p < to; ++p) pixel<Quads, DstSigned>(pr, pk, rq, src, dst, p);
+}
+
+template <bool DstSigned>
+__attribute__((target("avx2"))) inline void pixel_range_of(const pw_problem& pr, const pw_packed& pk, const uint8_t* src, uint8_t* dst, int64_t from, int64_t to) {
+    switch (pk.quads) {
+        case 4: return pixel_range<4, DstSigned>(pr, pk, src, dst, from, to);
+        case 6: return pixel_range<6, DstSigned>(pr, pk, src, dst, from, to);
+        case 8: return pixel_range<8, DstSigned>(pr, pk, src, dst, from, to);
+        case 16: return pixel_range<16, DstSigned>(pr, pk, src, dst, from, to);
+        default: return pixel_range<0, DstSigned>(pr, pk, src, dst, from, to);
+    }
+}
+
+}  // namespace pw_avx2
+
+/// Runs the layer (pw_supported must hold) over `threads` OpenMP threads, pixels split evenly.
+inline void pointwise_avx2(const pw_problem& pr, const pw_packed& pk, const uint8_t* src, uint8_t* dst, int threads) {
+    const int64_t tiles = (pr.m + 47) / 48;  // 48 pixels per task
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
+    for (int64_t t = 0; t < tiles; ++t) {
+        const int64_t from = t * 48, to = std::min(pr.m, from + 48);
+        if (pr.dst_signed) pw_avx2::pixel_range_of<true>(pr, pk, src, dst, from, to);
+        else pw_avx2::pixel_range_of<false>(pr, pk, src, dst, from, to);
+    }
+}
+
+}  // namespace qint8::kernels

@@ -1,0 +1,113 @@
+#pragma once
+/// @file pointwise_common.hpp  1x1 INT8 convolutions (stride 1, no padding, one group) with few
+/// input channels, run by qint8's own kernel (pointwise_avx2.hpp): the problem, and the weights
+/// packed once at model compilation.
+///
+/// Such a layer is a matrix product of the NHWC activations [m pixels][k channels] and the
+/// weights [k][n]. With k = 16-32 (MobileNet-V2's expansions) there are only 4-8 multiply steps
+/// per output, so the requantization is a large share of the work, and oneDNN's AVX2 1x1 kernel
+/// ran them at 35-50% of the INT8 limit on Zen 3 (docs/performance.md).
+///
+/// Numerics: those of the depthwise kernels (depthwise_common.hpp), over the k input channels:
+///   acc = sum_c (q_src - zp_src) * q_w  (int32, exact; computed as sum(q_src * q_w) - zp_src * sum(q_w))
+///   v   = (float(acc) + float(bias)) * os, clamped, q = round_half_even(v + zp_dst) saturated.
+/// The kernel multiplies with vpmaddubsw, which adds the products of input channels (2j, 2j + 1)
+/// into a saturating int16: pw_pack records whether every such pair provably fits (`exact`),
+/// and a layer whose weights do not fit is not given to the kernel.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <limits>
+#include <vector>
+
+#include "qint8/kernels/depthwise_common.hpp"
+
+namespace qint8::kernels {
+
+/// Shape, quantization and post-ops of one 1x1 layer (NHWC u8 in, NHWC u8 or s8 out).
+struct pw_problem {
+    int64_t m = 1;       ///< pixels (batch x height x width)
+    int64_t k = 4;       ///< input channels (a multiple of 4)
+    int64_t n = 1;       ///< output channels
+    bool src_signed = false, dst_signed = false;  ///< the kernel reads u8 sources only
+    int32_t src_zp = 0, dst_zp = 0;
+    /// Clamp in destination units before the zero point is added (as dw_problem).
+    float lo = -std::numeric_limits<float>::infinity(), hi = std::numeric_limits<float>::infinity();
+};
+
+/// Output channels per block: four ymm of int32, packed into one 32-byte store.
+inline constexpr int pw_block = 32;
+/// The largest k taken: comp = zp * sum(w) stays far inside int32, and the weights of a block
+/// (k x 32 bytes) stay in the first-level cache.
+inline constexpr int64_t pw_max_k = 1024;
+
+/// Weights, per block of 32 output channels and per group of 4 input channels (a quad): four
+/// vectors of 8 int32 lanes, each lane the 4 s8 weights of one output channel for the quad. The
+/// lanes are ordered so that the saturating packs of the four sums give the 32 channels in
+/// order: vector v, lane l holds channel pw_lane_channel(v, l).
+struct pw_packed {
+    int64_t k = 0, n = 0, quads = 0, blocks = 0;
+    std::vector<int8_t> w;      ///< [blocks][quads][4][8][4]
+    std::vector<int32_t> acc0;  ///< [blocks][32] lane order: bias - comp (bias_in_acc) or -comp
+    std::vector<float> bias;    ///< [blocks][32] lane order, in accumulator units
+    std::vector<float> scale;   ///< [blocks][32] lane order
+    bool bias_in_acc = false;   ///< as dw_packed::bias_in_acc
+    double v_bound = 0;         ///< as dw_packed::v_bound
+    bool exact = false;         ///< every pair (2j, 2j + 1) of a channel's weights fits int16 for u8 codes up to max_code
+};
+
+/// The channel that vector v (0-3), lane l (0-7) of a block holds: packs_epi32 interleaves two
+/// vectors per 128-bit lane, and packs_epi16 the two results again.
+inline int pw_lane_channel(int v, int l) { return (l < 4 ? 0 : 16) + v * 4 + l % 4; }
+
+/// Whether vpmaddubsw's int16 sum x_a * a + x_b * b cannot saturate for u8 codes x <= max_code.
+inline bool pw_pair_fits(int a, int b, int max_code) {
+    return max_code * (std::max(a, 0) + std::max(b, 0)) <= 32767 && max_code * (std::min(a, 0) + std::min(b, 0)) >= -32768;
+}
+
+/// `w`: n x k s8 (the weights of output channel o at w + o * k); `bias`: n floats in accumulator
+/// units (may be null); `os`: n floats; `max_code`: the largest u8 code the source holds.
+inline pw_packed pw_pack(const int8_t* w, const float* bias, const float* os, int64_t n, int64_t k, int32_t src_zp, int max_code = 255) {
+    pw_packed p;
+    p.k = k;
+    p.n = n;
+    p.quads = (k + 3) / 4;
+    p.blocks = (n + pw_block - 1) / pw_block;
+    p.w.assign(static_cast<std::size_t>(p.blocks * p.quads * 4 * pw_block), 0);
+    p.acc0.assign(static_cast<std::size_t>(p.blocks * pw_block), 0);
+    p.bias.assign(p.acc0.size(), 0.f);
+    p.scale.assign(p.acc0.size(), 0.f);
+    p.bias_in_acc = dw_bias_folds(bias, n);
+    p.exact = true;
+    for (int64_t b = 0; b < p.blocks; ++b)
+        for (int v = 0; v < 4; ++v)
+            for (int l = 0; l < 8; ++l) {
+                const int64_t o = b * pw_block + pw_lane_channel(v, l);
+                if (o >= n) continue;
+                const int8_t* wo = w + o * k;
+                int32_t sum = 0, abs_sum = 0;
+                for (int64_t c = 0; c < k; ++c) {
+                    sum += wo[c];
+                    abs_sum += std::abs(wo[c]);
+                    p.w[static_cast<std::size_t>((((b * p.quads + c / 4) * 4 + v) * 8 + l) * 4 + c % 4)] = wo[c];
+                }
+                for (int64_t c = 0; c < k; c += 2)
+                    if (!pw_pair_fits(wo[c], c + 1 < k ? wo[c + 1] : 0, max_code)) p.exact = false;
+                const std::size_t at = static_cast<std::size_t>(b * pw_block + v * 8 + l);
+                const float bs = bias ? bias[o] : 0.f;
+                p.acc0[at] = (p.bias_in_acc ? static_cast<int32_t>(bs) : 0) - src_zp * sum;  // |zp * sum| <= 255 * 128 * pw_max_k
+                p.bias[at] = bs;
+                p.scale[at] = os[o];
+                p.v_bound = std::max(p.v_bound, dw_channel_bound(abs_sum, bs, os[o]));
+            }
+    return p;
+}
+
+/// Can the kernel run this problem with these weights? (Otherwise the caller uses oneDNN.)
+inline bool pw_supported(const pw_problem& pr, const pw_packed& pk) {
+    return !pr.src_signed && pr.k % 4 == 0 && pr.k > 0 && pr.k <= pw_max_k && pr.n > 0 && pk.exact && pk.k == pr.k && pk.n == pr.n;
+}
+
+}  // namespace qint8::kernels

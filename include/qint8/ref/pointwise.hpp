@@ -1,0 +1,40 @@
+#pragma once
+/// @file pointwise.hpp  Naive 1x1 convolution (stride 1, no padding, one group) on NHWC bytes:
+/// the oracle for qint8's 1x1 kernel (kernels/pointwise_avx2.hpp). It follows the numeric rules
+/// of output_stage.hpp, one output element at a time, written out as depthwise_nhwc does.
+///
+/// Accumulator range: k products of at most 255 * 128 in magnitude, so an int32 accumulator holds
+/// any k up to 65 793; the sum is kept in int64 here anyway.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "qint8/ref/depthwise.hpp"
+
+namespace qint8::ref {
+
+/// src: m pixels x k channels u8; weights: n x k s8; bias: n floats in accumulator units;
+/// os: n requantization factors; post: relu / clip in destination units, in order.
+/// Output: m x n bytes (u8, or s8 when dst_signed).
+inline std::vector<uint8_t> pointwise_nhwc(const std::vector<uint8_t>& src, int64_t m, int64_t k, int32_t src_zp, const std::vector<int8_t>& weights,
+                                           int64_t n, const std::vector<float>& bias, const std::vector<float>& os,
+                                           const std::vector<dw_post_op>& post, bool dst_signed, int32_t dst_zp) {
+    std::vector<uint8_t> dst(static_cast<std::size_t>(m * n));
+    for (int64_t p = 0; p < m; ++p)
+        for (int64_t o = 0; o < n; ++o) {
+            int64_t acc = 0;
+            for (int64_t c = 0; c < k; ++c)
+                acc += int64_t(int32_t(src[static_cast<std::size_t>(p * k + c)]) - src_zp) * weights[static_cast<std::size_t>(o * k + c)];
+            float v = (float(acc) + bias[static_cast<std::size_t>(o)]) * os[static_cast<std::size_t>(o)];
+            for (const auto& q : post) v = q.relu ? std::max(v, 0.f) : std::min(std::max(v, q.lo), q.hi);
+            volatile float rounded = v;  // rounded to float before the zero point is added (no FMA)
+            const float r = std::nearbyint(rounded + float(dst_zp));
+            const float qlo = dst_signed ? -128.f : 0.f, qhi = dst_signed ? 127.f : 255.f;
+            dst[static_cast<std::size_t>(p * n + o)] = static_cast<uint8_t>(static_cast<int32_t>(std::min(qhi, std::max(qlo, r))));
+        }
+    return dst;
+}
+
+}  // namespace qint8::ref

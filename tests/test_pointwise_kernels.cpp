@@ -1,0 +1,206 @@
+// qint8's 1x1 kernel (include/qint8/kernels/pointwise_avx2.hpp) against the naive reference
+// (include/qint8/ref/pointwise.hpp), bit-exactly: MobileNet-V1 and V2's 1x1 layers with few input
+// channels, channel counts around the 32-channel block and the unrolled input counts, every
+// post-op, both destination signednesses, large and fractional biases, huge scales, two threads.
+// Weights reach the int16 pair bound the kernel relies on (and pw_pack refuses what passes it).
+// On a CPU without AVX2 the kernel cases print NOT RUN and ctest lists them as skipped.
+
+#include <doctest/doctest.h>
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <qint8/dispatch/isa.hpp>
+#include <qint8/kernels/pointwise_avx2.hpp>
+#include <qint8/ref/pointwise.hpp>
+
+#include "support/builder.hpp"
+
+using namespace qint8;
+
+namespace {
+
+struct pw_case {
+    int64_t m, k, n;
+    bool dst_signed;
+    int32_t src_zp, dst_zp;
+    int post;               ///< 0 none, 1 relu, 2 relu6, 3 clip(-2, 3)
+    int max_code = 255;     ///< the largest source code (weights are drawn to fit it)
+    bool big_bias = false;  ///< biases past 2^24: no folding into the int32 sum
+    bool big_scale = false;  ///< sums past the int32 conversion's range
+    bool frac_bias = false;  ///< unrounded biases (layer::float_bias)
+    int threads = 1;
+    std::string name() const {
+        std::ostringstream s;
+        s << m << " px " << k << "->" << n << (dst_signed ? " u8->s8" : " u8->u8") << " zp " << src_zp << "/" << dst_zp << " post " << post
+          << " max code " << max_code << (big_bias ? " big bias" : "") << (big_scale ? " big scale" : "") << (frac_bias ? " fractional bias" : "")
+          << " threads " << threads;
+        return s.str();
+    }
+};
+
+/// Weights whose pairs (2j, 2j + 1) fit int16 for codes up to max_code, many at the bound: a
+/// random first weight (-128 included), its partner shrunk toward zero until the pair fits.
+std::vector<int8_t> pw_fitting_weights(test::rng& r, int64_t n, int64_t k, int max_code) {
+    std::vector<int8_t> w(static_cast<std::size_t>(n * k));
+    for (int64_t o = 0; o < n; ++o)
+        for (int64_t c = 0; c < k; c += 2) {
+            int a = r.integer(-128, 127), b = c + 1 < k ? r.integer(-128, 127) : 0;
+            while (!kernels::pw_pair_fits(a, 0, max_code)) a += a > 0 ? -1 : 1;
+            while (!kernels::pw_pair_fits(a, b, max_code)) b += b > 0 ? -1 : 1;
+            w[static_cast<std::size_t>(o * k + c)] = static_cast<int8_t>(a);
+            if (c + 1 < k) w[static_cast<std::size_t>(o * k + c + 1)] = static_cast<int8_t>(b);
+        }
+    return w;
+}
+
+/// Runs one case on the kernel and on the reference; returns the number of differing bytes.
+std::size_t pw_mismatches(const pw_case& t, uint32_t seed) {
+    test::rng r(seed);
+    std::vector<uint8_t> src(static_cast<std::size_t>(t.m * t.k));
+    for (auto& x : src) x = static_cast<uint8_t>(r.integer(0, t.max_code));
+    const std::vector<int8_t> w = pw_fitting_weights(r, t.n, t.k, t.max_code);
+    std::vector<float> bias(static_cast<std::size_t>(t.n));
+    for (auto& x : bias) x = float(t.big_bias ? r.integer(-(1 << 28), 1 << 28) : r.integer(-20000, 20000));
+    if (t.frac_bias)
+        for (auto& x : bias) x += r.uniform(-0.5f, 0.5f);
+    std::vector<float> os(static_cast<std::size_t>(t.n));
+    for (auto& x : os) x = t.big_scale ? r.uniform(100.f, 100000.f) : r.uniform(0.0005f, 0.01f);
+    const float s_dst = 0.05f;
+    std::vector<ref::dw_post_op> post;
+    kernels::dw_clamp clamp;
+    if (t.post == 1 || t.post == 2) { post.push_back({true, 0, 0}); clamp.relu(); }
+    if (t.post == 2) { post.push_back({false, 0.f, 6.f / s_dst}); clamp.clip(0.f, 6.f / s_dst); }
+    if (t.post == 3) { post.push_back({false, -2.f / s_dst, 3.f / s_dst}); clamp.clip(-2.f / s_dst, 3.f / s_dst); }
+
+    const std::vector<uint8_t> want = ref::pointwise_nhwc(src, t.m, t.k, t.src_zp, w, t.n, bias, os, post, t.dst_signed, t.dst_zp);
+    kernels::pw_problem pr;
+    pr.m = t.m; pr.k = t.k; pr.n = t.n;
+    pr.dst_signed = t.dst_signed; pr.src_zp = t.src_zp; pr.dst_zp = t.dst_zp;
+    pr.lo = clamp.lo; pr.hi = clamp.hi;
+    const kernels::pw_packed pk = kernels::pw_pack(w.data(), bias.data(), os.data(), t.n, t.k, t.src_zp, t.max_code);
+    REQUIRE(kernels::pw_supported(pr, pk));
+    std::vector<uint8_t> got(want.size(), 0xAB);
+    kernels::pointwise_avx2(pr, pk, src.data(), got.data(), t.threads);
+    std::size_t bad = 0;
+    for (std::size_t i = 0; i < got.size(); ++i)
+        if (got[i] != want[i] && bad++ == 0) MESSAGE(t.name() << ": first difference at byte " << i << ": got " << int(got[i]) << ", want " << int(want[i]));
+    return bad;
+}
+
+/// MobileNet-V2's 1x1 layers from 16-96 channels and MobileNet-V1's first, at 224 x 224 (the
+/// pixel counts of their layers), with PyTorch's relu6 and zero points.
+std::vector<pw_case> pw_mobilenet_cases() {
+    const int64_t shapes[][3] = {{12544, 16, 96}, {3136, 24, 144}, {784, 32, 192}, {196, 64, 384}, {196, 96, 576}, {12544, 32, 64}, {12544, 32, 16}};
+    std::vector<pw_case> v;
+    int i = 0;
+    for (const auto& s : shapes) {
+        pw_case t{};
+        t.m = s[0]; t.k = s[1]; t.n = s[2];
+        t.src_zp = 120 + i;  // a projection's output: s8 stored as u8, zero point near 128
+        t.dst_zp = 0;
+        t.post = 2;
+        v.push_back(t);
+        ++i;
+    }
+    return v;
+}
+
+/// Input counts 4-128 (the unrolled 16, 24, 32 and 64 and others), output counts around the
+/// block, pixel counts around the 48-pixel task, every post-op and zero point, both signednesses.
+std::vector<pw_case> pw_odd_cases() {
+    std::vector<pw_case> v;
+    const int64_t ks[] = {4, 8, 12, 16, 20, 24, 32, 40, 64, 96, 128};
+    const int64_t ns[] = {1, 5, 16, 31, 32, 33, 63, 96, 144};
+    const int64_t ms[] = {1, 7, 47, 48, 49, 100};
+    int i = 0;
+    for (int64_t k : ks)
+        for (int64_t n : ns) {
+            pw_case t{};
+            t.m = ms[i % 6]; t.k = k; t.n = n;
+            t.dst_signed = i % 3 == 1;
+            t.src_zp = (i * 53) % 256;
+            t.dst_zp = t.dst_signed ? (i * 11) % 256 - 128 : (i % 4 == 0 ? 0 : (i * 29) % 256);
+            t.post = i % 4;
+            t.max_code = i % 5 == 3 ? 120 : 255;  // a relu6 source: larger weights fit
+            t.big_bias = i % 7 == 2;
+            t.big_scale = i % 11 == 5;
+            t.frac_bias = i % 3 == 2;
+            t.threads = 1 + (i % 4 == 1);
+            v.push_back(t);
+            ++i;
+        }
+    return v;
+}
+
+bool pw_cpu_runs_avx2() {
+    const cpu_info_t ci = cpu_info();
+    if (ci.features.avx2) return true;
+    MESSAGE("NOT RUN: 1x1 avx2 kernel: this CPU (" << ci.cpu_name << ") lacks AVX2");
+    return false;
+}
+
+}  // namespace
+
+TEST_SUITE("kernels") {
+
+TEST_CASE("1x1 avx2 kernel is bit-exact against the reference (MobileNet shapes / odd shapes)") {
+    if (!pw_cpu_runs_avx2()) return;
+    std::size_t cases = 0, failed = 0;
+    uint32_t seed = 1;
+    for (const auto& t : pw_mobilenet_cases()) { ++cases; failed += pw_mismatches(t, seed++) != 0; }
+    for (const auto& t : pw_odd_cases()) { ++cases; failed += pw_mismatches(t, seed++) != 0; }
+    MESSAGE("1x1 avx2: " << cases - failed << " of " << cases << " shapes bit-exact");
+    CHECK(cases == 7 + 11 * 9);
+    CHECK(failed == 0);
+}
+
+TEST_CASE("1x1 packing: lane order - compensation and bias in the start - pairs that may saturate are refused") {
+    // The saturating packs put vector v, lane l at byte (l < 4 ? 0 : 16) + 4 v + l % 4.
+    std::vector<int> seen(32, 0);
+    for (int v = 0; v < 4; ++v)
+        for (int l = 0; l < 8; ++l) {
+            const int ch = kernels::pw_lane_channel(v, l);
+            REQUIRE(ch >= 0);
+            REQUIRE(ch < 32);
+            ++seen[static_cast<std::size_t>(ch)];
+        }
+    CHECK(std::count(seen.begin(), seen.end(), 1) == 32);
+    CHECK(kernels::pw_lane_channel(1, 0) == 4);
+    CHECK(kernels::pw_lane_channel(0, 4) == 16);
+
+    const int64_t n = 40, k = 8;  // two blocks, the second 8 channels full
+    std::vector<int8_t> w(static_cast<std::size_t>(n * k));
+    for (std::size_t i = 0; i < w.size(); ++i) w[i] = static_cast<int8_t>(static_cast<int>(i * 7 % 61) - 30);
+    std::vector<float> bias(static_cast<std::size_t>(n), 1000.f), os(static_cast<std::size_t>(n), 0.01f);
+    kernels::pw_packed p = kernels::pw_pack(w.data(), bias.data(), os.data(), n, k, 7);
+    CHECK(p.exact);
+    CHECK(p.bias_in_acc);
+    CHECK(p.blocks == 2);
+    // Channel 4 is vector 1, lane 0: its first four weights, and bias - zp * sum(w) to start from.
+    int32_t sum = 0;
+    for (int64_t c = 0; c < k; ++c) sum += w[static_cast<std::size_t>(4 * k + c)];
+    for (int j = 0; j < 4; ++j) CHECK(p.w[static_cast<std::size_t>(32 + j)] == w[static_cast<std::size_t>(4 * k + j)]);
+    CHECK(p.acc0[8] == 1000 - 7 * sum);
+    CHECK(p.acc0[32 + 7] == 0);  // past the last channel: nothing
+    bias[3] = 0.5f;
+    p = kernels::pw_pack(w.data(), bias.data(), os.data(), n, k, 7);
+    CHECK_FALSE(p.bias_in_acc);
+
+    // 127 + 127 at code 255 can pass int16; at code 128 (say a relu6 source) it cannot.
+    w[0] = 127;
+    w[1] = 127;
+    p = kernels::pw_pack(w.data(), bias.data(), os.data(), n, k, 7, 255);
+    CHECK_FALSE(p.exact);
+    kernels::pw_problem pr;
+    pr.m = 10; pr.k = k; pr.n = n;
+    CHECK_FALSE(kernels::pw_supported(pr, p));
+    p = kernels::pw_pack(w.data(), bias.data(), os.data(), n, k, 7, 128);
+    CHECK(p.exact);
+    CHECK(kernels::pw_supported(pr, p));
+    pr.k = 6;  // not a multiple of 4
+    CHECK_FALSE(kernels::pw_supported(pr, p));
+}
+
+}  // TEST_SUITE
