@@ -14,30 +14,44 @@
 
 namespace qint8::detail {
 
-/// The candidates for a 1x1 layer the kernel can run, the default first. On the avx2 path (Zen 3,
-/// docs/performance.md, "1x1 layers with few input channels") qint8's kernel was faster than
-/// oneDNN's inside MobileNet-V2 on its expansions from 16, 24, 32 and 64 channels (1.1-1.45x), level
-/// with it from 96 and 160, and slower with fewer than 32 output channels (a block of 32 half
-/// empty) or large weights (320 x 1280: they no longer stay in the first-level cache). The tuning
-/// cache measures both per layer on the user's CPU.
+/// The candidates for a layer the kernel can run, the default first, by the bytes k it reads per
+/// output pixel (input channels, or a gathered window's) and its output channels n. On the avx2
+/// path (Zen 3, docs/performance.md, "1x1 layers with few input channels") qint8's kernel was
+/// faster than oneDNN's inside MobileNet-V2 on its expansions from 16, 24, 32 and 64 channels
+/// (1.1-1.45x), level with it from 96 and 160, and slower with fewer than 32 output channels (a
+/// block of 32 half empty) or large weights (320 x 1280: they no longer stay in the first-level
+/// cache). Over gathered windows it was faster on the first layers of MobileNet-V2 (3x3 over RGB,
+/// k = 28, 1.2x) and VGG16 (1.5x), and level with oneDNN's on ResNet50's 7x7 stem (k = 148). The
+/// tuning cache measures both per layer on the user's CPU.
 inline std::vector<std::string> pw_candidates(int64_t k, int64_t n) {
     if (k <= 64 && n >= 32) return {"qint8_pw:avx2", "onednn"};
     return {"onednn", "qint8_pw:avx2"};
 }
 
+/// The most input channels a convolution run over gathered windows may have: a model's first
+/// layers (RGB, grayscale), whose window rows are short runs of bytes.
+inline constexpr int64_t pw_window_max_c = 8;
+
+/// Is `l` a plain 1x1 layer (stride 1, no padding), which the kernel reads as it lies?
+inline bool pw_plain(const layer& l) {
+    return l.kernel == std::array<int64_t, 2>{1, 1} && l.stride == std::array<int64_t, 2>{1, 1} && l.pad == std::array<int64_t, 4>{0, 0, 0, 0};
+}
+
 /// Does qint8's 1x1 kernel take this layer? It can on the avx2 path (the kernel multiplies with
-/// vpmaddubsw: VNNI paths have better in oneDNN) when the layer is a 1x1 convolution at stride 1
-/// without padding or groups, integer in and out, without a residual sum, reading u8 NHWC codes
-/// with a channel count that is a multiple of 4 (at most pw_max_k). Whether it does is the
+/// vpmaddubsw: VNNI paths have better in oneDNN) when the layer is a convolution without groups,
+/// integer in and out, without a residual sum, reading u8 NHWC codes, and either a plain 1x1
+/// layer with a channel count that is a multiple of 4 (at most pw_max_k), or a convolution with
+/// at most pw_window_max_c input channels (run over its gathered windows). Whether it does is the
 /// tuning's choice (choice.hpp), or QINT8_POINTWISE=onednn|qint8 forces it.
 inline bool compiler::own_pointwise(const layer& l) {
-    if (c_.path != isa::avx2 || l.kind != op::conv2d || eff_prec(l) != precision::int8 || qmax_u8_ >= 127) return false;
-    if (l.kernel != std::array<int64_t, 2>{1, 1} || l.stride != std::array<int64_t, 2>{1, 1} || l.groups != 1) return false;
-    if (l.pad != std::array<int64_t, 4>{0, 0, 0, 0}) return false;
+    if (c_.path != isa::avx2 || l.kind != op::conv2d || eff_prec(l) != precision::int8 || qmax_u8_ >= 127 || l.groups != 1) return false;
     const where& w = at_.at(l.inputs[0]);
     const backend::dims& in_d = dims_.at(l.inputs[0]);
     if (w.type != dtype::u8 || !w.q || w.q->type != dtype::u8 || out_type(l) == dtype::f32 || in_d.size() != 4) return false;
-    if (in_d[1] % 4 != 0 || in_d[1] > kernels::pw_max_k) return false;
+    const bool plain = pw_plain(l);
+    const int64_t k = plain ? in_d[1] : (in_d[1] * l.kernel[0] * l.kernel[1] + 3) / 4 * 4;
+    if (plain ? in_d[1] % 4 != 0 : (in_d[1] > pw_window_max_c || l.kernel[0] > kernels::pw_max_window_rows)) return false;
+    if (k > kernels::pw_max_k) return false;
     if (!(c_.slots[static_cast<std::size_t>(w.slot)].md == dnnl::memory::desc(in_d, backend::to_dnnl(dtype::u8), backend::tag::nhwc))) return false;
     for (const auto& p : l.post_ops)
         if (p.kind == post_op::sum) return false;
@@ -48,11 +62,12 @@ inline bool compiler::own_pointwise(const layer& l) {
         return v == "qint8";
     }
     const std::string sig = layer_signature(l, precision::int8, w.type, out_type(l), in_d, dims_.at(l.name), c_.threads);
-    return choose(l, "pointwise", sig, pw_candidates(in_d[1], l.out_channels)) == "qint8_pw:avx2";
+    return choose(l, "pointwise", sig, pw_candidates(k, l.out_channels)) == "qint8_pw:avx2";
 }
 
-/// The kernel's problem description: shapes, zero points and the fused clamp.
-inline kernels::pw_problem pw_problem_of(const layer& l, const backend::dims& in_d, const quant_params& qin, dtype dst_t) {
+/// The kernel's problem description: shapes, zero points, the fused clamp and, unless the layer
+/// is a plain 1x1 one, its windows.
+inline kernels::pw_problem pw_problem_of(const layer& l, const backend::dims& in_d, const backend::dims& od, const quant_params& qin, dtype dst_t) {
     kernels::dw_clamp clamp;
     const float k = 1.f / l.act->scale;  // post-op bounds in destination units, as compiler::fused_ops
     for (const auto& p : l.post_ops) {
@@ -60,9 +75,18 @@ inline kernels::pw_problem pw_problem_of(const layer& l, const backend::dims& in
         else if (p.kind == post_op::clip) clamp.clip(p.lo * k, p.hi * k);
     }
     kernels::pw_problem pr;
-    pr.m = in_d[0] * in_d[2] * in_d[3];
+    pr.m = od[0] * od[2] * od[3];
     pr.k = in_d[1];
     pr.n = l.out_channels;
+    if (!pw_plain(l)) {
+        kernels::pw_window& w = pr.window;
+        w.on = true;
+        w.batch = in_d[0]; w.c = in_d[1]; w.h = in_d[2]; w.w = in_d[3]; w.oh = od[2]; w.ow = od[3];
+        w.kh = static_cast<int>(l.kernel[0]); w.kw = static_cast<int>(l.kernel[1]);
+        w.sh = static_cast<int>(l.stride[0]); w.sw = static_cast<int>(l.stride[1]);
+        w.pt = static_cast<int>(l.pad[0]); w.pl = static_cast<int>(l.pad[1]);
+        pr.k = kernels::pw_window_k(w);
+    }
     pr.dst_signed = dst_t == dtype::s8;
     pr.src_zp = qin.zero_point;
     pr.dst_zp = l.act->zero_point;
@@ -87,8 +111,15 @@ inline bool compiler::pointwise(const layer& l) {
     const std::vector<float> bias = p.bias_as_float();
 
     auto job = std::make_shared<pw_job>();
-    job->pr = pw_problem_of(l, in_d, qin, dst_t);
-    job->pk = kernels::pw_pack(p.weights.data(), bias.data(), p.out_scales.data(), job->pr.n, job->pr.k, job->pr.src_zp, g.max_code);
+    job->pr = pw_problem_of(l, in_d, od, qin, dst_t);
+    const kernels::pw_problem& pr = job->pr;
+    if (pr.window.on) {
+        // Taps outside the image read zero-point bytes: codes the pair sums must cover too.
+        const std::vector<int8_t> gathered = kernels::pw_window_weights(p.weights.data(), pr.n, pr.window);
+        job->pk = kernels::pw_pack(gathered.data(), bias.data(), p.out_scales.data(), pr.n, pr.k, pr.src_zp, std::max(g.max_code, pr.src_zp));
+    } else {
+        job->pk = kernels::pw_pack(p.weights.data(), bias.data(), p.out_scales.data(), pr.n, pr.k, pr.src_zp, g.max_code);
+    }
     keep_spare(p.weights);
     if (!kernels::pw_supported(job->pr, job->pk)) return false;
 

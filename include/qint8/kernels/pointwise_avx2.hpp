@@ -15,8 +15,10 @@
 /// undone by the weights' lane order (pw_lane_channel), so no permute runs.
 
 #include <cstring>
+#include <vector>
 
 #include "qint8/kernels/pointwise_common.hpp"
+#include "qint8/kernels/pointwise_gather.hpp"
 
 #include <immintrin.h>
 
@@ -69,14 +71,13 @@ __attribute__((target("avx2"), always_inline)) inline void requantize(const requ
     }
 }
 
-/// Pixel p of the layer, every block of output channels; Quads: pk.quads where the caller knows
-/// it at compile time (0: read from pk).
+/// One pixel (its k bytes at x) into out (n bytes), every block of output channels; Quads:
+/// pk.quads where the caller knows it at compile time (0: read from pk).
 template <int Quads, bool DstSigned>
-__attribute__((target("avx2"), always_inline)) inline void pixel(const pw_problem& pr, const pw_packed& pk, const requant& rq, const uint8_t* src,
-                                                                 uint8_t* dst, int64_t p) {
+__attribute__((target("avx2"), always_inline)) inline void pixel(const pw_problem& pr, const pw_packed& pk, const requant& rq, const uint8_t* x,
+                                                                 uint8_t* out) {
     const int64_t N = pr.n, quads = Quads ? Quads : pk.quads;
     const __m256i ones = _mm256_set1_epi16(1);
-    const uint8_t* x = src + p * pr.k;
     for (int64_t b = 0; b < pk.blocks; ++b) {
         const __m256i* wb = reinterpret_cast<const __m256i*>(pk.w.data()) + b * quads * 4;
         const __m256i* a0 = reinterpret_cast<const __m256i*>(pk.acc0.data()) + b * 4;
@@ -87,41 +88,66 @@ __attribute__((target("avx2"), always_inline)) inline void pixel(const pw_proble
             std::memcpy(&four, x + q * 4, 4);
             const __m256i xb = _mm256_set1_epi32(four);
             for (int v = 0; v < 4; ++v) acc[v] = _mm256_add_epi32(acc[v], _mm256_madd_epi16(_mm256_maddubs_epi16(xb, _mm256_loadu_si256(wb + v)), ones));
+            // Keeps each sum one chain of adds: GCC otherwise reassociates an unrolled loop's adds
+            // into a tree whose many partial sums spill to the stack.
+            __asm__("" : "+x"(acc[0]), "+x"(acc[1]), "+x"(acc[2]), "+x"(acc[3]));
         }
         const int64_t first = b * pw_block;
         const int count = static_cast<int>(std::min<int64_t>(pw_block, N - first));
-        requantize<DstSigned>(rq, acc, pk.bias.data() + first, pk.scale.data() + first, dst + p * N + first, count);
+        requantize<DstSigned>(rq, acc, pk.bias.data() + first, pk.scale.data() + first, out + first, count);
     }
 }
 
+/// `count` pixels from src (k bytes each) into dst (n bytes each).
 template <int Quads, bool DstSigned>
-__attribute__((target("avx2"))) inline void pixel_range(const pw_problem& pr, const pw_packed& pk, const uint8_t* src, uint8_t* dst, int64_t from,
-                                                        int64_t to) {
+__attribute__((target("avx2"))) inline void pixel_range(const pw_problem& pr, const pw_packed& pk, const uint8_t* src, uint8_t* dst, int64_t count) {
     const requant rq = requant_of(pr, pk);
-    for (int64_t p = from; p < to; ++p) pixel<Quads, DstSigned>(pr, pk, rq, src, dst, p);
+    for (int64_t p = 0; p < count; ++p) pixel<Quads, DstSigned>(pr, pk, rq, src + p * pr.k, dst + p * pr.n);
 }
 
 template <bool DstSigned>
-__attribute__((target("avx2"))) inline void pixel_range_of(const pw_problem& pr, const pw_packed& pk, const uint8_t* src, uint8_t* dst, int64_t from, int64_t to) {
+__attribute__((target("avx2"))) inline void pixel_range_of(const pw_problem& pr, const pw_packed& pk, const uint8_t* src, uint8_t* dst, int64_t count) {
     switch (pk.quads) {
-        case 4: return pixel_range<4, DstSigned>(pr, pk, src, dst, from, to);
-        case 6: return pixel_range<6, DstSigned>(pr, pk, src, dst, from, to);
-        case 8: return pixel_range<8, DstSigned>(pr, pk, src, dst, from, to);
-        case 16: return pixel_range<16, DstSigned>(pr, pk, src, dst, from, to);
-        default: return pixel_range<0, DstSigned>(pr, pk, src, dst, from, to);
+        case 4: return pixel_range<4, DstSigned>(pr, pk, src, dst, count);
+        case 6: return pixel_range<6, DstSigned>(pr, pk, src, dst, count);
+        case 7: return pixel_range<7, DstSigned>(pr, pk, src, dst, count);  // 3x3 over RGB, gathered
+        case 8: return pixel_range<8, DstSigned>(pr, pk, src, dst, count);
+        case 16: return pixel_range<16, DstSigned>(pr, pk, src, dst, count);
+        default: return pixel_range<0, DstSigned>(pr, pk, src, dst, count);
     }
+}
+
+inline void run_pixels(const pw_problem& pr, const pw_packed& pk, const uint8_t* src, uint8_t* dst, int64_t count) {
+    if (pr.dst_signed) pixel_range_of<true>(pr, pk, src, dst, count);
+    else pixel_range_of<false>(pr, pk, src, dst, count);
 }
 
 }  // namespace pw_avx2
 
-/// Runs the layer (pw_supported must hold) over `threads` OpenMP threads, pixels split evenly.
+/// Runs the layer (pw_supported must hold) over `threads` OpenMP threads: pixels split evenly,
+/// or with a window, output rows, each gathered into a buffer of the thread's first.
 inline void pointwise_avx2(const pw_problem& pr, const pw_packed& pk, const uint8_t* src, uint8_t* dst, int threads) {
-    const int64_t tiles = (pr.m + 47) / 48;  // 48 pixels per task
+    if (!pr.window.on) {
+        const int64_t tiles = (pr.m + 47) / 48;  // 48 pixels per task
 #pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
-    for (int64_t t = 0; t < tiles; ++t) {
-        const int64_t from = t * 48, to = std::min(pr.m, from + 48);
-        if (pr.dst_signed) pw_avx2::pixel_range_of<true>(pr, pk, src, dst, from, to);
-        else pw_avx2::pixel_range_of<false>(pr, pk, src, dst, from, to);
+        for (int64_t t = 0; t < tiles; ++t) {
+            const int64_t from = t * 48;
+            pw_avx2::run_pixels(pr, pk, src + from * pr.k, dst + from * pr.n, std::min<int64_t>(48, pr.m - from));
+        }
+        return;
+    }
+    const pw_window& w = pr.window;
+    const int64_t rows = w.batch * w.oh, src_bytes = w.batch * w.h * w.w * w.c;
+    // The buffer stays with the thread: no allocation per run once it has grown.
+    static thread_local std::vector<uint8_t> buf;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        buf.resize(static_cast<std::size_t>(w.ow * pr.k + pw_gather_slack));
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < rows; ++r) {
+            pw_gather_row(w, pr.k, static_cast<uint8_t>(pr.src_zp), src, src_bytes, r, buf.data());
+            pw_avx2::run_pixels(pr, pk, buf.data(), dst + r * w.ow * pr.n, w.ow);
+        }
     }
 }
 

@@ -26,15 +26,29 @@
 
 namespace qint8::kernels {
 
+/// A convolution with few input channels (a model's first layer) run as a 1x1 layer over its
+/// windows: each output row's windows are gathered first (pointwise_gather.hpp), one pixel's as
+/// k bytes in [kh][kw][c] order, zero-point bytes where the window leaves the image, then
+/// zero-point bytes up to k (their weights are 0). Those zero-point bytes are codes the kernel
+/// multiplies too: pw_pack's max_code must cover the zero point as well as the image's codes.
+struct pw_window {
+    bool on = false;
+    int64_t batch = 1, h = 1, w = 1, c = 1;  ///< the input
+    int64_t oh = 1, ow = 1;                  ///< the output (the bottom/right padding follows)
+    int kh = 1, kw = 1, sh = 1, sw = 1, pt = 0, pl = 0;
+    int64_t taps_bytes() const { return c * kh * kw; }
+};
+
 /// Shape, quantization and post-ops of one 1x1 layer (NHWC u8 in, NHWC u8 or s8 out).
 struct pw_problem {
-    int64_t m = 1;       ///< pixels (batch x height x width)
-    int64_t k = 4;       ///< input channels (a multiple of 4)
+    int64_t m = 1;       ///< pixels (batch x height x width; with a window, of the output)
+    int64_t k = 4;       ///< input channels (a multiple of 4; with a window, c x kh x kw rounded up to one)
     int64_t n = 1;       ///< output channels
     bool src_signed = false, dst_signed = false;  ///< the kernel reads u8 sources only
     int32_t src_zp = 0, dst_zp = 0;
     /// Clamp in destination units before the zero point is added (as dw_problem).
     float lo = -std::numeric_limits<float>::infinity(), hi = std::numeric_limits<float>::infinity();
+    pw_window window;    ///< a convolution's windows gathered first (window.on), or a plain 1x1 layer
 };
 
 /// Output channels per block: four ymm of int32, packed into one 32-byte store.
@@ -105,8 +119,30 @@ inline pw_packed pw_pack(const int8_t* w, const float* bias, const float* os, in
     return p;
 }
 
+/// The tallest window taken (rows of one gathered window).
+inline constexpr int pw_max_window_rows = 64;
+
+/// The k a window's gathered pixel takes: c x kh x kw rounded up to a multiple of 4.
+inline int64_t pw_window_k(const pw_window& w) { return (w.taps_bytes() + 3) / 4 * 4; }
+
+/// Weights [n][c][kh][kw] (OIHW) in the gathered order, [n][k] with [kh][kw][c] then zeros.
+inline std::vector<int8_t> pw_window_weights(const int8_t* oihw, int64_t n, const pw_window& w) {
+    const int64_t k = pw_window_k(w);
+    std::vector<int8_t> r(static_cast<std::size_t>(n * k), 0);
+    for (int64_t o = 0; o < n; ++o)
+        for (int64_t c = 0; c < w.c; ++c)
+            for (int ky = 0; ky < w.kh; ++ky)
+                for (int kx = 0; kx < w.kw; ++kx)
+                    r[static_cast<std::size_t>(o * k + (ky * w.kw + kx) * w.c + c)] = oihw[((o * w.c + c) * w.kh + ky) * w.kw + kx];
+    return r;
+}
+
 /// Can the kernel run this problem with these weights? (Otherwise the caller uses oneDNN.)
 inline bool pw_supported(const pw_problem& pr, const pw_packed& pk) {
+    const pw_window& w = pr.window;
+    if (w.on && (pr.k != pw_window_k(w) || pr.m != w.batch * w.oh * w.ow || w.kh < 1 || w.kh > pw_max_window_rows || w.kw < 1 || w.sh < 1 ||
+                 w.sw < 1 || w.c < 1))
+        return false;
     return !pr.src_signed && pr.k % 4 == 0 && pr.k > 0 && pr.k <= pw_max_k && pr.n > 0 && pk.exact && pk.k == pr.k && pk.n == pr.n;
 }
 

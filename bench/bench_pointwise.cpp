@@ -1,0 +1,177 @@
+// bench_pointwise: GMAC/s of qint8's AVX2 1x1 kernel (qint8_pw:avx2) and of oneDNN's convolution
+// on the layers the kernel is a candidate for: MobileNet-V2's 1x1 layers from 16-160 input
+// channels and the first layers of MobileNet, VGG and ResNet (run over gathered windows), at
+// 224 x 224, u8 -> u8, relu6, one thread. Candidates run in turn within each round (a shared
+// machine's speed drifts); the figures are the median and the best round.
+//   bench_pointwise [--iterations=1] [--rounds=200]
+
+#include <qint8/backend/requantizing.hpp>
+#include <qint8/backend/types.hpp>
+#include <qint8/dispatch/cpu_features.hpp>
+#include <qint8/dispatch/isa.hpp>
+#include <qint8/kernels/pointwise_avx2.hpp>
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+namespace k = qint8::kernels;
+namespace be = qint8::backend;
+
+/// One layer: input channels, height = width, output channels, kernel, stride, padding.
+struct shape {
+    const char* what;
+    int64_t c, hw, n;
+    int kernel, stride, pad;
+};
+const shape layers[] = {{"MobileNet-V2 expansion", 16, 112, 96, 1, 1, 0},  {"MobileNet-V2 expansion", 24, 56, 144, 1, 1, 0},
+                        {"MobileNet-V2 expansion", 32, 28, 192, 1, 1, 0},  {"MobileNet-V2 expansion", 64, 14, 384, 1, 1, 0},
+                        {"MobileNet-V2 expansion", 96, 14, 576, 1, 1, 0},  {"MobileNet-V2 expansion", 160, 7, 960, 1, 1, 0},
+                        {"MobileNet-V1 pointwise", 32, 112, 64, 1, 1, 0},  {"MobileNet first layer", 3, 224, 32, 3, 2, 1},
+                        {"VGG first layer", 3, 224, 64, 3, 1, 1},          {"ResNet stem", 3, 224, 64, 7, 2, 3}};
+
+/// A layer's data: random u8 activations, s8 weights within +-63 (their pairs fit int16 for any
+/// u8 input, as the 7-bit search makes them on this path), int32 bias, requantization factors.
+struct layer_data {
+    shape s;
+    int64_t oh = 1;
+    k::pw_problem pr;
+    k::pw_packed pk;
+    std::vector<uint8_t> src, dst;
+    std::vector<int8_t> w;  ///< OIHW
+    std::vector<int32_t> bias;
+    std::vector<float> os;
+};
+
+layer_data make_layer(const shape& s, std::mt19937& rng) {
+    layer_data d;
+    d.s = s;
+    d.oh = (s.hw + 2 * s.pad - s.kernel) / s.stride + 1;
+    std::uniform_int_distribution<int> u8(0, 255), s8(-63, 63), b(-20000, 20000);
+    d.src.resize(static_cast<std::size_t>(s.hw * s.hw * s.c));
+    for (auto& x : d.src) x = static_cast<uint8_t>(u8(rng));
+    d.w.resize(static_cast<std::size_t>(s.n * s.c * s.kernel * s.kernel));
+    for (auto& x : d.w) x = static_cast<int8_t>(s8(rng));
+    d.bias.resize(static_cast<std::size_t>(s.n));
+    for (auto& x : d.bias) x = b(rng);
+    d.os.assign(static_cast<std::size_t>(s.n), 0.002f);
+    d.dst.resize(static_cast<std::size_t>(d.oh * d.oh * s.n));
+    k::pw_problem& pr = d.pr;
+    pr.m = d.oh * d.oh;
+    pr.k = s.c;
+    pr.n = s.n;
+    pr.src_zp = 128;
+    pr.lo = 0.f;
+    pr.hi = 6.f / 0.05f;  // relu6 at a destination scale of 0.05
+    const std::vector<float> bias(d.bias.begin(), d.bias.end());
+    if (s.kernel == 1) {
+        d.pk = k::pw_pack(d.w.data(), bias.data(), d.os.data(), s.n, s.c, pr.src_zp);
+        return d;
+    }
+    k::pw_window& win = pr.window;
+    win.on = true;
+    win.h = win.w = s.hw;
+    win.c = s.c;
+    win.kh = win.kw = s.kernel;
+    win.sh = win.sw = s.stride;
+    win.pt = win.pl = s.pad;
+    win.oh = win.ow = d.oh;
+    pr.k = k::pw_window_k(win);
+    const std::vector<int8_t> gathered = k::pw_window_weights(d.w.data(), s.n, win);
+    d.pk = k::pw_pack(gathered.data(), bias.data(), d.os.data(), s.n, pr.k, pr.src_zp);
+    return d;
+}
+
+/// oneDNN's convolution as the compiler creates it for the layer (NHWC u8 in and out).
+struct onednn_conv {
+    dnnl::engine eng{dnnl::engine::kind::cpu, 0};
+    dnnl::stream st{eng};
+    be::made_primitive made;
+    dnnl::memory src, wei, bias, dst, scratch;
+    explicit onednn_conv(layer_data& d) {
+        const shape& s = d.s;
+        const be::dims in{1, s.c, s.hw, s.hw}, out{1, s.n, d.oh, d.oh}, wd{s.n, s.c, s.kernel, s.kernel};
+        const dnnl::memory::desc src_md(in, dnnl::memory::data_type::u8, dnnl::memory::format_tag::nhwc);
+        const dnnl::memory::desc dst_md(out, dnnl::memory::data_type::u8, dnnl::memory::format_tag::nhwc);
+        const dnnl::memory::desc bias_md = be::make_desc({s.n}, qint8::dtype::s32, true);
+        be::requant rq;
+        rq.out_scales = d.os;
+        rq.src_zp = d.pr.src_zp;
+        const be::conv_geometry g{{s.stride, s.stride}, {s.pad, s.pad}, {s.pad, s.pad}};
+        made = be::requantizing_conv(eng, src_md, be::make_desc(wd, qint8::dtype::s8, false), bias_md, dst_md, g, rq,
+                                     {be::fused_op::clip(d.pr.lo, d.pr.hi)});
+        made.primitive();  // its code is generated here, not in the first timed run
+        wei = be::pack_weights(eng, st, be::make_desc(wd, qint8::dtype::s8, true), d.w.data(), made.weights);
+        src = dnnl::memory(made.src, eng, d.src.data());
+        bias = dnnl::memory(bias_md, eng, d.bias.data());
+        dst = dnnl::memory(made.dst, eng, d.dst.data());
+        scratch = dnnl::memory(dnnl::memory::desc({static_cast<int64_t>(made.scratchpad_bytes)}, dnnl::memory::data_type::u8, dnnl::memory::format_tag::x), eng);
+    }
+    void run() {
+        made.primitive().execute(st, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, dst}, {DNNL_ARG_SCRATCHPAD, scratch}});
+        st.wait();
+    }
+};
+
+struct candidate {
+    std::string name;
+    std::function<void()> run;
+    std::vector<double> ms;  ///< per round: milliseconds per run
+};
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0 : v[v.size() / 2];
+}
+double best(const std::vector<double>& v) { return v.empty() ? 0 : *std::min_element(v.begin(), v.end()); }
+
+void bench_shape(const shape& s, int iterations, int rounds, std::mt19937& rng) {
+    layer_data d = make_layer(s, rng);
+    std::vector<candidate> cands;
+    if (qint8::cpu_info().features.avx2 && k::pw_supported(d.pr, d.pk))
+        cands.push_back({"qint8_pw:avx2", [&d] { k::pointwise_avx2(d.pr, d.pk, d.src.data(), d.dst.data(), 1); }, {}});
+    onednn_conv dnn(d);
+    cands.push_back({"onednn:" + dnn.made.impl, [&dnn] { dnn.run(); }, {}});
+    for (auto& c : cands)
+        for (int i = 0; i < 3; ++i) c.run();  // warm-up: caches, page faults, oneDNN's first call
+    for (int r = 0; r < rounds; ++r)
+        for (auto& c : cands) {
+            const auto t0 = clock_type::now();
+            for (int i = 0; i < iterations; ++i) c.run();
+            c.ms.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - t0).count() / iterations);
+        }
+    const double macs = static_cast<double>(d.oh * d.oh * s.n * s.c * s.kernel * s.kernel);
+    std::printf("%-24s %3lld x %3lldx%-3lld -> %-4lld %dx%d s%d\n", s.what, static_cast<long long>(s.c), static_cast<long long>(s.hw),
+                static_cast<long long>(s.hw), static_cast<long long>(s.n), s.kernel, s.kernel, s.stride);
+    for (const auto& c : cands) {
+        const double ms = median(c.ms), b = best(c.ms);
+        std::printf("  %-38s median %8.4f ms %6.1f GMAC/s   best %8.4f ms %6.1f GMAC/s\n", c.name.c_str(), ms, macs / ms * 1e-6, b, macs / b * 1e-6);
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"GMAC/s of qint8's AVX2 1x1 kernel and oneDNN's convolution on MobileNet-V2's 1x1 layers with few input channels and on first layers, 1 thread"};
+    int iterations = 1, rounds = 200;
+    app.add_option("--iterations", iterations, "runs per candidate per round")->check(CLI::PositiveNumber);
+    app.add_option("--rounds", rounds, "rounds (candidates alternate within each; medians are printed)")->check(CLI::PositiveNumber);
+    CLI11_PARSE(app, argc, argv);
+    omp_set_num_threads(1);
+    const qint8::cpu_info_t ci = qint8::cpu_info();
+    std::printf("CPU: %s, path %s%s\n", ci.cpu_name.c_str(), qint8::to_string(ci.detected), ci.features.avx2 ? "" : " (no AVX2: oneDNN only)");
+    std::mt19937 rng(1);
+    for (const shape& s : layers) bench_shape(s, iterations, rounds, rng);
+    return 0;
+}
