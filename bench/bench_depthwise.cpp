@@ -23,9 +23,10 @@
 
 #include <CLI/CLI.hpp>
 
+#include "kernel_rounds.hpp"
+
 namespace {
 
-using clock_type = std::chrono::steady_clock;
 namespace k = qint8::kernels;
 namespace be = qint8::backend;
 
@@ -98,22 +99,10 @@ struct onednn_dw {
     }
 };
 
-/// A candidate: its name and one run of the layer.
-struct candidate {
-    std::string name;
-    std::function<void()> run;
-    std::vector<double> ms;  ///< per round: milliseconds per run
-};
-
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v.empty() ? 0 : v[v.size() / 2];
-}
-double best(const std::vector<double>& v) { return v.empty() ? 0 : *std::min_element(v.begin(), v.end()); }
 
 void bench_shape(const shape& s, int iterations, int rounds, std::mt19937& rng) {
     layer_data d = make_layer(s, rng);
-    std::vector<candidate> cands;
+    std::vector<qint8::bench::kernel_candidate> cands;
     std::vector<k::dw_packed> packs;
     packs.reserve(5);  // the candidates keep pointers into it
     const qint8::cpu_features f = qint8::cpu_info().features;
@@ -126,21 +115,11 @@ void bench_shape(const shape& s, int iterations, int rounds, std::mt19937& rng) 
     }
     onednn_dw dnn(d);
     cands.push_back({"onednn:" + dnn.made.impl, [&dnn] { dnn.run(); }, {}});
-    for (auto& c : cands)
-        for (int i = 0; i < 3; ++i) c.run();  // warm-up: caches, page faults, oneDNN's first call
-    for (int r = 0; r < rounds; ++r)
-        for (auto& c : cands) {
-            const auto t0 = clock_type::now();
-            for (int i = 0; i < iterations; ++i) c.run();
-            c.ms.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - t0).count() / iterations);
-        }
+    qint8::bench::run_rounds(cands, iterations, rounds);
     const double macs = static_cast<double>(d.pr.oh * d.pr.ow * d.pr.c * 9);
     std::printf("c=%-4lld %3lldx%-3lld s%d (x%d)\n", static_cast<long long>(s.c), static_cast<long long>(s.hw), static_cast<long long>(s.hw), s.stride,
                 s.count);
-    for (const auto& c : cands) {
-        const double ms = median(c.ms), b = best(c.ms);
-        std::printf("  %-38s median %8.4f ms %6.1f GMAC/s   best %8.4f ms %6.1f GMAC/s\n", c.name.c_str(), ms, macs / ms * 1e-6, b, macs / b * 1e-6);
-    }
+    qint8::bench::print_rounds(cands, macs);
 }
 
 }  // namespace

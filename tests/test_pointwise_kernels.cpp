@@ -41,6 +41,30 @@ struct pw_case {
     }
 };
 
+/// Post-op code 0 none, 1 relu, 2 relu6, 3 clip(-2, 3) at a destination scale of 0.05: for the
+/// reference in turn, for the kernel as one clamp.
+struct pw_posts {
+    std::vector<ref::dw_post_op> post;
+    kernels::dw_clamp clamp;
+};
+
+pw_posts pw_posts_of(int code) {
+    const float s_dst = 0.05f;
+    pw_posts p;
+    if (code == 1 || code == 2) { p.post.push_back({true, 0, 0}); p.clamp.relu(); }
+    if (code == 2) { p.post.push_back({false, 0.f, 6.f / s_dst}); p.clamp.clip(0.f, 6.f / s_dst); }
+    if (code == 3) { p.post.push_back({false, -2.f / s_dst, 3.f / s_dst}); p.clamp.clip(-2.f / s_dst, 3.f / s_dst); }
+    return p;
+}
+
+/// The number of differing bytes; the first is reported.
+std::size_t pw_differences(const std::vector<uint8_t>& got, const std::vector<uint8_t>& want, const std::string& name) {
+    std::size_t bad = 0;
+    for (std::size_t i = 0; i < got.size(); ++i)
+        if (got[i] != want[i] && bad++ == 0) MESSAGE(name << ": first difference at byte " << i << ": got " << int(got[i]) << ", want " << int(want[i]));
+    return bad;
+}
+
 /// Weights whose pairs (2j, 2j + 1) fit int16 for codes up to max_code, many at the bound: a
 /// random first weight (-128 included), its partner shrunk toward zero until the pair fits.
 std::vector<int8_t> pw_fitting_weights(test::rng& r, int64_t n, int64_t k, int max_code) {
@@ -68,12 +92,9 @@ std::size_t pw_mismatches(const pw_case& t, uint32_t seed) {
         for (auto& x : bias) x += r.uniform(-0.5f, 0.5f);
     std::vector<float> os(static_cast<std::size_t>(t.n));
     for (auto& x : os) x = t.big_scale ? r.uniform(100.f, 100000.f) : r.uniform(0.0005f, 0.01f);
-    const float s_dst = 0.05f;
-    std::vector<ref::dw_post_op> post;
-    kernels::dw_clamp clamp;
-    if (t.post == 1 || t.post == 2) { post.push_back({true, 0, 0}); clamp.relu(); }
-    if (t.post == 2) { post.push_back({false, 0.f, 6.f / s_dst}); clamp.clip(0.f, 6.f / s_dst); }
-    if (t.post == 3) { post.push_back({false, -2.f / s_dst, 3.f / s_dst}); clamp.clip(-2.f / s_dst, 3.f / s_dst); }
+    const pw_posts ps = pw_posts_of(t.post);
+    const std::vector<ref::dw_post_op>& post = ps.post;
+    const kernels::dw_clamp& clamp = ps.clamp;
 
     const std::vector<uint8_t> want = ref::pointwise_nhwc(src, t.m, t.k, t.src_zp, w, t.n, bias, os, post, t.dst_signed, t.dst_zp);
     kernels::pw_problem pr;
@@ -84,10 +105,7 @@ std::size_t pw_mismatches(const pw_case& t, uint32_t seed) {
     REQUIRE(kernels::pw_supported(pr, pk));
     std::vector<uint8_t> got(want.size(), 0xAB);
     kernels::pointwise_avx2(pr, pk, src.data(), got.data(), t.threads);
-    std::size_t bad = 0;
-    for (std::size_t i = 0; i < got.size(); ++i)
-        if (got[i] != want[i] && bad++ == 0) MESSAGE(t.name() << ": first difference at byte " << i << ": got " << int(got[i]) << ", want " << int(want[i]));
-    return bad;
+    return pw_differences(got, want, t.name());
 }
 
 /// MobileNet-V2's 1x1 layers from 16-96 channels and MobileNet-V1's first, at 224 x 224 (the
@@ -180,12 +198,9 @@ std::size_t pw_win_mismatches(const pw_win_case& t, uint32_t seed) {
     std::vector<float> bias(static_cast<std::size_t>(t.n)), os(static_cast<std::size_t>(t.n));
     for (auto& x : bias) x = float(r.integer(-20000, 20000)) + (t.frac_bias ? r.uniform(-0.5f, 0.5f) : 0.f);
     for (auto& x : os) x = r.uniform(0.0005f, 0.01f);
-    const float s_dst = 0.05f;
-    std::vector<ref::dw_post_op> post;
-    kernels::dw_clamp clamp;
-    if (t.post == 1 || t.post == 2) { post.push_back({true, 0, 0}); clamp.relu(); }
-    if (t.post == 2) { post.push_back({false, 0.f, 6.f / s_dst}); clamp.clip(0.f, 6.f / s_dst); }
-    if (t.post == 3) { post.push_back({false, -2.f / s_dst, 3.f / s_dst}); clamp.clip(-2.f / s_dst, 3.f / s_dst); }
+    const pw_posts ps = pw_posts_of(t.post);
+    const std::vector<ref::dw_post_op>& post = ps.post;
+    const kernels::dw_clamp& clamp = ps.clamp;
 
     const std::vector<uint8_t> want = ref::conv_nhwc(src, t.b, t.h, t.w, t.c, t.src_zp, oihw, t.n, t.kh, t.kw, t.sh, t.sw, t.pt, t.pl, win.oh, win.ow,
                                                      bias, os, post, t.dst_signed, t.dst_zp);
@@ -200,10 +215,7 @@ std::size_t pw_win_mismatches(const pw_win_case& t, uint32_t seed) {
     REQUIRE(kernels::pw_supported(pr, pk));
     std::vector<uint8_t> got(want.size(), 0xAB);
     kernels::pointwise_avx2(pr, pk, src.data(), got.data(), t.threads);
-    std::size_t bad = 0;
-    for (std::size_t i = 0; i < got.size(); ++i)
-        if (got[i] != want[i] && bad++ == 0) MESSAGE(t.name() << ": first difference at byte " << i << ": got " << int(got[i]) << ", want " << int(want[i]));
-    return bad;
+    return pw_differences(got, want, t.name());
 }
 
 /// The first layers of MobileNet-V1/V2 (PyTorch and TF padding), VGG and ResNet, and small odd

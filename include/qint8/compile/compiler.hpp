@@ -87,6 +87,7 @@ private:
     float stage_scale(const layer& l, dtype dst_t) const;
     void track(std::size_t scratchpad_bytes) { c_.scratchpad_bytes = std::max(c_.scratchpad_bytes, scratchpad_bytes); }
     void add_step(dnnl::primitive p, std::vector<operand> args, std::string layer, std::string what);
+    void add_kernel_step(step s, const layer& l, dtype src_t, const quant_params& qin, dtype dst_t, std::string what);
     void reorder(int src, int dst, float scale, int32_t szp, int32_t dzp, const std::string& why);
     int need(const std::string& name, dtype t, const dnnl::memory::desc& want, const std::optional<quant_params>& tq,
              const std::string& reader);
@@ -293,6 +294,32 @@ inline const quant_params* compiler::leading_rounding(const layer& l) const {
 inline float compiler::stage_scale(const layer& l, dtype dst_t) const {
     if (const quant_params* r = leading_rounding(l)) return r->scale;
     return dst_t == dtype::f32 ? 1.f : l.act->scale;
+}
+
+/// A layer's relu / clip post-ops as one clamp in destination units, for qint8's kernels (the
+/// bounds compiler::fused_ops gives oneDNN).
+inline kernels::dw_clamp kernel_clamp(const layer& l) {
+    kernels::dw_clamp clamp;
+    const float k = 1.f / l.act->scale;
+    for (const auto& p : l.post_ops) {
+        if (p.kind == post_op::relu) clamp.relu();
+        else if (p.kind == post_op::clip) clamp.clip(p.lo * k, p.hi * k);
+    }
+    return clamp;
+}
+
+/// Adds step `s` of one of qint8's kernels, which reads `l`'s input as NHWC `src_t` codes of
+/// `qin` and writes its output as NHWC `dst_t`, described as `what`.
+inline void compiler::add_kernel_step(step s, const layer& l, dtype src_t, const quant_params& qin, dtype dst_t, std::string what) {
+    const std::string& in = l.inputs[0];
+    const backend::dims& in_d = dims_.at(in);
+    const backend::dims& od = dims_.at(l.name);
+    s.src = need(in, src_t, dnnl::memory::desc(in_d, backend::to_dnnl(src_t), backend::tag::nhwc), qin, l.name);
+    s.dst = new_slot(dnnl::memory::desc(od, backend::to_dnnl(dst_t), backend::tag::nhwc));
+    s.info = {l.name, std::move(what)};
+    const int dst = s.dst;
+    c_.steps.push_back(std::move(s));
+    put(l.name, dst, dst_t, l.act);
 }
 
 inline void compiler::add_step(dnnl::primitive p, std::vector<operand> args, std::string layer, std::string what) {

@@ -67,12 +67,7 @@ inline bool compiler::own_depthwise(const layer& l) {
 /// The kernel's problem description: shapes, signedness, zero points and the fused clamp.
 inline kernels::dw_problem dw_problem_of(const layer& l, const backend::dims& in_d, const backend::dims& od, const quant_params& qin,
                                          dtype src_t, dtype dst_t) {
-    kernels::dw_clamp clamp;
-    const float k = 1.f / l.act->scale;  // post-op bounds in destination units, as compiler::fused_ops
-    for (const auto& p : l.post_ops) {
-        if (p.kind == post_op::relu) clamp.relu();
-        else if (p.kind == post_op::clip) clamp.clip(p.lo * k, p.hi * k);
-    }
+    const kernels::dw_clamp clamp = kernel_clamp(l);
     kernels::dw_problem pr;
     pr.n = in_d[0]; pr.c = in_d[1]; pr.h = in_d[2]; pr.w = in_d[3]; pr.oh = od[2]; pr.ow = od[3];
     pr.kh = static_cast<int>(l.kernel[0]); pr.kw = static_cast<int>(l.kernel[1]);
@@ -109,14 +104,10 @@ inline void compiler::depthwise(const layer& l) {
 
     step s;
     s.kind = step::depthwise;
-    s.src = need(in, src_w.type, dnnl::memory::desc(in_d, backend::to_dnnl(src_w.type), backend::tag::nhwc), qin, l.name);
-    s.dst = new_slot(dnnl::memory::desc(od, backend::to_dnnl(dst_t), backend::tag::nhwc));
-    s.info = {l.name, std::string("depthwise_conv2d int8 ") + to_string(src_w.type) + "->" + to_string(dst_t) + " qint8_dw:" +
-                          kernels::to_string(job->variant)};
+    const std::string what = std::string("depthwise_conv2d int8 ") + to_string(src_w.type) + "->" + to_string(dst_t) + " qint8_dw:" +
+                             kernels::to_string(job->variant);
     s.dw = std::move(job);
-    const int dst = s.dst;
-    c_.steps.push_back(std::move(s));
-    put(l.name, dst, dst_t, l.act);
+    add_kernel_step(std::move(s), l, src_w.type, qin, dst_t, what);
 }
 
 }  // namespace qint8::detail

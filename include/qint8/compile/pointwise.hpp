@@ -68,12 +68,7 @@ inline bool compiler::own_pointwise(const layer& l) {
 /// The kernel's problem description: shapes, zero points, the fused clamp and, unless the layer
 /// is a plain 1x1 one, its windows.
 inline kernels::pw_problem pw_problem_of(const layer& l, const backend::dims& in_d, const backend::dims& od, const quant_params& qin, dtype dst_t) {
-    kernels::dw_clamp clamp;
-    const float k = 1.f / l.act->scale;  // post-op bounds in destination units, as compiler::fused_ops
-    for (const auto& p : l.post_ops) {
-        if (p.kind == post_op::relu) clamp.relu();
-        else if (p.kind == post_op::clip) clamp.clip(p.lo * k, p.hi * k);
-    }
+    const kernels::dw_clamp clamp = kernel_clamp(l);
     kernels::pw_problem pr;
     pr.m = od[0] * od[2] * od[3];
     pr.k = in_d[1];
@@ -125,13 +120,8 @@ inline bool compiler::pointwise(const layer& l) {
 
     step s;
     s.kind = step::pointwise;
-    s.src = need(in, src_w.type, dnnl::memory::desc(in_d, backend::to_dnnl(src_w.type), backend::tag::nhwc), qin, l.name);
-    s.dst = new_slot(dnnl::memory::desc(od, backend::to_dnnl(dst_t), backend::tag::nhwc));
-    s.info = {l.name, std::string("conv2d int8 ") + to_string(src_w.type) + "->" + to_string(dst_t) + " qint8_pw:avx2"};
     s.pw = std::move(job);
-    const int dst = s.dst;
-    c_.steps.push_back(std::move(s));
-    put(l.name, dst, dst_t, l.act);
+    add_kernel_step(std::move(s), l, src_w.type, qin, dst_t, std::string("conv2d int8 ") + to_string(src_w.type) + "->" + to_string(dst_t) + " qint8_pw:avx2");
     return true;
 }
 

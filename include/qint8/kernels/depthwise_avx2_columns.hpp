@@ -21,6 +21,7 @@
 
 #include "qint8/kernels/depthwise_avx2.hpp"
 #include "qint8/kernels/depthwise_common.hpp"
+#include "qint8/kernels/requant_avx2.hpp"
 
 namespace qint8::kernels {
 
@@ -61,21 +62,15 @@ __attribute__((target("avx2"))) inline void column_sums(const column& c, const i
 /// [min(v, hi) only where |v| could pass 2^30], [+ zp], round-half-even conversion, saturating
 /// packs, then the clamps as one byte max and one byte min. Every step is monotone, so clamping
 /// after rounding equals the reference's rounding after clamping.
-struct requant {
+struct requant : avx2_requant_consts {
     __m256i acc0[2];
-    __m256 bias[2], scale[2], hi, zp;
-    __m256i lo8, top8;  ///< the clamps as destination bytes
-    dw_requant_plan plan;  ///< which steps run
+    __m256 bias[2], scale[2];
 };
 
-/// The constants that do not depend on the block (dw_requant_plan_of).
+/// The constants that do not depend on the block.
 __attribute__((target("avx2"))) inline requant requant_of(const dw_problem& pr, const dw_packed& pk) {
     requant rq{};
-    rq.plan = dw_requant_plan_of(pr, pk);
-    rq.hi = _mm256_set1_ps(rq.plan.hi);
-    rq.zp = _mm256_set1_ps(rq.plan.zp);
-    rq.lo8 = _mm256_set1_epi8(rq.plan.lo_byte);
-    rq.top8 = _mm256_set1_epi8(rq.plan.top_byte);
+    static_cast<avx2_requant_consts&>(rq) = avx2_requant_consts_of(pr, pk);
     return rq;
 }
 

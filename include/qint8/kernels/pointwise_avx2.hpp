@@ -19,6 +19,7 @@
 
 #include "qint8/kernels/pointwise_common.hpp"
 #include "qint8/kernels/pointwise_gather.hpp"
+#include "qint8/kernels/requant_avx2.hpp"
 
 #include <immintrin.h>
 
@@ -27,21 +28,7 @@ namespace qint8::kernels {
 namespace pw_avx2 {
 
 /// The requantization constants that do not depend on the block.
-struct requant {
-    __m256 hi, zp;
-    __m256i lo8, top8;
-    dw_requant_plan plan;
-};
-
-__attribute__((target("avx2"))) inline requant requant_of(const pw_problem& pr, const pw_packed& pk) {
-    requant rq{};
-    rq.plan = dw_requant_plan_of(pr, pk);
-    rq.hi = _mm256_set1_ps(rq.plan.hi);
-    rq.zp = _mm256_set1_ps(rq.plan.zp);
-    rq.lo8 = _mm256_set1_epi8(rq.plan.lo_byte);
-    rq.top8 = _mm256_set1_epi8(rq.plan.top_byte);
-    return rq;
-}
+using requant = avx2_requant_consts;
 
 /// One of the four vectors: float, bias, scale, clamp, zero point, int32.
 __attribute__((target("avx2"), always_inline)) inline __m256i requant_one(const requant& rq, __m256i acc, const float* bias, const float* scale) {
@@ -101,7 +88,7 @@ __attribute__((target("avx2"), always_inline)) inline void pixel(const pw_proble
 /// `count` pixels from src (k bytes each) into dst (n bytes each).
 template <int Quads, bool DstSigned>
 __attribute__((target("avx2"))) inline void pixel_range(const pw_problem& pr, const pw_packed& pk, const uint8_t* src, uint8_t* dst, int64_t count) {
-    const requant rq = requant_of(pr, pk);
+    const requant rq = avx2_requant_consts_of(pr, pk);
     for (int64_t p = 0; p < count; ++p) pixel<Quads, DstSigned>(pr, pk, rq, src + p * pr.k, dst + p * pr.n);
 }
 
