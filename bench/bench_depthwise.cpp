@@ -24,6 +24,7 @@
 #include <CLI/CLI.hpp>
 
 #include "kernel_rounds.hpp"
+#include "onednn_conv.hpp"
 
 namespace {
 
@@ -70,34 +71,13 @@ layer_data make_layer(const shape& s, std::mt19937& rng) {
 }
 
 /// oneDNN's convolution with groups = channels, as the compiler creates it for a depthwise layer.
-struct onednn_dw {
-    dnnl::engine eng{dnnl::engine::kind::cpu, 0};
-    dnnl::stream st{eng};
-    be::made_primitive made;
-    dnnl::memory src, wei, bias, dst, scratch;
-    onednn_dw(layer_data& d) {
-        const k::dw_problem& pr = d.pr;
-        const be::dims in{1, pr.c, pr.h, pr.w}, out{1, pr.c, pr.oh, pr.ow}, wd{pr.c, 1, 1, 3, 3};
-        const dnnl::memory::desc src_md(in, dnnl::memory::data_type::u8, dnnl::memory::format_tag::nhwc);
-        const dnnl::memory::desc dst_md(out, dnnl::memory::data_type::u8, dnnl::memory::format_tag::nhwc);
-        const dnnl::memory::desc bias_md = be::make_desc({pr.c}, qint8::dtype::s32, true);
-        be::requant rq;
-        rq.out_scales = d.os;
-        const be::conv_geometry g{{pr.sh, pr.sw}, {1, 1}, {1, 1}};
-        made = be::requantizing_conv(eng, src_md, be::make_desc(wd, qint8::dtype::s8, false), bias_md, dst_md, g, rq,
-                                     {be::fused_op::clip(pr.lo, pr.hi)});
-        made.primitive();  // its code is generated here, not in the first timed run
-        wei = be::pack_weights(eng, st, be::make_desc(wd, qint8::dtype::s8, true), d.w.data(), made.weights);
-        src = dnnl::memory(made.src, eng, d.src.data());
-        bias = dnnl::memory(bias_md, eng, d.bias.data());
-        dst = dnnl::memory(made.dst, eng, d.dst.data());
-        scratch = dnnl::memory(dnnl::memory::desc({static_cast<int64_t>(made.scratchpad_bytes)}, dnnl::memory::data_type::u8, dnnl::memory::format_tag::x), eng);
-    }
-    void run() {
-        made.primitive().execute(st, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, dst}, {DNNL_ARG_SCRATCHPAD, scratch}});
-        st.wait();
-    }
-};
+qint8::bench::onednn_conv onednn_of(layer_data& d) {
+    const k::dw_problem& pr = d.pr;
+    be::requant rq;
+    rq.out_scales = d.os;
+    return qint8::bench::onednn_conv({1, pr.c, pr.h, pr.w}, {1, pr.c, pr.oh, pr.ow}, {pr.c, 1, 1, 3, 3}, {{pr.sh, pr.sw}, {1, 1}, {1, 1}}, rq, pr.lo,
+                                     pr.hi, d.src.data(), d.w.data(), d.bias.data(), d.dst.data());
+}
 
 
 void bench_shape(const shape& s, int iterations, int rounds, std::mt19937& rng) {
@@ -113,7 +93,7 @@ void bench_shape(const shape& s, int iterations, int rounds, std::mt19937& rng) 
         const k::dw_packed* pk = &packs.back();
         cands.push_back({std::string("qint8_dw:") + k::to_string(v), [&d, pk, v] { k::depthwise_run(v, d.pr, *pk, d.src.data(), d.dst.data(), 1); }, {}});
     }
-    onednn_dw dnn(d);
+    qint8::bench::onednn_conv dnn = onednn_of(d);
     cands.push_back({"onednn:" + dnn.made.impl, [&dnn] { dnn.run(); }, {}});
     qint8::bench::run_rounds(cands, iterations, rounds);
     const double macs = static_cast<double>(d.pr.oh * d.pr.ow * d.pr.c * 9);
@@ -125,15 +105,11 @@ void bench_shape(const shape& s, int iterations, int rounds, std::mt19937& rng) 
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"GMAC/s of qint8's INT8 depthwise kernels and oneDNN's on MobileNet-V2's depthwise layers, 1 thread"};
-    int iterations = 1, rounds = 200;
-    app.add_option("--iterations", iterations, "runs per candidate per round")->check(CLI::PositiveNumber);
-    app.add_option("--rounds", rounds, "rounds (candidates alternate within each; medians are printed)")->check(CLI::PositiveNumber);
-    CLI11_PARSE(app, argc, argv);
-    omp_set_num_threads(1);
-    const qint8::cpu_info_t ci = qint8::cpu_info();
-    std::printf("CPU: %s, path %s\n", ci.cpu_name.c_str(), qint8::to_string(ci.detected));
-    std::mt19937 rng(1);
-    for (const shape& s : mobilenet_v2) bench_shape(s, iterations, rounds, rng);
-    return 0;
+    return qint8::bench::kernel_bench_main(
+        argc, argv, "GMAC/s of qint8's INT8 depthwise kernels and oneDNN's on MobileNet-V2's depthwise layers, 1 thread",
+        [](const qint8::cpu_info_t&) { return std::string(); },
+        [](int iterations, int rounds) {
+            std::mt19937 rng(1);
+            for (const shape& s : mobilenet_v2) bench_shape(s, iterations, rounds, rng);
+        });
 }

@@ -24,6 +24,7 @@
 #include <CLI/CLI.hpp>
 
 #include "kernel_rounds.hpp"
+#include "onednn_conv.hpp"
 
 namespace {
 
@@ -94,36 +95,16 @@ layer_data make_layer(const shape& s, std::mt19937& rng) {
     return d;
 }
 
-/// oneDNN's convolution as the compiler creates it for the layer (NHWC u8 in and out).
-struct onednn_conv {
-    dnnl::engine eng{dnnl::engine::kind::cpu, 0};
-    dnnl::stream st{eng};
-    be::made_primitive made;
-    dnnl::memory src, wei, bias, dst, scratch;
-    explicit onednn_conv(layer_data& d) {
-        const shape& s = d.s;
-        const be::dims in{1, s.c, s.hw, s.hw}, out{1, s.n, d.oh, d.oh}, wd{s.n, s.c, s.kernel, s.kernel};
-        const dnnl::memory::desc src_md(in, dnnl::memory::data_type::u8, dnnl::memory::format_tag::nhwc);
-        const dnnl::memory::desc dst_md(out, dnnl::memory::data_type::u8, dnnl::memory::format_tag::nhwc);
-        const dnnl::memory::desc bias_md = be::make_desc({s.n}, qint8::dtype::s32, true);
-        be::requant rq;
-        rq.out_scales = d.os;
-        rq.src_zp = d.pr.src_zp;
-        const be::conv_geometry g{{s.stride, s.stride}, {s.pad, s.pad}, {s.pad, s.pad}};
-        made = be::requantizing_conv(eng, src_md, be::make_desc(wd, qint8::dtype::s8, false), bias_md, dst_md, g, rq,
-                                     {be::fused_op::clip(d.pr.lo, d.pr.hi)});
-        made.primitive();  // its code is generated here, not in the first timed run
-        wei = be::pack_weights(eng, st, be::make_desc(wd, qint8::dtype::s8, true), d.w.data(), made.weights);
-        src = dnnl::memory(made.src, eng, d.src.data());
-        bias = dnnl::memory(bias_md, eng, d.bias.data());
-        dst = dnnl::memory(made.dst, eng, d.dst.data());
-        scratch = dnnl::memory(dnnl::memory::desc({static_cast<int64_t>(made.scratchpad_bytes)}, dnnl::memory::data_type::u8, dnnl::memory::format_tag::x), eng);
-    }
-    void run() {
-        made.primitive().execute(st, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, dst}, {DNNL_ARG_SCRATCHPAD, scratch}});
-        st.wait();
-    }
-};
+/// oneDNN's convolution of the layer, as the compiler creates it.
+qint8::bench::onednn_conv onednn_of(layer_data& d) {
+    const shape& s = d.s;
+    be::requant rq;
+    rq.out_scales = d.os;
+    rq.src_zp = d.pr.src_zp;
+    return qint8::bench::onednn_conv({1, s.c, s.hw, s.hw}, {1, s.n, d.oh, d.oh}, {s.n, s.c, s.kernel, s.kernel},
+                                     {{s.stride, s.stride}, {s.pad, s.pad}, {s.pad, s.pad}}, rq, d.pr.lo, d.pr.hi, d.src.data(), d.w.data(),
+                                     d.bias.data(), d.dst.data());
+}
 
 
 void bench_shape(const shape& s, int iterations, int rounds, std::mt19937& rng) {
@@ -131,7 +112,7 @@ void bench_shape(const shape& s, int iterations, int rounds, std::mt19937& rng) 
     std::vector<qint8::bench::kernel_candidate> cands;
     if (qint8::cpu_info().features.avx2 && k::pw_supported(d.pr, d.pk))
         cands.push_back({"qint8_pw:avx2", [&d] { k::pointwise_avx2(d.pr, d.pk, d.src.data(), d.dst.data(), 1); }, {}});
-    onednn_conv dnn(d);
+    qint8::bench::onednn_conv dnn = onednn_of(d);
     cands.push_back({"onednn:" + dnn.made.impl, [&dnn] { dnn.run(); }, {}});
     qint8::bench::run_rounds(cands, iterations, rounds);
     const double macs = static_cast<double>(d.oh * d.oh * s.n * s.c * s.kernel * s.kernel);
@@ -143,15 +124,12 @@ void bench_shape(const shape& s, int iterations, int rounds, std::mt19937& rng) 
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"GMAC/s of qint8's AVX2 1x1 kernel and oneDNN's convolution on MobileNet-V2's 1x1 layers with few input channels and on first layers, 1 thread"};
-    int iterations = 1, rounds = 200;
-    app.add_option("--iterations", iterations, "runs per candidate per round")->check(CLI::PositiveNumber);
-    app.add_option("--rounds", rounds, "rounds (candidates alternate within each; medians are printed)")->check(CLI::PositiveNumber);
-    CLI11_PARSE(app, argc, argv);
-    omp_set_num_threads(1);
-    const qint8::cpu_info_t ci = qint8::cpu_info();
-    std::printf("CPU: %s, path %s%s\n", ci.cpu_name.c_str(), qint8::to_string(ci.detected), ci.features.avx2 ? "" : " (no AVX2: oneDNN only)");
-    std::mt19937 rng(1);
-    for (const shape& s : layers) bench_shape(s, iterations, rounds, rng);
-    return 0;
+    return qint8::bench::kernel_bench_main(
+        argc, argv,
+        "GMAC/s of qint8's AVX2 1x1 kernel and oneDNN's convolution on MobileNet-V2's 1x1 layers with few input channels and on first layers, 1 thread",
+        [](const qint8::cpu_info_t& ci) { return std::string(ci.features.avx2 ? "" : " (no AVX2: oneDNN only)"); },
+        [](int iterations, int rounds) {
+            std::mt19937 rng(1);
+            for (const shape& s : layers) bench_shape(s, iterations, rounds, rng);
+        });
 }

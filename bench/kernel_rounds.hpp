@@ -10,6 +10,13 @@
 #include <string>
 #include <vector>
 
+#include <omp.h>
+
+#include <CLI/CLI.hpp>
+
+#include <qint8/dispatch/cpu_features.hpp>
+#include <qint8/dispatch/isa.hpp>
+
 namespace qint8::bench {
 
 struct kernel_candidate {
@@ -45,6 +52,22 @@ inline void print_rounds(const std::vector<kernel_candidate>& cands, double macs
         const double ms = median_ms(c.ms), b = best_ms(c.ms);
         std::printf("  %-38s median %8.4f ms %6.1f GMAC/s   best %8.4f ms %6.1f GMAC/s\n", c.name.c_str(), ms, macs / ms * 1e-6, b, macs / b * 1e-6);
     }
+}
+
+/// A kernel benchmark's main: --iterations and --rounds, one thread, the CPU and path printed
+/// (with `note` after them), then body(iterations, rounds).
+inline int kernel_bench_main(int argc, char** argv, const std::string& description, const std::function<std::string(const cpu_info_t&)>& note,
+                             const std::function<void(int, int)>& body) {
+    CLI::App app{description};
+    int iterations = 1, rounds = 200;
+    app.add_option("--iterations", iterations, "runs per candidate per round")->check(CLI::PositiveNumber);
+    app.add_option("--rounds", rounds, "rounds (candidates alternate within each; medians are printed)")->check(CLI::PositiveNumber);
+    CLI11_PARSE(app, argc, argv);
+    omp_set_num_threads(1);
+    const cpu_info_t ci = cpu_info();
+    std::printf("CPU: %s, path %s%s\n", ci.cpu_name.c_str(), to_string(ci.detected), note(ci).c_str());
+    body(iterations, rounds);
+    return 0;
 }
 
 }  // namespace qint8::bench

@@ -112,6 +112,26 @@ private:
         t.b = int8_bias(m, l.name, t.b, l.out_channels, t.corrected, qmax_u8_ < 127);
     }
 
+    /// What a layer run by one of qint8's kernels reads: its input's codes and both shapes, its
+    /// output type, and its weights and bias (filled in place: `t.b` may point into `t`).
+    struct kernel_inputs {
+        std::string in;
+        where src;
+        quant_params qin;
+        backend::dims in_d, od;
+        dtype dst_t = dtype::u8;
+        weighted_tensors t;
+    };
+    void kernel_inputs_of(const layer& l, kernel_inputs& k) const {
+        k.in = l.inputs[0];
+        k.src = at_.at(k.in);
+        k.qin = *k.src.q;
+        k.in_d = dims_.at(k.in);
+        k.od = dims_.at(l.name);
+        k.dst_t = out_type(l);
+        int8_tensors_of(l, k.t);  // the bias with the converter's INT8-only correction, as weighted()
+    }
+
     /// A conv/fc layer's weights (s8 or f32), bias (s32 or f32) and requantization.
     struct layer_params {
         backend::requant rq;
@@ -306,6 +326,18 @@ inline kernels::dw_clamp kernel_clamp(const layer& l) {
         else if (p.kind == post_op::clip) clamp.clip(p.lo * k, p.hi * k);
     }
     return clamp;
+}
+
+/// The output stage of a kernel's problem (dw_problem, pw_problem): signedness of the output,
+/// zero points and the fused clamp.
+template <class Problem>
+inline void set_output_stage(Problem& pr, const layer& l, const quant_params& qin, dtype dst_t) {
+    const kernels::dw_clamp clamp = kernel_clamp(l);
+    pr.dst_signed = dst_t == dtype::s8;
+    pr.src_zp = qin.zero_point;
+    pr.dst_zp = l.act->zero_point;
+    pr.lo = clamp.lo;
+    pr.hi = clamp.hi;
 }
 
 /// Adds step `s` of one of qint8's kernels, which reads `l`'s input as NHWC `src_t` codes of

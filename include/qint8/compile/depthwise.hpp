@@ -67,36 +67,26 @@ inline bool compiler::own_depthwise(const layer& l) {
 /// The kernel's problem description: shapes, signedness, zero points and the fused clamp.
 inline kernels::dw_problem dw_problem_of(const layer& l, const backend::dims& in_d, const backend::dims& od, const quant_params& qin,
                                          dtype src_t, dtype dst_t) {
-    const kernels::dw_clamp clamp = kernel_clamp(l);
     kernels::dw_problem pr;
     pr.n = in_d[0]; pr.c = in_d[1]; pr.h = in_d[2]; pr.w = in_d[3]; pr.oh = od[2]; pr.ow = od[3];
     pr.kh = static_cast<int>(l.kernel[0]); pr.kw = static_cast<int>(l.kernel[1]);
     pr.sh = static_cast<int>(l.stride[0]); pr.sw = static_cast<int>(l.stride[1]);
     pr.pt = static_cast<int>(l.pad[0]); pr.pl = static_cast<int>(l.pad[1]);
     pr.src_signed = src_t == dtype::s8;
-    pr.dst_signed = dst_t == dtype::s8;
-    pr.src_zp = qin.zero_point;
-    pr.dst_zp = l.act->zero_point;
-    pr.lo = clamp.lo;
-    pr.hi = clamp.hi;
+    set_output_stage(pr, l, qin, dst_t);
     return pr;
 }
 
 inline void compiler::depthwise(const layer& l) {
-    const std::string& in = l.inputs[0];
-    const where src_w = at_.at(in);
-    const quant_params qin = *src_w.q;
-    const backend::dims in_d = dims_.at(in), od = dims_.at(l.name);
-    weighted_tensors t;
-    int8_tensors_of(l, t);  // the bias with the converter's INT8-only correction, as weighted()
-    const dtype dst_t = out_type(l);
+    kernel_inputs k;
+    kernel_inputs_of(l, k);
     // 8-bit weights: the kernels multiply in int16 pairs summed exactly into int32.
-    int8_plan p = plan_int8(layer_codes(*t.w, t.ws, full_range_qmax, &spare_codes_), t.b, qin.scale, l.act->scale, l.float_bias);
+    int8_plan p = plan_int8(layer_codes(*k.t.w, k.t.ws, full_range_qmax, &spare_codes_), k.t.b, k.qin.scale, l.act->scale, l.float_bias);
     const std::vector<float> bias = p.bias_as_float();
 
     auto job = std::make_shared<dw_job>();
     job->variant = dw_variant_;
-    job->pr = dw_problem_of(l, in_d, od, qin, src_w.type, dst_t);
+    job->pr = dw_problem_of(l, k.in_d, k.od, k.qin, k.src.type, k.dst_t);
     const kernels::dw_problem& pr = job->pr;
     job->pk = kernels::dw_pack(p.weights.data(), bias.data(), p.out_scales.data(), pr.c, pr.kh, pr.kw, kernels::dw_block(job->variant),
                                pr.src_zp, pr.src_signed);
@@ -104,10 +94,10 @@ inline void compiler::depthwise(const layer& l) {
 
     step s;
     s.kind = step::depthwise;
-    const std::string what = std::string("depthwise_conv2d int8 ") + to_string(src_w.type) + "->" + to_string(dst_t) + " qint8_dw:" +
+    const std::string what = std::string("depthwise_conv2d int8 ") + to_string(k.src.type) + "->" + to_string(k.dst_t) + " qint8_dw:" +
                              kernels::to_string(job->variant);
     s.dw = std::move(job);
-    add_kernel_step(std::move(s), l, src_w.type, qin, dst_t, what);
+    add_kernel_step(std::move(s), l, k.src.type, k.qin, k.dst_t, what);
 }
 
 }  // namespace qint8::detail

@@ -68,7 +68,6 @@ inline bool compiler::own_pointwise(const layer& l) {
 /// The kernel's problem description: shapes, zero points, the fused clamp and, unless the layer
 /// is a plain 1x1 one, its windows.
 inline kernels::pw_problem pw_problem_of(const layer& l, const backend::dims& in_d, const backend::dims& od, const quant_params& qin, dtype dst_t) {
-    const kernels::dw_clamp clamp = kernel_clamp(l);
     kernels::pw_problem pr;
     pr.m = od[0] * od[2] * od[3];
     pr.k = in_d[1];
@@ -82,11 +81,7 @@ inline kernels::pw_problem pw_problem_of(const layer& l, const backend::dims& in
         w.pt = static_cast<int>(l.pad[0]); w.pl = static_cast<int>(l.pad[1]);
         pr.k = kernels::pw_window_k(w);
     }
-    pr.dst_signed = dst_t == dtype::s8;
-    pr.src_zp = qin.zero_point;
-    pr.dst_zp = l.act->zero_point;
-    pr.lo = clamp.lo;
-    pr.hi = clamp.hi;
+    set_output_stage(pr, l, qin, dst_t);
     return pr;
 }
 
@@ -94,19 +89,14 @@ inline kernels::pw_problem pw_problem_of(const layer& l, const backend::dims& in
 /// saturate the kernel's int16 pair sums; they are quantized as for oneDNN's kernel on this path
 /// (quantize_weights_paired), which pairs the same input channels, so that does not happen.
 inline bool compiler::pointwise(const layer& l) {
-    const std::string& in = l.inputs[0];
-    const where src_w = at_.at(in);
-    const quant_params qin = *src_w.q;
-    const backend::dims in_d = dims_.at(in), od = dims_.at(l.name);
-    weighted_tensors t;
-    int8_tensors_of(l, t);  // the bias with the converter's INT8-only correction, as weighted()
-    const dtype dst_t = out_type(l);
-    const pair_geometry g = pair_geometry_of(l, in_d, qin);
-    int8_plan p = plan_int8(quantize_weights_paired(*t.w, t.ws, g, &spare_codes_), t.b, qin.scale, l.act->scale, l.float_bias);
+    kernel_inputs k;
+    kernel_inputs_of(l, k);
+    const pair_geometry g = pair_geometry_of(l, k.in_d, k.qin);
+    int8_plan p = plan_int8(quantize_weights_paired(*k.t.w, k.t.ws, g, &spare_codes_), k.t.b, k.qin.scale, l.act->scale, l.float_bias);
     const std::vector<float> bias = p.bias_as_float();
 
     auto job = std::make_shared<pw_job>();
-    job->pr = pw_problem_of(l, in_d, od, qin, dst_t);
+    job->pr = pw_problem_of(l, k.in_d, k.od, k.qin, k.dst_t);
     const kernels::pw_problem& pr = job->pr;
     if (pr.window.on) {
         // Taps outside the image read zero-point bytes: codes the pair sums must cover too.
@@ -121,7 +111,7 @@ inline bool compiler::pointwise(const layer& l) {
     step s;
     s.kind = step::pointwise;
     s.pw = std::move(job);
-    add_kernel_step(std::move(s), l, src_w.type, qin, dst_t, std::string("conv2d int8 ") + to_string(src_w.type) + "->" + to_string(dst_t) + " qint8_pw:avx2");
+    add_kernel_step(std::move(s), l, k.src.type, k.qin, k.dst_t, std::string("conv2d int8 ") + to_string(k.src.type) + "->" + to_string(k.dst_t) + " qint8_pw:avx2");
     return true;
 }
 
