@@ -8,7 +8,9 @@
 /// (pairs into int32), vpaddd: three instructions per 32 multiplications, the limit of AVX2.
 /// One pixel at a time: two or three pixels sharing each weight load were 5-25% slower on Zen 3
 /// (GCC spilled their 8 or 12 sums; the weights of a block are in the first-level cache anyway),
-/// and the loop over input channels is unrolled for 16, 24, 32 and 64 of them. The requantization is the column depthwise
+/// and the loop over input channels is unrolled for 16, 24, 28 (3x3 over RGB, gathered), 32 and 64
+/// of them. A convolution with a window (pw_window) has each output row's windows gathered into a
+/// per-thread buffer first (pointwise_gather.hpp). The requantization is the column depthwise
 /// kernel's (depthwise_avx2_columns.hpp): the sums start at acc0 (bias - comp where the bias folds
 /// exactly), v = float(acc) [+ bias] * os, [min(v, hi)], [+ zp], round-half-even conversion,
 /// saturating packs, then the clamps as a byte max and a byte min. The packs' lane interleave is
