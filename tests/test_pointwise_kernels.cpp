@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -328,6 +329,91 @@ TEST_CASE("1x1 packing: lane order - compensation and bias in the start - pairs 
     CHECK(kernels::pw_supported(pr, p));
     pr.k = 6;  // not a multiple of 4
     CHECK_FALSE(kernels::pw_supported(pr, p));
+}
+
+/// The packing written out weight by weight, as pw_packed's comments describe it: the reference
+/// pw_pack's vectorized facts and sequential copy must equal.
+kernels::pw_packed pw_pack_naive(const int8_t* w, const float* bias, const float* os, int64_t n, int64_t k, int32_t src_zp, int max_code) {
+    kernels::pw_packed p;
+    p.k = k;
+    p.n = n;
+    p.quads = (k + 3) / 4;
+    p.blocks = (n + 31) / 32;
+    p.w.assign(static_cast<std::size_t>(p.blocks * p.quads * 128), 0);
+    p.acc0.assign(static_cast<std::size_t>(p.blocks * 32), 0);
+    p.bias.assign(p.acc0.size(), 0.f);
+    p.scale.assign(p.acc0.size(), 0.f);
+    p.bias_in_acc = true;
+    for (int64_t o = 0; bias && o < n; ++o)
+        if (bias[o] != std::nearbyint(bias[o]) || std::fabs(bias[o]) > 16777216.f) p.bias_in_acc = false;
+    p.exact = true;
+    for (int64_t b = 0; b < p.blocks; ++b)
+        for (int v = 0; v < 4; ++v)
+            for (int l = 0; l < 8; ++l) {
+                const int64_t o = b * 32 + (l < 4 ? 0 : 16) + v * 4 + l % 4;
+                if (o >= n) continue;
+                int32_t sum = 0, abs_sum = 0;
+                for (int64_t c = 0; c < k; ++c) {
+                    const int x = w[o * k + c];
+                    sum += x;
+                    abs_sum += std::abs(x);
+                    p.w[static_cast<std::size_t>((((b * p.quads + c / 4) * 4 + v) * 8 + l) * 4 + c % 4)] = static_cast<int8_t>(x);
+                }
+                for (int64_t c = 0; c < k; c += 2) {
+                    const int a = w[o * k + c], x = c + 1 < k ? w[o * k + c + 1] : 0;
+                    if (max_code * (std::max(a, 0) + std::max(x, 0)) > 32767 || max_code * (std::min(a, 0) + std::min(x, 0)) < -32768) p.exact = false;
+                }
+                const std::size_t at = static_cast<std::size_t>(b * 32 + v * 8 + l);
+                const float bs = bias ? bias[o] : 0.f;
+                p.acc0[at] = (p.bias_in_acc ? static_cast<int32_t>(bs) : 0) - src_zp * sum;
+                p.bias[at] = bs;
+                p.scale[at] = os[o];
+                p.v_bound = std::max(p.v_bound, (255.0 * abs_sum + std::abs(static_cast<double>(bs))) * std::abs(static_cast<double>(os[o])) * 1.001 + 1);
+            }
+    return p;
+}
+
+TEST_CASE("1x1 packing equals the packing written out weight by weight (odd k and n / weights at the pair bound)") {
+    struct shape { int64_t n, k; };
+    const shape shapes[] = {{1, 1}, {3, 2}, {32, 4}, {33, 5}, {40, 8}, {96, 16}, {17, 18}, {64, 30}, {31, 31}, {144, 24}, {65, 33}, {24, 144}, {160, 960}, {5, 1024}};
+    uint32_t seed = 12345;
+    const auto next = [&seed] { seed = seed * 1664525u + 1013904223u; return seed >> 8; };
+    for (const shape& sh : shapes)
+        for (int max_code : {255, 128, 64}) {
+            CAPTURE(sh.n);
+            CAPTURE(sh.k);
+            CAPTURE(max_code);
+            std::vector<int8_t> w(static_cast<std::size_t>(sh.n * sh.k));
+            // Mostly within the pair bound for max_code, with a few pairs just past it.
+            const int lim = 32767 / max_code / 2;
+            for (auto& x : w) x = static_cast<int8_t>(static_cast<int>(next() % static_cast<uint32_t>(2 * lim + 1)) - lim);
+            // Half the cases get one pair past the bound, positive or negative.
+            if (next() % 2 && w.size() >= 2) {
+                const std::size_t at = next() % (w.size() / 2) * 2;
+                const int big = (next() % 2 ? 1 : -1) * std::min(127, lim + 40);
+                w[at] = static_cast<int8_t>(big);
+                w[at + 1] = static_cast<int8_t>(big);
+            }
+            std::vector<float> bias(static_cast<std::size_t>(sh.n)), os(static_cast<std::size_t>(sh.n));
+            for (std::size_t i = 0; i < bias.size(); ++i) {
+                bias[i] = static_cast<float>(static_cast<int>(next() % 20001u) - 10000);
+                os[i] = 1e-3f * static_cast<float>(1 + next() % 100u);
+            }
+            if (sh.n > 2) bias[1] += 0.25f;  // one unrounded bias: nothing folds
+            for (const float* b : {static_cast<const float*>(nullptr), static_cast<const float*>(bias.data())}) {
+                const kernels::pw_packed got = kernels::pw_pack(w.data(), b, os.data(), sh.n, sh.k, 77, max_code);
+                const kernels::pw_packed want = pw_pack_naive(w.data(), b, os.data(), sh.n, sh.k, 77, max_code);
+                CHECK(got.quads == want.quads);
+                CHECK(got.blocks == want.blocks);
+                CHECK(got.w == want.w);
+                CHECK(got.acc0 == want.acc0);
+                CHECK(got.bias == want.bias);
+                CHECK(got.scale == want.scale);
+                CHECK(got.bias_in_acc == want.bias_in_acc);
+                CHECK(got.exact == want.exact);
+                CHECK(got.v_bound == want.v_bound);
+            }
+        }
 }
 
 }  // TEST_SUITE

@@ -19,8 +19,13 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <vector>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "qint8/kernels/depthwise_common.hpp"
 
@@ -81,6 +86,53 @@ inline bool pw_pair_fits(int a, int b, int max_code) {
     return max_code * (std::max(a, 0) + std::max(b, 0)) <= 32767 && max_code * (std::min(a, 0) + std::min(b, 0)) >= -32768;
 }
 
+/// What pw_pack needs of one output channel's k weights: their sum, the sum of their magnitudes,
+/// and whether every pair (2j, 2j + 1) fits (pw_pair_fits, a zero partner past k).
+struct pw_row_facts {
+    int32_t sum = 0, abs_sum = 0;
+    bool pairs_fit = true;
+};
+
+/// pw_row_facts of one row, 16 weights at a time with SSE2 (every x86-64 CPU has it): a packing
+/// loop that went weight by weight took a third of MobileNet-V2's compilation with every 1x1
+/// layer on the kernel. The pairs' sums of positive and of negative parts stay within +-256.
+inline pw_row_facts pw_row_facts_of(const int8_t* w, int64_t k, int max_code) {
+    pw_row_facts f;
+    int pos = 0, neg = 0;
+    int64_t c = 0;
+#if defined(__SSE2__)
+    const __m128i zero = _mm_setzero_si128(), ones = _mm_set1_epi16(1);
+    __m128i sum = zero, abs_sum = zero, vpos = zero, vneg = zero;
+    for (; c + 16 <= k; c += 16) {
+        const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + c));
+        const __m128i even = _mm_srai_epi16(_mm_slli_epi16(x, 8), 8), odd = _mm_srai_epi16(x, 8);  // one pair per int16 lane
+        const __m128i both = _mm_add_epi16(even, odd);
+        const __m128i mag = _mm_add_epi16(_mm_max_epi16(even, _mm_sub_epi16(zero, even)), _mm_max_epi16(odd, _mm_sub_epi16(zero, odd)));
+        sum = _mm_add_epi32(sum, _mm_madd_epi16(both, ones));
+        abs_sum = _mm_add_epi32(abs_sum, _mm_madd_epi16(mag, ones));
+        vpos = _mm_max_epi16(vpos, _mm_add_epi16(_mm_max_epi16(even, zero), _mm_max_epi16(odd, zero)));
+        vneg = _mm_min_epi16(vneg, _mm_add_epi16(_mm_min_epi16(even, zero), _mm_min_epi16(odd, zero)));
+    }
+    alignas(16) int32_t s4[4], a4[4];
+    alignas(16) int16_t p8[8], n8[8];
+    _mm_store_si128(reinterpret_cast<__m128i*>(s4), sum);
+    _mm_store_si128(reinterpret_cast<__m128i*>(a4), abs_sum);
+    _mm_store_si128(reinterpret_cast<__m128i*>(p8), vpos);
+    _mm_store_si128(reinterpret_cast<__m128i*>(n8), vneg);
+    for (int j = 0; j < 4; ++j) f.sum += s4[j], f.abs_sum += a4[j];
+    for (int j = 0; j < 8; ++j) pos = std::max<int>(pos, p8[j]), neg = std::min<int>(neg, n8[j]);
+#endif
+    for (; c < k; c += 2) {  // c is even here: the pairs stay aligned
+        const int a = w[c], b = c + 1 < k ? w[c + 1] : 0;
+        f.sum += a + b;
+        f.abs_sum += std::abs(a) + std::abs(b);
+        pos = std::max(pos, std::max(a, 0) + std::max(b, 0));
+        neg = std::min(neg, std::min(a, 0) + std::min(b, 0));
+    }
+    f.pairs_fit = max_code * pos <= 32767 && max_code * neg >= -32768;
+    return f;
+}
+
 /// `w`: n x k s8 (the weights of output channel o at w + o * k); `bias`: n floats in accumulator
 /// units (may be null); `os`: n floats; `max_code`: the largest u8 code the source holds.
 inline pw_packed pw_pack(const int8_t* w, const float* bias, const float* os, int64_t n, int64_t k, int32_t src_zp, int max_code = 255) {
@@ -100,22 +152,27 @@ inline pw_packed pw_pack(const int8_t* w, const float* bias, const float* os, in
             for (int l = 0; l < 8; ++l) {
                 const int64_t o = b * pw_block + pw_lane_channel(v, l);
                 if (o >= n) continue;
-                const int8_t* wo = w + o * k;
-                int32_t sum = 0, abs_sum = 0;
-                for (int64_t c = 0; c < k; ++c) {
-                    sum += wo[c];
-                    abs_sum += std::abs(wo[c]);
-                    p.w[static_cast<std::size_t>((((b * p.quads + c / 4) * 4 + v) * 8 + l) * 4 + c % 4)] = wo[c];
-                }
-                for (int64_t c = 0; c < k; c += 2)
-                    if (!pw_pair_fits(wo[c], c + 1 < k ? wo[c + 1] : 0, max_code)) p.exact = false;
+                const pw_row_facts f = pw_row_facts_of(w + o * k, k, max_code);
+                p.exact = p.exact && f.pairs_fit;
                 const std::size_t at = static_cast<std::size_t>(b * pw_block + v * 8 + l);
                 const float bs = bias ? bias[o] : 0.f;
-                p.acc0[at] = (p.bias_in_acc ? static_cast<int32_t>(bs) : 0) - src_zp * sum;  // |zp * sum| <= 255 * 128 * pw_max_k
+                p.acc0[at] = (p.bias_in_acc ? static_cast<int32_t>(bs) : 0) - src_zp * f.sum;  // |zp * sum| <= 255 * 128 * pw_max_k
                 p.bias[at] = bs;
                 p.scale[at] = os[o];
-                p.v_bound = std::max(p.v_bound, dw_channel_bound(abs_sum, bs, os[o]));
+                p.v_bound = std::max(p.v_bound, dw_channel_bound(f.abs_sum, bs, os[o]));
             }
+    // The weights in the order the kernel reads them: four bytes of one channel at a time, the
+    // destination in sequence (a channel's row is read 4 bytes per quad, 32 rows side by side).
+    int8_t* out = p.w.data();
+    for (int64_t b = 0; b < p.blocks; ++b)
+        for (int64_t q = 0; q < p.quads; ++q) {
+            const int64_t c = 4 * q, bytes = std::min<int64_t>(4, k - c);
+            for (int v = 0; v < 4; ++v)
+                for (int l = 0; l < 8; ++l, out += 4) {
+                    const int64_t o = b * pw_block + pw_lane_channel(v, l);
+                    if (o < n) std::memcpy(out, w + o * k + c, static_cast<std::size_t>(bytes));
+                }
+        }
     return p;
 }
 
