@@ -33,11 +33,12 @@ struct pw_case {
     bool big_scale = false;  ///< sums past the int32 conversion's range
     bool frac_bias = false;  ///< unrounded biases (layer::float_bias)
     int threads = 1;
+    bool sum = false;  ///< a residual summed first (MobileNet-V2's projections with a shortcut)
     std::string name() const {
         std::ostringstream s;
         s << m << " px " << k << "->" << n << (dst_signed ? " u8->s8" : " u8->u8") << " zp " << src_zp << "/" << dst_zp << " post " << post
           << " max code " << max_code << (big_bias ? " big bias" : "") << (big_scale ? " big scale" : "") << (frac_bias ? " fractional bias" : "")
-          << " threads " << threads;
+          << " threads " << threads << (sum ? " residual sum" : "");
         return s.str();
     }
 };
@@ -97,14 +98,25 @@ std::size_t pw_mismatches(const pw_case& t, uint32_t seed) {
     const std::vector<ref::dw_post_op>& post = ps.post;
     const kernels::dw_clamp& clamp = ps.clamp;
 
-    const std::vector<uint8_t> want = ref::pointwise_nhwc(src, t.m, t.k, t.src_zp, w, t.n, bias, os, post, t.dst_signed, t.dst_zp);
+    // The residual: codes of the destination's type across their range, a zero point and a
+    // scale ratio as a shortcut's quantization gives them.
+    std::vector<uint8_t> res(static_cast<std::size_t>(t.m * t.n), 0xAB);
+    ref::pointwise_residual rs;
+    if (t.sum) {
+        for (auto& x : res) x = static_cast<uint8_t>(r.integer(0, 255));
+        rs.codes = &res;
+        rs.scale = r.uniform(0.2f, 3.f);
+        rs.zero_point = t.dst_signed ? r.integer(-128, 127) : r.integer(0, 255);
+    }
+    const std::vector<uint8_t> want = ref::pointwise_nhwc(src, t.m, t.k, t.src_zp, w, t.n, bias, os, post, t.dst_signed, t.dst_zp, rs);
     kernels::pw_problem pr;
     pr.m = t.m; pr.k = t.k; pr.n = t.n;
     pr.dst_signed = t.dst_signed; pr.src_zp = t.src_zp; pr.dst_zp = t.dst_zp;
     pr.lo = clamp.lo; pr.hi = clamp.hi;
+    pr.sum = t.sum; pr.sum_scale = rs.scale; pr.sum_zp = rs.zero_point;
     const kernels::pw_packed pk = kernels::pw_pack(w.data(), bias.data(), os.data(), t.n, t.k, t.src_zp, t.max_code);
     REQUIRE(kernels::pw_supported(pr, pk));
-    std::vector<uint8_t> got(want.size(), 0xAB);
+    std::vector<uint8_t> got = res;  // the layer adds to the residual in place
     kernels::pointwise_avx2(pr, pk, src.data(), got.data(), t.threads);
     return pw_differences(got, want, t.name());
 }
@@ -151,6 +163,30 @@ std::vector<pw_case> pw_odd_cases() {
             v.push_back(t);
             ++i;
         }
+    return v;
+}
+
+/// Residual sums: MobileNet-V2's projections with a shortcut at their pixel counts (no
+/// activation; the shortcut is s8 stored as u8, zero point near 128), then odd shapes with the
+/// clamps after the sum, both signednesses, huge scales (the upper float clamp) and two threads.
+std::vector<pw_case> pw_residual_cases() {
+    const int64_t shapes[][3] = {{3136, 144, 24}, {784, 192, 32}, {196, 384, 64}, {196, 576, 96}, {49, 960, 160}};
+    std::vector<pw_case> v;
+    int i = 0;
+    for (const auto& s : shapes) {
+        pw_case t{};
+        t.m = s[0]; t.k = s[1]; t.n = s[2];
+        t.src_zp = 0;  // a relu6 output
+        t.dst_zp = 126 + i++;
+        t.max_code = 120;
+        t.sum = true;
+        v.push_back(t);
+    }
+    for (pw_case t : pw_odd_cases()) {
+        if (i++ % 3 != 0) continue;  // a third of them: every k, n, post-op and signedness still occurs
+        t.sum = true;
+        v.push_back(t);
+    }
     return v;
 }
 
@@ -272,6 +308,55 @@ TEST_CASE("1x1 avx2 kernel is bit-exact against the reference (MobileNet shapes 
     MESSAGE("1x1 avx2: " << cases - failed << " of " << cases << " shapes bit-exact");
     CHECK(cases == 7 + 11 * 9);
     CHECK(failed == 0);
+}
+
+TEST_CASE("1x1 avx2 kernel adds a residual in place bit-exactly (MobileNet-V2 projections / odd shapes)") {
+    if (!pw_cpu_runs_avx2()) return;
+    std::size_t cases = 0, failed = 0;
+    uint32_t seed = 500;
+    for (const auto& t : pw_residual_cases()) { ++cases; failed += pw_mismatches(t, seed++) != 0; }
+    MESSAGE("1x1 avx2 with a residual sum: " << cases - failed << " of " << cases << " shapes bit-exact");
+    CHECK(cases == 5 + 33);
+    CHECK(failed == 0);
+}
+
+TEST_CASE("1x1 avx2 kernel sums the residual with one rounding as oneDNN does (ties that a product rounded first would move)") {
+    if (!pw_cpu_runs_avx2()) return;
+    // Weights 0 and os 1 make v the bias. Per channel the residual's product p = s * d rounds in
+    // float to pf with an error e; v = K + 0.5 - pf puts pf + v on a tie that rounds to even, while
+    // the fused p + v = K + 0.5 + e rounds the other way for K chosen by e's sign. Random data
+    // meets such ties about once in a million outputs.
+    const int64_t m = 3, k = 4, n = 40;
+    const float s = 1.7123f;
+    const int32_t zp = 20;
+    std::vector<uint8_t> res(static_cast<std::size_t>(m * n)), src(static_cast<std::size_t>(m * k), 200);
+    std::vector<float> bias(static_cast<std::size_t>(n)), os(static_cast<std::size_t>(n), 1.f);
+    std::vector<int8_t> w(static_cast<std::size_t>(n * k), 0);
+    int64_t sensitive = 0;
+    for (int64_t o = 0; o < n; ++o) {
+        const int32_t d = 60 + static_cast<int32_t>(o) * 2;
+        volatile float pf = s * float(d);
+        const double e = double(s) * double(d) - double(pf);
+        const int kk = e > 0 ? 0 : 1;
+        bias[static_cast<std::size_t>(o)] = float(double(kk) + 0.5 - double(pf));
+        for (int64_t p = 0; p < m; ++p) res[static_cast<std::size_t>(p * n + o)] = static_cast<uint8_t>(zp + d);
+        volatile float apart = pf + bias[static_cast<std::size_t>(o)];
+        sensitive += e != 0 && std::nearbyint(apart) != std::nearbyint(std::fma(s, float(d), bias[static_cast<std::size_t>(o)]));
+    }
+    CHECK(sensitive >= n / 2);  // the data does reach the difference
+    ref::pointwise_residual rs;
+    rs.codes = &res;
+    rs.scale = s;
+    rs.zero_point = zp;
+    const std::vector<uint8_t> want = ref::pointwise_nhwc(src, m, k, 0, w, n, bias, os, {}, false, 0, rs);
+    kernels::pw_problem pr;
+    pr.m = m; pr.k = k; pr.n = n;
+    pr.sum = true; pr.sum_scale = s; pr.sum_zp = zp;
+    const kernels::pw_packed pk = kernels::pw_pack(w.data(), bias.data(), os.data(), n, k, 0);
+    REQUIRE(kernels::pw_supported(pr, pk));
+    std::vector<uint8_t> got = res;
+    kernels::pointwise_avx2(pr, pk, src.data(), got.data(), 1);
+    CHECK(pw_differences(got, want, "fma ties") == 0);
 }
 
 TEST_CASE("1x1 avx2 kernel over gathered windows is bit-exact against a naive convolution (first layers / odd windows)") {

@@ -82,6 +82,17 @@ bool runs_with(const model& net, const std::string& layer, const std::string& im
     return false;
 }
 
+/// Steps of layers with a residual sum that qint8's 1x1 kernel runs.
+std::size_t residual_steps_on_own_1x1(const model& net) {
+    std::size_t n = 0;
+    for (const auto& s : net.steps()) {
+        const layer* l = net.desc().find_layer(s.layer);
+        if (!l || s.what.find("qint8_pw") == std::string::npos) continue;
+        for (const post_op& p : l->post_ops) n += p.kind == post_op::sum;
+    }
+    return n;
+}
+
 void write_text(const std::string& path, const std::string& text) {
     std::ofstream(path, std::ios::binary) << text;
 }
@@ -132,7 +143,7 @@ TEST_CASE("tuning: every candidate computes the reference's integers") {
         for (const tuning_choice& c : net.tuning_choices())
             if (!find_choice(all, c)) all.push_back(c), most = std::max(most, c.candidates.size());
     }
-    std::size_t own_dw = 0, own_pw = 0;
+    std::size_t own_dw = 0, own_pw = 0, own_pw_sums = 0;
     for (std::size_t k = 0; k < most; ++k) {
         co.tuning_cache = cache_with_candidate(all, by_default.code_path(), k, dir);
         const model net(m, co, "candidate " + std::to_string(k));
@@ -150,6 +161,7 @@ TEST_CASE("tuning: every candidate computes the reference's integers") {
             if (!find_choice(net.tuning_choices(), d)) CHECK((d.what == "impl" && runs_with(net, d.layer, "qint8_pw:avx2")));
         own_dw += count_steps_with(net, "qint8_dw");
         own_pw += count_steps_with(net, "qint8_pw");
+        own_pw_sums += residual_steps_on_own_1x1(net);
         const std::vector<float> got = run(net, in);
         REQUIRE(got.size() == want.size());
         INFO("candidate " << k);
@@ -157,6 +169,7 @@ TEST_CASE("tuning: every candidate computes the reference's integers") {
     }
     CHECK(own_dw >= 17);  // qint8's depthwise kernel ran in at least one of the compilations
     if (by_default.code_path() == isa::avx2) CHECK(own_pw >= 4);  // and its 1x1 kernel (expansions from 8, 16, 24 and 40 channels)
+    if (by_default.code_path() == isa::avx2) CHECK(own_pw_sums >= 4);  // projections adding their shortcut in the kernel
     CHECK(run(by_default, in) == want);
 }
 

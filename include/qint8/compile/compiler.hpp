@@ -347,7 +347,13 @@ inline void compiler::add_kernel_step(step s, const layer& l, dtype src_t, const
     const backend::dims& in_d = dims_.at(in);
     const backend::dims& od = dims_.at(l.name);
     s.src = need(in, src_t, dnnl::memory::desc(in_d, backend::to_dnnl(src_t), backend::tag::nhwc), qin, l.name);
-    s.dst = new_slot(dnnl::memory::desc(od, backend::to_dnnl(dst_t), backend::tag::nhwc));
+    // A residual the kernel sums (the 1x1 kernel's pw_problem::sum) is in the destination first:
+    // written there by the layer that made it, or copied there before the step.
+    const dnnl::memory::desc dst_md(od, backend::to_dnnl(dst_t), backend::tag::nhwc);
+    const std::vector<residual_sum> sums = plan_residuals(l, dst_t);
+    const int in_place = in_place_residual(l, dst_md, sums);
+    s.dst = new_slot(dst_md, in_place);
+    if (in_place < 0) wire_residuals(l, s.dst, dst_md, sums);
     s.info = {l.name, std::move(what)};
     const int dst = s.dst;
     c_.steps.push_back(std::move(s));

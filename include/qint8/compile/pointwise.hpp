@@ -21,8 +21,10 @@ namespace qint8::detail {
 /// (1.1-1.45x), level with it from 96 and 160, and slower with fewer than 32 output channels (a
 /// block of 32 half empty) or large weights (320 x 1280: they no longer stay in the first-level
 /// cache). Over gathered windows it was faster on the first layers of MobileNet-V2 (3x3 over RGB,
-/// k = 28, 1.2x) and VGG16 (1.5x), and level with oneDNN's on ResNet50's 7x7 stem (k = 148). The
-/// tuning cache measures both per layer on the user's CPU.
+/// k = 28, 1.2x) and VGG16 (1.5x), and level with oneDNN's on ResNet50's 7x7 stem (k = 148).
+/// MobileNet-V2's projections that add their shortcut (k = 144-960) were level to 15-20% slower
+/// with the sum in the kernel, so they stay oneDNN's by default. The tuning cache measures both
+/// per layer on the user's CPU.
 inline std::vector<std::string> pw_candidates(int64_t k, int64_t n) {
     if (k <= 64 && n >= 32) return {"qint8_pw:avx2", "onednn"};
     return {"onednn", "qint8_pw:avx2"};
@@ -39,7 +41,8 @@ inline bool pw_plain(const layer& l) {
 
 /// Does qint8's 1x1 kernel take this layer? It can on the avx2 path (the kernel multiplies with
 /// vpmaddubsw: VNNI paths have better in oneDNN) when the layer is a convolution without groups,
-/// integer in and out, without a residual sum, reading u8 NHWC codes, and either a plain 1x1
+/// integer in and out, reading u8 NHWC codes, with at most one residual sum, its first post-op,
+/// and either a plain 1x1
 /// layer with a channel count that is a multiple of 4 (at most pw_max_k), or a convolution with
 /// at most pw_window_max_c input channels (run over its gathered windows). Whether it does is the
 /// tuning's choice (choice.hpp), or QINT8_POINTWISE=onednn|qint8 forces it.
@@ -53,8 +56,12 @@ inline bool compiler::own_pointwise(const layer& l) {
     if (plain ? in_d[1] % 4 != 0 : (in_d[1] > pw_window_max_c || l.kernel[0] > kernels::pw_max_window_rows)) return false;
     if (k > kernels::pw_max_k) return false;
     if (!(c_.slots[static_cast<std::size_t>(w.slot)].md == dnnl::memory::desc(in_d, backend::to_dnnl(dtype::u8), backend::tag::nhwc))) return false;
-    for (const auto& p : l.post_ops)
-        if (p.kind == post_op::sum) return false;
+    // A residual sum only as the first post-op (the kernel's clamps come after it), of a residual
+    // read as the destination's own type, not rounded to a branch's grid first.
+    for (std::size_t i = 0; i < l.post_ops.size(); ++i)
+        if (l.post_ops[i].kind == post_op::sum && (i != 0 || l.post_ops[i].rounded)) return false;
+    const std::vector<residual_sum> sums = plan_residuals(l, out_type(l));
+    if (sums.size() > 1 || (sums.size() == 1 && sums[0].read_as != out_type(l))) return false;
     if (const char* e = std::getenv("QINT8_POINTWISE"); e && *e) {
         const std::string v(e);
         if (v != "onednn" && v != "qint8")
@@ -85,6 +92,14 @@ inline kernels::pw_problem pw_problem_of(const layer& l, const backend::dims& in
     return pr;
 }
 
+/// The residual sum of `pr`'s layer, where it has one (own_pointwise took it: a single one, read
+/// as the destination's type).
+inline void pw_set_sum(kernels::pw_problem& pr, float scale, int32_t zero_point) {
+    pr.sum = true;
+    pr.sum_scale = scale;
+    pr.sum_zp = zero_point;
+}
+
 /// Compiles the layer for the kernel, or returns false (nothing added) when its weights may
 /// saturate the kernel's int16 pair sums; they are quantized as for oneDNN's kernel on this path
 /// (quantize_weights_paired), which pairs the same input channels, so that does not happen.
@@ -97,6 +112,7 @@ inline bool compiler::pointwise(const layer& l) {
 
     auto job = std::make_shared<pw_job>();
     job->pr = pw_problem_of(l, k.in_d, k.od, k.qin, k.dst_t);
+    for (const residual_sum& r : plan_residuals(l, k.dst_t)) pw_set_sum(job->pr, r.scale, r.zero_point);
     const kernels::pw_problem& pr = job->pr;
     if (pr.window.on) {
         // Taps outside the image read zero-point bytes: codes the pair sums must cover too.

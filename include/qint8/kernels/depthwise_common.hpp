@@ -265,6 +265,10 @@ struct dw_requant_plan {
     bool clamp_lo = false, clamp_top = false;  ///< the byte clamps, where narrower than the packs' saturation
 };
 
+/// How far a residual added after the scaling can move v: depthwise layers add none (a
+/// pw_problem's overload is in pointwise_common.hpp).
+inline double requant_residual_bound(const dw_problem&) { return 0.0; }
+
 template <class Problem, class Packed>  // dw_problem, dw_packed or pw_problem, pw_packed
 inline dw_requant_plan dw_requant_plan_of(const Problem& pr, const Packed& pk) {
     dw_requant_plan q;
@@ -273,7 +277,7 @@ inline dw_requant_plan dw_requant_plan_of(const Problem& pr, const Packed& pk) {
     q.zp = static_cast<float>(pr.dst_zp);
     q.add_zp = pr.dst_zp != 0;
     q.add_bias = !pk.bias_in_acc;
-    q.clamp_hi = !(pk.v_bound + std::abs(static_cast<double>(pr.dst_zp)) < 1073741824.0);
+    q.clamp_hi = !(pk.v_bound + requant_residual_bound(pr) + std::abs(static_cast<double>(pr.dst_zp)) < 1073741824.0);
     const float qmin = pr.dst_signed ? -128.f : 0.f, qmax = pr.dst_signed ? 127.f : 255.f;
     const auto byte = [&](float b) { return static_cast<char>(static_cast<int32_t>(std::min(qmax, std::max(qmin, std::nearbyint(b + q.zp))))); };
     q.lo_byte = byte(bounds[0]);

@@ -54,7 +54,19 @@ struct pw_problem {
     /// Clamp in destination units before the zero point is added (as dw_problem).
     float lo = -std::numeric_limits<float>::infinity(), hi = std::numeric_limits<float>::infinity();
     pw_window window;    ///< a convolution's windows gathered first (window.on), or a plain 1x1 layer
+    /// A residual sum, the layer's first post-op (its clamps come after it): the destination holds
+    /// the residual's codes r (of the destination's type) before the layer runs, and
+    /// v = fma(sum_scale, float(r - sum_zp), v) follows the scaling, as oneDNN's sum post-op.
+    bool sum = false;
+    float sum_scale = 1.f;
+    int32_t sum_zp = 0;
 };
+
+/// How far a residual sum can move v: |r - sum_zp| <= 255 for 8-bit codes and zero points
+/// (requant_residual_bound for dw_problem: none).
+inline double requant_residual_bound(const pw_problem& pr) {
+    return pr.sum ? 255.0 * std::abs(static_cast<double>(pr.sum_scale)) * 1.001 + 1 : 0.0;
+}
 
 /// Output channels per block: four ymm of int32, packed into one 32-byte store.
 inline constexpr int pw_block = 32;

@@ -16,12 +16,20 @@
 
 namespace qint8::ref {
 
+/// A residual summed before the post-ops (output_stage.hpp's sum post-op): m x n codes of the
+/// destination's type, v = fma(scale, float(r - zero_point), v).
+struct pointwise_residual {
+    const std::vector<uint8_t>* codes = nullptr;
+    float scale = 1.f;
+    int32_t zero_point = 0;
+};
+
 /// src: m pixels x k channels u8; weights: n x k s8; bias: n floats in accumulator units;
-/// os: n requantization factors; post: relu / clip in destination units, in order.
-/// Output: m x n bytes (u8, or s8 when dst_signed).
+/// os: n requantization factors; residual: summed first where given; post: relu / clip in
+/// destination units, in order. Output: m x n bytes (u8, or s8 when dst_signed).
 inline std::vector<uint8_t> pointwise_nhwc(const std::vector<uint8_t>& src, int64_t m, int64_t k, int32_t src_zp, const std::vector<int8_t>& weights,
                                            int64_t n, const std::vector<float>& bias, const std::vector<float>& os,
-                                           const std::vector<dw_post_op>& post, bool dst_signed, int32_t dst_zp) {
+                                           const std::vector<dw_post_op>& post, bool dst_signed, int32_t dst_zp, const pointwise_residual& residual = {}) {
     std::vector<uint8_t> dst(static_cast<std::size_t>(m * n));
     for (int64_t p = 0; p < m; ++p)
         for (int64_t o = 0; o < n; ++o) {
@@ -29,6 +37,11 @@ inline std::vector<uint8_t> pointwise_nhwc(const std::vector<uint8_t>& src, int6
             for (int64_t c = 0; c < k; ++c)
                 acc += int64_t(int32_t(src[static_cast<std::size_t>(p * k + c)]) - src_zp) * weights[static_cast<std::size_t>(o * k + c)];
             float v = (float(acc) + bias[static_cast<std::size_t>(o)]) * os[static_cast<std::size_t>(o)];
+            if (residual.codes) {
+                const uint8_t byte = (*residual.codes)[static_cast<std::size_t>(p * n + o)];
+                const int32_t r = dst_signed ? int32_t(static_cast<int8_t>(byte)) : int32_t(byte);
+                v = std::fma(residual.scale, float(r - residual.zero_point), v);
+            }
             for (const auto& q : post) v = q.relu ? std::max(v, 0.f) : std::min(std::max(v, q.lo), q.hi);
             volatile float rounded = v;  // rounded to float before the zero point is added (no FMA)
             const float r = std::nearbyint(rounded + float(dst_zp));
