@@ -329,7 +329,8 @@ TEST_CASE("weights beyond the u8 pair limit are exact after a ReLU6 that bounds 
 namespace {
 
 /// The largest qmax in [64, 127] whose weights fit, found by trying each from 127 down (else 63):
-/// the plain search that quantize_weights_paired's bisection must agree with.
+/// the plain search that quantize_weights_paired's bisection must agree with. Given s8 codes
+/// whose pairs fit are kept as they are, -128 included.
 detail::int8_weights paired_by_linear_search(const tensor& w, const tensor* scales, const detail::pair_geometry& g) {
     const std::size_t n = w.elements(), o = static_cast<std::size_t>(w.shape[0]), k = n / o;
     detail::int8_weights r;
@@ -337,6 +338,10 @@ detail::int8_weights paired_by_linear_search(const tensor& w, const tensor* scal
     r.scale.resize(o);
     for (std::size_t c = 0; c < o; ++c) {
         int8_t* out = r.q.mutable_data() + c * k;
+        if (w.type == dtype::s8) {
+            r.scale[c] = detail::quantize_channel(w, scales, c, k, detail::full_range_qmax, out);
+            if (detail::pairs_fit_int16(out, g)) continue;
+        }
         int qmax = 127;
         for (; qmax > 63; --qmax) {
             r.scale[c] = detail::quantize_channel(w, scales, c, k, qmax, out);
@@ -347,15 +352,77 @@ detail::int8_weights paired_by_linear_search(const tensor& w, const tensor* scal
     return r;
 }
 
+/// A row whose pair sums crowd just below its largest one: pairs of values near the channel's
+/// largest magnitude, with one sign or mixed, so that which pair holds the largest code sum turns
+/// on rounding at each qmax (the search checks only the pairs extreme_pairs keeps).
+std::vector<float> crowded_row(test::rng& r, std::size_t k, int kind) {
+    std::vector<float> w(k);
+    for (std::size_t i = 0; i < k; ++i) {
+        const float near = 1.f - 0.03f * r.uniform(0.f, 1.f);
+        if (kind == 0) w[i] = near;                                  // all positive, near the top
+        if (kind == 1) w[i] = i % 2 ? -near : near;                  // pairs cancel, the negative side crowds too
+        if (kind == 2) w[i] = (i / 2) % 2 ? -near : near;            // whole pairs of one sign or the other
+        if (kind == 3) w[i] = r.integer(0, 3) == 0 ? -near : near;   // mostly positive
+    }
+    return w;
+}
+
 }  // namespace
 
 TEST_SUITE("dispatch") {
 
+TEST_CASE("the weight range search agrees with trying every range on rows whose pair sums crowd at the top") {
+    test::rng r(77);
+    std::size_t channels = 0, below_127 = 0;
+    for (int max_code : {255, 254, 200, 171, 130}) {
+        for (int64_t k : {2, 3, 8, 31, 64, 96}) {
+            const detail::pair_geometry g{k, 1, 1, max_code};
+            const std::size_t o = 40;
+            std::vector<float> wf;
+            for (std::size_t c = 0; c < o; ++c) {
+                const std::vector<float> row = crowded_row(r, static_cast<std::size_t>(k), static_cast<int>(c % 4));
+                wf.insert(wf.end(), row.begin(), row.end());
+            }
+            const tensor t = tensor::from_vector(dtype::f32, {static_cast<int64_t>(o), k, 1, 1}, wf);
+            const tensor s = tensor::from_vector(dtype::f32, {static_cast<int64_t>(o)}, std::vector<float>(o, 1.f));
+            const detail::int8_weights want = paired_by_linear_search(t, &s, g), got = detail::quantize_weights_paired(t, &s, g);
+            CAPTURE(max_code);
+            CAPTURE(k);
+            CHECK(got.q == want.q);
+            CHECK(got.scale == want.scale);
+            channels += o;
+            for (float sc : want.scale) below_127 += sc > wf.front() / 127.f * 1.0001f;
+        }
+    }
+    MESSAGE(channels << " channels, " << below_127 << " of them quantized below qmax 127");
+
+    // Built so that at qmax 101 the pair with the largest real sum (x, x) rounds down and fits
+    // (64 + 64) while one 0.9 codes below it (y, z) rounds up and does not (65 + 64 > 128): the
+    // answer is 100, and a search that left out the lower pair would take 101. Mirrored for the
+    // negative side.
+    const float x = 64.49f / 101.f, y = 64.55f / 101.f, z = 63.55f / 101.f;
+    for (float sign : {1.f, -1.f}) {
+        const std::vector<float> row = {1.f, -1.f, sign * x, sign * x, sign * y, sign * z};
+        const tensor t = tensor::from_vector(dtype::f32, {1, 6, 1, 1}, row);
+        const tensor sc = tensor::from_vector(dtype::f32, {1}, std::vector<float>{1.f});
+        const detail::pair_geometry g{6, 1, 1, 255};
+        const detail::int8_weights want = paired_by_linear_search(t, &sc, g), got = detail::quantize_weights_paired(t, &sc, g);
+        CAPTURE(sign);
+        CHECK(want.scale[0] == 1.f / 100.f);
+        CHECK(got.q == want.q);
+        CHECK(got.scale == want.scale);
+    }
+}
+
 TEST_CASE("the bisection for each channel's weight range gives what trying every range gives") {
     test::rng r(21);
     for (int max_code : {255, 200, 130, 64}) {
+        // Also one tap per input channel (1x1, fc: neighbour pairs only), odd and even counts, and
+        // long rows (a given s8 code of -128 is kept where its pairs fit).
         for (const detail::pair_geometry g : {detail::pair_geometry{16, 3, 3, max_code}, detail::pair_geometry{7, 1, 1, max_code},
-                                              detail::pair_geometry{3, 3, 3, max_code}}) {
+                                              detail::pair_geometry{3, 3, 3, max_code}, detail::pair_geometry{64, 1, 1, max_code},
+                                              detail::pair_geometry{1, 1, 1, max_code}, detail::pair_geometry{37, 1, 1, max_code},
+                                              detail::pair_geometry{960, 1, 1, max_code}}) {
             CAPTURE(max_code);
             CAPTURE(g.c);
             const std::size_t o = 24, k = static_cast<std::size_t>(g.c * g.kh * g.kw);
@@ -368,7 +435,7 @@ TEST_CASE("the bisection for each channel's weight range gives what trying every
             }
             const tensor tf = tensor::from_vector(dtype::f32, {static_cast<int64_t>(o), g.c, g.kh, g.kw}, wf);
             std::vector<int8_t> wq(o * k);
-            for (std::size_t i = 0; i < wq.size(); ++i) wq[i] = static_cast<int8_t>(std::lround(wf[i] * 120.f));
+            for (std::size_t i = 0; i < wq.size(); ++i) wq[i] = static_cast<int8_t>(std::clamp(std::lround(wf[i] * 120.f), -128L, 127L));
             const tensor tq = tensor::from_vector(dtype::s8, {static_cast<int64_t>(o), g.c, g.kh, g.kw}, wq);
             const tensor s = tensor::from_vector(dtype::f32, {static_cast<int64_t>(o)}, std::vector<float>(o, 0.01f));
             for (const tensor* t : {&tf, &tq}) {
