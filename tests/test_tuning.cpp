@@ -187,9 +187,15 @@ TEST_CASE("tuning: the default depthwise is qint8's except on AMX - where oneDNN
     CHECK(detail::dw_candidates(isa::avx512_core_amx).front() == "onednn");
 
     // qint8's 1x1 kernel (avx2 path only): the default from at most 64 input channels into at
-    // least 32 outputs (measured on Zen 3), a candidate otherwise.
+    // least 32 outputs, or into 32-64 outputs with at most 24 KiB of weights (measured on Zen 3),
+    // a candidate otherwise.
     CHECK(detail::pw_candidates(16, 96) == std::vector<std::string>{"qint8_pw:avx2", "onednn"});
     CHECK(detail::pw_candidates(64, 384).front() == "qint8_pw:avx2");
+    CHECK(detail::pw_candidates(144, 32).front() == "qint8_pw:avx2");
+    CHECK(detail::pw_candidates(384, 64).front() == "qint8_pw:avx2");
+    CHECK(detail::pw_candidates(388, 64).front() == "onednn");   // 25 KiB of weights
+    CHECK(detail::pw_candidates(384, 96).front() == "onednn");   // three blocks
+    CHECK(detail::pw_candidates(144, 24).front() == "onednn");   // a block part empty
     CHECK(detail::pw_candidates(96, 576) == std::vector<std::string>{"onednn", "qint8_pw:avx2"});
     CHECK(detail::pw_candidates(32, 16).front() == "onednn");
 

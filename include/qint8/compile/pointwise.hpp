@@ -18,15 +18,17 @@ namespace qint8::detail {
 /// output pixel (input channels, or a gathered window's) and its output channels n. On the avx2
 /// path (Zen 3, docs/performance.md, "1x1 layers with few input channels") qint8's kernel was
 /// faster than oneDNN's inside MobileNet-V2 on its expansions from 16, 24, 32 and 64 channels
-/// (1.1-1.45x), level with it from 96 and 160, and slower with fewer than 32 output channels (a
-/// block of 32 half empty) or large weights (320 x 1280: they no longer stay in the first-level
-/// cache). Over gathered windows it was faster on the first layers of MobileNet-V2 (3x3 over RGB,
-/// k = 28, 1.2x) and VGG16 (1.5x), and level with oneDNN's on ResNet50's 7x7 stem (k = 148).
-/// MobileNet-V2's projections that add their shortcut (k = 144-960) were level to 15-20% slower
-/// with the sum in the kernel, so they stay oneDNN's by default. The tuning cache measures both
-/// per layer on the user's CPU.
+/// (1.1-1.45x), and over gathered windows on the first layers of MobileNet-V2 (3x3 over RGB,
+/// k = 28, 1.2x) and VGG16 (1.5x). With more input channels it reads its whole weights per pixel:
+/// while they stay small (at most 64 outputs, at most 24 KiB, within the first-level cache beside
+/// the pixel) it was 3-4% faster, measured per layer inside the model by the tuning (MobileNet-V2's
+/// projections 144 -> 32, 192 -> 32 and 64, 384 -> 64, with and without the residual sum), level
+/// on ResNet50's 256 -> 64; with larger weights slower (384 -> 96: 11%, 576 -> 96 and 960 -> 160:
+/// 12-16%, 320 -> 1280: 42%), and with fewer than 32 outputs (a block of 32 part empty) 1.4-2.5x
+/// slower. The tuning cache measures both per layer on the user's CPU.
 inline std::vector<std::string> pw_candidates(int64_t k, int64_t n) {
-    if (k <= 64 && n >= 32) return {"qint8_pw:avx2", "onednn"};
+    const bool small_weights = n <= 64 && (k + 3) / 4 * 4 * ((n + 31) / 32 * 32) <= 24 * 1024;
+    if (n >= 32 && (k <= 64 || small_weights)) return {"qint8_pw:avx2", "onednn"};
     return {"onednn", "qint8_pw:avx2"};
 }
 
