@@ -324,6 +324,21 @@ TEST_CASE("round trip: write then read gives the same layers and tensor bytes an
         CHECK(compiled.output_size() == 10);
         qint8::model loaded = qint8::model::load(dir / "model.json");
         CHECK(loaded.desc().layers.size() == a.layers.size());
+        // load() compiles read_manifest's description without validating it again: the same
+        // program, the same outputs, and the inferred shapes are there (FP32 forced: validated).
+        for (bool fp32 : {false, true}) {
+            CAPTURE(fp32);
+            compile_options co;
+            co.force_fp32 = fp32;
+            const qint8::model from_desc(b, co), from_file = qint8::model::load(dir / "model.json", co);
+            REQUIRE(from_file.steps().size() == from_desc.steps().size());
+            for (std::size_t i = 0; i < from_desc.steps().size(); ++i) CHECK(from_file.steps()[i].what == from_desc.steps()[i].what);
+            for (const layer& l : from_file.desc().layers) CHECK_FALSE(l.out_shape.empty());
+            std::vector<float> in(from_desc.input_size());
+            for (std::size_t i = 0; i < in.size(); ++i) in[i] = static_cast<float>(i % 17) * 0.1f - 0.5f;
+            session sd(from_desc), sf(from_file);
+            CHECK(sf.run(in) == sd.run(in));
+        }
     }
 }
 
