@@ -27,7 +27,7 @@ namespace qint8::detail {
 /// 12-16%, 320 -> 1280: 42%), and with fewer than 32 outputs (a block of 32 part empty) 1.4-2.5x
 /// slower. The tuning cache measures both per layer on the user's CPU.
 inline std::vector<std::string> pw_candidates(int64_t k, int64_t n) {
-    const bool small_weights = n <= 64 && (k + 3) / 4 * 4 * ((n + 31) / 32 * 32) <= 24 * 1024;
+    const bool small_weights = n <= 64 && kernels::pw_packed_bytes(k, n) <= 24 * 1024;
     if (n >= 32 && (k <= 64 || small_weights)) return {"qint8_pw:avx2", "onednn"};
     return {"onednn", "qint8_pw:avx2"};
 }
@@ -54,7 +54,7 @@ inline bool compiler::own_pointwise(const layer& l) {
     const backend::dims& in_d = dims_.at(l.inputs[0]);
     if (w.type != dtype::u8 || !w.q || w.q->type != dtype::u8 || out_type(l) == dtype::f32 || in_d.size() != 4) return false;
     const bool plain = pw_plain(l);
-    const int64_t k = plain ? in_d[1] : (in_d[1] * l.kernel[0] * l.kernel[1] + 3) / 4 * 4;
+    const int64_t k = plain ? in_d[1] : kernels::pw_k_of(in_d[1] * l.kernel[0] * l.kernel[1]);
     if (plain ? in_d[1] % 4 != 0 : (in_d[1] > pw_window_max_c || l.kernel[0] > kernels::pw_max_window_rows)) return false;
     if (k > kernels::pw_max_k) return false;
     if (!(c_.slots[static_cast<std::size_t>(w.slot)].md == dnnl::memory::desc(in_d, backend::to_dnnl(dtype::u8), backend::tag::nhwc))) return false;
@@ -62,8 +62,8 @@ inline bool compiler::own_pointwise(const layer& l) {
     // read as the destination's own type, not rounded to a branch's grid first.
     for (std::size_t i = 0; i < l.post_ops.size(); ++i)
         if (l.post_ops[i].kind == post_op::sum && (i != 0 || l.post_ops[i].rounded)) return false;
-    const std::vector<residual_sum> sums = plan_residuals(l, out_type(l));
-    if (sums.size() > 1 || (sums.size() == 1 && sums[0].read_as != out_type(l))) return false;
+    const std::vector<residual_sum> sums = plan_residuals(l, out_type(l));  // at most one, by the loop above
+    if (!sums.empty() && sums[0].read_as != out_type(l)) return false;
     if (const char* e = std::getenv("QINT8_POINTWISE"); e && *e) {
         const std::string v(e);
         if (v != "onednn" && v != "qint8")
@@ -94,14 +94,6 @@ inline kernels::pw_problem pw_problem_of(const layer& l, const backend::dims& in
     return pr;
 }
 
-/// The residual sum of `pr`'s layer, where it has one (own_pointwise took it: a single one, read
-/// as the destination's type).
-inline void pw_set_sum(kernels::pw_problem& pr, float scale, int32_t zero_point) {
-    pr.sum = true;
-    pr.sum_scale = scale;
-    pr.sum_zp = zero_point;
-}
-
 /// Compiles the layer for the kernel, or returns false (nothing added) when its weights may
 /// saturate the kernel's int16 pair sums; they are quantized as for oneDNN's kernel on this path
 /// (quantize_weights_paired), which pairs the same input channels, so that does not happen.
@@ -114,7 +106,11 @@ inline bool compiler::pointwise(const layer& l) {
 
     auto job = std::make_shared<pw_job>();
     job->pr = pw_problem_of(l, k.in_d, k.od, k.qin, k.dst_t);
-    for (const residual_sum& r : plan_residuals(l, k.dst_t)) pw_set_sum(job->pr, r.scale, r.zero_point);
+    for (const residual_sum& r : plan_residuals(l, k.dst_t)) {  // one at most (own_pointwise)
+        job->pr.sum = true;
+        job->pr.sum_scale = r.scale;
+        job->pr.sum_zp = r.zero_point;
+    }
     const kernels::pw_problem& pr = job->pr;
     if (pr.window.on) {
         // Taps outside the image read zero-point bytes: codes the pair sums must cover too.

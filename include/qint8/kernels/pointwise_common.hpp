@@ -70,6 +70,12 @@ inline double requant_residual_bound(const pw_problem& pr) {
 
 /// Output channels per block: four ymm of int32, packed into one 32-byte store.
 inline constexpr int pw_block = 32;
+
+/// The k the kernel reads for `bytes` bytes per pixel: whole groups of four (a quad).
+inline int64_t pw_k_of(int64_t bytes) { return (bytes + 3) / 4 * 4; }
+
+/// The bytes of a layer's packed weights (pw_packed::w): k rounded to quads, n to blocks.
+inline int64_t pw_packed_bytes(int64_t k, int64_t n) { return pw_k_of(k) * ((n + pw_block - 1) / pw_block * pw_block); }
 /// The largest k taken: comp = zp * sum(w) stays far inside int32, and the weights of a block
 /// (k x 32 bytes) stay in the first-level cache.
 inline constexpr int64_t pw_max_k = 1024;
@@ -141,7 +147,7 @@ inline pw_row_facts pw_row_facts_of(const int8_t* w, int64_t k, int max_code) {
         pos = std::max(pos, std::max(a, 0) + std::max(b, 0));
         neg = std::min(neg, std::min(a, 0) + std::min(b, 0));
     }
-    f.pairs_fit = max_code * pos <= 32767 && max_code * neg >= -32768;
+    f.pairs_fit = pw_pair_fits(pos, neg, max_code);  // the row's extreme sums of positive and of negative parts
     return f;
 }
 
@@ -153,7 +159,7 @@ inline pw_packed pw_pack(const int8_t* w, const float* bias, const float* os, in
     p.n = n;
     p.quads = (k + 3) / 4;
     p.blocks = (n + pw_block - 1) / pw_block;
-    p.w.assign(static_cast<std::size_t>(p.blocks * p.quads * 4 * pw_block), 0);
+    p.w.assign(static_cast<std::size_t>(pw_packed_bytes(k, n)), 0);
     p.acc0.assign(static_cast<std::size_t>(p.blocks * pw_block), 0);
     p.bias.assign(p.acc0.size(), 0.f);
     p.scale.assign(p.acc0.size(), 0.f);
@@ -192,7 +198,7 @@ inline pw_packed pw_pack(const int8_t* w, const float* bias, const float* os, in
 inline constexpr int pw_max_window_rows = 64;
 
 /// The k a window's gathered pixel takes: c x kh x kw rounded up to a multiple of 4.
-inline int64_t pw_window_k(const pw_window& w) { return (w.taps_bytes() + 3) / 4 * 4; }
+inline int64_t pw_window_k(const pw_window& w) { return pw_k_of(w.taps_bytes()); }
 
 /// Weights [n][c][kh][kw] (OIHW) in the gathered order, [n][k] with [kh][kw][c] then zeros.
 inline std::vector<int8_t> pw_window_weights(const int8_t* oihw, int64_t n, const pw_window& w) {
