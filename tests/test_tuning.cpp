@@ -18,6 +18,7 @@
 #include <qint8/ref/reference.hpp>
 #include <qint8/session.hpp>
 #include <qint8/tune/cache.hpp>
+#include <qint8/tune/tuned_compile.hpp>
 #include <qint8/version.hpp>
 
 #include "support/compare.hpp"
@@ -327,6 +328,35 @@ TEST_CASE("tuning: a damaged cache file is refused naming the file and the field
     co.tune = tuning::off;  // off reads no file at all
     co.tuning_cache = dir / "bad.json";
     CHECK(error_of(m, co).empty());
+}
+
+TEST_CASE("tuning: a round measures one choice per layer - the layer's next choice waits for the next round") {
+    // Compilation k times each layer once with the k-th candidate of every choice it forces: two
+    // choices of one layer measured together would credit the second with the first's time (a
+    // 1x1 layer's oneDNN implementations with the time of qint8's kernel running in their place).
+    const auto choice = [](const std::string& layer, const std::string& what, const std::string& source) {
+        tuning_choice c;
+        c.layer = layer;
+        c.what = what;
+        c.signature = what + ": " + layer;
+        c.candidates = {"x", "y"};
+        c.chosen = "x";
+        c.source = source;
+        return c;
+    };
+    detail::program p;
+    p.choices = {choice("a", "pointwise", "default"), choice("a", "impl", "default"), choice("b", "depthwise", "cache"),
+                 choice("b", "impl", "default"),      choice("c", "fc", "measured"), choice("c", "impl", "default"),
+                 choice("d", "fc", "default")};
+    std::vector<std::string> keys;
+    for (const tuning_choice& c : detail::undecided(p)) keys.push_back(c.key());
+    CHECK(keys == std::vector<std::string>{"a/pointwise", "b/impl", "c/impl", "d/fc"});
+
+    // Once a's first choice is decided, its second is measured.
+    p.choices[0].source = "measured";
+    keys.clear();
+    for (const tuning_choice& c : detail::undecided(p)) keys.push_back(c.key());
+    CHECK(keys == std::vector<std::string>{"a/impl", "b/impl", "c/impl", "d/fc"});
 }
 
 }  // TEST_SUITE

@@ -51,7 +51,7 @@ struct step_info {
 /// One layer's choice between implementations, for diagnostics (model::tuning_choices()).
 struct tuning_choice {
     std::string layer;                    ///< layer name
-    std::string what;                     ///< "depthwise" (whose kernel), "fc" (as conv or inner product) or "impl" (oneDNN's implementation)
+    std::string what;                     ///< "depthwise" or "pointwise" (qint8's kernel or oneDNN's), "fc" (as conv or inner product) or "impl" (oneDNN's implementation)
     std::string signature;                ///< what the choice depends on: `what`, op, shapes, types, threads
     std::vector<std::string> candidates;  ///< e.g. {"onednn", "qint8_dw"}; the first is the default
     std::string key() const { return layer + "/" + what; }

@@ -37,8 +37,10 @@ namespace qint8::detail {
 /// columns in registers (its choices measured under 1 favoured oneDNN on several shapes). 3: on
 /// AVX2 the column depthwise kernel joins the candidates and becomes the default. 4: on AVX2
 /// qint8's 1x1 kernel joins the candidates (a "pointwise" choice); layers with one signature share
-/// one pick, from their summed times.
-inline constexpr int tuning_revision = 4;
+/// one pick, from their summed times. 5: a layer's choices are measured one at a time (under 4 a
+/// 1x1 layer's oneDNN implementations other than the first were credited with the time of qint8's
+/// kernel, which ran in their place).
+inline constexpr int tuning_revision = 5;
 
 /// The "qint8" field of a cache entry: the library version and the tuning revision.
 inline std::string tuning_version() { return std::string(version_string) + " tuning " + std::to_string(tuning_revision); }

@@ -14,6 +14,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -89,11 +90,16 @@ inline std::map<std::string, tuning_choice> measure_choices(const model_desc& de
     return pick_candidates(todo, time_layers(progs, 7), 0.03);
 }
 
-/// The choices of `p` that neither the cache nor a measurement decided.
+/// The choices of `p` that neither the cache nor a measurement decided, at most one per layer:
+/// the k-th compilation times each layer once, with the k-th candidate of every choice it forces,
+/// so a layer's second choice would be credited with a time its candidate had no part in (a 1x1
+/// layer's oneDNN implementations with the time of qint8's kernel running in their place). The
+/// next round measures a layer's next choice, if the one picked still leaves it.
 inline std::vector<tuning_choice> undecided(const program& p) {
     std::vector<tuning_choice> todo;
+    std::set<std::string> layers;
     for (const auto& ch : p.choices)
-        if (ch.source == "default") todo.push_back(ch);
+        if (ch.source == "default" && layers.insert(ch.layer).second) todo.push_back(ch);
     return todo;
 }
 
