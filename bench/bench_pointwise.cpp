@@ -10,6 +10,7 @@
 #include <qint8/dispatch/cpu_features.hpp>
 #include <qint8/dispatch/isa.hpp>
 #include <qint8/kernels/pointwise_avx2.hpp>
+#include <qint8/kernels/pointwise_avx2_tiles.hpp>
 
 #include <omp.h>
 
@@ -41,7 +42,16 @@ const shape layers[] = {{"MobileNet-V2 expansion", 16, 112, 96, 1, 1, 0},  {"Mob
                         {"MobileNet-V2 expansion", 32, 28, 192, 1, 1, 0},  {"MobileNet-V2 expansion", 64, 14, 384, 1, 1, 0},
                         {"MobileNet-V2 expansion", 96, 14, 576, 1, 1, 0},  {"MobileNet-V2 expansion", 160, 7, 960, 1, 1, 0},
                         {"MobileNet-V1 pointwise", 32, 112, 64, 1, 1, 0},  {"MobileNet first layer", 3, 224, 32, 3, 2, 1},
-                        {"VGG first layer", 3, 224, 64, 3, 1, 1},          {"ResNet stem", 3, 224, 64, 7, 2, 3}};
+                        {"VGG first layer", 3, 224, 64, 3, 1, 1},          {"ResNet stem", 3, 224, 64, 7, 2, 3},
+                        {"MobileNet-V1 pointwise", 64, 56, 128, 1, 1, 0},  {"MobileNet-V1 pointwise", 128, 56, 128, 1, 1, 0},
+                        {"MobileNet-V1 pointwise", 128, 28, 256, 1, 1, 0}, {"MobileNet-V1 pointwise", 256, 28, 256, 1, 1, 0},
+                        {"MobileNet-V1 pointwise", 256, 14, 512, 1, 1, 0}, {"MobileNet-V1 pointwise", 512, 14, 512, 1, 1, 0},
+                        {"MobileNet-V1 pointwise", 512, 7, 1024, 1, 1, 0}, {"MobileNet-V1 pointwise", 1024, 7, 1024, 1, 1, 0},
+                        {"MobileNet-V2 projection", 144, 56, 24, 1, 1, 0}, {"MobileNet-V2 projection", 384, 14, 96, 1, 1, 0},
+                        {"MobileNet-V2 projection", 960, 7, 160, 1, 1, 0}, {"MobileNet-V2 last 1x1", 320, 7, 1280, 1, 1, 0},
+                        {"ResNet50 1x1", 256, 56, 64, 1, 1, 0},            {"ResNet50 1x1", 64, 56, 256, 1, 1, 0},
+                        {"ResNet50 1x1", 512, 28, 128, 1, 1, 0},           {"ResNet50 1x1", 1024, 14, 256, 1, 1, 0},
+                        {"ResNet50 1x1", 256, 14, 1024, 1, 1, 0},          {"ResNet50 1x1", 512, 7, 2048, 1, 1, 0}};
 
 /// A layer's data: random u8 activations, s8 weights within +-63 (their pairs fit int16 for any
 /// u8 input, as the 7-bit search makes them on this path), int32 bias, requantization factors.
@@ -112,6 +122,8 @@ void bench_shape(const shape& s, int iterations, int rounds, std::mt19937& rng) 
     std::vector<qint8::bench::kernel_candidate> cands;
     if (qint8::cpu_info().features.avx2 && k::pw_supported(d.pr, d.pk))
         cands.push_back({"qint8_pw:avx2", [&d] { k::pointwise_avx2(d.pr, d.pk, d.src.data(), d.dst.data(), 1); }, {}});
+    if (qint8::cpu_info().features.avx2 && k::pw_supported(d.pr, d.pk) && !d.pr.window.on)
+        cands.push_back({"qint8_pw:avx2_tiles", [&d] { k::pointwise_avx2_tiles(d.pr, d.pk, d.src.data(), d.dst.data(), 1); }, {}});
     qint8::bench::onednn_conv dnn = onednn_of(d);
     cands.push_back({"onednn:" + dnn.made.impl, [&dnn] { dnn.run(); }, {}});
     qint8::bench::run_rounds(cands, iterations, rounds);

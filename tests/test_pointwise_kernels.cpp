@@ -1,4 +1,5 @@
-// qint8's 1x1 kernel (include/qint8/kernels/pointwise_avx2.hpp) against the naive reference
+// qint8's 1x1 kernel (include/qint8/kernels/pointwise_avx2.hpp, and its tile variant
+// pointwise_avx2_tiles.hpp) against the naive reference
 // (include/qint8/ref/pointwise.hpp), bit-exactly: MobileNet-V1 and V2's 1x1 layers with few input
 // channels, channel counts around the 32-channel block and the unrolled input counts, every
 // post-op, both destination signednesses, large and fractional biases, huge scales, two threads.
@@ -14,7 +15,7 @@
 #include <vector>
 
 #include <qint8/dispatch/isa.hpp>
-#include <qint8/kernels/pointwise_avx2.hpp>
+#include <qint8/kernels/pointwise.hpp>
 #include <qint8/ref/pointwise.hpp>
 
 #include "support/builder.hpp"
@@ -82,8 +83,8 @@ std::vector<int8_t> pw_fitting_weights(test::rng& r, int64_t n, int64_t k, int m
     return w;
 }
 
-/// Runs one case on the kernel and on the reference; returns the number of differing bytes.
-std::size_t pw_mismatches(const pw_case& t, uint32_t seed) {
+/// Runs one case on the kernel's variant v and on the reference; returns the number of differing bytes.
+std::size_t pw_mismatches(const pw_case& t, uint32_t seed, kernels::pw_variant v = kernels::pw_variant::avx2) {
     test::rng r(seed);
     std::vector<uint8_t> src(static_cast<std::size_t>(t.m * t.k));
     for (auto& x : src) x = static_cast<uint8_t>(r.integer(0, t.max_code));
@@ -117,8 +118,8 @@ std::size_t pw_mismatches(const pw_case& t, uint32_t seed) {
     const kernels::pw_packed pk = kernels::pw_pack(w.data(), bias.data(), os.data(), t.n, t.k, t.src_zp, t.max_code);
     REQUIRE(kernels::pw_supported(pr, pk));
     std::vector<uint8_t> got = res;  // the layer adds to the residual in place
-    kernels::pointwise_avx2(pr, pk, src.data(), got.data(), t.threads);
-    return pw_differences(got, want, t.name());
+    kernels::pointwise_run(v, pr, pk, src.data(), got.data(), t.threads);
+    return pw_differences(got, want, t.name() + " " + kernels::to_string(v));
 }
 
 /// MobileNet-V2's 1x1 layers from 16-96 channels and MobileNet-V1's first, at 224 x 224 (the
@@ -186,6 +187,32 @@ std::vector<pw_case> pw_residual_cases() {
         if (i++ % 3 != 0) continue;  // a third of them: every k, n, post-op and signedness still occurs
         t.sum = true;
         v.push_back(t);
+    }
+    return v;
+}
+
+/// Large weights, the tile variant's layers: MobileNet-V1's and ResNet50's 1x1 layers at their
+/// pixel counts (k up to pw_max_k), pixel counts around the tiles (tile_pixels: 128 for k = 1024,
+/// 512 for k = 256) and odd ones, block counts that two threads split unevenly, with and without
+/// a residual.
+std::vector<pw_case> pw_large_cases() {
+    const int64_t shapes[][3] = {{196, 512, 512},  {49, 1024, 1024}, {49, 512, 1024}, {784, 256, 256}, {129, 1024, 96},
+                                 {257, 1024, 33},  {513, 256, 64},   {3, 1000, 200},  {1, 768, 32},    {1025, 128, 160}};
+    std::vector<pw_case> v;
+    int i = 0;
+    for (const auto& sh : shapes) {
+        pw_case t{};
+        t.m = sh[0]; t.k = sh[1]; t.n = sh[2];
+        t.dst_signed = i % 3 == 2;
+        t.src_zp = (i * 71) % 256;
+        t.dst_zp = t.dst_signed ? (i * 13) % 256 - 128 : (i * 31) % 256;
+        t.post = i % 4;
+        t.max_code = i % 2 ? 120 : 255;
+        t.frac_bias = i % 4 == 1;
+        t.threads = 1 + i % 2;
+        t.sum = i % 3 == 1;
+        v.push_back(t);
+        ++i;
     }
     return v;
 }
@@ -307,6 +334,24 @@ TEST_CASE("1x1 avx2 kernel is bit-exact against the reference (MobileNet shapes 
     for (const auto& t : pw_odd_cases()) { ++cases; failed += pw_mismatches(t, seed++) != 0; }
     MESSAGE("1x1 avx2: " << cases - failed << " of " << cases << " shapes bit-exact");
     CHECK(cases == 7 + 11 * 9);
+    CHECK(failed == 0);
+}
+
+TEST_CASE("1x1 avx2 tile variant is bit-exact against the reference (MobileNet shapes / odd shapes / large weights / residuals)") {
+    if (!pw_cpu_runs_avx2()) return;
+    std::size_t cases = 0, failed = 0;
+    uint32_t seed = 2000;
+    const kernels::pw_variant tiles = kernels::pw_variant::avx2_tiles;
+    for (const auto& t : pw_mobilenet_cases()) { ++cases; failed += pw_mismatches(t, seed++, tiles) != 0; }
+    for (const auto& t : pw_odd_cases()) { ++cases; failed += pw_mismatches(t, seed++, tiles) != 0; }
+    for (const auto& t : pw_residual_cases()) { ++cases; failed += pw_mismatches(t, seed++, tiles) != 0; }
+    for (const auto& t : pw_large_cases()) {
+        ++cases;
+        failed += pw_mismatches(t, seed, tiles) != 0;
+        failed += pw_mismatches(t, seed++) != 0;  // and the pixel variant on the same data
+    }
+    MESSAGE("1x1 avx2_tiles: " << cases - failed << " of " << cases << " shapes bit-exact");
+    CHECK(cases == 7 + 11 * 9 + 38 + 10);
     CHECK(failed == 0);
 }
 

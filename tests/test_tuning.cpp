@@ -83,6 +83,11 @@ bool runs_with(const model& net, const std::string& layer, const std::string& im
     return false;
 }
 
+/// Does qint8's 1x1 kernel (either variant) run a step of `layer`?
+bool on_own_1x1(const model& net, const std::string& layer) {
+    return runs_with(net, layer, "qint8_pw:avx2") || runs_with(net, layer, "qint8_pw:avx2_tiles");
+}
+
 /// Steps of layers with a residual sum that qint8's 1x1 kernel runs.
 std::size_t residual_steps_on_own_1x1(const model& net) {
     std::size_t n = 0;
@@ -144,7 +149,7 @@ TEST_CASE("tuning: every candidate computes the reference's integers") {
         for (const tuning_choice& c : net.tuning_choices())
             if (!find_choice(all, c)) all.push_back(c), most = std::max(most, c.candidates.size());
     }
-    std::size_t own_dw = 0, own_pw = 0, own_pw_sums = 0;
+    std::size_t own_dw = 0, own_pw = 0, own_pw_tiles = 0, own_pw_sums = 0;
     for (std::size_t k = 0; k < most; ++k) {
         co.tuning_cache = cache_with_candidate(all, by_default.code_path(), k, dir);
         const model net(m, co, "candidate " + std::to_string(k));
@@ -155,13 +160,14 @@ TEST_CASE("tuning: every candidate computes the reference's integers") {
             CHECK(c.chosen == d->candidates[std::min(k, d->candidates.size() - 1)]);
             // The layer runs the implementation chosen, not the first choice kept in its place.
             if (c.what == "impl") CHECK(runs_with(net, c.layer, c.chosen));
-            if (c.what == "pointwise") CHECK(runs_with(net, c.layer, "qint8_pw:avx2") == (c.chosen == "qint8_pw:avx2"));
+            if (c.what == "pointwise") CHECK((c.chosen == "onednn" ? !on_own_1x1(net, c.layer) : runs_with(net, c.layer, c.chosen)));
         }
         // Only an implementation choice of a layer that qint8's 1x1 kernel runs may be missing.
         for (const tuning_choice& d : all)
-            if (!find_choice(net.tuning_choices(), d)) CHECK((d.what == "impl" && runs_with(net, d.layer, "qint8_pw:avx2")));
+            if (!find_choice(net.tuning_choices(), d)) CHECK((d.what == "impl" && on_own_1x1(net, d.layer)));
         own_dw += count_steps_with(net, "qint8_dw");
         own_pw += count_steps_with(net, "qint8_pw");
+        own_pw_tiles += count_steps_with(net, "qint8_pw:avx2_tiles");
         own_pw_sums += residual_steps_on_own_1x1(net);
         const std::vector<float> got = run(net, in);
         REQUIRE(got.size() == want.size());
@@ -171,6 +177,7 @@ TEST_CASE("tuning: every candidate computes the reference's integers") {
     CHECK(own_dw >= 17);  // qint8's depthwise kernel ran in at least one of the compilations
     if (by_default.code_path() == isa::avx2) CHECK(own_pw >= 4);  // and its 1x1 kernel (expansions from 8, 16, 24 and 40 channels)
     if (by_default.code_path() == isa::avx2) CHECK(own_pw_sums >= 4);  // projections adding their shortcut in the kernel
+    if (by_default.code_path() == isa::avx2) CHECK(own_pw_tiles >= 8);  // and the kernel's tile variant on the plain 1x1 layers
     CHECK(run(by_default, in) == want);
 }
 
@@ -189,16 +196,17 @@ TEST_CASE("tuning: the default depthwise is qint8's except on AMX - where oneDNN
 
     // qint8's 1x1 kernel (avx2 path only): the default from at most 64 input channels into at
     // least 32 outputs, or into 32-64 outputs with at most 24 KiB of weights (measured on Zen 3),
-    // a candidate otherwise.
-    CHECK(detail::pw_candidates(16, 96) == std::vector<std::string>{"qint8_pw:avx2", "onednn"});
-    CHECK(detail::pw_candidates(64, 384).front() == "qint8_pw:avx2");
-    CHECK(detail::pw_candidates(144, 32).front() == "qint8_pw:avx2");
-    CHECK(detail::pw_candidates(384, 64).front() == "qint8_pw:avx2");
-    CHECK(detail::pw_candidates(388, 64).front() == "onednn");   // 25 KiB of weights
-    CHECK(detail::pw_candidates(384, 96).front() == "onednn");   // three blocks
-    CHECK(detail::pw_candidates(144, 24).front() == "onednn");   // a block part empty
-    CHECK(detail::pw_candidates(96, 576) == std::vector<std::string>{"onednn", "qint8_pw:avx2"});
-    CHECK(detail::pw_candidates(32, 16).front() == "onednn");
+    // a candidate otherwise; its tile variant a candidate for plain 1x1 layers, not over windows.
+    CHECK(detail::pw_candidates(16, 96, true) == std::vector<std::string>{"qint8_pw:avx2", "onednn", "qint8_pw:avx2_tiles"});
+    CHECK(detail::pw_candidates(28, 32, false) == std::vector<std::string>{"qint8_pw:avx2", "onednn"});
+    CHECK(detail::pw_candidates(64, 384, true).front() == "qint8_pw:avx2");
+    CHECK(detail::pw_candidates(144, 32, true).front() == "qint8_pw:avx2");
+    CHECK(detail::pw_candidates(384, 64, true).front() == "qint8_pw:avx2");
+    CHECK(detail::pw_candidates(388, 64, true).front() == "onednn");   // 25 KiB of weights
+    CHECK(detail::pw_candidates(384, 96, true).front() == "onednn");   // three blocks
+    CHECK(detail::pw_candidates(144, 24, true).front() == "onednn");   // a block part empty
+    CHECK(detail::pw_candidates(96, 576, true) == std::vector<std::string>{"onednn", "qint8_pw:avx2", "qint8_pw:avx2_tiles"});
+    CHECK(detail::pw_candidates(32, 16, true).front() == "onednn");
 
     test::single_thread one;
     compile_options co;

@@ -272,7 +272,8 @@ private:
                                        c_->threads);
                 break;
             case detail::step::pointwise:
-                kernels::pointwise_avx2(s.pw->pr, s.pw->pk, static_cast<const uint8_t*>(data(s.src)), static_cast<uint8_t*>(data(s.dst)), c_->threads);
+                kernels::pointwise_run(s.pw->variant, s.pw->pr, s.pw->pk, static_cast<const uint8_t*>(data(s.src)), static_cast<uint8_t*>(data(s.dst)),
+                                       c_->threads);
                 break;
             case detail::step::tflite_requant:
                 kernels::tflite_requantize(s.tfl->out, static_cast<const int32_t*>(data(s.src)), s.src2 >= 0 ? data(s.src2) : nullptr, data(s.dst),

@@ -174,6 +174,7 @@ private:
     // depthwise.hpp: qint8's own depthwise kernels
     bool own_depthwise(const layer& l);
     kernels::dw_variant dw_variant_ = kernels::dw_variant::avx2;  ///< the variant own_depthwise chose
+    kernels::pw_variant pw_variant_ = kernels::pw_variant::avx2;  ///< the variant own_pointwise chose
     void depthwise(const layer& l);
     // pointwise.hpp: qint8's own 1x1 kernel
     bool own_pointwise(const layer& l);

@@ -1,6 +1,6 @@
 #pragma once
 /// @file pointwise.hpp  1x1 layers with few input channels run by qint8's own kernel
-/// (kernels/pointwise_avx2.hpp), packed once here. NHWC in, NHWC out, like the oneDNN
+/// (kernels/pointwise.hpp), packed once here. NHWC in, NHWC out, like the oneDNN
 /// convolutions and depthwise kernels around them, so no reorder runs between them.
 
 #include <cstdlib>
@@ -14,6 +14,9 @@
 
 namespace qint8::detail {
 
+/// A variant of qint8's kernel as a tuning candidate: "qint8_pw:<variant>".
+inline std::string pw_candidate(kernels::pw_variant v) { return std::string("qint8_pw:") + kernels::to_string(v); }
+
 /// The candidates for a layer the kernel can run, the default first, by the bytes k it reads per
 /// output pixel (input channels, or a gathered window's) and its output channels n. On the avx2
 /// path (Zen 3, docs/performance.md, "1x1 layers with few input channels") qint8's kernel was
@@ -25,11 +28,14 @@ namespace qint8::detail {
 /// projections 144 -> 32, 192 -> 32 and 64, 384 -> 64, with and without the residual sum), level
 /// on ResNet50's 256 -> 64; with larger weights slower (384 -> 96: 11%, 576 -> 96 and 960 -> 160:
 /// 12-16%, 320 -> 1280: 42%), and with fewer than 32 outputs (a block of 32 part empty) 1.4-2.5x
-/// slower. The tuning cache measures both per layer on the user's CPU.
-inline std::vector<std::string> pw_candidates(int64_t k, int64_t n) {
+/// slower. The tuning cache measures both per layer on the user's CPU, and for a plain 1x1 layer
+/// (`plain`: no gathered windows) the kernel's tile variant (kernels/pointwise_avx2_tiles.hpp) too.
+inline std::vector<std::string> pw_candidates(int64_t k, int64_t n, bool plain) {
     const bool small_weights = n <= 64 && kernels::pw_packed_bytes(k, n) <= 24 * 1024;
-    if (n >= 32 && (k <= 64 || small_weights)) return {"qint8_pw:avx2", "onednn"};
-    return {"onednn", "qint8_pw:avx2"};
+    std::vector<std::string> v = n >= 32 && (k <= 64 || small_weights) ? std::vector<std::string>{pw_candidate(kernels::pw_variant::avx2), "onednn"}
+                                                                      : std::vector<std::string>{"onednn", pw_candidate(kernels::pw_variant::avx2)};
+    if (plain) v.push_back(pw_candidate(kernels::pw_variant::avx2_tiles));
+    return v;
 }
 
 /// The most input channels a convolution run over gathered windows may have: a model's first
@@ -47,8 +53,10 @@ inline bool pw_plain(const layer& l) {
 /// and either a plain 1x1
 /// layer with a channel count that is a multiple of 4 (at most pw_max_k), or a convolution with
 /// at most pw_window_max_c input channels (run over its gathered windows). Whether it does is the
-/// tuning's choice (choice.hpp), or QINT8_POINTWISE=onednn|qint8 forces it.
+/// tuning's choice (choice.hpp), or QINT8_POINTWISE=onednn|qint8|qint8_tiles forces it; which
+/// variant runs it is left in pw_variant_.
 inline bool compiler::own_pointwise(const layer& l) {
+    pw_variant_ = kernels::pw_variant::avx2;
     if (c_.path != isa::avx2 || l.kind != op::conv2d || eff_prec(l) != precision::int8 || qmax_u8_ >= 127 || l.groups != 1) return false;
     const where& w = at_.at(l.inputs[0]);
     const backend::dims& in_d = dims_.at(l.inputs[0]);
@@ -66,12 +74,15 @@ inline bool compiler::own_pointwise(const layer& l) {
     if (!sums.empty() && sums[0].read_as != out_type(l)) return false;
     if (const char* e = std::getenv("QINT8_POINTWISE"); e && *e) {
         const std::string v(e);
-        if (v != "onednn" && v != "qint8")
-            fail(errc::invalid_argument, "environment variable QINT8_POINTWISE: expected onednn or qint8, found \"" + v + "\"");
-        return v == "qint8";
+        if (v != "onednn" && v != "qint8" && v != "qint8_tiles")
+            fail(errc::invalid_argument, "environment variable QINT8_POINTWISE: expected onednn, qint8 or qint8_tiles, found \"" + v + "\"");
+        if (v == "qint8_tiles" && plain) pw_variant_ = kernels::pw_variant::avx2_tiles;
+        return v != "onednn";
     }
     const std::string sig = layer_signature(l, precision::int8, w.type, out_type(l), in_d, dims_.at(l.name), c_.threads);
-    return choose(l, "pointwise", sig, pw_candidates(k, l.out_channels)) == "qint8_pw:avx2";
+    const std::string chosen = choose(l, "pointwise", sig, pw_candidates(k, l.out_channels, plain));
+    if (chosen == pw_candidate(kernels::pw_variant::avx2_tiles)) pw_variant_ = kernels::pw_variant::avx2_tiles;
+    return chosen != "onednn";
 }
 
 /// The kernel's problem description: shapes, zero points, the fused clamp and, unless the layer
@@ -122,10 +133,13 @@ inline bool compiler::pointwise(const layer& l) {
     keep_spare(p.weights);
     if (!kernels::pw_supported(job->pr, job->pk)) return false;
 
+    job->variant = kernels::pw_variant_takes(pw_variant_, job->pr) ? pw_variant_ : kernels::pw_variant::avx2;
+
     step s;
     s.kind = step::pointwise;
+    const std::string what = std::string("conv2d int8 ") + to_string(k.src.type) + "->" + to_string(k.dst_t) + " " + pw_candidate(job->variant);
     s.pw = std::move(job);
-    add_kernel_step(std::move(s), l, k.src.type, k.qin, k.dst_t, std::string("conv2d int8 ") + to_string(k.src.type) + "->" + to_string(k.dst_t) + " qint8_pw:avx2");
+    add_kernel_step(std::move(s), l, k.src.type, k.qin, k.dst_t, what);
     return true;
 }
 

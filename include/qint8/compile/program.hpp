@@ -15,7 +15,7 @@
 #include "qint8/graph.hpp"
 #include "qint8/kernels/depthwise.hpp"
 #include "qint8/kernels/exact_conv.hpp"
-#include "qint8/kernels/pointwise_avx2.hpp"
+#include "qint8/kernels/pointwise.hpp"
 #include "qint8/kernels/tflite_add.hpp"
 #include "qint8/kernels/tflite_avg_pool.hpp"
 #include "qint8/kernels/tflite_output.hpp"
@@ -49,10 +49,11 @@ struct dw_job {
     kernels::dw_variant variant = kernels::dw_variant::avx2;
 };
 
-/// A 1x1 layer run by qint8's own kernel (kernels/pointwise_avx2.hpp): packed once at compilation.
+/// A 1x1 layer run by qint8's own kernel (kernels/pointwise.hpp): packed once at compilation.
 struct pw_job {
     kernels::pw_problem pr;
     kernels::pw_packed pk;
+    kernels::pw_variant variant = kernels::pw_variant::avx2;
 };
 
 /// A 1x1 stride-1 layer in TFLite's arithmetic formed a block of pixels at a time: oneDNN writes

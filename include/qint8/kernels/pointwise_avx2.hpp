@@ -104,31 +104,36 @@ __attribute__((target("avx2,fma"), always_inline)) inline void requantize(const 
     }
 }
 
-/// One pixel (its k bytes at x) into out (n bytes), every block of output channels; Quads:
-/// pk.quads where the caller knows it at compile time (0: read from pk).
+/// Block b (32 output channels) of one pixel (its k bytes at x) into out (the pixel's n bytes);
+/// Quads: pk.quads where the caller knows it at compile time (0: read from pk).
+template <int Quads, bool DstSigned>
+__attribute__((target("avx2,fma"), always_inline)) inline void block(const pw_problem& pr, const pw_packed& pk, const requant& rq, int64_t b,
+                                                                 const uint8_t* x, uint8_t* out) {
+    const int64_t quads = Quads ? Quads : pk.quads;
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i* wb = reinterpret_cast<const __m256i*>(pk.w.data()) + b * quads * 4;
+    const __m256i* a0 = reinterpret_cast<const __m256i*>(pk.acc0.data()) + b * 4;
+    __m256i acc[4];
+    for (int v = 0; v < 4; ++v) acc[v] = _mm256_loadu_si256(a0 + v);
+    for (int64_t q = 0; q < quads; ++q, wb += 4) {
+        int32_t four;
+        std::memcpy(&four, x + q * 4, 4);
+        const __m256i xb = _mm256_set1_epi32(four);
+        for (int v = 0; v < 4; ++v) acc[v] = _mm256_add_epi32(acc[v], _mm256_madd_epi16(_mm256_maddubs_epi16(xb, _mm256_loadu_si256(wb + v)), ones));
+        // Keeps each sum one chain of adds: GCC otherwise reassociates an unrolled loop's adds
+        // into a tree whose many partial sums spill to the stack.
+        __asm__("" : "+x"(acc[0]), "+x"(acc[1]), "+x"(acc[2]), "+x"(acc[3]));
+    }
+    const int64_t first = b * pw_block;
+    const int count = static_cast<int>(std::min<int64_t>(pw_block, pr.n - first));
+    requantize<DstSigned>(rq, acc, pk.bias.data() + first, pk.scale.data() + first, out + first, count);
+}
+
+/// One pixel (its k bytes at x) into out (n bytes), every block of output channels.
 template <int Quads, bool DstSigned>
 __attribute__((target("avx2,fma"), always_inline)) inline void pixel(const pw_problem& pr, const pw_packed& pk, const requant& rq, const uint8_t* x,
                                                                  uint8_t* out) {
-    const int64_t N = pr.n, quads = Quads ? Quads : pk.quads;
-    const __m256i ones = _mm256_set1_epi16(1);
-    for (int64_t b = 0; b < pk.blocks; ++b) {
-        const __m256i* wb = reinterpret_cast<const __m256i*>(pk.w.data()) + b * quads * 4;
-        const __m256i* a0 = reinterpret_cast<const __m256i*>(pk.acc0.data()) + b * 4;
-        __m256i acc[4];
-        for (int v = 0; v < 4; ++v) acc[v] = _mm256_loadu_si256(a0 + v);
-        for (int64_t q = 0; q < quads; ++q, wb += 4) {
-            int32_t four;
-            std::memcpy(&four, x + q * 4, 4);
-            const __m256i xb = _mm256_set1_epi32(four);
-            for (int v = 0; v < 4; ++v) acc[v] = _mm256_add_epi32(acc[v], _mm256_madd_epi16(_mm256_maddubs_epi16(xb, _mm256_loadu_si256(wb + v)), ones));
-            // Keeps each sum one chain of adds: GCC otherwise reassociates an unrolled loop's adds
-            // into a tree whose many partial sums spill to the stack.
-            __asm__("" : "+x"(acc[0]), "+x"(acc[1]), "+x"(acc[2]), "+x"(acc[3]));
-        }
-        const int64_t first = b * pw_block;
-        const int count = static_cast<int>(std::min<int64_t>(pw_block, N - first));
-        requantize<DstSigned>(rq, acc, pk.bias.data() + first, pk.scale.data() + first, out + first, count);
-    }
+    for (int64_t b = 0; b < pk.blocks; ++b) block<Quads, DstSigned>(pr, pk, rq, b, x, out);
 }
 
 /// `count` pixels from src (k bytes each) into dst (n bytes each).
