@@ -1,7 +1,8 @@
-// bench_pointwise: GMAC/s of qint8's AVX2 1x1 kernel (qint8_pw:avx2) and of oneDNN's convolution
-// on the layers the kernel is a candidate for: MobileNet-V2's 1x1 layers from 16-160 input
-// channels and the first layers of MobileNet, VGG and ResNet (run over gathered windows), at
-// 224 x 224, u8 -> u8, relu6, one thread. Candidates run in turn within each round (a shared
+// bench_pointwise: GMAC/s of qint8's AVX2 1x1 kernel (qint8_pw:avx2), its tile variant
+// (qint8_pw:avx2_tiles, plain 1x1 layers) and oneDNN's convolution on the layers the kernel is a
+// candidate for: MobileNet-V2's 1x1 layers, the first layers of MobileNet, VGG and ResNet (run
+// over gathered windows), MobileNet-V1's and ResNet50's 1x1 layers, at 224 x 224, u8 -> u8,
+// relu6, one thread. Candidates run in turn within each round (a shared
 // machine's speed drifts); the figures are the median and the best round.
 //   bench_pointwise [--iterations=1] [--rounds=200]
 
@@ -138,7 +139,7 @@ void bench_shape(const shape& s, int iterations, int rounds, std::mt19937& rng) 
 int main(int argc, char** argv) {
     return qint8::bench::kernel_bench_main(
         argc, argv,
-        "GMAC/s of qint8's AVX2 1x1 kernel and oneDNN's convolution on MobileNet-V2's 1x1 layers with few input channels and on first layers, 1 thread",
+        "GMAC/s of qint8's AVX2 1x1 kernel, its tile variant and oneDNN's convolution on MobileNet, ResNet50 and VGG 1x1 and first layers, 1 thread",
         [](const qint8::cpu_info_t& ci) { return std::string(ci.features.avx2 ? "" : " (no AVX2: oneDNN only)"); },
         [](int iterations, int rounds) {
             std::mt19937 rng(1);

@@ -202,10 +202,14 @@ TEST_CASE("tuning: the default depthwise is qint8's except on AMX - where oneDNN
     CHECK(detail::pw_candidates(64, 384, true).front() == "qint8_pw:avx2");
     CHECK(detail::pw_candidates(144, 32, true).front() == "qint8_pw:avx2");
     CHECK(detail::pw_candidates(384, 64, true).front() == "qint8_pw:avx2");
+    // Larger weights (oneDNN's; the tile variant a candidate), windows (no tile variant).
     CHECK(detail::pw_candidates(388, 64, true).front() == "onednn");   // 25 KiB of weights
     CHECK(detail::pw_candidates(384, 96, true).front() == "onednn");   // three blocks
-    CHECK(detail::pw_candidates(144, 24, true).front() == "onednn");   // a block part empty
     CHECK(detail::pw_candidates(96, 576, true) == std::vector<std::string>{"onednn", "qint8_pw:avx2", "qint8_pw:avx2_tiles"});
+    CHECK(detail::pw_candidates(1024, 1024, true).front() == "onednn");
+    CHECK(detail::pw_candidates(148, 96, false) == std::vector<std::string>{"onednn", "qint8_pw:avx2"});
+    CHECK(detail::pw_candidates(144, 24, true).front() == "onednn");   // a block part empty
+    CHECK(detail::pw_candidates(960, 24, true).front() == "onednn");
     CHECK(detail::pw_candidates(32, 16, true).front() == "onednn");
 
     test::single_thread one;

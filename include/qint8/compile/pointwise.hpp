@@ -3,6 +3,7 @@
 /// (kernels/pointwise.hpp), packed once here. NHWC in, NHWC out, like the oneDNN
 /// convolutions and depthwise kernels around them, so no reorder runs between them.
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 
@@ -18,23 +19,33 @@ namespace qint8::detail {
 inline std::string pw_candidate(kernels::pw_variant v) { return std::string("qint8_pw:") + kernels::to_string(v); }
 
 /// The candidates for a layer the kernel can run, the default first, by the bytes k it reads per
-/// output pixel (input channels, or a gathered window's) and its output channels n. On the avx2
-/// path (Zen 3, docs/performance.md, "1x1 layers with few input channels") qint8's kernel was
-/// faster than oneDNN's inside MobileNet-V2 on its expansions from 16, 24, 32 and 64 channels
-/// (1.1-1.45x), and over gathered windows on the first layers of MobileNet-V2 (3x3 over RGB,
-/// k = 28, 1.2x) and VGG16 (1.5x). With more input channels it reads its whole weights per pixel:
-/// while they stay small (at most 64 outputs, at most 24 KiB, within the first-level cache beside
-/// the pixel) it was 3-4% faster, measured per layer inside the model by the tuning (MobileNet-V2's
-/// projections 144 -> 32, 192 -> 32 and 64, 384 -> 64, with and without the residual sum), level
-/// on ResNet50's 256 -> 64; with larger weights slower (384 -> 96: 11%, 576 -> 96 and 960 -> 160:
-/// 12-16%, 320 -> 1280: 42%), and with fewer than 32 outputs (a block of 32 part empty) 1.4-2.5x
-/// slower. The tuning cache measures both per layer on the user's CPU, and for a plain 1x1 layer
-/// (`plain`: no gathered windows) the kernel's tile variant (kernels/pointwise_avx2_tiles.hpp) too.
+/// output pixel (input channels, or a gathered window's) and its output channels n; `plain`: a
+/// plain 1x1 layer (no gathered windows), which the tile variant can run too. On the avx2 path
+/// (Zen 3, docs/performance.md, "1x1 layers with few input channels"):
+/// - The pixel variant (pointwise_avx2.hpp) was faster than oneDNN's inside MobileNet-V2 on its
+///   expansions from 16, 24, 32 and 64 channels (1.1-1.45x), over gathered windows on the first
+///   layers of MobileNet-V2 (3x3 over RGB, k = 28, 1.2x) and VGG16 (1.5x), and with more input
+///   channels while its weights stay small (at most 64 outputs, at most 24 KiB, within the
+///   first-level cache beside the pixel: 3-4% faster on MobileNet-V2's 144 -> 32, 192 -> 32 and
+///   64, 384 -> 64, level on ResNet50's 256 -> 64). It reads its whole weights per pixel, so it
+///   fell behind with larger ones (384 -> 96: 11%, 960 -> 160: 12-16%, 1024 -> 1024: 2x).
+/// - The tile variant (pointwise_avx2_tiles.hpp) keeps each block's weights in the first-level
+///   cache instead: inside MobileNet-V1 and V2, four tuning runs, it took 0.93-1.05x oneDNN's time
+///   (median 1.00) on the shapes with at least 32 outputs and more than 64 input channels up to
+///   256 KiB of weights (96 -> 576 to 512 -> 512), 1.02-1.07x beyond (512 -> 1024, 960 -> 320,
+///   1024 -> 1024). As the default for the former, MobileNet-V1 ran 7-8% slower than with
+///   oneDNN's there (the two compiled side by side in one process, alternating runs, a busy
+///   host), though it loaded faster (no code generation for those layers), so it is a candidate
+///   only: the tuning picks it where it wins on the user's CPU.
+/// - Fewer than 32 outputs (a block of 32 part empty): 1.3-2.5x oneDNN's time; oneDNN's.
+/// The tuning cache measures all of them per layer on the user's CPU.
 inline std::vector<std::string> pw_candidates(int64_t k, int64_t n, bool plain) {
-    const bool small_weights = n <= 64 && kernels::pw_packed_bytes(k, n) <= 24 * 1024;
-    std::vector<std::string> v = n >= 32 && (k <= 64 || small_weights) ? std::vector<std::string>{pw_candidate(kernels::pw_variant::avx2), "onednn"}
-                                                                      : std::vector<std::string>{"onednn", pw_candidate(kernels::pw_variant::avx2)};
-    if (plain) v.push_back(pw_candidate(kernels::pw_variant::avx2_tiles));
+    const int64_t bytes = kernels::pw_packed_bytes(k, n);
+    const std::string pixels = pw_candidate(kernels::pw_variant::avx2), tiles = pw_candidate(kernels::pw_variant::avx2_tiles);
+    std::vector<std::string> v;
+    if (n >= 32 && (k <= 64 || (n <= 64 && bytes <= 24 * 1024))) v = {pixels, "onednn"};
+    else v = {"onednn", pixels};
+    if (plain) v.push_back(tiles);
     return v;
 }
 
