@@ -30,9 +30,9 @@ inline std::string pw_candidate(kernels::pw_variant v) { return std::string("qin
 ///   64, 384 -> 64, level on ResNet50's 256 -> 64). It reads its whole weights per pixel, so it
 ///   fell behind with larger ones (384 -> 96: 11%, 960 -> 160: 12-16%, 1024 -> 1024: 2x).
 /// - The tile variant (pointwise_avx2_tiles.hpp) keeps each block's weights in the first-level
-///   cache instead: inside MobileNet-V1 and V2, four tuning runs, it took 0.93-1.05x oneDNN's time
-///   (median 1.00) on the shapes with at least 32 outputs and more than 64 input channels up to
-///   256 KiB of weights (96 -> 576 to 512 -> 512), 1.02-1.07x beyond (512 -> 1024, 960 -> 320,
+///   cache instead: inside MobileNet-V1 and V2, four tuning runs, it took 0.91-1.05x oneDNN's time
+///   (median 0.99) on the shapes with at least 32 outputs and more than 64 input channels up to
+///   256 KiB of weights (144 -> 32 to 512 -> 512), 1.02-1.07x beyond (512 -> 1024, 960 -> 320,
 ///   1024 -> 1024). As the default for the former, MobileNet-V1 ran 7-8% slower than with
 ///   oneDNN's there (the two compiled side by side in one process, alternating runs, a busy
 ///   host), though it loaded faster (no code generation for those layers), so it is a candidate
