@@ -826,32 +826,38 @@ TEST_CASE("NaN / zero / negative values in a weight-scales tensor") {
 }
 
 TEST_CASE("all_finite_f32 finds a NaN or an infinity at every position and alignment - and passes finite values") {
-    // The vector loop against a plain std::isfinite scan: lengths around its four-float step,
-    // every offset into the buffer, every position of the bad value, and the largest finite floats.
+    // Each vector loop against a plain std::isfinite scan: lengths around the four- and
+    // sixteen-float steps, every offset into the buffer, every position of the bad value, and the
+    // largest finite floats.
     const float bads[] = {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
                           -std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::quiet_NaN()};
     std::vector<std::byte> buf(64 * sizeof(float) + 3);
+    std::vector<detail::row_isa> isas{detail::row_isa::sse2};
+    if (detail::best_row_isa() == detail::row_isa::avx2) isas.push_back(detail::row_isa::avx2);
+    else MESSAGE("skipped: the AVX2 loop (this CPU has no AVX2)");
     std::size_t checked = 0, wrong = 0;
-    for (std::size_t n = 0; n <= 19; ++n)
-        for (std::size_t shift = 0; shift < 4; ++shift) {
-            std::byte* p = buf.data() + shift;  // unaligned starts too
-            std::vector<float> v(n + 1);  // never empty: memcpy takes no null pointer, even for 0 bytes
-            for (std::size_t i = 0; i < n; ++i) v[i] = (i % 2 ? -1.f : 1.f) * (i % 3 ? std::numeric_limits<float>::max() : float(i));
-            v[n] = std::numeric_limits<float>::quiet_NaN();  // past the n checked: must not be read
-            std::memcpy(p, v.data(), (n + 1) * sizeof(float));
-            ++checked;
-            wrong += !detail::all_finite_f32(p, n);
-            for (std::size_t at = 0; at < n; ++at)
-                for (float b : bads) {
-                    std::vector<float> w = v;
-                    w[at] = b;
-                    std::memcpy(p, w.data(), (n + 1) * sizeof(float));
-                    const bool plain = std::all_of(w.begin(), w.begin() + static_cast<std::ptrdiff_t>(n), [](float x) { return std::isfinite(x); });
-                    ++checked;
-                    wrong += detail::all_finite_f32(p, n) != plain;
-                }
-        }
+    for (detail::row_isa isa : isas)
+        for (std::size_t n = 0; n <= 50; ++n)
+            for (std::size_t shift = 0; shift < 4; ++shift) {
+                std::byte* p = buf.data() + shift;  // unaligned starts too
+                std::vector<float> v(n + 1);  // never empty: memcpy takes no null pointer, even for 0 bytes
+                for (std::size_t i = 0; i < n; ++i) v[i] = (i % 2 ? -1.f : 1.f) * (i % 3 ? std::numeric_limits<float>::max() : float(i));
+                v[n] = std::numeric_limits<float>::quiet_NaN();  // past the n checked: must not be read
+                std::memcpy(p, v.data(), (n + 1) * sizeof(float));
+                ++checked;
+                wrong += !detail::all_finite_f32(p, n, isa);
+                for (std::size_t at = 0; at < n; ++at)
+                    for (float b : bads) {
+                        std::vector<float> w = v;
+                        w[at] = b;
+                        std::memcpy(p, w.data(), (n + 1) * sizeof(float));
+                        const bool plain = std::all_of(w.begin(), w.begin() + static_cast<std::ptrdiff_t>(n), [](float x) { return std::isfinite(x); });
+                        ++checked;
+                        wrong += detail::all_finite_f32(p, n, isa) != plain;
+                    }
+            }
     MESSAGE(checked << " buffers checked");
+    CHECK(checked > 2 * 5000);
     CHECK(wrong == 0);
 }
 

@@ -23,6 +23,7 @@ namespace {
 
 int8_t naive_div(float v, float s, int qmax) {
     const float r = std::nearbyint(v / s);
+    if (std::isnan(r)) return static_cast<int8_t>(-qmax);  // as quantize_row.hpp documents
     return static_cast<int8_t>(r > qmax ? qmax : (r < -qmax ? -qmax : r));
 }
 
@@ -70,6 +71,43 @@ TEST_CASE("weight rounding four and eight at a time equals nearbyint(w / s) clam
             }
         }
     }
+}
+
+TEST_CASE("weight rounding equals the division at and around every tie - for scales of every size") {
+    // Every tie (k + 0.5) * s up to and past +-qmax and the 24 floats on each side of it, for
+    // scales whose reciprocal rounds up or down, tiny and huge ones, and non-finite values, all
+    // against nearbyint(w / s): a faster quotient (a product with 1 / s, say) must give these bytes.
+    std::vector<detail::row_isa> isas{detail::row_isa::sse2};
+    if (detail::best_row_isa() == detail::row_isa::avx2) isas.push_back(detail::row_isa::avx2);
+    else MESSAGE("skipped: the eight-lane division rows (this CPU has no AVX2)");
+    test::rng r(17);
+    std::vector<float> scales{0.0123f, 1.f / 3.f, 0.1f, 1.f, 7.f, 1e-30f, 3e-39f, 5e37f, 1e38f, std::numeric_limits<float>::max()};
+    for (int i = 0; i < 12; ++i) scales.push_back(std::ldexp(r.uniform(1.f, 2.f), r.integer(-20, 10)));
+    std::size_t checked = 0, wrong = 0;
+    for (detail::row_isa isa : isas)
+        for (float s : scales)
+            for (int qmax : {127, 64}) {
+                std::vector<float> v{std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                                     -std::numeric_limits<float>::infinity(), std::numeric_limits<float>::max()};
+                for (int k = -qmax - 3; k <= qmax + 2; ++k) {
+                    float up = (static_cast<float>(k) + 0.5f) * s, down = up;
+                    v.push_back(up);
+                    for (int step = 0; step < 24; ++step) {
+                        up = std::nextafter(up, std::numeric_limits<float>::infinity());
+                        down = std::nextafter(down, -std::numeric_limits<float>::infinity());
+                        v.insert(v.end(), {up, down});
+                    }
+                }
+                std::vector<int8_t> got(v.size());
+                detail::round_div_f32(reinterpret_cast<const std::byte*>(v.data()), v.size(), s, qmax, got.data(), isa);
+                for (std::size_t i = 0; i < v.size(); ++i) {
+                    ++checked;
+                    wrong += got[i] != naive_div(v[i], s, qmax);
+                }
+            }
+    MESSAGE(checked << " values checked");
+    CHECK(checked > 100000);
+    CHECK(wrong == 0);
 }
 
 TEST_CASE("s8 codes rescaled four at a time equal nearbyint(q * f) clamped") {

@@ -32,6 +32,7 @@
 #endif
 
 #include "qint8/backend/dnnl_compat.hpp"
+#include "qint8/detail/transpose_quads.hpp"
 
 namespace qint8::backend {
 
@@ -106,18 +107,43 @@ struct plan {
     bool padded = false;              ///< some bytes of the weights are padding (zeros)
 };
 
+/// Does row o start a group of four whose runs of 4 lie side by side (row[o + t] = row[o] + 4t:
+/// neighbouring output channels of one block, as every 1x1 and inner-product layout met has them)?
+inline bool side_by_side4(const plan& p, std::size_t o) {
+    return o + 4 <= p.row.size() && p.row[o + 1] == p.row[o] + 4 && p.row[o + 2] == p.row[o] + 8 && p.row[o + 3] == p.row[o] + 12;
+}
+
+/// Rows o .. o + 3 (side_by_side4) at `s` (k values each): sixteen values of each row at a time as
+/// one 4 x 4 transpose of int32, four 16-byte stores; one 4-byte copy per run had taken a tenth
+/// of MobileNet-V2's compilation.
+inline void copy_four_rows(const plan& p, const int8_t* s, int64_t k, int8_t* dst) {
+    int64_t j = 0;
+    for (; j + 16 <= k; j += 16) {
+        const auto c = p.col.begin() + j;
+        int8_t* const to[4] = {dst + c[0], dst + c[4], dst + c[8], dst + c[12]};
+        detail::transpose_quads4(s + j, k, to);
+    }
+    for (; j < k; j += 4)
+        for (int t = 0; t < 4; ++t) std::memcpy(dst + p.col[static_cast<std::size_t>(j)] + 4 * t, s + t * k + j, 4);
+}
+
 /// Copies every row's runs to their places and, with `comp`, writes each row's compensation there
 /// (int32, native byte order, as the reorder writes it).
 template <int Run>
 inline void copy_runs(const plan& p, const int8_t* src, int8_t* out, int8_t* comp) {
     const int64_t k = static_cast<int64_t>(p.col.size());
-    for (std::size_t o = 0; o < p.row.size(); ++o) {
+    for (std::size_t o = 0; o < p.row.size();) {
+        const std::size_t rows = Run == 4 && side_by_side4(p, o) ? 4 : 1;
         const int8_t* s = src + static_cast<int64_t>(o) * k;
         int8_t* dst = out + p.row[o];
-        for (int64_t j = 0; j < k; j += Run) std::memcpy(dst + p.col[static_cast<std::size_t>(j)], s + j, Run);
-        if (!comp) continue;
-        const int32_t c = -sum_s8(s, k);
-        std::memcpy(comp + 4 * p.comp_index[o], &c, sizeof c);
+        if (rows == 4) copy_four_rows(p, s, k, dst);
+        else
+            for (int64_t j = 0; j < k; j += Run) std::memcpy(dst + p.col[static_cast<std::size_t>(j)], s + j, Run);
+        for (std::size_t t = 0; comp && t < rows; ++t) {
+            const int32_t c = -sum_s8(s + static_cast<int64_t>(t) * k, k);
+            std::memcpy(comp + 4 * p.comp_index[o + t], &c, sizeof c);
+        }
+        o += rows;
     }
 }
 

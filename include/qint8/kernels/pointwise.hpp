@@ -18,8 +18,9 @@ inline const char* to_string(pw_variant v) noexcept { return v == pw_variant::av
 /// Does the variant run this problem? (pw_supported must hold too.)
 inline bool pw_variant_takes(pw_variant v, const pw_problem& pr) noexcept { return v == pw_variant::avx2 || !pr.window.on; }
 
+/// Runs variant v where it takes the problem, else the pixel variant (the same integers).
 inline void pointwise_run(pw_variant v, const pw_problem& pr, const pw_packed& pk, const uint8_t* src, uint8_t* dst, int threads) {
-    if (v == pw_variant::avx2_tiles && !pr.window.on) pointwise_avx2_tiles(pr, pk, src, dst, threads);
+    if (v == pw_variant::avx2_tiles && pw_variant_takes(v, pr)) pointwise_avx2_tiles(pr, pk, src, dst, threads);
     else pointwise_avx2(pr, pk, src, dst, threads);
 }
 

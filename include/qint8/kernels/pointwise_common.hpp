@@ -27,6 +27,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "qint8/detail/transpose_quads.hpp"
 #include "qint8/kernels/depthwise_common.hpp"
 
 namespace qint8::kernels {
@@ -161,22 +162,11 @@ inline void pw_pack_group(pw_packed& p, const int8_t* w, int64_t b, int g) {
     const int64_t k = p.k, first = b * pw_block + pw_lane_channel(v, 4 * half);  // 4 channels from here
     int8_t* out = p.w.data() + (b * p.quads * 4 + v) * 32 + half * 16;            // quad q at out + q * 128
     int64_t q = 0;
-#if defined(__SSE2__)
     if (first + 4 <= p.n)
         for (; 4 * q + 16 <= k; q += 4) {
-            const int8_t* row = w + first * k + 4 * q;
-            const __m128i r0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row));
-            const __m128i r1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + k));
-            const __m128i r2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * k));
-            const __m128i r3 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 3 * k));
-            const __m128i a = _mm_unpacklo_epi32(r0, r1), c = _mm_unpacklo_epi32(r2, r3);  // quads 0, 1
-            const __m128i d = _mm_unpackhi_epi32(r0, r1), e = _mm_unpackhi_epi32(r2, r3);  // quads 2, 3
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(out + q * 128), _mm_unpacklo_epi64(a, c));
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(out + (q + 1) * 128), _mm_unpackhi_epi64(a, c));
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(out + (q + 2) * 128), _mm_unpacklo_epi64(d, e));
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(out + (q + 3) * 128), _mm_unpackhi_epi64(d, e));
+            int8_t* const dst[4] = {out + q * 128, out + (q + 1) * 128, out + (q + 2) * 128, out + (q + 3) * 128};
+            detail::transpose_quads4(w + first * k + 4 * q, k, dst);
         }
-#endif
     for (; q < p.quads; ++q) {  // the rest, and channels past n (left zero)
         const int64_t c = 4 * q, bytes = std::min<int64_t>(4, k - c);
         for (int i = 0; i < 4 && first + i < p.n; ++i)
