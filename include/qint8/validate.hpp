@@ -65,7 +65,6 @@ inline void check_tensor(const tensor& t, const std::string& name, std::vector<i
         fail(errc::weights_file, origin + ": tensor '" + name + "': expected " + std::to_string(want) + " bytes, found " + std::to_string(t.bytes));
 }
 
-/// All values finite; for scales also strictly positive.
 #if QINT8_ROW_AVX2
 /// all_finite_f32's vector loop over the first multiple of 16 floats, eight lanes at a time in
 /// two independent chains: at 4 floats a step the SSE2 loop reads about 28 GB/s from the
@@ -113,6 +112,7 @@ inline bool all_finite_f32(const std::byte* p, std::size_t n, row_isa isa = best
     return bad == 0;
 }
 
+/// All values finite; for scales also strictly positive.
 inline void check_f32_values(const tensor& t, const std::string& name, bool positive, const std::string& origin) {
     if (!positive && all_finite_f32(t.data, t.elements())) return;
     const float* v = t.as<float>();
