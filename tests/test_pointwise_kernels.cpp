@@ -35,11 +35,12 @@ struct pw_case {
     bool frac_bias = false;  ///< unrounded biases (layer::float_bias)
     int threads = 1;
     bool sum = false;  ///< a residual summed first (MobileNet-V2's projections with a shortcut)
+    bool src_signed = false;  ///< s8 source codes (the VNNI variant only); src_zp is then in [-128, 127]
     std::string name() const {
         std::ostringstream s;
         s << m << " px " << k << "->" << n << (dst_signed ? " u8->s8" : " u8->u8") << " zp " << src_zp << "/" << dst_zp << " post " << post
           << " max code " << max_code << (big_bias ? " big bias" : "") << (big_scale ? " big scale" : "") << (frac_bias ? " fractional bias" : "")
-          << " threads " << threads << (sum ? " residual sum" : "");
+          << " threads " << threads << (sum ? " residual sum" : "") << (src_signed ? " s8 source" : "");
         return s.str();
     }
 };
@@ -83,12 +84,27 @@ std::vector<int8_t> pw_fitting_weights(test::rng& r, int64_t n, int64_t k, int m
     return w;
 }
 
-/// Runs one case on the kernel's variant v and on the reference; returns the number of differing bytes.
+/// Weights over the full s8 range, -128 included (the VNNI variant forms no int16 pairs).
+std::vector<int8_t> pw_full_weights(test::rng& r, int64_t n, int64_t k) {
+    std::vector<int8_t> w(static_cast<std::size_t>(n * k));
+    for (auto& x : w) x = static_cast<int8_t>(r.integer(-128, 127));
+    for (int64_t o = 0; o < n; o += 3) w[static_cast<std::size_t>(o * k)] = -128;
+    return w;
+}
+
+/// Runs one case on the kernel's variant v and on the reference; returns the number of differing
+/// bytes. The VNNI variant gets full-range weights packed for it; an s8 source is given to the
+/// reference as the u8 codes x + 128 with the zero point moved by 128 (the same differences).
 std::size_t pw_mismatches(const pw_case& t, uint32_t seed, kernels::pw_variant v = kernels::pw_variant::avx2) {
     test::rng r(seed);
-    std::vector<uint8_t> src(static_cast<std::size_t>(t.m * t.k));
-    for (auto& x : src) x = static_cast<uint8_t>(r.integer(0, t.max_code));
-    const std::vector<int8_t> w = pw_fitting_weights(r, t.n, t.k, t.max_code);
+    const bool dot = v == kernels::pw_variant::avx512vnni;
+    std::vector<uint8_t> src(static_cast<std::size_t>(t.m * t.k)), ref_src;
+    for (auto& x : src) x = static_cast<uint8_t>(r.integer(0, t.src_signed ? 255 : t.max_code));
+    ref_src = src;
+    if (t.src_signed)
+        for (auto& x : ref_src) x = static_cast<uint8_t>(int(static_cast<int8_t>(x)) + 128);
+    const int32_t ref_zp = t.src_signed ? t.src_zp + 128 : t.src_zp;
+    const std::vector<int8_t> w = dot ? pw_full_weights(r, t.n, t.k) : pw_fitting_weights(r, t.n, t.k, t.max_code);
     std::vector<float> bias(static_cast<std::size_t>(t.n));
     for (auto& x : bias) x = float(t.big_bias ? r.integer(-(1 << 28), 1 << 28) : r.integer(-20000, 20000));
     if (t.frac_bias)
@@ -109,13 +125,14 @@ std::size_t pw_mismatches(const pw_case& t, uint32_t seed, kernels::pw_variant v
         rs.scale = r.uniform(0.2f, 3.f);
         rs.zero_point = t.dst_signed ? r.integer(-128, 127) : r.integer(0, 255);
     }
-    const std::vector<uint8_t> want = ref::pointwise_nhwc(src, t.m, t.k, t.src_zp, w, t.n, bias, os, post, t.dst_signed, t.dst_zp, rs);
+    const std::vector<uint8_t> want = ref::pointwise_nhwc(ref_src, t.m, t.k, ref_zp, w, t.n, bias, os, post, t.dst_signed, t.dst_zp, rs);
     kernels::pw_problem pr;
     pr.m = t.m; pr.k = t.k; pr.n = t.n;
+    pr.src_signed = t.src_signed;
     pr.dst_signed = t.dst_signed; pr.src_zp = t.src_zp; pr.dst_zp = t.dst_zp;
     pr.lo = clamp.lo; pr.hi = clamp.hi;
     pr.sum = t.sum; pr.sum_scale = rs.scale; pr.sum_zp = rs.zero_point;
-    const kernels::pw_packed pk = kernels::pw_pack(w.data(), bias.data(), os.data(), t.n, t.k, t.src_zp, t.max_code);
+    const kernels::pw_packed pk = kernels::pw_pack(w.data(), bias.data(), os.data(), t.n, t.k, ref_zp, t.max_code, dot);
     REQUIRE(kernels::pw_supported(pr, pk));
     std::vector<uint8_t> got = res;  // the layer adds to the residual in place
     kernels::pointwise_run(v, pr, pk, src.data(), got.data(), t.threads);
@@ -317,6 +334,13 @@ std::vector<pw_win_case> pw_win_cases() {
     return v;
 }
 
+bool pw_cpu_runs_avx512vnni() {
+    const cpu_info_t ci = cpu_info();
+    if (ci.features.avx512f && ci.features.avx512bw && ci.features.avx512vl && ci.features.avx512_vnni && ci.features.avx2 && ci.features.fma) return true;
+    MESSAGE("NOT RUN: 1x1 avx512vnni kernel: this CPU (" << ci.cpu_name << ") lacks AVX-512 VNNI");
+    return false;
+}
+
 bool pw_cpu_runs_avx2() {
     const cpu_info_t ci = cpu_info();
     if (ci.features.avx2) return true;
@@ -355,6 +379,58 @@ TEST_CASE("1x1 avx2 tile variant is bit-exact against the reference (MobileNet s
     MESSAGE("1x1 avx2_tiles: " << cases - failed << " of " << cases << " shapes bit-exact");
     CHECK(cases == 7 + 11 * 9 + 38 + 11);
     CHECK(failed == 0);
+}
+
+TEST_CASE("1x1 avx512vnni variant is bit-exact against the reference (MobileNet shapes / odd shapes / residuals / large weights / s8 sources)") {
+    if (!pw_cpu_runs_avx512vnni()) return;
+    std::size_t cases = 0, failed = 0;
+    uint32_t seed = 3000;
+    const kernels::pw_variant vnni = kernels::pw_variant::avx512vnni;
+    std::vector<pw_case> all = pw_mobilenet_cases();
+    for (const auto& list : {pw_odd_cases(), pw_residual_cases(), pw_large_cases()}) all.insert(all.end(), list.begin(), list.end());
+    const std::size_t plain = all.size();
+    for (std::size_t i = 0; i < plain; i += 2) {  // every other case again over s8 codes, zero points across their range
+        pw_case t = all[i];
+        t.src_signed = true;
+        t.src_zp = static_cast<int32_t>((i * 37) % 256) - 128;
+        all.push_back(t);
+    }
+    // Pixel counts around the eight pixels that share a weight load, one tile and two threads.
+    for (int64_t m : {1, 7, 8, 9, 15, 16, 17, 1023}) {
+        pw_case t{};
+        t.m = m; t.k = 40; t.n = 72; t.src_zp = 3; t.dst_zp = 5; t.post = 1; t.threads = m % 2 ? 2 : 1;
+        all.push_back(t);
+    }
+    for (const auto& t : all) { ++cases; failed += pw_mismatches(t, seed++, vnni) != 0; }
+    MESSAGE("1x1 avx512vnni: " << cases - failed << " of " << cases << " shapes bit-exact");
+    CHECK(cases == 7 + 11 * 9 + 38 + 11 + 78 + 8);
+    CHECK(failed == 0);
+}
+
+TEST_CASE("1x1 packing for vpdpbusd takes weights whose pairs overflow int16 and s8 sources - and only that kernel runs them") {
+    const int64_t n = 40, k = 8;
+    std::vector<int8_t> w(static_cast<std::size_t>(n * k), -128);  // every pair -256 x 255: past int16
+    const std::vector<float> os(static_cast<std::size_t>(n), 0.01f);
+    kernels::pw_problem pr;
+    pr.m = 4; pr.k = k; pr.n = n;
+    const kernels::pw_packed paired = kernels::pw_pack(w.data(), nullptr, os.data(), n, k, 0);
+    const kernels::pw_packed dot = kernels::pw_pack(w.data(), nullptr, os.data(), n, k, 0, 255, true);
+    CHECK_FALSE(paired.exact);
+    CHECK_FALSE(kernels::pw_supported(pr, paired));
+    CHECK(dot.exact);
+    CHECK(dot.dot);
+    CHECK(kernels::pw_supported(pr, dot));
+    CHECK(dot.w == paired.w);  // the same layout
+    pr.src_signed = true;
+    CHECK(kernels::pw_supported(pr, dot));
+    std::fill(w.begin(), w.end(), int8_t{1});
+    CHECK_FALSE(kernels::pw_supported(pr, kernels::pw_pack(w.data(), nullptr, os.data(), n, k, 0)));  // s8 codes: the VNNI kernel's alone
+    pr.src_signed = false;
+    pr.window.on = true;  // gathered windows: the pixel variant's alone
+    pr.window.c = 8;
+    pr.m = pr.window.batch * pr.window.oh * pr.window.ow;
+    CHECK(kernels::pw_supported(pr, kernels::pw_pack(w.data(), nullptr, os.data(), n, k, 0)));
+    CHECK_FALSE(kernels::pw_supported(pr, kernels::pw_pack(w.data(), nullptr, os.data(), n, k, 0, 255, true)));
 }
 
 TEST_CASE("1x1 avx2 kernel adds a residual in place bit-exactly (MobileNet-V2 projections / odd shapes)") {

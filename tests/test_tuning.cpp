@@ -83,9 +83,9 @@ bool runs_with(const model& net, const std::string& layer, const std::string& im
     return false;
 }
 
-/// Does qint8's 1x1 kernel (either variant) run a step of `layer`?
+/// Does qint8's 1x1 kernel (any variant) run a step of `layer`?
 bool on_own_1x1(const model& net, const std::string& layer) {
-    return runs_with(net, layer, "qint8_pw:avx2") || runs_with(net, layer, "qint8_pw:avx2_tiles");
+    return runs_with(net, layer, "qint8_pw:avx2") || runs_with(net, layer, "qint8_pw:avx2_tiles") || runs_with(net, layer, "qint8_pw:avx512vnni");
 }
 
 /// Steps of layers with a residual sum that qint8's 1x1 kernel runs.
@@ -175,13 +175,14 @@ TEST_CASE("tuning: every candidate computes the reference's integers") {
         for (std::size_t i = 0; i < want.size(); ++i) CHECK(got[i] == want[i]);
     }
     CHECK(own_dw >= 17);  // qint8's depthwise kernel ran in at least one of the compilations
-    if (by_default.code_path() == isa::avx2) CHECK(own_pw >= 4);  // and its 1x1 kernel (expansions from 8, 16, 24 and 40 channels)
-    if (by_default.code_path() == isa::avx2) CHECK(own_pw_sums >= 4);  // projections adding their shortcut in the kernel
+    const bool own_1x1_path = by_default.code_path() == isa::avx2 || detail::pw_vnni_path(by_default.code_path());
+    if (own_1x1_path) CHECK(own_pw >= 4);  // and its 1x1 kernel (expansions from 8, 16, 24 and 40 channels)
+    if (own_1x1_path) CHECK(own_pw_sums >= 4);  // projections adding their shortcut in the kernel
     if (by_default.code_path() == isa::avx2) CHECK(own_pw_tiles >= 8);  // and the kernel's tile variant on the plain 1x1 layers
     CHECK(run(by_default, in) == want);
 }
 
-TEST_CASE("tuning: the default depthwise is qint8's except on AMX - where oneDNN's is - the default 1x1 per shape") {
+TEST_CASE("tuning: the default depthwise is qint8's except on AMX - where oneDNN's is - the default 1x1 per shape and path") {
     // Measured: the four-tap kernel (columns in registers) beat oneDNN's on AVX-512 VNNI (Zen 5);
     // on AMX only the earlier kernels were measured, at parity or slower; on AVX2 the column kernel
     // beat the pair kernel and oneDNN's, both of which stay candidates.
@@ -211,6 +212,21 @@ TEST_CASE("tuning: the default depthwise is qint8's except on AMX - where oneDNN
     CHECK(detail::pw_candidates(144, 24, true).front() == "onednn");   // a block part empty
     CHECK(detail::pw_candidates(960, 24, true).front() == "onednn");
     CHECK(detail::pw_candidates(32, 16, true).front() == "onednn");
+    // The VNNI variant on the AVX-512 VNNI and AMX paths (measured on Zen 5): the default up to 256
+    // input channels and 160 KiB of weights, a candidate beyond.
+    const std::vector<std::string> vnni_first{"qint8_pw:avx512vnni", "onednn"}, onednn_first{"onednn", "qint8_pw:avx512vnni"};
+    CHECK(detail::pw_vnni_candidates(16, 96) == vnni_first);
+    CHECK(detail::pw_vnni_candidates(144, 24) == vnni_first);
+    CHECK(detail::pw_vnni_candidates(160, 960) == vnni_first);
+    CHECK(detail::pw_vnni_candidates(256, 512) == vnni_first);
+    CHECK(detail::pw_vnni_candidates(256, 1024) == onednn_first);  // 256 KiB of weights
+    CHECK(detail::pw_vnni_candidates(260, 32) == onednn_first);
+    CHECK(detail::pw_vnni_candidates(1024, 1024) == onednn_first);
+    CHECK(detail::pw_vnni_path(isa::avx512_core_vnni));
+    CHECK(detail::pw_vnni_path(isa::avx512_core_bf16));
+    CHECK(detail::pw_vnni_path(isa::avx512_core_amx));
+    CHECK_FALSE(detail::pw_vnni_path(isa::avx2_vnni));  // no AVX-512: oneDNN's
+    CHECK_FALSE(detail::pw_vnni_path(isa::avx512_core));
 
     test::single_thread one;
     compile_options co;
@@ -219,8 +235,9 @@ TEST_CASE("tuning: the default depthwise is qint8's except on AMX - where oneDNN
     const isa p = net.code_path();
     INFO("path " << to_string(p));
     CHECK(count_steps_with(net, "qint8_dw") == (p == isa::avx512_core_amx ? 0u : 17u));
-    if (p == isa::avx2) CHECK(count_steps_with(net, "qint8_pw") >= 4);
+    if (p == isa::avx2 || detail::pw_vnni_path(p)) CHECK(count_steps_with(net, "qint8_pw") >= 4);
     else CHECK(count_steps_with(net, "qint8_pw") == 0);
+    CHECK(count_steps_with(net, "qint8_pw:avx512vnni") == (detail::pw_vnni_path(p) ? count_steps_with(net, "qint8_pw") : 0u));
 }
 
 TEST_CASE("tuning: measuring fills the cache - a later load takes its choices without measuring") {

@@ -49,6 +49,25 @@ inline std::vector<std::string> pw_candidates(int64_t k, int64_t n, bool plain) 
     return v;
 }
 
+/// The candidates on the AVX-512 VNNI and AMX paths for a plain 1x1 layer, the default first. The
+/// VNNI variant (pointwise_avx512vnni.hpp) against oneDNN's `brgconv_1x1` on a Zen 5 core
+/// (`avx512_core_bf16`, bench_pointwise, medians of 15 rounds; docs/performance.md): faster on
+/// the layers with at most 256 input channels and at most 160 KiB of weights (MobileNet-V2's
+/// expansions 1.00-1.12x, its projections from 144 channels 1.14x, MobileNet-V1's first five
+/// 1.05-1.14x, ResNet50's 64 -> 256 1.17x and 256 -> 64 1.04x), level or behind beyond (256 ->
+/// 512 0.99x, 256 -> 1024 0.93x, 1024 -> 256 0.87x, MobileNet-V1's 512 and 1024 channels
+/// 0.94-1.00x). It creates no code at load time, where oneDNN generates each primitive. The AMX
+/// path takes the same default until it is measured there; the tuning cache decides per layer on
+/// the user's CPU.
+inline std::vector<std::string> pw_vnni_candidates(int64_t k, int64_t n) {
+    const std::string vnni = pw_candidate(kernels::pw_variant::avx512vnni);
+    if (k <= 256 && kernels::pw_packed_bytes(k, n) <= 160 * 1024) return {vnni, "onednn"};
+    return {"onednn", vnni};
+}
+
+/// Paths whose CPUs run the VNNI variant (AVX-512 F, BW, VL and VNNI).
+inline bool pw_vnni_path(isa p) { return p == isa::avx512_core_vnni || p == isa::avx512_core_bf16 || p == isa::avx512_core_amx; }
+
 /// The most input channels a convolution run over gathered windows may have: a model's first
 /// layers (RGB, grayscale), whose window rows are short runs of bytes.
 inline constexpr int64_t pw_window_max_c = 8;
@@ -58,25 +77,30 @@ inline bool pw_plain(const layer& l) {
     return l.kernel == std::array<int64_t, 2>{1, 1} && l.stride == std::array<int64_t, 2>{1, 1} && l.pad == std::array<int64_t, 4>{0, 0, 0, 0};
 }
 
-/// Does qint8's 1x1 kernel take this layer? It can on the avx2 path (the kernel multiplies with
-/// vpmaddubsw: VNNI paths have better in oneDNN) when the layer is a convolution without groups,
-/// integer in and out, reading u8 NHWC codes, with at most one residual sum, its first post-op,
-/// and either a plain 1x1
-/// layer with a channel count that is a multiple of 4 (at most pw_max_k), or a convolution with
-/// at most pw_window_max_c input channels (run over its gathered windows). Whether it does is the
-/// tuning's choice (choice.hpp), or QINT8_POINTWISE=onednn|qint8|qint8_tiles forces it; which
-/// variant runs it is left in pw_variant_.
+/// Does qint8's 1x1 kernel take this layer? It can on the avx2 path (its variants multiply with
+/// vpmaddubsw, weights with 7-bit pairs) and on the AVX-512 VNNI and AMX paths (the vpdpbusd
+/// variant, full 8-bit weights, u8 or s8 sources, plain 1x1 layers only) when the layer is a
+/// convolution without groups, integer in and out, reading NHWC codes, with at most one residual
+/// sum, its first post-op, and either a plain 1x1 layer with a channel count that is a multiple
+/// of 4 (at most pw_max_k), or on avx2 a convolution with at most pw_window_max_c input channels
+/// (run over its gathered windows). Whether it does is the tuning's choice (choice.hpp), or
+/// QINT8_POINTWISE=onednn|qint8|qint8_tiles forces it (on the VNNI paths both qint8 values mean
+/// the VNNI variant); which variant runs it is left in pw_variant_.
 inline bool compiler::own_pointwise(const layer& l) {
     pw_variant_ = kernels::pw_variant::avx2;
-    if (c_.path != isa::avx2 || l.kind != op::conv2d || eff_prec(l) != precision::int8 || qmax_u8_ >= 127 || l.groups != 1) return false;
+    const bool vnni = pw_vnni_path(c_.path);
+    if (!(vnni || (c_.path == isa::avx2 && qmax_u8_ < 127))) return false;
+    if (l.kind != op::conv2d || eff_prec(l) != precision::int8 || l.groups != 1) return false;
     const where& w = at_.at(l.inputs[0]);
     const backend::dims& in_d = dims_.at(l.inputs[0]);
-    if (w.type != dtype::u8 || !w.q || w.q->type != dtype::u8 || out_type(l) == dtype::f32 || in_d.size() != 4) return false;
+    const bool src_ok = w.type == dtype::u8 || (vnni && w.type == dtype::s8);
+    if (!src_ok || !w.q || w.q->type != w.type || out_type(l) == dtype::f32 || in_d.size() != 4) return false;
     const bool plain = pw_plain(l);
+    if (vnni && !plain) return false;
     const int64_t k = plain ? in_d[1] : kernels::pw_k_of(in_d[1] * l.kernel[0] * l.kernel[1]);
     if (plain ? in_d[1] % 4 != 0 : (in_d[1] > pw_window_max_c || l.kernel[0] > kernels::pw_max_window_rows)) return false;
     if (k > kernels::pw_max_k) return false;
-    if (!(c_.slots[static_cast<std::size_t>(w.slot)].md == dnnl::memory::desc(in_d, backend::to_dnnl(dtype::u8), backend::tag::nhwc))) return false;
+    if (!(c_.slots[static_cast<std::size_t>(w.slot)].md == dnnl::memory::desc(in_d, backend::to_dnnl(w.type), backend::tag::nhwc))) return false;
     // A residual sum only as the first post-op (the kernel's clamps come after it), of a residual
     // read as the destination's own type, not rounded to a branch's grid first.
     for (std::size_t i = 0; i < l.post_ops.size(); ++i)
@@ -87,12 +111,14 @@ inline bool compiler::own_pointwise(const layer& l) {
         const std::string v(e);
         if (v != "onednn" && v != "qint8" && v != "qint8_tiles")
             fail(errc::invalid_argument, "environment variable QINT8_POINTWISE: expected onednn, qint8 or qint8_tiles, found \"" + v + "\"");
-        if (v == "qint8_tiles" && plain) pw_variant_ = kernels::pw_variant::avx2_tiles;
+        if (vnni) pw_variant_ = kernels::pw_variant::avx512vnni;
+        else if (v == "qint8_tiles" && plain) pw_variant_ = kernels::pw_variant::avx2_tiles;
         return v != "onednn";
     }
     const std::string sig = layer_signature(l, precision::int8, w.type, out_type(l), in_d, dims_.at(l.name), c_.threads);
-    const std::string chosen = choose(l, "pointwise", sig, pw_candidates(k, l.out_channels, plain));
+    const std::string chosen = choose(l, "pointwise", sig, vnni ? pw_vnni_candidates(k, l.out_channels) : pw_candidates(k, l.out_channels, plain));
     if (chosen == pw_candidate(kernels::pw_variant::avx2_tiles)) pw_variant_ = kernels::pw_variant::avx2_tiles;
+    if (chosen == pw_candidate(kernels::pw_variant::avx512vnni)) pw_variant_ = kernels::pw_variant::avx512vnni;
     return chosen != "onednn";
 }
 
@@ -117,17 +143,21 @@ inline kernels::pw_problem pw_problem_of(const layer& l, const backend::dims& in
 }
 
 /// Compiles the layer for the kernel, or returns false (nothing added) when its weights may
-/// saturate the kernel's int16 pair sums; they are quantized as for oneDNN's kernel on this path
-/// (quantize_weights_paired), which pairs the same input channels, so that does not happen.
+/// saturate the AVX2 variants' int16 pair sums; they are quantized as for oneDNN's kernel on the
+/// path: on avx2 with 7-bit pairs (quantize_weights_paired), which pairs the same input channels,
+/// so that does not happen; on the VNNI paths the full 8-bit codes, which vpdpbusd sums exactly.
 inline bool compiler::pointwise(const layer& l) {
     kernel_inputs k;
     kernel_inputs_of(l, k);
+    const bool dot = pw_variant_ == kernels::pw_variant::avx512vnni;
     const pair_geometry g = pair_geometry_of(l, k.in_d, k.qin);
-    int8_plan p = plan_int8(quantize_weights_paired(*k.t.w, k.t.ws, g, &spare_codes_), k.t.b, k.qin.scale, l.act->scale, l.float_bias);
+    int8_plan p = plan_int8(dot ? layer_codes(*k.t.w, k.t.ws, full_range_qmax, &spare_codes_) : quantize_weights_paired(*k.t.w, k.t.ws, g, &spare_codes_),
+                            k.t.b, k.qin.scale, l.act->scale, l.float_bias);
     const std::vector<float> bias = p.bias_as_float();
 
     auto job = std::make_shared<pw_job>();
     job->pr = pw_problem_of(l, k.in_d, k.od, k.qin, k.dst_t);
+    job->pr.src_signed = k.src.type == dtype::s8;
     for (const residual_sum& r : plan_residuals(l, k.dst_t)) {  // one at most (own_pointwise)
         job->pr.sum = true;
         job->pr.sum_scale = r.scale;
@@ -139,12 +169,14 @@ inline bool compiler::pointwise(const layer& l) {
         const std::vector<int8_t> gathered = kernels::pw_window_weights(p.weights.data(), pr.n, pr.window);
         job->pk = kernels::pw_pack(gathered.data(), bias.data(), p.out_scales.data(), pr.n, pr.k, pr.src_zp, std::max(g.max_code, pr.src_zp));
     } else {
-        job->pk = kernels::pw_pack(p.weights.data(), bias.data(), p.out_scales.data(), pr.n, pr.k, pr.src_zp, g.max_code);
+        // An s8 source is read as u8 (x ^ 0x80): the zero point moves by 128 with it.
+        const int32_t zp = pr.src_signed ? pr.src_zp + 128 : pr.src_zp;
+        job->pk = kernels::pw_pack(p.weights.data(), bias.data(), p.out_scales.data(), pr.n, pr.k, zp, g.max_code, dot);
     }
     keep_spare(p.weights);
     if (!kernels::pw_supported(job->pr, job->pk)) return false;
 
-    job->variant = kernels::pw_variant_takes(pw_variant_, job->pr) ? pw_variant_ : kernels::pw_variant::avx2;
+    job->variant = kernels::pw_variant_takes(pw_variant_, job->pr) ? pw_variant_ : kernels::pw_variant::avx2;  // dot: always taken (plain)
 
     step s;
     s.kind = step::pointwise;

@@ -93,7 +93,13 @@ struct pw_packed {
     std::vector<float> scale;   ///< [blocks][32] lane order
     bool bias_in_acc = false;   ///< as dw_packed::bias_in_acc
     double v_bound = 0;         ///< as dw_packed::v_bound
-    bool exact = false;         ///< every pair (2j, 2j + 1) of a channel's weights fits int16 for u8 codes up to max_code
+    /// Every sum the kernel forms is exact: every pair (2j, 2j + 1) of a channel's weights fits
+    /// int16 for u8 codes up to max_code, or (dot) the kernel sums quads into int32.
+    bool exact = false;
+    /// Packed for the kernel that multiplies with vpdpbusd (pointwise_avx512vnni.hpp), which
+    /// forms no int16 pairs; only it runs these weights. acc0 holds the zero point given to
+    /// pw_pack, which is the source's plus 128 for an s8 source (read as x ^ 0x80).
+    bool dot = false;
 };
 
 /// The channel that vector v (0-3), lane l (0-7) of a block holds: packs_epi32 interleaves two
@@ -175,8 +181,10 @@ inline void pw_pack_group(pw_packed& p, const int8_t* w, int64_t b, int g) {
 }
 
 /// `w`: n x k s8 (the weights of output channel o at w + o * k); `bias`: n floats in accumulator
-/// units (may be null); `os`: n floats; `max_code`: the largest u8 code the source holds.
-inline pw_packed pw_pack(const int8_t* w, const float* bias, const float* os, int64_t n, int64_t k, int32_t src_zp, int max_code = 255) {
+/// units (may be null); `os`: n floats; `max_code`: the largest u8 code the source holds; `dot`:
+/// for the vpdpbusd kernel (pw_packed::dot; max_code then does not matter).
+inline pw_packed pw_pack(const int8_t* w, const float* bias, const float* os, int64_t n, int64_t k, int32_t src_zp, int max_code = 255,
+                         bool dot = false) {
     pw_packed p;
     p.k = k;
     p.n = n;
@@ -188,13 +196,14 @@ inline pw_packed pw_pack(const int8_t* w, const float* bias, const float* os, in
     p.scale.assign(p.acc0.size(), 0.f);
     p.bias_in_acc = dw_bias_folds(bias, n);
     p.exact = true;
+    p.dot = dot;
     for (int64_t b = 0; b < p.blocks; ++b)
         for (int v = 0; v < 4; ++v)
             for (int l = 0; l < 8; ++l) {
                 const int64_t o = b * pw_block + pw_lane_channel(v, l);
                 if (o >= n) continue;
                 const pw_row_facts f = pw_row_facts_of(w + o * k, k, max_code);
-                p.exact = p.exact && f.pairs_fit;
+                p.exact = p.exact && (dot || f.pairs_fit);
                 const std::size_t at = static_cast<std::size_t>(b * pw_block + v * 8 + l);
                 const float bs = bias ? bias[o] : 0.f;
                 p.acc0[at] = (p.bias_in_acc ? static_cast<int32_t>(bs) : 0) - src_zp * f.sum;  // |zp * sum| <= 255 * 128 * pw_max_k
@@ -225,13 +234,14 @@ inline std::vector<int8_t> pw_window_weights(const int8_t* oihw, int64_t n, cons
     return r;
 }
 
-/// Can the kernel run this problem with these weights? (Otherwise the caller uses oneDNN.)
+/// Can the kernel run this problem with these weights? (Otherwise the caller uses oneDNN.) An s8
+/// source and weights packed with `dot` (no gathered windows) are the vpdpbusd kernel's alone.
 inline bool pw_supported(const pw_problem& pr, const pw_packed& pk) {
     const pw_window& w = pr.window;
     if (w.on && (pr.k != pw_window_k(w) || pr.m != w.batch * w.oh * w.ow || w.kh < 1 || w.kh > pw_max_window_rows || w.kw < 1 || w.sh < 1 ||
                  w.sw < 1 || w.c < 1))
         return false;
-    return !pr.src_signed && pr.k % 4 == 0 && pr.k > 0 && pr.k <= pw_max_k && pr.n > 0 && pk.exact && pk.k == pr.k && pk.n == pr.n;
+    return (!pr.src_signed || pk.dot) && !(w.on && pk.dot) && pr.k % 4 == 0 && pr.k > 0 && pr.k <= pw_max_k && pr.n > 0 && pk.exact && pk.k == pr.k && pk.n == pr.n;
 }
 
 }  // namespace qint8::kernels

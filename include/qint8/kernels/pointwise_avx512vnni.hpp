@@ -1,0 +1,218 @@
+#pragma once
+/// @file pointwise_avx512vnni.hpp  The 1x1 kernel on AVX-512 VNNI (qint8_pw:avx512vnni): the tile
+/// variant's loop order (pointwise_avx2_tiles.hpp) with vpdpbusd, for the VNNI and AMX paths.
+///
+/// vpdpbusd adds four u8 x s8 products into an int32 lane exactly, so the weights keep their
+/// full 8-bit range (pw_pack with `dot`: no pair needs to fit int16) and one instruction does
+/// what vpmaddubsw, vpmaddwd and vpaddd do on AVX2. The packed weights are the AVX2 variants'
+/// (one quad of a 32-channel block is 128 bytes: vectors 0-1 and 2-3 are one zmm each), so a
+/// block's sums for one pixel are two zmm. A task is one block over a tile of pixels; eight
+/// pixels share each weight load (sixteen sums in registers, one asm loop so that none spills).
+/// An s8 source is read as u8 (x ^ 0x80) with its zero point moved by 128 (pw_pack's src_zp).
+///
+/// The requantization is the AVX2 kernel's step for step at twice the width (float conversion,
+/// bias, scale, residual with one fused multiply-add, upper clamp, zero point, round-half-even
+/// conversion), then saturating int32 -> int16 (vpmovsdw) and int16 -> 8-bit packs, which give
+/// the same bytes as the AVX2 kernel's two packs; one vpermd puts the 32 channels in order.
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#include "qint8/kernels/pointwise_avx2_tiles.hpp"
+#include "qint8/kernels/pointwise_common.hpp"
+
+#include <immintrin.h>
+
+#define QINT8_PW_VNNI_TARGET __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni")))
+#define QINT8_PW_VNNI_INLINE __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni"), always_inline))
+
+namespace qint8::kernels {
+
+namespace pw_vnni {
+
+/// Every lane: the zero-masked forms of the conversions, because GCC 12 warns on the unmasked
+/// ones' undefined start (as depthwise_avx512vnni_quads.hpp).
+constexpr __mmask16 all = 0xFFFF;
+
+/// The requantization constants of a layer, broadcast once.
+struct requant {
+    __m512 hi, zp, sum_scale;
+    __m512i sum_zp;
+    __m256i lo8, top8;
+    dw_requant_plan plan;
+    bool sum = false;
+};
+
+QINT8_PW_VNNI_TARGET inline requant requant_of(const pw_problem& pr, const pw_packed& pk) {
+    requant rq;
+    rq.plan = dw_requant_plan_of(pr, pk);
+    rq.hi = _mm512_set1_ps(rq.plan.hi);
+    rq.zp = _mm512_set1_ps(rq.plan.zp);
+    rq.lo8 = _mm256_set1_epi8(rq.plan.lo_byte);
+    rq.top8 = _mm256_set1_epi8(rq.plan.top_byte);
+    rq.sum = pr.sum;
+    rq.sum_scale = _mm512_set1_ps(pr.sum_scale);
+    rq.sum_zp = _mm512_set1_epi32(pr.sum_zp);
+    return rq;
+}
+
+/// Every quad of eight pixels (x, x + d, ..., x + 7d) for one block: sums that start at `init`
+/// (the block's 32 acc0 values), each weight zmm loaded once for all eight pixels, written to
+/// `sums` ([8 pixels][32 lanes]) at the end. One asm loop on named registers: sixteen sums
+/// (zmm0-15), two weights, a broadcast and the flip mask, 20 of the 32 registers, so that none
+/// spills (GCC kept array sums on the stack, pointwise_avx2_tiles.hpp; and an asm statement may
+/// not name 16 read-write vectors). Volatile: its results go through memory, and GCC drops an
+/// asm statement whose outputs are unused. quads >= 1.
+#define QINT8_PW_VNNI_STEP(A, B, ADDR, FLIP) \
+    "vpbroadcastd " ADDR ", %%zmm18\n\t" FLIP "vpdpbusd %%zmm16, %%zmm18, %%" A "\n\t" "vpdpbusd %%zmm17, %%zmm18, %%" B "\n\t"
+#define QINT8_PW_VNNI_LOOP(FLIP)                                                                                                                 \
+    __asm__ volatile("vmovdqu64 (%[init]), %%zmm0\n\t"                                                                                                  \
+            "vmovdqu64 64(%[init]), %%zmm8\n\t"                                                                                                  \
+            "vmovdqa64 %%zmm0, %%zmm1\n\t" "vmovdqa64 %%zmm0, %%zmm2\n\t" "vmovdqa64 %%zmm0, %%zmm3\n\t" "vmovdqa64 %%zmm0, %%zmm4\n\t"         \
+            "vmovdqa64 %%zmm0, %%zmm5\n\t" "vmovdqa64 %%zmm0, %%zmm6\n\t" "vmovdqa64 %%zmm0, %%zmm7\n\t"                                     \
+            "vmovdqa64 %%zmm8, %%zmm9\n\t" "vmovdqa64 %%zmm8, %%zmm10\n\t" "vmovdqa64 %%zmm8, %%zmm11\n\t" "vmovdqa64 %%zmm8, %%zmm12\n\t"     \
+            "vmovdqa64 %%zmm8, %%zmm13\n\t" "vmovdqa64 %%zmm8, %%zmm14\n\t" "vmovdqa64 %%zmm8, %%zmm15\n\t"                                  \
+            "1:\n\t"                                                                                                                             \
+            "vmovdqu64 (%[w]), %%zmm16\n\t"                                                                                                      \
+            "vmovdqu64 64(%[w]), %%zmm17\n\t"                                                                                                    \
+            QINT8_PW_VNNI_STEP("zmm0", "zmm8", "(%[x])", FLIP) QINT8_PW_VNNI_STEP("zmm1", "zmm9", "(%[x],%[d])", FLIP)                           \
+            QINT8_PW_VNNI_STEP("zmm2", "zmm10", "(%[x],%[d],2)", FLIP) QINT8_PW_VNNI_STEP("zmm3", "zmm11", "(%[x],%[d3])", FLIP)                 \
+            QINT8_PW_VNNI_STEP("zmm4", "zmm12", "(%[x4])", FLIP) QINT8_PW_VNNI_STEP("zmm5", "zmm13", "(%[x4],%[d])", FLIP)                       \
+            QINT8_PW_VNNI_STEP("zmm6", "zmm14", "(%[x4],%[d],2)", FLIP) QINT8_PW_VNNI_STEP("zmm7", "zmm15", "(%[x4],%[d3])", FLIP)               \
+            "add $4, %[x]\n\t"                                                                                                                  \
+            "add $4, %[x4]\n\t"                                                                                                                 \
+            "sub $-128, %[w]\n\t"                                                                                                               \
+            "dec %[n]\n\t"                                                                                                                      \
+            "jnz 1b\n\t"                                                                                                                        \
+            "vmovdqu64 %%zmm0, 0*128(%[out])\n\t" "vmovdqu64 %%zmm8, 0*128+64(%[out])\n\t"                                                  \
+            "vmovdqu64 %%zmm1, 1*128(%[out])\n\t" "vmovdqu64 %%zmm9, 1*128+64(%[out])\n\t"                                                  \
+            "vmovdqu64 %%zmm2, 2*128(%[out])\n\t" "vmovdqu64 %%zmm10, 2*128+64(%[out])\n\t"                                                 \
+            "vmovdqu64 %%zmm3, 3*128(%[out])\n\t" "vmovdqu64 %%zmm11, 3*128+64(%[out])\n\t"                                                 \
+            "vmovdqu64 %%zmm4, 4*128(%[out])\n\t" "vmovdqu64 %%zmm12, 4*128+64(%[out])\n\t"                                                 \
+            "vmovdqu64 %%zmm5, 5*128(%[out])\n\t" "vmovdqu64 %%zmm13, 5*128+64(%[out])\n\t"                                                 \
+            "vmovdqu64 %%zmm6, 6*128(%[out])\n\t" "vmovdqu64 %%zmm14, 6*128+64(%[out])\n\t"                                                 \
+            "vmovdqu64 %%zmm7, 7*128(%[out])\n\t" "vmovdqu64 %%zmm15, 7*128+64(%[out])\n\t"                                                 \
+            : [w] "+r"(w), [x] "+r"(x), [x4] "+r"(x4), [n] "+r"(quads)                                                                       \
+            : [d] "r"(d), [d3] "r"(d3), [init] "r"(init), [out] "r"(sums), [flip] "v"(flip)                                                  \
+            : "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",      \
+              "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18")
+template <bool SrcSigned>
+QINT8_PW_VNNI_INLINE inline void quads_of_eight(int32_t* sums, const int32_t* init, const int8_t* w, const uint8_t* x, int64_t d, int64_t quads) {
+    const uint8_t* x4 = x + 4 * d;
+    const int64_t d3 = 3 * d;
+    const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+    if constexpr (SrcSigned) QINT8_PW_VNNI_LOOP("vpxord %[flip], %%zmm18, %%zmm18\n\t");
+    else QINT8_PW_VNNI_LOOP("");
+}
+#undef QINT8_PW_VNNI_LOOP
+#undef QINT8_PW_VNNI_STEP
+
+/// One pixel's sums (the tail of a tile), with intrinsics: two sums do not spill.
+template <bool SrcSigned>
+QINT8_PW_VNNI_INLINE inline void quads_of_one(__m512i& a, __m512i& b, const int8_t* w, const uint8_t* x, int64_t quads) {
+    const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+    for (int64_t q = 0; q < quads; ++q, w += 128) {
+        int32_t four;
+        std::memcpy(&four, x + q * 4, 4);
+        __m512i t = _mm512_set1_epi32(four);
+        if (SrcSigned) t = _mm512_xor_si512(t, flip);
+        a = _mm512_dpbusd_epi32(a, t, _mm512_loadu_si512(w));
+        b = _mm512_dpbusd_epi32(b, t, _mm512_loadu_si512(w + 64));
+    }
+}
+
+/// The residual's `count` codes at `at` as float(r - zp) in the sums' lane order: a holds
+/// channels 0-3, 16-19, 4-7, 20-23 (dwords 0, 4, 1, 5 of the 32 bytes), b dwords 2, 6, 3, 7.
+template <bool Signed>
+QINT8_PW_VNNI_INLINE inline void residual(const requant& rq, const uint8_t* at, int count, __m512& ra, __m512& rb) {
+    const __m256i raw = count == pw_block ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(at))
+                                          : _mm256_maskz_loadu_epi8(static_cast<__mmask32>((uint64_t{1} << count) - 1), at);  // reads no further
+    const __m256i r = _mm256_permutevar8x32_epi32(raw, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    const __m128i lo = _mm256_castsi256_si128(r), hi = _mm256_extracti128_si256(r, 1);
+    const __m512i xa = Signed ? _mm512_maskz_cvtepi8_epi32(all, lo) : _mm512_maskz_cvtepu8_epi32(all, lo), xb = Signed ? _mm512_maskz_cvtepi8_epi32(all, hi) : _mm512_maskz_cvtepu8_epi32(all, hi);
+    ra = _mm512_maskz_cvtepi32_ps(all, _mm512_sub_epi32(xa, rq.sum_zp));  // exact: |r - zp| <= 255
+    rb = _mm512_maskz_cvtepi32_ps(all, _mm512_sub_epi32(xb, rq.sum_zp));
+}
+
+/// One zmm of sums to int32 codes: float, bias, scale, residual, upper clamp, zero point,
+/// round-half-even conversion (the AVX2 kernel's requant_one).
+QINT8_PW_VNNI_INLINE inline __m512i requant_one(const requant& rq, __m512i acc, const float* bias, const float* scale, __m512 res) {
+    __m512 f = _mm512_maskz_cvtepi32_ps(all, acc);
+    if (rq.plan.add_bias) f = _mm512_add_ps(f, _mm512_loadu_ps(bias));
+    f = _mm512_mul_ps(f, _mm512_loadu_ps(scale));
+    if (rq.sum) f = _mm512_fmadd_ps(rq.sum_scale, res, f);  // one rounding, as oneDNN's sum post-op
+    if (rq.plan.clamp_hi) f = _mm512_maskz_min_ps(all, f, rq.hi);
+    if (rq.plan.add_zp) f = _mm512_add_ps(f, rq.zp);
+    return _mm512_maskz_cvtps_epi32(all, f);
+}
+
+/// The 32 channels of one pixel from its sums a and b into `out` (`count` bytes, at most 32),
+/// which holds the residual's codes first where the layer sums one.
+template <bool DstSigned>
+QINT8_PW_VNNI_INLINE inline void requantize(const requant& rq, __m512i a, __m512i b, const float* bias, const float* scale, uint8_t* out, int count) {
+    __m512 ra = _mm512_setzero_ps(), rb = _mm512_setzero_ps();
+    if (rq.sum) residual<DstSigned>(rq, out, count, ra, rb);
+    // int16 halves: a gives channels 0-3 16-19 4-7 20-23, b 8-11 24-27 12-15 28-31; the 8-bit
+    // packs interleave them per 128-bit lane into dwords of channels 0 16 8 24 4 20 12 28 (x4).
+    const __m256i sa = _mm512_maskz_cvtsepi32_epi16(all, requant_one(rq, a, bias, scale, ra));
+    const __m256i sb = _mm512_maskz_cvtsepi32_epi16(all, requant_one(rq, b, bias + 16, scale + 16, rb));
+    __m256i v = DstSigned ? _mm256_packs_epi16(sa, sb) : _mm256_packus_epi16(sa, sb);
+    v = _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 4, 2, 6, 1, 5, 3, 7));
+    if (rq.plan.clamp_lo) v = DstSigned ? _mm256_max_epi8(v, rq.lo8) : _mm256_max_epu8(v, rq.lo8);
+    if (rq.plan.clamp_top) v = DstSigned ? _mm256_min_epi8(v, rq.top8) : _mm256_min_epu8(v, rq.top8);
+    if (count == pw_block) _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), v);
+    else _mm256_mask_storeu_epi8(out, static_cast<__mmask32>((uint64_t{1} << count) - 1), v);  // the last block of n % 32 channels
+}
+
+/// Block b of `count` pixels from src into dst: eight at a time, then one at a time.
+template <bool SrcSigned, bool DstSigned>
+QINT8_PW_VNNI_TARGET inline void block_range(const pw_problem& pr, const pw_packed& pk, int64_t b, const uint8_t* src, uint8_t* dst, int64_t count) {
+    const requant rq = requant_of(pr, pk);
+    const int64_t quads = pk.quads, first = b * pw_block;
+    const int n = static_cast<int>(std::min<int64_t>(pw_block, pr.n - first));
+    const int8_t* wb = pk.w.data() + b * quads * 128;
+    const __m512i a0 = _mm512_loadu_si512(pk.acc0.data() + first), b0 = _mm512_loadu_si512(pk.acc0.data() + first + 16);
+    const float *bias = pk.bias.data() + first, *scale = pk.scale.data() + first;
+    int64_t p = 0;
+    alignas(64) int32_t sums[8 * pw_block];
+    for (; p + 8 <= count; p += 8) {
+        quads_of_eight<SrcSigned>(sums, pk.acc0.data() + first, wb, src + p * pr.k, pr.k, quads);
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; ++i)
+            requantize<DstSigned>(rq, _mm512_load_si512(sums + i * pw_block), _mm512_load_si512(sums + i * pw_block + 16), bias, scale,
+                                  dst + (p + i) * pr.n + first, n);
+    }
+    for (; p < count; ++p) {
+        __m512i a = a0, s = b0;
+        quads_of_one<SrcSigned>(a, s, wb, src + p * pr.k, quads);
+        requantize<DstSigned>(rq, a, s, bias, scale, dst + p * pr.n + first, n);
+    }
+}
+
+}  // namespace pw_vnni
+
+/// Runs a plain 1x1 layer (pw_supported, no window; weights packed with `dot`) over `threads`
+/// OpenMP threads, in the tasks of the AVX2 tile variant. Call it only where the CPU has
+/// AVX-512F, BW, VL and VNNI.
+inline void pointwise_avx512vnni(const pw_problem& pr, const pw_packed& pk, const uint8_t* src, uint8_t* dst, int threads) {
+    const int64_t per = pw_avx2_tiles::tile_pixels_for(pr, pk, threads), tiles = (pr.m + per - 1) / per, tasks = tiles * pk.blocks;
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
+    for (int64_t t = 0; t < tasks; ++t) {
+        const int64_t tile = t / pk.blocks, b = t % pk.blocks, from = tile * per, count = std::min(per, pr.m - from);
+        const uint8_t* s = src + from * pr.k;
+        uint8_t* d = dst + from * pr.n;
+        if (pr.src_signed) {
+            if (pr.dst_signed) pw_vnni::block_range<true, true>(pr, pk, b, s, d, count);
+            else pw_vnni::block_range<true, false>(pr, pk, b, s, d, count);
+        } else {
+            if (pr.dst_signed) pw_vnni::block_range<false, true>(pr, pk, b, s, d, count);
+            else pw_vnni::block_range<false, false>(pr, pk, b, s, d, count);
+        }
+    }
+}
+
+}  // namespace qint8::kernels
+
+#undef QINT8_PW_VNNI_TARGET
+#undef QINT8_PW_VNNI_INLINE
