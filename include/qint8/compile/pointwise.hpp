@@ -51,17 +51,19 @@ inline std::vector<std::string> pw_candidates(int64_t k, int64_t n, bool plain) 
 
 /// The candidates on the AVX-512 VNNI and AMX paths for a plain 1x1 layer, the default first. The
 /// VNNI variant (pointwise_avx512vnni.hpp) against oneDNN's `brgconv_1x1` on a Zen 5 core
-/// (`avx512_core_bf16`, bench_pointwise, medians of 15 rounds; docs/performance.md): faster on
-/// the layers with at most 256 input channels and at most 160 KiB of weights (MobileNet-V2's
-/// expansions 1.00-1.12x, its projections from 144 channels 1.14x, MobileNet-V1's first five
-/// 1.05-1.14x, ResNet50's 64 -> 256 1.17x and 256 -> 64 1.04x), level or behind beyond (256 ->
-/// 512 0.99x, 256 -> 1024 0.93x, 1024 -> 256 0.87x, MobileNet-V1's 512 and 1024 channels
-/// 0.94-1.00x). It creates no code at load time, where oneDNN generates each primitive. The AMX
-/// path takes the same default until it is measured there; the tuning cache decides per layer on
-/// the user's CPU.
+/// (`avx512_core_bf16`; bench_pointwise, medians of 15 rounds, and inside MobileNet-V1/V2 with
+/// `bench_models --profile`; docs/performance.md): faster on the layers with at most 256 input
+/// channels and at most 160 KiB of weights (MobileNet-V2's expansions 1.00-1.26x, MobileNet-V1's
+/// first five 1.04-1.14x, ResNet50's 64 -> 256 1.17x and 256 -> 64 1.04x), level or behind beyond
+/// (256 -> 512 0.99x, 256 -> 1024 0.93x, 1024 -> 256 0.87x, MobileNet-V1's 512 and 1024 channels
+/// 0.94-1.00x), and behind with fewer than 32 outputs, a block of 32 channels part empty
+/// (MobileNet-V2's 32 -> 16 at 112x112 0.60x, 144 -> 24 with its residual 0.70x in the model).
+/// It creates no code at load time, where oneDNN generates each primitive. The AMX path takes
+/// the same default until it is measured there; the tuning cache decides per layer on the
+/// user's CPU.
 inline std::vector<std::string> pw_vnni_candidates(int64_t k, int64_t n) {
     const std::string vnni = pw_candidate(kernels::pw_variant::avx512vnni);
-    if (k <= 256 && kernels::pw_packed_bytes(k, n) <= 160 * 1024) return {vnni, "onednn"};
+    if (n >= 32 && k <= 256 && kernels::pw_packed_bytes(k, n) <= 160 * 1024) return {vnni, "onednn"};
     return {"onednn", vnni};
 }
 
@@ -150,8 +152,11 @@ inline bool compiler::pointwise(const layer& l) {
     kernel_inputs k;
     kernel_inputs_of(l, k);
     const bool dot = pw_variant_ == kernels::pw_variant::avx512vnni;
+    // The codes oneDNN's convolution would get (int8_params): paired where the path narrows u8
+    // weights (avx2; pair_safe_weights on any path), which the VNNI variant runs as well.
+    const bool paired = !dot || (k.qin.type == dtype::u8 && qmax_u8_ < 127);
     const pair_geometry g = pair_geometry_of(l, k.in_d, k.qin);
-    int8_plan p = plan_int8(dot ? layer_codes(*k.t.w, k.t.ws, full_range_qmax, &spare_codes_) : quantize_weights_paired(*k.t.w, k.t.ws, g, &spare_codes_),
+    int8_plan p = plan_int8(paired ? quantize_weights_paired(*k.t.w, k.t.ws, g, &spare_codes_) : layer_codes(*k.t.w, k.t.ws, full_range_qmax, &spare_codes_),
                             k.t.b, k.qin.scale, l.act->scale, l.float_bias);
     const std::vector<float> bias = p.bias_as_float();
 

@@ -39,8 +39,9 @@ namespace qint8::detail {
 /// qint8's 1x1 kernel joins the candidates (a "pointwise" choice); layers with one signature share
 /// one pick, from their summed times. 5: a layer's choices are measured one at a time (under 4 a
 /// 1x1 layer's oneDNN implementations other than the first were credited with the time of qint8's
-/// kernel, which ran in their place); the 1x1 kernel's tile variant joins the candidates.
-inline constexpr int tuning_revision = 5;
+/// kernel, which ran in their place); the 1x1 kernel's tile variant joins the candidates. 6: on
+/// the AVX-512 VNNI and AMX paths the 1x1 kernel's VNNI variant joins the candidates.
+inline constexpr int tuning_revision = 6;
 
 /// The "qint8" field of a cache entry: the library version and the tuning revision.
 inline std::string tuning_version() { return std::string(version_string) + " tuning " + std::to_string(tuning_revision); }
