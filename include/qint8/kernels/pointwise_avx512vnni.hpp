@@ -13,7 +13,9 @@
 /// The requantization is the AVX2 kernel's step for step at twice the width (float conversion,
 /// bias, scale, residual with one fused multiply-add, upper clamp, zero point, round-half-even
 /// conversion), then saturating int32 -> int16 (vpmovsdw) and int16 -> 8-bit packs, which give
-/// the same bytes as the AVX2 kernel's two packs; one vpermd puts the 32 channels in order.
+/// the same bytes as the AVX2 kernel's two packs; one vpermd puts the 32 channels in order. The
+/// common form (the bias folded into the sums, no upper float clamp) runs without a test per
+/// step (requantize_fast).
 
 #include <algorithm>
 #include <cstdint>
