@@ -53,11 +53,12 @@ inline std::vector<std::string> pw_candidates(int64_t k, int64_t n, bool plain) 
 /// VNNI variant (pointwise_avx512vnni.hpp) against oneDNN's `brgconv_1x1` on a Zen 5 core
 /// (`avx512_core_bf16`; bench_pointwise, medians of 15 rounds, and inside MobileNet-V1/V2 with
 /// `bench_models --profile`; docs/performance.md): faster on the layers with at most 256 input
-/// channels and at most 160 KiB of weights (MobileNet-V2's expansions 1.00-1.26x, MobileNet-V1's
-/// first five 1.04-1.14x, ResNet50's 64 -> 256 1.17x and 256 -> 64 1.04x), level or behind beyond
-/// (256 -> 512 0.99x, 256 -> 1024 0.93x, 1024 -> 256 0.87x, MobileNet-V1's 512 and 1024 channels
-/// 0.94-1.00x), and behind with fewer than 32 outputs, a block of 32 channels part empty
-/// (MobileNet-V2's 32 -> 16 at 112x112 0.60x, 144 -> 24 with its residual 0.70x in the model).
+/// channels and at most 160 KiB of weights (MobileNet-V2's expansions 1.06-1.23x, MobileNet-V1's
+/// first five 1.03-1.19x, ResNet50's 64 -> 256 1.13x and 256 -> 64 1.07x), mixed beyond (0.89x on
+/// ResNet50's 1024 -> 256, 0.97-0.98x on its 256 -> 1024 and 512 -> 2048, 0.99-1.03x on
+/// MobileNet-V1's 512 and 1024 channels, 1.03-1.06x on MobileNet-V2's projections from 384-960),
+/// and behind inside the model with fewer than 32 outputs, a block of 32 channels part empty
+/// (MobileNet-V2's 32 -> 16 at 112x112 0.60x).
 /// It creates no code at load time, where oneDNN generates each primitive. The AMX path takes
 /// the same default until it is measured there; the tuning cache decides per layer on the
 /// user's CPU.

@@ -41,8 +41,7 @@ constexpr __mmask16 all = 0xFFFF;
 struct requant {
     __m512 hi, zp, sum_scale;
     __m512i sum_zp;
-    __m256i lo8, top8;
-    __m256i lo8_all, top8_all;  ///< the byte clamps, or the type's ends where the plan has none
+    __m256i lo8, top8;  ///< the byte clamps, or the type's ends where the plan has none (a max and min that change nothing)
     dw_requant_plan plan;
     bool sum = false;
     /// No bias to add (it folded into the sums) and no upper float clamp: the form of most layers,
@@ -55,13 +54,11 @@ QINT8_PW_VNNI_TARGET inline requant requant_of(const pw_problem& pr, const pw_pa
     rq.plan = dw_requant_plan_of(pr, pk);
     rq.hi = _mm512_set1_ps(rq.plan.hi);
     rq.zp = _mm512_set1_ps(rq.plan.zp);
-    rq.lo8 = _mm256_set1_epi8(rq.plan.lo_byte);
-    rq.top8 = _mm256_set1_epi8(rq.plan.top_byte);
     rq.sum = pr.sum;
     rq.sum_scale = _mm512_set1_ps(pr.sum_scale);
     rq.sum_zp = _mm512_set1_epi32(pr.sum_zp);
-    rq.lo8_all = _mm256_set1_epi8(rq.plan.clamp_lo ? rq.plan.lo_byte : static_cast<char>(pr.dst_signed ? -128 : 0));
-    rq.top8_all = _mm256_set1_epi8(rq.plan.clamp_top ? rq.plan.top_byte : static_cast<char>(pr.dst_signed ? 127 : 255));
+    rq.lo8 = _mm256_set1_epi8(rq.plan.clamp_lo ? rq.plan.lo_byte : static_cast<char>(pr.dst_signed ? -128 : 0));
+    rq.top8 = _mm256_set1_epi8(rq.plan.clamp_top ? rq.plan.top_byte : static_cast<char>(pr.dst_signed ? 127 : 255));
     rq.fast = !rq.plan.add_bias && !rq.plan.clamp_hi;
     return rq;
 }
@@ -131,15 +128,19 @@ QINT8_PW_VNNI_INLINE inline void quads_of_one(__m512i& a, __m512i& b, const int8
     }
 }
 
+/// The first `count` of a block's 32 channels as a byte mask.
+inline __mmask32 first_lanes(int count) { return static_cast<__mmask32>((uint64_t{1} << count) - 1); }
+
 /// The residual's `count` codes at `at` as float(r - zp) in the sums' lane order: a holds
 /// channels 0-3, 16-19, 4-7, 20-23 (dwords 0, 4, 1, 5 of the 32 bytes), b dwords 2, 6, 3, 7.
 template <bool Signed>
 QINT8_PW_VNNI_INLINE inline void residual(const requant& rq, const uint8_t* at, int count, __m512& ra, __m512& rb) {
     const __m256i raw = count == pw_block ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(at))
-                                          : _mm256_maskz_loadu_epi8(static_cast<__mmask32>((uint64_t{1} << count) - 1), at);  // reads no further
+                                          : _mm256_maskz_loadu_epi8(first_lanes(count), at);  // reads no further
     const __m256i r = _mm256_permutevar8x32_epi32(raw, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
     const __m128i lo = _mm256_castsi256_si128(r), hi = _mm256_extracti128_si256(r, 1);
-    const __m512i xa = Signed ? _mm512_maskz_cvtepi8_epi32(all, lo) : _mm512_maskz_cvtepu8_epi32(all, lo), xb = Signed ? _mm512_maskz_cvtepi8_epi32(all, hi) : _mm512_maskz_cvtepu8_epi32(all, hi);
+    const __m512i xa = Signed ? _mm512_maskz_cvtepi8_epi32(all, lo) : _mm512_maskz_cvtepu8_epi32(all, lo);
+    const __m512i xb = Signed ? _mm512_maskz_cvtepi8_epi32(all, hi) : _mm512_maskz_cvtepu8_epi32(all, hi);
     ra = _mm512_maskz_cvtepi32_ps(all, _mm512_sub_epi32(xa, rq.sum_zp));  // exact: |r - zp| <= 255
     rb = _mm512_maskz_cvtepi32_ps(all, _mm512_sub_epi32(xb, rq.sum_zp));
 }
@@ -156,22 +157,28 @@ QINT8_PW_VNNI_INLINE inline __m512i requant_one(const requant& rq, __m512i acc, 
     return _mm512_maskz_cvtps_epi32(all, f);
 }
 
+/// Two zmm of int32 codes (lanes as the sums') to 32 bytes in channel order at `out` (`count` of
+/// them): int16 halves, a giving channels 0-3 16-19 4-7 20-23 and b 8-11 24-27 12-15 28-31; the
+/// 8-bit packs interleave them per 128-bit lane into dwords of channels 0 16 8 24 4 20 12 28
+/// (x4), which one vpermd orders; then both byte clamps.
+template <bool DstSigned>
+QINT8_PW_VNNI_INLINE inline void pack_store(const requant& rq, __m512i qa, __m512i qb, uint8_t* out, int count) {
+    const __m256i sa = _mm512_maskz_cvtsepi32_epi16(all, qa), sb = _mm512_maskz_cvtsepi32_epi16(all, qb);
+    __m256i v = DstSigned ? _mm256_packs_epi16(sa, sb) : _mm256_packus_epi16(sa, sb);
+    v = _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 4, 2, 6, 1, 5, 3, 7));
+    v = DstSigned ? _mm256_max_epi8(v, rq.lo8) : _mm256_max_epu8(v, rq.lo8);
+    v = DstSigned ? _mm256_min_epi8(v, rq.top8) : _mm256_min_epu8(v, rq.top8);
+    if (count == pw_block) _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), v);
+    else _mm256_mask_storeu_epi8(out, first_lanes(count), v);  // the last block of n % 32 channels
+}
+
 /// The 32 channels of one pixel from its sums a and b into `out` (`count` bytes, at most 32),
 /// which holds the residual's codes first where the layer sums one.
 template <bool DstSigned>
 QINT8_PW_VNNI_INLINE inline void requantize(const requant& rq, __m512i a, __m512i b, const float* bias, const float* scale, uint8_t* out, int count) {
     __m512 ra = _mm512_setzero_ps(), rb = _mm512_setzero_ps();
     if (rq.sum) residual<DstSigned>(rq, out, count, ra, rb);
-    // int16 halves: a gives channels 0-3 16-19 4-7 20-23, b 8-11 24-27 12-15 28-31; the 8-bit
-    // packs interleave them per 128-bit lane into dwords of channels 0 16 8 24 4 20 12 28 (x4).
-    const __m256i sa = _mm512_maskz_cvtsepi32_epi16(all, requant_one(rq, a, bias, scale, ra));
-    const __m256i sb = _mm512_maskz_cvtsepi32_epi16(all, requant_one(rq, b, bias + 16, scale + 16, rb));
-    __m256i v = DstSigned ? _mm256_packs_epi16(sa, sb) : _mm256_packus_epi16(sa, sb);
-    v = _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 4, 2, 6, 1, 5, 3, 7));
-    if (rq.plan.clamp_lo) v = DstSigned ? _mm256_max_epi8(v, rq.lo8) : _mm256_max_epu8(v, rq.lo8);
-    if (rq.plan.clamp_top) v = DstSigned ? _mm256_min_epi8(v, rq.top8) : _mm256_min_epu8(v, rq.top8);
-    if (count == pw_block) _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), v);
-    else _mm256_mask_storeu_epi8(out, static_cast<__mmask32>((uint64_t{1} << count) - 1), v);  // the last block of n % 32 channels
+    pack_store<DstSigned>(rq, requant_one(rq, a, bias, scale, ra), requant_one(rq, b, bias + 16, scale + 16, rb), out, count);
 }
 
 /// requantize for the fast form (requant::fast): float conversion, scale, [residual], [zero
@@ -190,14 +197,7 @@ QINT8_PW_VNNI_INLINE inline void requantize_fast(const requant& rq, __m512i a, _
         fb = _mm512_fmadd_ps(rq.sum_scale, rb, fb);
     }
     if (AddZp) fa = _mm512_add_ps(fa, rq.zp), fb = _mm512_add_ps(fb, rq.zp);
-    const __m256i sa = _mm512_maskz_cvtsepi32_epi16(all, _mm512_maskz_cvtps_epi32(all, fa));
-    const __m256i sb = _mm512_maskz_cvtsepi32_epi16(all, _mm512_maskz_cvtps_epi32(all, fb));
-    __m256i v = DstSigned ? _mm256_packs_epi16(sa, sb) : _mm256_packus_epi16(sa, sb);
-    v = _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 4, 2, 6, 1, 5, 3, 7));
-    v = DstSigned ? _mm256_max_epi8(v, rq.lo8_all) : _mm256_max_epu8(v, rq.lo8_all);
-    v = DstSigned ? _mm256_min_epi8(v, rq.top8_all) : _mm256_min_epu8(v, rq.top8_all);
-    if (count == pw_block) _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), v);
-    else _mm256_mask_storeu_epi8(out, static_cast<__mmask32>((uint64_t{1} << count) - 1), v);
+    pack_store<DstSigned>(rq, _mm512_maskz_cvtps_epi32(all, fa), _mm512_maskz_cvtps_epi32(all, fb), out, count);
 }
 
 /// The sums of `px` pixels (at most 8) in `sums` ([px][32]) requantized into out, out + stride, ...
