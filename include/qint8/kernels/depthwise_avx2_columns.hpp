@@ -22,6 +22,7 @@
 #include "qint8/kernels/depthwise_avx2.hpp"
 #include "qint8/kernels/depthwise_common.hpp"
 #include "qint8/kernels/requant_avx2.hpp"
+#include "qint8/kernels/unfused.hpp"
 
 namespace qint8::kernels {
 
@@ -81,8 +82,8 @@ __attribute__((target("avx2"))) inline void requantize(const requant& rq, __m256
         f0 = _mm256_add_ps(f0, rq.bias[0]);
         f1 = _mm256_add_ps(f1, rq.bias[1]);
     }
-    f0 = _mm256_mul_ps(f0, rq.scale[0]);
-    f1 = _mm256_mul_ps(f1, rq.scale[1]);
+    f0 = unfused(_mm256_mul_ps(f0, rq.scale[0]));  // rounded before the zero point (unfused.hpp)
+    f1 = unfused(_mm256_mul_ps(f1, rq.scale[1]));
     if (rq.plan.clamp_hi) {
         f0 = _mm256_min_ps(f0, rq.hi);
         f1 = _mm256_min_ps(f1, rq.hi);

@@ -30,6 +30,9 @@
 #include <limits>
 #include <vector>
 
+#include "qint8/kernels/aligned.hpp"
+#include "qint8/kernels/parallel.hpp"
+
 namespace qint8::kernels {
 
 /// Shape, quantization and post-ops of one depthwise layer (one input channel per output channel).
@@ -67,18 +70,18 @@ struct dw_packed {
     int block = 16;
     int64_t c = 0, blocks = 0;
     int kh = 0, kw = 0, pairs = 0;        ///< pairs = ceil(kh * kw / 2)
-    std::vector<int16_t> w;               ///< [blocks][pairs][block lo pairs | block hi pairs] = block * 2 per pair
-    std::vector<int32_t> comp;            ///< [blocks][block]: src_zp * sum of the channel's weights
-    std::vector<float> bias, scale;       ///< [blocks][block]: float(bias_s32), os
+    aligned_vector<int16_t> w;            ///< [blocks][pairs][block lo pairs | block hi pairs] = block * 2 per pair
+    aligned_vector<int32_t> comp;         ///< [blocks][block]: src_zp * sum of the channel's weights
+    aligned_vector<float> bias, scale;    ///< [blocks][block]: float(bias_s32), os
     std::vector<uint8_t> zp_row;          ///< blocks * block bytes of src_zp: what padded taps read
     /// Block 16 and 3x3 only (depthwise_avx2_columns.hpp, dw_pack_columns): [blocks][kx][pair lo |
     /// pair hi | single lo | single hi][16] int16, rows (0, 1) of column kx paired, row 2 beside a zero.
-    std::vector<int16_t> wcol;
+    aligned_vector<int16_t> wcol;
     // Block 64 (four taps per int32 lane, depthwise_avx512vnni_quads.hpp; see dw_pack_quads), and
     // acc0, bias_in_acc and v_bound for block 16 with 3x3 kernels too (dw_pack_columns):
     int groups = 0;                       ///< ceil(kh / 4): a column's rows in groups of four
-    std::vector<int8_t> wq;               ///< [blocks][kw][groups][4 quads][64 bytes]
-    std::vector<int32_t> acc0;            ///< [blocks][block]: the accumulator's start, bias - comp (bias_in_acc) or -comp
+    aligned_vector<int8_t> wq;            ///< [blocks][kw][groups][4 quads][64 bytes]
+    aligned_vector<int32_t> acc0;         ///< [blocks][block]: the accumulator's start, bias - comp (bias_in_acc) or -comp
     bool bias_in_acc = false;             ///< every |bias| <= 2^24, so float(acc) + float(bias) == float(acc + bias)
     double v_bound = 0;                   ///< a bound on |(acc + bias) * os| over every input (the int32 conversion's range)
 };
@@ -370,9 +373,7 @@ using dw_row_fn = void (*)(const dw_problem&, const dw_packed&, const uint8_t*, 
 /// point for source signedness s and destination signedness d.
 inline void dw_run_rows(const dw_problem& pr, const dw_packed& pk, const uint8_t* src, uint8_t* dst, int threads, const dw_row_fn (&rows)[2][2]) {
     const dw_row_fn f = rows[pr.src_signed ? 1 : 0][pr.dst_signed ? 1 : 0];
-    const int64_t n = pr.n * pr.oh;
-#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
-    for (int64_t r = 0; r < n; ++r) f(pr, pk, src, dst, r);
+    parallel_for(threads, pr.n * pr.oh, [&](int64_t r) { f(pr, pk, src, dst, r); });
 }
 
 }  // namespace qint8::kernels

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "qint8/kernels/parallel.hpp"
+
 namespace qint8::kernels {
 
 /// NHWC source codes, weights [O][kh][kw][C / groups], NHWC int32 destination. Padded taps add
@@ -23,8 +25,7 @@ struct exact_conv_problem {
 inline void exact_conv(const exact_conv_problem& p, const std::vector<int8_t>& wt, const void* src, int32_t* acc, int threads) {
     const int64_t cg = p.c / p.groups, og = p.o / p.groups, rows = p.n * p.oh;
     const auto code = [&](int64_t i) { return p.src_signed ? int32_t(static_cast<const int8_t*>(src)[i]) : int32_t(static_cast<const uint8_t*>(src)[i]); };
-#pragma omp parallel for num_threads(threads) if (threads > 1 && rows > 1) schedule(static)
-    for (int64_t r = 0; r < rows; ++r) {
+    parallel_for(threads, rows, [&](int64_t r) {
         const int64_t n = r / p.oh, oy = r % p.oh;
         for (int64_t ox = 0; ox < p.ow; ++ox)
             for (int64_t o = 0; o < p.o; ++o) {
@@ -42,7 +43,7 @@ inline void exact_conv(const exact_conv_problem& p, const std::vector<int8_t>& w
                 }
                 acc[((n * p.oh + oy) * p.ow + ox) * p.o + o] = static_cast<int32_t>(sum);
             }
-    }
+    });
 }
 
 }  // namespace qint8::kernels

@@ -22,9 +22,11 @@
 #include <cstring>
 #include <vector>
 
+#include "qint8/kernels/parallel.hpp"
 #include "qint8/kernels/pointwise_common.hpp"
 #include "qint8/kernels/pointwise_gather.hpp"
 #include "qint8/kernels/requant_avx2.hpp"
+#include "qint8/kernels/unfused.hpp"
 
 #include <immintrin.h>
 
@@ -76,7 +78,7 @@ __attribute__((target("avx2,fma"), always_inline)) inline __m256i requant_one(co
                                                                           const __m256& res) {
     __m256 f = _mm256_cvtepi32_ps(acc);
     if (rq.plan.add_bias) f = _mm256_add_ps(f, _mm256_loadu_ps(bias));
-    f = _mm256_mul_ps(f, _mm256_loadu_ps(scale));
+    f = unfused(_mm256_mul_ps(f, _mm256_loadu_ps(scale)));  // rounded before the zero point (unfused.hpp)
     if (rq.sum) f = _mm256_fmadd_ps(rq.sum_scale, res, f);  // one rounding, as oneDNN's sum post-op
     if (rq.plan.clamp_hi) f = _mm256_min_ps(f, rq.hi);
     if (rq.plan.add_zp) f = _mm256_add_ps(f, rq.zp);
@@ -167,26 +169,21 @@ inline void run_pixels(const pw_problem& pr, const pw_packed& pk, const uint8_t*
 inline void pointwise_avx2(const pw_problem& pr, const pw_packed& pk, const uint8_t* src, uint8_t* dst, int threads) {
     if (!pr.window.on) {
         const int64_t tiles = (pr.m + 47) / 48;  // 48 pixels per task
-#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
-        for (int64_t t = 0; t < tiles; ++t) {
+        parallel_for(threads, tiles, [&](int64_t t) {
             const int64_t from = t * 48;
             pw_avx2::run_pixels(pr, pk, src + from * pr.k, dst + from * pr.n, std::min<int64_t>(48, pr.m - from));
-        }
+        });
         return;
     }
     const pw_window& w = pr.window;
     const int64_t rows = w.batch * w.oh, src_bytes = w.batch * w.h * w.w * w.c;
-    // The buffer stays with the thread: no allocation per run once it has grown.
-    static thread_local std::vector<uint8_t> buf;
-#pragma omp parallel num_threads(threads) if (threads > 1)
-    {
+    parallel_for(threads, rows, [&](int64_t r) {
+        // The buffer stays with the thread: no allocation per run once it has grown.
+        static thread_local std::vector<uint8_t> buf;
         buf.resize(static_cast<std::size_t>(w.ow * pr.k + pw_gather_slack));
-#pragma omp for schedule(static)
-        for (int64_t r = 0; r < rows; ++r) {
-            pw_gather_row(w, pr.k, static_cast<uint8_t>(pr.src_zp), src, src_bytes, r, buf.data());
-            pw_avx2::run_pixels(pr, pk, buf.data(), dst + r * w.ow * pr.n, w.ow);
-        }
-    }
+        pw_gather_row(w, pr.k, static_cast<uint8_t>(pr.src_zp), src, src_bytes, r, buf.data());
+        pw_avx2::run_pixels(pr, pk, buf.data(), dst + r * w.ow * pr.n, w.ow);
+    });
 }
 
 }  // namespace qint8::kernels

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "qint8/kernels/parallel.hpp"
 #include "qint8/kernels/pointwise_avx2.hpp"
 
 #include <immintrin.h>
@@ -105,12 +106,11 @@ inline int64_t tile_pixels_for(const pw_problem& pr, const pw_packed& pk, int th
 /// block over one tile, tile by tile, so that threads share a tile's pixels and split its blocks.
 inline void pointwise_avx2_tiles(const pw_problem& pr, const pw_packed& pk, const uint8_t* src, uint8_t* dst, int threads) {
     const int64_t per = pw_avx2_tiles::tile_pixels_for(pr, pk, threads), tiles = (pr.m + per - 1) / per, tasks = tiles * pk.blocks;
-#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
-    for (int64_t t = 0; t < tasks; ++t) {
+    parallel_for(threads, tasks, [&](int64_t t) {
         const int64_t tile = t / pk.blocks, b = t % pk.blocks, from = tile * per, count = std::min(per, pr.m - from);
         if (pr.dst_signed) pw_avx2_tiles::block_range<true>(pr, pk, b, src + from * pr.k, dst + from * pr.n, count);
         else pw_avx2_tiles::block_range<false>(pr, pk, b, src + from * pr.k, dst + from * pr.n, count);
-    }
+    });
 }
 
 }  // namespace qint8::kernels

@@ -23,6 +23,7 @@
 
 #include "qint8/kernels/pointwise_avx2_tiles.hpp"
 #include "qint8/kernels/pointwise_common.hpp"
+#include "qint8/kernels/unfused.hpp"
 
 #include <immintrin.h>
 
@@ -150,7 +151,7 @@ QINT8_PW_VNNI_INLINE inline void residual(const requant& rq, const uint8_t* at, 
 QINT8_PW_VNNI_INLINE inline __m512i requant_one(const requant& rq, __m512i acc, const float* bias, const float* scale, __m512 res) {
     __m512 f = _mm512_maskz_cvtepi32_ps(all, acc);
     if (rq.plan.add_bias) f = _mm512_add_ps(f, _mm512_loadu_ps(bias));
-    f = _mm512_mul_ps(f, _mm512_loadu_ps(scale));
+    f = unfused(_mm512_mul_ps(f, _mm512_loadu_ps(scale)));  // rounded before the zero point (unfused.hpp)
     if (rq.sum) f = _mm512_fmadd_ps(rq.sum_scale, res, f);  // one rounding, as oneDNN's sum post-op
     if (rq.plan.clamp_hi) f = _mm512_maskz_min_ps(all, f, rq.hi);
     if (rq.plan.add_zp) f = _mm512_add_ps(f, rq.zp);
@@ -188,8 +189,8 @@ QINT8_PW_VNNI_INLINE inline void requantize(const requant& rq, __m512i a, __m512
 /// samples).
 template <bool DstSigned, bool AddZp, bool Sum>
 QINT8_PW_VNNI_INLINE inline void requantize_fast(const requant& rq, __m512i a, __m512i b, const float* scale, uint8_t* out, int count) {
-    __m512 fa = _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(all, a), _mm512_loadu_ps(scale));
-    __m512 fb = _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(all, b), _mm512_loadu_ps(scale + 16));
+    __m512 fa = unfused(_mm512_mul_ps(_mm512_maskz_cvtepi32_ps(all, a), _mm512_loadu_ps(scale)));  // rounded before the zero point
+    __m512 fb = unfused(_mm512_mul_ps(_mm512_maskz_cvtepi32_ps(all, b), _mm512_loadu_ps(scale + 16)));
     if (Sum) {
         __m512 ra, rb;
         residual<DstSigned>(rq, out, count, ra, rb);

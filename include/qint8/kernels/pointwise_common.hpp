@@ -28,6 +28,7 @@
 #endif
 
 #include "qint8/detail/transpose_quads.hpp"
+#include "qint8/kernels/aligned.hpp"
 #include "qint8/kernels/depthwise_common.hpp"
 
 namespace qint8::kernels {
@@ -87,10 +88,10 @@ inline constexpr int64_t pw_max_k = 1024;
 /// order: vector v, lane l holds channel pw_lane_channel(v, l).
 struct pw_packed {
     int64_t k = 0, n = 0, quads = 0, blocks = 0;
-    std::vector<int8_t> w;      ///< [blocks][quads][4][8][4]
-    std::vector<int32_t> acc0;  ///< [blocks][32] lane order: bias - comp (bias_in_acc) or -comp
-    std::vector<float> bias;    ///< [blocks][32] lane order, in accumulator units
-    std::vector<float> scale;   ///< [blocks][32] lane order
+    aligned_vector<int8_t> w;   ///< [blocks][quads][4][8][4]
+    aligned_vector<int32_t> acc0;  ///< [blocks][32] lane order: bias - comp (bias_in_acc) or -comp
+    aligned_vector<float> bias;    ///< [blocks][32] lane order, in accumulator units
+    aligned_vector<float> scale;   ///< [blocks][32] lane order
     bool bias_in_acc = false;   ///< as dw_packed::bias_in_acc
     double v_bound = 0;         ///< as dw_packed::v_bound
     /// Every sum the kernel forms is exact: every pair (2j, 2j + 1) of a channel's weights fits

@@ -4,6 +4,7 @@
 /// less its zero point, moved left by 20 bits and scaled, the sum scaled to the output
 /// (tflite_requantize.hpp has the arithmetic). Scalar and AVX2 (8 elements per vector).
 
+#include "qint8/kernels/parallel.hpp"
 #include "qint8/kernels/tflite_requantize.hpp"
 
 namespace qint8::kernels {
@@ -34,8 +35,7 @@ inline void tflite_add(const tfl_add_job& j, const void* a, const void* b, void*
     const bool vec = avx2 && j.vector_ok && !scalar_only;
     constexpr std::size_t block = 4096;
     const auto blocks = static_cast<int64_t>((n + block - 1) / block);
-#pragma omp parallel for num_threads(threads) if (threads > 1 && blocks > 1) schedule(static)
-    for (int64_t k = 0; k < blocks; ++k) {
+    parallel_for(threads, blocks, [&](int64_t k) {
         std::size_t i = static_cast<std::size_t>(k) * block;
         const std::size_t end = std::min(n, i + block);
         if (vec) i = tflite_add_avx2(j, a, b, dst, i, end);
@@ -44,7 +44,7 @@ inline void tflite_add(const tfl_add_job& j, const void* a, const void* b, void*
             if (j.dst_signed) static_cast<int8_t*>(dst)[i] = static_cast<int8_t>(v);
             else static_cast<uint8_t*>(dst)[i] = static_cast<uint8_t>(v);
         }
-    }
+    });
 }
 
 }  // namespace qint8::kernels

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "qint8/kernels/parallel.hpp"
+
 namespace qint8::kernels {
 
 struct tfl_pool {
@@ -25,8 +27,7 @@ struct tfl_pool {
 inline void tflite_avg_pool(const tfl_pool& p, const void* src, void* dst, int threads) {
     const int32_t lo = p.is_signed ? -128 : 0, hi = p.is_signed ? 127 : 255;
     const auto rows = p.n * p.oh;
-#pragma omp parallel for num_threads(threads) if (threads > 1 && rows > 1) schedule(static)
-    for (int64_t r = 0; r < rows; ++r) {
+    parallel_for(threads, rows, [&](int64_t r) {
         const int64_t n = r / p.oh, oy = r % p.oh;
         const int64_t y0 = oy * p.sh - p.pt, ya = std::max<int64_t>(0, y0), yb = std::min(p.h, y0 + p.kh);
         std::vector<int64_t> sum(static_cast<std::size_t>(p.c));
@@ -50,7 +51,7 @@ inline void tflite_avg_pool(const tfl_pool& p, const void* src, void* dst, int t
                 else static_cast<uint8_t*>(dst)[o] = static_cast<uint8_t>(v);
             }
         }
-    }
+    });
 }
 
 }  // namespace qint8::kernels

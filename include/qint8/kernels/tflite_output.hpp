@@ -8,6 +8,7 @@
 #include <cstddef>
 
 #include "qint8/dispatch/isa.hpp"
+#include "qint8/kernels/parallel.hpp"
 #include "qint8/kernels/tflite_requantize.hpp"
 #include "qint8/kernels/tflite_requantize_avx512.hpp"
 
@@ -31,14 +32,13 @@ inline void tflite_requantize(const tfl_output& o, const int32_t* acc, const voi
     const tfl_isa v = o.vector_ok ? widest : tfl_isa::scalar;
     const std::size_t per = tfl_block_pixels(o.channels);
     const auto blocks = static_cast<int64_t>((pixels + per - 1) / per);
-#pragma omp parallel for num_threads(threads) if (threads > 1 && blocks > 1) schedule(static)
-    for (int64_t b = 0; b < blocks; ++b) {
+    parallel_for(threads, blocks, [&](int64_t b) {
         const std::size_t p0 = static_cast<std::size_t>(b) * per, p1 = std::min(pixels, p0 + per);
         if (v == tfl_isa::avx512) tfl::block_avx512(o, acc, residual, dst, p0, p1);
         else if (v == tfl_isa::avx2) tfl::block_avx2(o, acc, residual, dst, p0, p1);
         else
             for (std::size_t p = p0; p < p1; ++p) tfl::pixel_scalar(o, acc, residual, dst, p * o.channels, 0);
-    }
+    });
 }
 
 }  // namespace qint8::kernels

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "qint8/core/types.hpp"
+#include "qint8/kernels/parallel.hpp"
 
 #if defined(QINT8_HAVE_XSIMD) && QINT8_HAVE_XSIMD
 #include <xsimd/xsimd.hpp>
@@ -98,8 +99,7 @@ inline void quantize_to_nhwc(const float* src, T* dst, std::size_t images, std::
     constexpr std::size_t chunk = 256;
     const std::size_t chunks = (pixels + chunk - 1) / chunk;
     const auto jobs = static_cast<int64_t>(images * chunks);
-#pragma omp parallel for num_threads(threads) if (threads > 1 && jobs > 1) schedule(static)
-    for (int64_t j = 0; j < jobs; ++j) {
+    parallel_for(threads, jobs, [&](int64_t j) {
         const std::size_t i = static_cast<std::size_t>(j) / chunks, p0 = static_cast<std::size_t>(j) % chunks * chunk;
         const std::size_t n = std::min(chunk, pixels - p0);
         T codes[chunk];
@@ -108,7 +108,7 @@ inline void quantize_to_nhwc(const float* src, T* dst, std::size_t images, std::
             T* d = dst + (i * pixels + p0) * channels + c;
             for (std::size_t k = 0; k < n; ++k) d[k * channels] = codes[k];
         }
-    }
+    });
 }
 
 /// dst[i] = scale * (src[i] - zero_point).
