@@ -212,8 +212,8 @@ TEST_CASE("tuning: the default depthwise is qint8's except on AMX - where oneDNN
     CHECK(detail::pw_candidates(144, 24, true).front() == "onednn");   // a block part empty
     CHECK(detail::pw_candidates(960, 24, true).front() == "onednn");
     CHECK(detail::pw_candidates(32, 16, true).front() == "onednn");
-    // The VNNI variant on the AVX-512 VNNI and AMX paths (measured on Zen 5): the default up to 256
-    // input channels and 160 KiB of weights into at least 32 outputs, a candidate otherwise.
+    // The VNNI variant on the AVX-512 VNNI and AMX paths (measured on Zen 5): the default up to
+    // 160 KiB of weights into at least 32 outputs, a candidate otherwise.
     const std::vector<std::string> vnni_first{"qint8_pw:avx512vnni", "onednn"}, onednn_first{"onednn", "qint8_pw:avx512vnni"};
     CHECK(detail::pw_vnni_candidates(16, 96) == vnni_first);
     CHECK(detail::pw_vnni_candidates(144, 32) == vnni_first);
@@ -222,7 +222,10 @@ TEST_CASE("tuning: the default depthwise is qint8's except on AMX - where oneDNN
     CHECK(detail::pw_vnni_candidates(160, 960) == vnni_first);
     CHECK(detail::pw_vnni_candidates(256, 512) == vnni_first);
     CHECK(detail::pw_vnni_candidates(256, 1024) == onednn_first);  // 256 KiB of weights
-    CHECK(detail::pw_vnni_candidates(260, 32) == onednn_first);
+    CHECK(detail::pw_vnni_candidates(384, 96) == vnni_first);   // MobileNet-V2's projections
+    CHECK(detail::pw_vnni_candidates(960, 160) == vnni_first);  // 150 KiB
+    CHECK(detail::pw_vnni_candidates(960, 320) == onednn_first);
+    CHECK(detail::pw_vnni_candidates(1024, 256) == onednn_first);  // ResNet50's, 256 KiB: 0.89x
     CHECK(detail::pw_vnni_candidates(1024, 1024) == onednn_first);
     CHECK(detail::pw_vnni_path(isa::avx512_core_vnni));
     CHECK(detail::pw_vnni_path(isa::avx512_core_bf16));

@@ -51,20 +51,20 @@ inline std::vector<std::string> pw_candidates(int64_t k, int64_t n, bool plain) 
 
 /// The candidates on the AVX-512 VNNI and AMX paths for a plain 1x1 layer, the default first. The
 /// VNNI variant (pointwise_avx512vnni.hpp) against oneDNN's `brgconv_1x1` on a Zen 5 core
-/// (`avx512_core_bf16`; bench_pointwise, medians of 15 rounds, and inside MobileNet-V1/V2 with
-/// `bench_models --profile`; docs/performance.md): faster on the layers with at most 256 input
-/// channels and at most 160 KiB of weights (MobileNet-V2's expansions 1.06-1.23x, MobileNet-V1's
-/// first five 1.03-1.19x, ResNet50's 64 -> 256 1.13x and 256 -> 64 1.07x), mixed beyond (0.89x on
-/// ResNet50's 1024 -> 256, 0.97-0.98x on its 256 -> 1024 and 512 -> 2048, 0.99-1.03x on
-/// MobileNet-V1's 512 and 1024 channels, 1.03-1.06x on MobileNet-V2's projections from 384-960),
-/// and behind inside the model with fewer than 32 outputs, a block of 32 channels part empty
+/// (`avx512_core_bf16`; bench_pointwise, medians of 9-15 rounds, and inside MobileNet-V1/V2 with
+/// `bench_models --profile`; docs/performance.md): faster on the layers with at most 160 KiB of
+/// weights (MobileNet-V2's expansions 1.06-1.28x, its projections from 384-960 channels
+/// 1.01-1.06x, MobileNet-V1's first five 1.03-1.23x, ResNet50's 64 -> 256 1.16x and 256 -> 64
+/// 1.07x, its 512 -> 128 1.00x), mixed beyond (0.89-0.90x on ResNet50's 1024 -> 256, 0.95-1.00x
+/// on its 256 -> 1024 and 512 -> 2048, 0.99-1.03x on MobileNet-V1's 512 and 1024 channels), and
+/// behind inside the model with fewer than 32 outputs, a block of 32 channels part empty
 /// (MobileNet-V2's 32 -> 16 at 112x112 0.60x).
-/// It creates no code at load time, where oneDNN generates each primitive. The AMX path takes
-/// the same default until it is measured there; the tuning cache decides per layer on the
-/// user's CPU.
+/// It creates no code at load time, where oneDNN generates each primitive (MobileNet-V2 compiles
+/// in 9.0-9.6 ms with its projections on it, 10.5-11.1 ms without). The AMX path takes the same
+/// default until it is measured there; the tuning cache decides per layer on the user's CPU.
 inline std::vector<std::string> pw_vnni_candidates(int64_t k, int64_t n) {
     const std::string vnni = pw_candidate(kernels::pw_variant::avx512vnni);
-    if (n >= 32 && k <= 256 && kernels::pw_packed_bytes(k, n) <= 160 * 1024) return {vnni, "onednn"};
+    if (n >= 32 && kernels::pw_packed_bytes(k, n) <= 160 * 1024) return {vnni, "onednn"};
     return {"onednn", vnni};
 }
 
