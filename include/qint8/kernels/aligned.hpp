@@ -2,8 +2,8 @@
 /// @file aligned.hpp  Storage for packed weights and per-channel constants on 64-byte boundaries.
 ///
 /// The kernels load packed weights a zmm (64 bytes) or ymm at a time; std::vector's 16-byte
-/// alignment makes most of those loads span two cache lines, which doubles their cost. On Zen 5
-/// the four-tap depthwise kernel, which loads twelve weight zmm per output pixel, ran 1.4-1.65x
+/// alignment makes many of those loads span two cache lines, which doubles their cost. On Zen 5
+/// the four-tap depthwise kernel, which loads twelve weight zmm per output pixel, ran 1.2-1.45x
 /// faster on MobileNet shapes with its weights aligned (docs/performance.md).
 
 #include <cstddef>
