@@ -64,6 +64,12 @@ inline void set_output_scales(dnnl::primitive_attr& a, const std::vector<float>&
 inline void set_zero_point(dnnl::primitive_attr& a, int arg, int32_t zp) {
     if (zp != 0) a.set_zero_points(arg, 0, {zp});
 }
+/// A zero point given at run time (DNNL_ARG_ATTR_ZERO_POINTS | arg); none where zp is 0.
+inline void set_runtime_zero_point(dnnl::primitive_attr& a, int arg, int32_t zp) {
+    if (zp != 0) a.set_zero_points(arg, 0, {DNNL_RUNTIME_S32_VAL});
+}
+/// dst *= the tensor given at run time (DNNL_ARG_ATTR_MULTIPLE_POST_OP(i) | DNNL_ARG_SRC_1), broadcast as `d` says.
+inline void append_mul(dnnl::post_ops& po, const dnnl::memory::desc& d) { po.append_binary(dnnl::algorithm::binary_mul, d); }
 inline void append_sum(dnnl::post_ops& po, float scale, int32_t zp, dt type) { po.append_sum(scale, zp, type); }
 inline void append_relu(dnnl::post_ops& po) { po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f); }
 inline void append_clip(dnnl::post_ops& po, float lo, float hi) { po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, lo, hi); }
@@ -87,6 +93,18 @@ inline dnnl::convolution_forward::primitive_desc conv_pd(const dnnl::engine& eng
                                                          const dnnl::memory::desc& dst, const dims& strides, const dims& pad_l,
                                                          const dims& pad_r, const dnnl::primitive_attr& attr) {
     return dnnl::convolution_forward::primitive_desc(conv_desc(src, wei, bias, dst, strides, pad_l, pad_r), attr, eng);
+}
+
+/// Does oneDNN offer any implementation of the convolution with these attributes? Asked through
+/// the C API, which answers with a status where the C++ one throws (and aborts without exceptions).
+inline bool conv_offered(const dnnl::engine& eng, const dnnl::memory::desc& src, const dnnl::memory::desc& wei, const dnnl::memory::desc* bias,
+                         const dnnl::memory::desc& dst, const dims& strides, const dims& pad_l, const dims& pad_r,
+                         const dnnl::primitive_attr& attr) {
+    const dnnl::convolution_forward::desc d = conv_desc(src, wei, bias, dst, strides, pad_l, pad_r);
+    dnnl_primitive_desc_t pd = nullptr;
+    const dnnl_status_t st = dnnl_primitive_desc_create(&pd, &d.data, attr.get(), eng.get(), nullptr);
+    if (st == dnnl_success) dnnl_primitive_desc_destroy(pd);
+    return st == dnnl_success;
 }
 
 /// Calls f(pd) for each implementation oneDNN offers for the convolution, in its order of

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <set>
 #include <optional>
 #include <string>
 #include <vector>
@@ -63,6 +64,7 @@ private:
     bool s8_src_as_u8_ = false;
     std::vector<layer> layers_;  ///< the description's layers, activations as stored on this path
     std::map<std::string, std::vector<const layer*>> consumers_;
+    std::set<std::string> shared_code_;  ///< layers whose shape another layer repeats (plan_shared_code)
     std::map<std::string, backend::dims> dims_;
     std::map<std::string, where> at_;
     dnnl::stream compile_stream_{c_.eng};
@@ -167,6 +169,8 @@ private:
     backend::made_primitive in_input_layout(backend::made_primitive made, const std::string& in, dtype src_t, const std::optional<quant_params>& q,
                                             const Make& make) const;
     pair_geometry pair_geometry_of(const layer& l, const backend::dims& in_d, const quant_params& qin) const;
+    bool runtime_requant(const layer& l) const;
+    void plan_shared_code();
     dnnl::memory::desc ip_weights(const dnnl::memory::desc& src, const dnnl::memory::desc& wei_any, const dnnl::memory::desc& bias_md,
                                   const dnnl::memory::desc& dst, const backend::requant& rq, const std::vector<backend::fused_op>& ops) const;
     std::vector<dnnl::primitive> fewer_images(const backend::made_primitive& made, const dnnl::memory::desc& bias_md, const backend::requant& rq,
@@ -214,6 +218,7 @@ inline void compiler::run() {
         for (const auto& p : l.post_ops)
             if (p.kind == post_op::sum) consumers_[p.input].push_back(&l);
     }
+    plan_shared_code();
     plan_input();
     for (const layer& l : layers_) compile_layer(l);
     finish_output();

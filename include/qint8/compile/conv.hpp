@@ -3,6 +3,8 @@
 /// creation, weight packing and residual wiring, each in its own function.
 
 #include <cstdint>
+#include <cstring>
+#include <map>
 #include <optional>
 
 #include "qint8/backend/chunked_pack.hpp"
@@ -24,6 +26,55 @@ inline pair_geometry compiler::pair_geometry_of(const layer& l, const backend::d
     g.kw = l.kind == op::fc ? (in_d.size() == 4 ? in_d[3] : 1) : l.kernel[1];
     g.max_code = max_input_code(layers_, l.inputs[0], qin.scale, qin.zero_point);
     return g;
+}
+
+/// Does the INT8 convolution `l` take its scales and zero points at run time (backend::requant::
+/// runtime), so that it shares oneDNN's generated code with the other layers of its shape? Where
+/// that was measured (docs/performance.md, "Code shared by layers of one shape"): 3x3 layers on
+/// the AVX-512 VNNI paths, 0-3% slower to run, 0.5-1 ms less to compile for each repeat. So only
+/// a layer whose shape repeats takes it. Not 1x1 layers (the multiply as a post-op cost 2-20%
+/// there); not the other paths, unmeasured (AMX) or slower (AVX2, AVX-512 without VNNI: 1-6%).
+inline bool compiler::runtime_requant(const layer& l) const { return shared_code_.count(l.name) != 0; }
+
+/// The bits of `v`: a key that tells every float apart.
+inline uint32_t float_bits(float v) {
+    uint32_t u;
+    std::memcpy(&u, &v, sizeof u);
+    return u;
+}
+
+/// Fills shared_code_: the INT8 convolutions that runtime_requant() may give run-time scales (s32
+/// bias, no residual sum, a spatial kernel, one group, an AVX-512 VNNI path) whose shape, types,
+/// zero points present and fused clip bounds another such layer repeats: what oneDNN's primitive
+/// cache keys on once the scales are out of the primitive. A layer matched here that still gets
+/// code of its own (another layout or implementation chosen) is only slower by the post-op.
+inline void compiler::plan_shared_code() {
+    if (!(c_.path == isa::avx512_core_vnni || c_.path == isa::avx512_core_bf16) || c_.opt.force_fp32) return;
+    std::map<std::string, const std::vector<int64_t>*> shapes{{c_.desc.input.name, &c_.desc.input.shape}};
+    std::map<std::string, const std::optional<quant_params>*> acts{{c_.desc.input.name, &c_.desc.input.act}};
+    std::map<std::string, std::vector<std::string>> by_key;
+    const auto q = [](const std::optional<quant_params>& a) { return std::to_string(static_cast<int>(a->type)) + (a->zero_point != 0 ? "z" : "") + ";"; };
+    for (const layer& l : layers_) {
+        shapes[l.name] = &l.out_shape;
+        acts[l.name] = &l.act;
+        const bool eligible = l.kind == op::conv2d && l.groups == 1 && l.kernel[0] * l.kernel[1] > 1 && !l.float_bias &&
+                              l.prec == precision::int8 && l.act && *acts.at(l.inputs[0]);
+        if (!eligible) continue;
+        std::string key = q(*acts.at(l.inputs[0])) + q(l.act);
+        for (int64_t d : *shapes.at(l.inputs[0])) key += std::to_string(d) + ",";
+        for (int64_t d : {l.out_channels, l.kernel[0], l.kernel[1], l.stride[0], l.stride[1], l.pad[0], l.pad[1], l.pad[2], l.pad[3]})
+            key += std::to_string(d) + ",";
+        bool sum = false;
+        for (const post_op& p : l.post_ops) {
+            sum = sum || p.kind == post_op::sum;
+            // The clip's bounds as fused_ops() gives them to oneDNN, in the output's units, exactly.
+            const auto bits = [&](float v) { return std::to_string(float_bits(v / l.act->scale)); };
+            key += p.kind == post_op::clip ? "c" + bits(p.lo) + ":" + bits(p.hi) + ";" : "r;";
+        }
+        if (!sum) by_key[key].push_back(l.name);
+    }
+    for (const auto& [key, names] : by_key)
+        if (names.size() > 1) shared_code_.insert(names.begin(), names.end());
 }
 
 /// The residuals of `l`'s sum post-ops and how the destination buffer reads each.
@@ -317,6 +368,11 @@ inline void compiler::weighted(const layer& l) {
     // (scales do not choose it): large weights are packed into it as they are quantized.
     if (i8) chunk_large_weights(cw, w, wd, [&] { return make_with(src_any, int8_requant(l, *qin, dst_t, split_zp, ip, std::vector<float>(static_cast<std::size_t>(o), 1.f))).weights; });
     lp = i8 ? int8_params(l, w, ws, b, in_d, *qin, dst_t, split_zp, ip, cw.packer ? &cw.chunks : nullptr) : fp32_params(l, w, ws, b);
+    if (i8 && !ip && !cv.on && runtime_requant(l)) {  // where oneDNN offers it for these types
+        backend::requant rt = lp.rq;
+        rt.runtime = true;
+        lp.rq.runtime = backend::requantizing_conv_offered(c_.eng, src_any, wei_any, bias_md, dst_any, g, rt, ops);
+    }
     backend::made_primitive made = cv.on && in_d.size() == 2 ? make(src_any) : in_input_layout(make(src_any), in, src_t, qin, make);
     // oneDNN's implementation of a convolution: its first choice, or one the tuning measured
     // faster, among those that use the same layouts (oneDNN lists them only for fixed layouts).
@@ -345,11 +401,12 @@ inline void compiler::weighted(const layer& l) {
     const int in_place = in_place_residual(l, made.dst, sums);
     const int dst = new_slot(made.dst, in_place);
     if (in_place < 0) wire_residuals(l, dst, made.dst, sums);
-    add_step(made.primitive(),
-             {operand::slot(DNNL_ARG_SRC, src), operand::constant(DNNL_ARG_WEIGHTS, wconst), operand::constant(DNNL_ARG_BIAS, bconst),
-              operand::slot(DNNL_ARG_DST, dst)},
-             l.name, std::string(to_string(l.kind)) + " " + to_string(eff_prec(l)) + " " + to_string(src_t) + "->" + to_string(prim_dst_t) + " " +
-                         (cv.on ? "as conv " : "") + made.impl + (in_chunks ? " (weights packed in chunks)" : ""));
+    std::vector<operand> args{operand::slot(DNNL_ARG_SRC, src), operand::constant(DNNL_ARG_WEIGHTS, wconst),
+                              operand::constant(DNNL_ARG_BIAS, bconst), operand::slot(DNNL_ARG_DST, dst)};
+    for (const backend::runtime_arg& a : backend::runtime_args(lp.rq)) args.push_back(operand::constant(a.arg, new_const(a.desc, a.data)));
+    add_step(made.primitive(), std::move(args), l.name, std::string(to_string(l.kind)) + " " + to_string(eff_prec(l)) + " " + to_string(src_t) + "->" + to_string(prim_dst_t) + " " +
+                         (cv.on ? "as conv " : "") + made.impl + (in_chunks ? " (weights packed in chunks)" : "") +
+                         (lp.rq.runtime ? " (run-time scales)" : ""));
     if (ip && !i8) c_.steps.back().by_count = fewer_images(made, bias_md, lp.rq, ops);
     put_weighted(l, dst, made.dst, dst_t, cv.on, split_zp);
 }
