@@ -118,15 +118,10 @@ TEST_CASE("run-time requantization gives the bytes of constant scales and of the
     int n = 0;
     for (const variant& v : variants) {
         CAPTURE(n++);
-        rt_case t;
-        t.c = v.c;
-        t.o = v.o;
-        t.hw = v.hw;
-        t.relu = v.relu;
-        t.sum = v.sum;
-        test::rng r(static_cast<uint32_t>(v.c * 131 + v.o));
+        rt_case t{v.c, v.o, v.hw, {}, v.relu, v.sum};
         t.rq.src_zp = v.src_zp;
         t.rq.dst_zp = v.dst_zp;
+        test::rng r(static_cast<uint32_t>(v.c * 131 + v.o));
         // Scales that spread the results over the u8 range: a sum of c * 9 products of about
         // +-128 x +-36 has a spread of sqrt(c * 9) * 128 * 36 (sums stay below 2^24, where every
         // int32 is a float: the reference's conversion is exact).
