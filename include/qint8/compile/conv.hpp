@@ -53,7 +53,9 @@ inline void compiler::plan_shared_code() {
     std::map<std::string, const std::vector<int64_t>*> shapes{{c_.desc.input.name, &c_.desc.input.shape}};
     std::map<std::string, const std::optional<quant_params>*> acts{{c_.desc.input.name, &c_.desc.input.act}};
     std::map<std::string, std::vector<std::string>> by_key;
-    const auto q = [](const std::optional<quant_params>& a) { return std::to_string(static_cast<int>(a->type)) + (a->zero_point != 0 ? "z" : "") + ";"; };
+    const auto q = [](const std::optional<quant_params>& a) {
+        return std::to_string(static_cast<int>(a->type)) + (a->zero_point != 0 ? "z" : "") + ";";  // a zero point or none
+    };
     for (const layer& l : layers_) {
         shapes[l.name] = &l.out_shape;
         acts[l.name] = &l.act;
@@ -68,7 +70,7 @@ inline void compiler::plan_shared_code() {
         for (const post_op& p : l.post_ops) {
             sum = sum || p.kind == post_op::sum;
             // The clip's bounds as fused_ops() gives them to oneDNN, in the output's units, exactly.
-            const auto bits = [&](float v) { return std::to_string(float_bits(v / l.act->scale)); };
+            const auto bits = [&](float v) { return std::to_string(float_bits(v * (1.f / l.act->scale))); };
             key += p.kind == post_op::clip ? "c" + bits(p.lo) + ":" + bits(p.hi) + ";" : "r;";
         }
         if (!sum) by_key[key].push_back(l.name);
@@ -404,9 +406,10 @@ inline void compiler::weighted(const layer& l) {
     std::vector<operand> args{operand::slot(DNNL_ARG_SRC, src), operand::constant(DNNL_ARG_WEIGHTS, wconst),
                               operand::constant(DNNL_ARG_BIAS, bconst), operand::slot(DNNL_ARG_DST, dst)};
     for (const backend::runtime_arg& a : backend::runtime_args(lp.rq)) args.push_back(operand::constant(a.arg, new_const(a.desc, a.data)));
-    add_step(made.primitive(), std::move(args), l.name, std::string(to_string(l.kind)) + " " + to_string(eff_prec(l)) + " " + to_string(src_t) + "->" + to_string(prim_dst_t) + " " +
-                         (cv.on ? "as conv " : "") + made.impl + (in_chunks ? " (weights packed in chunks)" : "") +
-                         (lp.rq.runtime ? " (run-time scales)" : ""));
+    add_step(made.primitive(), std::move(args), l.name,
+             std::string(to_string(l.kind)) + " " + to_string(eff_prec(l)) + " " + to_string(src_t) + "->" + to_string(prim_dst_t) + " " +
+                 (cv.on ? "as conv " : "") + made.impl + (in_chunks ? " (weights packed in chunks)" : "") +
+                 (lp.rq.runtime ? " (run-time scales)" : ""));
     if (ip && !i8) c_.steps.back().by_count = fewer_images(made, bias_md, lp.rq, ops);
     put_weighted(l, dst, made.dst, dst_t, cv.on, split_zp);
 }
