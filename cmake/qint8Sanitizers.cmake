@@ -21,7 +21,14 @@ if(QINT8_SANITIZE)
   if("thread" IN_LIST _qint8_san_list AND "address" IN_LIST _qint8_san_list)
     message(FATAL_ERROR "QINT8_SANITIZE: thread cannot be combined with address")
   endif()
-  set(_qint8_san_flags -fsanitize=${QINT8_SANITIZE} -fno-omit-frame-pointer -g)
+  # Line tables, not full debug info: a report's stack still names each function, file and line,
+  # and the unity-built suites compiled about a quarter faster (clang 14, -O1).
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    set(_qint8_san_debug -gline-tables-only)
+  else()
+    set(_qint8_san_debug -g1)
+  endif()
+  set(_qint8_san_flags -fsanitize=${QINT8_SANITIZE} -fno-omit-frame-pointer ${_qint8_san_debug})
   if("undefined" IN_LIST _qint8_san_list)
     # Every UBSan finding is an error: the tests must fail, not print and carry on.
     list(APPEND _qint8_san_flags -fno-sanitize-recover=all)

@@ -22,7 +22,7 @@ command -v "$CXX" >/dev/null || { echo "fuzz.sh: $CXX not found (bash scripts/in
 launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 dir=build-asan   # shared with scripts/sanitize.sh (same options: nothing is rebuilt twice)
-cmake -S . -B $dir -DCMAKE_CXX_COMPILER="$CXX" "${launcher[@]}" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" \
+cmake -S . -B $dir -DCMAKE_CXX_COMPILER="$CXX" "${launcher[@]}" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1" \
   -DQINT8_SANITIZE=address,undefined -DQINT8_FUZZ=ON -DQINT8_TEST_PATHS=best -DQINT8_BUILD_TOOLS=OFF -DQINT8_INSTALL=OFF \
   -DQINT8_WARNINGS_AS_ERRORS=ON >/dev/null
 cmake --build $dir -j"${JOBS:-2}" --target $(printf 'fuzz_%s ' "${run[@]}")

@@ -4,7 +4,7 @@
 #   bash scripts/sanitize.sh            # ASan + UBSan (build-asan/): the fast suite, -LE "slow|imagenet|packaging"
 #   bash scripts/sanitize.sh thread     # TSan (build-tsan/): the concurrency suite
 #
-# clang (scripts/install-deps.sh --sanitizers) at -O1 with debug info; one code path registered
+# clang (scripts/install-deps.sh --sanitizers) at -O1 with line tables; one code path registered
 # (best/) since the instrumented suite is several times slower. Any ASan, LeakSanitizer or UBSan
 # report stops the test with a stack trace and fails it. TSan runs with the suppressions in
 # tests/sanitizers/tsan.supp (the OpenMP runtimes and oneDNN, which are not instrumented; see
@@ -22,15 +22,15 @@ start=$SECONDS
 case "$mode" in
   address|asan)
     dir=build-asan
-    # The same configuration as scripts/fuzz.sh: the fuzz targets share this build, and their
-    # committed corpora (every crash input found and fixed) run here as regression tests.
-    cmake -S . -B $dir -DCMAKE_CXX_COMPILER="$CXX" "${launcher[@]}" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" \
-      -DQINT8_SANITIZE=address,undefined -DQINT8_FUZZ=ON -DQINT8_TEST_PATHS=best -DQINT8_BUILD_TOOLS=OFF -DQINT8_INSTALL=OFF \
+    # The flags of scripts/fuzz.sh, which builds its libFuzzer programs in this directory too.
+    # They are not built here: the committed corpora (every crash input found and fixed) run
+    # through the same input functions in the converter suite (tests/fuzz/test_fuzz_corpora.cpp),
+    # one translation unit instead of five that each compiled the whole library.
+    cmake -S . -B $dir -DCMAKE_CXX_COMPILER="$CXX" "${launcher[@]}" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1" \
+      -DQINT8_SANITIZE=address,undefined -DQINT8_FUZZ=OFF -DQINT8_TEST_PATHS=best -DQINT8_BUILD_TOOLS=OFF -DQINT8_INSTALL=OFF \
       -DQINT8_WARNINGS_AS_ERRORS=ON >/dev/null
-    # Everything this configuration builds by default: the two suites, qint8_no_exceptions,
-    # qint8_convert_without_onnx and the fuzz targets. One "all" rather than a list of targets:
-    # CMake's makefiles build listed targets one after another, which left a core idle through
-    # the seven one-file programs.
+    # Everything this configuration builds by default: the two suites. One "all" rather than a
+    # list of targets: CMake's makefiles build listed targets one after another.
     cmake --build $dir -j"$jobs"
     echo "sanitize.sh: built in $((SECONDS - start)) s" >&2
     # detect_leaks: every allocation of a failed load must be freed. oneDNN's JIT keeps its code
@@ -56,7 +56,7 @@ case "$mode" in
     ;;
   thread|tsan)
     dir=build-tsan
-    cmake -S . -B $dir -DCMAKE_CXX_COMPILER="$CXX" "${launcher[@]}" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" \
+    cmake -S . -B $dir -DCMAKE_CXX_COMPILER="$CXX" "${launcher[@]}" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1" \
       -DQINT8_SANITIZE=thread -DQINT8_TEST_PATHS=best -DQINT8_BUILD_TOOLS=OFF -DQINT8_INSTALL=OFF \
       -DQINT8_WARNINGS_AS_ERRORS=ON >/dev/null
     cmake --build $dir -j"$jobs" --target qint8_thread_tests

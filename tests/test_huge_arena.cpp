@@ -92,9 +92,12 @@ TEST_CASE("huge_arena - a copy shares the chunks but takes its pieces from a chu
     CHECK(address(moved.take(10)) == address(pc) + 64);
 }
 
-TEST_CASE("read_whole_file - a file of several MiB (read into huge pages) and a small one read back byte for byte") {
+TEST_CASE("read_whole_file - files of several MiB (mapped) and a small one (read) come back byte for byte - with 64 readable bytes past the end") {
     test::scratch_dir dir;
-    for (const std::size_t n : {std::size_t{5000}, (std::size_t{5} << 20) + 17}) {
+    // 5 MiB exactly: the file ends on a page boundary, so the 64 bytes past it lie in the
+    // anonymous page reserved after the mapping.
+    for (const std::size_t n : {std::size_t{5000}, (std::size_t{5} << 20) + 17, std::size_t{5} << 20}) {
+        CAPTURE(n);
         std::vector<unsigned char> bytes(n);
         for (std::size_t i = 0; i < n; ++i) bytes[i] = static_cast<unsigned char>((i * 2654435761u) >> 13);
         const std::string path = dir / ("file_" + std::to_string(n));
@@ -108,6 +111,14 @@ TEST_CASE("read_whole_file - a file of several MiB (read into huge pages) and a 
         REQUIRE(r.size == n);
         CHECK(address(r.bytes.get()) % 64 == 0);
         CHECK(std::memcmp(r.bytes.get(), bytes.data(), n) == 0);
+#if defined(__linux__)
+        CHECK(r.mapped == (n >= detail::map_from_bytes));
+        if (r.mapped) {
+            unsigned past = 0;
+            for (std::size_t i = 0; i < 64; ++i) past |= static_cast<unsigned>(r.bytes.get()[n + i]);
+            CHECK(past == 0);  // zeros: beyond the end of the file in its last page, or the reserved page
+        }
+#endif
     }
 }
 

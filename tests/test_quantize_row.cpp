@@ -66,7 +66,9 @@ TEST_CASE("weight rounding four and eight at a time equals nearbyint(w / s) clam
                         CHECK(int(got[i]) == int(naive_div(v[i], s, qmax)));
                         want_max = std::max(want_max, std::fabs(v[i]));
                     }
-                    CHECK(detail::abs_max_f32(raw.data() + offset, n) == want_max);
+                    const detail::checked_abs_max m = detail::abs_max_checked_f32(raw.data() + offset, n, isa);
+                    CHECK(m.finite);
+                    CHECK(m.value == want_max);
                 }
             }
         }

@@ -26,12 +26,12 @@ public:
         compile(std::move(desc), opt, origin, false);
     }
 
-    /// Reads a manifest and its weights file and compiles them. read_manifest has validated the
-    /// description it returns, so it is not validated again here (with its pass over every f32
-    /// weight, 1.6-1.7 ms of MobileNet-V2's load on a Zen 3 core), except where force_fp32
-    /// changes it first.
+    /// Reads a manifest and its weights file and compiles them. The reader validates the
+    /// description, so it is not validated again here, except where force_fp32 changes it first.
+    /// The f32 weights of INT8 layers are checked for NaN and infinity by their quantization,
+    /// not by a pass of their own (detail::validate_for_compile), with the same message.
     static model load(const std::string& manifest_path, const compile_options& opt = {}, const read_options& ropt = {}) {
-        return model(read_manifest(manifest_path, ropt), opt, manifest_path, validated{});
+        return model(detail::read_manifest_desc(manifest_path, ropt, false), opt, manifest_path, validated{});
     }
 
     const model_desc& desc() const { return impl_->desc; }
@@ -69,7 +69,8 @@ private:
         // The FP32 baseline needs no quantization parameters: an unquantized model compiles too.
         if (opt.force_fp32)
             for (auto& l : desc.layers) l.prec = precision::fp32;
-        if (!validated || opt.force_fp32) validate(desc, origin);
+        if (opt.force_fp32) validate(desc, origin);  // every f32 weight runs unquantized
+        else if (!validated) detail::validate_for_compile(desc, origin);
         impl_ = detail::compile_tuned(std::move(desc), opt, threads, origin);
     }
 

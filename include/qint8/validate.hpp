@@ -271,8 +271,10 @@ inline void check_optional_channel_tensor(const model_desc& m, const std::string
 }
 
 /// The weight (and its scales when s8), bias and bias correction of a conv or fc layer.
+/// `int8_weight_values`: false leaves the NaN and infinity check of an INT8 layer's f32 weights
+/// to the compilation that follows (validate_for_compile).
 inline void check_layer_weights(const model_desc& m, const layer& l, const std::vector<int64_t>& in, std::set<std::string>& used,
-                                const std::string& origin, const std::string& where) {
+                                const std::string& origin, const std::string& where, bool int8_weight_values) {
     const int64_t k_in = l.kind == op::fc ? static_cast<int64_t>(element_count(in, where)) : in[0] / l.groups;
     std::vector<int64_t> wshape = l.kind == op::fc ? std::vector<int64_t>{l.out_channels, k_in}
                                                    : std::vector<int64_t>{l.out_channels, k_in, l.kernel[0], l.kernel[1]};
@@ -286,7 +288,7 @@ inline void check_layer_weights(const model_desc& m, const layer& l, const std::
         check_tensor(s, sn, {l.out_channels}, {dtype::f32}, origin);
         check_f32_values(s, sn, true, origin);
         used.insert(sn);
-    } else {
+    } else if (int8_weight_values || l.prec != precision::int8) {
         check_f32_values(w, wn, false, origin);
     }
     check_optional_channel_tensor(m, bn, l.out_channels, used, origin);
@@ -316,10 +318,10 @@ inline std::vector<int64_t> window_shape(const layer& l, const std::vector<int64
     return detail::window_out(l, in, c_out, l.name);
 }
 
-/// Validates `m` in place: fills every layer's `out_shape` (checking any shape already there) and
-/// throws qint8::error naming `origin` (usually the manifest path) on the first problem.
-inline void validate(model_desc& m, const std::string& origin) {
-    using namespace detail;
+namespace detail {
+
+/// validate(), which passes `int8_weight_values` true; validate_for_compile() passes false.
+inline void validate_model(model_desc& m, const std::string& origin, bool int8_weight_values) {
     check_model_input(m, origin);
     shape_map shapes{{m.input.name, m.input.shape}};
     act_map acts{{m.input.name, &m.input.act}};
@@ -343,7 +345,7 @@ inline void validate(model_desc& m, const std::string& origin) {
                 if (!*acts.at(i))
                     fail(errc::manifest_field, where + ": int8 layer reads '" + i + "', which has no activation quantization (scale, zero point)");
         }
-        if (has_weights(l.kind)) check_layer_weights(m, l, in, used, origin, where);
+        if (has_weights(l.kind)) check_layer_weights(m, l, in, used, origin, where, int8_weight_values);
         // Pooling does not change the scale: a pool without its own quantization inherits its input's.
         if (!l.act && is_pooling(l.kind) && *acts.at(l.inputs[0])) l.act = *acts.at(l.inputs[0]);
         shapes[l.name] = out;
@@ -351,5 +353,17 @@ inline void validate(model_desc& m, const std::string& origin) {
     }
     check_model_output(m, shapes, used, origin);
 }
+
+/// validate() for a description that is compiled right after: everything but the NaN and
+/// infinity check of INT8 layers' f32 weights, which quantization makes in the pass over them
+/// it makes anyway (abs_max_checked_f32); the compiler then fails with validate()'s message
+/// (compiler::check_weight_values). One read of every weight less at load.
+inline void validate_for_compile(model_desc& m, const std::string& origin) { validate_model(m, origin, false); }
+
+}  // namespace detail
+
+/// Validates `m` in place: fills every layer's `out_shape` (checking any shape already there) and
+/// throws qint8::error naming `origin` (usually the manifest path) on the first problem.
+inline void validate(model_desc& m, const std::string& origin) { detail::validate_model(m, origin, true); }
 
 }  // namespace qint8

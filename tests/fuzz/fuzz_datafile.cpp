@@ -1,23 +1,8 @@
-// libFuzzer target: the data-file reader qint8-eval and --calib-data use (tools/common/dataset.hpp).
-// Input: one byte choosing the model's image size (1..256 floats), then the file.
+// libFuzzer target: the data-file reader (input_datafile.hpp).
 
-#include <vector>
-
-#include "common/dataset.hpp"
-#include "fuzz_common.hpp"
+#include "input_datafile.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-    if (size < 1) return 0;
-    const std::size_t floats = 1 + data[0];
-    const std::string path = qint8::fuzz::write_file("data.bin", data + 1, size - 1);
-    try {
-        qint8::tools::dataset_reader r(path, floats);
-        std::vector<float> img(floats);
-        for (std::size_t i = 0; i < r.size(); ++i) {
-            r.read(i, 1, img.data());
-            (void)r.label(i);
-        }
-    } catch (const qint8::error&) {
-    }
+    qint8::fuzz::datafile_input(data, size);
     return 0;
 }

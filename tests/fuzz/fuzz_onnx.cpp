@@ -11,7 +11,7 @@
 
 #include <onnx/onnx_pb.h>
 
-#include "fuzz_convert.hpp"
+#include "input_onnx.hpp"
 
 extern "C" size_t LLVMFuzzerMutate(uint8_t* data, size_t size, size_t max_size);
 
@@ -130,11 +130,6 @@ extern "C" size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size, size_t max
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-    onnx::ModelProto mp;
-    if (!mp.ParseFromArray(data, static_cast<int>(size))) return 0;  // the protobuf library's own job
-    try {
-        qint8::fuzz::convert_both_ways(qint8::convert::onnx_frontend::from_model(mp, "fuzz.onnx"));
-    } catch (const qint8::error&) {
-    }
+    qint8::fuzz::onnx_input(data, size);
     return 0;
 }

@@ -1,14 +1,8 @@
-// libFuzzer target: the TFLite reader (FlatBuffer parsing) and front end, then the converter's
-// passes to a manifest description (FP32, and INT8 from the file's own quantization), then
-// compiling what validates.
+// libFuzzer target: TFLite files through the converter (input_tflite.hpp).
 
-#include "fuzz_convert.hpp"
+#include "input_tflite.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-    try {
-        const auto m = qint8::convert::tflite::parse(std::vector<uint8_t>(data, data + size), "fuzz.tflite");
-        qint8::fuzz::convert_both_ways(qint8::convert::tflite_frontend::from_model(m));
-    } catch (const qint8::error&) {
-    }
+    qint8::fuzz::tflite_input(data, size);
     return 0;
 }

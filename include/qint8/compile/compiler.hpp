@@ -22,6 +22,7 @@
 #include "qint8/dispatch/isa.hpp"
 #include "qint8/graph.hpp"
 #include "qint8/io/bias_correction.hpp"
+#include "qint8/validate.hpp"  // check_f32_values: the weight values validate_for_compile() leaves to quantization
 
 namespace qint8::detail {
 
@@ -60,6 +61,17 @@ private:
     void keep_spare(weight_codes& w) {
         if (!w.is_given() && !w.empty()) spare_codes_ = w.release();  // empty: packed in chunks, the storage already given back
     }
+    /// validate_for_compile() leaves the NaN and infinity check of an INT8 layer's f32 weights
+    /// to their quantization (int8_weights::all_finite): a bad tensor fails here with validate()'s
+    /// message, its element found again. Every layer so checked is noted; check_unquantized_weights
+    /// scans the f32 weights of any INT8 layer that was compiled without quantizing them.
+    void check_weight_values(const layer& l, const tensor& w, const int8_weights& q) {
+        if (w.type != dtype::f32) return;
+        if (!q.all_finite) check_f32_values(w, l.name + ".weight", false, origin_);
+        values_checked_.insert(l.name);
+    }
+    void check_unquantized_weights() const;
+    std::set<std::string> values_checked_;
     int qmax_u8_ = 127;
     bool s8_src_as_u8_ = false;
     std::vector<layer> layers_;  ///< the description's layers, activations as stored on this path
@@ -221,9 +233,20 @@ inline void compiler::run() {
     plan_shared_code();
     plan_input();
     for (const layer& l : layers_) compile_layer(l);
+    check_unquantized_weights();
     finish_output();
     if (acc_arena_ >= 0) c_.slots[static_cast<std::size_t>(acc_arena_)].md = backend::make_desc({static_cast<int64_t>(acc_arena_bytes_)}, dtype::u8, true);
     for (const auto& [name, w] : at_) c_.tensors[name] = {w.slot, w.type, w.q, w.overwritten_by};
+}
+
+/// The f32 weights of INT8 layers that no quantization read (a layer compiled in FP32 after all):
+/// checked as validate() checks them, since validate_for_compile() left them out.
+inline void compiler::check_unquantized_weights() const {
+    for (const layer& l : c_.desc.layers) {
+        if (!has_weights(l.kind) || l.prec != precision::int8 || values_checked_.count(l.name)) continue;
+        const tensor& w = c_.desc.tensors.at(l.name + ".weight");
+        if (w.type == dtype::f32) check_f32_values(w, l.name + ".weight", false, origin_);
+    }
 }
 
 /// Every int8 reader would convert an s8 tensor to u8 (a reorder per inference), so layers store

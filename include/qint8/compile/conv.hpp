@@ -193,9 +193,10 @@ inline compiler::layer_params compiler::int8_params(const layer& l, const tensor
     // int32 exactly: the file's s8 codes are kept, -128 included.
     const bool paired = qin.type == dtype::u8 && l.kind != op::depthwise_conv2d && qmax_u8_ < 127;
     if (ip && qin.zero_point != 0) chunks = nullptr;
-    int8_plan p = plan_int8(paired ? quantize_weights_paired(w, ws, pair_geometry_of(l, in_d, qin), &spare_codes_, chunks)
-                                   : layer_codes(w, ws, full_range_qmax, &spare_codes_, chunks),
-                            b, qin.scale, stage_scale(l, dst_t), l.float_bias);
+    int8_weights q = paired ? quantize_weights_paired(w, ws, pair_geometry_of(l, in_d, qin), &spare_codes_, chunks)
+                            : layer_codes(w, ws, full_range_qmax, &spare_codes_, chunks);
+    check_weight_values(l, w, q);
+    int8_plan p = plan_int8(std::move(q), b, qin.scale, stage_scale(l, dst_t), l.float_bias);
     layer_params r;
     if (ip) fold_source_zero_point(p, qin.zero_point);
     r.rq = int8_requant(l, qin, dst_t, split_zp, ip, std::move(p.out_scales));

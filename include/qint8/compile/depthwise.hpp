@@ -81,7 +81,9 @@ inline void compiler::depthwise(const layer& l) {
     kernel_inputs k;
     kernel_inputs_of(l, k);
     // 8-bit weights: the kernels multiply in int16 pairs summed exactly into int32.
-    int8_plan p = plan_int8(layer_codes(*k.t.w, k.t.ws, full_range_qmax, &spare_codes_), k.t.b, k.qin.scale, l.act->scale, l.float_bias);
+    int8_weights q = layer_codes(*k.t.w, k.t.ws, full_range_qmax, &spare_codes_);
+    check_weight_values(l, *k.t.w, q);
+    int8_plan p = plan_int8(std::move(q), k.t.b, k.qin.scale, l.act->scale, l.float_bias);
     const std::vector<float> bias = p.bias_as_float();
 
     auto job = std::make_shared<dw_job>();

@@ -157,8 +157,9 @@ inline bool compiler::pointwise(const layer& l) {
     // weights (avx2; pair_safe_weights on any path), which the VNNI variant runs as well.
     const bool paired = !dot || (k.qin.type == dtype::u8 && qmax_u8_ < 127);
     const pair_geometry g = pair_geometry_of(l, k.in_d, k.qin);
-    int8_plan p = plan_int8(paired ? quantize_weights_paired(*k.t.w, k.t.ws, g, &spare_codes_) : layer_codes(*k.t.w, k.t.ws, full_range_qmax, &spare_codes_),
-                            k.t.b, k.qin.scale, l.act->scale, l.float_bias);
+    int8_weights q = paired ? quantize_weights_paired(*k.t.w, k.t.ws, g, &spare_codes_) : layer_codes(*k.t.w, k.t.ws, full_range_qmax, &spare_codes_);
+    check_weight_values(l, *k.t.w, q);
+    int8_plan p = plan_int8(std::move(q), k.t.b, k.qin.scale, l.act->scale, l.float_bias);
     const std::vector<float> bias = p.bias_as_float();
 
     auto job = std::make_shared<pw_job>();
@@ -173,11 +174,12 @@ inline bool compiler::pointwise(const layer& l) {
     if (pr.window.on) {
         // Taps outside the image read zero-point bytes: codes the pair sums must cover too.
         const std::vector<int8_t> gathered = kernels::pw_window_weights(p.weights.data(), pr.n, pr.window);
-        job->pk = kernels::pw_pack(gathered.data(), bias.data(), p.out_scales.data(), pr.n, pr.k, pr.src_zp, std::max(g.max_code, pr.src_zp));
+        job->pk = kernels::pw_pack(gathered.data(), bias.data(), p.out_scales.data(), pr.n, pr.k, pr.src_zp, std::max(g.max_code, pr.src_zp), false,
+                                   &c_.const_bytes);
     } else {
         // An s8 source is read as u8 (x ^ 0x80): the zero point moves by 128 with it.
         const int32_t zp = pr.src_signed ? pr.src_zp + 128 : pr.src_zp;
-        job->pk = kernels::pw_pack(p.weights.data(), bias.data(), p.out_scales.data(), pr.n, pr.k, zp, g.max_code, dot);
+        job->pk = kernels::pw_pack(p.weights.data(), bias.data(), p.out_scales.data(), pr.n, pr.k, zp, g.max_code, dot, &c_.const_bytes);
     }
     keep_spare(p.weights);
     if (!kernels::pw_supported(job->pr, job->pk)) return false;

@@ -258,6 +258,7 @@ inline void compiler::tflite_weighted(const layer& l) {
     const bool paired = qin.type == dtype::u8 && l.kind != op::depthwise_conv2d && qmax_u8_ < 127;
     int8_weights q = paired ? quantize_weights_paired(*t.w, t.ws, pair_geometry_of(l, in_d, qin), &spare_codes_)
                             : layer_codes(*t.w, t.ws, full_range_qmax, &spare_codes_);
+    check_weight_values(l, *t.w, q);
 
     auto job = std::make_shared<tflite_job>();
     job->isa = kernels::tfl_isa_for(c_.path);

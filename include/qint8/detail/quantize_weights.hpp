@@ -79,6 +79,9 @@ private:
 struct int8_weights {
     weight_codes q;           ///< [O, K] row-major (K = everything after the output channel)
     std::vector<float> scale; ///< [O]
+    /// f32 weights: no NaN or infinity among them (found by the abs-max pass of quantization;
+    /// the compiler reports a bad tensor as validate() does). Always true for s8 weights.
+    bool all_finite = true;
 };
 
 inline float load_f32(const std::byte* p, std::size_t i) {
@@ -111,6 +114,7 @@ struct weight_channel {
     float scale = 1.f;               ///< the codes' scale (s8)
     std::size_t k = 0;
     float absmax = 0.f;              ///< max |w| (float) or max |code| (s8)
+    bool finite = true;              ///< f32: no NaN or infinity (absmax is then meaningless)
 };
 
 inline weight_channel channel_of(const tensor& w, const tensor* scales, std::size_t c, std::size_t k) {
@@ -124,7 +128,9 @@ inline weight_channel channel_of(const tensor& w, const tensor* scales, std::siz
         ch.absmax = static_cast<float>(mx);
     } else {
         ch.f32 = w.data + c * k * sizeof(float);
-        ch.absmax = abs_max_f32(ch.f32, k);
+        const checked_abs_max m = abs_max_checked_f32(ch.f32, k);
+        ch.absmax = m.value;
+        ch.finite = m.finite;
     }
     return ch;
 }
@@ -145,6 +151,13 @@ inline float quantize_at(const weight_channel& ch, int qmax, int8_t* out) {
     const float s = ch.absmax > 0.f ? ch.absmax / static_cast<float>(qmax) : 1.f;
     round_div_f32(ch.f32, ch.k, s, qmax, out);
     return s;
+}
+
+/// A channel with a NaN or an infinity is not quantized (the compilation fails on it: see
+/// int8_weights::all_finite): zero codes and a scale of 1 instead.
+inline float not_quantized(const weight_channel& ch, int8_t* out) {
+    std::memset(out, 0, ch.k);
+    return 1.f;
 }
 
 /// Channel `c` of `w` (k values per channel) quantized to at most `qmax`, into `out`; returns its scale.
@@ -204,7 +217,11 @@ inline int8_weights quantize_weights(const tensor& w, const tensor* scales, int 
     const std::size_t n = w.elements(), o = static_cast<std::size_t>(w.shape[0]), k = n / o;
     int8_weights r;
     r.scale.resize(o);
-    r.q = for_each_channel(o, k, reuse, chunks, [&](std::size_t c, int8_t* out) { r.scale[c] = quantize_channel(w, scales, c, k, qmax, out); });
+    r.q = for_each_channel(o, k, reuse, chunks, [&](std::size_t c, int8_t* out) {
+        const weight_channel ch = channel_of(w, scales, c, k);
+        r.all_finite = r.all_finite && ch.finite;
+        r.scale[c] = ch.finite ? quantize_at(ch, qmax, out) : not_quantized(ch, out);
+    });
     return r;
 }
 
@@ -315,8 +332,11 @@ inline int8_weights quantize_weights_paired(const tensor& w, const tensor* scale
     int8_weights r;
     r.scale.resize(o);
     std::vector<std::pair<int64_t, int64_t>> pairs;  // one channel's at a time, its storage kept
-    r.q = for_each_channel(o, k, reuse, chunks,
-                           [&](std::size_t c, int8_t* out) { r.scale[c] = quantize_paired_channel(channel_of(w, scales, c, k), g, out, pairs); });
+    r.q = for_each_channel(o, k, reuse, chunks, [&](std::size_t c, int8_t* out) {
+        const weight_channel ch = channel_of(w, scales, c, k);
+        r.all_finite = r.all_finite && ch.finite;
+        r.scale[c] = ch.finite ? quantize_paired_channel(ch, g, out, pairs) : not_quantized(ch, out);
+    });
     return r;
 }
 

@@ -524,10 +524,11 @@ inline void read_tensors(const field_reader& root, model_desc& m, const weights_
 
 }  // namespace detail
 
-/// Reads `json_path` and the weights file it names, checks both, and returns the description.
-/// Throws qint8::error naming the file, the field or tensor, what was expected and what was found.
-inline model_desc read_manifest(const std::string& json_path, const read_options& opt = {}) {
-    using namespace detail;
+namespace detail {
+
+/// read_manifest(); `int8_weight_values` false leaves the NaN and infinity check of INT8 layers'
+/// f32 weights to the compilation that follows (validate_for_compile; model::load).
+inline model_desc read_manifest_desc(const std::string& json_path, const read_options& opt, bool int8_weight_values) {
     const json j = parse_manifest_json(json_path);
     field_reader root(j, json_path, "");
     model_desc m;
@@ -541,8 +542,16 @@ inline model_desc read_manifest(const std::string& json_path, const read_options
     m.output = root.str("output", "");
     const weights_source w = read_weights_source(root, json_path, opt);
     read_tensors(root, m, w, json_path, opt);
-    validate(m, json_path);
+    validate_model(m, json_path, int8_weight_values);
     return m;
+}
+
+}  // namespace detail
+
+/// Reads `json_path` and the weights file it names, checks both, and returns the description.
+/// Throws qint8::error naming the file, the field or tensor, what was expected and what was found.
+inline model_desc read_manifest(const std::string& json_path, const read_options& opt = {}) {
+    return detail::read_manifest_desc(json_path, opt, true);
 }
 
 namespace detail {

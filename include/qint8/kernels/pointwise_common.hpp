@@ -183,18 +183,20 @@ inline void pw_pack_group(pw_packed& p, const int8_t* w, int64_t b, int g) {
 
 /// `w`: n x k s8 (the weights of output channel o at w + o * k); `bias`: n floats in accumulator
 /// units (may be null); `os`: n floats; `max_code`: the largest u8 code the source holds; `dot`:
-/// for the vpdpbusd kernel (pw_packed::dot; max_code then does not matter).
+/// for the vpdpbusd kernel (pw_packed::dot; max_code then does not matter); `arena`: where the
+/// packed arrays go (a model's constants; null: operator new).
 inline pw_packed pw_pack(const int8_t* w, const float* bias, const float* os, int64_t n, int64_t k, int32_t src_zp, int max_code = 255,
-                         bool dot = false) {
+                         bool dot = false, detail::huge_arena* arena = nullptr) {
     pw_packed p;
     p.k = k;
     p.n = n;
     p.quads = (k + 3) / 4;
     p.blocks = (n + pw_block - 1) / pw_block;
-    p.w.assign(static_cast<std::size_t>(pw_packed_bytes(k, n)), 0);
-    p.acc0.assign(static_cast<std::size_t>(p.blocks * pw_block), 0);
-    p.bias.assign(p.acc0.size(), 0.f);
-    p.scale.assign(p.acc0.size(), 0.f);
+    const std::size_t lanes = static_cast<std::size_t>(p.blocks * pw_block);
+    p.w = aligned_filled<int8_t>(static_cast<std::size_t>(pw_packed_bytes(k, n)), 0, arena);
+    p.acc0 = aligned_filled<int32_t>(lanes, 0, arena);
+    p.bias = aligned_filled<float>(lanes, 0.f, arena);
+    p.scale = aligned_filled<float>(lanes, 0.f, arena);
     p.bias_in_acc = dw_bias_folds(bias, n);
     p.exact = true;
     p.dot = dot;
