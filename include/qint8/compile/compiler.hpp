@@ -160,6 +160,16 @@ private:
     int weighted_src(const std::string& in, dtype src_t, const dnnl::memory::desc& want, const std::optional<quant_params>& q, const layer& l,
                      const fc_conv_view& cv);
     void put_weighted(const layer& l, int dst, const dnnl::memory::desc& dst_md, dtype dst_t, bool as_conv, bool split_zp);
+    std::optional<quant_params> weighted_qin(const std::string& in, bool i8) const;
+    backend::made_primitive chosen_impl(const layer& l, const std::string& sig, backend::made_primitive made, const dnnl::memory::desc& wei_any,
+                                        const dnnl::memory::desc& bias_md, const backend::conv_geometry& g, const backend::requant& rq,
+                                        const std::vector<backend::fused_op>& ops, bool i8);
+    struct weighted_operands {
+        int src, dst;       ///< slots
+        int weights, bias;  ///< constants
+    };
+    void add_weighted_step(const layer& l, backend::made_primitive& made, const weighted_operands& at, const backend::requant& rq,
+                           std::string what);
     layer_params int8_params(const layer& l, const tensor& w, const tensor* ws, const tensor* b, const backend::dims& in_d,
                              const quant_params& qin, dtype dst_t, bool split_zp, bool ip, const code_chunks* chunks);
     backend::requant int8_requant(const layer& l, const quant_params& qin, dtype dst_t, bool split_zp, bool ip, std::vector<float> out_scales) const;

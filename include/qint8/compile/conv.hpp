@@ -326,13 +326,7 @@ inline void compiler::weighted(const layer& l) {
     tensor corrected_bias;
     if (i8) b = int8_bias(m, l.name, b, o, corrected_bias, qmax_u8_ < 127);  // the converter's INT8-only bias correction
 
-    std::optional<quant_params> qin = at_.at(in).q;
-    if (i8 && qin->type == dtype::s8 && s8_src_as_u8_) {
-        // Without AVX-512 VNNI, oneDNN's s8 x s8 path may halve the weights (its scale_adjust); on
-        // avx2_vnni that is not documented either way, so it is avoided there too. An s8
-        // activation with zero point z is exactly a u8 activation with zero point z + 128.
-        qin = quant_params{dtype::u8, qin->scale, qin->zero_point + 128};
-    }
+    const std::optional<quant_params> qin = weighted_qin(in, i8);
     const dtype src_t = i8 ? qin->type : dtype::f32, dst_t = out_type(l);
     const std::vector<residual_sum> sums = plan_residuals(l, dst_t);
     fc_conv_view cv = fc_as_conv(l, i8, in_d, !sums.empty());
@@ -377,22 +371,7 @@ inline void compiler::weighted(const layer& l) {
         lp.rq.runtime = backend::requantizing_conv_offered(c_.eng, src_any, wei_any, bias_md, dst_any, g, rt, ops);
     }
     backend::made_primitive made = cv.on && in_d.size() == 2 ? make(src_any) : in_input_layout(make(src_any), in, src_t, qin, make);
-    // oneDNN's implementation of a convolution: its first choice, or one the tuning measured
-    // faster, among those that use the same layouts (oneDNN lists them only for fixed layouts).
-    if (!ip && l.kind == op::conv2d && impl_choices()) {
-        std::vector<std::string> impls = backend::conv_impls(c_.eng, made.src, wei_any, bias_md, made.dst, g, lp.rq, ops);
-        // With 8-bit weights only kernels that sum u8 x s8 products in int32 are exact: those of
-        // oneDNN's AVX2 and SSE4.1 kernels sum pairs into int16 (vpmaddubsw) and saturate
-        // (tests/test_tuning.cpp caught it). 7-bit paths chose weights whose pair sums fit.
-        if (i8 && qmax_u8_ == 127)
-            impls.erase(std::remove_if(impls.begin() + 1, impls.end(),
-                                       [](const std::string& n) { return n.find("vnni") == std::string::npos && n.find("amx") == std::string::npos; }),
-                        impls.end());
-        if (impls.size() > 1) {
-            const std::string impl = choose(l, "impl", sig, impls);
-            if (impl != made.impl) made = backend::requantizing_conv(c_.eng, made.src, wei_any, bias_md, made.dst, g, lp.rq, ops, impl);
-        }
-    }
+    if (!ip && l.kind == op::conv2d && impl_choices()) made = chosen_impl(l, sig, std::move(made), wei_any, bias_md, g, lp.rq, ops, i8);
     track(made.scratchpad_bytes);
 
     const bool in_chunks = cw.packer && cw.packer->started();
@@ -404,15 +383,55 @@ inline void compiler::weighted(const layer& l) {
     const int in_place = in_place_residual(l, made.dst, sums);
     const int dst = new_slot(made.dst, in_place);
     if (in_place < 0) wire_residuals(l, dst, made.dst, sums);
-    std::vector<operand> args{operand::slot(DNNL_ARG_SRC, src), operand::constant(DNNL_ARG_WEIGHTS, wconst),
-                              operand::constant(DNNL_ARG_BIAS, bconst), operand::slot(DNNL_ARG_DST, dst)};
-    for (const backend::runtime_arg& a : backend::runtime_args(lp.rq)) args.push_back(operand::constant(a.arg, new_const(a.desc, a.data)));
-    add_step(made.primitive(), std::move(args), l.name,
-             std::string(to_string(l.kind)) + " " + to_string(eff_prec(l)) + " " + to_string(src_t) + "->" + to_string(prim_dst_t) + " " +
-                 (cv.on ? "as conv " : "") + made.impl + (in_chunks ? " (weights packed in chunks)" : "") +
-                 (lp.rq.runtime ? " (run-time scales)" : ""));
+    add_weighted_step(l, made, {src, dst, wconst, bconst}, lp.rq,
+                      std::string(to_string(l.kind)) + " " + to_string(eff_prec(l)) + " " + to_string(src_t) + "->" + to_string(prim_dst_t) + " " +
+                          (cv.on ? "as conv " : "") + made.impl + (in_chunks ? " (weights packed in chunks)" : "") +
+                          (lp.rq.runtime ? " (run-time scales)" : ""));
     if (ip && !i8) c_.steps.back().by_count = fewer_images(made, bias_md, lp.rq, ops);
     put_weighted(l, dst, made.dst, dst_t, cv.on, split_zp);
+}
+
+/// The quantization a weighted layer reads tensor `in` with (none in FP32).
+inline std::optional<quant_params> compiler::weighted_qin(const std::string& in, bool i8) const {
+    std::optional<quant_params> qin = at_.at(in).q;
+    if (i8 && qin->type == dtype::s8 && s8_src_as_u8_) {
+        // Without AVX-512 VNNI, oneDNN's s8 x s8 path may halve the weights (its scale_adjust); on
+        // avx2_vnni that is not documented either way, so it is avoided there too. An s8
+        // activation with zero point z is exactly a u8 activation with zero point z + 128.
+        qin = quant_params{dtype::u8, qin->scale, qin->zero_point + 128};
+    }
+    return qin;
+}
+
+/// oneDNN's implementation of a convolution: its first choice (`made`), or one the tuning
+/// measured faster, among those that use the same layouts (oneDNN lists them only for fixed
+/// layouts).
+inline backend::made_primitive compiler::chosen_impl(const layer& l, const std::string& sig, backend::made_primitive made,
+                                                     const dnnl::memory::desc& wei_any, const dnnl::memory::desc& bias_md,
+                                                     const backend::conv_geometry& g, const backend::requant& rq,
+                                                     const std::vector<backend::fused_op>& ops, bool i8) {
+    std::vector<std::string> impls = backend::conv_impls(c_.eng, made.src, wei_any, bias_md, made.dst, g, rq, ops);
+    // With 8-bit weights only kernels that sum u8 x s8 products in int32 are exact: those of
+    // oneDNN's AVX2 and SSE4.1 kernels sum pairs into int16 (vpmaddubsw) and saturate
+    // (tests/test_tuning.cpp caught it). 7-bit paths chose weights whose pair sums fit.
+    if (i8 && qmax_u8_ == 127)
+        impls.erase(std::remove_if(impls.begin() + 1, impls.end(),
+                                   [](const std::string& n) { return n.find("vnni") == std::string::npos && n.find("amx") == std::string::npos; }),
+                    impls.end());
+    if (impls.size() < 2) return made;
+    const std::string impl = choose(l, "impl", sig, impls);
+    if (impl == made.impl) return made;
+    return backend::requantizing_conv(c_.eng, made.src, wei_any, bias_md, made.dst, g, rq, ops, impl);
+}
+
+/// A weighted layer's step: its source and destination slots, its packed weights and bias, and
+/// the constants of a run-time requantization (backend::runtime_args).
+inline void compiler::add_weighted_step(const layer& l, backend::made_primitive& made, const weighted_operands& at, const backend::requant& rq,
+                                        std::string what) {
+    std::vector<operand> args{operand::slot(DNNL_ARG_SRC, at.src), operand::constant(DNNL_ARG_WEIGHTS, at.weights),
+                              operand::constant(DNNL_ARG_BIAS, at.bias), operand::slot(DNNL_ARG_DST, at.dst)};
+    for (const backend::runtime_arg& a : backend::runtime_args(rq)) args.push_back(operand::constant(a.arg, new_const(a.desc, a.data)));
+    add_step(made.primitive(), std::move(args), l.name, std::move(what));
 }
 
 /// The weights layout of an FP32 inner product: oneDNN's choice for a batch of two or more at
