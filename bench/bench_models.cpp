@@ -197,12 +197,26 @@ void warn_if_shared(int threads) {
                          "slower than one; OMP_WAIT_POLICY=passive avoids that (docs/performance.md, Threads)\n", load[0], threads);
 }
 
+/// The limit of the run's threads together, and how much they add to one thread.
+void print_thread_peaks(const machine_peaks& p) {
+    std::printf("roofline (%d threads at once): INT8 %.1f GMAC/s (%.2fx one thread), FP32 %.1f GMAC/s\n", p.threads, p.int8_all.gmacs,
+                p.int8_scaling(), p.fp32_all.gmacs);
+    if (p.int8_scaling() < 0.75 * p.threads)
+        std::printf("note: %d threads together reach %.2fx one thread's INT8 rate: they share cores (hardware threads of one core, or a "
+                    "host running the vCPUs on fewer cores); the limits and shares use their rate together\n",
+                    p.threads, p.int8_scaling());
+}
+
 /// The start-up probe: three rounds, so that one slow stretch of a shared core is not the peak.
-machine_peaks probe_peaks() {
+/// With several threads the limit is their probe together, and a note says when they add little
+/// to one thread's rate (hardware threads of one core, or a host that runs the vCPUs on one).
+machine_peaks probe_peaks(int threads) {
     machine_peaks p;
+    p.threads = threads;
     p.probe(3);
     std::printf("roofline (one core, %.0f ms probe): INT8 %.1f GMAC/s (%s), FP32 %.1f GMAC/s (%s)\n", p.probe_ms, p.int8.gmacs, p.int8.how,
                 p.fp32.gmacs, p.fp32.how);
+    if (threads > 1) print_thread_peaks(p);
     return p;
 }
 
@@ -211,6 +225,7 @@ machine_peaks probe_peaks() {
 void print_run_peaks(const machine_peaks& p) {
     std::printf("roofline over the run (%d probes, best / lowest): INT8 %.1f / %.1f GMAC/s, FP32 %.1f / %.1f GMAC/s\n", p.probes, p.int8.gmacs,
                 p.int8_lowest, p.fp32.gmacs, p.fp32_lowest);
+    if (p.threads > 1) print_thread_peaks(p);
 }
 
 /// The table of images/s, one line per model, printed as each model finishes. The header waits
@@ -288,7 +303,7 @@ void bench(const bench_args& a, const provenance& prov) {
     const int threads = qint8::tools::usable_threads(a.threads, "bench_models");
     warn_if_shared(threads);
     const std::vector<std::string> names = names_of(a);
-    machine_peaks peaks = a.roofline ? probe_peaks() : machine_peaks{};
+    machine_peaks peaks = a.roofline ? probe_peaks(threads) : machine_peaks{};
     if (!a.quiet) std::fprintf(stderr, "cpu: %s; qint8 %s, oneDNN %s\n", prov.cpu.c_str(), qint8::version_string, onednn_version().c_str());
     std::vector<result> results;
     std::optional<speed_table> table;
@@ -339,7 +354,7 @@ void declare_options(CLI::App& app, bench_args& a) {
     auto* classes = app.add_option("--classes", a.classes, "classes of synthetic models")->check(in_range(int64_t{1}, int64_t{1} << 20));
     auto* seed = app.add_option("--seed", a.seed, "seed of the synthetic weights")->check(in_range(0LL, 0xffffffffLL));
     for (auto* o : {size, classes, seed}) o->excludes(manifest);
-    app.add_flag("--roofline", a.roofline, "probe this core's INT8 and FP32 peak (at start-up and after every model: the best probe is the peak) and print each model's share of its limit");
+    app.add_flag("--roofline", a.roofline, "probe this core's INT8 and FP32 peak, and with --threads above 1 the threads' peak together (at start-up and after every model: the best probe is the peak), and print each model's share of its limit");
     app.add_flag("--profile", a.profile, "per-step time, GMAC/s, share of the limit (with --roofline) and implementation");
     app.add_option("--json", a.json, "also write the results to this JSON file: versions, command line, time, CPU, every run's time "
                                      "(its directory is created)");

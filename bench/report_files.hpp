@@ -38,10 +38,10 @@ struct result {
 /// Sets `r`'s limit and its shares (the model's and each profiled step's) against `peaks`.
 inline void apply_peaks(result& r, const machine_peaks& peaks) {
     const double peak = peaks.for_precision(r.precision == "fp32");
-    const limit_share s = share_of(r.images_per_s, r.macs, r.threads, peak);
+    const limit_share s = share_of(r.images_per_s, r.macs, peak);
     r.limit_images_per_s = s.limit_images_per_s;
     r.share = s.share;
-    share_rows(r.profile, r.threads, peak);
+    share_rows(r.profile, peak);
 }
 
 /// Where and how the results were made.
@@ -92,7 +92,9 @@ inline std::string results_json(const std::vector<result>& results, const machin
     if (peaks.measured())
         j["roofline"] = {{"int8_gmacs_per_core", peaks.int8.gmacs}, {"int8_instructions", peaks.int8.how},
                          {"fp32_gmacs_per_core", peaks.fp32.gmacs}, {"fp32_instructions", peaks.fp32.how}, {"probe_ms", peaks.probe_ms},
-                         {"probes", peaks.probes}, {"int8_lowest_gmacs", peaks.int8_lowest}, {"fp32_lowest_gmacs", peaks.fp32_lowest}};
+                         {"probes", peaks.probes}, {"int8_lowest_gmacs", peaks.int8_lowest}, {"fp32_lowest_gmacs", peaks.fp32_lowest},
+                         {"threads", peaks.threads}, {"int8_gmacs_all_threads", peaks.for_precision(false)},
+                         {"fp32_gmacs_all_threads", peaks.for_precision(true)}};
     return j.dump(2) + "\n";
 }
 

@@ -13,7 +13,11 @@
 /// is pure to GCC: it merged all of them into one product outside the loop, and the probe timed
 /// vpaddd alone); the accumulators stay in registers. They start from the setzero intrinsics:
 /// written `= {}`, GCC 12 proved the FP32 chains equal and merged them into one (a latency probe).
-/// One thread; run it on an otherwise idle core for a meaningful peak. Build it optimized as the
+/// One thread, or `threads` threads at once for the limit of a model run on that many: the rate of
+/// all of them together over the wall time, which is what the threads share. On a 2-vCPU Zen 5
+/// guest two threads reached 2.0x one thread's vpdpbusd rate at some times and 1.0x at others (the
+/// host ran both vCPUs on one core's two hardware threads), so N times one thread's peak is not
+/// the limit of N threads. Run it on otherwise idle cores for a meaningful peak. Build it optimized as the
 /// project builds (Release, -O3): at -O2 GCC 12 stores the FP32 accumulators to the stack on
 /// every iteration, and the probe measures those stores (a third of the peak).
 
@@ -27,6 +31,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include <omp.h>
+
 #include <qint8/dispatch/isa.hpp>
 
 namespace qint8::bench {
@@ -36,6 +42,7 @@ struct probe_result {
     double checksum = 0;    ///< sum over all accumulator lanes of one repeat
     double macs = 0;        ///< MACs of one repeat (what checksum must equal)
     const char* how = "";  ///< the instruction sequence measured
+    int threads = 1;        ///< threads that ran it at once (gmacs and macs are all of theirs)
 };
 
 namespace roofline_detail {
@@ -295,34 +302,73 @@ probe_result time_best(F f, int64_t iters, double macs, int repeats, const char*
     return r;
 }
 
+/// time_best on `threads` threads at once: each repeat starts them together (a barrier) and is
+/// timed from that barrier to the one after the last thread's calls, so a thread the host held
+/// back lowers the rate as it lowers a model's. checksum and macs are the team's sums.
+template <class F>
+probe_result time_best_team(F f, int64_t iters, double macs, int repeats, const char* how, int threads) {
+    if (threads <= 1) return time_best(f, iters, macs, repeats, how);
+    probe_result r;
+    r.how = how;
+    double best = 1e30, checksum = 0;
+    int team = 1;
+#pragma omp parallel num_threads(threads)
+    {
+        volatile int64_t count = iters;
+        for (int k = 0; k < repeats; ++k) {
+            std::chrono::steady_clock::time_point t0;
+#pragma omp barrier
+#pragma omp master
+            t0 = std::chrono::steady_clock::now();
+            const double sum = f(count);
+#pragma omp barrier
+#pragma omp master
+            {
+                best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+                team = omp_get_num_threads();
+                checksum = 0;
+            }
+#pragma omp barrier
+#pragma omp atomic
+            checksum += sum;
+        }
+    }
+    r.threads = team;
+    r.macs = macs * team;
+    r.checksum = checksum;
+    r.gmacs = r.macs / best / 1e9;
+    return r;
+}
+
 }  // namespace roofline_detail
 
 /// INT8 peak of one core on the path qint8 runs: AMX tdpbusd on avx512_core_amx (when Linux
 /// grants the tile state), vpdpbusd zmm on the AVX-512 VNNI paths, vpdpbusd ymm on avx2_vnni,
-/// vpmaddubsw+vpmaddwd+vpaddd ymm otherwise (`iters` loop iterations: a few ms at the default).
+/// vpmaddubsw+vpmaddwd+vpaddd ymm otherwise (`iters` loop iterations: a few ms at the default),
+/// on `threads` threads at once (their rate together).
 /// Lanes stay far below 2^31 for any iters below 10^7.
-inline probe_result int8_peak(int64_t iters = 200000, int repeats = 5) {
+inline probe_result int8_peak(int64_t iters = 200000, int repeats = 5, int threads = 1) {
     using namespace roofline_detail;
     const cpu_info_t c = cpu_info();
     if (c.chosen == isa::avx512_core_amx && c.has_amx_int8 && amx_permitted()) {
         const int64_t n = std::max<int64_t>(iters / 16, 1);  // one iteration: 64 Ki MACs, ~30 ns
-        return time_best(int8_amx, n, double(n) * 4 * 16 * 16 * 64, repeats, "tdpbusd (AMX)");
+        return time_best_team(int8_amx, n, double(n) * 4 * 16 * 16 * 64, repeats, "tdpbusd (AMX)", threads);
     }
     if (has_int8_dot(c.chosen) && c.has_avx512_vnni && static_cast<int>(c.chosen) >= static_cast<int>(isa::avx512_core_vnni))
-        return time_best(int8_vnni, iters, double(iters) * 16 * 64, repeats, "vpdpbusd zmm");
-    if (c.chosen == isa::avx512_core && c.has_avx512bw) return time_best(int8_avx512bw, iters, double(iters) * 6 * 64, repeats, "vpmaddubsw+vpmaddwd+vpaddd zmm");
-    if (c.chosen == isa::avx2_vnni && c.has_avx_vnni) return time_best(int8_avx_vnni, iters, double(iters) * 14 * 32, repeats, "vpdpbusd ymm (AVX-VNNI)");
-    return time_best(int8_avx2, iters, double(iters) * 6 * 32, repeats, "vpmaddubsw+vpmaddwd+vpaddd ymm");
+        return time_best_team(int8_vnni, iters, double(iters) * 16 * 64, repeats, "vpdpbusd zmm", threads);
+    if (c.chosen == isa::avx512_core && c.has_avx512bw) return time_best_team(int8_avx512bw, iters, double(iters) * 6 * 64, repeats, "vpmaddubsw+vpmaddwd+vpaddd zmm", threads);
+    if (c.chosen == isa::avx2_vnni && c.has_avx_vnni) return time_best_team(int8_avx_vnni, iters, double(iters) * 14 * 32, repeats, "vpdpbusd ymm (AVX-VNNI)", threads);
+    return time_best_team(int8_avx2, iters, double(iters) * 6 * 32, repeats, "vpmaddubsw+vpmaddwd+vpaddd ymm", threads);
 }
 
-/// FP32 peak of one core (`iters` x 10 or 12 FMA chains). Each float lane counts to `iters`,
-/// exact while iters <= 2^24.
-inline probe_result fp32_peak(int64_t iters = 200000, int repeats = 5) {
+/// FP32 peak of one core (`iters` x 10 or 12 FMA chains), or of `threads` threads at once. Each
+/// float lane counts to `iters`, exact while iters <= 2^24.
+inline probe_result fp32_peak(int64_t iters = 200000, int repeats = 5, int threads = 1) {
     using namespace roofline_detail;
     const cpu_info_t c = cpu_info();
     if (c.has_avx512 && static_cast<int>(c.chosen) >= static_cast<int>(isa::avx512_core))
-        return time_best(fp32_avx512, iters, double(iters) * 12 * 16, repeats, "vfmadd231ps zmm");
-    return time_best(fp32_avx2, iters, double(iters) * 10 * 8, repeats, "vfmadd231ps ymm");
+        return time_best_team(fp32_avx512, iters, double(iters) * 12 * 16, repeats, "vfmadd231ps zmm", threads);
+    return time_best_team(fp32_avx2, iters, double(iters) * 10 * 8, repeats, "vfmadd231ps ymm", threads);
 }
 
 }  // namespace qint8::bench

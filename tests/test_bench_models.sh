@@ -53,6 +53,17 @@ check "the JSON's CPU is the same name" grep -Fq "\"cpu\": \"$cpu\"" "$work/r.js
 check "the JSON's timestamp is UTC ISO 8601" grep -Eq '"timestamp": "20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z"' "$work/r.json"
 check "the JSON's command line is this one" grep -Fq -- "--roofline --profile --json=$work/r.json" "$work/r.json"
 
+# With two threads the limit is their probe together (where OpenMP has two processors)
+if [ "$procs" -ge 2 ]; then
+  "$bin/bench_models" "${small[@]}" --precision=int8 --threads=2 --roofline --json="$work/t2.json" >"$work/t2.out" 2>"$work/t2.err"
+  check "bench_models --threads=2 --roofline exits 0" test $? -eq 0
+  check "the two threads' probe is printed" grep -Eq "^roofline \(2 threads at once\): INT8 [0-9.]+ GMAC/s \([0-9.]+x one thread\)" "$work/t2.out"
+  check "the JSON holds the threads' limit" grep -q '"int8_gmacs_all_threads"' "$work/t2.json"
+  check "the JSON names the probe's threads" grep -q '"threads": 2' "$work/t2.json"
+else
+  echo "NOT RUN: the two-thread probe (one processor)"
+fi
+
 # Without --roofline: no limit columns, no 0% shares in the profile, none in the JSON
 "$bin/bench_models" "${small[@]}" --precision=int8 --threads=1 --profile --json="$work/p.json" >"$work/p.out" 2>"$work/p.err"
 check "bench_models --profile exits 0" test $? -eq 0

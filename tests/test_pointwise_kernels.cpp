@@ -211,12 +211,13 @@ std::vector<pw_case> pw_residual_cases() {
 /// Large weights, the tile variant's layers: MobileNet-V1's and ResNet50's 1x1 layers at their
 /// pixel counts (k up to pw_max_k), pixel counts that end in a part tile (tile_pixels: 128 for
 /// 512 -> 512, 256 for 256 -> 256, 116 for 1024 -> 96) and odd ones, block counts that two
-/// threads split unevenly, one block over few pixels on two threads (tiles cut smaller), with and
+/// threads split unevenly, one block over few pixels on two threads (tiles cut smaller),
+/// MobileNet-V2's shapes whose tiles two threads split evenly only when cut equal, with and
 /// without a residual.
 std::vector<pw_case> pw_large_cases() {
     const int64_t shapes[][3] = {{196, 512, 512},  {49, 1024, 1024}, {49, 512, 1024}, {784, 256, 256}, {129, 1024, 96},
                                  {257, 1024, 33},  {513, 256, 64},   {3, 1000, 200},  {1, 768, 32},    {49, 1024, 32},
-                                 {1025, 128, 160}};
+                                 {1025, 128, 160}, {196, 96, 576},  {49, 960, 160},   {3136, 24, 144}};
     std::vector<pw_case> v;
     int i = 0;
     for (const auto& sh : shapes) {
@@ -348,6 +349,18 @@ bool pw_cpu_runs_avx2() {
     return false;
 }
 
+/// Pixels each of `threads` threads computes (times the blocks it runs them through) for tiles of
+/// `per` pixels under OpenMP's static schedule: runs of tasks, the first (tasks % threads) one
+/// task longer, tasks tile-major as the tile kernels number them.
+std::vector<int64_t> pw_thread_work(int64_t m, int64_t blocks, int64_t per, int threads) {
+    const int64_t tiles = (m + per - 1) / per, tasks = tiles * blocks, q = tasks / threads, extra = tasks % threads;
+    std::vector<int64_t> work(static_cast<std::size_t>(threads), 0);
+    int64_t t = 0;
+    for (int th = 0; th < threads; ++th)
+        for (int64_t k = 0; k < q + (th < extra ? 1 : 0); ++k, ++t) work[static_cast<std::size_t>(th)] += std::min(per, m - (t / blocks) * per);
+    return work;
+}
+
 }  // namespace
 
 TEST_SUITE("kernels") {
@@ -377,8 +390,39 @@ TEST_CASE("1x1 avx2 tile variant is bit-exact against the reference (MobileNet s
         failed += pw_mismatches(t, seed++) != 0;  // and the pixel variant on the same data
     }
     MESSAGE("1x1 avx2_tiles: " << cases - failed << " of " << cases << " shapes bit-exact");
-    CHECK(cases == 7 + 11 * 9 + 38 + 11);
+    CHECK(cases == 7 + 11 * 9 + 38 + 14);
     CHECK(failed == 0);
+}
+
+TEST_CASE("1x1 tiles: equal tiles within the cache bound - two and four threads get even shares on MobileNet and ResNet shapes") {
+    const int64_t shapes[][3] = {{12544, 32, 16}, {12544, 16, 96}, {3136, 24, 144}, {3136, 144, 24}, {784, 32, 192},  {784, 192, 32},
+                                 {196, 64, 384},  {196, 96, 576},  {196, 576, 96},  {49, 960, 160},  {49, 160, 960},  {49, 320, 1280},
+                                 {3136, 64, 256}, {784, 512, 128}, {196, 1024, 256}, {49, 2048, 512}, {7, 1024, 32},  {1, 768, 32}};
+    for (const auto& sh : shapes) {
+        kernels::pw_problem pr{};
+        pr.m = sh[0];
+        pr.k = sh[1];
+        pr.n = sh[2];
+        kernels::pw_packed pk{};
+        pk.blocks = (pr.n + kernels::pw_block - 1) / kernels::pw_block;
+        for (int threads : {1, 2, 4}) {
+            CAPTURE(pr.m);
+            CAPTURE(pr.k);
+            CAPTURE(pr.n);
+            CAPTURE(threads);
+            const int64_t per = kernels::pw_avx2_tiles::tile_pixels_for(pr, pk, threads);
+            CHECK(per >= 2);
+            CHECK(per % 2 == 0);
+            CHECK(per <= std::max<int64_t>(2, kernels::pw_avx2_tiles::tile_pixels(pr.k, pr.n)));
+            const int64_t tiles = (pr.m + per - 1) / per;
+            CHECK(pr.m - (tiles - 1) * per >= per - 2 * tiles);  // the last tile is not a scrap
+            if (threads == 1 || pr.m < 8 * threads) continue;
+            const std::vector<int64_t> w = pw_thread_work(pr.m, pk.blocks, per, threads);
+            const double mean = static_cast<double>(pr.m * pk.blocks) / threads;
+            const double slack = 2.0 * static_cast<double>(pk.blocks * tiles);  // even tile sizes: up to 2 pixels a tile
+            CHECK(static_cast<double>(*std::max_element(w.begin(), w.end())) <= 1.1 * mean + slack);
+        }
+    }
 }
 
 TEST_CASE("1x1 avx512vnni variant is bit-exact against the reference (MobileNet shapes / odd shapes / residuals / large weights / s8 sources)") {
@@ -403,7 +447,7 @@ TEST_CASE("1x1 avx512vnni variant is bit-exact against the reference (MobileNet 
     }
     for (const auto& t : all) { ++cases; failed += pw_mismatches(t, seed++, vnni) != 0; }
     MESSAGE("1x1 avx512vnni: " << cases - failed << " of " << cases << " shapes bit-exact");
-    CHECK(cases == 7 + 11 * 9 + 38 + 11 + 78 + 8);
+    CHECK(cases == 7 + 11 * 9 + 38 + 14 + 79 + 8);
     CHECK(failed == 0);
 }
 

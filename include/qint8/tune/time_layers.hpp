@@ -23,6 +23,13 @@ public:
         o.profile = true;
         return session(std::move(p), o);
     }
+    /// The steps that run in teams (session::plan_teams), for the tests.
+    static std::size_t team_steps(const session& s) {
+        std::size_t n = 0;
+        for (std::size_t i = 0; i < s.team_end_.size(); ++i)
+            if (s.team_end_[i] > i) n += s.team_end_[i] - i;
+        return n;
+    }
 };
 
 /// A deterministic input in the range preprocessed images have; the speed of the layers timed
