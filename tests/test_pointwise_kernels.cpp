@@ -394,7 +394,7 @@ TEST_CASE("1x1 avx2 tile variant is bit-exact against the reference (MobileNet s
     CHECK(failed == 0);
 }
 
-TEST_CASE("1x1 tiles: equal tiles within the cache bound - two and four threads get even shares on MobileNet and ResNet shapes") {
+TEST_CASE("1x1 tiles: the cache bound on one thread - equal tiles on two and four threads with even shares on MobileNet and ResNet shapes") {
     const int64_t shapes[][3] = {{12544, 32, 16}, {12544, 16, 96}, {3136, 24, 144}, {3136, 144, 24}, {784, 32, 192},  {784, 192, 32},
                                  {196, 64, 384},  {196, 96, 576},  {196, 576, 96},  {49, 960, 160},  {49, 160, 960},  {49, 320, 1280},
                                  {3136, 64, 256}, {784, 512, 128}, {196, 1024, 256}, {49, 2048, 512}, {7, 1024, 32},  {1, 768, 32}};
@@ -414,9 +414,13 @@ TEST_CASE("1x1 tiles: equal tiles within the cache bound - two and four threads 
             CHECK(per >= 2);
             CHECK(per % 2 == 0);
             CHECK(per <= std::max<int64_t>(2, kernels::pw_avx2_tiles::tile_pixels(pr.k, pr.n)));
+            if (threads == 1) {
+                CHECK(per == std::max<int64_t>(2, kernels::pw_avx2_tiles::tile_pixels(pr.k, pr.n)));  // the cache bound alone
+                continue;
+            }
             const int64_t tiles = (pr.m + per - 1) / per;
             CHECK(pr.m - (tiles - 1) * per >= per - 2 * tiles);  // the last tile is not a scrap
-            if (threads == 1 || pr.m < 8 * threads) continue;
+            if (pr.m < 8 * threads) continue;
             const std::vector<int64_t> w = pw_thread_work(pr.m, pk.blocks, per, threads);
             const double mean = static_cast<double>(pr.m * pk.blocks) / threads;
             const double slack = 2.0 * static_cast<double>(pk.blocks * tiles);  // even tile sizes: up to 2 pixels a tile

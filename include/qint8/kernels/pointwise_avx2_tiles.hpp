@@ -93,21 +93,19 @@ __attribute__((target("avx2,fma"))) inline void block_range(const pw_problem& pr
 /// between the blocks' passes.
 inline int64_t tile_pixels(int64_t k, int64_t n) { return std::max<int64_t>(2, (128 * 1024 / (k + n)) & ~int64_t{1}); }
 
-/// Pixels per tile for `threads` threads: at most tile_pixels, tiles of equal size (to an even
-/// count), and, on two threads or more, tiles whose tasks (tiles x blocks) give each thread at
+/// Pixels per tile for `threads` threads: tile_pixels on one thread; on two or more, at most
+/// tile_pixels, tiles of equal size (to an even count) whose tasks (tiles x blocks) give each thread at
 /// least two and the same number. The static schedule hands each thread a run of tasks, so a
 /// short last tile or a task count that does not divide left one thread waiting: MobileNet-V2's
 /// 14 x 14 96 -> 576 took a tile of 194 pixels and one of 2, and ran no faster on two threads
 /// than on one. One block over a few pixels (a 1024 -> 32 layer at 7 x 7) gets smaller tiles.
 inline int64_t tile_pixels_for(const pw_problem& pr, const pw_packed& pk, int threads) {
     const int64_t cap = tile_pixels(pr.k, pr.n);
-    int64_t tiles = (pr.m + cap - 1) / cap;
-    if (threads >= 2) {
-        const int64_t t = threads, blocks = std::max<int64_t>(1, pk.blocks);
-        tiles = std::max(tiles, (2 * t + blocks - 1) / blocks);
-        const int64_t step = t / std::gcd(t, blocks);  // tiles x blocks divides by t where step divides tiles
-        tiles = (tiles + step - 1) / step * step;
-    }
+    if (threads < 2) return cap;  // one thread: nothing to balance
+    const int64_t t = threads, blocks = std::max<int64_t>(1, pk.blocks);
+    int64_t tiles = std::max((pr.m + cap - 1) / cap, (2 * t + blocks - 1) / blocks);
+    const int64_t step = t / std::gcd(t, blocks);  // tiles x blocks divides by t where step divides tiles
+    tiles = (tiles + step - 1) / step * step;
     return std::max<int64_t>(2, ((pr.m + tiles - 1) / tiles + 1) & ~int64_t{1});
 }
 
