@@ -100,9 +100,10 @@ TEST_CASE("parallel_for in a team runs each task once and gives both threads tas
         std::vector<std::atomic<int>> runs(static_cast<std::size_t>(n));
         std::vector<int> by(static_cast<std::size_t>(n), -1);
         int team = 0;
+        kernels::team_barrier barrier;
 #pragma omp parallel num_threads(2)
         {
-            kernels::in_team() = true;
+            kernels::current_team() = &barrier;
 #pragma omp single
             team = omp_get_num_threads();
             for (int pass = 0; pass < 2; ++pass)  // two loops in a row: the first one's barrier separates them
@@ -110,7 +111,7 @@ TEST_CASE("parallel_for in a team runs each task once and gives both threads tas
                     runs[static_cast<std::size_t>(i)]++;
                     if (pass == 0) by[static_cast<std::size_t>(i)] = omp_get_thread_num();
                 });
-            kernels::in_team() = false;
+            kernels::current_team() = nullptr;
         }
         CHECK_FALSE(kernels::in_team());
         std::size_t wrong = 0;
@@ -121,6 +122,47 @@ TEST_CASE("parallel_for in a team runs each task once and gives both threads tas
             CHECK(std::count(by.begin(), by.end(), 1) == n / 2);
         }
     }
+}
+
+TEST_CASE("the team barrier makes each thread's writes visible to the others - 100000 rounds and loops that read across threads") {
+    if (omp_get_num_procs() < 2) {
+        MESSAGE("NOT RUN: fewer than 2 processors available to OpenMP");
+        return;
+    }
+    kernels::team_barrier barrier;
+    std::vector<int64_t> slot(2 * 16, -1);  // a cache line apart
+    std::atomic<int64_t> stale{0};
+    int team = 0;
+#pragma omp parallel num_threads(2)
+    {
+        const int t = omp_get_thread_num(), n = omp_get_num_threads();
+#pragma omp single
+        team = n;
+        for (int64_t k = 0; k < 100000; ++k) {
+            slot[static_cast<std::size_t>(16 * t)] = k;  // a plain write, published by the barrier
+            barrier.wait(n);
+            for (int o = 0; o < n; ++o)
+                if (slot[static_cast<std::size_t>(16 * o)] != k) stale++;
+            barrier.wait(n);  // nobody writes round k + 1 before all have read round k
+        }
+    }
+    CHECK(stale.load() == 0);
+    MESSAGE("team of " << team);
+    // Two loops of a team in a row: the second reads what the other thread wrote in the first.
+    const int64_t len = 1001;
+    std::vector<int64_t> v(static_cast<std::size_t>(len)), w(static_cast<std::size_t>(len));
+    std::size_t wrong = 0;
+    for (int round = 0; round < 200; ++round) {
+#pragma omp parallel num_threads(2)
+        {
+            kernels::current_team() = &barrier;
+            kernels::parallel_for(2, len, [&](int64_t i) { v[static_cast<std::size_t>(i)] = i + round; });
+            kernels::parallel_for(2, len, [&](int64_t i) { w[static_cast<std::size_t>(i)] = v[static_cast<std::size_t>(len - 1 - i)] + 1; });
+            kernels::current_team() = nullptr;
+        }
+        for (int64_t i = 0; i < len; ++i) wrong += w[static_cast<std::size_t>(i)] != len - i + round;
+    }
+    CHECK(wrong == 0);
 }
 
 TEST_CASE("kernel teams on 2 threads give the integers of 1 thread and of separate regions in every layer") {
@@ -136,7 +178,7 @@ TEST_CASE("kernel teams on 2 threads give the integers of 1 thread and of separa
     const std::size_t members = detail::session_access::team_steps(session(two));
     MESSAGE("steps in teams on 2 threads: " << members << " of " << two.steps().size() << " (" << std::string(to_string(two.code_path())) << ")");
     if (members == 0) {  // avx512_core: oneDNN's 1x1 between qint8's depthwise layers
-        MESSAGE("NOT RUN: no two kernel steps in a row on this path");
+        MESSAGE("NOT RUN: no teams (no two kernel steps in a row on this path, or OMP_WAIT_POLICY=passive)");
         return;
     }
     REQUIRE(members >= 2);
@@ -151,6 +193,10 @@ TEST_CASE("kernel teams on 2 threads give the integers of 1 thread and of separa
         apart = team_layers(d, two, in);
     }
     CHECK(team_mismatches(d, want, apart) == 0);
+    {
+        team_env passive("OMP_WAIT_POLICY", "passive");  // threads asked not to spin: no spinning barrier
+        CHECK(detail::session_access::team_steps(session(two)) == 0);
+    }
 }
 
 TEST_CASE("sessions run inside a caller's parallel region keep to their own work - nested regions off and on") {
@@ -200,7 +246,7 @@ TEST_CASE("a profiled session on 2 threads times every step of its teams") {
     so.profile = true;
     session s(two, so);
     if (detail::session_access::team_steps(s) == 0) {
-        MESSAGE("NOT RUN: no two kernel steps in a row on this path");
+        MESSAGE("NOT RUN: no teams (no two kernel steps in a row on this path, or OMP_WAIT_POLICY=passive)");
         return;
     }
     const std::vector<float> in = models::synthetic_images(d, 2, 3);

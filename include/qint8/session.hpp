@@ -270,12 +270,15 @@ private:
 
     /// team_end_[i] > i where steps i .. team_end_[i] - 1 run in one parallel region: two or
     /// more team members in a row, on two threads or more. QINT8_TEAMS=0 turns teams off (for
-    /// measurement; the results are the same integers either way).
+    /// measurement; the results are the same integers either way), and so does
+    /// OMP_WAIT_POLICY=passive: the team's barrier spins, which that setting asks threads not to.
     void plan_teams() {
         const std::size_t n = c_->steps.size();
         team_end_.assign(n, 0);
         const char* e = std::getenv("QINT8_TEAMS");
-        if (c_->threads < 2 || (e && std::string(e) == "0")) return;
+        const char* wait = std::getenv("OMP_WAIT_POLICY");
+        const bool passive = wait && (std::string(wait) == "passive" || std::string(wait) == "PASSIVE");
+        if (c_->threads < 2 || (e && std::string(e) == "0") || passive) return;
         for (std::size_t i = 0; i < n;) {
             std::size_t j = i;
             while (j < n && team_member(c_->steps[j])) ++j;
@@ -285,21 +288,22 @@ private:
     }
 
     /// Steps from .. to - 1 in one parallel region: every thread calls every step, whose loops
-    /// share the work among the team and end in its barrier. Between MobileNet-V2's 1x1 and
-    /// depthwise layers a barrier replaces a region's start and end (1.4 against 3 microseconds
-    /// on a 2-core Zen 5, some 50 times a run).
+    /// share the work among the team and end in the team's barrier. Between MobileNet-V2's 1x1
+    /// and depthwise layers a barrier replaces a region's start and end (0.3-0.45 against 3
+    /// microseconds on a 2-core Zen 5, some 45 times a run).
     void run_team(std::size_t from, std::size_t to, float* dst) {
         stream_.wait();  // the team reads what the primitives before it wrote
+        kernels::team_barrier barrier;
 #pragma omp parallel num_threads(c_->threads)
         {
-            kernels::in_team() = true;
+            kernels::current_team() = &barrier;
             const bool timer = opt_.profile && omp_get_thread_num() == 0;
             for (std::size_t i = from; i < to; ++i) {
                 const auto t0 = std::chrono::steady_clock::now();
                 run_kernel(c_->steps[i], dst);
                 if (timer) times_[i] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
             }
-            kernels::in_team() = false;
+            kernels::current_team() = nullptr;
         }
     }
 

@@ -275,11 +275,8 @@ QINT8_PW_VNNI_TARGET inline void task(const pw_problem& pr, const pw_packed& pk,
 QINT8_PW_VNNI_TARGET inline void pointwise_avx512vnni(const pw_problem& pr, const pw_packed& pk, const uint8_t* src, uint8_t* dst, int threads) {
     const int64_t per = pw_avx2_tiles::tile_pixels_for(pr, pk, threads), tiles = (pr.m + per - 1) / per, tasks = tiles * pk.blocks;
     const pw_vnni::requant rq = pw_vnni::requant_of(pr, pk);
-    if (in_team()) {  // a session's team: share the tasks as parallel_for does
-#pragma omp for schedule(static)
-        for (int64_t t = 0; t < tasks; ++t) pw_vnni::task(pr, pk, rq, per, t, src, dst);
-        return;
-    }
+    if (team_barrier* team = current_team())  // a session's team: share the tasks as parallel_for does
+        return team_for(*team, tasks, [&](int64_t t) { pw_vnni::task(pr, pk, rq, per, t, src, dst); });
     if (threads <= 1) {
         for (int64_t t = 0; t < tasks; ++t) pw_vnni::task(pr, pk, rq, per, t, src, dst);
         return;
