@@ -16,10 +16,11 @@
 #include <omp.h>
 
 #include <qint8/kernels/parallel.hpp>
-#include <qint8/models/registry.hpp>
 #include <qint8/models/synthetic.hpp>
 #include <qint8/session.hpp>
 #include <qint8/tune/time_layers.hpp>
+
+#include "support/small_topology.hpp"
 
 using namespace qint8;
 
@@ -28,13 +29,11 @@ namespace {
 /// A MobileNet-V2 at 64 x 64, width 0.5: runs of 1x1 and depthwise layers at 32 x 32 down to
 /// 2 x 2, tiles and rows that two threads split unevenly.
 model_desc team_model() {
-    models::topology_request r;
+    test::small_request r;
     r.input_size = 64;
     r.classes = 16;
     r.width = 0.5;
-    models::synth_options o;
-    o.calibration_images = 1;
-    return models::synthesize(models::structure_by_name("mobilenet_v2", r), 21, o);
+    return test::small_topology("mobilenet_v2", r, 21);
 }
 
 /// Sets an environment variable for a scope, then restores it.

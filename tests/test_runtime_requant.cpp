@@ -26,6 +26,7 @@
 #include "support/builder.hpp"
 #include "support/compare.hpp"
 #include "support/scratch.hpp"
+#include "support/small_topology.hpp"
 
 using namespace qint8;
 
@@ -153,13 +154,9 @@ TEST_CASE("run-time requantization gives the bytes of constant scales and of the
 TEST_SUITE("models") {
 
 TEST_CASE("run-time scales go to the repeated 3x3 shapes on the AVX-512 VNNI paths and the model computes the reference") {
-    models::topology_request r;
-    r.input_size = 32;
-    r.classes = 10;
-    r.width = 0.25;
-    models::synth_options o;
-    o.calibration_images = 2;
-    model_desc m = models::synthesize(models::structure_by_name("resnet50", r), 3, o);
+    test::small_request r;
+    r.calibration_images = 2;
+    model_desc m = test::small_topology("resnet50", r, 3);
     validate(m, "resnet50");
     // The 3x3 layers and how often each one's shape (input shape, output channels, stride) occurs.
     std::map<std::string, std::vector<int64_t>> shape_of{{m.input.name, m.input.shape}};

@@ -23,6 +23,7 @@
 
 #include "support/compare.hpp"
 #include "support/scratch.hpp"
+#include "support/small_topology.hpp"
 
 using namespace qint8;
 
@@ -31,14 +32,10 @@ namespace {
 /// MobileNet-V2 at 32x32, a quarter of the width: depthwise layers and a classifier, the two
 /// kinds of layer with more than one implementation.
 model_desc small_mobilenet_v2() {
-    models::topology_request r;
-    r.input_size = 32;
-    r.classes = 10;
-    r.width = 0.25;
-    models::synth_options o;
-    o.int8_weights = true;
-    o.calibration_images = 4;
-    return models::synthesize(models::structure_by_name("mobilenet_v2", r), 5, o);
+    test::small_request r;
+    r.int8_weights = true;
+    r.calibration_images = 4;
+    return test::small_topology("mobilenet_v2", r, 5);
 }
 
 std::vector<float> run(const model& net, const std::vector<float>& in) {

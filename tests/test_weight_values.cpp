@@ -21,6 +21,7 @@
 #include <qint8/models/synthetic.hpp>
 
 #include "support/scratch.hpp"
+#include "support/small_topology.hpp"
 
 using namespace qint8;
 
@@ -39,13 +40,9 @@ std::string weight_values_error(F f) {
 
 /// A small MobileNet-V2 with f32 weights: a 3x3 stem conv, depthwise and 1x1 layers, an fc.
 model_desc weight_values_model() {
-    models::topology_request r;
-    r.input_size = 32;
-    r.classes = 10;
+    test::small_request r;
     r.width = 0.35;
-    models::synth_options o;
-    o.calibration_images = 1;
-    return models::synthesize(models::structure_by_name("mobilenet_v2", r), 9, o);
+    return test::small_topology("mobilenet_v2", r, 9);
 }
 
 /// `m` with element `i` of tensor `name` set to `v` (tensors are shared and read-only: a copy).
