@@ -270,19 +270,12 @@ QINT8_PW_VNNI_TARGET inline void task(const pw_problem& pr, const pw_packed& pk,
 /// Runs a plain 1x1 layer (pw_supported, no window; weights packed with `dot`) over `threads`
 /// OpenMP threads, in the tasks of the AVX2 tile variant. Call it only where the CPU has
 /// AVX-512F, BW, VL and VNNI. The requantization constants are made once per call, and one
-/// thread runs without entering OpenMP: on a 32 x 32 ResNet101, whose 1x1 layers have 1-64
+/// thread runs without entering OpenMP (parallel_for): on a 32 x 32 ResNet101, whose 1x1 layers have 1-64
 /// pixels, both per-call costs made the model 1.2x slower than with oneDNN's 1x1 layers.
 QINT8_PW_VNNI_TARGET inline void pointwise_avx512vnni(const pw_problem& pr, const pw_packed& pk, const uint8_t* src, uint8_t* dst, int threads) {
     const int64_t per = pw_avx2_tiles::tile_pixels_for(pr, pk, threads), tiles = (pr.m + per - 1) / per, tasks = tiles * pk.blocks;
     const pw_vnni::requant rq = pw_vnni::requant_of(pr, pk);
-    if (team_barrier* team = current_team())  // a session's team: share the tasks as parallel_for does
-        return team_for(*team, tasks, [&](int64_t t) { pw_vnni::task(pr, pk, rq, per, t, src, dst); });
-    if (threads <= 1) {
-        for (int64_t t = 0; t < tasks; ++t) pw_vnni::task(pr, pk, rq, per, t, src, dst);
-        return;
-    }
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t t = 0; t < tasks; ++t) pw_vnni::task(pr, pk, rq, per, t, src, dst);
+    parallel_for(threads, tasks, [&](int64_t t) { pw_vnni::task(pr, pk, rq, per, t, src, dst); });
 }
 
 }  // namespace qint8::kernels
