@@ -449,9 +449,25 @@ TEST_CASE("1x1 avx512vnni variant is bit-exact against the reference (MobileNet 
         t.m = m; t.k = 40; t.n = 72; t.src_zp = 3; t.dst_zp = 5; t.post = 1; t.threads = m % 2 ? 2 : 1;
         all.push_back(t);
     }
+    // Narrow weights (at most 16 channels, pw_packed::narrow): pixel counts around the sixteen that
+    // share a weight load, fewer channels than a store's 16 bytes, residuals (staged first where
+    // pixels lie closer than 16 bytes), both signednesses, two threads.
+    const int64_t narrow_ms[] = {1, 15, 16, 17, 33, 47, 12544};
+    const int64_t narrow_ns[] = {16, 1, 5, 8, 12, 16, 15};
+    for (int i = 0; i < 7; ++i) {
+        pw_case t{};
+        t.m = narrow_ms[i]; t.k = 4 * (1 + (i * 5) % 9); t.n = narrow_ns[i];
+        if (t.m == 12544) t.k = 32;  // MobileNet-V2's 32 -> 16 at 112 x 112
+        t.dst_signed = i % 2 == 0; t.src_signed = i % 3 == 1;
+        t.src_zp = t.src_signed ? -5 - i : 100 + i; t.dst_zp = t.dst_signed ? 3 - i : 20 * i;
+        t.post = i % 4; t.frac_bias = i % 3 == 2; t.threads = 1 + i % 2;
+        all.push_back(t);
+        t.sum = true;
+        all.push_back(t);
+    }
     for (const auto& t : all) { ++cases; failed += pw_mismatches(t, seed++, vnni) != 0; }
     MESSAGE("1x1 avx512vnni: " << cases - failed << " of " << cases << " shapes bit-exact");
-    CHECK(cases == 7 + 11 * 9 + 38 + 14 + 79 + 8);
+    CHECK(cases == 7 + 11 * 9 + 38 + 14 + 79 + 8 + 14);
     CHECK(failed == 0);
 }
 
@@ -627,6 +643,32 @@ kernels::pw_packed pw_pack_naive(const int8_t* w, const float* bias, const float
                 p.v_bound = std::max(p.v_bound, (255.0 * abs_sum + std::abs(static_cast<double>(bs))) * std::abs(static_cast<double>(os[o])) * 1.001 + 1);
             }
     return p;
+}
+
+TEST_CASE("1x1 packing for vpdpbusd of at most 16 channels is narrow: quads of 16 channels in order") {
+    for (const int64_t n : {1, 7, 16, 17}) {
+        const int64_t k = 12;
+        CAPTURE(n);
+        std::vector<int8_t> w(static_cast<std::size_t>(n * k));
+        for (std::size_t i = 0; i < w.size(); ++i) w[i] = static_cast<int8_t>(static_cast<int>(i * 37 % 255) - 127);
+        std::vector<float> bias(static_cast<std::size_t>(n)), os(static_cast<std::size_t>(n));
+        for (int64_t o = 0; o < n; ++o) bias[static_cast<std::size_t>(o)] = static_cast<float>(10 * o), os[static_cast<std::size_t>(o)] = 0.01f * static_cast<float>(o + 1);
+        const kernels::pw_packed p = kernels::pw_pack(w.data(), bias.data(), os.data(), n, k, 5, 255, true);
+        CHECK(p.narrow == (n <= 16));
+        CHECK_FALSE(kernels::pw_pack(w.data(), bias.data(), os.data(), n, k, 5).narrow);  // paired weights: never
+        if (!p.narrow) continue;
+        REQUIRE(p.w.size() == static_cast<std::size_t>(3 * 16 * 4));
+        for (int64_t q = 0; q < 3; ++q)
+            for (int64_t o = 0; o < 16; ++o)
+                for (int64_t j = 0; j < 4; ++j)
+                    CHECK(p.w[static_cast<std::size_t>((q * 16 + o) * 4 + j)] == (o < n ? w[static_cast<std::size_t>(o * k + 4 * q + j)] : 0));
+        for (int64_t o = 0; o < n; ++o) {
+            int32_t sum = 0;
+            for (int64_t c = 0; c < k; ++c) sum += w[static_cast<std::size_t>(o * k + c)];
+            CHECK(p.acc0[static_cast<std::size_t>(o)] == 10 * o - 5 * sum);  // channel order, bias folded
+            CHECK(p.scale[static_cast<std::size_t>(o)] == os[static_cast<std::size_t>(o)]);
+        }
+    }
 }
 
 TEST_CASE("1x1 packing equals the packing written out weight by weight (odd k and n / weights at the pair bound)") {

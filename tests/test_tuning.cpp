@@ -210,12 +210,16 @@ TEST_CASE("tuning: the default depthwise is qint8's except on AMX - where oneDNN
     CHECK(detail::pw_candidates(960, 24, true).front() == "onednn");
     CHECK(detail::pw_candidates(32, 16, true).front() == "onednn");
     // The VNNI variant on the AVX-512 VNNI and AMX paths (measured on Zen 5): the default up to
-    // 160 KiB of weights into at least 32 outputs, a candidate otherwise.
+    // 160 KiB of weights into at most 16 outputs (narrow) or at least 24, a candidate otherwise.
     const std::vector<std::string> vnni_first{"qint8_pw:avx512vnni", "onednn"}, onednn_first{"onednn", "qint8_pw:avx512vnni"};
     CHECK(detail::pw_vnni_candidates(16, 96) == vnni_first);
     CHECK(detail::pw_vnni_candidates(144, 32) == vnni_first);
-    CHECK(detail::pw_vnni_candidates(144, 24) == onednn_first);  // a block part empty
-    CHECK(detail::pw_vnni_candidates(32, 16) == onednn_first);
+    CHECK(detail::pw_vnni_candidates(144, 24) == vnni_first);   // MobileNet-V2's, a block three quarters full
+    CHECK(detail::pw_vnni_candidates(96, 24) == vnni_first);
+    CHECK(detail::pw_vnni_candidates(32, 16) == vnni_first);    // narrow
+    CHECK(detail::pw_vnni_candidates(64, 8) == vnni_first);
+    CHECK(detail::pw_vnni_candidates(144, 20) == onednn_first);  // a block more empty, not narrow
+    CHECK(detail::pw_vnni_candidates(144, 17) == onednn_first);
     CHECK(detail::pw_vnni_candidates(160, 960) == vnni_first);
     CHECK(detail::pw_vnni_candidates(256, 512) == vnni_first);
     CHECK(detail::pw_vnni_candidates(256, 1024) == onednn_first);  // 256 KiB of weights

@@ -56,15 +56,20 @@ inline std::vector<std::string> pw_candidates(int64_t k, int64_t n, bool plain) 
 /// weights (MobileNet-V2's expansions 1.06-1.28x, its projections from 384-960 channels
 /// 1.01-1.06x, MobileNet-V1's first five 1.03-1.23x, ResNet50's 64 -> 256 1.16x and 256 -> 64
 /// 1.07x, its 512 -> 128 1.00x), mixed beyond (0.89-0.90x on ResNet50's 1024 -> 256, 0.95-1.00x
-/// on its 256 -> 1024 and 512 -> 2048, 0.99-1.03x on MobileNet-V1's 512 and 1024 channels), and
-/// behind inside the model with fewer than 32 outputs, a block of 32 channels part empty
-/// (MobileNet-V2's 32 -> 16 at 112x112 0.60x).
+/// on its 256 -> 1024 and 512 -> 2048, 0.99-1.03x on MobileNet-V1's 512 and 1024 channels).
+/// With fewer than 32 outputs a block of 32 channels is part empty: MobileNet-V2's 96 -> 24 and
+/// 144 -> 24 (three quarters full) took 0.82x and 0.87x oneDNN's time inside the model (profile
+/// medians of five runs), once a residual was no longer read behind the previous pixel's store
+/// (stage_residuals); at most 16 outputs run narrow (pw_packed::narrow; its 32 -> 16 at 112x112
+/// took 1.07x, where a half-empty block took 1.9x), which keeps the run of qint8 kernels that two
+/// threads share unbroken. Below three quarters, 17-23 outputs, oneDNN's stays the default (not
+/// measured).
 /// It creates no code at load time, where oneDNN generates each primitive (MobileNet-V2 compiles
-/// in 9.0-9.6 ms with its projections on it, 10.5-11.1 ms without). The AMX path takes the same
-/// default until it is measured there; the tuning cache decides per layer on the user's CPU.
+/// in 6.4 ms with those three layers on it, 8.0 ms without, on a Zen 5 core). The AMX path takes
+/// the same default until it is measured there; the tuning cache decides per layer on the user's CPU.
 inline std::vector<std::string> pw_vnni_candidates(int64_t k, int64_t n) {
     const std::string vnni = pw_candidate(kernels::pw_variant::avx512vnni);
-    if (n >= 32 && kernels::pw_packed_bytes(k, n) <= 160 * 1024) return {vnni, "onednn"};
+    if ((n <= kernels::pw_narrow_n || n >= 24) && kernels::pw_packed_bytes(k, n) <= 160 * 1024) return {vnni, "onednn"};
     return {"onednn", vnni};
 }
 

@@ -16,6 +16,10 @@
 /// the same bytes as the AVX2 kernel's two packs; one vpermd puts the 32 channels in order. The
 /// common form (the bias folded into the sums, no upper float clamp) runs without a test per
 /// step (requantize_fast).
+///
+/// Weights of at most 16 channels are packed narrow (pw_packed::narrow): one zmm of sums a pixel
+/// in channel order, sixteen pixels a weight load, and int32 -> int16 -> 8-bit conversions as
+/// above (vpmovsdb, the direct one, made MobileNet-V2's 32 -> 16 1.3x slower on a Zen 5 core).
 
 #include <algorithm>
 #include <cstdint>
@@ -173,12 +177,14 @@ QINT8_PW_VNNI_INLINE inline void pack_store(const requant& rq, __m512i qa, __m51
     else _mm256_mask_storeu_epi8(out, first_lanes(count), v);  // the last block of n % 32 channels
 }
 
-/// The 32 channels of one pixel from its sums a and b into `out` (`count` bytes, at most 32),
-/// which holds the residual's codes first where the layer sums one.
+/// The 32 channels of one pixel from its sums a and b into `out` (`count` bytes, at most 32);
+/// where the layer sums a residual, its codes are at `res` (`res_count` of them: the count, or
+/// a whole block where requantize_pixels staged them).
 template <bool DstSigned>
-QINT8_PW_VNNI_INLINE inline void requantize(const requant& rq, __m512i a, __m512i b, const float* bias, const float* scale, uint8_t* out, int count) {
+QINT8_PW_VNNI_INLINE inline void requantize(const requant& rq, __m512i a, __m512i b, const float* bias, const float* scale, uint8_t* out, int count,
+                                            const uint8_t* res, int res_count) {
     __m512 ra = _mm512_setzero_ps(), rb = _mm512_setzero_ps();
-    if (rq.sum) residual<DstSigned>(rq, out, count, ra, rb);
+    if (rq.sum) residual<DstSigned>(rq, res, res_count, ra, rb);
     pack_store<DstSigned>(rq, requant_one(rq, a, bias, scale, ra), requant_one(rq, b, bias + 16, scale + 16, rb), out, count);
 }
 
@@ -188,12 +194,13 @@ QINT8_PW_VNNI_INLINE inline void requantize(const requant& rq, __m512i a, __m512
 /// took most of the time of layers with few input channels (MobileNet-V2's 16 -> 96: 57% of its
 /// samples).
 template <bool DstSigned, bool AddZp, bool Sum>
-QINT8_PW_VNNI_INLINE inline void requantize_fast(const requant& rq, __m512i a, __m512i b, const float* scale, uint8_t* out, int count) {
+QINT8_PW_VNNI_INLINE inline void requantize_fast(const requant& rq, __m512i a, __m512i b, const float* scale, uint8_t* out, int count,
+                                                 const uint8_t* res, int res_count) {
     __m512 fa = unfused(_mm512_mul_ps(_mm512_maskz_cvtepi32_ps(all, a), _mm512_loadu_ps(scale)));  // rounded before the zero point
     __m512 fb = unfused(_mm512_mul_ps(_mm512_maskz_cvtepi32_ps(all, b), _mm512_loadu_ps(scale + 16)));
     if (Sum) {
         __m512 ra, rb;
-        residual<DstSigned>(rq, out, count, ra, rb);
+        residual<DstSigned>(rq, res, res_count, ra, rb);
         fa = _mm512_fmadd_ps(rq.sum_scale, ra, fa);  // one rounding, as oneDNN's sum post-op
         fb = _mm512_fmadd_ps(rq.sum_scale, rb, fb);
     }
@@ -201,16 +208,34 @@ QINT8_PW_VNNI_INLINE inline void requantize_fast(const requant& rq, __m512i a, _
     pack_store<DstSigned>(rq, _mm512_maskz_cvtps_epi32(all, fa), _mm512_maskz_cvtps_epi32(all, fb), out, count);
 }
 
+/// The residual codes of `px` pixels (`count` of each at out, out + stride, ...) copied into
+/// `staged` ([px][32], zeros beyond count), all read before any pixel is written. With fewer
+/// than 32 channels a layer's pixels lie closer than a block's 32 bytes, so a pixel's masked
+/// residual load spans the bytes of the previous pixel's masked store; read in turn (load, then
+/// store, then the next load) each load waited for that store: MobileNet-V2's 144 -> 24 with its
+/// residual took 0.071 ms against 0.039 without on a Zen 5 core, 0.040 staged.
+QINT8_PW_VNNI_INLINE inline void stage_residuals(const uint8_t* out, int64_t stride, int px, int count, uint8_t (*staged)[pw_block]) {
+    const __mmask32 lanes = first_lanes(count);
+    for (int i = 0; i < px; ++i) _mm256_store_si256(reinterpret_cast<__m256i*>(staged[i]), _mm256_maskz_loadu_epi8(lanes, out + i * stride));
+}
+
 /// The sums of `px` pixels (at most 8) in `sums` ([px][32]) requantized into out, out + stride, ...
 template <bool DstSigned>
 QINT8_PW_VNNI_INLINE inline void requantize_pixels(const requant& rq, const int32_t* sums, int px, const float* bias, const float* scale, uint8_t* out,
                                                    int64_t stride, int count) {
+    alignas(32) uint8_t staged[8][pw_block];
+    const bool stage = rq.sum && count < pw_block;
+    if (stage) stage_residuals(out, stride, px, count, staged);
+    // Pixel i's residual: in the staged copy (a whole block) or where it is written.
+    const int res_count = stage ? pw_block : count;
+    const int64_t res_stride = stage ? pw_block : stride;
+    const uint8_t* res = stage ? &staged[0][0] : out;
     if (rq.fast) {
         const int form = (rq.plan.add_zp ? 2 : 0) + (rq.sum ? 1 : 0);
 #define QINT8_PW_VNNI_FAST(Z, S)                                                                                                               \
     _Pragma("GCC unroll 8") for (int i = 0; i < px; ++i)                                                                                      \
         requantize_fast<DstSigned, Z, S>(rq, _mm512_load_si512(sums + i * pw_block), _mm512_load_si512(sums + i * pw_block + 16), scale,   \
-                                         out + i * stride, count)
+                                         out + i * stride, count, res + i * res_stride, res_count)
         if (form == 0) QINT8_PW_VNNI_FAST(false, false);
         else if (form == 1) QINT8_PW_VNNI_FAST(false, true);
         else if (form == 2) QINT8_PW_VNNI_FAST(true, false);
@@ -220,7 +245,7 @@ QINT8_PW_VNNI_INLINE inline void requantize_pixels(const requant& rq, const int3
 #pragma GCC unroll 8
         for (int i = 0; i < px; ++i)
             requantize<DstSigned>(rq, _mm512_load_si512(sums + i * pw_block), _mm512_load_si512(sums + i * pw_block + 16), bias, scale, out + i * stride,
-                                  count);
+                                  count, res + i * res_stride, res_count);
     }
 }
 
@@ -250,12 +275,165 @@ QINT8_PW_VNNI_TARGET inline void block_range(const pw_problem& pr, const pw_pack
     requantize_pixels<DstSigned>(rq, sums, rest, bias, scale, dst + p * pr.n + first, pr.n, n);
 }
 
+/// Narrow weights (pw_packed::narrow, at most 16 channels): one zmm of sums a pixel, in channel
+/// order. Sixteen pixels share each weight load: the sums of quads_of_eight's sixteen registers,
+/// written to `sums` ([16 pixels][16 lanes]). quads >= 1.
+#define QINT8_PW_NARROW_STEP(A, ADDR, FLIP) "vpbroadcastd " ADDR ", %%zmm17\n\t" FLIP "vpdpbusd %%zmm16, %%zmm17, %%" A "\n\t"
+#define QINT8_PW_NARROW_FOUR(A, B, C, D, X, FLIP)                                                                                              \
+    QINT8_PW_NARROW_STEP(A, "(%[" X "])", FLIP) QINT8_PW_NARROW_STEP(B, "(%[" X "],%[d])", FLIP)                                               \
+    QINT8_PW_NARROW_STEP(C, "(%[" X "],%[d],2)", FLIP) QINT8_PW_NARROW_STEP(D, "(%[" X "],%[d3])", FLIP)
+#define QINT8_PW_NARROW_LOOP(FLIP)                                                                                                               \
+    __asm__ volatile("vmovdqu64 (%[init]), %%zmm0\n\t"                                                                                        \
+            "vmovdqa64 %%zmm0, %%zmm1\n\t" "vmovdqa64 %%zmm0, %%zmm2\n\t" "vmovdqa64 %%zmm0, %%zmm3\n\t" "vmovdqa64 %%zmm0, %%zmm4\n\t"         \
+            "vmovdqa64 %%zmm0, %%zmm5\n\t" "vmovdqa64 %%zmm0, %%zmm6\n\t" "vmovdqa64 %%zmm0, %%zmm7\n\t" "vmovdqa64 %%zmm0, %%zmm8\n\t"         \
+            "vmovdqa64 %%zmm0, %%zmm9\n\t" "vmovdqa64 %%zmm0, %%zmm10\n\t" "vmovdqa64 %%zmm0, %%zmm11\n\t" "vmovdqa64 %%zmm0, %%zmm12\n\t"      \
+            "vmovdqa64 %%zmm0, %%zmm13\n\t" "vmovdqa64 %%zmm0, %%zmm14\n\t" "vmovdqa64 %%zmm0, %%zmm15\n\t"                                      \
+            "1:\n\t"                                                                                                                             \
+            "vmovdqu64 (%[w]), %%zmm16\n\t"                                                                                                      \
+            QINT8_PW_NARROW_FOUR("zmm0", "zmm1", "zmm2", "zmm3", "x", FLIP) QINT8_PW_NARROW_FOUR("zmm4", "zmm5", "zmm6", "zmm7", "x4", FLIP)     \
+            QINT8_PW_NARROW_FOUR("zmm8", "zmm9", "zmm10", "zmm11", "x8", FLIP) QINT8_PW_NARROW_FOUR("zmm12", "zmm13", "zmm14", "zmm15", "x12", FLIP) \
+            "add $4, %[x]\n\t" "add $4, %[x4]\n\t" "add $4, %[x8]\n\t" "add $4, %[x12]\n\t"                                                   \
+            "add $64, %[w]\n\t"                                                                                                                  \
+            "dec %[n]\n\t"                                                                                                                       \
+            "jnz 1b\n\t"                                                                                                                         \
+            "vmovdqa64 %%zmm0, 0*64(%[out])\n\t" "vmovdqa64 %%zmm1, 1*64(%[out])\n\t" "vmovdqa64 %%zmm2, 2*64(%[out])\n\t"                        \
+            "vmovdqa64 %%zmm3, 3*64(%[out])\n\t" "vmovdqa64 %%zmm4, 4*64(%[out])\n\t" "vmovdqa64 %%zmm5, 5*64(%[out])\n\t"                        \
+            "vmovdqa64 %%zmm6, 6*64(%[out])\n\t" "vmovdqa64 %%zmm7, 7*64(%[out])\n\t" "vmovdqa64 %%zmm8, 8*64(%[out])\n\t"                        \
+            "vmovdqa64 %%zmm9, 9*64(%[out])\n\t" "vmovdqa64 %%zmm10, 10*64(%[out])\n\t" "vmovdqa64 %%zmm11, 11*64(%[out])\n\t"                    \
+            "vmovdqa64 %%zmm12, 12*64(%[out])\n\t" "vmovdqa64 %%zmm13, 13*64(%[out])\n\t" "vmovdqa64 %%zmm14, 14*64(%[out])\n\t"                  \
+            "vmovdqa64 %%zmm15, 15*64(%[out])\n\t"                                                                                               \
+            : [w] "+r"(w), [x] "+r"(x), [x4] "+r"(x4), [x8] "+r"(x8), [x12] "+r"(x12), [n] "+r"(quads)                                           \
+            : [d] "r"(d), [d3] "r"(d3), [init] "r"(init), [out] "r"(sums), [flip] "v"(flip)                                                  \
+            : "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",      \
+              "xmm13", "xmm14", "xmm15", "xmm16", "xmm17")
+template <bool SrcSigned>
+QINT8_PW_VNNI_INLINE inline void narrow_sixteen(int32_t* sums, const int32_t* init, const int8_t* w, const uint8_t* x, int64_t d, int64_t quads) {
+    const uint8_t *x4 = x + 4 * d, *x8 = x + 8 * d, *x12 = x + 12 * d;
+    const int64_t d3 = 3 * d;
+    const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+    if constexpr (SrcSigned) QINT8_PW_NARROW_LOOP("vpxord %[flip], %%zmm17, %%zmm17\n\t");
+    else QINT8_PW_NARROW_LOOP("");
+}
+#undef QINT8_PW_NARROW_LOOP
+#undef QINT8_PW_NARROW_FOUR
+#undef QINT8_PW_NARROW_STEP
+
+/// One pixel's narrow sums (the tail of a tile).
+template <bool SrcSigned>
+QINT8_PW_VNNI_INLINE inline __m512i narrow_one(__m512i a, const int8_t* w, const uint8_t* x, int64_t quads) {
+    const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+    for (int64_t q = 0; q < quads; ++q, w += 64) {
+        int32_t four;
+        std::memcpy(&four, x + q * 4, 4);
+        __m512i t = _mm512_set1_epi32(four);
+        if (SrcSigned) t = _mm512_xor_si512(t, flip);
+        a = _mm512_dpbusd_epi32(a, t, _mm512_load_si512(w));
+    }
+    return a;
+}
+
+/// A narrow pixel's 16 int32 codes (channel order) to bytes at `out` (`count` of them): int32 ->
+/// 8-bit with saturation (what pack_store's int16 step and packs give), then both byte clamps.
+template <bool DstSigned>
+QINT8_PW_VNNI_INLINE inline void store_narrow(const requant& rq, __m512i q, uint8_t* out, int count) {
+    const __m256i h = _mm512_maskz_cvtsepi32_epi16(all, q);
+    const __m128i h0 = _mm256_castsi256_si128(h), h1 = _mm256_extracti128_si256(h, 1);
+    __m128i v = DstSigned ? _mm_packs_epi16(h0, h1) : _mm_packus_epi16(h0, h1);
+    const __m128i lo = _mm256_castsi256_si128(rq.lo8), top = _mm256_castsi256_si128(rq.top8);
+    v = DstSigned ? _mm_max_epi8(v, lo) : _mm_max_epu8(v, lo);
+    v = DstSigned ? _mm_min_epi8(v, top) : _mm_min_epu8(v, top);
+    if (count == 16) _mm_storeu_si128(reinterpret_cast<__m128i*>(out), v);
+    else _mm_mask_storeu_epi8(out, static_cast<__mmask16>(first_lanes(count)), v);
+}
+
+/// A narrow pixel's residual codes (16 at `res`; where fewer, staged with zeros past the count)
+/// as float(r - zp).
+template <bool Signed>
+QINT8_PW_VNNI_INLINE inline __m512 residual_narrow(const requant& rq, const uint8_t* res) {
+    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(res));
+    const __m512i x = Signed ? _mm512_maskz_cvtepi8_epi32(all, raw) : _mm512_maskz_cvtepu8_epi32(all, raw);
+    return _mm512_maskz_cvtepi32_ps(all, _mm512_sub_epi32(x, rq.sum_zp));  // exact: |r - zp| <= 255
+}
+
+/// The narrow sums of `px` pixels (at most 16) requantized into out, out + stride, ...: the fast
+/// form (requant::fast) with its steps chosen at compile time, as requantize_fast, or
+/// requant_one's tested steps. With fewer than 16 channels a residual's codes are all read first
+/// (stage_residuals' reason).
+template <bool DstSigned, int Form>
+QINT8_PW_VNNI_INLINE inline void requantize_narrow_form(const requant& rq, const int32_t* sums, int px, const float* bias, const float* scale,
+                                                        uint8_t* out, int64_t stride, int count) {
+    constexpr bool fast = Form >= 0, add_zp = Form >= 2, sum = Form == 1 || Form == 3;
+    alignas(16) uint8_t staged[16][16];
+    const bool stage = (fast ? sum : rq.sum) && count < 16;
+    if (stage)
+        for (int i = 0; i < px; ++i)
+            _mm_store_si128(reinterpret_cast<__m128i*>(staged[i]), _mm_maskz_loadu_epi8(static_cast<__mmask16>(first_lanes(count)), out + i * stride));
+    const uint8_t* res = stage ? &staged[0][0] : out;
+    const int64_t res_stride = stage ? 16 : stride;
+    const __m512 s = _mm512_loadu_ps(scale);
+#pragma GCC unroll 16
+    for (int i = 0; i < px; ++i) {
+        const __m512i acc = _mm512_load_si512(sums + i * 16);
+        __m512i q;
+        if constexpr (fast) {
+            __m512 f = unfused(_mm512_mul_ps(_mm512_maskz_cvtepi32_ps(all, acc), s));  // rounded before the zero point
+            if (sum) f = _mm512_fmadd_ps(rq.sum_scale, residual_narrow<DstSigned>(rq, res + i * res_stride), f);  // one rounding, as oneDNN's sum post-op
+            if (add_zp) f = _mm512_add_ps(f, rq.zp);
+            q = _mm512_maskz_cvtps_epi32(all, f);
+        } else {
+            q = requant_one(rq, acc, bias, scale, rq.sum ? residual_narrow<DstSigned>(rq, res + i * res_stride) : _mm512_setzero_ps());
+        }
+        store_narrow<DstSigned>(rq, q, out + i * stride, count);
+    }
+}
+
+template <bool DstSigned>
+QINT8_PW_VNNI_INLINE inline void requantize_narrow_pixels(const requant& rq, const int32_t* sums, int px, const float* bias, const float* scale,
+                                                          uint8_t* out, int64_t stride, int count) {
+    if (!rq.fast) return requantize_narrow_form<DstSigned, -1>(rq, sums, px, bias, scale, out, stride, count);
+    switch ((rq.plan.add_zp ? 2 : 0) + (rq.sum ? 1 : 0)) {
+        case 0: return requantize_narrow_form<DstSigned, 0>(rq, sums, px, bias, scale, out, stride, count);
+        case 1: return requantize_narrow_form<DstSigned, 1>(rq, sums, px, bias, scale, out, stride, count);
+        case 2: return requantize_narrow_form<DstSigned, 2>(rq, sums, px, bias, scale, out, stride, count);
+        default: return requantize_narrow_form<DstSigned, 3>(rq, sums, px, bias, scale, out, stride, count);
+    }
+}
+
+/// `count` pixels of a narrow layer from src into dst: sixteen at a time, then one at a time.
+template <bool SrcSigned, bool DstSigned>
+QINT8_PW_VNNI_TARGET inline void narrow_range(const pw_problem& pr, const pw_packed& pk, const requant& rq, const uint8_t* src, uint8_t* dst,
+                                              int64_t count) {
+    const int n = static_cast<int>(pr.n);
+    const float *bias = pk.bias.data(), *scale = pk.scale.data();
+    alignas(64) int32_t sums[16 * 16];
+    int64_t p = 0;
+    for (; p + 16 <= count; p += 16) {
+        narrow_sixteen<SrcSigned>(sums, pk.acc0.data(), pk.w.data(), src + p * pr.k, pr.k, pk.quads);
+        requantize_narrow_pixels<DstSigned>(rq, sums, 16, bias, scale, dst + p * pr.n, pr.n, n);
+    }
+    if (p == count) return;
+    const __m512i a0 = _mm512_load_si512(pk.acc0.data());
+    const int rest = static_cast<int>(count - p);
+    for (int i = 0; i < rest; ++i) _mm512_store_si512(sums + i * 16, narrow_one<SrcSigned>(a0, pk.w.data(), src + (p + i) * pr.k, pk.quads));
+    requantize_narrow_pixels<DstSigned>(rq, sums, rest, bias, scale, dst + p * pr.n, pr.n, n);
+}
+
 /// Task t of a layer: block t % blocks of tile t / blocks (`per` pixels a tile).
 QINT8_PW_VNNI_TARGET inline void task(const pw_problem& pr, const pw_packed& pk, const requant& rq, int64_t per, int64_t t, const uint8_t* src,
                                       uint8_t* dst) {
     const int64_t tile = t / pk.blocks, b = t % pk.blocks, from = tile * per, count = std::min(per, pr.m - from);
     const uint8_t* s = src + from * pr.k;
     uint8_t* d = dst + from * pr.n;
+    if (pk.narrow) {  // one block
+        if (pr.src_signed) {
+            if (pr.dst_signed) narrow_range<true, true>(pr, pk, rq, s, d, count);
+            else narrow_range<true, false>(pr, pk, rq, s, d, count);
+        } else {
+            if (pr.dst_signed) narrow_range<false, true>(pr, pk, rq, s, d, count);
+            else narrow_range<false, false>(pr, pk, rq, s, d, count);
+        }
+        return;
+    }
     if (pr.src_signed) {
         if (pr.dst_signed) block_range<true, true>(pr, pk, rq, b, s, d, count);
         else block_range<true, false>(pr, pk, rq, b, s, d, count);

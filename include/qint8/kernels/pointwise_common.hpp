@@ -101,7 +101,17 @@ struct pw_packed {
     /// forms no int16 pairs; only it runs these weights. acc0 holds the zero point given to
     /// pw_pack, which is the source's plus 128 for an s8 source (read as x ^ 0x80).
     bool dot = false;
+    /// `dot` weights of at most pw_narrow_n channels, in one block of 16 (pw_narrow_packed_bytes):
+    /// w is [quads][16][4] and acc0, bias and scale hold the channels in order. The VNNI kernel
+    /// runs them 16 to a zmm (a block of 32 would leave half its lanes and work empty).
+    bool narrow = false;
 };
+
+/// The most output channels packed narrow (pw_packed::narrow).
+inline constexpr int64_t pw_narrow_n = 16;
+
+/// The bytes of narrow packed weights: 64 a quad.
+inline int64_t pw_narrow_packed_bytes(int64_t k) { return pw_k_of(k) * 16; }
 
 /// The channel that vector v (0-3), lane l (0-7) of a block holds: packs_epi32 interleaves two
 /// vectors per 128-bit lane, and packs_epi16 the two results again.
@@ -181,10 +191,18 @@ inline void pw_pack_group(pw_packed& p, const int8_t* w, int64_t b, int g) {
     }
 }
 
+/// Copies the weights of a narrow pack (pw_packed::narrow): channel o's quad q to w[q][o].
+inline void pw_pack_narrow(pw_packed& p, const int8_t* w) {
+    for (int64_t q = 0; q < p.quads; ++q) {
+        const int64_t bytes = std::min<int64_t>(4, p.k - 4 * q);
+        for (int64_t o = 0; o < p.n; ++o) std::memcpy(p.w.data() + (q * 16 + o) * 4, w + o * p.k + 4 * q, static_cast<std::size_t>(bytes));
+    }
+}
+
 /// `w`: n x k s8 (the weights of output channel o at w + o * k); `bias`: n floats in accumulator
 /// units (may be null); `os`: n floats; `max_code`: the largest u8 code the source holds; `dot`:
-/// for the vpdpbusd kernel (pw_packed::dot; max_code then does not matter); `arena`: where the
-/// packed arrays go (a model's constants; null: operator new).
+/// for the vpdpbusd kernel (pw_packed::dot; max_code then does not matter; narrow for n <=
+/// pw_narrow_n); `arena`: where the packed arrays go (a model's constants; null: operator new).
 inline pw_packed pw_pack(const int8_t* w, const float* bias, const float* os, int64_t n, int64_t k, int32_t src_zp, int max_code = 255,
                          bool dot = false, detail::huge_arena* arena = nullptr) {
     pw_packed p;
@@ -193,7 +211,8 @@ inline pw_packed pw_pack(const int8_t* w, const float* bias, const float* os, in
     p.quads = (k + 3) / 4;
     p.blocks = (n + pw_block - 1) / pw_block;
     const std::size_t lanes = static_cast<std::size_t>(p.blocks * pw_block);
-    p.w = aligned_filled<int8_t>(static_cast<std::size_t>(pw_packed_bytes(k, n)), 0, arena);
+    p.narrow = dot && n <= pw_narrow_n;
+    p.w = aligned_filled<int8_t>(static_cast<std::size_t>(p.narrow ? pw_narrow_packed_bytes(k) : pw_packed_bytes(k, n)), 0, arena);
     p.acc0 = aligned_filled<int32_t>(lanes, 0, arena);
     p.bias = aligned_filled<float>(lanes, 0.f, arena);
     p.scale = aligned_filled<float>(lanes, 0.f, arena);
@@ -207,13 +226,17 @@ inline pw_packed pw_pack(const int8_t* w, const float* bias, const float* os, in
                 if (o >= n) continue;
                 const pw_row_facts f = pw_row_facts_of(w + o * k, k, max_code);
                 p.exact = p.exact && (dot || f.pairs_fit);
-                const std::size_t at = static_cast<std::size_t>(b * pw_block + v * 8 + l);
+                const std::size_t at = static_cast<std::size_t>(p.narrow ? o : b * pw_block + v * 8 + l);
                 const float bs = bias ? bias[o] : 0.f;
                 p.acc0[at] = (p.bias_in_acc ? static_cast<int32_t>(bs) : 0) - src_zp * f.sum;  // |zp * sum| <= 255 * 128 * pw_max_k
                 p.bias[at] = bs;
                 p.scale[at] = os[o];
                 p.v_bound = std::max(p.v_bound, dw_channel_bound(f.abs_sum, bs, os[o]));
             }
+    if (p.narrow) {
+        pw_pack_narrow(p, w);
+        return p;
+    }
     for (int64_t b = 0; b < p.blocks; ++b)
         for (int g = 0; g < 8; ++g) pw_pack_group(p, w, b, g);
     return p;
