@@ -1,6 +1,6 @@
 // bench_pointwise: GMAC/s of qint8's AVX2 1x1 kernel (qint8_pw:avx2), its tile variant
-// (qint8_pw:avx2_tiles, plain 1x1 layers), its AVX-512 VNNI variant (qint8_pw:avx512vnni, plain
-// 1x1 layers, where the CPU has it) and oneDNN's convolution on the layers the kernel is a
+// (qint8_pw:avx2_tiles, plain 1x1 layers), its AVX-512 VNNI variant (qint8_pw:avx512vnni, where
+// the CPU has it) and oneDNN's convolution on the layers the kernel is a
 // candidate for: MobileNet-V2's 1x1 layers, the first layers of MobileNet, VGG and ResNet (run
 // over gathered windows), MobileNet-V1's and ResNet50's 1x1 layers, at 224 x 224, u8 -> u8,
 // relu6, one thread. Candidates run in turn within each round (a shared
@@ -62,7 +62,7 @@ struct layer_data {
     shape s;
     int64_t oh = 1;
     k::pw_problem pr;
-    k::pw_packed pk, pk_dot;  ///< pk_dot: for the VNNI variant (plain 1x1 layers)
+    k::pw_packed pk, pk_dot;  ///< pk_dot: for the VNNI variant
     std::vector<uint8_t> src, dst;
     std::vector<int8_t> w;  ///< OIHW
     std::vector<int32_t> bias;
@@ -106,6 +106,7 @@ layer_data make_layer(const shape& s, std::mt19937& rng) {
     pr.k = k::pw_window_k(win);
     const std::vector<int8_t> gathered = k::pw_window_weights(d.w.data(), s.n, win);
     d.pk = k::pw_pack(gathered.data(), bias.data(), d.os.data(), s.n, pr.k, pr.src_zp);
+    d.pk_dot = k::pw_pack(gathered.data(), bias.data(), d.os.data(), s.n, pr.k, pr.src_zp, 255, true);
     return d;
 }
 
@@ -129,7 +130,7 @@ void bench_shape(const shape& s, int iterations, int rounds, std::mt19937& rng) 
     if (qint8::cpu_info().features.avx2 && k::pw_supported(d.pr, d.pk) && !d.pr.window.on)
         cands.push_back({"qint8_pw:avx2_tiles", [&d] { k::pointwise_avx2_tiles(d.pr, d.pk, d.src.data(), d.dst.data(), 1); }, {}});
     const qint8::cpu_features& f = qint8::cpu_info().features;
-    if (f.avx512f && f.avx512bw && f.avx512vl && f.avx512_vnni && !d.pr.window.on)
+    if (f.avx512f && f.avx512bw && f.avx512vl && f.avx512_vnni)
         cands.push_back({"qint8_pw:avx512vnni", [&d] { k::pointwise_avx512vnni(d.pr, d.pk_dot, d.src.data(), d.dst.data(), 1); }, {}});
     qint8::bench::onednn_conv dnn = onednn_of(d);
     cands.push_back({"onednn:" + dnn.made.impl, [&dnn] { dnn.run(); }, {}});

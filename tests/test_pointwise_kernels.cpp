@@ -247,17 +247,22 @@ struct pw_win_case {
     int max_code = 255;
     bool frac_bias = false;
     int threads = 1;
+    bool src_signed = false;  ///< s8 source codes (the VNNI variant only); src_zp is then in [-128, 127]
     std::string name() const {
         std::ostringstream s;
         s << b << "x" << h << "x" << w << "x" << c << " -> " << n << " k" << kh << "x" << kw << " s" << sh << "x" << sw << " pad " << pt << ","
           << pl << "," << pb << "," << pr << " zp " << src_zp << "/" << dst_zp << " post " << post << (dst_signed ? " s8" : " u8")
-          << (frac_bias ? " fractional bias" : "") << " threads " << threads;
+          << (frac_bias ? " fractional bias" : "") << " threads " << threads << (src_signed ? " s8 source" : "");
         return s.str();
     }
 };
 
-std::size_t pw_win_mismatches(const pw_win_case& t, uint32_t seed) {
+/// Runs one window case on variant v and on the naive convolution; returns the differing bytes.
+/// The VNNI variant gets full-range weights packed for it, and an s8 source is given to the
+/// reference as u8 codes x + 128 with the zero point moved by 128, as pw_mismatches does.
+std::size_t pw_win_mismatches(const pw_win_case& t, uint32_t seed, kernels::pw_variant v = kernels::pw_variant::avx2) {
     test::rng r(seed);
+    const bool dot = v == kernels::pw_variant::avx512vnni;
     kernels::pw_window win;
     win.on = true;
     win.batch = t.b; win.h = t.h; win.w = t.w; win.c = t.c;
@@ -265,13 +270,17 @@ std::size_t pw_win_mismatches(const pw_win_case& t, uint32_t seed) {
     win.oh = (t.h + t.pt + t.pb - t.kh) / t.sh + 1;
     win.ow = (t.w + t.pl + t.pr - t.kw) / t.sw + 1;
     const int64_t k = kernels::pw_window_k(win), taps = t.c * t.kh * t.kw;
-    std::vector<uint8_t> src(static_cast<std::size_t>(t.b * t.h * t.w * t.c));
-    for (auto& x : src) x = static_cast<uint8_t>(r.integer(0, t.max_code));
-    // Weights drawn to fit in the gathered order ([kh][kw][c], the pairs the kernel forms), then
-    // written back as OIHW, the order a layer holds them in.
+    std::vector<uint8_t> src(static_cast<std::size_t>(t.b * t.h * t.w * t.c)), ref_src;
+    for (auto& x : src) x = static_cast<uint8_t>(r.integer(0, t.src_signed ? 255 : t.max_code));
+    ref_src = src;
+    if (t.src_signed)
+        for (auto& x : ref_src) x = static_cast<uint8_t>(int(static_cast<int8_t>(x)) + 128);
+    const int32_t ref_zp = t.src_signed ? t.src_zp + 128 : t.src_zp;
+    // Weights drawn to fit in the gathered order ([kh][kw][c], the pairs the kernel forms; any
+    // s8 value for the VNNI variant), then written back as OIHW, the order a layer holds them in.
     // Taps outside the image read the zero point, which may pass the largest code of the image.
     const int code = std::max(t.max_code, t.src_zp);
-    std::vector<int8_t> gathered = pw_fitting_weights(r, t.n, k, code), oihw(static_cast<std::size_t>(t.n * taps));
+    std::vector<int8_t> gathered = dot ? pw_full_weights(r, t.n, k) : pw_fitting_weights(r, t.n, k, code), oihw(static_cast<std::size_t>(t.n * taps));
     for (int64_t o = 0; o < t.n; ++o)
         for (int64_t j = 0; j < k; ++j) {
             int8_t& g = gathered[static_cast<std::size_t>(o * k + j)];
@@ -286,20 +295,21 @@ std::size_t pw_win_mismatches(const pw_win_case& t, uint32_t seed) {
     const std::vector<ref::dw_post_op>& post = ps.post;
     const kernels::dw_clamp& clamp = ps.clamp;
 
-    const std::vector<uint8_t> want = ref::conv_nhwc(src, t.b, t.h, t.w, t.c, t.src_zp, oihw, t.n, t.kh, t.kw, t.sh, t.sw, t.pt, t.pl, win.oh, win.ow,
-                                                     bias, os, post, t.dst_signed, t.dst_zp);
+    const std::vector<uint8_t> want = ref::conv_nhwc(ref_src, t.b, t.h, t.w, t.c, ref_zp, oihw, t.n, t.kh, t.kw, t.sh, t.sw, t.pt, t.pl, win.oh,
+                                                     win.ow, bias, os, post, t.dst_signed, t.dst_zp);
     kernels::pw_problem pr;
     pr.m = t.b * win.oh * win.ow; pr.k = k; pr.n = t.n;
+    pr.src_signed = t.src_signed;
     pr.dst_signed = t.dst_signed; pr.src_zp = t.src_zp; pr.dst_zp = t.dst_zp;
     pr.lo = clamp.lo; pr.hi = clamp.hi;
     pr.window = win;
     const std::vector<int8_t> packed_order = kernels::pw_window_weights(oihw.data(), t.n, win);
     REQUIRE(packed_order == gathered);
-    const kernels::pw_packed pk = kernels::pw_pack(packed_order.data(), bias.data(), os.data(), t.n, k, t.src_zp, code);
+    const kernels::pw_packed pk = kernels::pw_pack(packed_order.data(), bias.data(), os.data(), t.n, k, ref_zp, code, dot);
     REQUIRE(kernels::pw_supported(pr, pk));
     std::vector<uint8_t> got(want.size(), 0xAB);
-    kernels::pointwise_avx2(pr, pk, src.data(), got.data(), t.threads);
-    return pw_differences(got, want, t.name());
+    kernels::pointwise_run(v, pr, pk, src.data(), got.data(), t.threads);
+    return pw_differences(got, want, t.name() + " " + kernels::to_string(v));
 }
 
 /// The first layers of MobileNet-V1/V2 (PyTorch and TF padding), VGG and ResNet, and small odd
@@ -490,11 +500,14 @@ TEST_CASE("1x1 packing for vpdpbusd takes weights whose pairs overflow int16 and
     std::fill(w.begin(), w.end(), int8_t{1});
     CHECK_FALSE(kernels::pw_supported(pr, kernels::pw_pack(w.data(), nullptr, os.data(), n, k, 0)));  // s8 codes: the VNNI kernel's alone
     pr.src_signed = false;
-    pr.window.on = true;  // gathered windows: the pixel variant's alone
+    pr.window.on = true;  // gathered windows: the pixel variant's and the VNNI variant's, not the tiles'
     pr.window.c = 8;
     pr.m = pr.window.batch * pr.window.oh * pr.window.ow;
     CHECK(kernels::pw_supported(pr, kernels::pw_pack(w.data(), nullptr, os.data(), n, k, 0)));
-    CHECK_FALSE(kernels::pw_supported(pr, kernels::pw_pack(w.data(), nullptr, os.data(), n, k, 0, 255, true)));
+    CHECK(kernels::pw_supported(pr, kernels::pw_pack(w.data(), nullptr, os.data(), n, k, 0, 255, true)));
+    CHECK(kernels::pw_variant_takes(kernels::pw_variant::avx512vnni, pr));
+    CHECK(kernels::pw_variant_takes(kernels::pw_variant::avx2, pr));
+    CHECK_FALSE(kernels::pw_variant_takes(kernels::pw_variant::avx2_tiles, pr));
 }
 
 TEST_CASE("1x1 avx2 kernel adds a residual in place bit-exactly (MobileNet-V2 projections / odd shapes)") {
@@ -553,6 +566,28 @@ TEST_CASE("1x1 avx2 kernel over gathered windows is bit-exact against a naive co
     for (const auto& t : pw_win_cases()) { ++cases; failed += pw_win_mismatches(t, seed++) != 0; }
     MESSAGE("1x1 avx2 over windows: " << cases - failed << " of " << cases << " shapes bit-exact");
     CHECK(cases == 4 + 5 * 6);
+    CHECK(failed == 0);
+}
+
+TEST_CASE("1x1 avx512vnni variant over gathered windows is bit-exact against a naive convolution (first layers / odd windows / s8 sources)") {
+    if (!pw_cpu_runs_avx512vnni()) return;
+    std::size_t cases = 0, failed = 0;
+    uint32_t seed = 5000;
+    std::vector<pw_win_case> all = pw_win_cases();
+    const std::size_t plain = all.size();
+    for (std::size_t i = 0; i < plain; i += 2) {  // every other case again over s8 codes
+        pw_win_case t = all[i];
+        t.src_signed = true;
+        t.src_zp = static_cast<int32_t>((i * 41) % 256) - 128;
+        all.push_back(t);
+    }
+    pw_win_case stem{1, 224, 224, 3, 32, 3, 3, 2, 2, 1, 1, 1, 1, false, -5, 0, 2};  // MobileNet-V2's, its s8 input
+    stem.src_signed = true;
+    stem.threads = 2;
+    all.push_back(stem);
+    for (const auto& t : all) { ++cases; failed += pw_win_mismatches(t, seed++, kernels::pw_variant::avx512vnni) != 0; }
+    MESSAGE("1x1 avx512vnni over windows: " << cases - failed << " of " << cases << " shapes bit-exact");
+    CHECK(cases == 4 + 5 * 6 + 17 + 1);
     CHECK(failed == 0);
 }
 

@@ -209,25 +209,32 @@ TEST_CASE("tuning: the default depthwise is qint8's except on AMX - where oneDNN
     CHECK(detail::pw_candidates(144, 24, true).front() == "onednn");   // a block part empty
     CHECK(detail::pw_candidates(960, 24, true).front() == "onednn");
     CHECK(detail::pw_candidates(32, 16, true).front() == "onednn");
-    // The VNNI variant on the AVX-512 VNNI and AMX paths (measured on Zen 5): the default up to
-    // 160 KiB of weights into at most 16 outputs (narrow) or at least 24, a candidate otherwise.
+    // The VNNI variant on the AVX-512 VNNI and AMX paths (measured on Zen 5): the default into at
+    // most 16 outputs (narrow) or at least 24, up to 160 KiB of weights or at any size over at
+    // most 64 pixels; a candidate otherwise.
     const std::vector<std::string> vnni_first{"qint8_pw:avx512vnni", "onednn"}, onednn_first{"onednn", "qint8_pw:avx512vnni"};
-    CHECK(detail::pw_vnni_candidates(16, 96) == vnni_first);
-    CHECK(detail::pw_vnni_candidates(144, 32) == vnni_first);
-    CHECK(detail::pw_vnni_candidates(144, 24) == vnni_first);   // MobileNet-V2's, a block three quarters full
-    CHECK(detail::pw_vnni_candidates(96, 24) == vnni_first);
-    CHECK(detail::pw_vnni_candidates(32, 16) == vnni_first);    // narrow
-    CHECK(detail::pw_vnni_candidates(64, 8) == vnni_first);
-    CHECK(detail::pw_vnni_candidates(144, 20) == onednn_first);  // a block more empty, not narrow
-    CHECK(detail::pw_vnni_candidates(144, 17) == onednn_first);
-    CHECK(detail::pw_vnni_candidates(160, 960) == vnni_first);
-    CHECK(detail::pw_vnni_candidates(256, 512) == vnni_first);
-    CHECK(detail::pw_vnni_candidates(256, 1024) == onednn_first);  // 256 KiB of weights
-    CHECK(detail::pw_vnni_candidates(384, 96) == vnni_first);   // MobileNet-V2's projections
-    CHECK(detail::pw_vnni_candidates(960, 160) == vnni_first);  // 150 KiB
-    CHECK(detail::pw_vnni_candidates(960, 320) == onednn_first);
-    CHECK(detail::pw_vnni_candidates(1024, 256) == onednn_first);  // ResNet50's, 256 KiB: 0.89x
-    CHECK(detail::pw_vnni_candidates(1024, 1024) == onednn_first);
+    CHECK(detail::pw_vnni_candidates(16, 96, 12544) == vnni_first);
+    CHECK(detail::pw_vnni_candidates(144, 32, 784) == vnni_first);
+    CHECK(detail::pw_vnni_candidates(144, 24, 3136) == vnni_first);  // MobileNet-V2's, a block three quarters full
+    CHECK(detail::pw_vnni_candidates(96, 24, 3136) == vnni_first);
+    CHECK(detail::pw_vnni_candidates(32, 16, 12544) == vnni_first);  // narrow
+    CHECK(detail::pw_vnni_candidates(64, 8, 100) == vnni_first);
+    CHECK(detail::pw_vnni_candidates(144, 20, 3136) == onednn_first);  // a block more empty, not narrow
+    CHECK(detail::pw_vnni_candidates(144, 17, 49) == onednn_first);
+    CHECK(detail::pw_vnni_candidates(160, 960, 49) == vnni_first);
+    CHECK(detail::pw_vnni_candidates(256, 512, 196) == vnni_first);
+    CHECK(detail::pw_vnni_candidates(256, 1024, 196) == onednn_first);  // 256 KiB of weights
+    CHECK(detail::pw_vnni_candidates(384, 96, 196) == vnni_first);      // MobileNet-V2's projections
+    CHECK(detail::pw_vnni_candidates(960, 160, 49) == vnni_first);      // 150 KiB
+    CHECK(detail::pw_vnni_candidates(960, 320, 196) == onednn_first);
+    CHECK(detail::pw_vnni_candidates(960, 320, 49) == vnni_first);       // MobileNet-V2's at 7 x 7
+    CHECK(detail::pw_vnni_candidates(320, 1280, 64) == vnni_first);
+    CHECK(detail::pw_vnni_candidates(320, 1280, 65) == onednn_first);
+    CHECK(detail::pw_vnni_candidates(1024, 256, 196) == onednn_first);  // ResNet50's, 256 KiB: 0.89x
+    CHECK(detail::pw_vnni_candidates(1024, 1024, 196) == onednn_first);
+    CHECK(detail::pw_vnni_candidates(1024, 1024, 49) == vnni_first);    // MobileNet-V1's last
+    CHECK(detail::pw_vnni_candidates(512, 2048, 49) == vnni_first);     // ResNet50's
+    CHECK(detail::pw_vnni_candidates(1024, 1001, 1) == vnni_first);     // a classifier as a 1x1 layer
     CHECK(detail::pw_vnni_path(isa::avx512_core_vnni));
     CHECK(detail::pw_vnni_path(isa::avx512_core_bf16));
     CHECK(detail::pw_vnni_path(isa::avx512_core_amx));

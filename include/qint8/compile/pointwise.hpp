@@ -65,13 +65,26 @@ inline std::vector<std::string> pw_candidates(int64_t k, int64_t n, bool plain) 
 /// threads share unbroken. Below three quarters, 17-23 outputs, oneDNN's stays the default (not
 /// measured).
 /// It creates no code at load time, where oneDNN generates each primitive (MobileNet-V2 compiles
-/// in 6.4 ms with those three layers on it, 8.0 ms without, on a Zen 5 core). The AMX path takes
-/// the same default until it is measured there; the tuning cache decides per layer on the user's CPU.
-inline std::vector<std::string> pw_vnni_candidates(int64_t k, int64_t n) {
+/// in 6.4 ms with those three layers on it, 8.0 ms without, on a Zen 5 core). So over at most 64
+/// pixels `m` (7 x 7 layers at batch 1, a classifier run as a 1x1 layer), where the two were within
+/// 5% of each other at any weight size (inside the models, profile medians of five to seven runs:
+/// MobileNet-V2's 960 -> 320 and 320 -> 1280, MobileNet-V1's 512 -> 1024, 1024 -> 1024 and
+/// classifier level or faster; ResNet50's three 512 -> 2048 0-5% slower), the VNNI variant is the
+/// default too: MobileNet-V2 then compiled in 4.5 ms instead of 6.2, MobileNet-V1 in 6.0 instead
+/// of 8.7, ResNet50 in 33 instead of 41. The AMX path takes the same default until it is measured
+/// there; the tuning cache decides per layer on the user's CPU.
+inline std::vector<std::string> pw_vnni_candidates(int64_t k, int64_t n, int64_t m) {
     const std::string vnni = pw_candidate(kernels::pw_variant::avx512vnni);
-    if ((n <= kernels::pw_narrow_n || n >= 24) && kernels::pw_packed_bytes(k, n) <= 160 * 1024) return {vnni, "onednn"};
+    if ((n <= kernels::pw_narrow_n || n >= 24) && (kernels::pw_packed_bytes(k, n) <= 160 * 1024 || m <= 64)) return {vnni, "onednn"};
     return {"onednn", vnni};
 }
+
+/// The candidates on the VNNI and AMX paths for a layer over gathered windows (a model's first
+/// layer, pw_window_max_c channels at most): oneDNN's first. The VNNI variant gathers each output
+/// row's windows, then runs them as a 1x1 layer; on a Zen 5 core (bench_pointwise) it took 2.1x
+/// oneDNN's time on MobileNet's first layer (3x3, stride 2, RGB), 1.6x on VGG's and 1.8x on
+/// ResNet's 7x7 stem, so it is only measured by the tuning.
+inline std::vector<std::string> pw_vnni_window_candidates() { return {"onednn", pw_candidate(kernels::pw_variant::avx512vnni)}; }
 
 /// Paths whose CPUs run the VNNI variant (AVX-512 F, BW, VL and VNNI).
 inline bool pw_vnni_path(isa p) { return p == isa::avx512_core_vnni || p == isa::avx512_core_bf16 || p == isa::avx512_core_amx; }
@@ -87,11 +100,10 @@ inline bool pw_plain(const layer& l) {
 
 /// Does qint8's 1x1 kernel take this layer? It can on the avx2 path (its variants multiply with
 /// vpmaddubsw, weights with 7-bit pairs) and on the AVX-512 VNNI and AMX paths (the vpdpbusd
-/// variant, full 8-bit weights, u8 or s8 sources, plain 1x1 layers only) when the layer is a
-/// convolution without groups, integer in and out, reading NHWC codes, with at most one residual
-/// sum, its first post-op, and either a plain 1x1 layer with a channel count that is a multiple
-/// of 4 (at most pw_max_k), or on avx2 a convolution with at most pw_window_max_c input channels
-/// (run over its gathered windows). Whether it does is the tuning's choice (choice.hpp), or
+/// variant, full 8-bit weights, u8 or s8 sources) when the layer is a convolution without groups,
+/// integer in and out, reading NHWC codes, with at most one residual sum, its first post-op, and
+/// either a plain 1x1 layer with a channel count that is a multiple of 4 (at most pw_max_k), or a
+/// convolution with at most pw_window_max_c input channels (run over its gathered windows). Whether it does is the tuning's choice (choice.hpp), or
 /// QINT8_POINTWISE=onednn|qint8|qint8_tiles forces it (on the VNNI paths both qint8 values mean
 /// the VNNI variant); which variant runs it is left in pw_variant_.
 inline bool compiler::own_pointwise(const layer& l) {
@@ -104,7 +116,6 @@ inline bool compiler::own_pointwise(const layer& l) {
     const bool src_ok = w.type == dtype::u8 || (vnni && w.type == dtype::s8);
     if (!src_ok || !w.q || w.q->type != w.type || out_type(l) == dtype::f32 || in_d.size() != 4) return false;
     const bool plain = pw_plain(l);
-    if (vnni && !plain) return false;
     const int64_t k = plain ? in_d[1] : kernels::pw_k_of(in_d[1] * l.kernel[0] * l.kernel[1]);
     if (plain ? in_d[1] % 4 != 0 : (in_d[1] > pw_window_max_c || l.kernel[0] > kernels::pw_max_window_rows)) return false;
     if (k > kernels::pw_max_k) return false;
@@ -124,7 +135,9 @@ inline bool compiler::own_pointwise(const layer& l) {
         return v != "onednn";
     }
     const std::string sig = layer_signature(l, precision::int8, w.type, out_type(l), in_d, dims_.at(l.name), c_.threads);
-    const std::string chosen = choose(l, "pointwise", sig, vnni ? pw_vnni_candidates(k, l.out_channels) : pw_candidates(k, l.out_channels, plain));
+    const std::string chosen = choose(l, "pointwise", sig, !vnni ? pw_candidates(k, l.out_channels, plain)
+                                                           : plain ? pw_vnni_candidates(k, l.out_channels, in_d[0] * in_d[2] * in_d[3])
+                                                                   : pw_vnni_window_candidates());
     if (chosen == pw_candidate(kernels::pw_variant::avx2_tiles)) pw_variant_ = kernels::pw_variant::avx2_tiles;
     if (chosen == pw_candidate(kernels::pw_variant::avx512vnni)) pw_variant_ = kernels::pw_variant::avx512vnni;
     return chosen != "onednn";
@@ -178,12 +191,13 @@ inline bool compiler::pointwise(const layer& l) {
     const kernels::pw_problem& pr = job->pr;
     if (pr.window.on) {
         // Taps outside the image read zero-point bytes: codes the pair sums must cover too.
-        const std::vector<int8_t> gathered = kernels::pw_window_weights(p.weights.data(), pr.n, pr.window);
-        job->pk = kernels::pw_pack(gathered.data(), bias.data(), p.out_scales.data(), pr.n, pr.k, pr.src_zp, std::max(g.max_code, pr.src_zp), false,
-                                   &c_.const_bytes);
-    } else {
         // An s8 source is read as u8 (x ^ 0x80): the zero point moves by 128 with it.
         const int32_t zp = pr.src_signed ? pr.src_zp + 128 : pr.src_zp;
+        const std::vector<int8_t> gathered = kernels::pw_window_weights(p.weights.data(), pr.n, pr.window);
+        job->pk = kernels::pw_pack(gathered.data(), bias.data(), p.out_scales.data(), pr.n, pr.k, zp, std::max(g.max_code, pr.src_zp), dot,
+                                   &c_.const_bytes);
+    } else {
+        const int32_t zp = pr.src_signed ? pr.src_zp + 128 : pr.src_zp;  // as above
         job->pk = kernels::pw_pack(p.weights.data(), bias.data(), p.out_scales.data(), pr.n, pr.k, zp, g.max_code, dot, &c_.const_bytes);
     }
     keep_spare(p.weights);

@@ -15,7 +15,7 @@ namespace qint8::kernels {
 /// avx2: pixel by pixel, all output blocks of a pixel in turn (small weights, gathered windows);
 /// avx2_tiles: block by block over a tile of pixels, two pixels per weight load (large weights;
 /// plain 1x1 layers only); avx512vnni: the tile order with vpdpbusd, eight pixels per weight load
-/// (plain 1x1 layers only; weights packed with `dot`).
+/// (weights packed with `dot`; gathered windows row by row).
 enum class pw_variant { avx2, avx2_tiles, avx512vnni };
 
 inline const char* to_string(pw_variant v) noexcept {
@@ -27,7 +27,7 @@ inline const char* to_string(pw_variant v) noexcept {
 }
 
 /// Does the variant run this problem? (pw_supported must hold too.)
-inline bool pw_variant_takes(pw_variant v, const pw_problem& pr) noexcept { return v == pw_variant::avx2 || !pr.window.on; }
+inline bool pw_variant_takes(pw_variant v, const pw_problem& pr) noexcept { return v != pw_variant::avx2_tiles || !pr.window.on; }
 
 /// Runs variant v where it takes the problem, else the pixel variant (the same integers). Weights
 /// packed with `dot` always run the VNNI variant, the one that reads them.

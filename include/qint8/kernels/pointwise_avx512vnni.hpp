@@ -1,6 +1,7 @@
 #pragma once
 /// @file pointwise_avx512vnni.hpp  The 1x1 kernel on AVX-512 VNNI (qint8_pw:avx512vnni): the tile
-/// variant's loop order (pointwise_avx2_tiles.hpp) with vpdpbusd, for the VNNI and AMX paths.
+/// variant's loop order (pointwise_avx2_tiles.hpp) with vpdpbusd, for the VNNI and AMX paths;
+/// also over a model's first layer's gathered windows (pw_window), row by row.
 ///
 /// vpdpbusd adds four u8 x s8 products into an int32 lane exactly, so the weights keep their
 /// full 8-bit range (pw_pack with `dot`: no pair needs to fit int16) and one instruction does
@@ -27,6 +28,7 @@
 
 #include "qint8/kernels/pointwise_avx2_tiles.hpp"
 #include "qint8/kernels/pointwise_common.hpp"
+#include "qint8/kernels/pointwise_gather.hpp"
 #include "qint8/kernels/unfused.hpp"
 
 #include <immintrin.h>
@@ -418,12 +420,10 @@ QINT8_PW_VNNI_TARGET inline void narrow_range(const pw_problem& pr, const pw_pac
     requantize_narrow_pixels<DstSigned>(rq, sums, rest, bias, scale, dst + p * pr.n, pr.n, n);
 }
 
-/// Task t of a layer: block t % blocks of tile t / blocks (`per` pixels a tile).
-QINT8_PW_VNNI_TARGET inline void task(const pw_problem& pr, const pw_packed& pk, const requant& rq, int64_t per, int64_t t, const uint8_t* src,
-                                      uint8_t* dst) {
-    const int64_t tile = t / pk.blocks, b = t % pk.blocks, from = tile * per, count = std::min(per, pr.m - from);
-    const uint8_t* s = src + from * pr.k;
-    uint8_t* d = dst + from * pr.n;
+/// Block b of `count` pixels from s (pr.k bytes each) into d (pr.n bytes each), in the
+/// instantiation of the layer's signednesses and packing.
+QINT8_PW_VNNI_TARGET inline void range(const pw_problem& pr, const pw_packed& pk, const requant& rq, int64_t b, const uint8_t* s, uint8_t* d,
+                                       int64_t count) {
     if (pk.narrow) {  // one block
         if (pr.src_signed) {
             if (pr.dst_signed) narrow_range<true, true>(pr, pk, rq, s, d, count);
@@ -443,14 +443,42 @@ QINT8_PW_VNNI_TARGET inline void task(const pw_problem& pr, const pw_packed& pk,
     }
 }
 
+/// Task t of a layer: block t % blocks of tile t / blocks (`per` pixels a tile).
+QINT8_PW_VNNI_TARGET inline void task(const pw_problem& pr, const pw_packed& pk, const requant& rq, int64_t per, int64_t t, const uint8_t* src,
+                                      uint8_t* dst) {
+    const int64_t tile = t / pk.blocks, b = t % pk.blocks, from = tile * per;
+    range(pr, pk, rq, b, src + from * pr.k, dst + from * pr.n, std::min(per, pr.m - from));
+}
+
+/// Output row r of a layer over gathered windows (pw_window): its windows into the thread's
+/// buffer (pointwise_gather.hpp; an s8 source's zero point as its s8 byte, which the kernel flips
+/// with the codes), then every block over them.
+QINT8_PW_VNNI_TARGET inline void window_row(const pw_problem& pr, const pw_packed& pk, const requant& rq, int64_t r, const uint8_t* src,
+                                            int64_t src_bytes, uint8_t* dst) {
+    const pw_window& w = pr.window;
+    // The buffer stays with the thread: no allocation per run once it has grown.
+    static thread_local std::vector<uint8_t> buf;
+    buf.resize(static_cast<std::size_t>(w.ow * pr.k + pw_gather_slack));
+    pw_gather_row(w, pr.k, static_cast<uint8_t>(pr.src_zp), src, src_bytes, r, buf.data());
+    for (int64_t b = 0; b < pk.blocks; ++b) range(pr, pk, rq, b, buf.data(), dst + r * w.ow * pr.n, w.ow);
+}
+
 }  // namespace pw_vnni
 
-/// Runs a plain 1x1 layer (pw_supported, no window; weights packed with `dot`) over `threads`
-/// OpenMP threads, in the tasks of the AVX2 tile variant. Call it only where the CPU has
+/// Runs a 1x1 layer (pw_supported; weights packed with `dot`) over `threads` OpenMP threads, in
+/// the tasks of the AVX2 tile variant, or over gathered windows (a model's first layer) one
+/// output row a task, as the pixel variant does. Call it only where the CPU has
 /// AVX-512F, BW, VL and VNNI. The requantization constants are made once per call, and one
 /// thread runs without entering OpenMP (parallel_for): on a 32 x 32 ResNet101, whose 1x1 layers have 1-64
 /// pixels, both per-call costs made the model 1.2x slower than with oneDNN's 1x1 layers.
 QINT8_PW_VNNI_TARGET inline void pointwise_avx512vnni(const pw_problem& pr, const pw_packed& pk, const uint8_t* src, uint8_t* dst, int threads) {
+    if (pr.window.on) {
+        const pw_window& w = pr.window;
+        const pw_vnni::requant rq = pw_vnni::requant_of(pr, pk);
+        const int64_t src_bytes = w.batch * w.h * w.w * w.c;
+        parallel_for(threads, w.batch * w.oh, [&](int64_t r) { pw_vnni::window_row(pr, pk, rq, r, src, src_bytes, dst); });
+        return;
+    }
     const int64_t per = pw_avx2_tiles::tile_pixels_for(pr, pk, threads), tiles = (pr.m + per - 1) / per, tasks = tiles * pk.blocks;
     const pw_vnni::requant rq = pw_vnni::requant_of(pr, pk);
     parallel_for(threads, tasks, [&](int64_t t) { pw_vnni::task(pr, pk, rq, per, t, src, dst); });

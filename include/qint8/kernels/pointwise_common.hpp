@@ -261,13 +261,13 @@ inline std::vector<int8_t> pw_window_weights(const int8_t* oihw, int64_t n, cons
 }
 
 /// Can the kernel run this problem with these weights? (Otherwise the caller uses oneDNN.) An s8
-/// source and weights packed with `dot` (no gathered windows) are the vpdpbusd kernel's alone.
+/// source and weights packed with `dot` are the vpdpbusd kernel's alone.
 inline bool pw_supported(const pw_problem& pr, const pw_packed& pk) {
     const pw_window& w = pr.window;
     if (w.on && (pr.k != pw_window_k(w) || pr.m != w.batch * w.oh * w.ow || w.kh < 1 || w.kh > pw_max_window_rows || w.kw < 1 || w.sh < 1 ||
                  w.sw < 1 || w.c < 1))
         return false;
-    return (!pr.src_signed || pk.dot) && !(w.on && pk.dot) && pr.k % 4 == 0 && pr.k > 0 && pr.k <= pw_max_k && pr.n > 0 && pk.exact && pk.k == pr.k && pk.n == pr.n;
+    return (!pr.src_signed || pk.dot) && pr.k % 4 == 0 && pr.k > 0 && pr.k <= pw_max_k && pr.n > 0 && pk.exact && pk.k == pr.k && pk.n == pr.n;
 }
 
 }  // namespace qint8::kernels
