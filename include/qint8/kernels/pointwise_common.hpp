@@ -35,8 +35,8 @@ namespace qint8::kernels {
 
 /// A convolution with few input channels (a model's first layer) run as a 1x1 layer over its
 /// windows: each output row's windows are gathered first (pointwise_gather.hpp), one pixel's as
-/// k bytes in [kh][kw][c] order, zero-point bytes where the window leaves the image, then
-/// zero-point bytes up to k (their weights are 0). Those zero-point bytes are codes the kernel
+/// k bytes in [kh][kw][c] order, zero-point bytes where the window leaves the image, then bytes
+/// up to k whose weights are 0 (pointwise_gather.hpp). The zero-point bytes are codes the kernel
 /// multiplies too: pw_pack's max_code must cover the zero point as well as the image's codes.
 struct pw_window {
     bool on = false;

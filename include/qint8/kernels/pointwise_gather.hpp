@@ -7,7 +7,8 @@
 /// and store whose excess lands on bytes written next (the following window row, the padding
 /// bytes, or the next pixel) or on the slack at the end of the buffer (pw_gather_slack). A window
 /// row outside the image, and taps left or right of it, are zero-point bytes, which add
-/// (zp - zp) x w = 0 to the sums.
+/// (zp - zp) x w = 0 to the sums. The bytes from the taps up to k (at most 3) have weights 0: they
+/// are zero-point bytes, or in the common case whatever the last row's copy left there.
 
 #include <cstdint>
 #include <cstring>
@@ -36,12 +37,17 @@ inline void pw_gather_row(const pw_window& w, int64_t k, uint8_t zp, const uint8
         rows[ky] = iy >= 0 && iy < w.h ? image + iy * W * C : nullptr;
         all_rows = all_rows && rows[ky];
     }
+    // In the common case the last row's 16-byte copy also covers the bytes past the taps (their
+    // weights are 0, so image bytes there add nothing), and their zero-point fill is left out:
+    // it took a call to memset per pixel.
+    const bool copy_covers_tail = run + (k - taps) <= 16;
     for (int64_t ox = 0; ox < OW; ++ox) {
         uint8_t* out = buf + ox * k;
         const int64_t ix0 = ox * SW - PL;
         const bool inside = ix0 >= 0 && ix0 + KW <= W;
         if (inside && all_rows && run <= 16 && rows[KH - 1] + ix0 * C + 16 <= end) {
             for (int ky = 0; ky < KH; ++ky) std::memcpy(out + ky * run, rows[ky] + ix0 * C, 16);  // the common case: one load and store per row
+            if (copy_covers_tail) continue;
         } else {
             for (int ky = 0; ky < KH; ++ky) {
                 uint8_t* d = out + ky * run;
