@@ -109,7 +109,8 @@ public:
         const detail::tensor_loc& loc = it->second;
         if (!loc.overwritten_by.empty())
             detail::fail(errc::invalid_argument, "session::read: tensor '" + tensor + "' is not kept: layer '" + loc.overwritten_by +
-                                                     "' adds it as a residual in place, in its buffer; compile with compile_options::keep_intermediates = true to read it");
+                                                     "' writes over its buffer (a residual added in place, or bytes shared once no step reads it)"
+                                                     "; compile with compile_options::keep_intermediates = true to read it");
         const dnnl::memory& src = mem_[static_cast<std::size_t>(loc.slot)];
         const dnnl::memory::desc smd = src.get_desc();
         const dnnl::memory::desc plain = backend::make_desc(smd.dims(), dtype::f32, true);
@@ -145,15 +146,13 @@ private:
                          "; set compile_options::threads = " + std::to_string(t) + " and compile again, or leave session_options::threads at 0");
     }
 
-    /// One buffer per slot (aliases view their target's bytes) and the scratchpad, all in huge
-    /// chunks (detail/huge_arena.hpp): the first run would otherwise fault in every 4 KiB page.
+    /// The slots at their offsets in one block (compile/buffer_plan.hpp: slots whose uses do not
+    /// overlap may share bytes; aliases view their root's) and the scratchpad, all in huge chunks
+    /// (detail/huge_arena.hpp): the first run would otherwise fault in every 4 KiB page.
     void allocate() {
         mem_.resize(c_->slots.size());
-        for (std::size_t i = 0; i < c_->slots.size(); ++i)
-            if (c_->slots[i].alias_of < 0) mem_[i] = dnnl::memory(c_->slots[i].md, c_->eng, bytes_.take(c_->slots[i].md.get_size()));
-        for (std::size_t i = 0; i < c_->slots.size(); ++i)
-            if (c_->slots[i].alias_of >= 0)
-                mem_[i] = dnnl::memory(c_->slots[i].md, c_->eng, mem_[static_cast<std::size_t>(c_->slots[i].alias_of)].get_data_handle());
+        auto* block = static_cast<std::byte*>(bytes_.take(c_->slot_bytes));
+        for (std::size_t i = 0; i < c_->slots.size(); ++i) mem_[i] = dnnl::memory(c_->slots[i].md, c_->eng, block + c_->slot_offset[i]);
         const auto sp_bytes = static_cast<dnnl::memory::dim>(std::max<std::size_t>(c_->scratchpad_bytes, 1));
         scratch_ = dnnl::memory(backend::make_desc({sp_bytes}, dtype::u8, true), c_->eng, bytes_.take(static_cast<std::size_t>(sp_bytes)));
     }

@@ -16,6 +16,7 @@
 #include "qint8/backend/requantizing.hpp"
 #include "qint8/backend/status.hpp"
 #include "qint8/backend/types.hpp"
+#include "qint8/compile/buffer_plan.hpp"
 #include "qint8/compile/program.hpp"
 #include "qint8/detail/pair_sums.hpp"
 #include "qint8/detail/quantize_weights.hpp"
@@ -247,6 +248,10 @@ inline void compiler::run() {
     finish_output();
     if (acc_arena_ >= 0) c_.slots[static_cast<std::size_t>(acc_arena_)].md = backend::make_desc({static_cast<int64_t>(acc_arena_bytes_)}, dtype::u8, true);
     for (const auto& [name, w] : at_) c_.tensors[name] = {w.slot, w.type, w.q, w.overwritten_by};
+    const buffer_plan plan = plan_buffers(c_, !c_.opt.keep_intermediates);
+    c_.slot_offset = plan.offset;
+    c_.slot_bytes = plan.bytes;
+    if (!c_.opt.keep_intermediates) mark_reused(c_, plan);
 }
 
 /// The f32 weights of INT8 layers that no quantization read (a layer compiled in FP32 after all):

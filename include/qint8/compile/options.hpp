@@ -29,8 +29,10 @@ struct compile_options {
     /// Keep every layer's output readable through session::read after a run. Off (the default),
     /// a convolution that adds a residual writes its result into the residual's own buffer when
     /// nothing reads the residual afterwards, instead of first copying it there (one reorder per
-    /// ResNet or MobileNet-V2 block on every inference); session::read then refuses that residual.
-    /// Calibration, bias correction and per-layer reports turn it on.
+    /// ResNet or MobileNet-V2 block on every inference), and a layer's output takes the bytes of
+    /// tensors no later step reads (compile/buffer_plan.hpp); session::read then refuses those
+    /// tensors, naming the layer that wrote over them. Calibration, bias correction and per-layer
+    /// reports turn it on.
     bool keep_intermediates = false;
     tuning tune = tuning::cache;  ///< see qint8::tuning
     /// The tuning cache file: a path, or empty for the environment variable QINT8_TUNING_CACHE

@@ -110,7 +110,7 @@ struct tensor_loc {
     int slot;
     dtype type;
     std::optional<quant_params> q;
-    std::string overwritten_by;  ///< the layer that reuses this tensor's buffer in place, if any
+    std::string overwritten_by;  ///< the layer that writes over this tensor's buffer (in place, or sharing it), if any
 };
 
 class tuning_cache;  // tune/cache.hpp
@@ -130,6 +130,8 @@ struct program {
     int threads = 1;  ///< OpenMP threads the primitives were created for and every run uses
     isa path = isa::avx2;
     std::vector<slot_desc> slots;
+    std::vector<std::size_t> slot_offset;  ///< each slot's bytes in a session's activation block (buffer_plan.hpp)
+    std::size_t slot_bytes = 0;            ///< that block's size
     std::vector<dnnl::memory> consts;
     huge_arena const_bytes;  ///< the consts' buffers (packed weights, biases): few page faults at loading
     std::vector<step> steps;

@@ -23,6 +23,8 @@ public:
         o.profile = true;
         return session(std::move(p), o);
     }
+    /// The program a session runs (its slots, their offsets and the steps), for the tests.
+    static const program& program_of(const session& s) { return *s.c_; }
     /// The steps that run in teams (session::plan_teams), for the tests.
     static std::size_t team_steps(const session& s) {
         std::size_t n = 0;
