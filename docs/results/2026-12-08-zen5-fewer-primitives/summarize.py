@@ -1,33 +1,33 @@
 #!/usr/bin/python3
-import json, glob, statistics as st, os, sys
-D=os.path.join(os.path.dirname(os.path.abspath(__file__)), 'raw')
+# Medians of measure.sh's rounds: steady p50, compile, first run, load+1st / steady per build
+# (old, mid, new), ratios per round, two threads over one, ONNX Runtime INT8.
+import json, glob, os, statistics as st
+D = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'raw')
+V = ['old', 'mid', 'new']
 def load(f):
-    d=json.load(open(f))['results'][0]; L=d['load']
+    d = json.load(open(f))['results'][0]; L = d['load']
     return dict(p50=d['latency_ms']['p50'], compile=L['compile_ms'], first=L['first_run_ms'], ratio=L['load_and_first_run_over_steady'])
-rows=[]
-for m in ['mobilenet_v2','mobilenet_v1','resnet50']:
-    for th in [1,2]:
-        res={}
-        for v in ['old','new']:
-            fs=sorted(glob.glob(f'{D}/{v}_{m}_t{th}_r*.json'))
-            res[v]=[load(f) for f in fs]
-        n=min(len(res['old']),len(res['new']))
-        if n==0: continue
-        med=lambda v,k: st.median(x[k] for x in res[v][:n])
-        sp=[res['old'][i]['p50']/res['new'][i]['p50'] for i in range(n)]
-        print(f"{m:13s} t{th} n={n} p50 old {med('old','p50'):.3f} new {med('new','p50'):.3f} (old/new per round median {st.median(sp):.3f}, {min(sp):.2f}-{max(sp):.2f})  compile {med('old','compile'):.2f} -> {med('new','compile'):.2f}  first {med('old','first'):.2f} -> {med('new','first'):.2f}  load+1st {med('old','ratio'):.2f}x -> {med('new','ratio'):.2f}x")
-    # 2T/1T per round
-    for v in ['old','new']:
-        r1=[load(f) for f in sorted(glob.glob(f'{D}/{v}_{m}_t1_r*.json'))]; r2=[load(f) for f in sorted(glob.glob(f'{D}/{v}_{m}_t2_r*.json'))]
-        n=min(len(r1),len(r2))
-        if n: 
-            s=[r1[i]['p50']/r2[i]['p50'] for i in range(n)]
-            print(f"   {v} 2T/1T per round median {st.median(s):.2f} ({min(s):.2f}-{max(s):.2f})")
-    fs=sorted(glob.glob(f'{D}/ort_{m}_r*.json'))
-    if fs:
-        o=[]
-        for f in fs:
-            d=json.load(open(f))
-            for r in d.get('results',[]):
-                if r.get("precision")=="int8" and r.get("status")=="ok": o.append(r["median_ms"])
-        print(f"   ort int8 median ms {st.median(o):.3f} ({min(o):.3f}-{max(o):.3f}) n={len(o)}")
+def runs(v, m, th):
+    return [load(f) for f in sorted(glob.glob(f'{D}/{v}_{m}_t{th}_r*.json'))]
+for m in ['mobilenet_v2', 'mobilenet_v1', 'resnet50']:
+    o = [json.load(open(f)) for f in sorted(glob.glob(f'{D}/ort_{m}_r*.json'))]
+    ort = [r['median_ms'] for d in o for r in d['results'] if r['precision'] == 'int8' and r['status'] == 'ok']
+    print(f"{m}: ONNX Runtime INT8 1 thread median {st.median(ort):.3f} ms ({min(ort):.3f}-{max(ort):.3f}), {len(ort)} rounds")
+    for th in [1, 2]:
+        R = {v: runs(v, m, th) for v in V}
+        for v in V:
+            med = lambda k: st.median(x[k] for x in R[v])
+            line = f"  t{th} {v:3s} p50 {med('p50'):.3f}  compile {med('compile'):.2f}  first {med('first'):.2f}  load+1st {med('ratio'):.2f}x"
+            if v != 'old':
+                per = [a['p50'] / b['p50'] for a, b in zip(R['old'], R[v])]
+                line += f"  old/{v} per round {st.median(per):.3f} ({min(per):.2f}-{max(per):.2f})"
+            if v == 'new':
+                per = [a['p50'] / b['p50'] for a, b in zip(R['mid'], R[v])]
+                line += f"  mid/new {st.median(per):.3f} ({min(per):.2f}-{max(per):.2f})"
+            if th == 1 and len(ort) == len(R[v]):
+                per = [o / x['p50'] for o, x in zip(ort, R[v])]  # the same round
+                line += f"  ORT/{v} per round {st.median(per):.2f}x ({min(per):.2f}-{max(per):.2f})"
+            print(line)
+    for v in V:
+        s = [a['p50'] / b['p50'] for a, b in zip(runs(v, m, 1), runs(v, m, 2))]
+        print(f"  {v} 2 threads / 1 per round: median {st.median(s):.2f} ({min(s):.2f}-{max(s):.2f})")
