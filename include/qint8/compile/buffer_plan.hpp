@@ -59,11 +59,14 @@ inline std::vector<slot_life> slot_lives(const program& p) {
 struct buffer_plan {
     std::vector<std::size_t> offset;
     std::size_t bytes = 0;
+    std::vector<slot_life> life;  ///< slot_lives, as the plan used them
 };
 
 inline buffer_plan plan_buffers(const program& p, bool share) {
     constexpr std::size_t align = 64;
-    const std::vector<slot_life> life = slot_lives(p);
+    buffer_plan plan;
+    plan.life = slot_lives(p);
+    const std::vector<slot_life>& life = plan.life;
     std::vector<std::size_t> size(p.slots.size(), 0), order;
     for (std::size_t i = 0; i < p.slots.size(); ++i)
         if (p.slots[i].alias_of < 0) {
@@ -71,7 +74,6 @@ inline buffer_plan plan_buffers(const program& p, bool share) {
             order.push_back(i);
         }
     std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return size[a] > size[b]; });
-    buffer_plan plan;
     plan.offset.assign(p.slots.size(), 0);
     std::vector<std::size_t> placed;
     for (const std::size_t s : order) {
@@ -96,7 +98,7 @@ inline buffer_plan plan_buffers(const program& p, bool share) {
 /// Marks the tensors whose bytes a later slot takes (tensor_loc::overwritten_by: the layer of
 /// the first step that writes there), so that session::read() refuses them by name.
 inline void mark_reused(program& p, const buffer_plan& plan) {
-    const std::vector<slot_life> life = slot_lives(p);
+    const std::vector<slot_life>& life = plan.life;
     std::vector<std::size_t> size(p.slots.size(), 0);
     for (std::size_t i = 0; i < p.slots.size(); ++i) size[i] = p.slots[i].md.get_size();
     for (auto& [name, loc] : p.tensors) {

@@ -190,15 +190,14 @@ inline bool compiler::pointwise(const layer& l) {
         job->pr.sum_zp = r.zero_point;
     }
     const kernels::pw_problem& pr = job->pr;
+    // An s8 source is read as u8 (x ^ 0x80): the zero point moves by 128 with it.
+    const int32_t zp = pr.src_signed ? pr.src_zp + 128 : pr.src_zp;
     if (pr.window.on) {
         // Taps outside the image read zero-point bytes: codes the pair sums must cover too.
-        // An s8 source is read as u8 (x ^ 0x80): the zero point moves by 128 with it.
-        const int32_t zp = pr.src_signed ? pr.src_zp + 128 : pr.src_zp;
         const std::vector<int8_t> gathered = kernels::pw_window_weights(p.weights.data(), pr.n, pr.window);
         job->pk = kernels::pw_pack(gathered.data(), bias.data(), p.out_scales.data(), pr.n, pr.k, zp, std::max(g.max_code, pr.src_zp), dot,
                                    &c_.const_bytes);
     } else {
-        const int32_t zp = pr.src_signed ? pr.src_zp + 128 : pr.src_zp;  // as above
         job->pk = kernels::pw_pack(p.weights.data(), bias.data(), p.out_scales.data(), pr.n, pr.k, zp, g.max_code, dot, &c_.const_bytes);
     }
     keep_spare(p.weights);
